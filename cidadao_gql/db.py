@@ -1,0 +1,122 @@
+"""The asyncpg pools: a primary for writes and a replica (when configured) for reads.
+
+Every statement goes through asyncpg's statement cache, so repeated queries run as
+prepared statements. Each connection reports its queries to a logger, which counts SQL
+round trips; tests read the count to hold the N+1 budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+from asyncpg.connection import LoggedQuery
+
+from cidadao_gql.settings import Settings
+
+Record = asyncpg.Record
+
+
+class RoundTrips:
+    """Counts statements sent to PostgreSQL, as asyncpg's query logger reports them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, _: LoggedQuery) -> None:
+        self.count += 1
+
+    async def settled(self) -> int:
+        """The count once asyncpg has delivered its logs (it defers them by one loop turn)."""
+        await asyncio.sleep(0)
+        return self.count
+
+
+class Database:
+    """Two pools behind one face. Reads go to the replica when there is one."""
+
+    def __init__(
+        self, primary: asyncpg.Pool, replica: asyncpg.Pool | None, round_trips: RoundTrips
+    ) -> None:
+        self.primary = primary
+        self.reader = replica or primary
+        self.round_trips = round_trips
+
+    async def fetch(self, sql: str, *args: Any) -> list[Record]:
+        return await self.reader.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        return await self.reader.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.reader.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        return await self.primary.execute(sql, *args)
+
+    async def fetch_primary(self, sql: str, *args: Any) -> list[Record]:
+        """A read that must see our own writes (not a possibly lagging replica)."""
+        return await self.primary.fetch(sql, *args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.primary.acquire() as conn, conn.transaction():
+            yield conn
+
+
+async def _init_connection(conn: asyncpg.Connection, round_trips: RoundTrips) -> None:
+    # Binary jsonb is a version byte (1) and the JSON text; binary also serves COPY.
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda value: b"\x01" + orjson.dumps(value),
+        decoder=lambda data: orjson.loads(data[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
+    conn.add_query_logger(round_trips)
+
+
+def _server_settings(role: str) -> dict[str, str]:
+    # JIT compilation costs more than it saves on short OLTP statements.
+    return {"application_name": f"cidadao-gql:{role}", "jit": "off"}
+
+
+async def _create_pool(
+    url: str, settings: Settings, role: str, round_trips: RoundTrips
+) -> asyncpg.Pool:
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn, round_trips)
+
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=settings.db_pool_size.minimum,
+        max_size=settings.db_pool_size.maximum,
+        statement_cache_size=settings.db_statement_cache_size,
+        server_settings=_server_settings(role),
+        init=init,
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    if settings.database_url is None:
+        raise ValueError("open_database needs settings.database_url")
+    round_trips = RoundTrips()
+    primary = await _create_pool(settings.database_url, settings, "primary", round_trips)
+    replica = None
+    try:
+        if settings.database_replica_url:
+            replica = await _create_pool(
+                settings.database_replica_url, settings, "replica", round_trips
+            )
+        yield Database(primary, replica, round_trips)
+    finally:
+        if replica is not None:
+            await replica.close()
+        await primary.close()

@@ -1,0 +1,329 @@
+"""Loading PNCP rows into PostgreSQL: map, reject what cannot be used, upsert the rest.
+
+Upserts change only rows whose values differ, so importing the same data twice changes
+nothing. Everything goes in one transaction: an import is loaded whole or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import astuple, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import asyncpg
+import orjson
+
+from cidadao_gql.ingestion.pncp import (
+    AgencyRecord,
+    AwardRecord,
+    ItemRecord,
+    ProcurementRecord,
+    Rejected,
+    Row,
+    SupplierRecord,
+    map_award,
+    map_item,
+    map_procurement,
+)
+
+PROCUREMENTS, ITEMS, RESULTS = "contratacoes", "itens", "resultados"
+SAMPLE_FILES = {
+    PROCUREMENTS: "contratacoes.csv",
+    ITEMS: "itens_medicamentos.csv",
+    RESULTS: "resultados.csv",
+}
+
+
+@dataclass
+class SourceCount:
+    read: int = 0
+    rejected: int = 0
+
+    @property
+    def loaded(self) -> int:
+        return self.read - self.rejected
+
+
+@dataclass
+class TableCount:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportReport:
+    sources: dict[str, SourceCount] = field(default_factory=dict)
+    tables: dict[str, TableCount] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{name}: read {c.read}, loaded {c.loaded}, rejected {c.rejected}"
+            for name, c in self.sources.items()
+        ]
+        out += [
+            f"{name}: {c.inserted} new, {c.updated} updated, {c.unchanged} unchanged"
+            for name, c in self.tables.items()
+        ]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    source: str
+    record: int
+    reason: str
+    row: Row
+
+
+class Rejects:
+    """Collects unusable rows and writes them as CSV: source, record, reason, row as JSON."""
+
+    def __init__(self) -> None:
+        self.rows: list[Reject] = []
+
+    def add(self, source: str, record: int, reason: str, row: Row) -> None:
+        self.rows.append(Reject(source, record, reason, row))
+
+    def write(self, out: TextIO) -> None:
+        writer = csv.writer(out)
+        writer.writerow(["source", "record", "reason", "row"])
+        for r in self.rows:
+            writer.writerow([r.source, r.record, r.reason, orjson.dumps(dict(r.row)).decode()])
+
+
+def read_csv(path: Path) -> Iterator[tuple[int, Row]]:
+    """Records of a PNCP CSV export, numbered from 1 after the header.
+
+    `newline=""` hands line breaks inside quoted fields to the csv module untouched, so
+    mixed CRLF and LF inside multi-line fields survive as written.
+    """
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        width = len(reader.fieldnames or ())
+        for number, row in enumerate(reader, start=1):
+            if None in row or any(v is None for v in row.values()):
+                extra = len(row.get(None) or ())  # type: ignore[call-overload]
+                got = width + extra if extra else sum(v is not None for v in row.values())
+                yield number, {"__malformed__": f"expected {width} fields, got {got}"}
+                continue
+            yield number, row
+
+
+@dataclass
+class _Batch:
+    agencies: dict[str, AgencyRecord] = field(default_factory=dict)
+    procurements: dict[str, ProcurementRecord] = field(default_factory=dict)
+    items: dict[tuple[str, int], tuple[int, Row, ItemRecord]] = field(default_factory=dict)
+    suppliers: dict[str, SupplierRecord] = field(default_factory=dict)
+    awards: dict[tuple[str, int, int], tuple[int, Row, AwardRecord]] = field(default_factory=dict)
+
+
+async def import_rows(
+    conn: asyncpg.Connection,
+    procurements: Iterable[tuple[int, Row]],
+    items: Iterable[tuple[int, Row]],
+    results: Iterable[tuple[int, Row]],
+    rejects: Rejects,
+) -> ImportReport:
+    report = ImportReport(sources={PROCUREMENTS: SourceCount(), ITEMS: SourceCount(), RESULTS: SourceCount()})
+    batch = _Batch()
+    _map_all(batch, report, rejects, procurements, items, results)
+    async with conn.transaction():
+        report.tables["agencies"] = await _upsert_agencies(conn, batch)
+        report.tables["procurements"] = await _upsert_procurements(conn, batch)
+        report.tables["items"] = await _upsert_items(conn, batch, report, rejects)
+        awards = await _resolve_awards(conn, batch, report, rejects)
+        report.tables["suppliers"] = await _upsert_suppliers(conn, batch, awards)
+        report.tables["awards"] = await _upsert_awards(conn, awards)
+    return report
+
+
+def _map_all(
+    batch: _Batch,
+    report: ImportReport,
+    rejects: Rejects,
+    procurements: Iterable[tuple[int, Row]],
+    items: Iterable[tuple[int, Row]],
+    results: Iterable[tuple[int, Row]],
+) -> None:
+    for source, rows in ((PROCUREMENTS, procurements), (ITEMS, items), (RESULTS, results)):
+        count = report.sources[source]
+        for number, row in rows:
+            count.read += 1
+            try:
+                _map_one(batch, source, number, row)
+            except Rejected as exc:
+                count.rejected += 1
+                rejects.add(source, number, str(exc), row)
+
+
+def _map_one(batch: _Batch, source: str, number: int, row: Row) -> None:
+    if "__malformed__" in row:
+        raise Rejected(row["__malformed__"])
+    if source == PROCUREMENTS:
+        agency, procurement = map_procurement(row)
+        batch.agencies.setdefault(agency.cnpj, agency)
+        batch.procurements[procurement.pncp_control_number] = procurement
+    elif source == ITEMS:
+        item = map_item(row)
+        batch.items[(item.pncp_control_number, item.number)] = (number, row, item)
+    else:
+        supplier, award = map_award(row)
+        batch.suppliers.setdefault(supplier.document, supplier)
+        key = (award.pncp_control_number, award.item_number, award.sequence)
+        batch.awards[key] = (number, row, award)
+
+
+async def upsert(
+    conn: asyncpg.Connection,
+    table: str,
+    key: Sequence[str],
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+) -> TableCount:
+    """Insert `rows` or update the rows whose values differ; one statement, one round trip.
+
+    `columns` are (name, PostgreSQL type) pairs; the rows are sent as one array per column.
+    """
+    if not rows:
+        return TableCount()
+    names = [name for name, _ in columns]
+    arrays = ", ".join(
+        f"${i}::{'text' if kind == 'jsonb' else kind}[]" for i, (_, kind) in enumerate(columns, 1)
+    )
+    selected = ", ".join(f"c{i}{'::jsonb' if kind == 'jsonb' else ''}" for i, (_, kind) in enumerate(columns, 1))
+    aliases = ", ".join(f"c{i}" for i in range(1, len(columns) + 1))
+    changing = [name for name in names if name not in key]
+    sql = f"""
+        INSERT INTO {table} ({", ".join(names)})
+        SELECT {selected} FROM unnest({arrays}) AS u({aliases})
+        ON CONFLICT ({", ".join(key)}) DO UPDATE
+           SET {", ".join(f"{n} = EXCLUDED.{n}" for n in changing)}
+         WHERE ({", ".join(f"{table}.{n}" for n in changing)})
+               IS DISTINCT FROM ({", ".join(f"EXCLUDED.{n}" for n in changing)})
+        RETURNING (xmax = 0) AS inserted"""
+    json_columns = {i for i, (_, kind) in enumerate(columns) if kind == "jsonb"}
+    arrays_by_column = [
+        [orjson.dumps(row[i]).decode() if i in json_columns else row[i] for row in rows]
+        for i in range(len(columns))
+    ]
+    changed = await conn.fetch(sql, *arrays_by_column)
+    inserted = sum(1 for r in changed if r["inserted"])
+    return TableCount(inserted, len(changed) - inserted, len(rows) - len(changed))
+
+
+async def _ids(conn: asyncpg.Connection, table: str, column: str, keys: Iterable[str]) -> dict[str, int]:
+    rows = await conn.fetch(f"SELECT {column}, id FROM {table} WHERE {column} = any($1::text[])", list(keys))
+    return {r[column]: r["id"] for r in rows}
+
+
+async def _upsert_agencies(conn: asyncpg.Connection, batch: _Batch) -> TableCount:
+    columns = [
+        ("cnpj", "text"), ("name", "text"), ("sphere", "text"), ("power", "text"),
+        ("uf", "text"), ("municipality", "text"), ("ibge_code", "text"),
+    ]  # fmt: skip
+    return await upsert(conn, "agencies", ["cnpj"], columns, [astuple(a) for a in batch.agencies.values()])
+
+
+async def _upsert_procurements(conn: asyncpg.Connection, batch: _Batch) -> TableCount:
+    agency_ids = await _ids(conn, "agencies", "cnpj", batch.agencies)
+    columns = [
+        ("pncp_control_number", "text"), ("agency_id", "bigint"), ("year", "smallint"),
+        ("sequence", "integer"), ("number", "text"), ("process", "text"),
+        ("modality", "smallint"), ("status", "smallint"), ("legal_basis", "text"),
+        ("object", "text"), ("estimated_total", "numeric"), ("homologated_total", "numeric"),
+        ("srp", "boolean"), ("uf", "text"), ("municipality", "text"),
+        ("published_at", "timestamp"), ("opening_at", "timestamp"), ("closing_at", "timestamp"),
+        ("metadata", "jsonb"),
+    ]  # fmt: skip
+    rows = []
+    for p in batch.procurements.values():
+        values = astuple(p)
+        rows.append((values[0], agency_ids[p.agency_cnpj], *values[2:]))
+    return await upsert(conn, "procurements", ["pncp_control_number"], columns, rows)
+
+
+async def _upsert_items(
+    conn: asyncpg.Connection, batch: _Batch, report: ImportReport, rejects: Rejects
+) -> TableCount:
+    procurement_ids = await _ids(
+        conn, "procurements", "pncp_control_number", {key for key, _ in batch.items}
+    )
+    columns = [
+        ("procurement_id", "bigint"), ("number", "integer"), ("description", "text"),
+        ("catalog_code", "text"), ("unit", "text"), ("quantity", "numeric"),
+        ("estimated_unit_price", "numeric"), ("estimated_total", "numeric"),
+        ("material_or_service", "text"),
+    ]  # fmt: skip
+    rows = []
+    for (key, _), (number, row, item) in batch.items.items():
+        procurement_id = procurement_ids.get(key)
+        if procurement_id is None:
+            report.sources[ITEMS].rejected += 1
+            rejects.add(ITEMS, number, f"unknown procurement {key}", row)
+            continue
+        rows.append((procurement_id, *astuple(item)[1:]))
+    return await upsert(conn, "items", ["procurement_id", "number"], columns, rows)
+
+
+async def _resolve_awards(
+    conn: asyncpg.Connection, batch: _Batch, report: ImportReport, rejects: Rejects
+) -> list[tuple[int, AwardRecord]]:
+    """Awards paired with their item's id; an award of an unknown item is rejected."""
+    item_rows = await conn.fetch(
+        """SELECT p.pncp_control_number, i.number, i.id
+             FROM items i JOIN procurements p ON p.id = i.procurement_id
+            WHERE p.pncp_control_number = any($1::text[])""",
+        list({key for key, _, _ in batch.awards}),
+    )
+    item_ids = {(r["pncp_control_number"], r["number"]): r["id"] for r in item_rows}
+    resolved = []
+    for (key, item_number, _), (number, row, award) in batch.awards.items():
+        item_id = item_ids.get((key, item_number))
+        if item_id is None:
+            report.sources[RESULTS].rejected += 1
+            rejects.add(RESULTS, number, f"unknown item {item_number} of procurement {key}", row)
+        else:
+            resolved.append((item_id, award))
+    return resolved
+
+
+async def _upsert_suppliers(
+    conn: asyncpg.Connection, batch: _Batch, awards: list[tuple[int, AwardRecord]]
+) -> TableCount:
+    """Suppliers of the awards that will be loaded, and no others."""
+    columns = [
+        ("document", "text"), ("kind", "text"), ("name", "text"), ("size", "text"),
+        ("legal_nature", "text"),
+    ]  # fmt: skip
+    documents = dict.fromkeys(award.supplier_document for _, award in awards)
+    rows = [astuple(batch.suppliers[d]) for d in documents]
+    return await upsert(conn, "suppliers", ["document"], columns, rows)
+
+
+async def _upsert_awards(conn: asyncpg.Connection, awards: list[tuple[int, AwardRecord]]) -> TableCount:
+    supplier_ids = await _ids(conn, "suppliers", "document", {a.supplier_document for _, a in awards})
+    columns = [
+        ("item_id", "bigint"), ("supplier_id", "bigint"), ("sequence", "integer"),
+        ("quantity", "numeric"), ("unit_price", "numeric"), ("total", "numeric"),
+        ("awarded_on", "date"), ("status", "text"),
+    ]  # fmt: skip
+    rows = [
+        (item_id, supplier_ids[award.supplier_document], *astuple(award)[3:])
+        for item_id, award in awards
+    ]
+    return await upsert(conn, "awards", ["item_id", "sequence"], columns, rows)
+
+
+async def import_directory(conn: asyncpg.Connection, directory: Path, rejects: Rejects) -> ImportReport:
+    """Import the three PNCP sample files from `directory`."""
+    paths = {source: directory / name for source, name in SAMPLE_FILES.items()}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"missing PNCP files: {', '.join(missing)}")
+    return await import_rows(
+        conn, read_csv(paths[PROCUREMENTS]), read_csv(paths[ITEMS]), read_csv(paths[RESULTS]), rejects
+    )

@@ -1,0 +1,138 @@
+"""Settings: one frozen value, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from cidadao_gql.errors import ConfigError
+
+T = TypeVar("T")
+
+CACHE_STRATEGIES = ("multi_tier", "memory", "redis", "none")
+JSON_ENCODERS = ("orjson", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSize:
+    minimum: int
+    maximum: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    database_replica_url: str | None = None
+    redis_url: str | None = None
+    db_pool_size: PoolSize = PoolSize(2, 10)
+    db_statement_cache_size: int = 512
+    json_encoder: str = "orjson"
+    batch_size: int = 100
+    max_query_depth: int = 10
+    max_query_cost: int = 1000
+    cache_strategy: str = "multi_tier"
+    agent_pool_size: PoolSize = PoolSize(2, 10)
+    compression_level: int = 4
+    http2_enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    data_dir: Path = Path(".data")
+    pncp_sample_dir: Path = Path("../shared/data/pncp")
+    seed_contracts: int = 20_000
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `environ` (default `os.environ`); a bad value raises ConfigError."""
+        env = os.environ if environ is None else environ
+        d = cls()
+        return cls(
+            database_url=_read(env, "DATABASE_URL", _url(("postgres", "postgresql")), d.database_url),
+            database_replica_url=_read(
+                env, "DATABASE_REPLICA_URL", _url(("postgres", "postgresql")), None
+            ),
+            redis_url=_read(env, "REDIS_URL", _url(("redis", "rediss", "unix")), None),
+            db_pool_size=_read(env, "DB_POOL_SIZE", _pool_size, d.db_pool_size),
+            db_statement_cache_size=_read(
+                env, "DB_STATEMENT_CACHE_SIZE", _int(0, 100_000), d.db_statement_cache_size
+            ),
+            json_encoder=_read(env, "JSON_ENCODER", _choice(JSON_ENCODERS), d.json_encoder),
+            batch_size=_read(env, "BATCH_SIZE", _int(1, 1000), d.batch_size),
+            max_query_depth=_read(env, "MAX_QUERY_DEPTH", _int(1, 100), d.max_query_depth),
+            max_query_cost=_read(env, "MAX_QUERY_COST", _int(1, 10_000_000), d.max_query_cost),
+            cache_strategy=_read(env, "CACHE_STRATEGY", _choice(CACHE_STRATEGIES), d.cache_strategy),
+            agent_pool_size=_read(env, "AGENT_POOL_SIZE", _pool_size, d.agent_pool_size),
+            compression_level=_read(env, "COMPRESSION_LEVEL", _int(0, 11), d.compression_level),
+            http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),
+            host=_read(env, "HOST", str, d.host),
+            port=_read(env, "PORT", _int(1, 65535), d.port),
+            workers=_read(env, "WORKERS", _int(1, 64), d.workers),
+            data_dir=_read(env, "CIDADAO_DATA_DIR", Path, d.data_dir),
+            pncp_sample_dir=_read(env, "PNCP_SAMPLE_DIR", Path, d.pncp_sample_dir),
+            seed_contracts=_read(env, "SEED_CONTRACTS", _int(0, 50_000_000), d.seed_contracts),
+            log_level=_read(
+                env, "LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR")), d.log_level
+            ),
+        )
+
+
+def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc} (got {raw!r})") from None
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return raw
+
+    return parse
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        scheme, sep, _ = raw.partition("://")
+        if not sep or scheme not in schemes:
+            raise ValueError(f"must be a URL with scheme {' or '.join(schemes)}")
+        return raw
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _pool_size(raw: str) -> PoolSize:
+    """`N` (maximum N, minimum min(2, N)) or `MIN:MAX`."""
+    low, sep, high = raw.partition(":")
+    maximum = int(high if sep else low)
+    minimum = int(low) if sep else min(2, maximum)
+    if not 0 <= minimum <= maximum or maximum < 1:
+        raise ValueError("must be N or MIN:MAX with 0 <= MIN <= MAX and MAX >= 1")
+    return PoolSize(minimum, maximum)
