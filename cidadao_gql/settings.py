@@ -51,7 +51,9 @@ class Settings:
         env = os.environ if environ is None else environ
         d = cls()
         return cls(
-            database_url=_read(env, "DATABASE_URL", _url(("postgres", "postgresql")), d.database_url),
+            database_url=_read(
+                env, "DATABASE_URL", _url(("postgres", "postgresql")), d.database_url
+            ),
             database_replica_url=_read(
                 env, "DATABASE_REPLICA_URL", _url(("postgres", "postgresql")), None
             ),
@@ -64,7 +66,9 @@ class Settings:
             batch_size=_read(env, "BATCH_SIZE", _int(1, 1000), d.batch_size),
             max_query_depth=_read(env, "MAX_QUERY_DEPTH", _int(1, 100), d.max_query_depth),
             max_query_cost=_read(env, "MAX_QUERY_COST", _int(1, 10_000_000), d.max_query_cost),
-            cache_strategy=_read(env, "CACHE_STRATEGY", _choice(CACHE_STRATEGIES), d.cache_strategy),
+            cache_strategy=_read(
+                env, "CACHE_STRATEGY", _choice(CACHE_STRATEGIES), d.cache_strategy
+            ),
             agent_pool_size=_read(env, "AGENT_POOL_SIZE", _pool_size, d.agent_pool_size),
             compression_level=_read(env, "COMPRESSION_LEVEL", _int(0, 11), d.compression_level),
             http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),

@@ -105,7 +105,7 @@ def read_csv(path: Path) -> Iterator[tuple[int, Row]]:
         width = len(reader.fieldnames or ())
         for number, row in enumerate(reader, start=1):
             if None in row or any(v is None for v in row.values()):
-                extra = len(row.get(None) or ())  # type: ignore[call-overload]
+                extra = len(row.get(None) or ())
                 got = width + extra if extra else sum(v is not None for v in row.values())
                 yield number, {"__malformed__": f"expected {width} fields, got {got}"}
                 continue
@@ -128,7 +128,9 @@ async def import_rows(
     results: Iterable[tuple[int, Row]],
     rejects: Rejects,
 ) -> ImportReport:
-    report = ImportReport(sources={PROCUREMENTS: SourceCount(), ITEMS: SourceCount(), RESULTS: SourceCount()})
+    report = ImportReport(
+        sources={PROCUREMENTS: SourceCount(), ITEMS: SourceCount(), RESULTS: SourceCount()}
+    )
     batch = _Batch()
     _map_all(batch, report, rejects, procurements, items, results)
     async with conn.transaction():
@@ -194,7 +196,9 @@ async def upsert(
     arrays = ", ".join(
         f"${i}::{'text' if kind == 'jsonb' else kind}[]" for i, (_, kind) in enumerate(columns, 1)
     )
-    selected = ", ".join(f"c{i}{'::jsonb' if kind == 'jsonb' else ''}" for i, (_, kind) in enumerate(columns, 1))
+    selected = ", ".join(
+        f"c{i}{'::jsonb' if kind == 'jsonb' else ''}" for i, (_, kind) in enumerate(columns, 1)
+    )
     aliases = ", ".join(f"c{i}" for i in range(1, len(columns) + 1))
     changing = [name for name in names if name not in key]
     sql = f"""
@@ -215,8 +219,12 @@ async def upsert(
     return TableCount(inserted, len(changed) - inserted, len(rows) - len(changed))
 
 
-async def _ids(conn: asyncpg.Connection, table: str, column: str, keys: Iterable[str]) -> dict[str, int]:
-    rows = await conn.fetch(f"SELECT {column}, id FROM {table} WHERE {column} = any($1::text[])", list(keys))
+async def _ids(
+    conn: asyncpg.Connection, table: str, column: str, keys: Iterable[str]
+) -> dict[str, int]:
+    rows = await conn.fetch(
+        f"SELECT {column}, id FROM {table} WHERE {column} = any($1::text[])", list(keys)
+    )
     return {r[column]: r["id"] for r in rows}
 
 
@@ -225,7 +233,9 @@ async def _upsert_agencies(conn: asyncpg.Connection, batch: _Batch) -> TableCoun
         ("cnpj", "text"), ("name", "text"), ("sphere", "text"), ("power", "text"),
         ("uf", "text"), ("municipality", "text"), ("ibge_code", "text"),
     ]  # fmt: skip
-    return await upsert(conn, "agencies", ["cnpj"], columns, [astuple(a) for a in batch.agencies.values()])
+    return await upsert(
+        conn, "agencies", ["cnpj"], columns, [astuple(a) for a in batch.agencies.values()]
+    )
 
 
 async def _upsert_procurements(conn: asyncpg.Connection, batch: _Batch) -> TableCount:
@@ -304,8 +314,12 @@ async def _upsert_suppliers(
     return await upsert(conn, "suppliers", ["document"], columns, rows)
 
 
-async def _upsert_awards(conn: asyncpg.Connection, awards: list[tuple[int, AwardRecord]]) -> TableCount:
-    supplier_ids = await _ids(conn, "suppliers", "document", {a.supplier_document for _, a in awards})
+async def _upsert_awards(
+    conn: asyncpg.Connection, awards: list[tuple[int, AwardRecord]]
+) -> TableCount:
+    supplier_ids = await _ids(
+        conn, "suppliers", "document", {a.supplier_document for _, a in awards}
+    )
     columns = [
         ("item_id", "bigint"), ("supplier_id", "bigint"), ("sequence", "integer"),
         ("quantity", "numeric"), ("unit_price", "numeric"), ("total", "numeric"),
@@ -318,12 +332,18 @@ async def _upsert_awards(conn: asyncpg.Connection, awards: list[tuple[int, Award
     return await upsert(conn, "awards", ["item_id", "sequence"], columns, rows)
 
 
-async def import_directory(conn: asyncpg.Connection, directory: Path, rejects: Rejects) -> ImportReport:
+async def import_directory(
+    conn: asyncpg.Connection, directory: Path, rejects: Rejects
+) -> ImportReport:
     """Import the three PNCP sample files from `directory`."""
     paths = {source: directory / name for source, name in SAMPLE_FILES.items()}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"missing PNCP files: {', '.join(missing)}")
     return await import_rows(
-        conn, read_csv(paths[PROCUREMENTS]), read_csv(paths[ITEMS]), read_csv(paths[RESULTS]), rejects
+        conn,
+        read_csv(paths[PROCUREMENTS]),
+        read_csv(paths[ITEMS]),
+        read_csv(paths[RESULTS]),
+        rejects,
     )

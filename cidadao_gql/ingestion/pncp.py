@@ -60,7 +60,7 @@ class ProcurementRecord:
     srp: bool | None
     uf: str | None
     municipality: str | None
-    published_at: datetime | None
+    published_at: datetime
     opening_at: datetime | None
     closing_at: datetime | None
     metadata: dict[str, Any]
@@ -105,7 +105,9 @@ def control_number(cnpj: str, sequence: int, year: int) -> str:
     return f"{cnpj}-1-{sequence:06d}/{year}"
 
 
-def _field(row: Row, name: str, read: Callable[[object], T | None], *, required: bool = False) -> T | None:
+def _field(
+    row: Row, name: str, read: Callable[[object], T | None], *, required: bool = False
+) -> T | None:
     try:
         value = read(row.get(name))
     except BadValue as exc:
@@ -170,7 +172,7 @@ def map_procurement(row: Row) -> tuple[AgencyRecord, ProcurementRecord]:
         srp=_field(row, "data.srp", values.boolean),
         uf=uf,
         municipality=municipality,
-        published_at=_field(row, "data.dataPublicacaoPncp", values.timestamp),
+        published_at=_required(row, "data.dataPublicacaoPncp", values.timestamp),
         opening_at=_field(row, "data.dataAberturaProposta", values.timestamp),
         closing_at=_field(row, "data.dataEncerramentoProposta", values.timestamp),
         metadata=_procurement_metadata(row),

@@ -39,7 +39,37 @@ START, END = date(2021, 4, 1), date(2025, 12, 31)
 _EPOCH = np.datetime64("1970-01-01", "D")
 _STRIDE = 7_919_233  # odd and not a multiple of 5: coprime with every 2^a * 5^b
 
-UFS = np.array("SP MG RJ BA PR RS PE CE PA SC MA GO AM ES PB RN MT AL PI DF MS SE RO TO AC AP RR".split())
+UFS = np.array(
+    [
+        "SP",
+        "MG",
+        "RJ",
+        "BA",
+        "PR",
+        "RS",
+        "PE",
+        "CE",
+        "PA",
+        "SC",
+        "MA",
+        "GO",
+        "AM",
+        "ES",
+        "PB",
+        "RN",
+        "MT",
+        "AL",
+        "PI",
+        "DF",
+        "MS",
+        "SE",
+        "RO",
+        "TO",
+        "AC",
+        "AP",
+        "RR",
+    ]
+)
 _UF_WEIGHTS = np.array([46, 21, 17, 15, 12, 11, 9.6, 9.2, 8.7, 7.6, 7.1, 7.1, 4.3, 4.1, 4.1, 3.5, 3.6,
                         3.4, 3.3, 3.1, 2.8, 2.3, 1.8, 1.6, 0.9, 0.9, 0.6])  # fmt: skip
 _TOWN_PREFIXES = ["São", "Santa", "Nova", "Porto", "Campo", "Vila", "Serra", "Rio", "Bom", "Alto"]
@@ -161,7 +191,9 @@ def _unique_roots(n: int, low: int, span: int, rng: np.random.Generator) -> Ints
     return low + (offset + np.arange(n, dtype=np.int64) * _STRIDE) % span
 
 
-def _agencies(scale: Scale, base: int, rng: np.random.Generator) -> tuple[Table, npt.NDArray[np.str_]]:
+def _agencies(
+    scale: Scale, base: int, rng: np.random.Generator
+) -> tuple[Table, npt.NDArray[np.str_]]:
     n = scale.agencies
     roots = _unique_roots(n, 90_000_000, 10_000_000, rng)
     spheres = rng.choice(np.array(["M", "E", "F"]), size=n, p=[0.7, 0.2, 0.1])
@@ -175,7 +207,9 @@ def _agencies(scale: Scale, base: int, rng: np.random.Generator) -> tuple[Table,
         if spheres[i] == "M":
             names.append(f"MUNICÍPIO DE {towns[i].upper()} ({i + 1})")
         elif spheres[i] == "E":
-            names.append(f"SECRETARIA DE ESTADO DE {_STATE_AREAS[i % len(_STATE_AREAS)]} - {ufs[i]}")
+            names.append(
+                f"SECRETARIA DE ESTADO DE {_STATE_AREAS[i % len(_STATE_AREAS)]} - {ufs[i]}"
+            )
         else:
             names.append(f"{_FEDERAL[i % len(_FEDERAL)]} - {ufs[i]} ({i + 1})")
     table = Table(
@@ -194,13 +228,17 @@ def _agencies(scale: Scale, base: int, rng: np.random.Generator) -> tuple[Table,
     return table, ufs
 
 
-def _suppliers(scale: Scale, base: int, rng: np.random.Generator) -> tuple[Table, npt.NDArray[np.bool_]]:
+def _suppliers(
+    scale: Scale, base: int, rng: np.random.Generator
+) -> tuple[Table, npt.NDArray[np.bool_]]:
     n = scale.suppliers
     is_person = rng.random(n) < 0.1
     roots = _unique_roots(n, 10_000_000, 80_000_000, rng)
     cpf_bases = _unique_roots(n, 100_000_000, 800_000_000, rng)
     documents = [
-        complete_cpf(f"{cpf_bases[i]:09d}") if is_person[i] else complete_cnpj(f"{roots[i]:08d}0001")
+        complete_cpf(f"{cpf_bases[i]:09d}")
+        if is_person[i]
+        else complete_cnpj(f"{roots[i]:08d}0001")
         for i in range(n)
     ]
     words = rng.integers(0, len(_COMPANY_WORDS), size=(n, 2))
@@ -212,7 +250,9 @@ def _suppliers(scale: Scale, base: int, rng: np.random.Generator) -> tuple[Table
         else f"{_COMPANY_WORDS[words[i, 0]]} {_COMPANY_WORDS[words[i, 1]]} {_COMPANY_SUFFIXES[suffixes[i]]}"
         for i in range(n)
     ]
-    sizes = np.where(is_person, "NI", rng.choice(np.array(["ME", "EPP", "DEMAIS"]), size=n, p=[0.45, 0.2, 0.35]))
+    sizes = np.where(
+        is_person, "NI", rng.choice(np.array(["ME", "EPP", "DEMAIS"]), size=n, p=[0.45, 0.2, 0.35])
+    )
     natures = np.where(is_person, "Pessoa Física", "Sociedade Empresária Limitada")
     table = Table(
         ["id", "document", "kind", "name", "size", "legal_nature", "registered_on"],
@@ -250,7 +290,7 @@ def generate(scale: Scale, seed: int, base: dict[str, int] | None = None) -> Dat
     supplier = rng.choice(scale.suppliers, size=n, p=_zipf_weights(scale.suppliers, 1.1, rng))
     signed = _seasonal_days(n, rng)
     modality = rng.choice(_MODALITIES, size=n, p=_MODALITY_WEIGHTS)
-    initial = np.round(np.maximum(rng.lognormal(10.3, 1.5, n), 50.0), 2)
+    initial = np.round(np.maximum(rng.lognormal(10.3, 1.5, n), 50.0), 2).astype(np.float64)
     dispensa = modality == 8
     initial[dispensa] = np.round(
         np.minimum(rng.lognormal(9.0, 1.0, dispensa.sum()), 0.5 * _limit_ii(signed[dispensa])), 2
@@ -263,7 +303,9 @@ def generate(scale: Scale, seed: int, base: dict[str, int] | None = None) -> Dat
     objects = _object_texts(category, product, destination)
 
     _plant_agency_patterns(out, rng, agency, supplier, initial, final, scale, base)
-    _plant_contract_patterns(out, rng, agency, supplier, signed, modality, initial, final, objects, base)
+    _plant_contract_patterns(
+        out, rng, agency, supplier, signed, modality, initial, final, objects, base
+    )
 
     contract_ids = np.arange(base.get("contracts", 0) + 1, base.get("contracts", 0) + n + 1)
     agency_ids = agency + base.get("agencies", 0) + 1
@@ -307,7 +349,9 @@ def _plant_agency_patterns(
                   supplier_id=int(favourite) + base.get("suppliers", 0) + 1)  # fmt: skip
     for a in chosen[half:]:
         rows = np.flatnonzero(agency == a)
-        values = np.round(rng.uniform(1.0, 10.0, len(rows)) * 10.0 ** rng.integers(3, 6, len(rows)), 2)
+        values = np.round(
+            rng.uniform(1.0, 10.0, len(rows)) * 10.0 ** rng.integers(3, 6, len(rows)), 2
+        )
         initial[rows] = values
         final[rows] = values
         out.plant("benford", "agency", np.array([a + base.get("agencies", 0) + 1]))
@@ -330,7 +374,11 @@ def _plant_contract_patterns(
 
     for _ in range(max(3, n // 500)):
         original, copy = take(2)
-        agency[copy], supplier[copy], modality[copy] = agency[original], supplier[original], modality[original]
+        agency[copy], supplier[copy], modality[copy] = (
+            agency[original],
+            supplier[original],
+            modality[original],
+        )
         objects[copy] = objects[original]
         signed[copy] = min(signed[original] + int(rng.integers(1, 60)), _day(END))
         initial[copy] = final[copy] = round(float(initial[original]) * rng.uniform(0.995, 1.005), 2)
@@ -371,9 +419,15 @@ def _procurements(
     published = signed[competitive] - rng.integers(20, 60, p)
     opening = published + rng.integers(8, 15, p)
     cnpjs = agencies.data[1]
-    year = (signed[competitive].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
-    pub_ts = (published.astype("datetime64[D]").astype("datetime64[s]") + np.timedelta64(10, "h")).tolist()
-    open_ts = (opening.astype("datetime64[D]").astype("datetime64[s]") + np.timedelta64(9, "h")).tolist()
+    year = (
+        signed[competitive].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    )
+    pub_ts = (
+        published.astype("datetime64[D]").astype("datetime64[s]") + np.timedelta64(10, "h")
+    ).tolist()
+    open_ts = (
+        opening.astype("datetime64[D]").astype("datetime64[s]") + np.timedelta64(9, "h")
+    ).tolist()
     close_ts = [t + timedelta(days=1) for t in open_ts]
     out.tables["procurements"] = Table(
         ["id", "pncp_control_number", "agency_id", "year", "sequence", "number", "modality",
@@ -401,7 +455,11 @@ def _items_and_awards(
 ) -> None:  # fmt: skip
     per = rng.integers(1, 5, len(procurement_ids))
     owner = np.repeat(np.arange(len(procurement_ids)), per)
-    number = np.concatenate([np.arange(1, k + 1) for k in per.tolist()]) if len(per) else np.array([], dtype=np.int64)
+    number = (
+        np.concatenate([np.arange(1, k + 1) for k in per.tolist()])
+        if len(per)
+        else np.array([], dtype=np.int64)
+    )
     m = len(owner)
     # Catalog items belong to a category, so a procurement buys related things.
     code_category = rng.integers(0, len(_CATEGORIES), scale.catalog)
@@ -416,7 +474,9 @@ def _items_and_awards(
     estimated = np.round(code_price[codes] * rng.uniform(0.9, 1.3, m), 4)
     price = np.round(code_price[codes] * rng.lognormal(0.0, 0.12, m), 4)
     outliers = rng.permutation(m)[: max(3, m // 200)]
-    price[outliers] = np.round(code_price[codes[outliers]] * rng.uniform(4.0, 10.0, len(outliers)), 4)
+    price[outliers] = np.round(
+        code_price[codes[outliers]] * rng.uniform(4.0, 10.0, len(outliers)), 4
+    )
     item_ids = np.arange(base.get("items", 0) + 1, base.get("items", 0) + m + 1)
     award_ids = np.arange(base.get("awards", 0) + 1, base.get("awards", 0) + m + 1)
     out.plant("price_outlier", "award", award_ids[outliers])
@@ -480,7 +540,11 @@ def _sanctions(
         ],
     )  # fmt: skip
     window_end = np.where(open_ended, np.iinfo(np.int64).max, ends)
-    by_supplier = dict(zip(sanctioned.tolist(), zip(starts.tolist(), window_end.tolist(), strict=True), strict=True))
+    by_supplier = dict(
+        zip(
+            sanctioned.tolist(), zip(starts.tolist(), window_end.tolist(), strict=True), strict=True
+        )
+    )
     hit = [
         i for i, (s, d) in enumerate(zip(supplier.tolist(), signed.tolist(), strict=True))
         if s in by_supplier and by_supplier[s][0] <= d <= by_supplier[s][1]

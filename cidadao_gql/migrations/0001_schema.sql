@@ -44,7 +44,7 @@ CREATE TABLE procurements (
     srp                  boolean,
     uf                   char(2),
     municipality         text,
-    published_at         timestamp,
+    published_at         timestamp NOT NULL,
     opening_at           timestamp,
     closing_at           timestamp,
     metadata             jsonb NOT NULL DEFAULT '{}'

@@ -1,0 +1,88 @@
+"""API keys: `Authorization: Bearer <key>`. Keys are random, shown once, stored as SHA-256.
+
+A fast hash is enough here: keys carry 256 bits of randomness, so there is nothing to
+guess, and a slow hash would tax every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from cidadao_gql.db import Database
+from cidadao_gql.errors import Unauthenticated
+
+PREFIX = "cgk_"
+SCOPES = frozenset({"read", "investigate", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    id: int
+    key: str
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+async def create_key(
+    conn: asyncpg.Connection,
+    user_id: str,
+    scopes: frozenset[str] = frozenset({"read"}),
+    expires_at: datetime | None = None,
+) -> NewKey:
+    unknown = scopes - SCOPES
+    if unknown:
+        raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
+    key = PREFIX + secrets.token_urlsafe(32)
+    key_id: int = await conn.fetchval(
+        """INSERT INTO api_keys (user_id, key_hash, prefix, scopes, expires_at)
+           VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+        user_id,
+        hash_key(key),
+        key[: len(PREFIX) + 6],
+        sorted(scopes),
+        expires_at,
+    )
+    return NewKey(key_id, key)
+
+
+async def revoke_key(conn: asyncpg.Connection, key_id: int) -> bool:
+    """True when a live key was revoked; False when there is no such key or it already was."""
+    status = await conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", key_id
+    )
+    return status == "UPDATE 1"
+
+
+async def authenticate(db: Database, authorization: str | None) -> User | None:
+    """The user behind an Authorization header; None for an anonymous request."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("use `Authorization: Bearer <api key>`")
+    row = await db.fetchrow(
+        """SELECT user_id, scopes, revoked_at IS NOT NULL AS revoked,
+                  coalesce(expires_at <= now(), false) AS expired
+             FROM api_keys WHERE key_hash = $1""",
+        hash_key(token.strip()),
+    )
+    if row is None:
+        raise Unauthenticated("unknown API key")
+    if row["revoked"]:
+        raise Unauthenticated("this API key was revoked")
+    if row["expired"]:
+        raise Unauthenticated("this API key has expired")
+    return User(id=row["user_id"], scopes=frozenset(row["scopes"]))

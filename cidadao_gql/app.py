@@ -1,0 +1,118 @@
+"""The Starlette application: GraphQL at /graphql (GraphiQL for browsers), /health."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from cidadao_gql.apikeys import authenticate
+from cidadao_gql.errors import CidadaoError
+from cidadao_gql.loaders import make_loaders
+from cidadao_gql.resources import Resources, open_resources
+from cidadao_gql.schema import build_schema
+from cidadao_gql.schema.context import Context
+from cidadao_gql.settings import Settings
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(build_schema(settings))
+        self.settings = settings
+
+    def encode_json(self, data: object) -> bytes:
+        if self.settings.json_encoder == "orjson":
+            return orjson.dumps(data)
+        return super().encode_json(data).encode()  # type: ignore[union-attr]
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _error_response(error: CidadaoError, status: int, request_id: str) -> Response:
+    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers={"x-request-id": request_id, "www-authenticate": "Bearer"},
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    view = GraphQLView(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with open_resources(settings) as resources:
+            yield {"resources": resources}
+
+    async def graphql(request: Request) -> Response:
+        resources: Resources = request.state.resources
+        request_id = _request_id(request)
+        try:
+            user = await authenticate(resources.db, request.headers.get("authorization"))
+        except CidadaoError as exc:
+            return _error_response(exc, 401, request_id)
+        context = Context(
+            db=resources.db,
+            settings=settings,
+            loaders=make_loaders(resources.db),
+            user=user,
+            request_id=request_id,
+        )
+        try:
+            response = await view.run(request, context=context)
+        except HTTPException as exc:
+            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    async def health(request: Request) -> Response:
+        resources: Resources = request.state.resources
+        checks = {"database": await _database_ok(resources)}
+        if resources.redis is not None:
+            checks["redis"] = await _redis_ok(resources)
+        healthy = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            status_code=200 if healthy else 503,
+        )
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def _database_ok(resources: Resources) -> bool:
+    try:
+        return bool(await resources.db.fetchval("SELECT 1"))
+    except (OSError, TimeoutError, Exception):
+        return False
+
+
+async def _redis_ok(resources: Resources) -> bool:
+    assert resources.redis is not None
+    try:
+        return bool(await resources.redis.ping())
+    except Exception:
+        return False

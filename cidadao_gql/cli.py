@@ -1,0 +1,239 @@
+"""The `cidadao-gql` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import asyncpg
+import click
+import httpx
+from tqdm import tqdm
+
+from cidadao_gql import apikeys, embedded
+from cidadao_gql.db import RoundTrips, init_connection
+from cidadao_gql.errors import CidadaoError
+from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion.importer import Rejects, import_directory, import_rows
+from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, PncpClient, fetch_rows
+from cidadao_gql.migrations import migrate
+from cidadao_gql.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _run(command: Callable[P, Awaitable[R]]) -> Callable[P, R]:
+    """Run an async command; our errors end it with their message and exit status 1."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return asyncio.run(command(*args, **kwargs))  # type: ignore[arg-type]
+        except (CidadaoError, FileNotFoundError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except CidadaoError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def _database_url(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded server's (started if need be) when it is not set."""
+    if settings.database_url:
+        return settings.database_url
+    return await asyncio.to_thread(embedded.start_postgres, settings.data_dir)
+
+
+@asynccontextmanager
+async def _connect(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(await _database_url(settings))
+    try:
+        await init_connection(conn, RoundTrips())
+        yield conn
+    finally:
+        await conn.close()
+
+
+@click.group()
+@click.version_option(package_name="cidadao-gql")
+def main() -> None:
+    """A GraphQL API over Brazilian public-procurement data."""
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@click.option("--host", default=None, help="Overrides HOST.")
+@click.option("--port", type=int, default=None, help="Overrides PORT.")
+@click.option("--workers", type=int, default=None, help="Overrides WORKERS.")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the API. Without DATABASE_URL, on an embedded PostgreSQL filled on first start."""
+    import uvicorn
+
+    settings = _settings()
+    if settings.database_url is None:
+        settings = _run(embedded.prepare)(settings)
+        assert settings.database_url is not None
+        os.environ["DATABASE_URL"] = settings.database_url  # for the worker processes
+    click.echo(f"GraphiQL: http://{host or settings.host}:{port or settings.port}/graphql")
+    uvicorn.run(
+        "cidadao_gql.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema and data."""
+
+
+@db.command("migrate")
+@_run
+async def db_migrate() -> None:
+    """Apply pending migrations (a second run applies nothing)."""
+    async with _connect(_settings()) as conn:
+        applied = await migrate(conn)
+    for m in applied:
+        click.echo(f"applied {m.version:04d}_{m.name}")
+    click.echo(f"{len(applied)} migration(s) applied")
+
+
+@db.command("seed")
+@click.option("--contracts", type=click.IntRange(1, 50_000_000), default=100_000, show_default=True)
+@click.option("--seed", "seed", type=int, default=1, show_default=True)
+@click.option("--reset", is_flag=True, help="Empty all data tables first.")
+@_run
+async def db_seed(contracts: int, seed: int, reset: bool) -> None:
+    """Generate and COPY a synthetic data set with planted anomalies (ground truth)."""
+    async with _connect(_settings()) as conn:
+        await migrate(conn)
+        if reset:
+            tables = ", ".join((*synthetic.LOAD_ORDER, "planted_anomalies"))
+            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        elif await conn.fetchval("SELECT count(*) FROM contracts"):
+            raise click.ClickException("contracts already exist; use --reset to replace all data")
+        click.echo(f"generating {contracts:,} contracts (seed {seed})")
+        dataset = synthetic.generate(
+            synthetic.Scale.for_contracts(contracts), seed, await synthetic.current_ids(conn)
+        )
+        with tqdm(total=synthetic.row_count(dataset), unit="row", unit_scale=True) as bar:
+            await synthetic.load_dataset(conn, dataset, bar.update)
+        for name, table in dataset.tables.items():
+            click.echo(f"{name}: {len(table):,}")
+        click.echo(f"planted anomalies: {len(dataset.planted):,}")
+
+
+@main.group("import")
+def import_() -> None:
+    """Load real data."""
+
+
+@import_.command("pncp")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
+@click.option("--api", is_flag=True, help="Pull from the PNCP APIs instead of files.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First publication day.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last publication day.")
+@click.option("--modality", "modalities", type=click.IntRange(1, 13), multiple=True,
+              help="PNCP modality code (repeatable); all by default.")  # fmt: skip
+@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True)
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("pncp.rejects.csv"), show_default=True)  # fmt: skip
+@_run
+async def import_pncp(
+    directory: Path | None, api: bool, start: datetime | None, end: datetime | None,
+    modalities: tuple[int, ...], base_url: str, rejects: Path,
+) -> None:  # fmt: skip
+    """Import PNCP procurements, items and results: from DIRECTORY (default PNCP_SAMPLE_DIR)
+    or, with --api, from the PNCP APIs for a date range. Re-running changes nothing."""
+    settings = _settings()
+    found = Rejects()
+    async with _connect(settings) as conn:
+        await migrate(conn)
+        if api:
+            if start is None or end is None or start > end:
+                raise click.UsageError("--api needs --from DATE and --to DATE, in that order")
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                rows = await fetch_rows(
+                    PncpClient(http), start.date(), end.date(), modalities or ALL_MODALITIES
+                )
+            report = await import_rows(conn, rows.procurements, rows.items, rows.results, found)
+        else:
+            report = await import_directory(conn, directory or settings.pncp_sample_dir, found)
+    for line in report.lines():
+        click.echo(line)
+    if found.rows:
+        with rejects.open("w", newline="", encoding="utf-8") as out:
+            found.write(out)
+        click.echo(f"{len(found.rows)} rejected row(s) written to {rejects}")
+
+
+@main.group()
+def apikey() -> None:
+    """API keys for `Authorization: Bearer <key>`."""
+
+
+@apikey.command("create")
+@click.option("--user", "user_id", required=True)
+@click.option("--scope", "scopes", type=click.Choice(sorted(apikeys.SCOPES)), multiple=True,
+              default=["read"], show_default=True)  # fmt: skip
+@click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None)
+@_run
+async def apikey_create(user_id: str, scopes: tuple[str, ...], expires_in_days: int | None) -> None:
+    """Create a key; it is shown once and stored only as a hash."""
+    expires = (
+        None if expires_in_days is None else datetime.now(UTC) + timedelta(days=expires_in_days)
+    )
+    async with _connect(_settings()) as conn:
+        await migrate(conn)
+        new = await apikeys.create_key(conn, user_id, frozenset(scopes), expires)
+    click.echo(f"key id {new.id} for {user_id}; keep it now, it is not shown again:", err=True)
+    click.echo(new.key)
+
+
+@apikey.command("revoke")
+@click.argument("key_id", type=int)
+@_run
+async def apikey_revoke(key_id: int) -> None:
+    """Revoke a key by its id."""
+    async with _connect(_settings()) as conn:
+        if not await apikeys.revoke_key(conn, key_id):
+            raise click.ClickException(f"no live key with id {key_id}")
+    click.echo(f"revoked key {key_id}")
+
+
+@main.command("export-schema")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write; standard output by default.")  # fmt: skip
+def export_schema(output: Path | None) -> None:
+    """Print the GraphQL SDL (the committed schema.graphql is this output)."""
+    from cidadao_gql.schema import build_schema, sdl
+
+    text = sdl(build_schema(_settings()))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

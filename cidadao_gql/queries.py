@@ -1,0 +1,400 @@
+"""The SQL behind the API: batch lookups by key, keyset pages, counts and aggregates.
+
+Nothing here knows GraphQL. Filters arrive as plain frozen values; rows leave as asyncpg
+records. A page of children for many parents is one statement (a LATERAL join over the
+parent ids), so nested connections cost one round trip per level, not one per parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from cidadao_gql.db import Database, Record
+
+
+class Sql:
+    """Collects positional arguments and WHERE clauses while a statement is written."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+        self.where: list[str] = []
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def filter(self, clause: str) -> None:
+        self.where.append(clause)
+
+    def where_sql(self) -> str:
+        return " AND ".join(self.where) if self.where else "TRUE"
+
+
+Filters = Callable[[Sql], None]
+
+
+def no_filters(_: Sql) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """A keyset ordering: a non-null column, a direction, and how to read cursor values."""
+
+    name: str
+    column: str
+    descending: bool
+    parse: Callable[[str], Any]
+
+    def dump(self, value: Any) -> str:
+        return value.isoformat() if isinstance(value, date | datetime) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    table: str
+    columns: tuple[str, ...]
+    orderings: tuple[Ordering, ...]
+
+    def select_list(self, alias: str) -> str:
+        return ", ".join(f"{alias}.{c}" for c in self.columns)
+
+    def ordering(self, name: str) -> Ordering:
+        return next(o for o in self.orderings if o.name == name)
+
+
+def _orderings(*specs: tuple[str, str, Callable[[str], Any]]) -> tuple[Ordering, ...]:
+    return tuple(
+        Ordering(f"{name}_{direction}", column, direction == "DESC", parse)
+        for name, column, parse in specs
+        for direction in ("ASC", "DESC")
+    )
+
+
+BY_ID = _orderings(("ID", "id", int))
+AGENCIES = Entity(
+    "agencies", ("id", "cnpj", "name", "sphere", "power", "uf", "municipality", "ibge_code"), BY_ID
+)
+SUPPLIERS = Entity(
+    "suppliers", ("id", "document", "kind", "name", "size", "legal_nature", "registered_on"), BY_ID
+)
+PROCUREMENTS = Entity(
+    "procurements",
+    ("id", "pncp_control_number", "agency_id", "year", "sequence", "number", "process",
+     "modality", "status", "legal_basis", "object", "estimated_total", "homologated_total",
+     "srp", "uf", "municipality", "published_at", "opening_at", "closing_at"),
+    _orderings(("PUBLISHED_AT", "published_at", datetime.fromisoformat), ("ID", "id", int)),
+)  # fmt: skip
+ITEMS = Entity(
+    "items",
+    ("id", "procurement_id", "number", "description", "catalog_code", "unit", "quantity",
+     "estimated_unit_price", "estimated_total", "material_or_service"),
+    _orderings(("NUMBER", "number", int), ("ID", "id", int)),
+)  # fmt: skip
+AWARDS = Entity(
+    "awards",
+    ("id", "item_id", "supplier_id", "sequence", "quantity", "unit_price", "total",
+     "awarded_on", "status"),
+    BY_ID,
+)  # fmt: skip
+CONTRACTS = Entity(
+    "contracts",
+    ("id", "agency_id", "supplier_id", "procurement_id", "number", "object", "modality", "uf",
+     "initial_value", "final_value", "signed_on", "starts_on", "ends_on"),
+    _orderings(("SIGNED_ON", "signed_on", date.fromisoformat), ("VALUE", "final_value", Decimal),
+               ("ID", "id", int)),
+)  # fmt: skip
+SANCTIONS = Entity(
+    "sanctions",
+    ("id", "supplier_document", "register", "starts_on", "ends_on", "authority", "reason"),
+    BY_ID,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    first: int
+    ordering: Ordering
+    after: tuple[Any, int] | None = None
+
+
+async def fetch_by_ids(db: Database, entity: Entity, ids: Sequence[int]) -> list[Record | None]:
+    """Rows for `ids`, in the same order, None where a row does not exist."""
+    rows = await db.fetch(
+        f"SELECT {entity.select_list('t')} FROM {entity.table} t WHERE t.id = any($1::bigint[])",
+        list(ids),
+    )
+    by_id = {r["id"]: r for r in rows}
+    return [by_id.get(i) for i in ids]
+
+
+async def fetch_by_column(
+    db: Database, entity: Entity, column: str, keys: Sequence[Any], kind: str
+) -> list[list[Record]]:
+    """All rows whose `column` is each of `keys` (one list per key, ordered by id)."""
+    rows = await db.fetch(
+        f"SELECT {entity.select_list('t')} FROM {entity.table} t"
+        f" WHERE t.{column} = any($1::{kind}[]) ORDER BY t.id",
+        list(keys),
+    )
+    grouped: dict[Any, list[Record]] = {k: [] for k in keys}
+    for r in rows:
+        grouped[r[column]].append(r)
+    return [grouped[k] for k in keys]
+
+
+def _keyset(sql: Sql, alias: str, page: PageRequest) -> str:
+    o = page.ordering
+    if page.after is not None:
+        value, last_id = page.after
+        op = "<" if o.descending else ">"
+        if o.column == "id":
+            sql.filter(f"{alias}.id {op} {sql.arg(last_id)}")
+        else:
+            sql.filter(
+                f"({alias}.{o.column}, {alias}.id) {op} ({sql.arg(value)}, {sql.arg(last_id)})"
+            )
+    direction = "DESC" if o.descending else "ASC"
+    tail = f"{alias}.id {direction}"
+    order = tail if o.column == "id" else f"{alias}.{o.column} {direction}, {tail}"
+    return f"ORDER BY {order} LIMIT {sql.arg(page.first + 1)}"
+
+
+async def fetch_page(
+    db: Database, entity: Entity, filters: Filters, page: PageRequest
+) -> list[Record]:
+    """Up to `first + 1` rows after the cursor; the extra row only says there is a next page."""
+    sql = Sql()
+    filters(sql)
+    tail = _keyset(sql, "t", page)
+    return await db.fetch(
+        f"SELECT {entity.select_list('t')} FROM {entity.table} t WHERE {sql.where_sql()} {tail}",
+        *sql.args,
+    )
+
+
+async def fetch_child_pages(
+    db: Database, entity: Entity, parent_column: str, parent_ids: Sequence[int],
+    filters: Filters, page: PageRequest,
+) -> list[list[Record]]:  # fmt: skip
+    """A page of children for each parent id, in one statement."""
+    sql = Sql()
+    parents = sql.arg(list(parent_ids))
+    sql.filter(f"t.{parent_column} = p.parent_id")
+    filters(sql)
+    tail = _keyset(sql, "t", page)
+    rows = await db.fetch(
+        f"""SELECT p.parent_id AS _parent, c.* FROM unnest({parents}::bigint[]) AS p(parent_id)
+            CROSS JOIN LATERAL (
+                SELECT {entity.select_list("t")} FROM {entity.table} t
+                 WHERE {sql.where_sql()} {tail}) c""",
+        *sql.args,
+    )
+    grouped: dict[int, list[Record]] = {p: [] for p in parent_ids}
+    for r in rows:
+        grouped[r["_parent"]].append(r)
+    return [grouped[p] for p in parent_ids]
+
+
+async def count_rows(db: Database, entity: Entity, filters: Filters) -> int:
+    sql = Sql()
+    filters(sql)
+    count: int = await db.fetchval(
+        f"SELECT count(*) FROM {entity.table} t WHERE {sql.where_sql()}", *sql.args
+    )
+    return count
+
+
+async def count_children(
+    db: Database, entity: Entity, parent_column: str, parent_ids: Sequence[int], filters: Filters
+) -> list[int]:
+    sql = Sql()
+    parents = sql.arg(list(parent_ids))
+    sql.filter(f"t.{parent_column} = any({parents}::bigint[])")
+    filters(sql)
+    rows = await db.fetch(
+        f"SELECT t.{parent_column} AS parent, count(*) AS n FROM {entity.table} t"
+        f" WHERE {sql.where_sql()} GROUP BY 1",
+        *sql.args,
+    )
+    counts = {r["parent"]: r["n"] for r in rows}
+    return [counts.get(p, 0) for p in parent_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """How spending is grouped: the key expression, its label, and any join it needs."""
+
+    key: str
+    label: str
+    join: str = ""
+    order: str = "total DESC, key"
+
+
+SPENDING_GROUPS = {
+    "AGENCY": Grouping("a.id::text", "a.name", "JOIN agencies a ON a.id = t.agency_id"),
+    "SUPPLIER": Grouping("s.id::text", "s.name", "JOIN suppliers s ON s.id = t.supplier_id"),
+    "MONTH": Grouping(
+        "to_char(t.signed_on, 'YYYY-MM')", "to_char(t.signed_on, 'YYYY-MM')", order="key"
+    ),
+    "MODALITY": Grouping("t.modality::text", "t.modality::text"),
+    "UF": Grouping("coalesce(t.uf, '??')", "coalesce(t.uf, '??')"),
+}
+
+
+async def fetch_spending(db: Database, group: str, filters: Filters, first: int) -> list[Record]:
+    """Count and total final value of contracts per group: largest total first, months in
+    calendar order."""
+    g = SPENDING_GROUPS[group]
+    sql = Sql()
+    filters(sql)
+    limit = sql.arg(first)
+    return await db.fetch(
+        f"""SELECT {g.key} AS key, min({g.label}) AS label, count(*) AS contract_count,
+                   sum(t.final_value) AS total
+              FROM contracts t {g.join}
+             WHERE {sql.where_sql()}
+             GROUP BY 1 ORDER BY {g.order} LIMIT {limit}""",
+        *sql.args,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ContractFilter:
+    agency_ids: tuple[int, ...] = ()
+    agency_cnpj: str | None = None
+    supplier_ids: tuple[int, ...] = ()
+    supplier_document: str | None = None
+    uf: str | None = None
+    modality: int | None = None
+    signed_from: date | None = None
+    signed_to: date | None = None
+    value_min: Decimal | None = None
+    value_max: Decimal | None = None
+    search: str | None = None
+
+    def __call__(self, sql: Sql) -> None:
+        if self.agency_ids:
+            sql.filter(f"t.agency_id = any({sql.arg(list(self.agency_ids))}::bigint[])")
+        if self.agency_cnpj is not None:
+            sql.filter(
+                f"t.agency_id = (SELECT id FROM agencies WHERE cnpj = {sql.arg(self.agency_cnpj)})"
+            )
+        if self.supplier_ids:
+            sql.filter(f"t.supplier_id = any({sql.arg(list(self.supplier_ids))}::bigint[])")
+        if self.supplier_document is not None:
+            document = sql.arg(self.supplier_document)
+            sql.filter(f"t.supplier_id = (SELECT id FROM suppliers WHERE document = {document})")
+        if self.uf is not None:
+            sql.filter(f"t.uf = {sql.arg(self.uf)}")
+        if self.modality is not None:
+            sql.filter(f"t.modality = {sql.arg(self.modality)}")
+        if self.signed_from is not None:
+            sql.filter(f"t.signed_on >= {sql.arg(self.signed_from)}")
+        if self.signed_to is not None:
+            sql.filter(f"t.signed_on <= {sql.arg(self.signed_to)}")
+        if self.value_min is not None:
+            sql.filter(f"t.final_value >= {sql.arg(self.value_min)}")
+        if self.value_max is not None:
+            sql.filter(f"t.final_value <= {sql.arg(self.value_max)}")
+        if self.search is not None:
+            sql.filter(_text_search("t.object", sql.arg(self.search)))
+
+
+@dataclass(frozen=True, slots=True)
+class ProcurementFilter:
+    agency_ids: tuple[int, ...] = ()
+    agency_cnpj: str | None = None
+    uf: str | None = None
+    modality: int | None = None
+    status: int | None = None
+    year: int | None = None
+    published_from: date | None = None
+    published_to: date | None = None
+    value_min: Decimal | None = None
+    value_max: Decimal | None = None
+    search: str | None = None
+
+    def __call__(self, sql: Sql) -> None:
+        if self.agency_ids:
+            sql.filter(f"t.agency_id = any({sql.arg(list(self.agency_ids))}::bigint[])")
+        if self.agency_cnpj is not None:
+            sql.filter(
+                f"t.agency_id = (SELECT id FROM agencies WHERE cnpj = {sql.arg(self.agency_cnpj)})"
+            )
+        for column in ("uf", "modality", "status", "year"):
+            value = getattr(self, column)
+            if value is not None:
+                sql.filter(f"t.{column} = {sql.arg(value)}")
+        if self.published_from is not None:
+            sql.filter(f"t.published_at >= {sql.arg(self.published_from)}::date")
+        if self.published_to is not None:
+            sql.filter(f"t.published_at < {sql.arg(self.published_to)}::date + 1")
+        if self.value_min is not None:
+            sql.filter(f"t.estimated_total >= {sql.arg(self.value_min)}")
+        if self.value_max is not None:
+            sql.filter(f"t.estimated_total <= {sql.arg(self.value_max)}")
+        if self.search is not None:
+            sql.filter(_text_search("t.object", sql.arg(self.search)))
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyFilter:
+    uf: str | None = None
+    sphere: str | None = None
+    search: str | None = None
+
+    def __call__(self, sql: Sql) -> None:
+        if self.uf is not None:
+            sql.filter(f"t.uf = {sql.arg(self.uf)}")
+        if self.sphere is not None:
+            sql.filter(f"t.sphere = {sql.arg(self.sphere)}")
+        if self.search is not None:
+            sql.filter(f"t.name ILIKE '%' || {sql.arg(_escape_like(self.search))} || '%'")
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierFilter:
+    document: str | None = None
+    size: str | None = None
+    search: str | None = None
+
+    def __call__(self, sql: Sql) -> None:
+        if self.document is not None:
+            sql.filter(f"t.document = {sql.arg(self.document)}")
+        if self.size is not None:
+            sql.filter(f"t.size = {sql.arg(self.size)}")
+        if self.search is not None:
+            sql.filter(f"t.name ILIKE '%' || {sql.arg(_escape_like(self.search))} || '%'")
+
+
+@dataclass(frozen=True, slots=True)
+class SanctionFilter:
+    supplier_document: str | None = None
+    register: str | None = None
+    active_on: date | None = None
+
+    def __call__(self, sql: Sql) -> None:
+        if self.supplier_document is not None:
+            sql.filter(f"t.supplier_document = {sql.arg(self.supplier_document)}")
+        if self.register is not None:
+            sql.filter(f"t.register = {sql.arg(self.register)}")
+        if self.active_on is not None:
+            on = sql.arg(self.active_on)
+            sql.filter(f"t.starts_on <= {on} AND (t.ends_on IS NULL OR t.ends_on >= {on})")
+
+
+def _text_search(column: str, placeholder: str) -> str:
+    """Full-text match in Portuguese (stemmed: "medicamentos" finds "medicamento"); the
+    expression is the one the GIN index is built on."""
+    return (
+        f"to_tsvector('portuguese', {column}) @@ websearch_to_tsquery('portuguese', {placeholder})"
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,38 @@
+"""The one place that opens and closes what the service holds: database pools and Redis.
+
+Both the web app's lifespan and the command line use `open_resources`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from cidadao_gql.db import Database, open_database
+from cidadao_gql.errors import ConfigError
+from cidadao_gql.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    settings: Settings
+    db: Database
+    redis: aioredis.Redis | None
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    if settings.database_url is None:
+        raise ConfigError(
+            "DATABASE_URL is not set (`cidadao-gql serve` starts an embedded PostgreSQL instead)"
+        )
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(open_database(settings))
+        redis = None
+        if settings.redis_url:
+            redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=0.5)
+            stack.push_async_callback(redis.aclose)
+        yield Resources(settings, db, redis)

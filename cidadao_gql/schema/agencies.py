@@ -1,0 +1,113 @@
+"""Agencies (órgãos): the public bodies that buy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from cidadao_gql import queries
+from cidadao_gql.db import Record
+from cidadao_gql.schema.context import Info
+from cidadao_gql.schema.contracts import (
+    Contract,
+    ContractFilter,
+    ContractOrder,
+    contract_filter,
+    contract_ordering,
+)
+from cidadao_gql.schema.enums import UF, Power, Sphere, optional
+from cidadao_gql.schema.relay import (
+    DEFAULT_PAGE,
+    Connection,
+    Node,
+    child_connection,
+    root_connection,
+)
+
+if TYPE_CHECKING:
+    from cidadao_gql.schema.procurements import Procurement, ProcurementFilter
+
+
+@strawberry.type(description="A public body that buys: federal, state or municipal.")
+class Agency(Node):
+    cnpj: str
+    name: str
+    sphere: Sphere
+    power: Power | None
+    uf: UF | None
+    municipality: str | None
+    ibge_code: str | None = strawberry.field(description="IBGE code of the municipality.")
+
+    @classmethod
+    def from_row(cls, row: Record) -> Agency:
+        return cls(
+            pk=row["id"],
+            cnpj=row["cnpj"],
+            name=row["name"],
+            sphere=Sphere(row["sphere"]),
+            power=optional(Power, row["power"]),  # type: ignore[arg-type]
+            uf=optional(UF, row["uf"]),  # type: ignore[arg-type]
+            municipality=row["municipality"],
+            ibge_code=row["ibge_code"],
+        )
+
+    @strawberry.field(description="Contracts this agency signed.")
+    async def contracts(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: ContractFilter | None = None,
+        order_by: ContractOrder | None = None,
+    ) -> Connection[Contract]:
+        return await child_connection(
+            info, queries.CONTRACTS, "agency_id", self.pk, contract_filter(filter), first, after,
+            contract_ordering(order_by), Contract.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="Procurements this agency published, newest first.")
+    async def procurements(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: Annotated[ProcurementFilter, strawberry.lazy("cidadao_gql.schema.procurements")]
+        | None = None,
+    ) -> Connection[Annotated[Procurement, strawberry.lazy("cidadao_gql.schema.procurements")]]:
+        from cidadao_gql.schema.procurements import Procurement, procurement_filter
+
+        return await child_connection(
+            info, queries.PROCUREMENTS, "agency_id", self.pk, procurement_filter(filter), first,
+            after, "PUBLISHED_AT_DESC", Procurement.from_row,
+        )  # fmt: skip
+
+
+@strawberry.input
+class AgencyFilter:
+    uf: UF | None = None
+    sphere: Sphere | None = None
+    search: str | None = strawberry.field(default=None, description="Part of the name.")
+
+    def to_filter(self) -> queries.AgencyFilter:
+        return queries.AgencyFilter(
+            uf=None if self.uf is None else self.uf.value,
+            sphere=None if self.sphere is None else self.sphere.value,
+            search=self.search or None,
+        )
+
+
+@strawberry.type
+class AgencyQueries:
+    @strawberry.field(description="Agencies, in the order they were loaded.")
+    async def agencies(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: AgencyFilter | None = None,
+    ) -> Connection[Agency]:
+        return await root_connection(
+            info, queries.AGENCIES, (filter or AgencyFilter()).to_filter(), first, after,
+            "ID_ASC", Agency.from_row,
+        )  # fmt: skip

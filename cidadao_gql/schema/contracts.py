@@ -1,0 +1,169 @@
+"""Contracts: what an agency signed with a supplier, for how much, and when."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from cidadao_gql import queries
+from cidadao_gql.db import Record
+from cidadao_gql.documents import parse_cnpj, parse_document
+from cidadao_gql.schema.context import Info
+from cidadao_gql.schema.enums import UF, Modality, OrderDirection, optional
+from cidadao_gql.schema.relay import (
+    DEFAULT_PAGE,
+    Connection,
+    Node,
+    existing,
+    ids_of,
+    root_connection,
+)
+
+if TYPE_CHECKING:
+    from cidadao_gql.schema.agencies import Agency
+    from cidadao_gql.schema.procurements import Procurement
+    from cidadao_gql.schema.suppliers import Supplier
+
+
+@strawberry.type(description="A contract signed by an agency with a supplier.")
+class Contract(Node):
+    agency_id: strawberry.Private[int]
+    supplier_id: strawberry.Private[int]
+    procurement_id: strawberry.Private[int | None]
+    number: str
+    object: str = strawberry.field(description="What was contracted (objeto).")
+    modality: Modality
+    uf: UF | None
+    initial_value: Decimal = strawberry.field(description="Value when signed, in BRL.")
+    final_value: Decimal = strawberry.field(description="Value after amendments, in BRL.")
+    signed_on: date
+    starts_on: date | None
+    ends_on: date | None
+
+    @classmethod
+    def from_row(cls, row: Record) -> Contract:
+        return cls(
+            pk=row["id"],
+            agency_id=row["agency_id"],
+            supplier_id=row["supplier_id"],
+            procurement_id=row["procurement_id"],
+            number=row["number"],
+            object=row["object"],
+            modality=Modality(row["modality"]),
+            uf=optional(UF, row["uf"]),  # type: ignore[arg-type]
+            initial_value=row["initial_value"],
+            final_value=row["final_value"],
+            signed_on=row["signed_on"],
+            starts_on=row["starts_on"],
+            ends_on=row["ends_on"],
+        )
+
+    @strawberry.field
+    async def agency(
+        self, info: Info
+    ) -> Annotated[Agency, strawberry.lazy("cidadao_gql.schema.agencies")]:
+        from cidadao_gql.schema.agencies import Agency
+
+        return Agency.from_row(existing(await info.context.loaders.agency.load(self.agency_id)))
+
+    @strawberry.field
+    async def supplier(
+        self, info: Info
+    ) -> Annotated[Supplier, strawberry.lazy("cidadao_gql.schema.suppliers")]:
+        from cidadao_gql.schema.suppliers import Supplier
+
+        return Supplier.from_row(
+            existing(await info.context.loaders.supplier.load(self.supplier_id))
+        )
+
+    @strawberry.field(description="The procurement this contract came from, if any.")
+    async def procurement(
+        self, info: Info
+    ) -> Annotated[Procurement, strawberry.lazy("cidadao_gql.schema.procurements")] | None:
+        from cidadao_gql.schema.procurements import Procurement
+
+        if self.procurement_id is None:
+            return None
+        return Procurement.from_row(
+            existing(await info.context.loaders.procurement.load(self.procurement_id))
+        )
+
+
+@strawberry.input(description="Contracts matching all the given conditions.")
+class ContractFilter:
+    agency: strawberry.ID | None = None
+    agency_cnpj: str | None = None
+    supplier: strawberry.ID | None = None
+    supplier_document: str | None = strawberry.field(default=None, description="CNPJ or CPF.")
+    uf: UF | None = None
+    modality: Modality | None = None
+    signed_from: date | None = None
+    signed_to: date | None = None
+    value_min: Decimal | None = strawberry.field(default=None, description="On final value.")
+    value_max: Decimal | None = strawberry.field(default=None, description="On final value.")
+    search: str | None = strawberry.field(
+        default=None, description="Full-text search on the object, in Portuguese (web syntax)."
+    )
+
+    def to_filter(self) -> queries.ContractFilter:
+        return queries.ContractFilter(
+            agency_ids=ids_of(self.agency, "Agency"),
+            agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
+            supplier_ids=ids_of(self.supplier, "Supplier"),
+            supplier_document=(
+                None if self.supplier_document is None else parse_document(self.supplier_document)
+            ),
+            uf=None if self.uf is None else self.uf.value,
+            modality=None if self.modality is None else self.modality.value,
+            signed_from=self.signed_from,
+            signed_to=self.signed_to,
+            value_min=self.value_min,
+            value_max=self.value_max,
+            search=self.search or None,
+        )
+
+
+def contract_filter(given: ContractFilter | None) -> queries.ContractFilter:
+    return (given or ContractFilter()).to_filter()
+
+
+@strawberry.enum
+class ContractOrderField(Enum):
+    SIGNED_ON = "SIGNED_ON"
+    VALUE = "VALUE"
+
+
+@strawberry.input
+class ContractOrder:
+    field: ContractOrderField = ContractOrderField.SIGNED_ON
+    direction: OrderDirection = OrderDirection.DESC
+
+    def name(self) -> str:
+        return f"{self.field.value}_{self.direction.value}"
+
+
+def contract_ordering(order: ContractOrder | None) -> str:
+    return (order or ContractOrder()).name()
+
+
+@strawberry.type
+class ContractQueries:
+    @strawberry.field(
+        description="Contracts, newest signature first unless `orderBy` says otherwise."
+    )
+    async def contracts(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: ContractFilter | None = None,
+        order_by: ContractOrder | None = None,
+    ) -> Connection[Contract]:
+        return await root_connection(
+            info, queries.CONTRACTS, contract_filter(filter), first, after,
+            contract_ordering(order_by), Contract.from_row,
+        )  # fmt: skip

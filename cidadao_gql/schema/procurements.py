@@ -1,0 +1,234 @@
+"""Procurements (contratações) with their items and the results awarded per item."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from cidadao_gql import queries
+from cidadao_gql.db import Record
+from cidadao_gql.documents import parse_cnpj
+from cidadao_gql.schema.context import Info
+from cidadao_gql.schema.contracts import Contract
+from cidadao_gql.schema.enums import UF, Modality, ProcurementStatus, optional
+from cidadao_gql.schema.relay import (
+    DEFAULT_PAGE,
+    Connection,
+    Node,
+    child_connection,
+    existing,
+    ids_of,
+    root_connection,
+)
+
+if TYPE_CHECKING:
+    from cidadao_gql.schema.agencies import Agency
+    from cidadao_gql.schema.suppliers import Supplier
+
+
+@strawberry.type(description="A procurement process published in PNCP.")
+class Procurement(Node):
+    agency_id: strawberry.Private[int]
+    pncp_control_number: str = strawberry.field(description="PNCP key: CNPJ-1-SEQUENCE/YEAR.")
+    year: int
+    sequence: int
+    number: str | None
+    process: str | None
+    modality: Modality
+    status: ProcurementStatus | None
+    legal_basis: str | None
+    object: str
+    estimated_total: Decimal | None
+    homologated_total: Decimal | None
+    srp: bool | None = strawberry.field(description="Price registration (registro de preços).")
+    uf: UF | None
+    municipality: str | None
+    published_at: datetime
+    opening_at: datetime | None
+    closing_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Record) -> Procurement:
+        return cls(
+            pk=row["id"],
+            agency_id=row["agency_id"],
+            pncp_control_number=row["pncp_control_number"],
+            year=row["year"],
+            sequence=row["sequence"],
+            number=row["number"],
+            process=row["process"],
+            modality=Modality(row["modality"]),
+            status=optional(ProcurementStatus, row["status"]),  # type: ignore[arg-type]
+            legal_basis=row["legal_basis"],
+            object=row["object"],
+            estimated_total=row["estimated_total"],
+            homologated_total=row["homologated_total"],
+            srp=row["srp"],
+            uf=optional(UF, row["uf"]),  # type: ignore[arg-type]
+            municipality=row["municipality"],
+            published_at=row["published_at"],
+            opening_at=row["opening_at"],
+            closing_at=row["closing_at"],
+        )
+
+    @strawberry.field
+    async def agency(
+        self, info: Info
+    ) -> Annotated[Agency, strawberry.lazy("cidadao_gql.schema.agencies")]:
+        from cidadao_gql.schema.agencies import Agency
+
+        return Agency.from_row(existing(await info.context.loaders.agency.load(self.agency_id)))
+
+    @strawberry.field(description="Items in this procurement, by item number.")
+    async def items(
+        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
+    ) -> Connection[Item]:
+        return await child_connection(
+            info, queries.ITEMS, "procurement_id", self.pk, queries.no_filters, first, after,
+            "NUMBER_ASC", Item.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="Contracts signed from this procurement.")
+    async def contracts(
+        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
+    ) -> Connection[Contract]:
+        return await child_connection(
+            info, queries.CONTRACTS, "procurement_id", self.pk, queries.no_filters, first, after,
+            "SIGNED_ON_DESC", Contract.from_row,
+        )  # fmt: skip
+
+
+@strawberry.type(description="One item of a procurement: what, how many, at what estimated price.")
+class Item(Node):
+    procurement_id: strawberry.Private[int]
+    number: int
+    description: str
+    catalog_code: str | None = strawberry.field(description="CATMAT/CATSER-style code.")
+    unit: str | None = strawberry.field(description="Unit of supply, as the agency wrote it.")
+    quantity: Decimal | None
+    estimated_unit_price: Decimal | None
+    estimated_total: Decimal | None
+
+    @classmethod
+    def from_row(cls, row: Record) -> Item:
+        return cls(
+            pk=row["id"],
+            procurement_id=row["procurement_id"],
+            number=row["number"],
+            description=row["description"],
+            catalog_code=row["catalog_code"],
+            unit=row["unit"],
+            quantity=row["quantity"],
+            estimated_unit_price=row["estimated_unit_price"],
+            estimated_total=row["estimated_total"],
+        )
+
+    @strawberry.field
+    async def procurement(self, info: Info) -> Procurement:
+        return Procurement.from_row(
+            existing(await info.context.loaders.procurement.load(self.procurement_id))
+        )
+
+    @strawberry.field(description="Results awarded for this item.")
+    async def awards(
+        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
+    ) -> Connection[Award]:
+        return await child_connection(
+            info, queries.AWARDS, "item_id", self.pk, queries.no_filters, first, after, "ID_ASC",
+            Award.from_row,
+        )  # fmt: skip
+
+
+@strawberry.type(description="A result: an item awarded to a supplier at a unit price.")
+class Award(Node):
+    item_id: strawberry.Private[int]
+    supplier_id: strawberry.Private[int]
+    sequence: int
+    quantity: Decimal | None
+    unit_price: Decimal | None
+    total: Decimal | None
+    awarded_on: date | None
+    status: str | None
+
+    @classmethod
+    def from_row(cls, row: Record) -> Award:
+        return cls(
+            pk=row["id"],
+            item_id=row["item_id"],
+            supplier_id=row["supplier_id"],
+            sequence=row["sequence"],
+            quantity=row["quantity"],
+            unit_price=row["unit_price"],
+            total=row["total"],
+            awarded_on=row["awarded_on"],
+            status=row["status"],
+        )
+
+    @strawberry.field
+    async def item(self, info: Info) -> Item:
+        return Item.from_row(existing(await info.context.loaders.item.load(self.item_id)))
+
+    @strawberry.field
+    async def supplier(
+        self, info: Info
+    ) -> Annotated[Supplier, strawberry.lazy("cidadao_gql.schema.suppliers")]:
+        from cidadao_gql.schema.suppliers import Supplier
+
+        return Supplier.from_row(
+            existing(await info.context.loaders.supplier.load(self.supplier_id))
+        )
+
+
+@strawberry.input(description="Procurements matching all the given conditions.")
+class ProcurementFilter:
+    agency: strawberry.ID | None = None
+    agency_cnpj: str | None = None
+    uf: UF | None = None
+    modality: Modality | None = None
+    status: ProcurementStatus | None = None
+    year: int | None = None
+    published_from: date | None = None
+    published_to: date | None = None
+    value_min: Decimal | None = strawberry.field(default=None, description="On estimated total.")
+    value_max: Decimal | None = strawberry.field(default=None, description="On estimated total.")
+    search: str | None = strawberry.field(
+        default=None, description="Full-text search on the object, in Portuguese (web syntax)."
+    )
+
+    def to_filter(self) -> queries.ProcurementFilter:
+        return queries.ProcurementFilter(
+            agency_ids=ids_of(self.agency, "Agency"),
+            agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
+            uf=None if self.uf is None else self.uf.value,
+            modality=None if self.modality is None else self.modality.value,
+            status=None if self.status is None else self.status.value,
+            year=self.year,
+            published_from=self.published_from,
+            published_to=self.published_to,
+            value_min=self.value_min,
+            value_max=self.value_max,
+            search=self.search or None,
+        )
+
+
+def procurement_filter(given: ProcurementFilter | None) -> queries.ProcurementFilter:
+    return (given or ProcurementFilter()).to_filter()
+
+
+@strawberry.type
+class ProcurementQueries:
+    @strawberry.field(description="Procurements, newest publication first.")
+    async def procurements(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: ProcurementFilter | None = None,
+    ) -> Connection[Procurement]:
+        return await root_connection(
+            info, queries.PROCUREMENTS, procurement_filter(filter), first, after,
+            "PUBLISHED_AT_DESC", Procurement.from_row,
+        )  # fmt: skip

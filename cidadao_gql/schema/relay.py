@@ -1,0 +1,166 @@
+"""Relay plumbing: global IDs, the Node interface, opaque cursors and generic connections."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import orjson
+import strawberry
+
+from cidadao_gql.db import Record
+from cidadao_gql.errors import InvalidCursor, InvalidId, InvalidPageSize
+from cidadao_gql.queries import Entity, Filters, Ordering, PageRequest
+from cidadao_gql.schema.context import Info
+
+T = TypeVar("T")
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+def encode_id(type_name: str, pk: int) -> strawberry.ID:
+    return strawberry.ID(base64.b64encode(f"{type_name}:{pk}".encode()).decode())
+
+
+def decode_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
+    """(type name, primary key) of a global ID; InvalidId when it is not one of ours."""
+    try:
+        type_name, _, pk = base64.b64decode(global_id, validate=True).decode().partition(":")
+        value = int(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidId(f"{global_id!r} is not a valid ID", id=global_id) from None
+    if expected is not None and type_name != expected:
+        raise InvalidId(
+            f"{global_id!r} is the ID of a {type_name or 'unknown type'}, expected {expected}",
+            id=global_id,
+        )
+    return type_name, value
+
+
+def ids_of(global_id: str | None, type_name: str) -> tuple[int, ...]:
+    """The primary key of an optional ID argument, as the tuple a filter takes."""
+    return () if global_id is None else (decode_id(global_id, type_name)[1],)
+
+
+@strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
+class Node:
+    pk: strawberry.Private[int]
+
+    @strawberry.field(description="Global ID: opaque, stable, unique across types.")
+    def id(self) -> strawberry.ID:
+        return encode_id(type(self).__name__, self.pk)
+
+
+def existing(row: Record | None) -> Record:
+    """The row of a required relation; the foreign key promises it, so None is our bug."""
+    if row is None:
+        raise LookupError("a required related row is missing")
+    return row
+
+
+def encode_cursor(ordering: Ordering, row: Record) -> str:
+    payload = [ordering.name, ordering.dump(row[ordering.column]), row["id"]]
+    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode()
+
+
+def decode_cursor(cursor: str, ordering: Ordering) -> tuple[Any, int]:
+    try:
+        name, value, pk = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if name != ordering.name:
+            raise InvalidCursor(
+                "this cursor belongs to another ordering; start again without `after`",
+                cursor=cursor,
+                ordering=ordering.name,
+            )
+        return ordering.parse(value), int(pk)
+    except InvalidCursor:
+        raise
+    except (binascii.Error, ValueError, TypeError, ArithmeticError):
+        raise InvalidCursor(f"{cursor!r} is not a cursor of this list", cursor=cursor) from None
+
+
+def page_request(first: int, after: str | None, ordering: Ordering) -> PageRequest:
+    if not 1 <= first <= MAX_PAGE:
+        raise InvalidPageSize(
+            f"`first` must be between 1 and {MAX_PAGE}, got {first}",
+            argument="first",
+            value=first,
+            minimum=1,
+            maximum=MAX_PAGE,
+        )
+    return PageRequest(first, ordering, None if after is None else decode_cursor(after, ordering))
+
+
+@strawberry.type(description="Where a page sits in its list.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    counter: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Nodes of this page, without cursors.")
+    def nodes(self) -> list[T]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="Rows in the whole list under the same filter (one query).")
+    async def total_count(self) -> int:
+        return await self.counter()
+
+
+def to_connection(
+    rows: Sequence[Record],
+    page: PageRequest,
+    make_node: Callable[[Record], T],
+    counter: Callable[[], Awaitable[int]],
+) -> Connection[T]:
+    shown = rows[: page.first]
+    edges = [Edge(cursor=encode_cursor(page.ordering, r), node=make_node(r)) for r in shown]
+    info = PageInfo(
+        has_next_page=len(rows) > page.first,
+        has_previous_page=page.after is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+    return Connection(edges=edges, page_info=info, counter=counter)
+
+
+async def root_connection(
+    info: Info, entity: Entity, filters: Filters, first: int, after: str | None,
+    ordering: str, make_node: Callable[[Record], T],
+) -> Connection[T]:  # fmt: skip
+    loaders = info.context.loaders
+    page = page_request(first, after, entity.ordering(ordering))
+    rows = await loaders.page(entity, filters, page)
+    return to_connection(rows, page, make_node, lambda: loaders.count(entity, filters))
+
+
+async def child_connection(
+    info: Info, entity: Entity, parent_column: str, parent_id: int, filters: Filters,
+    first: int, after: str | None, ordering: str, make_node: Callable[[Record], T],
+) -> Connection[T]:  # fmt: skip
+    """A page of a parent's children; sibling parents share one batched statement."""
+    loaders = info.context.loaders
+    page = page_request(first, after, entity.ordering(ordering))
+    rows = await loaders.child_pages(entity, parent_column, filters, page).load(parent_id)
+
+    async def count() -> int:
+        total: int = await loaders.child_counts(entity, parent_column, filters).load(parent_id)
+        return total
+
+    return to_connection(rows, page, make_node, count)

@@ -1,0 +1,80 @@
+"""Sanctions: CEIS/CNEP entries that bar a supplier from contracting."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from cidadao_gql import queries
+from cidadao_gql.db import Record
+from cidadao_gql.documents import parse_document
+from cidadao_gql.schema.context import Info
+from cidadao_gql.schema.enums import SanctionRegister
+from cidadao_gql.schema.relay import DEFAULT_PAGE, Connection, Node, root_connection
+
+if TYPE_CHECKING:
+    from cidadao_gql.schema.suppliers import Supplier
+
+
+@strawberry.type(description="A sanction in a federal register (CEIS or CNEP).")
+class Sanction(Node):
+    supplier_document: str
+    register: SanctionRegister
+    starts_on: date
+    ends_on: date | None = strawberry.field(description="Null while open-ended.")
+    authority: str
+    reason: str | None
+
+    @classmethod
+    def from_row(cls, row: Record) -> Sanction:
+        return cls(
+            pk=row["id"],
+            supplier_document=row["supplier_document"],
+            register=SanctionRegister(row["register"]),
+            starts_on=row["starts_on"],
+            ends_on=row["ends_on"],
+            authority=row["authority"],
+            reason=row["reason"],
+        )
+
+    @strawberry.field(description="The supplier with this document, if we know it.")
+    async def supplier(
+        self, info: Info
+    ) -> Annotated[Supplier, strawberry.lazy("cidadao_gql.schema.suppliers")] | None:
+        from cidadao_gql.schema.suppliers import Supplier
+
+        row = await info.context.loaders.supplier_by_document.load(self.supplier_document)
+        return None if row is None else Supplier.from_row(row)
+
+
+@strawberry.input
+class SanctionFilter:
+    supplier_document: str | None = strawberry.field(default=None, description="CNPJ or CPF.")
+    register: SanctionRegister | None = None
+    active_on: date | None = strawberry.field(default=None, description="In force on this day.")
+
+    def to_filter(self) -> queries.SanctionFilter:
+        document = self.supplier_document
+        return queries.SanctionFilter(
+            supplier_document=None if document is None else parse_document(document),
+            register=None if self.register is None else self.register.value,
+            active_on=self.active_on,
+        )
+
+
+@strawberry.type
+class SanctionQueries:
+    @strawberry.field
+    async def sanctions(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: SanctionFilter | None = None,
+    ) -> Connection[Sanction]:
+        return await root_connection(
+            info, queries.SANCTIONS, (filter or SanctionFilter()).to_filter(), first, after,
+            "ID_ASC", Sanction.from_row,
+        )  # fmt: skip

@@ -1,0 +1,118 @@
+"""Suppliers (fornecedores): companies and people who sell to agencies."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from cidadao_gql import queries
+from cidadao_gql.db import Record
+from cidadao_gql.documents import parse_document
+from cidadao_gql.schema.context import Info
+from cidadao_gql.schema.contracts import (
+    Contract,
+    ContractFilter,
+    ContractOrder,
+    contract_filter,
+    contract_ordering,
+)
+from cidadao_gql.schema.enums import PersonKind, SupplierSize
+from cidadao_gql.schema.relay import (
+    DEFAULT_PAGE,
+    Connection,
+    Node,
+    child_connection,
+    root_connection,
+)
+
+if TYPE_CHECKING:
+    from cidadao_gql.schema.procurements import Award
+    from cidadao_gql.schema.sanctions import Sanction
+
+
+@strawberry.type(description="A company (CNPJ) or person (CPF) that sells to agencies.")
+class Supplier(Node):
+    document: str = strawberry.field(description="CNPJ or CPF, digits only.")
+    kind: PersonKind
+    name: str
+    size: SupplierSize
+    legal_nature: str | None
+    registered_on: date | None = strawberry.field(description="Date of registration (CNPJ).")
+
+    @classmethod
+    def from_row(cls, row: Record) -> Supplier:
+        return cls(
+            pk=row["id"],
+            document=row["document"],
+            kind=PersonKind(row["kind"]),
+            name=row["name"],
+            size=SupplierSize(row["size"]),
+            legal_nature=row["legal_nature"],
+            registered_on=row["registered_on"],
+        )
+
+    @strawberry.field(description="Contracts this supplier signed.")
+    async def contracts(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: ContractFilter | None = None,
+        order_by: ContractOrder | None = None,
+    ) -> Connection[Contract]:
+        return await child_connection(
+            info, queries.CONTRACTS, "supplier_id", self.pk, contract_filter(filter), first, after,
+            contract_ordering(order_by), Contract.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="Items awarded to this supplier.")
+    async def awards(
+        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
+    ) -> Connection[Annotated[Award, strawberry.lazy("cidadao_gql.schema.procurements")]]:
+        from cidadao_gql.schema.procurements import Award
+
+        return await child_connection(
+            info, queries.AWARDS, "supplier_id", self.pk, queries.no_filters, first, after,
+            "ID_ASC", Award.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="CEIS/CNEP sanctions against this supplier's document.")
+    async def sanctions(
+        self, info: Info
+    ) -> list[Annotated[Sanction, strawberry.lazy("cidadao_gql.schema.sanctions")]]:
+        from cidadao_gql.schema.sanctions import Sanction
+
+        rows = await info.context.loaders.sanctions_by_document.load(self.document)
+        return [Sanction.from_row(r) for r in rows]
+
+
+@strawberry.input
+class SupplierFilter:
+    document: str | None = strawberry.field(default=None, description="CNPJ or CPF.")
+    size: SupplierSize | None = None
+    search: str | None = strawberry.field(default=None, description="Part of the name.")
+
+    def to_filter(self) -> queries.SupplierFilter:
+        return queries.SupplierFilter(
+            document=None if self.document is None else parse_document(self.document),
+            size=None if self.size is None else self.size.value,
+            search=self.search or None,
+        )
+
+
+@strawberry.type
+class SupplierQueries:
+    @strawberry.field(description="Suppliers, in the order they were loaded.")
+    async def suppliers(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: SupplierFilter | None = None,
+    ) -> Connection[Supplier]:
+        return await root_connection(
+            info, queries.SUPPLIERS, (filter or SupplierFilter()).to_filter(), first, after,
+            "ID_ASC", Supplier.from_row,
+        )  # fmt: skip

