@@ -53,6 +53,7 @@ async def test_real_files_load_whole(make_database: DatabaseFactory) -> None:
             """SELECT count(*) FROM awards a JOIN items i ON i.id = a.item_id
                  JOIN procurements p ON p.id = i.procurement_id"""
         )
+    assert counts is not None
     assert dict(counts) == {
         "procurements": 500,
         "items": 203,

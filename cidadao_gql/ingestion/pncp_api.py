@@ -22,6 +22,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from cidadao_gql.ingestion import values
 from cidadao_gql.ingestion.pncp import Row
 
 DEFAULT_BASE_URL = "https://pncp.gov.br/api"
@@ -57,16 +58,23 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class PncpClient:
-    def __init__(self, client: httpx.AsyncClient, attempts: int = 5, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        attempts: int = 5,
+        concurrency: int = 8,
+        backoff: float = 0.5,
+    ) -> None:
         self.client = client
         self.attempts = attempts
+        self.backoff = backoff
         self.limit = asyncio.Semaphore(concurrency)
 
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """The decoded body, or None for 204 No Content (PNCP's answer for an empty page)."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=0.5, max=30),
+            wait=wait_exponential_jitter(multiplier=self.backoff, max=30, jitter=self.backoff),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )
@@ -134,7 +142,7 @@ async def fetch_rows(
     for key, items in zip(keys, item_lists, strict=True):
         for item in items:
             rows.items.append((len(rows.items) + 1, flatten(item)))
-            if item.get("temResultado") and item.get("numeroItem") is not None:
+            if values.boolean(item.get("temResultado")) and item.get("numeroItem") is not None:
                 wanted.append((key, item["numeroItem"]))
     result_lists = await asyncio.gather(*(client.results_of(*key, n) for key, n in wanted))
     for ((cnpj, year, sequence), number), results in zip(wanted, result_lists, strict=True):

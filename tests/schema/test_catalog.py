@@ -1,0 +1,202 @@
+"""Agencies, suppliers, procurements, items, awards, sanctions, spending and node(id:)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from cidadao_gql.db import Database
+from cidadao_gql.schema.relay import encode_id
+from tests.conftest import Run
+
+PNCP_KEY = "06140404000167-1-000067/2024"
+
+
+async def test_procurement_from_pncp_reaches_items_awards_and_suppliers(
+    run: Run, db: Database
+) -> None:
+    awarded = await db.fetchrow(
+        """SELECT p.pncp_control_number, count(*) AS awards FROM awards a
+             JOIN items i ON i.id = a.item_id JOIN procurements p ON p.id = i.procurement_id
+            WHERE p.metadata->>'source' IS NULL
+            GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"""
+    )
+    assert awarded is not None
+    node = await run.data(
+        """query($filter: ProcurementFilter) { procurements(first: 5, filter: $filter) {
+             totalCount edges { node { pncpControlNumber modality agency { cnpj }
+               items(first: 100) { edges { node { awards { edges { node {
+                 unitPrice supplier { document kind } } } } } } } } } } }""",
+        filter={"agencyCnpj": awarded["pncp_control_number"][:14]},
+    )
+    matches = [
+        e["node"]
+        for e in node["procurements"]["edges"]
+        if e["node"]["pncpControlNumber"] == awarded["pncp_control_number"]
+    ]
+    assert len(matches) == 1
+    procurement = matches[0]
+    assert procurement["modality"] == "PREGAO_ELETRONICO"
+    assert procurement["agency"]["cnpj"] == awarded["pncp_control_number"][:14]
+    awards = [
+        a["node"] for i in procurement["items"]["edges"] for a in i["node"]["awards"]["edges"]
+    ]
+    assert len(awards) == awarded["awards"]
+    assert all(a["supplier"]["kind"] == "PJ" for a in awards)
+
+
+@pytest.mark.parametrize(
+    ("field", "filter", "where", "args"),
+    [
+        ("agencies", {"uf": "SP"}, "uf = $1", ["SP"]),
+        ("agencies", {"sphere": "FEDERAL"}, "sphere = $1", ["F"]),
+        ("agencies", {"search": "município de são"}, "name ILIKE $1", ["%município de são%"]),
+        ("suppliers", {"size": "EPP"}, "size = $1", ["EPP"]),
+        ("suppliers", {"search": "pharma"}, "name ILIKE $1", ["%pharma%"]),
+        ("procurements", {"modality": "PREGAO_ELETRONICO", "year": 2024}, "modality = 6 AND year = $1", [2024]),
+        ("procurements", {"status": "REVOKED"}, "status = $1", [2]),
+        ("procurements", {"search": "ambulância"}, "to_tsvector('portuguese', object) @@ websearch_to_tsquery('portuguese', $1)", ["ambulância"]),
+        ("sanctions", {"register": "CEIS"}, "register = $1", ["CEIS"]),
+        ("sanctions", {"activeOn": "2024-06-01"}, "starts_on <= $1 AND coalesce(ends_on, $1) >= $1", [date(2024, 6, 1)]),
+    ],
+)  # fmt: skip
+async def test_list_filters_match_sql(
+    run: Run, db: Database, field: str, filter: dict[str, Any], where: str, args: list[Any]
+) -> None:
+    expected = await db.fetchval(f"SELECT count(*) FROM {field} WHERE {where}", *args)
+    filter_type = {
+        "agencies": "AgencyFilter",
+        "suppliers": "SupplierFilter",
+        "procurements": "ProcurementFilter",
+        "sanctions": "SanctionFilter",
+    }[field]
+    data = await run.data(
+        f"query($f: {filter_type}) {{ {field}(first: 100, filter: $f) {{ totalCount nodes {{ id }} }} }}",
+        f=filter,
+    )
+    assert expected > 0
+    assert data[field]["totalCount"] == expected
+    assert len(data[field]["nodes"]) == min(expected, 100)
+
+
+async def test_supplier_document_filter_accepts_punctuation(run: Run, db: Database) -> None:
+    document = await db.fetchval(
+        "SELECT document FROM suppliers WHERE kind = 'PJ' ORDER BY id LIMIT 1"
+    )
+    punctuated = f"{document[:2]}.{document[2:5]}.{document[5:8]}/{document[8:12]}-{document[12:]}"
+    data = await run.data(
+        "query($d: String) { suppliers(first: 1, filter: {document: $d}) { nodes { document } } }",
+        d=punctuated,
+    )
+    assert data["suppliers"]["nodes"] == [{"document": document}]
+
+
+async def test_sanctions_link_to_their_supplier(run: Run, db: Database) -> None:
+    row = await db.fetchrow(
+        "SELECT s.supplier_document, count(*) AS n FROM sanctions s GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"
+    )
+    assert row is not None
+    data = await run.data(
+        """query($d: String) { sanctions(first: 10, filter: {supplierDocument: $d}) {
+             nodes { register supplier { document sanctions { startsOn } } } } }""",
+        d=row["supplier_document"],
+    )
+    nodes = data["sanctions"]["nodes"]
+    assert len(nodes) == row["n"]
+    assert nodes[0]["supplier"]["document"] == row["supplier_document"]
+    assert len(nodes[0]["supplier"]["sanctions"]) == row["n"]
+
+
+SPENDING = """query($group: SpendingGroupBy!, $filter: ContractFilter, $first: Int!) {
+  spending(groupBy: $group, filter: $filter, first: $first) { key label contractCount total }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("group", "key_sql", "order"),
+    [
+        ("AGENCY", "agency_id::text", "total DESC, key"),
+        ("SUPPLIER", "supplier_id::text", "total DESC, key"),
+        ("MONTH", "to_char(signed_on, 'YYYY-MM')", "key"),
+        ("MODALITY", "modality::text", "total DESC, key"),
+        ("UF", "uf", "total DESC, key"),
+    ],
+)
+async def test_spending_matches_independent_sql(
+    run: Run, db: Database, group: str, key_sql: str, order: str
+) -> None:
+    rows = await db.fetch(
+        f"""SELECT {key_sql} AS key, count(*) AS n, sum(final_value) AS total FROM contracts
+             WHERE signed_on >= '2023-01-01' GROUP BY 1 ORDER BY {order} LIMIT 30"""
+    )
+    data = await run.data(SPENDING, group=group, filter={"signedFrom": "2023-01-01"}, first=30)
+    groups = data["spending"]
+    assert [(g["contractCount"], g["total"]) for g in groups] == [
+        (r["n"], str(r["total"])) for r in rows
+    ]
+    if group == "AGENCY":
+        assert groups[0]["key"] == encode_id("Agency", int(rows[0]["key"]))
+    if group == "MONTH":
+        assert [g["key"] for g in groups] == [r["key"] for r in rows]
+
+
+async def test_spending_under_a_filter_sums_the_filtered_contracts(run: Run, db: Database) -> None:
+    total = await db.fetchval(
+        "SELECT sum(final_value) FROM contracts WHERE modality = 8 AND uf = 'SP'"
+    )
+    data = await run.data(
+        SPENDING, group="UF", filter={"modality": "DISPENSA", "uf": "SP"}, first=5
+    )
+    assert data["spending"] == [
+        {
+            "key": "SP",
+            "label": "SP",
+            "contractCount": data["spending"][0]["contractCount"],
+            "total": str(total),
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("table", "type_name", "field"),
+    [
+        ("agencies", "Agency", "cnpj"),
+        ("suppliers", "Supplier", "document"),
+        ("procurements", "Procurement", "pncpControlNumber"),
+        ("items", "Item", "number"),
+        ("awards", "Award", "sequence"),
+        ("contracts", "Contract", "number"),
+        ("sanctions", "Sanction", "register"),
+    ],
+)
+async def test_node_finds_every_type(
+    run: Run, db: Database, table: str, type_name: str, field: str
+) -> None:
+    pk = await db.fetchval(f"SELECT max(id) FROM {table}")
+    global_id = encode_id(type_name, pk)
+    data = await run.data(
+        f"query($id: ID!) {{ node(id: $id) {{ __typename id ... on {type_name} {{ {field} }} }} }}",
+        id=global_id,
+    )
+    assert data["node"]["__typename"] == type_name
+    assert data["node"]["id"] == global_id
+    assert data["node"][field] is not None
+
+
+async def test_node_of_a_missing_row_is_null(run: Run) -> None:
+    data = await run.data(
+        "query($id: ID!) { node(id: $id) { id } }", id=encode_id("Contract", 10**12)
+    )
+    assert data["node"] is None
+
+
+@pytest.mark.parametrize("bad", ["%%%", encode_id("Planet", 1), "Q29udHJhY3Q6YWJj"])
+async def test_node_with_a_bad_id_is_refused(run: Run, bad: str) -> None:
+    error = await run.error("query($id: ID!) { node(id: $id) { id } }", id=bad)
+    assert error["extensions"]["code"] == "INVALID_ID"
+
+
+async def test_viewer_is_null_without_a_key(run: Run) -> None:
+    assert await run.data("{ viewer { id } }") == {"viewer": None}

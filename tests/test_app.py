@@ -1,0 +1,86 @@
+"""The app over real HTTP: GraphQL by POST and GET, GraphiQL, health and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cidadao_gql import apikeys
+from cidadao_gql.app import create_app
+from cidadao_gql.settings import Settings
+from tests.conftest import connect, live_server
+
+QUERY = "{ contracts(first: 2) { totalCount nodes { id } } viewer { id scopes } }"
+
+
+async def test_post_and_get_answer_the_same(settings: Settings) -> None:
+    async with live_server(create_app(settings)) as client:
+        posted = await client.post("/graphql", json={"query": QUERY})
+        got = await client.get("/graphql", params={"query": QUERY})
+    assert posted.status_code == got.status_code == 200
+    assert posted.json() == got.json()
+    assert posted.json()["data"]["contracts"]["totalCount"] > 0
+    assert posted.json()["data"]["viewer"] is None
+    assert len(posted.headers["x-request-id"]) == 32
+
+
+async def test_browser_gets_graphiql(settings: Settings) -> None:
+    async with live_server(create_app(settings)) as client:
+        page = await client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+
+
+async def test_health_checks_database_and_redis(settings: Settings, redis_url: str) -> None:
+    async with live_server(create_app(replace(settings, redis_url=redis_url))) as client:
+        health = await client.get("/health")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "checks": {"database": True, "redis": True}}
+
+
+async def test_request_id_is_echoed(settings: Settings) -> None:
+    async with live_server(create_app(settings)) as client:
+        answer = await client.post(
+            "/graphql", json={"query": "{ viewer { id } }"}, headers={"x-request-id": "abc-123"}
+        )
+    assert answer.headers["x-request-id"] == "abc-123"
+
+
+async def test_api_key_identifies_the_user(settings: Settings) -> None:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        key = await apikeys.create_key(conn, "maria", frozenset({"read", "investigate"}))
+    async with live_server(create_app(settings)) as client:
+        answer = await client.post(
+            "/graphql", json={"query": QUERY}, headers={"authorization": f"Bearer {key.key}"}
+        )
+    assert answer.status_code == 200
+    assert answer.json()["data"]["viewer"] == {"id": "maria", "scopes": ["investigate", "read"]}
+
+
+@pytest.mark.parametrize("case", ["unknown", "revoked", "expired", "malformed"])
+async def test_bad_keys_are_refused(settings: Settings, case: str) -> None:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        expires = datetime.now(UTC) - timedelta(seconds=1) if case == "expired" else None
+        key = await apikeys.create_key(conn, "joao", expires_at=expires)
+        if case == "revoked":
+            assert await apikeys.revoke_key(conn, key.id)
+            assert not await apikeys.revoke_key(conn, key.id)
+    header = {
+        "unknown": "Bearer cgk_nobody",
+        "revoked": f"Bearer {key.key}",
+        "expired": f"Bearer {key.key}",
+        "malformed": f"Token {key.key}",
+    }[case]
+    async with live_server(create_app(settings)) as client:
+        answer = await client.post(
+            "/graphql", json={"query": QUERY}, headers={"authorization": header}
+        )
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == "Bearer"
+    (error,) = answer.json()["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "data" not in answer.json()

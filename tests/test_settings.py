@@ -1,0 +1,67 @@
+"""Settings: defaults, parsing, and a wrong value named at start-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from cidadao_gql.errors import ConfigError
+from cidadao_gql.settings import PoolSize, Settings
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url is None
+    assert settings.db_pool_size == PoolSize(2, 10)
+    assert (settings.max_query_depth, settings.max_query_cost, settings.batch_size) == (
+        10,
+        1000,
+        100,
+    )
+    assert settings.cache_strategy == "multi_tier"
+    assert settings.json_encoder == "orjson"
+
+
+def test_values_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u@h/db",
+            "REDIS_URL": "redis://localhost:6379/0",
+            "DB_POOL_SIZE": "5:40",
+            "AGENT_POOL_SIZE": "3",
+            "HTTP2_ENABLED": "yes",
+            "BATCH_SIZE": " 50 ",
+        }
+    )
+    assert settings.database_url == "postgresql://u@h/db"
+    assert settings.db_pool_size == PoolSize(5, 40)
+    assert settings.agent_pool_size == PoolSize(2, 3)
+    assert settings.http2_enabled is True
+    assert settings.batch_size == 50
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://x"),
+        ("REDIS_URL", "localhost:6379"),
+        ("DB_POOL_SIZE", "ten"),
+        ("DB_POOL_SIZE", "9:3"),
+        ("BATCH_SIZE", "0"),
+        ("MAX_QUERY_DEPTH", "-1"),
+        ("CACHE_STRATEGY", "everything"),
+        ("JSON_ENCODER", "ujson"),
+        ("HTTP2_ENABLED", "perhaps"),
+        ("PORT", "70000"),
+    ],
+)
+def test_a_wrong_value_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: value})
+    assert str(caught.value).startswith(f"{name}: ")
+    assert repr(value) in str(caught.value)
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(AttributeError):
+        settings.port = 1  # type: ignore[misc]
