@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -91,6 +92,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         assert settings.database_url is not None
         os.environ["DATABASE_URL"] = settings.database_url  # for the worker processes
     click.echo(f"GraphiQL: http://{host or settings.host}:{port or settings.port}/graphql")
+    # uvicorn re-raises SIGTERM after its graceful shutdown; a Python handler turns that into
+    # a normal exit, so atexit hooks (the embedded PostgreSQL's stop) still run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "cidadao_gql.app:create_app",
         factory=True,

@@ -117,6 +117,15 @@ async def test_filters_match_sql(
     assert matching == len(ids) == min(expected, 100)
 
 
+async def test_agency_filters_by_id_and_cnpj(run: Run, db: Database) -> None:
+    agency = await busiest_agency(db)
+    cnpj = await db.fetchval("SELECT cnpj FROM agencies WHERE id = $1", agency)
+    expected = await db.fetchval("SELECT count(*) FROM contracts WHERE agency_id = $1", agency)
+    by_id = await run.data(PAGE, first=1, filter={"agency": encode_id("Agency", agency)})
+    by_cnpj = await run.data(PAGE, first=1, filter={"agencyCnpj": cnpj})
+    assert by_id["contracts"]["totalCount"] == by_cnpj["contracts"]["totalCount"] == expected
+
+
 async def test_supplier_filters_by_id_and_document(run: Run, db: Database) -> None:
     row = await db.fetchrow(
         """SELECT s.id, s.document, count(*) AS n FROM contracts c JOIN suppliers s ON s.id = c.supplier_id

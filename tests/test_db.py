@@ -1,0 +1,49 @@
+"""The pool: reads go to the replica when one is configured, writes to the primary."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from cidadao_gql.db import open_database
+from cidadao_gql.settings import PoolSize, Settings
+from tests.conftest import DatabaseFactory
+
+
+async def test_reads_go_to_the_replica(settings: Settings, make_database: DatabaseFactory) -> None:
+    # An empty primary and a "replica" holding the data: what a read sees says where it went.
+    primary = await make_database()
+    routed = replace(settings, database_url=primary, database_replica_url=settings.database_url)
+    async with open_database(routed) as db:
+        assert await db.fetchval("SELECT count(*) FROM contracts") > 0
+        assert [tuple(r) for r in await db.fetch_primary("SELECT count(*) FROM contracts")] == [
+            (0,)
+        ]
+        await db.execute(
+            "INSERT INTO api_keys (user_id, key_hash, prefix) VALUES ('x', '\\x01', 'p')"
+        )
+        assert await db.fetchval("SELECT count(*) FROM api_keys WHERE user_id = 'x'") == 0
+        assert len(await db.fetch_primary("SELECT 1 FROM api_keys WHERE user_id = 'x'")) == 1
+
+
+async def test_pool_is_sized_by_settings(settings: Settings) -> None:
+    async with open_database(replace(settings, db_pool_size=PoolSize(3, 7))) as db:
+        assert db.primary.get_min_size() == 3
+        assert db.primary.get_max_size() == 7
+        assert db.primary.get_size() >= 3
+
+
+async def test_round_trips_are_counted(settings: Settings) -> None:
+    async with open_database(replace(settings, db_pool_size=PoolSize(1, 1))) as db:
+
+        async def two_statements() -> None:
+            await db.fetchval("SELECT 1")
+            await db.fetch("SELECT id FROM contracts WHERE id = any($1::bigint[])", [1, 2, 3])
+
+        before = await db.round_trips.settled()
+        await two_statements()
+        cold = await db.round_trips.settled() - before
+        await two_statements()
+        warm = await db.round_trips.settled() - before - cold
+    # A connection's first use of a statement with arrays asks PostgreSQL about the types.
+    assert cold > 2
+    assert warm == 2
