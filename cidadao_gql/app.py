@@ -35,7 +35,8 @@ class GraphQLView(GraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         if self.settings.json_encoder == "orjson":
             return orjson.dumps(data)
-        return super().encode_json(data).encode()  # type: ignore[union-attr]
+        encoded = super().encode_json(data)
+        return encoded if isinstance(encoded, bytes) else encoded.encode()
 
 
 def _request_id(request: Request) -> str:

@@ -7,12 +7,12 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 import click
@@ -32,13 +32,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _run(command: Callable[P, Awaitable[R]]) -> Callable[P, R]:
+def _run(command: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
     """Run an async command; our errors end it with their message and exit status 1."""
 
     @wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return asyncio.run(command(*args, **kwargs))  # type: ignore[arg-type]
+            return asyncio.run(command(*args, **kwargs))
         except (CidadaoError, FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from None
 

@@ -33,6 +33,42 @@ class Sql:
     def where_sql(self) -> str:
         return " AND ".join(self.where) if self.where else "TRUE"
 
+    # Clauses on the filtered table, aliased `t`; each does nothing when its value is unset.
+
+    def equal(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.filter(f"t.{column} = {self.arg(value)}")
+
+    def any_of(self, column: str, ids: Sequence[int]) -> None:
+        if ids:
+            self.filter(f"t.{column} = any({self.arg(list(ids))}::bigint[])")
+
+    def keyed(self, column: str, table: str, key: str, value: str | None) -> None:
+        """`column` points at the `table` row whose natural `key` is `value`."""
+        if value is not None:
+            self.filter(f"t.{column} = (SELECT id FROM {table} WHERE {key} = {self.arg(value)})")
+
+    def between(self, column: str, low: Any, high: Any) -> None:
+        if low is not None:
+            self.filter(f"t.{column} >= {self.arg(low)}")
+        if high is not None:
+            self.filter(f"t.{column} <= {self.arg(high)}")
+
+    def text_search(self, column: str, query: str | None) -> None:
+        """Full-text match in Portuguese (stemmed: "medicamentos" finds "medicamento"), on
+        the expression the GIN index is built on."""
+        if query is not None:
+            self.filter(
+                f"to_tsvector('portuguese', t.{column})"
+                f" @@ websearch_to_tsquery('portuguese', {self.arg(query)})"
+            )
+
+    def contains(self, column: str, text: str | None) -> None:
+        """Case-insensitive substring (served by a trigram index where it matters)."""
+        if text is not None:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            self.filter(f"t.{column} ILIKE '%' || {self.arg(escaped)} || '%'")
+
 
 Filters = Callable[[Sql], None]
 
@@ -278,31 +314,15 @@ class ContractFilter:
     search: str | None = None
 
     def __call__(self, sql: Sql) -> None:
-        if self.agency_ids:
-            sql.filter(f"t.agency_id = any({sql.arg(list(self.agency_ids))}::bigint[])")
-        if self.agency_cnpj is not None:
-            sql.filter(
-                f"t.agency_id = (SELECT id FROM agencies WHERE cnpj = {sql.arg(self.agency_cnpj)})"
-            )
-        if self.supplier_ids:
-            sql.filter(f"t.supplier_id = any({sql.arg(list(self.supplier_ids))}::bigint[])")
-        if self.supplier_document is not None:
-            document = sql.arg(self.supplier_document)
-            sql.filter(f"t.supplier_id = (SELECT id FROM suppliers WHERE document = {document})")
-        if self.uf is not None:
-            sql.filter(f"t.uf = {sql.arg(self.uf)}")
-        if self.modality is not None:
-            sql.filter(f"t.modality = {sql.arg(self.modality)}")
-        if self.signed_from is not None:
-            sql.filter(f"t.signed_on >= {sql.arg(self.signed_from)}")
-        if self.signed_to is not None:
-            sql.filter(f"t.signed_on <= {sql.arg(self.signed_to)}")
-        if self.value_min is not None:
-            sql.filter(f"t.final_value >= {sql.arg(self.value_min)}")
-        if self.value_max is not None:
-            sql.filter(f"t.final_value <= {sql.arg(self.value_max)}")
-        if self.search is not None:
-            sql.filter(_text_search("t.object", sql.arg(self.search)))
+        sql.any_of("agency_id", self.agency_ids)
+        sql.keyed("agency_id", "agencies", "cnpj", self.agency_cnpj)
+        sql.any_of("supplier_id", self.supplier_ids)
+        sql.keyed("supplier_id", "suppliers", "document", self.supplier_document)
+        sql.equal("uf", self.uf)
+        sql.equal("modality", self.modality)
+        sql.between("signed_on", self.signed_from, self.signed_to)
+        sql.between("final_value", self.value_min, self.value_max)
+        sql.text_search("object", self.search)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,26 +340,19 @@ class ProcurementFilter:
     search: str | None = None
 
     def __call__(self, sql: Sql) -> None:
-        if self.agency_ids:
-            sql.filter(f"t.agency_id = any({sql.arg(list(self.agency_ids))}::bigint[])")
-        if self.agency_cnpj is not None:
-            sql.filter(
-                f"t.agency_id = (SELECT id FROM agencies WHERE cnpj = {sql.arg(self.agency_cnpj)})"
-            )
-        for column in ("uf", "modality", "status", "year"):
-            value = getattr(self, column)
-            if value is not None:
-                sql.filter(f"t.{column} = {sql.arg(value)}")
+        sql.any_of("agency_id", self.agency_ids)
+        sql.keyed("agency_id", "agencies", "cnpj", self.agency_cnpj)
+        sql.equal("uf", self.uf)
+        sql.equal("modality", self.modality)
+        sql.equal("status", self.status)
+        sql.equal("year", self.year)
+        # published_at is a timestamp: the last day counts whole.
         if self.published_from is not None:
             sql.filter(f"t.published_at >= {sql.arg(self.published_from)}::date")
         if self.published_to is not None:
             sql.filter(f"t.published_at < {sql.arg(self.published_to)}::date + 1")
-        if self.value_min is not None:
-            sql.filter(f"t.estimated_total >= {sql.arg(self.value_min)}")
-        if self.value_max is not None:
-            sql.filter(f"t.estimated_total <= {sql.arg(self.value_max)}")
-        if self.search is not None:
-            sql.filter(_text_search("t.object", sql.arg(self.search)))
+        sql.between("estimated_total", self.value_min, self.value_max)
+        sql.text_search("object", self.search)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,12 +362,9 @@ class AgencyFilter:
     search: str | None = None
 
     def __call__(self, sql: Sql) -> None:
-        if self.uf is not None:
-            sql.filter(f"t.uf = {sql.arg(self.uf)}")
-        if self.sphere is not None:
-            sql.filter(f"t.sphere = {sql.arg(self.sphere)}")
-        if self.search is not None:
-            sql.filter(f"t.name ILIKE '%' || {sql.arg(_escape_like(self.search))} || '%'")
+        sql.equal("uf", self.uf)
+        sql.equal("sphere", self.sphere)
+        sql.contains("name", self.search)
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,12 +374,9 @@ class SupplierFilter:
     search: str | None = None
 
     def __call__(self, sql: Sql) -> None:
-        if self.document is not None:
-            sql.filter(f"t.document = {sql.arg(self.document)}")
-        if self.size is not None:
-            sql.filter(f"t.size = {sql.arg(self.size)}")
-        if self.search is not None:
-            sql.filter(f"t.name ILIKE '%' || {sql.arg(_escape_like(self.search))} || '%'")
+        sql.equal("document", self.document)
+        sql.equal("size", self.size)
+        sql.contains("name", self.search)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,22 +386,8 @@ class SanctionFilter:
     active_on: date | None = None
 
     def __call__(self, sql: Sql) -> None:
-        if self.supplier_document is not None:
-            sql.filter(f"t.supplier_document = {sql.arg(self.supplier_document)}")
-        if self.register is not None:
-            sql.filter(f"t.register = {sql.arg(self.register)}")
+        sql.equal("supplier_document", self.supplier_document)
+        sql.equal("register", self.register)
         if self.active_on is not None:
             on = sql.arg(self.active_on)
             sql.filter(f"t.starts_on <= {on} AND (t.ends_on IS NULL OR t.ends_on >= {on})")
-
-
-def _text_search(column: str, placeholder: str) -> str:
-    """Full-text match in Portuguese (stemmed: "medicamentos" finds "medicamento"); the
-    expression is the one the GIN index is built on."""
-    return (
-        f"to_tsvector('portuguese', {column}) @@ websearch_to_tsquery('portuguese', {placeholder})"
-    )
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

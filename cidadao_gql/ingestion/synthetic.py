@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import numpy as np
@@ -158,7 +158,7 @@ class Dataset:
 
 
 def _dates(days: Ints) -> list[date]:
-    return (days.astype("datetime64[D]")).tolist()  # type: ignore[no-any-return]
+    return cast(list[date], days.astype("datetime64[D]").tolist())
 
 
 def _day(d: date) -> int:

@@ -21,6 +21,7 @@ from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
     Node,
+    build,
     child_connection,
     root_connection,
 )
@@ -41,15 +42,12 @@ class Agency(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Agency:
-        return cls(
-            pk=row["id"],
-            cnpj=row["cnpj"],
-            name=row["name"],
+        return build(
+            cls,
+            row,
             sphere=Sphere(row["sphere"]),
-            power=optional(Power, row["power"]),  # type: ignore[arg-type]
-            uf=optional(UF, row["uf"]),  # type: ignore[arg-type]
-            municipality=row["municipality"],
-            ibge_code=row["ibge_code"],
+            power=optional(Power, row["power"]),
+            uf=optional(UF, row["uf"]),
         )
 
     @strawberry.field(description="Contracts this agency signed.")

@@ -18,6 +18,7 @@ from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
     Node,
+    build,
     existing,
     ids_of,
     root_connection,
@@ -46,21 +47,7 @@ class Contract(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Contract:
-        return cls(
-            pk=row["id"],
-            agency_id=row["agency_id"],
-            supplier_id=row["supplier_id"],
-            procurement_id=row["procurement_id"],
-            number=row["number"],
-            object=row["object"],
-            modality=Modality(row["modality"]),
-            uf=optional(UF, row["uf"]),  # type: ignore[arg-type]
-            initial_value=row["initial_value"],
-            final_value=row["final_value"],
-            signed_on=row["signed_on"],
-            starts_on=row["starts_on"],
-            ends_on=row["ends_on"],
-        )
+        return build(cls, row, modality=Modality(row["modality"]), uf=optional(UF, row["uf"]))
 
     @strawberry.field
     async def agency(

@@ -18,6 +18,7 @@ from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
     Node,
+    build,
     child_connection,
     existing,
     ids_of,
@@ -52,26 +53,12 @@ class Procurement(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Procurement:
-        return cls(
-            pk=row["id"],
-            agency_id=row["agency_id"],
-            pncp_control_number=row["pncp_control_number"],
-            year=row["year"],
-            sequence=row["sequence"],
-            number=row["number"],
-            process=row["process"],
+        return build(
+            cls,
+            row,
             modality=Modality(row["modality"]),
-            status=optional(ProcurementStatus, row["status"]),  # type: ignore[arg-type]
-            legal_basis=row["legal_basis"],
-            object=row["object"],
-            estimated_total=row["estimated_total"],
-            homologated_total=row["homologated_total"],
-            srp=row["srp"],
-            uf=optional(UF, row["uf"]),  # type: ignore[arg-type]
-            municipality=row["municipality"],
-            published_at=row["published_at"],
-            opening_at=row["opening_at"],
-            closing_at=row["closing_at"],
+            status=optional(ProcurementStatus, row["status"]),
+            uf=optional(UF, row["uf"]),
         )
 
     @strawberry.field
@@ -114,17 +101,7 @@ class Item(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Item:
-        return cls(
-            pk=row["id"],
-            procurement_id=row["procurement_id"],
-            number=row["number"],
-            description=row["description"],
-            catalog_code=row["catalog_code"],
-            unit=row["unit"],
-            quantity=row["quantity"],
-            estimated_unit_price=row["estimated_unit_price"],
-            estimated_total=row["estimated_total"],
-        )
+        return build(cls, row)
 
     @strawberry.field
     async def procurement(self, info: Info) -> Procurement:
@@ -155,17 +132,7 @@ class Award(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Award:
-        return cls(
-            pk=row["id"],
-            item_id=row["item_id"],
-            supplier_id=row["supplier_id"],
-            sequence=row["sequence"],
-            quantity=row["quantity"],
-            unit_price=row["unit_price"],
-            total=row["total"],
-            awarded_on=row["awarded_on"],
-            status=row["status"],
-        )
+        return build(cls, row)
 
     @strawberry.field
     async def item(self, info: Info) -> Item:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -52,6 +54,18 @@ class Node:
     @strawberry.field(description="Global ID: opaque, stable, unique across types.")
     def id(self) -> strawberry.ID:
         return encode_id(type(self).__name__, self.pk)
+
+
+@cache
+def _columns(cls: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name != "pk")
+
+
+def build(cls: Callable[..., T], row: Record, **converted: Any) -> T:
+    """An object type from its row: each field from the column of the same name and `pk`
+    from `id`, except the `converted` fields, given as they must be."""
+    values = {name: row[name] for name in _columns(cls) if name not in converted}
+    return cls(pk=row["id"], **values, **converted)
 
 
 def existing(row: Record | None) -> Record:

@@ -12,7 +12,7 @@ from cidadao_gql.db import Record
 from cidadao_gql.documents import parse_document
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.enums import SanctionRegister
-from cidadao_gql.schema.relay import DEFAULT_PAGE, Connection, Node, root_connection
+from cidadao_gql.schema.relay import DEFAULT_PAGE, Connection, Node, build, root_connection
 
 if TYPE_CHECKING:
     from cidadao_gql.schema.suppliers import Supplier
@@ -29,15 +29,7 @@ class Sanction(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Sanction:
-        return cls(
-            pk=row["id"],
-            supplier_document=row["supplier_document"],
-            register=SanctionRegister(row["register"]),
-            starts_on=row["starts_on"],
-            ends_on=row["ends_on"],
-            authority=row["authority"],
-            reason=row["reason"],
-        )
+        return build(cls, row, register=SanctionRegister(row["register"]))
 
     @strawberry.field(description="The supplier with this document, if we know it.")
     async def supplier(

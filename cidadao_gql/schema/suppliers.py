@@ -23,6 +23,7 @@ from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
     Node,
+    build,
     child_connection,
     root_connection,
 )
@@ -43,15 +44,7 @@ class Supplier(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Supplier:
-        return cls(
-            pk=row["id"],
-            document=row["document"],
-            kind=PersonKind(row["kind"]),
-            name=row["name"],
-            size=SupplierSize(row["size"]),
-            legal_nature=row["legal_nature"],
-            registered_on=row["registered_on"],
-        )
+        return build(cls, row, kind=PersonKind(row["kind"]), size=SupplierSize(row["size"]))
 
     @strawberry.field(description="Contracts this supplier signed.")
     async def contracts(
