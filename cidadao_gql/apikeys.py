@@ -73,7 +73,8 @@ async def authenticate(db: Database, authorization: str | None) -> User | None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("use `Authorization: Bearer <api key>`")
-    row = await db.fetchrow(
+    # The primary, not a replica: a revoked key must stop working at once, not after the lag.
+    row = await db.primary.fetchrow(
         """SELECT user_id, scopes, revoked_at IS NOT NULL AS revoked,
                   coalesce(expires_at <= now(), false) AS expired
              FROM api_keys WHERE key_hash = $1""",

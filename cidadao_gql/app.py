@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -104,16 +105,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
+HEALTH_TIMEOUT = 2.0
+
+
 async def _database_ok(resources: Resources) -> bool:
     try:
-        return bool(await resources.db.fetchval("SELECT 1"))
-    except (OSError, TimeoutError, Exception):
+        async with asyncio.timeout(HEALTH_TIMEOUT):
+            return bool(await resources.db.fetchval("SELECT 1"))
+    except Exception:  # any failure to answer is "not healthy", never a 500
         return False
 
 
 async def _redis_ok(resources: Resources) -> bool:
     assert resources.redis is not None
     try:
-        return bool(await resources.redis.ping())
-    except Exception:
+        async with asyncio.timeout(HEALTH_TIMEOUT):
+            return bool(await resources.redis.ping())
+    except Exception:  # as above
         return False
