@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from cidadao_gql.apikeys import authenticate
@@ -32,6 +33,25 @@ class GraphQLView(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(build_schema(settings))
         self.settings = settings
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        """The request's context; `graphql` below has authenticated it already."""
+        resources: Resources = request.state.resources
+        user = request.state.user
+        return Context(
+            db=resources.db,
+            settings=self.settings,
+            loaders=make_loaders(resources.db),
+            user=user,
+            request_id=request.state.request_id,
+            limiter=resources.limiter,
+            client=f"user:{user.id}"
+            if user
+            else f"ip:{request.client.host if request.client else '?'}",
+            response=response if isinstance(response, Response) else None,
+        )
 
     def encode_json(self, data: object) -> bytes:
         if self.settings.json_encoder == "orjson":
@@ -68,18 +88,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         resources: Resources = request.state.resources
         request_id = _request_id(request)
         try:
-            user = await authenticate(resources.db, request.headers.get("authorization"))
+            request.state.user = await authenticate(
+                resources.db, request.headers.get("authorization")
+            )
         except CidadaoError as exc:
             return _error_response(exc, 401, request_id)
-        context = Context(
-            db=resources.db,
-            settings=settings,
-            loaders=make_loaders(resources.db),
-            user=user,
-            request_id=request_id,
-        )
+        request.state.request_id = request_id
         try:
-            response = await view.run(request, context=context)
+            response = await view.run(request)
         except HTTPException as exc:
             response = PlainTextResponse(exc.reason, status_code=exc.status_code)
         response.headers["x-request-id"] = request_id

@@ -82,9 +82,14 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-def _server_settings(role: str) -> dict[str, str]:
-    # JIT compilation costs more than it saves on short OLTP statements.
-    return {"application_name": f"cidadao-gql:{role}", "jit": "off"}
+def _server_settings(role: str, settings: Settings) -> dict[str, str]:
+    # JIT compilation costs more than it saves on short OLTP statements; statement_timeout
+    # stops a statement the API has stopped waiting for (0 turns it off).
+    return {
+        "application_name": f"cidadao-gql:{role}",
+        "jit": "off",
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+    }
 
 
 async def _create_pool(
@@ -98,7 +103,7 @@ async def _create_pool(
         min_size=settings.db_pool_size.minimum,
         max_size=settings.db_pool_size.maximum,
         statement_cache_size=settings.db_statement_cache_size,
-        server_settings=_server_settings(role),
+        server_settings=_server_settings(role, settings),
         init=init,
         reset=_reset,
     )

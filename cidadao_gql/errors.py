@@ -9,7 +9,14 @@
     │   ├── InvalidId            INVALID_ID          (global IDs)
     │   └── InvalidFilter        INVALID_FILTER
     ├── Unauthenticated          UNAUTHENTICATED
-    └── Forbidden                FORBIDDEN
+    ├── Forbidden                FORBIDDEN
+    ├── QueryRejected                                (limits checked before execution)
+    │   ├── QueryTooDeep         QUERY_TOO_DEEP      depth and maxDepth
+    │   ├── TooManyAliases       TOO_MANY_ALIASES    aliases and maxAliases
+    │   ├── TooManyTokens        TOO_MANY_TOKENS     maxTokens
+    │   └── QueryTooComplex      QUERY_TOO_COMPLEX   cost and maxCost
+    ├── Throttled                THROTTLED           cost, currentlyAvailable, retryAfter
+    └── QueryTimeout             TIMEOUT             timeoutMs
 
 Anything that is not a CidadaoError is masked from the client as INTERNAL_SERVER_ERROR
 and logged with the request id.
@@ -67,3 +74,35 @@ class Unauthenticated(CidadaoError):
 
 class Forbidden(CidadaoError):
     code = "FORBIDDEN"
+
+
+class QueryRejected(CidadaoError):
+    code = "QUERY_REJECTED"
+
+
+class QueryTooDeep(QueryRejected):
+    code = "QUERY_TOO_DEEP"
+
+
+class TooManyAliases(QueryRejected):
+    code = "TOO_MANY_ALIASES"
+
+
+class TooManyTokens(QueryRejected):
+    code = "TOO_MANY_TOKENS"
+
+
+class QueryTooComplex(QueryRejected):
+    code = "QUERY_TOO_COMPLEX"
+
+
+class Throttled(CidadaoError):
+    code = "THROTTLED"
+
+    def __init__(self, message: str, retry_after: float, **details: object) -> None:
+        super().__init__(message, retryAfter=retry_after, **details)
+        self.retry_after = retry_after
+
+
+class QueryTimeout(CidadaoError):
+    code = "TIMEOUT"

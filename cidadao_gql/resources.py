@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from cidadao_gql.db import Database, open_database
 from cidadao_gql.errors import ConfigError
+from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.settings import Settings
 
 
@@ -21,6 +22,15 @@ class Resources:
     settings: Settings
     db: Database
     redis: aioredis.Redis | None
+    limiter: Limiter | None
+
+
+def make_limiter(settings: Settings, redis: aioredis.Redis | None) -> Limiter | None:
+    """Cost buckets in Redis when there is one, in this process otherwise; none at capacity 0."""
+    if settings.rate_limit_capacity == 0:
+        return None
+    capacity, rate = settings.rate_limit_capacity, settings.rate_limit_restore_rate
+    return RedisLimiter(redis, capacity, rate) if redis else LocalLimiter(capacity, rate)
 
 
 @asynccontextmanager
@@ -33,6 +43,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         db = await stack.enter_async_context(open_database(settings))
         redis = None
         if settings.redis_url:
-            redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=0.5)
+            # Timeouts in milliseconds: a Redis that is slow is as good as down.
+            redis = aioredis.Redis.from_url(
+                settings.redis_url, socket_timeout=0.2, socket_connect_timeout=0.2
+            )
             stack.push_async_callback(redis.aclose)
-        yield Resources(settings, db, redis)
+        yield Resources(settings, db, redis, make_limiter(settings, redis))

@@ -33,6 +33,12 @@ class Settings:
     batch_size: int = 100
     max_query_depth: int = 10
     max_query_cost: int = 1000
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    query_timeout_ms: int = 10_000
+    db_statement_timeout_ms: int = 5_000
+    rate_limit_capacity: int = 3000
+    rate_limit_restore_rate: int = 100
     cache_strategy: str = "multi_tier"
     agent_pool_size: PoolSize = PoolSize(2, 10)
     compression_level: int = 4
@@ -66,6 +72,18 @@ class Settings:
             batch_size=_read(env, "BATCH_SIZE", _int(1, 1000), d.batch_size),
             max_query_depth=_read(env, "MAX_QUERY_DEPTH", _int(1, 100), d.max_query_depth),
             max_query_cost=_read(env, "MAX_QUERY_COST", _int(1, 10_000_000), d.max_query_cost),
+            max_aliases=_read(env, "MAX_ALIASES", _int(0, 10_000), d.max_aliases),
+            max_tokens=_read(env, "MAX_TOKENS", _int(10, 1_000_000), d.max_tokens),
+            query_timeout_ms=_read(env, "QUERY_TIMEOUT_MS", _int(1, 3_600_000), d.query_timeout_ms),
+            db_statement_timeout_ms=_read(
+                env, "DB_STATEMENT_TIMEOUT_MS", _int(0, 3_600_000), d.db_statement_timeout_ms
+            ),
+            rate_limit_capacity=_read(
+                env, "RATE_LIMIT_CAPACITY", _int(0, 100_000_000), d.rate_limit_capacity
+            ),
+            rate_limit_restore_rate=_read(
+                env, "RATE_LIMIT_RESTORE_RATE", _int(1, 100_000_000), d.rate_limit_restore_rate
+            ),
             cache_strategy=_read(
                 env, "CACHE_STRATEGY", _choice(CACHE_STRATEGIES), d.cache_strategy
             ),

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import ValidationCache
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.execution import ExecutionResult
 
-from cidadao_gql.schema.agencies import Agency, AgencyQueries
-from cidadao_gql.schema.contracts import Contract, ContractQueries
-from cidadao_gql.schema.extensions import CachedParser, ErrorCodes
+from cidadao_gql.errors import QueryTimeout
+from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
+from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
+from cidadao_gql.schema.costs import apply_cost_directives
+from cidadao_gql.schema.error_codes import code_error
+from cidadao_gql.schema.limits import CostLimit, alias_limit, depth_limit
 from cidadao_gql.schema.node import NodeQueries
-from cidadao_gql.schema.procurements import Award, Item, Procurement, ProcurementQueries
+from cidadao_gql.schema.procurements import (
+    Award,
+    Item,
+    Procurement,
+    ProcurementFilter,
+    ProcurementQueries,
+)
+from cidadao_gql.schema.relay import Connection
 from cidadao_gql.schema.sanctions import Sanction, SanctionQueries
 from cidadao_gql.schema.spending import SpendingQueries
-from cidadao_gql.schema.suppliers import Supplier, SupplierQueries
+from cidadao_gql.schema.suppliers import Supplier, SupplierFilter, SupplierQueries
 from cidadao_gql.schema.viewer import ViewerQueries
 from cidadao_gql.settings import Settings
 
@@ -37,20 +54,63 @@ class Query(
 
 
 class Schema(strawberry.Schema):
+    """Our schema: errors coded, operations bounded in time, cost in every response."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.timeout = settings.query_timeout_ms / 1000
+
+    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
+        context = kwargs.get("context_value")
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await super().execute(query, *args, **kwargs)
+        except TimeoutError:
+            # Cancelling the execution cancelled its statements too (asyncpg sends a cancel).
+            error = QueryTimeout(
+                f"the operation ran longer than {self.timeout * 1000:.0f} ms",
+                timeoutMs=round(self.timeout * 1000),
+            )
+            result = ExecutionResult(
+                data=None, errors=[GraphQLError(error.message, original_error=error)]
+            )
+        request_id = getattr(context, "request_id", None)
+        if result.errors:
+            result.errors = [code_error(e, request_id) for e in result.errors]
+        result.extensions = {
+            "cost": getattr(context, "cost", None) or _UNPRICED,
+            **(result.extensions or {}),
+        }
+        return result
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Strawberry logs every error, a client's bad cursor included; ErrorCodes logs the
+        """Strawberry logs every error, a client's bad cursor included; code_error logs the
         internal ones, with the request id, and that is all the log needs."""
 
 
+# Refused before it could be priced (a syntax or validation error): it cost nothing.
+_UNPRICED = {"requestedQueryCost": 0, "actualQueryCost": 0, "throttleStatus": None}
+
+
 def build_schema(settings: Settings) -> Schema:
-    del settings  # the limits of later issues read it; the shape does not depend on it
+    apply_cost_directives(
+        [Query, Agency, Supplier, Procurement, Item, Award, Contract, Sanction, Connection,
+         ContractFilter, ProcurementFilter, AgencyFilter, SupplierFilter]
+    )  # fmt: skip
+    rules: list[type[ASTValidationRule]] = [
+        depth_limit(settings.max_query_depth),
+        alias_limit(settings.max_aliases),
+    ]
     return Schema(
+        settings,
         query=Query,
         types=[Agency, Supplier, Procurement, Item, Award, Contract, Sanction],
         extensions=[
-            ErrorCodes,
-            partial(CachedParser, maxsize=1024),
+            partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+            partial(ParserCache, maxsize=1024),
+            partial(AddValidationRules, rules),
             partial(ValidationCache, maxsize=1024),
+            partial(CostLimit, max_cost=settings.max_query_cost),
         ],
         config=StrawberryConfig(auto_camel_case=True),
     )

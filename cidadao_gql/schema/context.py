@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TypeAlias
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
+from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
 from cidadao_gql.apikeys import User
 from cidadao_gql.db import Database
 from cidadao_gql.loaders import Loaders
+from cidadao_gql.ratelimit import Limiter
 from cidadao_gql.settings import Settings
 
 
@@ -20,6 +22,10 @@ class Context:
     loaders: Loaders
     user: User | None
     request_id: str
+    limiter: Limiter | None = None
+    client: str = "anonymous"
+    response: Response | None = None  # status and headers of the HTTP answer, when there is one
+    cost: dict[str, Any] = field(default_factory=dict)  # extensions.cost, as far as it got
 
 
 Info: TypeAlias = StrawberryInfo[Context, None]

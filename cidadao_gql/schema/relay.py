@@ -16,6 +16,7 @@ from cidadao_gql.db import Record
 from cidadao_gql.errors import InvalidCursor, InvalidId, InvalidPageSize
 from cidadao_gql.queries import Entity, Filters, Ordering, PageRequest
 from cidadao_gql.schema.context import Info
+from cidadao_gql.schema.costs import FIELD_COSTS, Cost
 
 T = TypeVar("T")
 
@@ -132,7 +133,12 @@ class Connection(Generic[T]):
     def nodes(self) -> list[T]:
         return [edge.node for edge in self.edges]
 
-    @strawberry.field(description="Rows in the whole list under the same filter (one query).")
+    @strawberry.field(
+        description="Rows in the whole list under the same filter (one query).",
+        # Specialized connections copy this field before the schema is built, so the
+        # weight goes here rather than through apply_cost_directives.
+        directives=[Cost(weight=str(FIELD_COSTS["*.totalCount"]))],
+    )
     async def total_count(self) -> int:
         return await self.counter()
 

@@ -14,35 +14,26 @@ from tests.conftest import Run
 PNCP_KEY = "06140404000167-1-000067/2024"
 
 
-async def test_procurement_from_pncp_reaches_items_awards_and_suppliers(
-    run: Run, db: Database
-) -> None:
+async def test_procurement_from_pncp_reaches_items_awards_and_suppliers(run: Run, db: Database) -> None:
     awarded = await db.fetchrow(
-        """SELECT p.pncp_control_number, count(*) AS awards FROM awards a
+        """SELECT p.id, p.pncp_control_number, count(*) AS awards FROM awards a
              JOIN items i ON i.id = a.item_id JOIN procurements p ON p.id = i.procurement_id
             WHERE p.metadata->>'source' IS NULL
-            GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"""
+            GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 1"""
     )
     assert awarded is not None
-    node = await run.data(
-        """query($filter: ProcurementFilter) { procurements(first: 5, filter: $filter) {
-             totalCount edges { node { pncpControlNumber modality agency { cnpj }
-               items(first: 100) { edges { node { awards { edges { node {
-                 unitPrice supplier { document kind } } } } } } } } } } }""",
-        filter={"agencyCnpj": awarded["pncp_control_number"][:14]},
+    data = await run.data(
+        """query($id: ID!) { node(id: $id) { ... on Procurement {
+             pncpControlNumber modality agency { cnpj }
+             items(first: 50) { edges { node { awards(first: 5) { edges { node {
+               unitPrice supplier { document kind } } } } } } } } } }""",
+        id=encode_id("Procurement", awarded["id"]),
     )
-    matches = [
-        e["node"]
-        for e in node["procurements"]["edges"]
-        if e["node"]["pncpControlNumber"] == awarded["pncp_control_number"]
-    ]
-    assert len(matches) == 1
-    procurement = matches[0]
+    procurement = data["node"]
+    assert procurement["pncpControlNumber"] == awarded["pncp_control_number"]
     assert procurement["modality"] == "PREGAO_ELETRONICO"
     assert procurement["agency"]["cnpj"] == awarded["pncp_control_number"][:14]
-    awards = [
-        a["node"] for i in procurement["items"]["edges"] for a in i["node"]["awards"]["edges"]
-    ]
+    awards = [a["node"] for i in procurement["items"]["edges"] for a in i["node"]["awards"]["edges"]]
     assert len(awards) == awarded["awards"]
     assert all(a["supplier"]["kind"] == "PJ" for a in awards)
 

@@ -1,0 +1,341 @@
+"""Query cost on the IBM GraphQL cost-directive model, computed before any resolver runs.
+
+The rules, with the weights kept as plain data in the tables below (the schema shows them
+as `@cost` and `@listSize`):
+
+- A field costs its weight: FIELD_COSTS when listed there ("Type.field", or "*.field" for
+  every type), else 1 for an object or a list of objects and 0 for a scalar or an enum;
+  a mutation's root field costs 10 unless listed.
+- An argument, or a field of an input object argument, that is given adds its weight
+  from ARGUMENT_COSTS (text search is the heavy one).
+- A list field costs its weight plus its size times the cost of one element. The size is
+  the `first`/`last` it asks for (a literal, a variable or the argument's default); a
+  connection hands its size to its `edges` and `nodes`; a list with no size argument
+  takes its assumed size from LIST_SIZES (1 when not listed).
+- Introspection (`__schema`, `__type` and what hangs below them) follows the same rules
+  with every list of size 1: schema lists are small, and what bounds such a query is
+  the number of fields it names, which its cost counts.
+
+The actual cost applies the same weights to what the response holds, element by element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLBoolean,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLNamedType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    is_composite_type,
+    is_list_type,
+    is_non_null_type,
+    value_from_ast,
+)
+from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
+from graphql.utilities import value_from_ast_untyped
+from strawberry.schema_directive import Location
+from strawberry.types.base import StrawberryList
+from strawberry.utils.str_converters import to_camel_case
+
+FIELD_COSTS: dict[str, int] = {
+    "Query.spending": 25,  # an aggregate over every contract under the filter
+    "*.totalCount": 10,  # a count over the whole filtered list
+}
+ARGUMENT_COSTS: dict[str, int] = {
+    "ContractFilter.search": 10,  # full-text search
+    "ProcurementFilter.search": 10,
+    "AgencyFilter.search": 5,  # substring match on names (trigram index)
+    "SupplierFilter.search": 5,
+}
+LIST_SIZES: dict[str, int] = {
+    "Supplier.sanctions": 10,
+}
+SLICING_ARGUMENTS = ("first", "last")
+SIZED_FIELDS = ("edges", "nodes")
+OBJECT_COST, SCALAR_COST, MUTATION_COST = 1, 0, 10
+
+
+@strawberry.schema_directive(
+    locations=[
+        Location.FIELD_DEFINITION,
+        Location.ARGUMENT_DEFINITION,
+        Location.INPUT_FIELD_DEFINITION,
+    ],
+    description="Points this field or argument adds to a query's cost (IBM cost model).",
+)
+class Cost:
+    weight: str
+
+
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION],
+    description="How a list field's size is known: the arguments that slice it, the fields"
+    " that carry the slice, or the size assumed without one (IBM cost model).",
+)
+class ListSize:
+    assumed_size: int | None = None
+    slicing_arguments: list[str] | None = None
+    sized_fields: list[str] | None = None
+
+
+Selections = list[tuple[GraphQLNamedType, SelectionSetNode]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    parent: GraphQLNamedType
+    definition: GraphQLField
+    nodes: tuple[FieldNode, ...]
+
+    @property
+    def name(self) -> str:
+        return self.nodes[0].name.value
+
+    def children(self) -> Selections:
+        named = get_named_type(self.definition.type)
+        return [(named, n.selection_set) for n in self.nodes if n.selection_set]
+
+
+class CostAnalysis:
+    """Cost of one operation of a validated document, with its (raw) variables."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> None:
+        self.schema = schema
+        self.variables = dict(variables or {})
+        self.fragments: dict[str, FragmentDefinitionNode] = {}
+        operations: list[OperationDefinitionNode] = []
+        for definition in document.definitions:
+            if isinstance(definition, FragmentDefinitionNode):
+                self.fragments[definition.name.value] = definition
+            elif isinstance(definition, OperationDefinitionNode):
+                operations.append(definition)
+        self.operation = next(
+            o
+            for o in operations
+            if operation_name is None or (o.name and o.name.value == operation_name)
+        )
+        for variable in self.operation.variable_definitions or ():
+            name = variable.variable.name.value
+            if name not in self.variables and variable.default_value is not None:
+                self.variables[name] = value_from_ast_untyped(variable.default_value)
+        root = schema.get_root_type(self.operation.operation)
+        assert root is not None
+        self.root: Selections = [(root, self.operation.selection_set)]
+
+    def requested(self) -> int:
+        return self._selections_cost(self.root, None)
+
+    def actual(self, data: Mapping[str, Any] | None) -> int:
+        return 0 if data is None else self._object_actual(self.root, data)
+
+    # -- walking the document -------------------------------------------------------
+
+    def _collect(self, selections: Selections) -> dict[str, _Field]:
+        """Fields by response key, merged the way execution merges them."""
+        grouped: dict[str, list[tuple[GraphQLNamedType, FieldNode]]] = {}
+        pending = list(selections)
+        while pending:
+            parent, selection_set = pending.pop(0)
+            for node in selection_set.selections:
+                if not self._included(node):
+                    continue
+                if isinstance(node, FieldNode):
+                    key = node.alias.value if node.alias else node.name.value
+                    grouped.setdefault(key, []).append((parent, node))
+                elif isinstance(node, InlineFragmentNode):
+                    pending.append(
+                        (self._condition(node.type_condition, parent), node.selection_set)
+                    )
+                elif isinstance(node, FragmentSpreadNode):
+                    fragment = self.fragments[node.name.value]
+                    pending.append(
+                        (self._condition(fragment.type_condition, parent), fragment.selection_set)
+                    )
+        fields = {}
+        for key, found in grouped.items():
+            parent, first = found[0]
+            definition = self._definition(parent, first.name.value)
+            if definition is not None:
+                fields[key] = _Field(parent, definition, tuple(n for _, n in found))
+        return fields
+
+    def _condition(self, condition: Any, parent: GraphQLNamedType) -> GraphQLNamedType:
+        if condition is None:
+            return parent
+        named = self.schema.get_type(condition.name.value)
+        return named if named is not None else parent
+
+    def _included(self, node: Any) -> bool:
+        """@skip and @include, as execution applies them."""
+        for directive in node.directives or ():
+            name = directive.name.value
+            if name in ("skip", "include") and directive.arguments:
+                value = value_from_ast(directive.arguments[0].value, GraphQLBoolean, self.variables)
+                if value is (name == "skip"):
+                    return False
+        return True
+
+    def _definition(self, parent: GraphQLNamedType, name: str) -> GraphQLField | None:
+        if name == "__typename":
+            return TypeNameMetaFieldDef
+        if parent is self.schema.query_type and name == "__schema":
+            return SchemaMetaFieldDef
+        if parent is self.schema.query_type and name == "__type":
+            return TypeMetaFieldDef
+        fields = getattr(parent, "fields", None)
+        return None if fields is None else fields.get(name)
+
+    # -- weights --------------------------------------------------------------------
+
+    def _weight(self, field: _Field) -> int:
+        listed = FIELD_COSTS.get(
+            f"{field.parent.name}.{field.name}", FIELD_COSTS.get(f"*.{field.name}")
+        )
+        if listed is not None:
+            weight = listed
+        elif (
+            self.operation.operation is OperationType.MUTATION
+            and field.parent is self.schema.mutation_type
+        ):
+            weight = MUTATION_COST
+        elif is_composite_type(get_named_type(field.definition.type)):
+            weight = OBJECT_COST
+        else:
+            weight = SCALAR_COST
+        return weight + self._argument_weight(field)
+
+    def _argument_weight(self, field: _Field) -> int:
+        weight = 0
+        for argument in field.nodes[0].arguments or ():
+            definition = field.definition.args.get(argument.name.value)
+            if definition is None:
+                continue
+            weight += ARGUMENT_COSTS.get(
+                f"{field.parent.name}.{field.name}.{argument.name.value}", 0
+            )
+            input_type = get_named_type(definition.type)
+            if isinstance(input_type, GraphQLInputObjectType):
+                for given in self._given_input_fields(argument.value):
+                    weight += ARGUMENT_COSTS.get(f"{input_type.name}.{given}", 0)
+        return weight
+
+    def _given_input_fields(self, value: Any) -> Iterable[str]:
+        if isinstance(value, ObjectValueNode):
+            return [f.name.value for f in value.fields if f.value.kind != "null_value"]
+        if isinstance(value, VariableNode):
+            raw = self.variables.get(value.name.value)
+            return [k for k, v in raw.items() if v is not None] if isinstance(raw, dict) else []
+        return []
+
+    def _page_size(self, field: _Field) -> int | None:
+        """The size a field slices itself to, or None when it has no slicing argument."""
+        for name in SLICING_ARGUMENTS:
+            argument = field.definition.args.get(name)
+            if argument is None:
+                continue
+            node = next((a for a in field.nodes[0].arguments or () if a.name.value == name), None)
+            value = (
+                argument.default_value
+                if node is None
+                else value_from_ast(node.value, argument.type, self.variables)
+            )
+            return max(value, 0) if isinstance(value, int) and not isinstance(value, bool) else 0
+        return None
+
+    def _list_size(self, field: _Field, handed_down: int | None) -> int:
+        if field.name.startswith("__") or field.parent.name.startswith("__"):
+            return 1
+        own = self._page_size(field)
+        if own is not None:
+            return own
+        if handed_down is not None:
+            return handed_down
+        return LIST_SIZES.get(f"{field.parent.name}.{field.name}", 1)
+
+    # -- requested and actual ---------------------------------------------------------
+
+    def _selections_cost(self, selections: Selections, handed_down: int | None) -> int:
+        total = 0
+        for field in self._collect(selections).values():
+            total += self._field_cost(field, handed_down if field.name in SIZED_FIELDS else None)
+        return total
+
+    def _field_cost(self, field: _Field, handed_down: int | None) -> int:
+        weight = self._weight(field)
+        if _is_list(field.definition):
+            size = self._list_size(field, handed_down)
+            return weight + size * self._selections_cost(field.children(), None)
+        return weight + self._selections_cost(field.children(), self._page_size(field))
+
+    def _object_actual(self, selections: Selections, value: Mapping[str, Any]) -> int:
+        total = 0
+        for key, field in self._collect(selections).items():
+            item = value.get(key)
+            if item is None:
+                continue
+            children = field.children()
+            total += self._weight(field)
+            elements = item if isinstance(item, list) else [item]
+            for element in elements:
+                if children and isinstance(element, Mapping):
+                    total += self._object_actual(children, element)
+        return total
+
+
+def _is_list(field: GraphQLField) -> bool:
+    kind = field.type.of_type if is_non_null_type(field.type) else field.type
+    return is_list_type(kind)
+
+
+def apply_cost_directives(types: Iterable[type]) -> None:
+    """Show the tables above in the schema: `@cost` on weighted fields and input fields,
+    `@listSize` on every list whose size the cost model reads. Idempotent."""
+    for cls in types:
+        definition = cls.__strawberry_definition__  # type: ignore[attr-defined]  # set by strawberry.type
+        for field in definition.fields:
+            name = field.graphql_name or to_camel_case(field.python_name)
+            weight = FIELD_COSTS.get(f"{definition.name}.{name}", FIELD_COSTS.get(f"*.{name}"))
+            if definition.is_input:
+                weight = ARGUMENT_COSTS.get(f"{definition.name}.{name}")
+            directives = list(field.directives)
+            if weight is not None and not any(isinstance(d, Cost) for d in directives):
+                directives.append(Cost(weight=str(weight)))
+            size = _list_size_directive(definition.name, name, field)
+            if size is not None and not any(isinstance(d, ListSize) for d in directives):
+                directives.append(size)
+            field.directives = directives
+
+
+def _list_size_directive(type_name: str, name: str, field: Any) -> ListSize | None:
+    slicing = [a.python_name for a in field.arguments if a.python_name in SLICING_ARGUMENTS]
+    assumed = LIST_SIZES.get(f"{type_name}.{name}")
+    if assumed is not None:
+        return ListSize(assumed_size=assumed)
+    if not slicing:
+        return None
+    if isinstance(field.type, StrawberryList):
+        return ListSize(slicing_arguments=slicing)
+    return ListSize(slicing_arguments=slicing, sized_fields=list(SIZED_FIELDS))

@@ -1,0 +1,61 @@
+"""Every error leaves with a stable `extensions.code`. Our own errors keep their message and
+details; graphql-core's (syntax, validation, coercion) are safe to show as they are;
+anything else is masked and logged with the request id, which the client gets too, so a
+report can be matched to the log."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from graphql import GraphQLError
+
+from cidadao_gql.errors import CidadaoError
+
+log = logging.getLogger("cidadao_gql.errors")
+
+
+def _request_error_code(error: GraphQLError) -> str:
+    """Code for an error raised before execution: the document or its variables are bad."""
+    if error.message.startswith("Syntax Error: Document contains more than"):
+        return "TOO_MANY_TOKENS"
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def code_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, CidadaoError):
+        return _with(error, original.message, original.extensions)
+    if isinstance(original, asyncpg.QueryCanceledError):
+        return _with(
+            error, "the database cancelled a statement that ran too long", {"code": "TIMEOUT"}
+        )
+    if original is None or isinstance(original, GraphQLError):
+        extensions = dict(error.extensions or {})
+        extensions.setdefault("code", _request_error_code(error))
+        return _with(error, error.message, extensions)
+    log.error(
+        "internal error in %s (request %s)",
+        ".".join(map(str, error.path or [])) or "operation",
+        request_id,
+        exc_info=original,
+    )
+    return _with(
+        error, "Internal server error.", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    )
