@@ -14,7 +14,9 @@ from tests.conftest import Run
 PNCP_KEY = "06140404000167-1-000067/2024"
 
 
-async def test_procurement_from_pncp_reaches_items_awards_and_suppliers(run: Run, db: Database) -> None:
+async def test_procurement_from_pncp_reaches_items_awards_and_suppliers(
+    run: Run, db: Database
+) -> None:
     awarded = await db.fetchrow(
         """SELECT p.id, p.pncp_control_number, count(*) AS awards FROM awards a
              JOIN items i ON i.id = a.item_id JOIN procurements p ON p.id = i.procurement_id
@@ -33,7 +35,9 @@ async def test_procurement_from_pncp_reaches_items_awards_and_suppliers(run: Run
     assert procurement["pncpControlNumber"] == awarded["pncp_control_number"]
     assert procurement["modality"] == "PREGAO_ELETRONICO"
     assert procurement["agency"]["cnpj"] == awarded["pncp_control_number"][:14]
-    awards = [a["node"] for i in procurement["items"]["edges"] for a in i["node"]["awards"]["edges"]]
+    awards = [
+        a["node"] for i in procurement["items"]["edges"] for a in i["node"]["awards"]["edges"]
+    ]
     assert len(awards) == awarded["awards"]
     assert all(a["supplier"]["kind"] == "PJ" for a in awards)
 

