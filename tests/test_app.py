@@ -84,3 +84,14 @@ async def test_bad_keys_are_refused(settings: Settings, case: str) -> None:
     (error,) = answer.json()["errors"]
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
     assert "data" not in answer.json()
+
+
+async def test_metrics_are_exposed(settings: Settings) -> None:
+    async with live_server(create_app(settings)) as client:
+        await client.post(
+            "/graphql", json={"query": "{ contracts(first: 100000) { nodes { agency { id } } } }"}
+        )
+        answer = await client.get("/metrics")
+    assert answer.status_code == 200
+    assert "cidadao_ai_rate_limiter_failures_total" in answer.text
+    assert 'cidadao_ai_query_rejections_total{code="QUERY_TOO_COMPLEX"}' in answer.text
