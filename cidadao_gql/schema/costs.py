@@ -144,6 +144,7 @@ class CostAnalysis:
         root = schema.get_root_type(self.operation.operation)
         assert root is not None
         self.root: Selections = [(root, self.operation.selection_set)]
+        self._plans: dict[tuple[tuple[int, int], ...], list[tuple[str, int, Selections]]] = {}
 
     def requested(self) -> int:
         return self._selections_cost(self.root, None)
@@ -290,17 +291,28 @@ class CostAnalysis:
             return weight + size * self._selections_cost(field.children(), None)
         return weight + self._selections_cost(field.children(), self._page_size(field))
 
+    def _plan(self, selections: Selections) -> list[tuple[str, int, Selections]]:
+        """(response key, weight, child selections) of each field, worked out once per
+        selection: the actual cost visits the same selection for every element of a list."""
+        key = tuple((id(parent), id(selection_set)) for parent, selection_set in selections)
+        plan = self._plans.get(key)
+        if plan is None:
+            fields = self._collect(selections).items()
+            plan = [(name, self._weight(field), field.children()) for name, field in fields]
+            self._plans[key] = plan
+        return plan
+
     def _object_actual(self, selections: Selections, value: Mapping[str, Any]) -> int:
         total = 0
-        for key, field in self._collect(selections).items():
+        for key, weight, children in self._plan(selections):
             item = value.get(key)
             if item is None:
                 continue
-            children = field.children()
-            total += self._weight(field)
-            elements = item if isinstance(item, list) else [item]
-            for element in elements:
-                if children and isinstance(element, Mapping):
+            total += weight
+            if not children:
+                continue
+            for element in item if isinstance(item, list) else (item,):
+                if isinstance(element, Mapping):
                     total += self._object_actual(children, element)
         return total
 
