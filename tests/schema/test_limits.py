@@ -64,8 +64,10 @@ def _type_at(level: int) -> str:
 @pytest.mark.parametrize("build", [deep_query, deep_query_through_fragments])
 async def test_depth_ten_passes_and_eleven_fails(run: Run, build: Any) -> None:
     await run.data(build(10))
+    before = await run.db.round_trips.settled()
     error = await run.error(build(11))
     assert error["extensions"] == {"code": "QUERY_TOO_DEEP", "depth": 11, "maxDepth": 10}
+    assert await run.db.round_trips.settled() == before
 
 
 async def test_depth_limit_is_configurable(settings: Settings, db: Database) -> None:
