@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -19,10 +20,12 @@ from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from cidadao_gql import metrics
 from cidadao_gql.apikeys import authenticate
 from cidadao_gql.errors import CidadaoError
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.resources import Resources, open_resources
+from cidadao_gql.response_cache import ResponseCache
 from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
@@ -44,7 +47,7 @@ class GraphQLView(GraphQL[Context, None]):
         return Context(
             db=resources.db,
             settings=self.settings,
-            loaders=make_loaders(resources.db),
+            loaders=make_loaders(resources.db, resources.cache),
             user=user,
             request_id=request.state.request_id,
             limiter=resources.limiter,
@@ -76,6 +79,36 @@ def _error_response(error: CidadaoError, status: int, request_id: str) -> Respon
     )
 
 
+async def _operation(request: Request) -> dict[str, Any]:
+    """query, operationName and variables of a single GraphQL request; {} for anything else
+    (a batch, a form, a browser asking for GraphiQL, a body that does not parse)."""
+    try:
+        if request.method == "GET":
+            if "text/html" in request.headers.get("accept", ""):
+                return {}
+            params: dict[str, Any] = dict(request.query_params)
+            if "variables" in params:
+                params["variables"] = orjson.loads(params["variables"])
+            return params
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = orjson.loads(await request.body())
+            return body if isinstance(body, dict) else {}
+    except orjson.JSONDecodeError:
+        pass
+    return {}
+
+
+def _answer(request: Request, body: bytes, request_id: str, ttl: int, cache: str) -> Response:
+    """A public answer; over GET it carries an ETag and may be kept by browsers and CDNs."""
+    headers = {"x-request-id": request_id, "x-cache": cache}
+    if request.method == "GET":
+        etag = '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"'
+        headers |= {"etag": etag, "cache-control": f"public, max-age={ttl}"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     view = GraphQLView(settings)
@@ -83,10 +116,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with open_resources(settings) as resources:
-            yield {"resources": resources}
+            responses = ResponseCache(resources.cache, settings.response_cache_ttl)
+            yield {"resources": resources, "responses": responses}
 
     async def graphql(request: Request) -> Response:
         resources: Resources = request.state.resources
+        responses: ResponseCache = request.state.responses
         request_id = _request_id(request)
         try:
             request.state.user = await authenticate(
@@ -95,10 +130,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except CidadaoError as exc:
             return _error_response(exc, 401, request_id)
         request.state.request_id = request_id
+        key = responses.key(await _operation(request))
+        if key is not None:
+            cached = await responses.lookup(key)
+            metrics.cache_lookup("response", "response", cached is not None)
+            if cached is not None:
+                return _answer(request, cached.encode(), request_id, responses.ttl, "hit")
         try:
             response = await view.run(request)
         except HTTPException as exc:
             response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        if key is not None and response.status_code == 200:
+            stored = await responses.store(key, orjson.loads(response.body))
+            if stored is not None:
+                return _answer(request, bytes(response.body), request_id, responses.ttl, "miss")
         response.headers["x-request-id"] = request_id
         return response
 
@@ -113,14 +158,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             status_code=200 if healthy else 503,
         )
 
-    async def metrics(_: Request) -> Response:
+    async def exposition(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
+            Route("/metrics", exposition, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -17,9 +17,11 @@ from typing import Any, ParamSpec, TypeVar
 import asyncpg
 import click
 import httpx
+import redis.asyncio as aioredis
 from tqdm import tqdm
 
 from cidadao_gql import apikeys, embedded
+from cidadao_gql.cache import announce, bump_version
 from cidadao_gql.db import RoundTrips, init_connection
 from cidadao_gql.errors import CidadaoError
 from cidadao_gql.ingestion import synthetic
@@ -67,6 +69,19 @@ async def _connect(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+async def _invalidate(settings: Settings, conn: asyncpg.Connection, namespace: str) -> None:
+    """After a write: bump the namespace's version, and tell the running instances."""
+    version = await bump_version(conn, namespace)
+    if settings.redis_url:
+        redis = aioredis.Redis.from_url(
+            settings.redis_url, socket_timeout=1, socket_connect_timeout=1
+        )
+        try:
+            await announce(redis, namespace, version)
+        finally:
+            await redis.aclose()
 
 
 @click.group()
@@ -142,6 +157,7 @@ async def db_seed(contracts: int, seed: int, reset: bool) -> None:
         )
         with tqdm(total=synthetic.row_count(dataset), unit="row", unit_scale=True) as bar:
             await synthetic.load_dataset(conn, dataset, bar.update)
+        await _invalidate(_settings(), conn, "data")
         for name, table in dataset.tables.items():
             click.echo(f"{name}: {len(table):,}")
         click.echo(f"planted anomalies: {len(dataset.planted):,}")
@@ -183,6 +199,8 @@ async def import_pncp(
             report = await import_rows(conn, rows.procurements, rows.items, rows.results, found)
         else:
             report = await import_directory(conn, directory or settings.pncp_sample_dir, found)
+        if any(t.inserted or t.updated for t in report.tables.values()):
+            await _invalidate(settings, conn, "data")
     for line in report.lines():
         click.echo(line)
     if found.rows:
@@ -210,6 +228,7 @@ async def apikey_create(user_id: str, scopes: tuple[str, ...], expires_in_days: 
     async with _connect(_settings()) as conn:
         await migrate(conn)
         new = await apikeys.create_key(conn, user_id, frozenset(scopes), expires)
+        await _invalidate(_settings(), conn, "apikeys")
     click.echo(f"key id {new.id} for {user_id}; keep it now, it is not shown again:", err=True)
     click.echo(new.key)
 
@@ -222,6 +241,7 @@ async def apikey_revoke(key_id: int) -> None:
     async with _connect(_settings()) as conn:
         if not await apikeys.revoke_key(conn, key_id):
             raise click.ClickException(f"no live key with id {key_id}")
+        await _invalidate(_settings(), conn, "apikeys")
     click.echo(f"revoked key {key_id}")
 
 

@@ -7,19 +7,29 @@ request's rows through the loader cache.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Hashable, Sequence
 from functools import partial
 
 from aiodataloader import DataLoader
 
 from cidadao_gql import queries
+from cidadao_gql.cache import Policy, TieredCache
 from cidadao_gql.db import Database, Record
 from cidadao_gql.queries import Entity, Filters, PageRequest
 
+ROW_TTL = 3600.0
+
+
+def _digest(*parts: object) -> str:
+    """A cache key for arguments: filters are frozen dataclasses with a stable repr."""
+    return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()
+
 
 class Loaders:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: TieredCache | None = None) -> None:
         self.db = db
+        self.cache = cache
         self.agency = self._by_id(queries.AGENCIES)
         self.supplier = self._by_id(queries.SUPPLIERS)
         self.procurement = self._by_id(queries.PROCUREMENTS)
@@ -35,11 +45,22 @@ class Loaders:
                 queries.fetch_by_column, db, queries.SANCTIONS, "supplier_document", kind="text"
             )
         )
+        self._totals: DataLoader[int, Record | None] | None = None
         self._pages: dict[Hashable, DataLoader[int, list[Record]]] = {}
         self._counts: dict[Hashable, DataLoader[int, int]] = {}
 
     def _by_id(self, entity: Entity) -> DataLoader[int, Record | None]:
-        return DataLoader(partial(queries.fetch_by_ids, self.db, entity))
+        """Rows by id, read through the cache tiers when there is a cache."""
+        fetch = partial(queries.fetch_by_ids, self.db, entity)
+        cache = self.cache
+        if cache is None:
+            return DataLoader(fetch)
+        policy = Policy(f"row:{entity.table}", ROW_TTL)
+
+        async def load(ids: list[int]) -> list[Record | None]:
+            return await cache.get_many(policy, ids, fetch)
+
+        return DataLoader(load)
 
     async def _suppliers_by_document(self, documents: Sequence[str]) -> list[Record | None]:
         groups = await queries.fetch_by_column(
@@ -86,9 +107,42 @@ class Loaders:
     async def count(self, entity: Entity, filters: Filters) -> int:
         return await queries.count_rows(self.db, entity, filters)
 
-    async def spending(self, group: str, filters: Filters, first: int) -> list[Record]:
-        return await queries.fetch_spending(self.db, group, filters, first)
+    async def spending(
+        self, group: str, filters: Filters, first: int, policy: Policy | None = None
+    ) -> list[Record]:
+        async def compute() -> list[Record]:
+            return await queries.fetch_spending(self.db, group, filters, first)
+
+        if self.cache is None or policy is None:
+            return await compute()
+        rows: list[Record] = await self.cache.get(policy, _digest(group, filters, first), compute)
+        return rows
+
+    def supplier_totals(self, policy: Policy | None = None) -> DataLoader[int, Record | None]:
+        if self._totals is None:
+            fetch = partial(queries.fetch_supplier_totals, self.db)
+            cache = self.cache
+            if cache is None or policy is None:
+                self._totals = DataLoader(fetch)
+            else:
+
+                async def load(ids: list[int]) -> list[Record | None]:
+                    return await cache.get_many(policy, ids, fetch)
+
+                self._totals = DataLoader(load)
+        return self._totals
+
+    async def api_keys(self, user_id: str, policy: Policy | None = None) -> list[Record]:
+        """A user's own keys: private, so cached under the user and never shared."""
+
+        async def compute() -> list[Record]:
+            return await queries.fetch_api_keys(self.db, user_id)
+
+        if self.cache is None or policy is None:
+            return await compute()
+        rows: list[Record] = await self.cache.get(policy, "keys", compute, user=user_id)
+        return rows
 
 
-def make_loaders(db: Database) -> Loaders:
-    return Loaders(db)
+def make_loaders(db: Database, cache: TieredCache | None = None) -> Loaders:
+    return Loaders(db, cache)

@@ -261,6 +261,26 @@ async def count_children(
     return [counts.get(p, 0) for p in parent_ids]
 
 
+async def fetch_supplier_totals(db: Database, supplier_ids: Sequence[int]) -> list[Record | None]:
+    """Contract count, total final value and first and last signing day per supplier."""
+    rows = await db.fetch(
+        """SELECT supplier_id, count(*) AS contract_count, sum(final_value) AS total_value,
+                  min(signed_on) AS first_signed_on, max(signed_on) AS last_signed_on
+             FROM contracts WHERE supplier_id = any($1::bigint[]) GROUP BY 1""",
+        list(supplier_ids),
+    )
+    by_id = {r["supplier_id"]: r for r in rows}
+    return [by_id.get(i) for i in supplier_ids]
+
+
+async def fetch_api_keys(db: Database, user_id: str) -> list[Record]:
+    return await db.fetch_primary(
+        """SELECT id, prefix, scopes, created_at, expires_at, revoked_at
+             FROM api_keys WHERE user_id = $1 ORDER BY id""",
+        user_id,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Grouping:
     """How spending is grouped: the key expression, its label, and any join it needs."""

@@ -1,4 +1,5 @@
-"""The one place that opens and closes what the service holds: database pools and Redis.
+"""The one place that opens and closes what the service holds: database pools, Redis, the
+cache (and its invalidation listener).
 
 Both the web app's lifespan and the command line use `open_resources`.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from cidadao_gql.cache import TieredCache
 from cidadao_gql.db import Database, open_database
 from cidadao_gql.errors import ConfigError
 from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
@@ -23,6 +25,7 @@ class Resources:
     db: Database
     redis: aioredis.Redis | None
     limiter: Limiter | None
+    cache: TieredCache
 
 
 def make_limiter(settings: Settings, redis: aioredis.Redis | None) -> Limiter | None:
@@ -48,4 +51,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
                 settings.redis_url, socket_timeout=0.2, socket_connect_timeout=0.2
             )
             stack.push_async_callback(redis.aclose)
-        yield Resources(settings, db, redis, make_limiter(settings, redis))
+        cache = TieredCache(settings, db, redis)
+        await cache.start()
+        stack.push_async_callback(cache.close)
+        yield Resources(settings, db, redis, make_limiter(settings, redis), cache)

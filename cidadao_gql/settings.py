@@ -40,6 +40,11 @@ class Settings:
     rate_limit_capacity: int = 3000
     rate_limit_restore_rate: int = 100
     cache_strategy: str = "multi_tier"
+    cache_l1_entries: int = 1000
+    cache_l1_ttl: int = 300
+    cache_l2_entries: int = 10_000
+    cache_l2_ttl: int = 3600
+    response_cache_ttl: int = 60
     agent_pool_size: PoolSize = PoolSize(2, 10)
     compression_level: int = 4
     http2_enabled: bool = False
@@ -86,6 +91,17 @@ class Settings:
             ),
             cache_strategy=_read(
                 env, "CACHE_STRATEGY", _choice(CACHE_STRATEGIES), d.cache_strategy
+            ),
+            cache_l1_entries=_read(
+                env, "CACHE_L1_ENTRIES", _int(0, 10_000_000), d.cache_l1_entries
+            ),
+            cache_l1_ttl=_read(env, "CACHE_L1_TTL", _int(1, 86_400), d.cache_l1_ttl),
+            cache_l2_entries=_read(
+                env, "CACHE_L2_ENTRIES", _int(1, 100_000_000), d.cache_l2_entries
+            ),
+            cache_l2_ttl=_read(env, "CACHE_L2_TTL", _int(1, 30 * 86_400), d.cache_l2_ttl),
+            response_cache_ttl=_read(
+                env, "RESPONSE_CACHE_TTL", _int(0, 86_400), d.response_cache_ttl
             ),
             agent_pool_size=_read(env, "AGENT_POOL_SIZE", _pool_size, d.agent_pool_size),
             compression_level=_read(env, "COMPRESSION_LEVEL", _int(0, 11), d.compression_level),

@@ -100,8 +100,13 @@ async def key_for(settings: Settings) -> str:
 
 
 async def test_two_app_instances_share_a_bucket(settings: Settings, redis_url: str) -> None:
+    # The response cache would answer the repeats for free; these tests are about the bucket.
     limited = replace(
-        settings, redis_url=redis_url, rate_limit_capacity=50, rate_limit_restore_rate=1
+        settings,
+        redis_url=redis_url,
+        rate_limit_capacity=50,
+        rate_limit_restore_rate=1,
+        response_cache_ttl=0,
     )
     headers = {"authorization": f"Bearer {await key_for(settings)}"}
     async with live_server(create_app(limited)) as a, live_server(create_app(limited)) as b:
@@ -166,7 +171,7 @@ async def test_reads_go_on_when_redis_stops_and_limiting_resumes_when_it_returns
 ) -> None:
     port = free_port()
     limited = replace(settings, redis_url=f"redis://127.0.0.1:{port}/0", rate_limit_capacity=50,
-                      rate_limit_restore_rate=1)  # fmt: skip
+                      rate_limit_restore_rate=1, response_cache_ttl=0)  # fmt: skip
     headers = {"authorization": f"Bearer {await key_for(settings)}"}
     failures = metrics.RATE_LIMITER_FAILURES._value.get()
     with redis_server(port, tmp_path) as first_redis:

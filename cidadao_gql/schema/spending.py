@@ -7,12 +7,17 @@ from enum import Enum
 
 import strawberry
 
+from cidadao_gql.cache import L1, L2, L3, Policy
 from cidadao_gql.db import Record
 from cidadao_gql.errors import InvalidPageSize
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import ContractFilter, contract_filter
 from cidadao_gql.schema.enums import Modality
 from cidadao_gql.schema.relay import MAX_PAGE, encode_id
+
+# An aggregate over every matching contract: kept in all three tiers (L3 survives restarts)
+# for an hour or until the data changes, and recomputed by one process at a time.
+SPENDING_CACHE = Policy("spending", ttl=3600, tiers=frozenset({L1, L2, L3}), lock=True)
 
 
 @strawberry.enum(description="What to group contract spending by.")
@@ -65,5 +70,7 @@ class SpendingQueries:
                 f"`first` must be between 1 and {MAX_PAGE}, got {first}",
                 argument="first", value=first, minimum=1, maximum=MAX_PAGE,
             )  # fmt: skip
-        rows = await info.context.loaders.spending(group_by.value, contract_filter(filter), first)
+        rows = await info.context.loaders.spending(
+            group_by.value, contract_filter(filter), first, SPENDING_CACHE
+        )
         return [_group(group_by, r) for r in rows]

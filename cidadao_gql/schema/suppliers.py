@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from cidadao_gql import queries
+from cidadao_gql.cache import L1, L2, L3, Policy
 from cidadao_gql.db import Record
 from cidadao_gql.documents import parse_document
 from cidadao_gql.schema.context import Info
@@ -33,6 +35,18 @@ if TYPE_CHECKING:
     from cidadao_gql.schema.sanctions import Sanction
 
 
+# A supplier's totals scan all its contracts: cached in every tier, per supplier.
+SUPPLIER_TOTALS_CACHE = Policy("supplier_totals", ttl=3600, tiers=frozenset({L1, L2, L3}))
+
+
+@strawberry.type(description="What a supplier has been contracted for, in all.")
+class SupplierTotals:
+    contract_count: int
+    total_value: Decimal = strawberry.field(description="Sum of final values, in BRL.")
+    first_signed_on: date | None
+    last_signed_on: date | None
+
+
 @strawberry.type(description="A company (CNPJ) or person (CPF) that sells to agencies.")
 class Supplier(Node):
     document: str = strawberry.field(description="CNPJ or CPF, digits only.")
@@ -45,6 +59,20 @@ class Supplier(Node):
     @classmethod
     def from_row(cls, row: Record) -> Supplier:
         return build(cls, row, kind=PersonKind(row["kind"]), size=SupplierSize(row["size"]))
+
+    @strawberry.field(description="Contract count, total value and first and last signature.")
+    async def totals(self, info: Info) -> SupplierTotals:
+        row = await info.context.loaders.supplier_totals(SUPPLIER_TOTALS_CACHE).load(self.pk)
+        if row is None:
+            return SupplierTotals(
+                contract_count=0, total_value=Decimal(0), first_signed_on=None, last_signed_on=None
+            )
+        return SupplierTotals(
+            contract_count=row["contract_count"],
+            total_value=row["total_value"],
+            first_signed_on=row["first_signed_on"],
+            last_signed_on=row["last_signed_on"],
+        )
 
     @strawberry.field(description="Contracts this supplier signed.")
     async def contracts(

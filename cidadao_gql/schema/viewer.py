@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
+from cidadao_gql.cache import Policy
 from cidadao_gql.schema.context import Info
+
+# Private: cached under the user, never served to anyone else; key changes invalidate it.
+VIEWER_KEYS_CACHE = Policy("viewer_keys", ttl=300, version="apikeys", private=True)
+
+
+@strawberry.type(description="One of the viewer's API keys (never the secret itself).")
+class ApiKey:
+    id: int
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
 
 
 @strawberry.type(description="The user behind the request's API key.")
 class Viewer:
     id: str
     scopes: list[str]
+
+    @strawberry.field(description="The viewer's API keys, revoked ones included.")
+    async def keys(self, info: Info) -> list[ApiKey]:
+        rows = await info.context.loaders.api_keys(self.id, VIEWER_KEYS_CACHE)
+        return [
+            ApiKey(
+                id=r["id"],
+                prefix=r["prefix"],
+                scopes=list(r["scopes"]),
+                created_at=r["created_at"],
+                expires_at=r["expires_at"],
+                revoked_at=r["revoked_at"],
+            )
+            for r in rows
+        ]
 
 
 @strawberry.type

@@ -1,0 +1,100 @@
+"""Whole responses of public read operations, keyed by the normalized document, the
+operation name and the variables. A hit in L1 answers without running GraphQL at all.
+
+Public means: a query (not a mutation or subscription) that selects no private field
+(`viewer`), whose answer had no errors. Hits are not charged to the cost bucket: serving
+one costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    Visitor,
+    parse,
+    print_ast,
+    visit,
+)
+
+from cidadao_gql.cache import L1, L2, Policy, TieredCache
+
+PRIVATE_FIELDS = frozenset({"viewer"})
+
+
+class _FindPrivate(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        if node.name.value in PRIVATE_FIELDS:
+            self.found = True
+
+
+@lru_cache(maxsize=4096)
+def document_key(query: str, operation_name: str | None) -> str | None:
+    """The digest of the normalized document when the operation is a public query; None
+    when it cannot be cached (or does not even parse: execution will say why)."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [
+        o
+        for o in operations
+        if operation_name is None or (o.name and o.name.value == operation_name)
+    ]
+    if len(chosen) != 1 or chosen[0].operation is not OperationType.QUERY:
+        return None
+    private = _FindPrivate()
+    visit(document, private)
+    if private.found:
+        return None
+    return hashlib.sha256(print_ast(document).encode()).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, cache: TieredCache, ttl: int) -> None:
+        self.cache = cache
+        self.ttl = ttl
+        self.policy = Policy("response", ttl=ttl, tiers=frozenset({L1, L2}))
+
+    def key(self, params: Mapping[str, Any]) -> str | None:
+        query, name, variables = (
+            params.get("query"),
+            params.get("operationName"),
+            params.get("variables"),
+        )
+        if self.ttl == 0 or not isinstance(query, str) or not isinstance(name, str | None):
+            return None
+        if variables is not None and not isinstance(variables, dict):
+            return None
+        document = document_key(query, name)
+        if document is None:
+            return None
+        rest = orjson.dumps([name, variables], option=orjson.OPT_SORT_KEYS)
+        return f"{document}:{hashlib.sha1(rest, usedforsecurity=False).hexdigest()}"
+
+    async def lookup(self, key: str) -> str | None:
+        body: str | None = await self.cache.peek(self.policy, key)
+        return body
+
+    async def store(self, key: str, answer: Mapping[str, Any]) -> str | None:
+        """Keep an answer without errors; the body kept is what later hits will send."""
+        if answer.get("errors") or answer.get("data") is None:
+            return None
+        cost = dict(answer.get("extensions", {}).get("cost") or {})
+        cost["throttleStatus"] = None
+        body = orjson.dumps({"data": answer["data"], "extensions": {"cost": cost}}).decode()
+        await self.cache.put(self.policy, key, body)
+        return body
