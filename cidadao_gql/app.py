@@ -143,7 +143,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if key is not None and response.status_code == 200:
             stored = await responses.store(key, orjson.loads(response.body))
             if stored is not None:
-                return _answer(request, bytes(response.body), request_id, responses.ttl, "miss")
+                # A GET answers with the body hits will send, so its ETag stays the same;
+                # a POST keeps its own, with the throttle status of this very request.
+                body = stored.encode() if request.method == "GET" else bytes(response.body)
+                return _answer(request, body, request_id, responses.ttl, "miss")
         response.headers["x-request-id"] = request_id
         return response
 

@@ -1,0 +1,148 @@
+"""The cache across processes and instances: one computation under a cluster-wide lock,
+invalidation heard by another instance, Redis dying and coming back, private data."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from cidadao_gql import apikeys
+from cidadao_gql.app import create_app
+from cidadao_gql.cache import announce, bump_version
+from cidadao_gql.settings import Settings
+from tests.conftest import ROOT, connect, free_port, live_server
+from tests.test_ratelimit import redis_server, wait_for_redis
+
+SPENDING = "{ spending(groupBy: UF, first: 3) { key total contractCount } }"
+
+
+async def test_two_processes_compute_an_expensive_key_once(
+    settings: Settings, redis_url: str
+) -> None:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        await conn.execute("CREATE TABLE IF NOT EXISTS cache_probe (computations int NOT NULL)")
+        await conn.execute("DELETE FROM cache_probe")
+        await conn.execute("INSERT INTO cache_probe VALUES (0)")
+    key = f"race-{uuid.uuid4().hex}"
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.cache.lock_worker",
+            settings.database_url,
+            redis_url,
+            key,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    redis = aioredis.Redis.from_url(redis_url)
+    await asyncio.sleep(1.0)  # both processes up and waiting
+    await redis.rpush(f"{key}:go", 1, 1)  # one each
+    await redis.aclose()
+    outputs = [await asyncio.wait_for(w.communicate(), timeout=60) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0]
+    async with connect(settings.database_url) as conn:
+        computations = await conn.fetchval("SELECT computations FROM cache_probe")
+    assert computations == 1
+    assert [out.decode().strip() for out, _ in outputs] == ["[1]", "[1]"]  # both saw the one value
+
+
+async def test_a_write_is_seen_by_every_instance(settings: Settings, redis_url: str) -> None:
+    assert settings.database_url
+    shared = replace(settings, redis_url=redis_url)
+    async with live_server(create_app(shared)) as a, live_server(create_app(shared)) as b:
+        before_a = (await a.post("/graphql", json={"query": SPENDING})).json()
+        before_b = (await b.post("/graphql", json={"query": SPENDING})).json()
+        assert before_a["data"] == before_b["data"]
+        top = before_a["data"]["spending"][0]
+        async with connect(settings.database_url) as conn, conn.transaction():
+            # A write through another process: a contract in the top UF, then the bump.
+            await conn.execute(
+                """INSERT INTO contracts (agency_id, supplier_id, number, object, modality, uf,
+                                          initial_value, final_value, signed_on)
+                   SELECT agency_id, supplier_id, 'cache-test', object, modality, uf, 1000, 1000,
+                          signed_on FROM contracts WHERE uf = $1 LIMIT 1""",
+                top["key"],
+            )
+            version = await bump_version(conn, "data")
+        redis = aioredis.Redis.from_url(redis_url)
+        await announce(redis, "data", version)
+        await redis.aclose()
+        for _ in range(100):  # pub/sub delivery takes milliseconds
+            after_b = (await b.post("/graphql", json={"query": SPENDING})).json()
+            if after_b["data"] != before_b["data"]:
+                break
+            await asyncio.sleep(0.02)
+        after_a = (await a.post("/graphql", json={"query": SPENDING})).json()
+    async with connect(settings.database_url) as conn, conn.transaction():
+        await conn.execute("DELETE FROM contracts WHERE number = 'cache-test'")
+        await bump_version(conn, "data")
+    changed = {g["key"]: g for g in after_b["data"]["spending"]}[top["key"]]
+    assert changed["contractCount"] == top["contractCount"] + 1
+    assert after_a["data"] == after_b["data"]
+
+
+async def test_redis_dying_and_returning_fails_no_request(
+    settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    app = create_app(replace(settings, redis_url=url, rate_limit_capacity=0))
+    queries = [SPENDING, "{ contracts(first: 5) { nodes { number supplier { name } } } }"]
+    statuses: list[int] = []
+    with redis_server(port, tmp_path) as first:
+        await wait_for_redis(url)
+        async with live_server(app) as client:
+
+            async def ask(round_: int) -> None:
+                for query in queries:
+                    answer = await client.post(
+                        "/graphql", json={"query": query, "variables": {"r": round_}}
+                    )
+                    statuses.append(answer.status_code if answer.json().get("data") else 500)
+
+            await ask(0)
+            first.kill()  # not a clean shutdown
+            first.wait(timeout=10)
+            for round_ in range(1, 4):
+                await ask(round_)
+            with redis_server(port, tmp_path):
+                await wait_for_redis(url)
+                await asyncio.sleep(1.1)  # the breaker's second passes
+                for round_ in range(4, 7):
+                    await ask(round_)
+                redis = aioredis.Redis.from_url(url)
+                keys = await redis.keys("cidadao:cache:*")
+                await redis.aclose()
+    assert statuses == [200] * len(statuses) and len(statuses) == 14
+    assert keys, "the cache wrote to Redis again once it was back"
+
+
+async def test_private_fields_never_cross_users(settings: Settings) -> None:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        ana = await apikeys.create_key(conn, f"ana-{uuid.uuid4().hex[:6]}")
+        bia = await apikeys.create_key(conn, f"bia-{uuid.uuid4().hex[:6]}")
+    query = {"query": "{ viewer { id keys { prefix } } }"}
+    async with live_server(create_app(settings)) as client:
+        answers = []
+        for key in (ana, bia, ana, bia):
+            answer = await client.post(
+                "/graphql", json=query, headers={"authorization": f"Bearer {key.key}"}
+            )
+            answers.append(answer)
+    assert [a.json()["data"]["viewer"]["keys"] for a in answers] == [
+        [{"prefix": ana.key[:10]}],
+        [{"prefix": bia.key[:10]}],
+        [{"prefix": ana.key[:10]}],
+        [{"prefix": bia.key[:10]}],
+    ]
+    assert all("x-cache" not in a.headers for a in answers)  # never a shared response
