@@ -117,10 +117,32 @@ class TieredCache:
             return await compute()
         l1_key, text = self._keys(policy, key, user)
         now = self.clock()
-        entry = await self._read(policy, tiers, l1_key, text, now)
+        if L1 in tiers:
+            entry = self.l1.get(l1_key, now)
+            metrics.cache_lookup(L1, policy.namespace, entry is not None)
+            if entry is not None and not self._early(entry, now):
+                return entry.value
+        flight = self.inflight.get(l1_key)
+        if flight is not None:  # someone here is already reading the lower tiers or computing
+            metrics.CACHE_LOCK_WAITS.labels("process").inc()
+            return await asyncio.shield(flight)
+        return await self._single_flight(l1_key, self._fetch(policy, tiers, l1_key, text, compute))
+
+    async def _fetch(
+        self,
+        policy: Policy,
+        tiers: frozenset[str],
+        l1_key: tuple[Any, ...],
+        text: str,
+        compute: Compute,
+    ) -> Any:
+        now = self.clock()
+        entry = await self._read(policy, tiers - {L1}, l1_key, text, now)
         if entry is not None and not self._early(entry, now):
+            self._promote(tiers, l1_key, entry, now)
             return entry.value
-        return await self._single_flight(policy, tiers, l1_key, text, compute, entry)
+        stale = entry or (self.l1.get(l1_key, now) if L1 in tiers else None)
+        return await self._compute(policy, tiers, l1_key, text, compute, stale)
 
     async def peek(self, policy: Policy, key: str, user: str | None = None) -> Any:
         """The cached value, or None; never computes (the response cache's read)."""
@@ -171,18 +193,12 @@ class TieredCache:
                 l1_key, Entry(entry.value, min(entry.expires_at, now + self.l1_ttl), entry.delta)
             )
 
-    async def _single_flight(
-        self, policy: Policy, tiers: frozenset[str], l1_key: tuple[Any, ...], text: str,
-        compute: Compute, stale: Entry | None,
-    ) -> Any:  # fmt: skip
-        flight = self.inflight.get(l1_key)
-        if flight is not None:
-            metrics.CACHE_LOCK_WAITS.labels("process").inc()
-            return await asyncio.shield(flight)
+    async def _single_flight(self, l1_key: tuple[Any, ...], work: Awaitable[Any]) -> Any:
+        """Run `work` as the one flight for `l1_key`; later callers await its result."""
         flight = asyncio.get_running_loop().create_future()
         self.inflight[l1_key] = flight
         try:
-            value = await self._compute(policy, tiers, l1_key, text, compute, stale)
+            value = await work
         except BaseException as exc:
             flight.set_exception(exc)
             flight.exception()  # retrieved: nobody else may be waiting

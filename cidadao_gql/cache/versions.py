@@ -11,7 +11,6 @@ Redis was down delays an invalidation by that much, never forever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -92,9 +91,10 @@ class Versions:
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A pub/sub connection cancelled mid-read can take its time to close; do not hang
+        # a shutdown on it.
+        await asyncio.wait(self.tasks, timeout=2.0)
+        self.tasks.clear()
 
     async def _poll(self) -> None:
         while True:
@@ -111,8 +111,11 @@ class Versions:
                     await pubsub.subscribe(CHANNEL)
                     self.subscribed.set()
                     await self.refresh()  # what was announced while we were not listening
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=1.0
+                        )
+                        if message is not None and message.get("type") == "message":
                             body = orjson.loads(message["data"])
                             self.apply(body["namespace"], int(body["version"]))
             except (RedisError, OSError, asyncpg.PostgresError) as exc:
