@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from collections import defaultdict
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 RATE_LIMITER_FAILURES = Counter(
     "cidadao_ai_rate_limiter_failures",
@@ -14,17 +19,6 @@ QUERY_REJECTIONS = Counter(
     ["code"],
 )
 
-CACHE_REQUESTS = Counter(
-    "cidadao_ai_cache_requests",
-    "Cache lookups by tier, namespace and result (hit or miss).",
-    ["tier", "namespace", "result"],
-)
-CACHE_HIT_RATIO = Gauge(
-    "cidadao_ai_cache_hit_ratio",
-    "Hits over lookups since start, by tier (l1, l2, l3, response).",
-    ["tier"],
-    multiprocess_mode="livemax",
-)
 CACHE_RECOMPUTES = Counter(
     "cidadao_ai_cache_recomputes", "Values computed because the cache missed.", ["namespace"]
 )
@@ -42,12 +36,36 @@ CACHE_ERRORS = Counter(
     "cidadao_ai_cache_errors", "Cache tier failures (answered as misses).", ["tier"]
 )
 
-_lookups: dict[str, list[int]] = {}
+# Cache lookups happen several times per request, on the hot path of a response-cache hit:
+# they are counted in a plain dict (no locks, no label lookups) and exposed at scrape time.
+_lookups: dict[tuple[str, str, bool], int] = defaultdict(int)
 
 
 def cache_lookup(tier: str, namespace: str, hit: bool) -> None:
-    CACHE_REQUESTS.labels(tier, namespace, "hit" if hit else "miss").inc()
-    counts = _lookups.setdefault(tier, [0, 0])
-    counts[0] += hit
-    counts[1] += 1
-    CACHE_HIT_RATIO.labels(tier).set(counts[0] / counts[1])
+    _lookups[(tier, namespace, hit)] += 1
+
+
+class _CacheCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "cidadao_ai_cache_requests",
+            "Cache lookups by tier, namespace and result (hit or miss).",
+            labels=["tier", "namespace", "result"],
+        )
+        by_tier: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for (tier, namespace, hit), count in list(_lookups.items()):
+            requests.add_metric([tier, namespace, "hit" if hit else "miss"], count)
+            by_tier[tier][0] += count if hit else 0
+            by_tier[tier][1] += count
+        ratio = GaugeMetricFamily(
+            "cidadao_ai_cache_hit_ratio",
+            "Hits over lookups since start, by tier (response, l1, l2, l3).",
+            labels=["tier"],
+        )
+        for tier, (hits, total) in by_tier.items():
+            ratio.add_metric([tier], hits / total)
+        yield requests
+        yield ratio
+
+
+REGISTRY.register(_CacheCollector())
