@@ -22,18 +22,30 @@ Record = asyncpg.Record
 
 
 class RoundTrips:
-    """Counts statements sent to PostgreSQL, as asyncpg's query logger reports them."""
+    """Counts statements sent to PostgreSQL, as asyncpg's query logger reports them.
+
+    `count` is every statement; `ours` leaves out asyncpg's own type introspection, which a
+    connection runs once, the first time a statement of its needs an unusual type, and
+    which says nothing about how many statements a request costs.
+    """
 
     def __init__(self) -> None:
         self.count = 0
+        self.introspection = 0
 
-    def __call__(self, _: LoggedQuery) -> None:
+    def __call__(self, record: LoggedQuery) -> None:
         self.count += 1
+        if "typeinfo_tree" in record.query or "current_setting('jit')" in record.query:
+            self.introspection += 1
+
+    @property
+    def ours(self) -> int:
+        return self.count - self.introspection
 
     async def settled(self) -> int:
-        """The count once asyncpg has delivered its logs (it defers them by one loop turn)."""
+        """Our statements, once asyncpg has delivered its logs (it defers them a loop turn)."""
         await asyncio.sleep(0)
-        return self.count
+        return self.ours
 
 
 class Database:

@@ -143,7 +143,7 @@ class Run:
 
     async def round_trips(self, query: str, **variables: Any) -> int:
         """Statements one run of `query` sends, once the pool's connections have prepared
-        them (a connection's first use of a statement also asks PostgreSQL about types)."""
+        them; asyncpg's one-off type introspection is not counted (see RoundTrips)."""
         for _ in range(3):
             await self.data(query, **variables)
         before = await self.db.round_trips.settled()
