@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from cidadao_gql.cache import TieredCache
 from cidadao_gql.db import Database, open_database
 from cidadao_gql.errors import ConfigError
+from cidadao_gql.migrations import pending_migrations
 from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.settings import Settings
 
@@ -44,6 +45,13 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         )
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(open_database(settings))
+        async with db.primary.acquire() as conn:
+            pending = await pending_migrations(conn)
+        if pending:
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+            raise ConfigError(
+                f"the database is not migrated (pending: {names}); run `cidadao-gql db migrate`"
+            )
         redis = None
         if settings.redis_url:
             # Timeouts in milliseconds: a Redis that is slow is as good as down.

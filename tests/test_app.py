@@ -9,8 +9,10 @@ import pytest
 
 from cidadao_gql import apikeys
 from cidadao_gql.app import create_app
+from cidadao_gql.errors import ConfigError
+from cidadao_gql.resources import open_resources
 from cidadao_gql.settings import Settings
-from tests.conftest import connect, live_server
+from tests.conftest import DatabaseFactory, connect, live_server
 
 QUERY = "{ contracts(first: 2) { totalCount nodes { id } } viewer { id scopes } }"
 
@@ -95,3 +97,14 @@ async def test_metrics_are_exposed(settings: Settings) -> None:
     assert answer.status_code == 200
     assert "cidadao_ai_rate_limiter_failures_total" in answer.text
     assert 'cidadao_ai_query_rejections_total{code="QUERY_TOO_COMPLEX"}' in answer.text
+
+
+async def test_an_unmigrated_database_stops_start_up_with_a_clear_message(
+    settings: Settings, make_database: DatabaseFactory
+) -> None:
+    url = await make_database()
+    async with connect(url) as conn:
+        await conn.execute("DELETE FROM schema_migrations WHERE version = 2")
+    with pytest.raises(ConfigError, match=r"pending: 0002_cache.*cidadao-gql db migrate"):
+        async with open_resources(replace(settings, database_url=url)):
+            pass
