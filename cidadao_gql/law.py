@@ -1,7 +1,8 @@
 """Dated legal thresholds. They change by decree, so they are data with a start date.
 
 Lei 14.133/2021 art. 75 allows direct purchase (dispensa) below these values; art. 182
-has them updated every 1 January by decree.
+has them updated every 1 January by decree. Decreto 12.807/2025 delegates the next updates
+to the Ministry of Management (MGI): look for its act each January and add a row.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ DIRECT_PURCHASE_LIMITS = (
     DirectPurchaseLimits(date(2023, 1, 1), Decimal("114416.65"), Decimal("57208.33"), "Decreto 11.317/2022"),
     DirectPurchaseLimits(date(2024, 1, 1), Decimal("119812.02"), Decimal("59906.02"), "Decreto 11.871/2023"),
     DirectPurchaseLimits(date(2025, 1, 1), Decimal("125451.15"), Decimal("62725.59"), "Decreto 12.343/2024"),
+    DirectPurchaseLimits(date(2026, 1, 1), Decimal("130984.20"), Decimal("65492.11"), "Decreto 12.807/2025"),
 )  # fmt: skip
 
 # Contract values above initial * AMENDMENT_CEILING break art. 125 (25 % for purchases and
