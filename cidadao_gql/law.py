@@ -7,6 +7,7 @@ to the Ministry of Management (MGI): look for its act each January and add a row
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
@@ -39,3 +40,19 @@ def direct_purchase_limits(on: date) -> DirectPurchaseLimits:
     """The limits in force on `on`; dates before the law take the law's first values."""
     starts = [limits.in_force_from for limits in DIRECT_PURCHASE_LIMITS]
     return DIRECT_PURCHASE_LIMITS[max(bisect_right(starts, on) - 1, 0)]
+
+
+# Art. 75 I covers engineering works and services and vehicle maintenance; everything else
+# falls under art. 75 II. Object texts are free text, so this is a reading of their words.
+WORKS_OR_VEHICLES = re.compile(
+    r"\b(obras?|engenharia|pavimenta\w*|reforma|constru\w+|manuten\w+ de ve[ií]culos?)\b",
+    re.IGNORECASE,
+)
+
+
+def direct_purchase_limit(on: date, object_text: str) -> Decimal:
+    """The art. 75 limit for a purchase of this kind on this day."""
+    limits = direct_purchase_limits(on)
+    if WORKS_OR_VEHICLES.search(object_text):
+        return limits.works_and_vehicle_maintenance
+    return limits.other_services_and_purchases

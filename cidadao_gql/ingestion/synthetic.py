@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cidadao_gql.documents import complete_cnpj, complete_cpf
-from cidadao_gql.law import DIRECT_PURCHASE_LIMITS
+from cidadao_gql.law import DIRECT_PURCHASE_LIMITS, WORKS_OR_VEHICLES
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -109,6 +109,9 @@ _CATEGORIES: list[tuple[str, list[str]]] = [
 _DESTINATIONS = ["a Secretaria Municipal de Saúde", "a Secretaria de Educação",
                  "o Hospital Regional", "as Unidades Básicas de Saúde", "a Administração",
                  "a Secretaria de Obras", "o Fundo Municipal de Assistência Social"]  # fmt: skip
+_PURCHASES = np.array(
+    [i for i, (verb, _) in enumerate(_CATEGORIES) if not WORKS_OR_VEHICLES.search(verb)]
+)
 _MODALITIES = np.array([6, 8, 9, 4, 7, 12, 1])
 _MODALITY_WEIGHTS = np.array([0.45, 0.28, 0.10, 0.08, 0.04, 0.03, 0.02])
 _CATALOG_UNITS = ["Comprimido", "Frasco", "Ampola", "Caixa", "Unidade", "Litro", "Quilograma"]
@@ -338,7 +341,7 @@ def _plant_agency_patterns(
     """Concentration and Benford anomalies, on busy agencies (they need a sample)."""
     counts = np.bincount(agency, minlength=scale.agencies)
     busy = np.flatnonzero(counts >= 100)
-    chosen = rng.permutation(busy)[: max(2, scale.agencies // 50)]
+    chosen = rng.permutation(busy)[: max(6, scale.agencies // 10)]
     half = len(chosen) // 2
     for a in chosen[:half]:
         rows = np.flatnonzero(agency == a)
@@ -398,8 +401,14 @@ def _plant_contract_patterns(
         modality[rows] = 8
         signed[rows] = days
         initial[rows] = final[rows] = np.round(shares * limit, 2)
+        # A purchase (art. 75 II), not works or vehicle maintenance (art. 75 I).
+        (text,) = _object_texts(
+            rng.choice(_PURCHASES, size=1),
+            rng.integers(0, 6, 1),
+            rng.integers(0, len(_DESTINATIONS), 1),
+        )
         for r in rows:
-            objects[r] = objects[rows[0]]
+            objects[r] = text
         out.plant("split_purchase", "contract", rows + first_id, cluster=cluster)
 
 

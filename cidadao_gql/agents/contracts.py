@@ -1,0 +1,143 @@
+"""Agents that read single contracts against the law: amendments over the ceiling,
+contracts signed under a sanction, and suppliers registered just before their first one."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from cidadao_gql.agents.base import Finding, Target, severity
+from cidadao_gql.db import Database
+from cidadao_gql.law import AMENDMENT_CEILING
+from cidadao_gql.queries import Sql
+
+
+class AmendmentCeiling:
+    """Statistic: final value / initial value. Threshold: above 1.25 (Lei 14.133 art. 125:
+    amendments may add at most 25 %). Score: 0 at the ceiling, 1 at twice the initial."""
+
+    name: ClassVar[str] = "amendment_ceiling"
+    kind: ClassVar[str] = "amendment_over_ceiling"
+
+    async def run(self, db: Database, target: Target) -> list[Finding]:
+        sql = Sql()
+        where = target.contracts(sql, "c")
+        rows = await db.fetch(
+            f"""SELECT id, agency_id, supplier_id, initial_value, final_value FROM contracts c
+                 WHERE {where} AND c.initial_value > 0
+                   AND c.final_value > c.initial_value * {sql.arg(AMENDMENT_CEILING)}""",
+            *sql.args,
+        )
+        findings = []
+        for r in rows:
+            ratio = float(r["final_value"] / r["initial_value"])
+            score = min(1.0, (ratio - 1.25) / 0.75)
+            findings.append(
+                Finding(
+                    self.name,
+                    self.kind,
+                    severity(score),
+                    round(score, 3),
+                    f"final value R$ {r['final_value']:,.2f} is {ratio:.2f}× the initial"
+                    f" R$ {r['initial_value']:,.2f}; the legal ceiling is 1.25×",
+                    {
+                        "initialValue": str(r["initial_value"]),
+                        "finalValue": str(r["final_value"]),
+                        "ratio": round(ratio, 4),
+                        "ceiling": 1.25,
+                    },
+                    contract_ids=(r["id"],),
+                    supplier_ids=(r["supplier_id"],),
+                    agency_ids=(r["agency_id"],),
+                )
+            )
+        return findings
+
+
+class SanctionedSupplier:
+    """Statistic: a contract's signing day against its supplier's CEIS/CNEP sanctions.
+    Threshold: signed on a day a sanction was in force. Score: 1 (it is a fact)."""
+
+    name: ClassVar[str] = "sanctioned_supplier"
+    kind: ClassVar[str] = "sanctioned_supplier"
+
+    async def run(self, db: Database, target: Target) -> list[Finding]:
+        sql = Sql()
+        where = target.contracts(sql, "c")
+        rows = await db.fetch(
+            f"""SELECT DISTINCT ON (c.id) c.id, c.agency_id, c.supplier_id, c.signed_on,
+                       x.register, x.starts_on, x.ends_on, x.authority
+                  FROM contracts c
+                  JOIN suppliers s ON s.id = c.supplier_id
+                  JOIN sanctions x ON x.supplier_document = s.document
+                 WHERE {where} AND c.signed_on >= x.starts_on
+                   AND (x.ends_on IS NULL OR c.signed_on <= x.ends_on)
+                 ORDER BY c.id, x.starts_on""",
+            *sql.args,
+        )
+        return [
+            Finding(
+                self.name,
+                self.kind,
+                "critical",
+                1.0,
+                f"signed on {r['signed_on']} while the supplier was sanctioned in {r['register']}"
+                f" from {r['starts_on']} to {r['ends_on'] or 'no end date'} ({r['authority']})",
+                {
+                    "signedOn": r["signed_on"].isoformat(),
+                    "register": r["register"],
+                    "sanctionStartsOn": r["starts_on"].isoformat(),
+                    "sanctionEndsOn": r["ends_on"].isoformat() if r["ends_on"] else None,
+                },
+                contract_ids=(r["id"],),
+                supplier_ids=(r["supplier_id"],),
+                agency_ids=(r["agency_id"],),
+            )
+            for r in rows
+        ]
+
+
+class NewSupplier:
+    """Statistic: days from a supplier's registration to its first contract (over all its
+    contracts, not just the target's). Threshold: 30 days or fewer. Score: 1 on the day of
+    registration, falling to 0 at 30 days."""
+
+    name: ClassVar[str] = "new_supplier"
+    kind: ClassVar[str] = "new_supplier"
+    max_days: ClassVar[int] = 30
+
+    async def run(self, db: Database, target: Target) -> list[Finding]:
+        sql = Sql()
+        where = target.contracts(sql, "c")
+        rows = await db.fetch(
+            f"""WITH wanted AS (SELECT DISTINCT supplier_id FROM contracts c WHERE {where}),
+                     firsts AS (
+                       SELECT DISTINCT ON (c.supplier_id) c.supplier_id, c.id, c.agency_id, c.signed_on
+                         FROM contracts c JOIN wanted w USING (supplier_id)
+                        ORDER BY c.supplier_id, c.signed_on, c.id)
+                SELECT f.*, s.registered_on, f.signed_on - s.registered_on AS days
+                  FROM firsts f JOIN suppliers s ON s.id = f.supplier_id
+                 WHERE s.registered_on IS NOT NULL
+                   AND f.signed_on - s.registered_on BETWEEN 0 AND {sql.arg(self.max_days)}""",
+            *sql.args,
+        )
+        findings = []
+        for r in rows:
+            score = 1.0 - r["days"] / self.max_days
+            findings.append(
+                Finding(
+                    self.name,
+                    self.kind,
+                    severity(score),
+                    round(score, 3),
+                    f"registered on {r['registered_on']}, first contract {r['days']} days later",
+                    {
+                        "registeredOn": r["registered_on"].isoformat(),
+                        "firstSignedOn": r["signed_on"].isoformat(),
+                        "days": r["days"],
+                    },
+                    contract_ids=(r["id"],),
+                    supplier_ids=(r["supplier_id"],),
+                    agency_ids=(r["agency_id"],),
+                )
+            )
+        return findings

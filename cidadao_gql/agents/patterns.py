@@ -1,0 +1,137 @@
+"""Agents that look at groups of contracts: near-duplicates and split purchases."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import ClassVar
+
+from cidadao_gql.agents.base import Finding, Target, severity
+from cidadao_gql.db import Database, Record
+from cidadao_gql.law import direct_purchase_limit
+from cidadao_gql.queries import Sql
+
+
+class NearDuplicate:
+    """Statistic: pairs of contracts of the same agency and supplier. Threshold: object
+    texts at least 0.9 similar (trigram similarity), final values within 1 %, signed within
+    60 days. Score: how close the values are (1 when equal, 0 at the 1 % edge)."""
+
+    name: ClassVar[str] = "near_duplicate"
+    kind: ClassVar[str] = "near_duplicate"
+
+    async def run(self, db: Database, target: Target) -> list[Finding]:
+        sql = Sql()
+        where = target.contracts(sql, "a")
+        rows = await db.fetch(
+            f"""SELECT a.id AS first_id, b.id AS second_id, a.agency_id, a.supplier_id,
+                       a.final_value AS first_value, b.final_value AS second_value,
+                       b.signed_on - a.signed_on AS days, similarity(a.object, b.object) AS similar
+                  FROM contracts a
+                  JOIN contracts b ON b.agency_id = a.agency_id AND b.supplier_id = a.supplier_id
+                   AND (b.signed_on, b.id) > (a.signed_on, a.id)
+                   AND b.signed_on <= a.signed_on + 60
+                   AND abs(b.final_value - a.final_value) <= 0.01 * greatest(a.final_value, b.final_value)
+                 WHERE {where} AND similarity(a.object, b.object) >= 0.9""",
+            *sql.args,
+        )
+        findings = []
+        for r in rows:
+            gap = abs(float(r["second_value"] - r["first_value"])) / float(
+                max(r["first_value"], r["second_value"])
+            )
+            score = max(0.0, 1.0 - gap / 0.01)
+            findings.append(
+                Finding(
+                    self.name,
+                    self.kind,
+                    severity(score),
+                    round(score, 3),
+                    f"contracts {r['first_id']} and {r['second_id']}: same agency and supplier,"
+                    f" objects {r['similar']:.0%} alike, values R$ {r['first_value']:,.2f} and"
+                    f" R$ {r['second_value']:,.2f}, {r['days']} days apart",
+                    {
+                        "similarity": round(float(r["similar"]), 3),
+                        "days": r["days"],
+                        "values": [str(r["first_value"]), str(r["second_value"])],
+                    },
+                    contract_ids=(r["first_id"], r["second_id"]),
+                    supplier_ids=(r["supplier_id"],),
+                    agency_ids=(r["agency_id"],),
+                )
+            )
+        return findings
+
+
+class SplitPurchase:
+    """Fracionamento. Statistic: direct purchases (dispensa) by one agency with the same
+    object, within 30 days of the first. Threshold: three or more, each below the art. 75
+    limit of its day (I for works and vehicle maintenance, II otherwise), together above it.
+    Score: how far the total passes the limit (1 at twice the limit)."""
+
+    name: ClassVar[str] = "split_purchase"
+    kind: ClassVar[str] = "split_purchase"
+    window_days: ClassVar[int] = 30
+    minimum: ClassVar[int] = 3
+
+    async def run(self, db: Database, target: Target) -> list[Finding]:
+        sql = Sql()
+        where = target.contracts(sql, "c")
+        rows = await db.fetch(
+            f"""SELECT id, agency_id, supplier_id, object, signed_on, final_value FROM contracts c
+                 WHERE {where} AND c.modality = 8 ORDER BY agency_id, object, signed_on, id""",
+            *sql.args,
+        )
+        groups: dict[tuple[int, str], list[Record]] = defaultdict(list)
+        for r in rows:
+            groups[(r["agency_id"], r["object"].lower())].append(r)
+        findings = []
+        for group in groups.values():
+            findings += self._windows(group)
+        return findings
+
+    def _windows(self, group: list[Record]) -> list[Finding]:
+        findings, start = [], 0
+        while start < len(group):
+            first = group[start]
+            end = start
+            while (
+                end + 1 < len(group)
+                and (group[end + 1]["signed_on"] - first["signed_on"]).days <= self.window_days
+            ):
+                end += 1
+            window = [
+                r
+                for r in group[start : end + 1]
+                if r["final_value"] < direct_purchase_limit(r["signed_on"], r["object"])
+            ]
+            limit = direct_purchase_limit(first["signed_on"], first["object"])
+            total = sum((r["final_value"] for r in window), Decimal(0))
+            if len(window) >= self.minimum and total > limit:
+                findings.append(self._finding(window, total, limit))
+                start = end + 1
+            else:
+                start += 1
+        return findings
+
+    def _finding(self, window: list[Record], total: Decimal, limit: Decimal) -> Finding:
+        score = min(1.0, float(total / limit) - 1.0)
+        first, last = window[0]["signed_on"], window[-1]["signed_on"]
+        return Finding(
+            self.name,
+            self.kind,
+            severity(score),
+            round(score, 3),
+            f"{len(window)} direct purchases of '{window[0]['object']}' from {first} to {last},"
+            f" each under the R$ {limit:,.2f} limit, R$ {total:,.2f} together",
+            {
+                "count": len(window),
+                "total": str(total),
+                "limit": str(limit),
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+            },
+            contract_ids=tuple(r["id"] for r in window),
+            supplier_ids=tuple(sorted({r["supplier_id"] for r in window})),
+            agency_ids=(window[0]["agency_id"],),
+        )
