@@ -51,6 +51,7 @@ class GraphQLView(GraphQL[Context, None]):
             user=user,
             request_id=request.state.request_id,
             limiter=resources.limiter,
+            jobs=resources.jobs,
             client=f"user:{user.id}"
             if user
             else f"ip:{request.client.host if request.client else '?'}",

@@ -6,6 +6,8 @@ Both the web app's lifespan and the command line use `open_resources`.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -15,9 +17,13 @@ import redis.asyncio as aioredis
 from cidadao_gql.cache import TieredCache
 from cidadao_gql.db import Database, open_database
 from cidadao_gql.errors import ConfigError
+from cidadao_gql.investigations.executor import Executor
+from cidadao_gql.investigations.queue import Jobs, LocalJobs, StreamJobs
 from cidadao_gql.migrations import pending_migrations
 from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.settings import Settings
+
+AGENT_CONCURRENCY = 4  # agents of one investigation running at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +33,7 @@ class Resources:
     redis: aioredis.Redis | None
     limiter: Limiter | None
     cache: TieredCache
+    jobs: Jobs
 
 
 def make_limiter(settings: Settings, redis: aioredis.Redis | None) -> Limiter | None:
@@ -62,4 +69,28 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         cache = TieredCache(settings, db, redis)
         await cache.start()
         stack.push_async_callback(cache.close)
-        yield Resources(settings, db, redis, make_limiter(settings, redis), cache)
+        jobs = await stack.enter_async_context(open_jobs(settings))
+        if settings.run_investigations:
+            executor = Executor(db, jobs, settings.agent_pool_size.maximum, AGENT_CONCURRENCY)
+            await executor.start()
+            stack.push_async_callback(executor.close)
+            await executor.recover(("pending",) if settings.redis_url else ("pending", "running"))
+        yield Resources(settings, db, redis, make_limiter(settings, redis), cache, jobs)
+
+
+@asynccontextmanager
+async def open_jobs(settings: Settings) -> AsyncIterator[Jobs]:
+    """The investigation job queue: Redis Streams when there is Redis, in process otherwise.
+    Its Redis client is its own: workers block on reads longer than the cache's timeouts."""
+    if not settings.redis_url:
+        yield LocalJobs()
+        return
+    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
+    try:
+        jobs = StreamJobs(
+            redis, f"{socket.gethostname()}:{os.getpid()}", settings.investigation_claim_after
+        )
+        await jobs.ensure_group()
+        yield jobs
+    finally:
+        await redis.aclose()

@@ -2,7 +2,7 @@
 operation name and the variables. A hit in L1 answers without running GraphQL at all.
 
 Public means: a query (not a mutation or subscription) that selects no private field
-(`viewer`), whose answer had no errors. Hits are not charged to the cost bucket: serving
+(`viewer`, `investigation`, `investigations`), whose answer had no errors. Hits are not charged to the cost bucket: serving
 one costs next to nothing.
 """
 
@@ -27,7 +27,7 @@ from graphql import (
 
 from cidadao_gql.cache import L1, L2, Policy, TieredCache
 
-PRIVATE_FIELDS = frozenset({"viewer"})
+PRIVATE_FIELDS = frozenset({"viewer", "investigation", "investigations"})
 
 
 class _FindPrivate(Visitor):

@@ -46,6 +46,8 @@ class Settings:
     cache_l2_ttl: int = 3600
     response_cache_ttl: int = 60
     agent_pool_size: PoolSize = PoolSize(2, 10)
+    investigation_claim_after: int = 30
+    run_investigations: bool = True
     compression_level: int = 4
     http2_enabled: bool = False
     host: str = "127.0.0.1"
@@ -104,6 +106,10 @@ class Settings:
                 env, "RESPONSE_CACHE_TTL", _int(0, 86_400), d.response_cache_ttl
             ),
             agent_pool_size=_read(env, "AGENT_POOL_SIZE", _pool_size, d.agent_pool_size),
+            investigation_claim_after=_read(
+                env, "INVESTIGATION_CLAIM_AFTER", _int(1, 86_400), d.investigation_claim_after
+            ),
+            run_investigations=_read(env, "RUN_INVESTIGATIONS", _bool, d.run_investigations),
             compression_level=_read(env, "COMPRESSION_LEVEL", _int(0, 11), d.compression_level),
             http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),
             host=_read(env, "HOST", str, d.host),

@@ -22,6 +22,7 @@ from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
 from cidadao_gql.schema.costs import apply_cost_directives
 from cidadao_gql.schema.error_codes import code_error
+from cidadao_gql.schema.investigations import InvestigationMutations, InvestigationQueries
 from cidadao_gql.schema.limits import CostLimit, alias_limit, depth_limit
 from cidadao_gql.schema.node import NodeQueries
 from cidadao_gql.schema.procurements import (
@@ -49,7 +50,13 @@ class Query(
     SanctionQueries,
     SpendingQueries,
     ViewerQueries,
+    InvestigationQueries,
 ):
+    pass
+
+
+@strawberry.type(description="Changes: investigations are started and cancelled here.")
+class Mutation(InvestigationMutations):
     pass
 
 
@@ -104,6 +111,7 @@ def build_schema(settings: Settings) -> Schema:
     return Schema(
         settings,
         query=Query,
+        mutation=Mutation,
         types=[Agency, Supplier, Procurement, Item, Award, Contract, Sanction],
         extensions=[
             partial(MaxTokensLimiter, max_token_count=settings.max_tokens),

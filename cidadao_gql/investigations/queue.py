@@ -1,0 +1,86 @@
+"""Where investigation jobs wait: a Redis Stream with a consumer group, so any number of
+workers on any machines share them and a worker that dies mid-job loses nothing (another
+claims its job once it has sat unacknowledged for `claim_after` seconds); or, without
+Redis, an in-process queue."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+STREAM = "cidadao:investigations:jobs"
+GROUP = "workers"
+
+
+class Jobs(Protocol):
+    async def submit(self, investigation: uuid.UUID) -> None: ...
+
+    async def next(self, wait: float) -> tuple[str, uuid.UUID] | None: ...
+
+    async def ack(self, job: str) -> None: ...
+
+
+class LocalJobs:
+    def __init__(self, max_pending: int = 1000) -> None:
+        self.queue: asyncio.Queue[uuid.UUID] = asyncio.Queue(max_pending)
+
+    async def submit(self, investigation: uuid.UUID) -> None:
+        self.queue.put_nowait(investigation)  # QueueFull pushes back on the caller
+
+    async def next(self, wait: float) -> tuple[str, uuid.UUID] | None:
+        try:
+            investigation = await asyncio.wait_for(self.queue.get(), wait)
+        except TimeoutError:
+            return None
+        return str(investigation), investigation
+
+    async def ack(self, job: str) -> None:
+        return None
+
+
+class StreamJobs:
+    def __init__(self, redis: aioredis.Redis, consumer: str, claim_after: float = 30.0) -> None:
+        self.redis = redis
+        self.consumer = consumer
+        self.claim_after = claim_after
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def submit(self, investigation: uuid.UUID) -> None:
+        await self.redis.xadd(STREAM, {"investigation": str(investigation)})
+
+    async def next(self, wait: float) -> tuple[str, uuid.UUID] | None:
+        # First a job another worker took and never acknowledged (it died), then a new one.
+        _, claimed, _ = await self.redis.xautoclaim(
+            STREAM, GROUP, self.consumer, min_idle_time=int(self.claim_after * 1000), count=1
+        )
+        if claimed:
+            job, fields = claimed[0]
+        else:
+            read: Any = await self.redis.xreadgroup(
+                GROUP, self.consumer, {STREAM: ">"}, count=1, block=max(1, int(wait * 1000))
+            )
+            if not read:
+                return None
+            job, fields = read[0][1][0]  # [[stream, [(id, fields)]]]
+        return _text(job), uuid.UUID(
+            _text(
+                fields[b"investigation"] if b"investigation" in fields else fields["investigation"]
+            )
+        )
+
+    async def ack(self, job: str) -> None:
+        await self.redis.xack(STREAM, GROUP, job)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

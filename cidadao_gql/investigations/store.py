@@ -1,0 +1,225 @@
+"""Investigations in PostgreSQL: created pending, run, and finished completed, failed or
+cancelled, with progress and every transition recorded. Only the owner sees one."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Any, TypeAlias
+
+import asyncpg
+import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+from cidadao_gql.agents import Finding, Target
+from cidadao_gql.db import Database, Record
+from cidadao_gql.errors import BadUserInput, CidadaoError
+
+FINISHED = ("completed", "failed", "cancelled")
+
+
+class InvalidTarget(BadUserInput):
+    code = "INVALID_TARGET"
+
+
+class NotFound(CidadaoError):
+    code = "NOT_FOUND"
+
+
+class NotCancellable(CidadaoError):
+    code = "NOT_CANCELLABLE"
+
+
+def target_json(target: Target) -> dict[str, Any]:
+    data = asdict(target)
+    for key in ("signed_from", "signed_to"):
+        data[key] = None if data[key] is None else data[key].isoformat()
+    data["agency_ids"], data["supplier_ids"] = list(target.agency_ids), list(target.supplier_ids)
+    return data
+
+
+def target_from_json(data: dict[str, Any]) -> Target:
+    from datetime import date
+
+    return Target(
+        agency_ids=tuple(data.get("agency_ids") or ()),
+        supplier_ids=tuple(data.get("supplier_ids") or ()),
+        signed_from=date.fromisoformat(data["signed_from"]) if data.get("signed_from") else None,
+        signed_to=date.fromisoformat(data["signed_to"]) if data.get("signed_to") else None,
+    )
+
+
+async def validate(db: Database, target: Target) -> int:
+    """The number of contracts in the target; InvalidTarget when it names what does not
+    exist or holds nothing."""
+    if target.signed_from and target.signed_to and target.signed_from > target.signed_to:
+        raise InvalidTarget("the period ends before it starts", signedFrom=str(target.signed_from))
+    for table, ids, field in (
+        ("agencies", target.agency_ids, "agencyIds"),
+        ("suppliers", target.supplier_ids, "supplierIds"),
+    ):
+        found = {
+            r["id"]
+            for r in await db.fetch(
+                f"SELECT id FROM {table} WHERE id = any($1::bigint[])", list(ids)
+            )
+        }
+        unknown = sorted(set(ids) - found)
+        if unknown:
+            raise InvalidTarget(
+                f"unknown {table}: {', '.join(map(str, unknown))}", **{field: unknown}
+            )
+    from cidadao_gql.queries import Sql
+
+    sql = Sql()
+    count: int = await db.fetchval(
+        f"SELECT count(*) FROM contracts t WHERE {target.contracts(sql)}", *sql.args
+    )
+    if count == 0:
+        raise InvalidTarget(
+            "the target holds no contracts (check the period and the ids)", contracts=0
+        )
+    return count
+
+
+Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[Any] | Database"
+
+
+async def record(conn: Conn, investigation: uuid.UUID, kind: str, **payload: Any) -> None:
+    await conn.execute(
+        "INSERT INTO investigation_events (investigation_id, kind, payload) VALUES ($1, $2, $3)",
+        investigation,
+        kind,
+        payload,
+    )
+
+
+async def create(db: Database, user_id: str, target: Target, agents: list[str]) -> Record:
+    investigation = uuid.uuid4()
+    async with db.primary.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """INSERT INTO investigations (id, user_id, status, target, agents)
+               VALUES ($1, $2, 'pending', $3, $4) RETURNING *""",
+            investigation,
+            user_id,
+            target_json(target),
+            agents,
+        )
+        await record(conn, investigation, "created", agents=agents)
+    assert row is not None
+    return row
+
+
+async def get(db: Database, investigation: uuid.UUID, user_id: str) -> Record:
+    row = await db.primary.fetchrow(
+        "SELECT * FROM investigations WHERE id = $1 AND user_id = $2", investigation, user_id
+    )
+    if row is None:  # another user's looks exactly like a missing one
+        raise NotFound(f"no investigation {investigation}", id=str(investigation))
+    return row
+
+
+async def list_for(db: Database, user_id: str, first: int) -> list[Record]:
+    return await db.fetch_primary(
+        "SELECT * FROM investigations WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2",
+        user_id,
+        first,
+    )
+
+
+async def cancel(db: Database, investigation: uuid.UUID, user_id: str) -> Record:
+    await get(db, investigation, user_id)
+    async with db.primary.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """UPDATE investigations SET status = 'cancelled', finished_at = now()
+                WHERE id = $1 AND status IN ('pending', 'running') RETURNING *""",
+            investigation,
+        )
+        if row is None:
+            raise NotCancellable("the investigation has already finished", id=str(investigation))
+        await record(conn, investigation, "finished", status="cancelled")
+    return row
+
+
+async def start(db: Database, investigation: uuid.UUID) -> Record | None:
+    """Mark it running (again, after a crash); None when it is finished or cancelled."""
+    async with db.primary.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """UPDATE investigations SET status = 'running', started_at = coalesce(started_at, now()),
+                      attempts = attempts + 1
+                WHERE id = $1 AND status IN ('pending', 'running') RETURNING *""",
+            investigation,
+        )
+        if row is not None:
+            await record(conn, investigation, "started", attempt=row["attempts"])
+    return row
+
+
+async def progress(db: Database, investigation: uuid.UUID, fraction: float, agent: str) -> bool:
+    """Record progress; False when the investigation was cancelled meanwhile."""
+    status = await db.primary.fetchval(
+        """UPDATE investigations SET progress = $2 WHERE id = $1 AND status = 'running'
+           RETURNING status""",
+        investigation,
+        fraction,
+    )
+    if status is not None:
+        await record(db, investigation, "progress", progress=round(fraction, 4), agent=agent)
+    return status is not None
+
+
+async def complete(
+    db: Database, investigation: uuid.UUID, findings: list[Finding], summary: str
+) -> bool:
+    """Store the findings and finish, in one transaction; findings of an earlier attempt are
+    replaced, so a job run twice leaves one set. False when it was cancelled meanwhile."""
+    async with db.primary.acquire() as conn, conn.transaction():
+        status = await conn.fetchval(
+            "SELECT status FROM investigations WHERE id = $1 FOR UPDATE", investigation
+        )
+        if status != "running":
+            return False
+        await conn.execute("DELETE FROM findings WHERE investigation_id = $1", investigation)
+        await conn.executemany(
+            """INSERT INTO findings (investigation_id, agent, kind, severity, score, evidence, summary,
+                                     contract_ids, supplier_ids, agency_ids, award_ids)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+            [
+                (investigation, f.agent, f.kind, f.severity, f.score, orjson.loads(orjson.dumps(f.evidence, default=str)),
+                 f.summary, list(f.contract_ids), list(f.supplier_ids), list(f.agency_ids), list(f.award_ids))
+                for f in findings
+            ],
+        )  # fmt: skip
+        await conn.execute(
+            """UPDATE investigations SET status = 'completed', progress = 1, summary = $2,
+                      finished_at = now() WHERE id = $1""",
+            investigation,
+            summary,
+        )
+        await record(conn, investigation, "finished", status="completed", findings=len(findings))
+    return True
+
+
+async def fail(db: Database, investigation: uuid.UUID, reason: str) -> None:
+    async with db.primary.acquire() as conn, conn.transaction():
+        updated = await conn.fetchval(
+            """UPDATE investigations SET status = 'failed', error = $2, finished_at = now()
+                WHERE id = $1 AND status IN ('pending', 'running') RETURNING id""",
+            investigation,
+            reason,
+        )
+        if updated is not None:
+            await record(conn, investigation, "finished", status="failed", error=reason)
+
+
+async def findings_of(db: Database, investigation: uuid.UUID) -> list[Record]:
+    return await db.fetch_primary(
+        "SELECT * FROM findings WHERE investigation_id = $1 ORDER BY score DESC, id", investigation
+    )
+
+
+async def events_of(db: Database, investigation: uuid.UUID) -> list[Record]:
+    return await db.fetch_primary(
+        "SELECT kind, payload FROM investigation_events WHERE investigation_id = $1 ORDER BY id",
+        investigation,
+    )

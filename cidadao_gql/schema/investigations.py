@@ -1,0 +1,185 @@
+"""Investigations: start one over a target, follow it, read its findings. Only the user who
+started one sees it; anonymous users cannot start any."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date, datetime
+from enum import Enum
+
+import strawberry
+from strawberry.scalars import JSON
+
+from cidadao_gql.agents import AGENTS, Target
+from cidadao_gql.apikeys import User
+from cidadao_gql.db import Record
+from cidadao_gql.errors import BadUserInput, CidadaoError, Forbidden, Unauthenticated
+from cidadao_gql.investigations import store
+from cidadao_gql.schema.context import Info
+from cidadao_gql.schema.contracts import Contract
+from cidadao_gql.schema.relay import decode_id, encode_id, existing
+
+AGENT_NAMES = sorted(agent.name for agent in AGENTS)
+
+
+class ServiceBusy(CidadaoError):
+    code = "SERVICE_BUSY"
+
+
+@strawberry.enum
+class InvestigationStatus(Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@strawberry.input(description="What to analyse; every field narrows it, none means everything.")
+class InvestigationTarget:
+    agencies: list[strawberry.ID] | None = None
+    suppliers: list[strawberry.ID] | None = None
+    signed_from: date | None = None
+    signed_to: date | None = None
+
+    def to_target(self) -> Target:
+        return Target(
+            agency_ids=tuple(decode_id(i, "Agency")[1] for i in self.agencies or ()),
+            supplier_ids=tuple(decode_id(i, "Supplier")[1] for i in self.suppliers or ()),
+            signed_from=self.signed_from,
+            signed_to=self.signed_to,
+        )
+
+
+@strawberry.type(description="Something an agent found, with the numbers that triggered it.")
+class InvestigationFinding:
+    agent: str
+    kind: str
+    severity: str
+    score: float
+    summary: str
+    evidence: JSON
+    contract_ids: strawberry.Private[list[int]]
+    supplier_ids: list[strawberry.ID]
+    agency_ids: list[strawberry.ID]
+    award_ids: list[strawberry.ID]
+
+    @classmethod
+    def from_row(cls, row: Record) -> InvestigationFinding:
+        return cls(
+            agent=row["agent"],
+            kind=row["kind"],
+            severity=row["severity"],
+            score=row["score"],
+            summary=row["summary"],
+            evidence=row["evidence"],
+            contract_ids=list(row["contract_ids"]),
+            supplier_ids=[encode_id("Supplier", i) for i in row["supplier_ids"]],
+            agency_ids=[encode_id("Agency", i) for i in row["agency_ids"]],
+            award_ids=[encode_id("Award", i) for i in row["award_ids"]],
+        )
+
+    @strawberry.field(description="The contracts this finding concerns.")
+    async def contracts(self, info: Info) -> list[Contract]:
+        rows = await asyncio.gather(
+            *(info.context.loaders.contract.load(i) for i in self.contract_ids)
+        )
+        return [Contract.from_row(existing(r)) for r in rows]
+
+
+@strawberry.type(description="An analysis a user started; only they can see it.")
+class Investigation:
+    id: strawberry.ID
+    status: InvestigationStatus
+    progress: float = strawberry.field(description="From 0 to 1.")
+    agents: list[str]
+    target: JSON
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None = strawberry.field(description="Why it failed, when it did.")
+    summary: str | None = strawberry.field(description="The written report, once completed.")
+
+    @classmethod
+    def from_row(cls, row: Record) -> Investigation:
+        return cls(
+            id=strawberry.ID(str(row["id"])),
+            status=InvestigationStatus(row["status"]),
+            progress=row["progress"],
+            agents=list(row["agents"]) or AGENT_NAMES,
+            target=row["target"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            error=row["error"],
+            summary=row["summary"],
+        )
+
+    @strawberry.field(description="Findings, strongest first (empty until completed).")
+    async def findings(self, info: Info) -> list[InvestigationFinding]:
+        rows = await store.findings_of(info.context.db, uuid.UUID(self.id))
+        return [InvestigationFinding.from_row(r) for r in rows]
+
+
+def _user(info: Info, scope: str | None = None) -> User:
+    user = info.context.user
+    if user is None:
+        raise Unauthenticated("investigations need an API key (Authorization: Bearer <key>)")
+    if scope is not None and scope not in user.scopes and "admin" not in user.scopes:
+        raise Forbidden(f"this key lacks the `{scope}` scope", scope=scope)
+    return user
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise BadUserInput(f"{value!r} is not an investigation id", id=value) from None
+
+
+@strawberry.type
+class InvestigationQueries:
+    @strawberry.field(description="One of your investigations.")
+    async def investigation(self, info: Info, id: strawberry.ID) -> Investigation:
+        row = await store.get(info.context.db, _uuid(id), _user(info).id)
+        return Investigation.from_row(row)
+
+    @strawberry.field(description="Your investigations, newest first.")
+    async def investigations(self, info: Info, first: int = 20) -> list[Investigation]:
+        if not 1 <= first <= 100:
+            raise BadUserInput("`first` must be between 1 and 100", argument="first", value=first)
+        rows = await store.list_for(info.context.db, _user(info).id, first)
+        return [Investigation.from_row(r) for r in rows]
+
+
+@strawberry.type
+class InvestigationMutations:
+    @strawberry.mutation(description="Start an investigation; it runs in the background.")
+    async def start_investigation(
+        self, info: Info, target: InvestigationTarget, agents: list[str] | None = None
+    ) -> Investigation:
+        user = _user(info, "investigate")
+        unknown = sorted(set(agents or ()) - set(AGENT_NAMES))
+        if unknown:
+            raise BadUserInput(
+                f"unknown agents: {', '.join(unknown)}", agents=unknown, known=AGENT_NAMES
+            )
+        wanted = target.to_target()
+        await store.validate(info.context.db, wanted)
+        row = await store.create(info.context.db, user.id, wanted, sorted(set(agents or ())))
+        jobs = info.context.jobs
+        if jobs is not None:
+            try:
+                await jobs.submit(row["id"])
+            except asyncio.QueueFull:
+                await store.fail(info.context.db, row["id"], "the executor's queue was full")
+                raise ServiceBusy(
+                    "too many investigations are waiting; try again shortly"
+                ) from None
+        return Investigation.from_row(row)
+
+    @strawberry.mutation(description="Cancel one of your investigations that has not finished.")
+    async def cancel_investigation(self, info: Info, id: strawberry.ID) -> Investigation:
+        row = await store.cancel(info.context.db, _uuid(id), _user(info).id)
+        return Investigation.from_row(row)
