@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
@@ -22,12 +23,14 @@ from tqdm import tqdm
 
 from cidadao_gql import apikeys, embedded
 from cidadao_gql.cache import announce, bump_version
-from cidadao_gql.db import RoundTrips, init_connection
+from cidadao_gql.db import RoundTrips, init_connection, open_database
 from cidadao_gql.errors import CidadaoError
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.ingestion.importer import Rejects, import_directory, import_rows
 from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, PncpClient, fetch_rows
+from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.migrations import migrate
+from cidadao_gql.resources import AGENT_CONCURRENCY, open_jobs
 from cidadao_gql.settings import Settings
 
 P = ParamSpec("P")
@@ -119,6 +122,27 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
+
+
+@main.command()
+@_run
+async def worker() -> None:
+    """Run investigation jobs from Redis Streams until SIGTERM or SIGINT (needs REDIS_URL).
+    A worker killed mid-job loses nothing: another claims its job."""
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("a worker takes jobs from Redis: set REDIS_URL")
+    settings = replace(settings, database_url=await _database_url(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with open_database(settings) as database, open_jobs(settings) as jobs:
+        executor = Executor(database, jobs, settings.agent_pool_size.maximum, AGENT_CONCURRENCY)
+        await executor.start()
+        click.echo(f"worker: {settings.agent_pool_size.maximum} slots, waiting for jobs", err=True)
+        await stop.wait()
+        await executor.close()
 
 
 @main.group()

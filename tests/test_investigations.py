@@ -1,0 +1,273 @@
+"""Investigations end to end: lifecycle, cancellation, owners, bad targets, a worker killed
+mid-job, and a restart with one running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from cidadao_gql.apikeys import User
+from cidadao_gql.db import Database
+from cidadao_gql.investigations import store
+from cidadao_gql.investigations.executor import Executor
+from cidadao_gql.investigations.queue import LocalJobs
+from cidadao_gql.investigations.runner import MAX_ATTEMPTS
+from cidadao_gql.loaders import make_loaders
+from cidadao_gql.resources import open_resources
+from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.relay import encode_id
+from cidadao_gql.settings import Settings
+from tests.conftest import ROOT, connect
+
+START = """mutation($target: InvestigationTarget!, $agents: [String!]) {
+  startInvestigation(target: $target, agents: $agents) { id status agents }
+}"""
+READ = """query($id: ID!) { investigation(id: $id) {
+  status progress error summary findings { kind severity score summary evidence contracts { id } }
+} }"""
+ANA = User(id="ana", scopes=frozenset({"read", "investigate"}))
+BIA = User(id="bia", scopes=frozenset({"read", "investigate"}))
+
+
+class Api:
+    """The schema as a given user sees it, with an executor running jobs in process."""
+
+    def __init__(self, schema: Any, db: Database, settings: Settings, jobs: LocalJobs) -> None:
+        self.schema, self.db, self.settings, self.jobs = schema, db, settings, jobs
+
+    async def __call__(self, user: User | None, query: str, **variables: Any) -> Any:
+        context = Context(self.db, self.settings, make_loaders(self.db), user, "t", jobs=self.jobs)
+        return await self.schema.execute(query, variable_values=variables, context_value=context)
+
+    async def data(self, user: User | None, query: str, **variables: Any) -> Any:
+        result = await self(user, query, **variables)
+        assert result.errors is None, result.errors
+        return result.data
+
+    async def code(self, user: User | None, query: str, **variables: Any) -> str:
+        result = await self(user, query, **variables)
+        assert result.errors, result.data
+        code: str = result.errors[0].formatted["extensions"]["code"]
+        return code
+
+    async def finished(self, user: User, investigation: str) -> Any:
+        for _ in range(200):
+            found = (await self.data(user, READ, id=investigation))["investigation"]
+            if found["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError("the investigation did not finish")
+
+
+@pytest.fixture
+async def api(schema: Any, db: Database, settings: Settings) -> AsyncIterator[Api]:
+    jobs = LocalJobs()
+    executor = Executor(db, jobs, workers=2, agent_concurrency=4)
+    await executor.start()
+    yield Api(schema, db, settings, jobs)
+    await executor.close(drain_seconds=5)
+
+
+async def busiest_agency(db: Database) -> int:
+    agency: int = await db.fetchval(
+        "SELECT agency_id FROM contracts GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    )
+    return agency
+
+
+async def test_an_investigation_runs_to_completion_with_findings(api: Api, db: Database) -> None:
+    target = {"agencies": [encode_id("Agency", await busiest_agency(db))]}
+    started = (await api.data(ANA, START, target=target))["startInvestigation"]
+    assert started["status"] == "PENDING" and len(started["agents"]) == 8
+    done = await api.finished(ANA, started["id"])
+    assert done["status"] == "COMPLETED" and done["progress"] == 1
+    assert done["findings"], "the busiest agency has planted anomalies"
+    assert all(f["summary"] and f["evidence"] for f in done["findings"])
+    assert done["summary"].startswith(f"{len(done['findings'])} findings")
+    kinds = [e["kind"] for e in await store.events_of(db, uuid.UUID(started["id"]))]
+    assert kinds[:2] == ["created", "started"]
+    assert kinds[2:-1] == ["progress"] * 8 and kinds[-1] == "finished"
+
+
+async def test_chosen_agents_only(api: Api, db: Database) -> None:
+    target = {"agencies": [encode_id("Agency", await busiest_agency(db))]}
+    started = (await api.data(ANA, START, target=target, agents=["amendment_ceiling"]))[
+        "startInvestigation"
+    ]
+    done = await api.finished(ANA, started["id"])
+    assert {f["kind"] for f in done["findings"]} <= {"amendment_over_ceiling"}
+
+
+async def test_cancelling_a_running_investigation(
+    api: Api, db: Database, settings: Settings
+) -> None:
+    assert settings.database_url
+    target = {"agencies": [encode_id("Agency", await busiest_agency(db))]}
+    async with connect(settings.database_url) as blocker:
+        async with blocker.transaction():
+            # Sanctions are read by one agent only, and not when the target is checked.
+            await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
+            started = (await api.data(ANA, START, target=target))["startInvestigation"]
+            cancelled = await api.data(
+                ANA,
+                "mutation($id: ID!) { cancelInvestigation(id: $id) { status } }",
+                id=started["id"],
+            )
+        assert cancelled == {"cancelInvestigation": {"status": "CANCELLED"}}
+        done = await api.finished(ANA, started["id"])
+    await asyncio.sleep(0.5)  # the agents finish their queries and find it cancelled
+    assert done["status"] == "CANCELLED" and done["findings"] == []
+    again = await api.code(
+        ANA, "mutation($id: ID!) { cancelInvestigation(id: $id) { status } }", id=started["id"]
+    )
+    assert again == "NOT_CANCELLABLE"
+    assert (await store.findings_of(db, uuid.UUID(started["id"]))) == []
+
+
+async def test_only_the_owner_sees_an_investigation(api: Api, db: Database) -> None:
+    target = {"agencies": [encode_id("Agency", await busiest_agency(db))]}
+    started = (await api.data(ANA, START, target=target))["startInvestigation"]
+    assert await api.code(BIA, READ, id=started["id"]) == "NOT_FOUND"
+    assert (
+        await api.code(
+            BIA, "mutation($id: ID!) { cancelInvestigation(id: $id) { status } }", id=started["id"]
+        )
+        == "NOT_FOUND"
+    )
+    assert await api.code(None, READ, id=started["id"]) == "UNAUTHENTICATED"
+    assert await api.code(None, START, target=target) == "UNAUTHENTICATED"
+    reader = User(id="ana", scopes=frozenset({"read"}))
+    assert await api.code(reader, START, target=target) == "FORBIDDEN"
+    mine = (await api.data(ANA, "{ investigations { id } }"))["investigations"]
+    theirs = (await api.data(BIA, "{ investigations { id } }"))["investigations"]
+    assert started["id"] in [i["id"] for i in mine]
+    assert started["id"] not in [i["id"] for i in theirs]
+    await api.finished(ANA, started["id"])
+
+
+@pytest.mark.parametrize(
+    ("target", "agents", "code"),
+    [
+        ({"agencies": [encode_id("Agency", 10**9)]}, None, "INVALID_TARGET"),
+        ({"suppliers": [encode_id("Supplier", 10**9)]}, None, "INVALID_TARGET"),
+        ({"signedFrom": "2024-05-01", "signedTo": "2024-04-01"}, None, "INVALID_TARGET"),
+        ({"signedFrom": "1990-01-01", "signedTo": "1990-12-31"}, None, "INVALID_TARGET"),
+        ({"agencies": [encode_id("Supplier", 1)]}, None, "INVALID_ID"),
+        ({}, ["astrology"], "BAD_USER_INPUT"),
+    ],
+    ids=[
+        "unknown agency",
+        "unknown supplier",
+        "backwards period",
+        "empty period",
+        "wrong id",
+        "unknown agent",
+    ],
+)
+async def test_bad_targets_are_refused(
+    api: Api, target: dict[str, Any], agents: list[str] | None, code: str
+) -> None:
+    before = await api.db.fetchval("SELECT count(*) FROM investigations")
+    assert await api.code(ANA, START, target=target, agents=agents) == code
+    assert await api.db.fetchval("SELECT count(*) FROM investigations") == before
+
+
+async def test_a_restart_resumes_a_running_investigation(settings: Settings, db: Database) -> None:
+    """An API that died mid-run left it `running`; the next start picks it up."""
+    row = await store.create(
+        db, "ana", store.target_from_json({"agency_ids": [await busiest_agency(db)]}), []
+    )
+    await store.start(db, row["id"])  # as if the dead process had started it
+    async with open_resources(replace(settings, redis_url=None)):
+        for _ in range(200):
+            status = await db.fetchval("SELECT status FROM investigations WHERE id = $1", row["id"])
+            if status == "completed":
+                break
+            await asyncio.sleep(0.05)
+    assert status == "completed"
+    assert await db.fetchval("SELECT attempts FROM investigations WHERE id = $1", row["id"]) == 2
+
+
+async def test_an_investigation_that_keeps_killing_workers_is_failed_with_a_reason(
+    db: Database,
+) -> None:
+    from cidadao_gql.investigations import runner
+
+    row = await store.create(db, "ana", store.target_from_json({}), ["amendment_ceiling"])
+    await db.execute(
+        "UPDATE investigations SET attempts = $2 WHERE id = $1", row["id"], MAX_ATTEMPTS
+    )
+    assert await runner.run(db, row["id"]) == "failed"
+    error = await db.fetchval("SELECT error FROM investigations WHERE id = $1", row["id"])
+    assert "gave up after" in error
+
+
+async def test_a_worker_killed_mid_job_loses_nothing(
+    settings: Settings, redis_url: str, db: Database
+) -> None:
+    assert settings.database_url
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url,
+           "INVESTIGATION_CLAIM_AFTER": "1", "AGENT_POOL_SIZE": "1"}  # fmt: skip
+
+    async def worker() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cidadao_gql.cli", "worker", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+
+    import redis.asyncio as aioredis
+
+    from cidadao_gql.investigations.queue import StreamJobs
+
+    client = aioredis.Redis.from_url(redis_url)
+    jobs = StreamJobs(client, "test")
+    await jobs.ensure_group()
+    row = await store.create(
+        db, "ana", store.target_from_json({"agency_ids": [await busiest_agency(db)]}), []
+    )
+    async with connect(settings.database_url) as blocker:
+        first = await worker()
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE contracts IN ACCESS EXCLUSIVE MODE")
+            await jobs.submit(row["id"])
+            for _ in range(200):  # the first worker has taken the job and is stuck in it
+                if (
+                    await db.fetchval("SELECT status FROM investigations WHERE id = $1", row["id"])
+                    == "running"
+                ):
+                    break
+                await asyncio.sleep(0.05)
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+        second = await worker()
+        try:
+            for _ in range(300):
+                status = await db.fetchval(
+                    "SELECT status FROM investigations WHERE id = $1", row["id"]
+                )
+                if status == "completed":
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            await second.wait()
+    await client.aclose()
+    assert status == "completed"
+    attempts = await db.fetchval("SELECT attempts FROM investigations WHERE id = $1", row["id"])
+    findings = await store.findings_of(db, row["id"])
+    finished = [e for e in await store.events_of(db, row["id"]) if e["kind"] == "finished"]
+    assert attempts == 2  # the dead worker's try and the one that finished
+    assert len(finished) == 1  # finished once
+    keys = [
+        (f["kind"], tuple(f["contract_ids"]), tuple(f["agency_ids"]), tuple(f["award_ids"]))
+        for f in findings
+    ]
+    assert len(keys) == len(set(keys))  # no duplicate findings
