@@ -60,9 +60,12 @@ class StreamJobs:
 
     async def next(self, wait: float) -> tuple[str, uuid.UUID] | None:
         # First a job another worker took and never acknowledged (it died), then a new one.
-        _, claimed, _ = await self.redis.xautoclaim(
-            STREAM, GROUP, self.consumer, min_idle_time=int(self.claim_after * 1000), count=1
-        )
+        # Redis 7 answers [cursor, claimed, deleted]; 6.2 only [cursor, claimed].
+        claimed = (
+            await self.redis.xautoclaim(
+                STREAM, GROUP, self.consumer, min_idle_time=int(self.claim_after * 1000), count=1
+            )
+        )[1]
         if claimed:
             job, fields = claimed[0]
         else:
