@@ -109,13 +109,13 @@ class NewSupplier:
         sql = Sql()
         where = target.contracts(sql, "c")
         rows = await db.fetch(
-            f"""WITH wanted AS (SELECT DISTINCT supplier_id FROM contracts c WHERE {where}),
-                     firsts AS (
-                       SELECT DISTINCT ON (c.supplier_id) c.supplier_id, c.id, c.agency_id, c.signed_on
-                         FROM contracts c JOIN wanted w USING (supplier_id)
-                        ORDER BY c.supplier_id, c.signed_on, c.id)
+            f"""WITH wanted AS (SELECT DISTINCT supplier_id FROM contracts c WHERE {where})
                 SELECT f.*, s.registered_on, f.signed_on - s.registered_on AS days
-                  FROM firsts f JOIN suppliers s ON s.id = f.supplier_id
+                  FROM wanted w
+                  CROSS JOIN LATERAL (  -- the first contract, from the (supplier, day) index
+                        SELECT c.supplier_id, c.id, c.agency_id, c.signed_on FROM contracts c
+                         WHERE c.supplier_id = w.supplier_id ORDER BY c.signed_on, c.id LIMIT 1) f
+                  JOIN suppliers s ON s.id = f.supplier_id
                  WHERE s.registered_on IS NOT NULL
                    AND f.signed_on - s.registered_on BETWEEN 0 AND {sql.arg(self.max_days)}""",
             *sql.args,

@@ -17,8 +17,8 @@ CHI2_P001_DF8 = 26.124  # chi-square critical value, 8 degrees of freedom, p = 0
 
 class PriceOutlier:
     """Statistic: robust z-score of log unit price within its catalog code and unit,
-    (ln p − median) / (1.4826 × MAD), over every award of that code (the market), real PNCP
-    results included. Threshold: z above 6, with at least 10 prices for the code and unit.
+    (ln p − median) / (1.4826 × MAD), against every award of that code (the market, real
+    PNCP results included; kept in the `price_references` view, refreshed on writes). Threshold: z above 6, with at least 10 prices for the code and unit.
     Only overpricing is flagged. Score: 0 at z = 6, 1 at z = 12."""
 
     name: ClassVar[str] = "price_outlier"
@@ -30,24 +30,16 @@ class PriceOutlier:
         sql = Sql()
         where = target.contracts(sql, "x", day="awarded_on")
         rows = await db.fetch(
-            f"""WITH priced AS (
-                  SELECT a.id, a.unit_price, a.awarded_on, a.supplier_id, p.agency_id,
-                         i.catalog_code AS code, lower(btrim(i.unit)) AS unit, ln(a.unit_price) AS lp
-                    FROM awards a JOIN items i ON i.id = a.item_id
-                    JOIN procurements p ON p.id = i.procurement_id
-                   WHERE a.unit_price > 0 AND i.catalog_code IS NOT NULL),
-                medians AS (
-                  SELECT code, unit, count(*) AS n,
-                         percentile_cont(0.5) WITHIN GROUP (ORDER BY lp) AS med
-                    FROM priced GROUP BY 1, 2 HAVING count(*) >= {sql.arg(self.minimum)}),
-                spreads AS (
-                  SELECT m.code, m.unit, m.n, m.med,
-                         percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(x.lp - m.med)) AS mad
-                    FROM medians m JOIN priced x USING (code, unit) GROUP BY 1, 2, 3, 4)
-                SELECT x.id, x.unit_price, x.supplier_id, x.agency_id, x.code, x.unit, s.n,
-                       exp(s.med) AS median_price, (x.lp - s.med) / (1.4826 * s.mad) AS z
-                  FROM priced x JOIN spreads s USING (code, unit)
-                 WHERE s.mad > 0 AND (x.lp - s.med) / (1.4826 * s.mad) > {sql.arg(self.threshold)}
+            f"""SELECT x.id, x.unit_price, x.supplier_id, x.agency_id, x.code, x.unit, r.n,
+                       exp(r.med) AS median_price, (ln(x.unit_price) - r.med) / (1.4826 * r.mad) AS z
+                  FROM (SELECT a.id, a.unit_price, a.awarded_on, a.supplier_id, p.agency_id,
+                               i.catalog_code AS code, lower(btrim(i.unit)) AS unit
+                          FROM awards a JOIN items i ON i.id = a.item_id
+                          JOIN procurements p ON p.id = i.procurement_id
+                         WHERE a.unit_price > 0 AND i.catalog_code IS NOT NULL) x
+                  JOIN price_references r USING (code, unit)
+                 WHERE r.n >= {sql.arg(self.minimum)} AND r.mad > 0
+                   AND (ln(x.unit_price) - r.med) / (1.4826 * r.mad) > {sql.arg(self.threshold)}
                    AND {where}""",
             *sql.args,
         )

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import asyncpg
 import orjson
 
+from cidadao_gql.ingestion.derived import refresh_derived
 from cidadao_gql.ingestion.pncp import (
     AgencyRecord,
     AwardRecord,
@@ -140,6 +141,8 @@ async def import_rows(
         awards = await _resolve_awards(conn, batch, report, rejects)
         report.tables["suppliers"] = await _upsert_suppliers(conn, batch, awards)
         report.tables["awards"] = await _upsert_awards(conn, awards)
+    if report.tables["awards"].inserted or report.tables["awards"].updated:
+        await refresh_derived(conn)
     return report
 
 

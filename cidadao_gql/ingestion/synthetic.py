@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cidadao_gql.documents import complete_cnpj, complete_cpf
+from cidadao_gql.ingestion.derived import refresh_derived
 from cidadao_gql.law import DIRECT_PURCHASE_LIMITS, WORKS_OR_VEHICLES
 
 Ints = npt.NDArray[np.int64]
@@ -613,6 +614,7 @@ async def load_dataset(
             )
     for name in LOAD_ORDER:
         await conn.execute(f"ANALYZE {name}")
+    await refresh_derived(conn)
 
 
 def row_count(dataset: Dataset) -> int:
