@@ -29,6 +29,7 @@ from cidadao_gql.ingestion import synthetic
 from cidadao_gql.ingestion.importer import Rejects, import_directory, import_rows
 from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, PncpClient, fetch_rows
 from cidadao_gql.investigations.executor import Executor
+from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.migrations import migrate
 from cidadao_gql.resources import AGENT_CONCURRENCY, open_jobs
 from cidadao_gql.settings import Settings
@@ -137,12 +138,16 @@ async def worker() -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    narrator = Narrator(settings)
     async with open_database(settings) as database, open_jobs(settings) as jobs:
-        executor = Executor(database, jobs, settings.agent_pool_size.maximum, AGENT_CONCURRENCY)
+        executor = Executor(
+            database, jobs, settings.agent_pool_size.maximum, AGENT_CONCURRENCY, narrator
+        )
         await executor.start()
         click.echo(f"worker: {settings.agent_pool_size.maximum} slots, waiting for jobs", err=True)
         await stop.wait()
         await executor.close()
+    await narrator.close()
 
 
 @main.group()

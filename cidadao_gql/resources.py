@@ -18,6 +18,7 @@ from cidadao_gql.cache import TieredCache
 from cidadao_gql.db import Database, open_database
 from cidadao_gql.errors import ConfigError
 from cidadao_gql.investigations.executor import Executor
+from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.queue import Jobs, LocalJobs, StreamJobs
 from cidadao_gql.migrations import pending_migrations
 from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
@@ -71,7 +72,11 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         stack.push_async_callback(cache.close)
         jobs = await stack.enter_async_context(open_jobs(settings))
         if settings.run_investigations:
-            executor = Executor(db, jobs, settings.agent_pool_size.maximum, AGENT_CONCURRENCY)
+            narrator = Narrator(settings)
+            stack.push_async_callback(narrator.close)
+            executor = Executor(
+                db, jobs, settings.agent_pool_size.maximum, AGENT_CONCURRENCY, narrator
+            )
             await executor.start()
             stack.push_async_callback(executor.close)
             await executor.recover(("pending",) if settings.redis_url else ("pending", "running"))

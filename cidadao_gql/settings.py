@@ -47,6 +47,9 @@ class Settings:
     response_cache_ttl: int = 60
     agent_pool_size: PoolSize = PoolSize(2, 10)
     investigation_claim_after: int = 30
+    llm_api_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
     run_investigations: bool = True
     compression_level: int = 4
     http2_enabled: bool = False
@@ -109,6 +112,9 @@ class Settings:
             investigation_claim_after=_read(
                 env, "INVESTIGATION_CLAIM_AFTER", _int(1, 86_400), d.investigation_claim_after
             ),
+            llm_api_url=_read(env, "LLM_API_URL", _url(("http", "https")), None),
+            llm_api_key=_read(env, "LLM_API_KEY", str, None),
+            llm_model=_read(env, "LLM_MODEL", str, d.llm_model),
             run_investigations=_read(env, "RUN_INVESTIGATIONS", _bool, d.run_investigations),
             compression_level=_read(env, "COMPRESSION_LEVEL", _int(0, 11), d.compression_level),
             http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
 from cidadao_gql.apikeys import User
@@ -271,3 +272,70 @@ async def test_a_worker_killed_mid_job_loses_nothing(
         for f in findings
     ]
     assert len(keys) == len(set(keys))  # no duplicate findings
+
+
+async def test_events_are_appended_to_the_investigations_stream(
+    db: Database, redis_url: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    from cidadao_gql.investigations import runner
+    from cidadao_gql.investigations.queue import StreamJobs, events_stream
+
+    client = aioredis.Redis.from_url(redis_url)
+    jobs = StreamJobs(client, "test")
+    row = await store.create(
+        db, "ana", store.target_from_json({"agency_ids": [await busiest_agency(db)]}), []
+    )
+    assert await runner.run(db, row["id"], announce=jobs.announce) == "completed"
+    events: Any = await client.xrange(events_stream(row["id"]))
+    await client.aclose()
+    kinds = [fields[b"kind"].decode() for _, fields in events]
+    assert kinds[0] == "started" and kinds[-1] == "finished"
+    assert kinds.count("progress") == 8
+    assert "finding" in kinds
+    progress = [
+        orjson.loads(f[b"payload"])["progress"] for _, f in events if f[b"kind"] == b"progress"
+    ]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+async def test_the_report_is_written_by_the_llm_when_one_is_configured(settings: Settings) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from cidadao_gql.agents import Finding
+    from cidadao_gql.investigations.narrative import Narrator
+    from tests.conftest import live_server
+
+    asked: list[Any] = []
+
+    async def completions(request: Request) -> JSONResponse:
+        body = await request.json()
+        asked.append((request.headers.get("authorization"), body))
+        if body["model"] == "broken":
+            return JSONResponse({"error": "overloaded"}, status_code=503)
+        return JSONResponse(
+            {"choices": [{"message": {"role": "assistant", "content": "Relatório do LLM."}}]}
+        )
+
+    finding = Finding(
+        "amendment_ceiling", "amendment_over_ceiling", "high", 0.7, "final value 1.8× the initial"
+    )
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    async with live_server(app) as local:
+        base = f"{local.base_url}/v1"
+        narrator = Narrator(replace(settings, llm_api_url=base, llm_api_key="k", llm_model="m"))
+        written = await narrator.write([finding])
+        broken = Narrator(replace(settings, llm_api_url=base, llm_model="broken"))
+        fallback = await broken.write([finding])
+        await narrator.close()
+        await broken.close()
+    assert written == "Relatório do LLM."
+    assert asked[0][0] == "Bearer k"
+    assert "final value 1.8× the initial" in asked[0][1]["messages"][0]["content"]
+    assert fallback.startswith("1 findings (1 high)")  # the written summary, not an error
+    no_llm = Narrator(settings)
+    assert (await no_llm.write([finding])).startswith("1 findings")

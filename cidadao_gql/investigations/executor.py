@@ -13,15 +13,24 @@ import logging
 
 from cidadao_gql.db import Database
 from cidadao_gql.investigations import runner
+from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.queue import Jobs
 
 log = logging.getLogger("cidadao_gql.investigations")
 
 
 class Executor:
-    def __init__(self, db: Database, jobs: Jobs, workers: int, agent_concurrency: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        jobs: Jobs,
+        workers: int,
+        agent_concurrency: int,
+        narrator: Narrator | None = None,
+    ) -> None:
         self.db = db
         self.jobs = jobs
+        self.narrator = narrator
         self.workers = workers
         self.agent_concurrency = agent_concurrency
         self.stopping = asyncio.Event()
@@ -57,7 +66,13 @@ class Executor:
             key, investigation = job
             self.busy += 1
             try:
-                status = await runner.run(self.db, investigation, self.agent_concurrency)
+                status = await runner.run(
+                    self.db,
+                    investigation,
+                    self.agent_concurrency,
+                    write=self.narrator.write if self.narrator else None,
+                    announce=self.jobs.announce,
+                )
                 log.info("investigation %s: %s", investigation, status)
                 self.completed += 1
             finally:

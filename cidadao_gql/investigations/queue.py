@@ -6,18 +6,28 @@ Redis, an in-process queue."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any, Protocol
 
+import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 STREAM = "cidadao:investigations:jobs"
 GROUP = "workers"
+EVENTS_KEPT = 1000
+log = logging.getLogger("cidadao_gql.investigations")
+
+
+def events_stream(investigation: uuid.UUID) -> str:
+    return f"cidadao:investigation:{investigation}:events"
 
 
 class Jobs(Protocol):
     async def submit(self, investigation: uuid.UUID) -> None: ...
+
+    async def announce(self, investigation: uuid.UUID, event: str, **payload: Any) -> None: ...
 
     async def next(self, wait: float) -> tuple[str, uuid.UUID] | None: ...
 
@@ -30,6 +40,9 @@ class LocalJobs:
 
     async def submit(self, investigation: uuid.UUID) -> None:
         self.queue.put_nowait(investigation)  # QueueFull pushes back on the caller
+
+    async def announce(self, investigation: uuid.UUID, event: str, **payload: Any) -> None:
+        return None  # without Redis, the events live in PostgreSQL only
 
     async def next(self, wait: float) -> tuple[str, uuid.UUID] | None:
         try:
@@ -57,6 +70,19 @@ class StreamJobs:
 
     async def submit(self, investigation: uuid.UUID) -> None:
         await self.redis.xadd(STREAM, {"investigation": str(investigation)})
+
+    async def announce(self, investigation: uuid.UUID, event: str, **payload: Any) -> None:
+        """Append to the investigation's event stream, which subscriptions read. Losing an
+        event to a Redis failure loses nothing durable: PostgreSQL has it too."""
+        try:
+            await self.redis.xadd(
+                events_stream(investigation),
+                {"kind": event, "payload": orjson.dumps(payload, default=str)},
+                maxlen=EVENTS_KEPT,
+                approximate=True,
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("events: could not append %s for %s (%s)", event, investigation, exc)
 
     async def next(self, wait: float) -> tuple[str, uuid.UUID] | None:
         # First a job another worker took and never acknowledged (it died), then a new one.

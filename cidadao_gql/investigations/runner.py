@@ -8,6 +8,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from cidadao_gql.agents import AGENTS, Agent, Finding
 from cidadao_gql.db import Database
@@ -16,6 +17,7 @@ from cidadao_gql.investigations import store
 log = logging.getLogger("cidadao_gql.investigations")
 AGENTS_BY_NAME = {agent.name: agent for agent in AGENTS}
 MAX_ATTEMPTS = 3
+FINDINGS_ANNOUNCED = 50  # per agent: the stream is for following along, PostgreSQL has all
 
 
 class _Cancelled(Exception):
@@ -38,27 +40,50 @@ def summarize(findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
-async def run(db: Database, investigation: uuid.UUID, concurrency: int = 4) -> str:
+Announce = Callable[..., Awaitable[None]]
+
+
+async def _quiet(*_: object, **__: object) -> None:
+    return None
+
+
+async def run(
+    db: Database,
+    investigation: uuid.UUID,
+    concurrency: int = 4,
+    write: Callable[[list[Finding]], Awaitable[str]] | None = None,
+    announce: Announce = _quiet,
+) -> str:
     """Run an investigation to its end; returns the status it ended in (or `skipped` when it
-    had already finished, as a redelivered job may find it)."""
+    had already finished, as a redelivered job may find it). `write` turns the findings into
+    the report (the written summary by default); `announce` appends to the event stream."""
     row = await store.start(db, investigation)
     if row is None:
         return "skipped"
+    await announce(investigation, "started", attempt=row["attempts"])
     if row["attempts"] > MAX_ATTEMPTS:
-        await store.fail(db, investigation, f"gave up after {MAX_ATTEMPTS} attempts (workers died)")
+        reason = f"gave up after {MAX_ATTEMPTS} attempts (workers died)"
+        await store.fail(db, investigation, reason)
+        await announce(investigation, "finished", status="failed", error=reason)
         return "failed"
     target = store.target_from_json(row["target"])
     agents: list[Agent] = [AGENTS_BY_NAME[name] for name in row["agents"]] or list(AGENTS)
     limit = asyncio.Semaphore(concurrency)
+    reporting = asyncio.Lock()
     done = 0
 
     async def one(agent: Agent) -> list[Finding]:
         nonlocal done
         async with limit:
             found = await agent.run(db, target)
-        done += 1
-        if not await store.progress(db, investigation, done / len(agents), agent.name):
-            raise _Cancelled
+        async with reporting:  # one at a time, so progress only ever goes up
+            done += 1
+            if not await store.progress(db, investigation, done / len(agents), agent.name):
+                raise _Cancelled
+            await announce(investigation, "progress", progress=done / len(agents), agent=agent.name)
+            for finding in found[:FINDINGS_ANNOUNCED]:
+                await announce(investigation, "finding", kind=finding.kind, severity=finding.severity,
+                               score=finding.score, summary=finding.summary)  # fmt: skip
         return found
 
     try:
@@ -67,9 +92,17 @@ async def run(db: Database, investigation: uuid.UUID, concurrency: int = 4) -> s
         return "cancelled"
     except Exception as exc:
         log.exception("investigation %s failed", investigation)
-        await store.fail(db, investigation, f"{type(exc).__name__}: {exc}")
+        reason = f"{type(exc).__name__}: {exc}"
+        await store.fail(db, investigation, reason)
+        await announce(investigation, "finished", status="failed", error=reason)
         return "failed"
     findings = [f for found in results for f in found]
-    if await store.complete(db, investigation, findings, summarize(findings)):
+    report = await (write or _summary)(findings)
+    if await store.complete(db, investigation, findings, report):
+        await announce(investigation, "finished", status="completed", findings=len(findings))
         return "completed"
     return "cancelled"
+
+
+async def _summary(findings: list[Finding]) -> str:
+    return summarize(findings)

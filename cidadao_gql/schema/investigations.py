@@ -170,6 +170,7 @@ class InvestigationMutations:
         row = await store.create(info.context.db, user.id, wanted, sorted(set(agents or ())))
         jobs = info.context.jobs
         if jobs is not None:
+            await jobs.announce(row["id"], "created", agents=row["agents"])
             try:
                 await jobs.submit(row["id"])
             except asyncio.QueueFull:
@@ -182,4 +183,6 @@ class InvestigationMutations:
     @strawberry.mutation(description="Cancel one of your investigations that has not finished.")
     async def cancel_investigation(self, info: Info, id: strawberry.ID) -> Investigation:
         row = await store.cancel(info.context.db, _uuid(id), _user(info).id)
+        if info.context.jobs is not None:
+            await info.context.jobs.announce(row["id"], "finished", status="cancelled")
         return Investigation.from_row(row)
