@@ -140,8 +140,9 @@ async def worker() -> None:
         loop.add_signal_handler(signum, stop.set)
     narrator = Narrator(settings)
     async with open_database(settings) as database, open_jobs(settings) as jobs:
+        pool = settings.agent_pool_size
         executor = Executor(
-            database, jobs, settings.agent_pool_size.maximum, AGENT_CONCURRENCY, narrator
+            database, jobs, pool.maximum, AGENT_CONCURRENCY, narrator, minimum=pool.minimum
         )
         await executor.start()
         click.echo(f"worker: {settings.agent_pool_size.maximum} slots, waiting for jobs", err=True)

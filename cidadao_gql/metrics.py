@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 RATE_LIMITER_FAILURES = Counter(
     "cidadao_ai_rate_limiter_failures",
     "Rate-limiter calls that failed because Redis was unreachable (reads were let through).",
+)
+AGENT_POOL_SIZE = Gauge("cidadao_ai_agent_pool_size", "Workers in the investigation executor.")
+AGENT_POOL_UTILIZATION = Gauge(
+    "cidadao_ai_agent_pool_utilization", "Share of the executor's workers running a job."
 )
 QUERY_REJECTIONS = Counter(
     "cidadao_ai_query_rejections",

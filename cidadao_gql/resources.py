@@ -74,8 +74,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         if settings.run_investigations:
             narrator = Narrator(settings)
             stack.push_async_callback(narrator.close)
+            pool = settings.agent_pool_size
             executor = Executor(
-                db, jobs, settings.agent_pool_size.maximum, AGENT_CONCURRENCY, narrator
+                db, jobs, pool.maximum, AGENT_CONCURRENCY, narrator, minimum=pool.minimum
             )
             await executor.start()
             stack.push_async_callback(executor.close)

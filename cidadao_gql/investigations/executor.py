@@ -1,16 +1,26 @@
 """The pooled executor: worker tasks that take investigation jobs and run them.
 
-`workers` tasks (AGENT_POOL_SIZE's maximum) each run one investigation at a time, and each
-investigation runs its agents `agent_concurrency` at a time. Closing drains: the workers
-finish the job in hand (up to a timeout) and take no new one.
+- Pre-warmed: `minimum` workers start with the pool, each after a health probe (a database
+  round trip), so the first job does not pay for connections.
+- Scaling: a supervisor looks at the backlog every `tick` seconds and adds workers, up to
+  `maximum`, while jobs wait; a worker idle for `idle_after` seconds leaves while there
+  are more than `minimum`.
+- Health and recycling: a worker whose probe fails, that raised, or that has served
+  `recycle_after` jobs is replaced by a fresh one.
+- Push-back: the in-process queue is bounded (a full one refuses new investigations).
+- Drain: closing stops taking jobs and lets the ones in hand finish, up to a timeout.
+
+Jobs go to whichever worker is free next (round-robin over the idle ones); each job runs
+its agents scatter-gather (runner.py), a large target split into chunks (map-reduce).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 
+from cidadao_gql import metrics
 from cidadao_gql.db import Database
 from cidadao_gql.investigations import runner
 from cidadao_gql.investigations.narrative import Narrator
@@ -27,19 +37,49 @@ class Executor:
         workers: int,
         agent_concurrency: int,
         narrator: Narrator | None = None,
+        minimum: int | None = None,
+        idle_after: float = 30.0,
+        recycle_after: int = 100,
+        tick: float = 0.5,
     ) -> None:
         self.db = db
         self.jobs = jobs
-        self.narrator = narrator
-        self.workers = workers
+        self.maximum = max(1, workers)
+        self.minimum = min(self.maximum, self.maximum if minimum is None else minimum)
         self.agent_concurrency = agent_concurrency
+        self.narrator = narrator
+        self.idle_after = idle_after
+        self.recycle_after = recycle_after
+        self.tick = tick
         self.stopping = asyncio.Event()
-        self.tasks: list[asyncio.Task[None]] = []
+        self.workers: set[asyncio.Task[None]] = set()
+        self.supervisor: asyncio.Task[None] | None = None
         self.busy = 0
         self.completed = 0
+        self.recycled = 0
+        self.spawned = 0
 
     async def start(self) -> None:
-        self.tasks = [asyncio.create_task(self._work(i)) for i in range(self.workers)]
+        for _ in range(self.minimum):
+            self._spawn()
+        self.supervisor = asyncio.create_task(self._supervise())
+
+    def _spawn(self) -> None:
+        self.spawned += 1
+        task = asyncio.create_task(self._work(self.spawned))
+        self.workers.add(task)
+        task.add_done_callback(self._gone)
+
+    def _gone(self, task: asyncio.Task[None]) -> None:
+        self.workers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker died: %r; a fresh one replaces it", task.exception())
+            self.recycled += 1
+        self._measure()
+
+    def _measure(self) -> None:
+        metrics.AGENT_POOL_SIZE.set(len(self.workers))
+        metrics.AGENT_POOL_UTILIZATION.set(self.utilization)
 
     async def recover(self, statuses: tuple[str, ...] = ("pending", "running")) -> int:
         """Submit again what a previous run left unfinished: everything, with the in-process
@@ -53,18 +93,53 @@ class Executor:
             await self.jobs.submit(row["id"])
         return len(rows)
 
-    async def _work(self, number: int) -> None:
+    async def _supervise(self) -> None:
         while not self.stopping.is_set():
             try:
-                job = await self.jobs.next(wait=0.5)
-            except Exception:
-                log.exception("worker %d: could not take a job; retrying", number)
+                backlog = await self.jobs.backlog()
+            except Exception as exc:  # the queue is unreachable: keep what we have
+                log.warning("executor: cannot read the backlog (%s)", exc)
+                backlog = 0
+            idle = len(self.workers) - self.busy
+            wanted = min(
+                self.maximum, max(self.minimum, len(self.workers) + max(0, backlog - idle))
+            )
+            for _ in range(wanted - len(self.workers)):
+                self._spawn()
+            while len(self.workers) < self.minimum:  # replace the dead and the recycled
+                self._spawn()
+            self._measure()
+            await asyncio.sleep(self.tick)
+
+    async def _healthy(self) -> bool:
+        try:
+            return bool(await self.db.fetchval("SELECT 1"))
+        except Exception as exc:
+            log.warning("executor: health probe failed (%s)", exc)
+            return False
+
+    async def _work(self, number: int) -> None:
+        if not await self._healthy():
+            self.recycled += 1
+            return  # the supervisor starts another once the database answers
+        served, idle_since = 0, time.monotonic()
+        while not self.stopping.is_set():
+            try:
+                job = await self.jobs.next(wait=min(0.5, self.tick))
+            except Exception as exc:
+                log.warning("worker %d: could not take a job (%s); retrying", number, exc)
                 await asyncio.sleep(1.0)
                 continue
             if job is None:
+                if (
+                    time.monotonic() - idle_since > self.idle_after
+                    and len(self.workers) > self.minimum
+                ):
+                    return  # shrink: nobody needed us for a while
                 continue
             key, investigation = job
             self.busy += 1
+            self._measure()
             try:
                 status = await runner.run(
                     self.db,
@@ -73,22 +148,33 @@ class Executor:
                     write=self.narrator.write if self.narrator else None,
                     announce=self.jobs.announce,
                 )
-                log.info("investigation %s: %s", investigation, status)
+                log.info("worker %d: investigation %s %s", number, investigation, status)
                 self.completed += 1
             finally:
                 self.busy -= 1
-            with contextlib.suppress(Exception):  # unacknowledged: it is redelivered
+                self._measure()
+            try:
                 await self.jobs.ack(key)
+            except Exception as exc:  # unacknowledged: it is redelivered, and finishes once
+                log.warning("worker %d: could not acknowledge %s (%s)", number, key, exc)
+            served += 1
+            idle_since = time.monotonic()
+            if served >= self.recycle_after:
+                self.recycled += 1
+                return  # recycled: a fresh worker takes over
 
     @property
     def utilization(self) -> float:
-        return self.busy / self.workers if self.workers else 0.0
+        return self.busy / len(self.workers) if self.workers else 0.0
 
     async def close(self, drain_seconds: float = 30.0) -> None:
         self.stopping.set()
-        if not self.tasks:
+        if self.supervisor is not None:
+            self.supervisor.cancel()
+            await asyncio.gather(self.supervisor, return_exceptions=True)
+        if not self.workers:
             return
-        _, pending = await asyncio.wait(self.tasks, timeout=drain_seconds)
+        _, pending = await asyncio.wait(set(self.workers), timeout=drain_seconds)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

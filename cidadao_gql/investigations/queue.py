@@ -29,6 +29,10 @@ class Jobs(Protocol):
 
     async def announce(self, investigation: uuid.UUID, event: str, **payload: Any) -> None: ...
 
+    async def backlog(self) -> int:
+        """Jobs waiting that no worker has taken yet."""
+        ...
+
     async def next(self, wait: float) -> tuple[str, uuid.UUID] | None: ...
 
     async def ack(self, job: str) -> None: ...
@@ -44,6 +48,9 @@ class LocalJobs:
     async def announce(self, investigation: uuid.UUID, event: str, **payload: Any) -> None:
         return None  # without Redis, the events live in PostgreSQL only
 
+    async def backlog(self) -> int:
+        return self.queue.qsize()
+
     async def next(self, wait: float) -> tuple[str, uuid.UUID] | None:
         try:
             investigation = await asyncio.wait_for(self.queue.get(), wait)
@@ -56,10 +63,17 @@ class LocalJobs:
 
 
 class StreamJobs:
-    def __init__(self, redis: aioredis.Redis, consumer: str, claim_after: float = 30.0) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        consumer: str,
+        claim_after: float = 30.0,
+        max_pending: int = 1000,
+    ) -> None:
         self.redis = redis
         self.consumer = consumer
         self.claim_after = claim_after
+        self.max_pending = max_pending
 
     async def ensure_group(self) -> None:
         try:
@@ -69,6 +83,8 @@ class StreamJobs:
                 raise
 
     async def submit(self, investigation: uuid.UUID) -> None:
+        if await self.backlog() >= self.max_pending:
+            raise asyncio.QueueFull  # pushed back to the caller, as the local queue does
         await self.redis.xadd(STREAM, {"investigation": str(investigation)})
 
     async def announce(self, investigation: uuid.UUID, event: str, **payload: Any) -> None:
@@ -109,6 +125,12 @@ class StreamJobs:
 
     async def ack(self, job: str) -> None:
         await self.redis.xack(STREAM, GROUP, job)
+
+    async def backlog(self) -> int:
+        for group in await self.redis.xinfo_groups(STREAM):
+            if _text(group["name"]) == GROUP:
+                return int(group.get("lag") or 0)  # Redis 7 reports it; 6.2 does not
+        return 0
 
 
 def _text(value: bytes | str) -> str:

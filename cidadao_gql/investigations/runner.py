@@ -1,6 +1,7 @@
-"""Running one investigation: every chosen agent over the target at once (scatter-gather,
-at most `concurrency` at a time), progress recorded after each, findings stored with the
-finish in one transaction, and a written summary."""
+"""Running one investigation, as a pipeline: plan (split a large target into chunks),
+analyse (every chosen agent over every chunk: scatter-gather across agents, map-reduce
+across chunks, at most `concurrency` agents at a time), write the report, and store the
+findings with the finish in one transaction. Progress is recorded after each agent."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
-from cidadao_gql.agents import AGENTS, Agent, Finding
+from cidadao_gql.agents import AGENTS, Agent, Finding, Target
 from cidadao_gql.db import Database
 from cidadao_gql.investigations import store
+from cidadao_gql.queries import Sql
 
 log = logging.getLogger("cidadao_gql.investigations")
 AGENTS_BY_NAME = {agent.name: agent for agent in AGENTS}
+CHUNK_CONTRACTS = 50_000
 MAX_ATTEMPTS = 3
 FINDINGS_ANNOUNCED = 50  # per agent: the stream is for following along, PostgreSQL has all
 
@@ -47,12 +51,51 @@ async def _quiet(*_: object, **__: object) -> None:
     return None
 
 
+async def chunks(db: Database, target: Target, size: int) -> list[Target]:
+    """Map: a target of more than `size` contracts, split by agency into chunks of about
+    `size` contracts (every agent's statistic is per agency or finer, so the chunks'
+    findings together are the whole target's)."""
+    sql = Sql()
+    rows = await db.fetch(
+        f"SELECT agency_id, count(*) AS n FROM contracts t WHERE {target.contracts(sql)}"
+        " GROUP BY 1 ORDER BY 1",
+        *sql.args,
+    )
+    if sum(r["n"] for r in rows) <= size or len(rows) < 2:
+        return [target]
+    parts: list[Target] = []
+    current: list[int] = []
+    filled = 0
+    for r in rows:
+        current.append(r["agency_id"])
+        filled += r["n"]
+        if filled >= size:
+            parts.append(replace(target, agency_ids=tuple(current)))
+            current, filled = [], 0
+    if current:
+        parts.append(replace(target, agency_ids=tuple(current)))
+    return parts
+
+
+def reduce_findings(findings: list[Finding]) -> list[Finding]:
+    """Reduce: a supplier's first contract is one fact, though several chunks may see it."""
+    kept, suppliers = [], set()
+    for finding in findings:
+        if finding.kind == "new_supplier":
+            if finding.supplier_ids in suppliers:
+                continue
+            suppliers.add(finding.supplier_ids)
+        kept.append(finding)
+    return kept
+
+
 async def run(
     db: Database,
     investigation: uuid.UUID,
     concurrency: int = 4,
     write: Callable[[list[Finding]], Awaitable[str]] | None = None,
     announce: Announce = _quiet,
+    chunk_size: int = CHUNK_CONTRACTS,
 ) -> str:
     """Run an investigation to its end; returns the status it ended in (or `skipped` when it
     had already finished, as a redelivered job may find it). `write` turns the findings into
@@ -67,6 +110,7 @@ async def run(
         await announce(investigation, "finished", status="failed", error=reason)
         return "failed"
     target = store.target_from_json(row["target"])
+    parts = await chunks(db, target, chunk_size)
     agents: list[Agent] = [AGENTS_BY_NAME[name] for name in row["agents"]] or list(AGENTS)
     limit = asyncio.Semaphore(concurrency)
     reporting = asyncio.Lock()
@@ -74,8 +118,10 @@ async def run(
 
     async def one(agent: Agent) -> list[Finding]:
         nonlocal done
-        async with limit:
-            found = await agent.run(db, target)
+        found = []
+        for part in parts:  # chunks one after another; agents side by side
+            async with limit:
+                found += await agent.run(db, part)
         async with reporting:  # one at a time, so progress only ever goes up
             done += 1
             if not await store.progress(db, investigation, done / len(agents), agent.name):
@@ -96,7 +142,7 @@ async def run(
         await store.fail(db, investigation, reason)
         await announce(investigation, "finished", status="failed", error=reason)
         return "failed"
-    findings = [f for found in results for f in found]
+    findings = reduce_findings([f for found in results for f in found])
     report = await (write or _summary)(findings)
     if await store.complete(db, investigation, findings, report):
         await announce(investigation, "finished", status="completed", findings=len(findings))
