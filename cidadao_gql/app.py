@@ -8,28 +8,34 @@ import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
+from starlette_compress import CompressMiddleware, add_compress_type
 from strawberry.asgi import GraphQL
 
 from cidadao_gql import metrics
 from cidadao_gql.apikeys import authenticate
 from cidadao_gql.errors import CidadaoError
 from cidadao_gql.loaders import make_loaders
+from cidadao_gql.middleware import BodyLimit
 from cidadao_gql.resources import Resources, open_resources
 from cidadao_gql.response_cache import ResponseCache
 from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
 
+add_compress_type("application/graphql-response+json")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -99,6 +105,27 @@ async def _operation(request: Request) -> dict[str, Any]:
     return {}
 
 
+@lru_cache(maxsize=1024)
+def _operation_type(query: str, name: str | None) -> OperationType | None:
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            name is None or (definition.name and definition.name.value == name)
+        ):
+            return definition.operation
+    return None
+
+
+def _is_mutation(operation: dict[str, Any]) -> bool:
+    query, name = operation.get("query"), operation.get("operationName")
+    if not isinstance(query, str) or not isinstance(name, str | None):
+        return False
+    return _operation_type(query, name) is OperationType.MUTATION
+
+
 def _answer(request: Request, body: bytes, request_id: str, ttl: int, cache: str) -> Response:
     """A public answer; over GET it carries an ETag and may be kept by browsers and CDNs."""
     headers = {"x-request-id": request_id, "x-cache": cache}
@@ -131,7 +158,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except CidadaoError as exc:
             return _error_response(exc, 401, request_id)
         request.state.request_id = request_id
-        key = responses.key(await _operation(request))
+        operation = await _operation(request)
+        if request.method == "GET" and _is_mutation(operation):
+            return Response(
+                orjson.dumps({"errors": [{"message": "mutations are POST only",
+                                          "extensions": {"code": "METHOD_NOT_ALLOWED"}}]}),
+                status_code=405, media_type="application/json", headers={"allow": "POST"},
+            )  # fmt: skip
+        key = responses.key(operation)
         if key is not None:
             cached = await responses.lookup(key)
             metrics.cache_lookup("response", "response", cached is not None)
@@ -166,6 +200,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(
+        middleware=[
+            # Outermost first: refuse oversized bodies before anything reads them, compress
+            # what goes out (only above 1 KB, only types that gain from it).
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                CompressMiddleware,
+                minimum_size=1024,
+                brotli_quality=settings.compression_level,
+                zstd_level=3,
+                gzip_level=6,
+            ),
+        ],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),

@@ -51,7 +51,8 @@ class Settings:
     llm_api_key: str | None = None
     llm_model: str = "gpt-4o-mini"
     run_investigations: bool = True
-    compression_level: int = 4
+    compression_level: int = 3  # Brotli quality; benchmarks/compression.py shows why
+    max_body_bytes: int = 1_048_576
     http2_enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
@@ -117,6 +118,9 @@ class Settings:
             llm_model=_read(env, "LLM_MODEL", str, d.llm_model),
             run_investigations=_read(env, "RUN_INVESTIGATIONS", _bool, d.run_investigations),
             compression_level=_read(env, "COMPRESSION_LEVEL", _int(0, 11), d.compression_level),
+            max_body_bytes=_read(
+                env, "MAX_BODY_BYTES", _int(1024, 1_073_741_824), d.max_body_bytes
+            ),
             http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),
             host=_read(env, "HOST", str, d.host),
             port=_read(env, "PORT", _int(1, 65535), d.port),

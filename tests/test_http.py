@@ -1,0 +1,104 @@
+"""The HTTP surface over real HTTP: compression negotiation, the body limit, and GET being
+for queries only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import brotli
+import orjson
+import pytest
+import zstandard
+
+from cidadao_gql.app import create_app
+from cidadao_gql.settings import Settings
+from tests.conftest import live_server
+
+BIG = "{ contracts(first: 100) { nodes { number object finalValue signedOn } } }"  # ~15 KB
+SMALL = "{ contracts(first: 1) { nodes { number } } }"
+
+
+@pytest.mark.parametrize(
+    ("accept", "encoding"),
+    [
+        ("br", "br"),
+        ("gzip", "gzip"),
+        ("zstd", "zstd"),
+        ("identity", None),
+        ("br, gzip, zstd", "zstd"),
+    ],
+)
+async def test_compression_is_negotiated(
+    settings: Settings, accept: str, encoding: str | None
+) -> None:
+    async with live_server(create_app(settings)) as client:
+        raw = await client.post(
+            "/graphql", json={"query": BIG}, headers={"accept-encoding": accept}, extensions={}
+        )
+    assert raw.headers.get("content-encoding") == encoding
+    assert raw.json()["data"]["contracts"]["nodes"]  # httpx decodes what it was sent
+    if encoding is not None:
+        assert int(raw.headers["content-length"]) < len(raw.content)
+
+
+async def test_small_answers_are_not_compressed(settings: Settings) -> None:
+    async with live_server(create_app(settings)) as client:
+        answer = await client.post(
+            "/graphql", json={"query": SMALL}, headers={"accept-encoding": "br, gzip"}
+        )
+    assert "content-encoding" not in answer.headers
+    assert len(answer.content) < 1024
+
+
+async def test_compressed_bytes_decode_to_the_plain_answer(settings: Settings) -> None:
+    async with live_server(create_app(settings)) as client:
+        plain = await client.post(
+            "/graphql", json={"query": BIG}, headers={"accept-encoding": "identity"}
+        )
+        for codec, decode in (
+            ("br", brotli.decompress),
+            ("zstd", zstandard.ZstdDecompressor().decompressobj().decompress),
+        ):
+            async with client.stream(
+                "POST", "/graphql", json={"query": BIG}, headers={"accept-encoding": codec}
+            ) as streamed:
+                wire = b"".join([chunk async for chunk in streamed.aiter_raw()])
+            assert orjson.loads(decode(wire))["data"] == plain.json()["data"]
+
+
+async def test_an_oversized_body_is_refused(settings: Settings) -> None:
+    small = replace(settings, max_body_bytes=2048)
+    async with live_server(create_app(small)) as client:
+        declared = await client.post(
+            "/graphql",
+            content=b"{" + b" " * 4096 + b"}",
+            headers={"content-type": "application/json"},
+        )
+
+        async def chunks() -> AsyncIterator[bytes]:  # no content-length: counted as it arrives
+            for _ in range(8):
+                yield b" " * 512
+
+        undeclared = await client.post(
+            "/graphql", content=chunks(), headers={"content-type": "application/json"}
+        )
+        fine = await client.post("/graphql", json={"query": SMALL})
+    for answer in (declared, undeclared):
+        assert answer.status_code == 413
+        assert answer.json()["errors"][0]["extensions"] == {
+            "code": "PAYLOAD_TOO_LARGE",
+            "maxBytes": 2048,
+        }
+    assert fine.status_code == 200
+
+
+async def test_mutations_over_get_are_refused_with_405(settings: Settings) -> None:
+    mutation = (
+        'mutation { cancelInvestigation(id: "00000000-0000-0000-0000-000000000000") { status } }'
+    )
+    async with live_server(create_app(settings)) as client:
+        answer = await client.get("/graphql", params={"query": mutation})
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert answer.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
