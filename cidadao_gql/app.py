@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from starlette_compress import CompressMiddleware, add_compress_type
@@ -173,8 +173,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 return _answer(request, cached.encode(), request_id, responses.ttl, "hit")
         try:
             response = await view.run(request)
-        except HTTPException as exc:
-            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        except HTTPException as exc:  # a request that is not GraphQL at all
+            response = Response(
+                orjson.dumps(
+                    {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]}
+                ),
+                status_code=exc.status_code,
+                media_type="application/json",
+            )
         if key is not None and response.status_code == 200:
             stored = await responses.store(key, orjson.loads(response.body))
             if stored is not None:

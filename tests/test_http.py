@@ -102,3 +102,27 @@ async def test_mutations_over_get_are_refused_with_405(settings: Settings) -> No
     assert answer.status_code == 405
     assert answer.headers["allow"] == "POST"
     assert answer.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_a_batch_answers_each_operation_on_its_own(settings: Settings) -> None:
+    batch = [
+        {"query": SMALL},
+        {"query": "{ contracts(first: 500) { nodes { id } } }"},  # refused: page too big
+        {"query": "{ agencies(first: 2) { nodes { name } } }"},
+    ]
+    async with live_server(create_app(settings)) as client:
+        answer = await client.post("/graphql", json=batch)
+    assert answer.status_code == 200
+    first, failing, last = answer.json()
+    assert first["data"]["contracts"]["nodes"] and "errors" not in first
+    assert failing["errors"][0]["extensions"]["code"] == "INVALID_PAGE_SIZE"
+    assert len(last["data"]["agencies"]["nodes"]) == 2
+    costs = [r["extensions"]["cost"]["requestedQueryCost"] for r in (first, failing, last)]
+    assert costs == [2, 2, 2]  # each its own, not the batch's
+
+
+async def test_a_batch_over_the_limit_is_refused(settings: Settings) -> None:
+    async with live_server(create_app(replace(settings, batch_size=3))) as client:
+        answer = await client.post("/graphql", json=[{"query": SMALL}] * 4)
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"

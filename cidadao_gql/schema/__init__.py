@@ -120,7 +120,9 @@ def build_schema(settings: Settings) -> Schema:
             partial(ValidationCache, maxsize=1024),
             partial(CostLimit, max_cost=settings.max_query_cost),
         ],
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(
+            auto_camel_case=True, batching_config={"max_operations": settings.batch_size}
+        ),
     )
 
 

@@ -113,6 +113,7 @@ class CostLimit(SchemaExtension):
 
     def __init__(self, max_cost: int) -> None:
         self.max_cost = max_cost
+        self.cost: dict[str, Any] = {}  # this operation's; a batch shares one context
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
@@ -130,7 +131,8 @@ class CostLimit(SchemaExtension):
             "actualQueryCost": 0,
             "throttleStatus": None,
         }
-        context.cost = cost
+        self.cost = cost
+        context.cost = cost  # for the timeout path, which has no extension results
         if requested > self.max_cost:
             metrics.QUERY_REJECTIONS.labels("QUERY_TOO_COMPLEX").inc()
             raise QueryTooComplex(
@@ -166,5 +168,4 @@ class CostLimit(SchemaExtension):
         )
 
     def get_results(self) -> dict[str, Any]:
-        cost = getattr(self.execution_context.context, "cost", None)
-        return {"cost": cost} if cost else {}
+        return {"cost": self.cost} if self.cost else {}
