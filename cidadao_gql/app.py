@@ -23,6 +23,7 @@ from starlette.routing import Route
 from starlette.websockets import WebSocket
 from starlette_compress import CompressMiddleware, add_compress_type
 from strawberry.asgi import GraphQL
+from strawberry.http.base import BaseRequestProtocol
 
 from cidadao_gql import metrics
 from cidadao_gql.apikeys import authenticate
@@ -58,11 +59,17 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=request.state.request_id,
             limiter=resources.limiter,
             jobs=resources.jobs,
+            persisted=resources.persisted,
             client=f"user:{user.id}"
             if user
             else f"ip:{request.client.host if request.client else '?'}",
             response=response if isinstance(response, Response) else None,
         )
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """GraphiQL for a browser's GET with neither a query nor a persisted-query hash."""
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and params.get("extensions") is None
 
     def encode_json(self, data: object) -> bytes:
         if self.settings.json_encoder == "orjson":
@@ -76,13 +83,15 @@ def _request_id(request: Request) -> str:
     return given if _REQUEST_ID.match(given) else os.urandom(16).hex()
 
 
-def _error_response(error: CidadaoError, status: int, request_id: str) -> Response:
+def _error_response(
+    error: CidadaoError, status: int, request_id: str, headers: dict[str, str] | None = None
+) -> Response:
     body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
     return Response(
         orjson.dumps(body),
         status_code=status,
         media_type="application/json",
-        headers={"x-request-id": request_id, "www-authenticate": "Bearer"},
+        headers={"x-request-id": request_id, **(headers or {})},
     )
 
 
@@ -94,8 +103,9 @@ async def _operation(request: Request) -> dict[str, Any]:
             if "text/html" in request.headers.get("accept", ""):
                 return {}
             params: dict[str, Any] = dict(request.query_params)
-            if "variables" in params:
-                params["variables"] = orjson.loads(params["variables"])
+            for name in ("variables", "extensions"):  # URL-encoded JSON
+                if params.get(name):
+                    params[name] = orjson.loads(params[name])
             return params
         if request.headers.get("content-type", "").startswith("application/json"):
             body = orjson.loads(await request.body())
@@ -156,9 +166,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 resources.db, request.headers.get("authorization")
             )
         except CidadaoError as exc:
-            return _error_response(exc, 401, request_id)
+            return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
         request.state.request_id = request_id
         operation = await _operation(request)
+        if operation and (operation.get("extensions") or settings.persisted_queries_only):
+            # Resolved here, before the response cache, so that a hash is registered even
+            # when the answer comes from the cache (execution resolves it again: cheap).
+            try:
+                query = await resources.persisted.resolve(
+                    operation.get("query"), operation.get("extensions")
+                )
+            except CidadaoError as exc:
+                return _error_response(exc, 200, request_id)
+            operation = {**operation, "query": query}
         if request.method == "GET" and _is_mutation(operation):
             return Response(
                 orjson.dumps({"errors": [{"message": "mutations are POST only",

@@ -31,6 +31,7 @@ from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, Pnc
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.migrations import migrate
+from cidadao_gql.persisted import register_directory
 from cidadao_gql.resources import AGENT_CONCURRENCY, open_jobs
 from cidadao_gql.settings import Settings
 
@@ -273,6 +274,24 @@ async def apikey_revoke(key_id: int) -> None:
             raise click.ClickException(f"no live key with id {key_id}")
         await _invalidate(_settings(), conn, "apikeys")
     click.echo(f"revoked key {key_id}")
+
+
+@main.group()
+def documents() -> None:
+    """Trusted documents (PERSISTED_QUERIES_ONLY=true runs these and nothing else)."""
+
+
+@documents.command("register")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_run
+async def documents_register(directory: Path) -> None:
+    """Register every .graphql file below DIRECTORY, by the SHA-256 of its text."""
+    async with _connect(_settings()) as conn:
+        await migrate(conn)
+        registered = await register_directory(conn, directory)
+    for name, digest in registered:
+        click.echo(f"{digest}  {name}")
+    click.echo(f"{len(registered)} document(s) registered", err=True)
 
 
 @main.command("export-schema")

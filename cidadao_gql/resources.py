@@ -21,6 +21,7 @@ from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.queue import Jobs, LocalJobs, StreamJobs
 from cidadao_gql.migrations import pending_migrations
+from cidadao_gql.persisted import PersistedDocuments
 from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.settings import Settings
 
@@ -35,6 +36,7 @@ class Resources:
     limiter: Limiter | None
     cache: TieredCache
     jobs: Jobs
+    persisted: PersistedDocuments
 
 
 def make_limiter(settings: Settings, redis: aioredis.Redis | None) -> Limiter | None:
@@ -81,7 +83,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             await executor.start()
             stack.push_async_callback(executor.close)
             await executor.recover(("pending",) if settings.redis_url else ("pending", "running"))
-        yield Resources(settings, db, redis, make_limiter(settings, redis), cache, jobs)
+        persisted = PersistedDocuments(db, redis, settings.persisted_queries_only)
+        yield Resources(settings, db, redis, make_limiter(settings, redis), cache, jobs, persisted)
 
 
 @asynccontextmanager

@@ -53,6 +53,7 @@ class Settings:
     run_investigations: bool = True
     compression_level: int = 3  # Brotli quality; benchmarks/compression.py shows why
     max_body_bytes: int = 1_048_576
+    persisted_queries_only: bool = False
     http2_enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
@@ -120,6 +121,9 @@ class Settings:
             compression_level=_read(env, "COMPRESSION_LEVEL", _int(0, 11), d.compression_level),
             max_body_bytes=_read(
                 env, "MAX_BODY_BYTES", _int(1024, 1_073_741_824), d.max_body_bytes
+            ),
+            persisted_queries_only=_read(
+                env, "PERSISTED_QUERIES_ONLY", _bool, d.persisted_queries_only
             ),
             http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),
             host=_read(env, "HOST", str, d.host),

@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionResult
 
 from cidadao_gql.errors import QueryTimeout
+from cidadao_gql.persisted import PersistedQueries
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
 from cidadao_gql.schema.costs import apply_cost_directives
@@ -114,6 +115,7 @@ def build_schema(settings: Settings) -> Schema:
         mutation=Mutation,
         types=[Agency, Supplier, Procurement, Item, Award, Contract, Sanction],
         extensions=[
+            PersistedQueries,
             partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
             partial(ParserCache, maxsize=1024),
             partial(AddValidationRules, rules),

@@ -12,6 +12,7 @@ from cidadao_gql.apikeys import User
 from cidadao_gql.db import Database
 from cidadao_gql.investigations.queue import Jobs
 from cidadao_gql.loaders import Loaders
+from cidadao_gql.persisted import PersistedDocuments
 from cidadao_gql.ratelimit import Limiter
 from cidadao_gql.settings import Settings
 
@@ -25,6 +26,7 @@ class Context:
     request_id: str
     limiter: Limiter | None = None
     jobs: Jobs | None = None  # where new investigations are queued
+    persisted: PersistedDocuments | None = None  # APQ and trusted documents
     client: str = "anonymous"
     response: Response | None = None  # status and headers of the HTTP answer, when there is one
     cost: dict[str, Any] = field(default_factory=dict)  # extensions.cost, as far as it got
