@@ -17,6 +17,7 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -95,6 +96,10 @@ def _error_response(
     )
 
 
+def _browser(request: Request) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
+
+
 async def _operation(request: Request) -> dict[str, Any]:
     """query, operationName and variables of a single GraphQL request; {} for anything else
     (a batch, a form, a browser asking for GraphiQL, a body that does not parse)."""
@@ -136,6 +141,54 @@ def _is_mutation(operation: dict[str, Any]) -> bool:
     return _operation_type(query, name) is OperationType.MUTATION
 
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+# Errors that mean the request was not a valid GraphQL request: nothing was executed.
+REQUEST_ERRORS = frozenset({
+    "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "TOO_MANY_TOKENS",
+    "QUERY_TOO_DEEP", "TOO_MANY_ALIASES",
+})  # fmt: skip
+
+
+def _wants(request: Request) -> str | None:
+    """The media type to answer with, per GraphQL over HTTP: graphql-response+json when the
+    client accepts it, application/json when it accepts that (or anything, or says
+    nothing), None when it accepts neither."""
+    accept = request.headers.get("accept", "")
+    if not accept.strip() or "*/*" in accept or "application/*" in accept:
+        return GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else "application/json"
+    if GRAPHQL_RESPONSE in accept:
+        return GRAPHQL_RESPONSE
+    return "application/json" if "application/json" in accept else None
+
+
+def _negotiated(request: Request, response: Response) -> Response:
+    """With application/graphql-response+json, a request error (nothing executed) is a 400
+    without `data`; with application/json, everything GraphQL answers is a 200."""
+    wanted = _wants(request)
+    if response.status_code != 200 or wanted != GRAPHQL_RESPONSE or not response.body:
+        return response
+    answer = orjson.loads(response.body)
+    if not isinstance(answer, dict):  # a batch keeps 200: each entry has its own errors
+        response.headers["content-type"] = GRAPHQL_RESPONSE
+        return response
+    codes = {e.get("extensions", {}).get("code") for e in answer.get("errors") or ()}
+    status = 200
+    if answer.get("data") is None and codes and codes <= REQUEST_ERRORS:
+        answer.pop("data", None)
+        status = 400
+    return Response(
+        orjson.dumps(answer),
+        status_code=status,
+        media_type=GRAPHQL_RESPONSE,
+        headers=_extra(response),
+    )
+
+
+def _extra(response: Response) -> dict[str, str]:
+    skip = {"content-type", "content-length"}
+    return {k: v for k, v in response.headers.items() if k not in skip}
+
+
 def _answer(request: Request, body: bytes, request_id: str, ttl: int, cache: str) -> Response:
     """A public answer; over GET it carries an ETag and may be kept by browsers and CDNs."""
     headers = {"x-request-id": request_id, "x-cache": cache}
@@ -144,7 +197,7 @@ def _answer(request: Request, body: bytes, request_id: str, ttl: int, cache: str
         headers |= {"etag": etag, "cache-control": f"public, max-age={ttl}"}
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body, media_type=_wants(request) or "application/json", headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -168,6 +221,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except CidadaoError as exc:
             return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
         request.state.request_id = request_id
+        if _wants(request) is None and not _browser(request):
+            return Response(
+                orjson.dumps({"errors": [{"message": f"answers are {GRAPHQL_RESPONSE} or application/json",
+                                          "extensions": {"code": "NOT_ACCEPTABLE"}}]}),
+                status_code=406, media_type="application/json",
+            )  # fmt: skip
+        if request.method == "POST" and not request.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
+            return Response(
+                orjson.dumps({"errors": [{"message": "POST bodies are application/json",
+                                          "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}),
+                status_code=415, media_type="application/json",
+            )  # fmt: skip
         operation = await _operation(request)
         if operation and (operation.get("extensions") or settings.persisted_queries_only):
             # Resolved here, before the response cache, so that a hash is registered even
@@ -201,6 +268,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 status_code=exc.status_code,
                 media_type="application/json",
             )
+        response = _negotiated(request, response)
         if key is not None and response.status_code == 200:
             stored = await responses.store(key, orjson.loads(response.body))
             if stored is not None:
@@ -225,8 +293,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def exposition(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    cors = (
+        [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                    allow_methods=["GET", "POST"], allow_headers=["*"], max_age=600)]
+        if settings.cors_origins
+        else []
+    )  # fmt: skip
     return Starlette(
         middleware=[
+            *cors,
             # Outermost first: refuse oversized bodies before anything reads them, compress
             # what goes out (only above 1 KB, only types that gain from it).
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),

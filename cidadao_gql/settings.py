@@ -54,6 +54,8 @@ class Settings:
     compression_level: int = 3  # Brotli quality; benchmarks/compression.py shows why
     max_body_bytes: int = 1_048_576
     persisted_queries_only: bool = False
+    introspection: bool = True
+    cors_origins: tuple[str, ...] = ()
     http2_enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
@@ -125,6 +127,8 @@ class Settings:
             persisted_queries_only=_read(
                 env, "PERSISTED_QUERIES_ONLY", _bool, d.persisted_queries_only
             ),
+            introspection=_read(env, "INTROSPECTION_ENABLED", _bool, d.introspection),
+            cors_origins=_read(env, "CORS_ORIGINS", _origins, d.cors_origins),
             http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),
             host=_read(env, "HOST", str, d.host),
             port=_read(env, "PORT", _int(1, 65535), d.port),
@@ -184,6 +188,15 @@ def _bool(raw: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError("must be true or false")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated origins (`https://a.example,https://b.example`), or `*`."""
+    origins = tuple(o.strip() for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
+    return origins
 
 
 def _pool_size(raw: str) -> PoolSize:

@@ -126,3 +126,90 @@ async def test_a_batch_over_the_limit_is_refused(settings: Settings) -> None:
         answer = await client.post("/graphql", json=[{"query": SMALL}] * 4)
     assert answer.status_code == 400
     assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+GOOD = "{ agencies(first: 1) { nodes { name } } }"
+INVALID = "{ agencies(first: 1) { nodes { colour } } }"
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "status", "media", "has_data"),
+    [
+        ("application/graphql-response+json", GOOD, 200, "application/graphql-response+json", True),
+        (
+            "application/graphql-response+json",
+            INVALID,
+            400,
+            "application/graphql-response+json",
+            False,
+        ),
+        ("application/json", INVALID, 200, "application/json", True),
+        ("", INVALID, 200, "application/json", True),
+        (
+            "application/graphql-response+json, application/json;q=0.9",
+            GOOD,
+            200,
+            "application/graphql-response+json",
+            True,
+        ),
+    ],
+)
+async def test_media_types_and_status_codes_follow_graphql_over_http(
+    settings: Settings, accept: str, query: str, status: int, media: str, has_data: bool
+) -> None:
+    headers = {"accept": accept} if accept else {}
+    async with live_server(create_app(replace(settings, response_cache_ttl=0))) as client:
+        answer = await client.post("/graphql", json={"query": query}, headers=headers)
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith(media)
+    assert ("data" in answer.json()) is has_data
+
+
+async def test_unacceptable_and_unsupported_requests(settings: Settings) -> None:
+    async with live_server(create_app(settings)) as client:
+        xml = await client.post(
+            "/graphql", json={"query": GOOD}, headers={"accept": "application/xml"}
+        )
+        form = await client.post(
+            "/graphql",
+            content=b"query=x",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert (
+        xml.status_code == 406 and xml.json()["errors"][0]["extensions"]["code"] == "NOT_ACCEPTABLE"
+    )
+    assert (
+        form.status_code == 415
+        and form.json()["errors"][0]["extensions"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    )
+
+
+async def test_cors_is_configurable(settings: Settings) -> None:
+    allowed = replace(settings, cors_origins=("https://painel.example",))
+    preflight = {"origin": "https://painel.example", "access-control-request-method": "POST",
+                 "access-control-request-headers": "content-type"}  # fmt: skip
+    async with live_server(create_app(allowed)) as client:
+        ok = await client.options("/graphql", headers=preflight)
+        other = await client.options(
+            "/graphql", headers={**preflight, "origin": "https://evil.example"}
+        )
+    async with live_server(create_app(settings)) as client:
+        closed = await client.post(
+            "/graphql", json={"query": GOOD}, headers={"origin": "https://painel.example"}
+        )
+    assert (
+        ok.status_code == 200
+        and ok.headers["access-control-allow-origin"] == "https://painel.example"
+    )
+    assert "access-control-allow-origin" not in other.headers
+    assert "access-control-allow-origin" not in closed.headers
+
+
+async def test_introspection_can_be_disabled(settings: Settings) -> None:
+    query = "{ __schema { queryType { name } } }"
+    async with live_server(create_app(replace(settings, introspection=False))) as client:
+        refused = await client.post("/graphql", json={"query": query})
+    async with live_server(create_app(settings)) as client:
+        allowed = await client.post("/graphql", json={"query": query})
+    assert refused.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert allowed.json()["data"]["__schema"]["queryType"]["name"] == "Query"

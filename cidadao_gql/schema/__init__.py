@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -109,6 +109,8 @@ def build_schema(settings: Settings) -> Schema:
         depth_limit(settings.max_query_depth),
         alias_limit(settings.max_aliases),
     ]
+    if not settings.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     return Schema(
         settings,
         query=Query,
