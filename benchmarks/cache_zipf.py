@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--distinct", type=int, default=10_000)
     parser.add_argument("--exponent", type=float, default=1.1)
-    parser.add_argument("--duration", type=int, default=30)
+    parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     ensure_wrk()

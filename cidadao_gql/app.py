@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
@@ -21,6 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 from starlette_compress import CompressMiddleware, add_compress_type
 from strawberry.asgi import GraphQL
@@ -30,7 +31,7 @@ from cidadao_gql import metrics
 from cidadao_gql.apikeys import authenticate
 from cidadao_gql.errors import CidadaoError
 from cidadao_gql.loaders import make_loaders
-from cidadao_gql.middleware import BodyLimit
+from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked
 from cidadao_gql.resources import Resources, open_resources
 from cidadao_gql.response_cache import ResponseCache
 from cidadao_gql.schema import build_schema
@@ -200,6 +201,22 @@ def _answer(request: Request, body: bytes, request_id: str, ttl: int, cache: str
     return Response(body, media_type=_wants(request) or "application/json", headers=headers)
 
 
+def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
+    """zstd, Brotli or gzip above 1 KB, for requests that accept one of them."""
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        compress = CompressMiddleware(
+            app,
+            minimum_size=1024,
+            brotli_quality=settings.compression_level,
+            zstd_level=3,
+            gzip_level=6,
+        )
+        return CompressWhenAsked(app, compress)
+
+    return wrap
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     view = GraphQLView(settings)
@@ -221,7 +238,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except CidadaoError as exc:
             return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
         request.state.request_id = request_id
-        if _wants(request) is None and not _browser(request):
+        wanted = _wants(request)
+        if wanted is None and not _browser(request):
             return Response(
                 orjson.dumps({"errors": [{"message": f"answers are {GRAPHQL_RESPONSE} or application/json",
                                           "extensions": {"code": "NOT_ACCEPTABLE"}}]}),
@@ -305,13 +323,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Outermost first: refuse oversized bodies before anything reads them, compress
             # what goes out (only above 1 KB, only types that gain from it).
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            Middleware(
-                CompressMiddleware,
-                minimum_size=1024,
-                brotli_quality=settings.compression_level,
-                zstd_level=3,
-                gzip_level=6,
-            ),
+            Middleware(CachedAnswers),
+            Middleware(compression(settings)),
         ],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -153,6 +153,15 @@ class TieredCache:
         entry = await self._read(policy, tiers, l1_key, text, self.clock())
         return None if entry is None else entry.value
 
+    def in_memory(self, policy: Policy, key: str) -> Any:
+        """The value in L1, or None; never waits on another tier."""
+        if L1 not in self._tiers(policy):
+            return None
+        l1_key, _ = self._keys(policy, key, None)
+        entry = self.l1.get(l1_key, self.clock())
+        metrics.cache_lookup(L1, policy.namespace, entry is not None)
+        return None if entry is None else entry.value
+
     async def put(self, policy: Policy, key: str, value: Any, user: str | None = None) -> None:
         tiers = self._tiers(policy)
         if tiers:

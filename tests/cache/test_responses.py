@@ -90,3 +90,25 @@ async def test_entity_rows_come_from_the_cache(
         await cache.close()
     assert cold == 1  # the page; its suppliers and agencies were cached by the warm-up
     assert warm == 1
+
+
+async def test_the_fast_path_answers_anonymous_hits_and_only_them(settings: Settings) -> None:
+    from cidadao_gql import apikeys
+    from tests.conftest import connect
+
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        key = await apikeys.create_key(conn, "fast-path")
+    body = {"query": PAGE, "variables": {"n": 5}}
+    async with live_server(create_app(settings)) as client:
+        first = await client.post("/graphql", json=body)
+        fast = await client.post("/graphql", json=body)
+        authenticated = await client.post(
+            "/graphql", json=body, headers={"authorization": f"Bearer {key.key}"}
+        )
+        bad_key = await client.post("/graphql", json=body, headers={"authorization": "Bearer nope"})
+    assert first.headers["x-cache"] == "miss" and fast.headers["x-cache"] == "hit"
+    assert fast.json()["data"] == first.json()["data"]
+    assert len(fast.headers["x-request-id"]) == 32
+    assert authenticated.headers["x-cache"] == "hit"  # the full path's hit, after the key check
+    assert bad_key.status_code == 401  # a bad key is never answered from the cache
