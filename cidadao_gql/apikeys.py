@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import jwt
 
 from cidadao_gql.db import Database
 from cidadao_gql.errors import Unauthenticated
@@ -66,19 +67,50 @@ async def revoke_key(conn: asyncpg.Connection, key_id: int) -> bool:
     return status == "UPDATE 1"
 
 
-async def authenticate(db: Database, authorization: str | None) -> User | None:
-    """The user behind an Authorization header; None for an anonymous request."""
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """How bearer JWTs are checked: HS256 with a shared secret or RS256 with a public key."""
+
+    algorithm: str
+    key: str
+    audience: str | None = None
+
+    def user(self, token: str) -> User:
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                options={"require": ["exp", "sub"], "verify_aud": self.audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("this token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from None
+        scopes = frozenset(str(claims.get("scope", "read")).split()) & SCOPES
+        return User(id=str(claims["sub"]), scopes=scopes)
+
+
+async def authenticate(
+    db: Database, authorization: str | None, tokens: Tokens | None = None
+) -> User | None:
+    """The user behind an Authorization header: an API key (`cgk_…`) or, when configured,
+    a JWT; None for an anonymous request."""
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("use `Authorization: Bearer <api key>`")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("use `Authorization: Bearer <api key or token>`")
+    if tokens is not None and not token.startswith(PREFIX):
+        return tokens.user(token)
     # The primary, not a replica: a revoked key must stop working at once, not after the lag.
     row = await db.primary.fetchrow(
         """SELECT user_id, scopes, revoked_at IS NOT NULL AS revoked,
                   coalesce(expires_at <= now(), false) AS expired
              FROM api_keys WHERE key_hash = $1""",
-        hash_key(token.strip()),
+        hash_key(token),
     )
     if row is None:
         raise Unauthenticated("unknown API key")

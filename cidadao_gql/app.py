@@ -28,7 +28,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http.base import BaseRequestProtocol
 
 from cidadao_gql import metrics
-from cidadao_gql.apikeys import authenticate
+from cidadao_gql.apikeys import Tokens, authenticate
 from cidadao_gql.errors import CidadaoError
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked
@@ -220,6 +220,11 @@ def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     view = GraphQLView(settings)
+    tokens = (
+        Tokens(settings.jwt_algorithm, settings.jwt_key, settings.jwt_audience)
+        if settings.jwt_algorithm and settings.jwt_key
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -233,7 +238,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         request_id = _request_id(request)
         try:
             request.state.user = await authenticate(
-                resources.db, request.headers.get("authorization")
+                resources.db, request.headers.get("authorization"), tokens
             )
         except CidadaoError as exc:
             return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})

@@ -55,6 +55,9 @@ class Settings:
     max_body_bytes: int = 1_048_576
     persisted_queries_only: bool = False
     introspection: bool = True
+    jwt_algorithm: str | None = None
+    jwt_key: str | None = None
+    jwt_audience: str | None = None
     cors_origins: tuple[str, ...] = ()
     http2_enabled: bool = False
     host: str = "127.0.0.1"
@@ -68,7 +71,15 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default `os.environ`); a bad value raises ConfigError."""
-        env = os.environ if environ is None else environ
+        settings = cls._read_env(os.environ if environ is None else environ)
+        if settings.jwt_algorithm and not settings.jwt_key:
+            raise ConfigError(
+                "JWT_KEY: needed when JWT_ALGORITHM is set (a secret, or a PEM public key)"
+            )
+        return settings
+
+    @classmethod
+    def _read_env(cls, env: Mapping[str, str]) -> Settings:
         d = cls()
         return cls(
             database_url=_read(
@@ -127,6 +138,9 @@ class Settings:
             persisted_queries_only=_read(
                 env, "PERSISTED_QUERIES_ONLY", _bool, d.persisted_queries_only
             ),
+            jwt_algorithm=_read(env, "JWT_ALGORITHM", _choice(("HS256", "RS256")), None),
+            jwt_key=_read(env, "JWT_KEY", str, None),
+            jwt_audience=_read(env, "JWT_AUDIENCE", str, None),
             introspection=_read(env, "INTROSPECTION_ENABLED", _bool, d.introspection),
             cors_origins=_read(env, "CORS_ORIGINS", _origins, d.cors_origins),
             http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),

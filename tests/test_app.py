@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from cidadao_gql import apikeys
@@ -108,3 +109,73 @@ async def test_an_unmigrated_database_stops_start_up_with_a_clear_message(
     with pytest.raises(ConfigError, match=r"pending: 0002_cache.*cidadao-gql db migrate"):
         async with open_resources(replace(settings, database_url=url)):
             pass
+
+
+def _rsa_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return pem, public
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "RS256"])
+async def test_bearer_jwts_identify_users_with_their_scopes(
+    settings: Settings, algorithm: str
+) -> None:
+    import jwt
+
+    signing, verifying = ("s3cr3t-" * 6, "s3cr3t-" * 6) if algorithm == "HS256" else _rsa_pair()
+    configured = replace(settings, jwt_algorithm=algorithm, jwt_key=verifying)
+    now = datetime.now(UTC)
+
+    def token(**claims: object) -> str:
+        body = {
+            "sub": "carla",
+            "scope": "read investigate",
+            "exp": now + timedelta(minutes=5),
+            **claims,
+        }
+        return jwt.encode(body, signing, algorithm=algorithm)
+
+    async with live_server(create_app(configured)) as client:
+
+        async def ask(value: str) -> httpx.Response:
+            return await client.post(
+                "/graphql", json={"query": QUERY}, headers={"authorization": f"Bearer {value}"}
+            )
+
+        good = await ask(token())
+        expired = await ask(token(exp=now - timedelta(seconds=5)))
+        forged = await ask(
+            jwt.encode(
+                {"sub": "carla", "exp": now + timedelta(minutes=5)},
+                "other-key" * 5,
+                algorithm="HS256",
+            )
+        )
+        no_subject = await ask(
+            jwt.encode({"exp": now + timedelta(minutes=5)}, signing, algorithm=algorithm)
+        )
+    assert good.json()["data"]["viewer"] == {"id": "carla", "scopes": ["investigate", "read"]}
+    for refused, reason in (
+        (expired, "expired"),
+        (forged, "invalid token"),
+        (no_subject, "invalid token"),
+    ):
+        assert refused.status_code == 401
+        assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert reason in refused.json()["errors"][0]["message"]
+
+
+def test_a_jwt_algorithm_without_a_key_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="JWT_KEY"):
+        Settings.from_env({"JWT_ALGORITHM": "HS256"})
