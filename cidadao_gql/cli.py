@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from cidadao_gql import apikeys, embedded
 from cidadao_gql.cache import announce, bump_version
+from cidadao_gql.client import Checkpoint, Exporter, QueryFailed, read_variables
 from cidadao_gql.db import RoundTrips, init_connection, open_database
 from cidadao_gql.errors import CidadaoError
 from cidadao_gql.ingestion import synthetic
@@ -292,6 +293,42 @@ async def documents_register(directory: Path) -> None:
     for name, digest in registered:
         click.echo(f"{digest}  {name}")
     click.echo(f"{len(registered)} document(s) registered", err=True)
+
+
+@main.command()
+@click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The server.")
+@click.option(
+    "--path", "connection", required=True, help="Dotted path to the connection in `data`."
+)
+@click.option("--variables", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Variable sets: .ndjson (one object a line) or .csv.")  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--format", "output_format", type=click.Choice(["ndjson", "csv"]), default="ndjson")
+@click.option("--page-size", type=click.IntRange(1, 100), default=100, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--token", envvar="CIDADAO_TOKEN", help="API key or JWT (or CIDADAO_TOKEN).")
+@_run
+async def query(
+    document: Path, url: str, connection: str, variables: Path | None, out: Path,
+    output_format: str, page_size: int, concurrency: int, token: str | None,
+) -> None:  # fmt: skip
+    """Export every page of a connection for each variable set, resumably. DOCUMENT must
+    declare `$first: Int` and `$after: String` and pass them to the connection."""
+    sets = await asyncio.to_thread(read_variables, variables)
+    text = await asyncio.to_thread(document.read_text, encoding="utf-8")
+    checkpoint = Checkpoint.load(out.with_name(out.name + ".checkpoint"))
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=url, headers=headers, http2=True, timeout=60) as http:
+        exporter = Exporter(
+            http, text, connection, out, checkpoint,
+            output_format, page_size, concurrency,
+        )  # fmt: skip
+        try:
+            rows = await exporter.run(sets)
+        except QueryFailed as exc:
+            raise click.ClickException(f"the server refused a page: {exc}") from None
+    click.echo(f"{rows:,} rows written to {out} ({len(sets)} variable set(s))", err=True)
 
 
 @main.command("export-schema")

@@ -1,0 +1,206 @@
+"""`cidadao-gql query`: one document, many variable sets, every page of a connection, to
+NDJSON or CSV, resumable.
+
+Each variable set is paged through `$after` to the end of the connection at `path`. Pages
+are written by one writer; after each, the checkpoint records every set's last cursor and
+the output's size. A resumed export cuts the output back to that size and goes on from
+those cursors, so an interrupted run loses and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from tqdm import tqdm
+
+
+class QueryFailed(Exception):
+    """The server answered errors for a variable set; the export stops there."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    cursors: dict[str, str | None] = field(default_factory=dict)  # set index -> last cursor
+    done: set[str] = field(default_factory=set)
+    size: int = 0  # bytes of output the cursors account for
+
+    @classmethod
+    def load(cls, path: Path) -> Checkpoint:
+        if not path.exists():
+            return cls(path)
+        data = orjson.loads(path.read_bytes())
+        return cls(path, dict(data["cursors"]), set(data["done"]), int(data["size"]))
+
+    def save(self) -> None:
+        temporary = self.path.with_suffix(".tmp")
+        body = {"cursors": self.cursors, "done": sorted(self.done), "size": self.size}
+        temporary.write_bytes(orjson.dumps(body))
+        os.replace(temporary, self.path)  # atomic: a reader sees the old or the new one
+
+
+def read_variables(path: Path | None) -> list[dict[str, Any]]:
+    """Variable sets from NDJSON (one object a line) or CSV (a header, then strings)."""
+    if path is None:
+        return [{}]
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        return [dict(row) for row in csv.DictReader(io.StringIO(text))]
+    return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _flat(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, Mapping):
+            out.update(_flat(item, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = item
+    return out
+
+
+def _at(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        data = data[part] if isinstance(data, Mapping) else None
+    return data
+
+
+class Exporter:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        document: str,
+        path: str,
+        out: Path,
+        checkpoint: Checkpoint,
+        output_format: str = "ndjson",
+        page_size: int = 100,
+        concurrency: int = 4,
+        attempts: int = 6,
+    ) -> None:
+        self.client = client
+        self.document = document
+        self.path = path
+        self.out = out
+        self.checkpoint = checkpoint
+        self.format = output_format
+        self.page_size = page_size
+        self.limit = asyncio.Semaphore(concurrency)
+        self.attempts = attempts
+        self.writing = asyncio.Lock()
+        self.columns: list[str] | None = None
+        self.bar: tqdm[Any] | None = None
+
+    async def run(self, sets: Sequence[dict[str, Any]], progress: bool = True) -> int:
+        """Export every set; returns the rows written by this run."""
+        self._cut_back()
+        self.bar = tqdm(unit="row", disable=not progress, dynamic_ncols=True)
+        try:
+            written = await asyncio.gather(
+                *(
+                    self._one(str(i), variables)
+                    for i, variables in enumerate(sets)
+                    if str(i) not in self.checkpoint.done
+                )
+            )
+        finally:
+            self.bar.close()
+        return sum(written)
+
+    def _cut_back(self) -> None:
+        """Forget output past the checkpoint: its pages will be fetched again."""
+        if self.out.exists():
+            with self.out.open("r+b") as fh:
+                fh.truncate(self.checkpoint.size)
+            if self.format == "csv" and self.checkpoint.size:
+                with self.out.open(newline="", encoding="utf-8") as fh:
+                    self.columns = next(csv.reader(fh), None)
+        else:
+            self.out.touch()
+            self.checkpoint.size = 0
+
+    async def _one(self, index: str, variables: dict[str, Any]) -> int:
+        written, cursor = 0, self.checkpoint.cursors.get(index)
+        async with self.limit:
+            while True:
+                page = await self._page({**variables, "first": self.page_size, "after": cursor})
+                connection = _at(page, self.path)
+                if not isinstance(connection, Mapping):
+                    raise QueryFailed(f"no connection at `{self.path}` in the answer")
+                nodes = [e["node"] for e in connection.get("edges") or []] or list(
+                    connection.get("nodes") or []
+                )
+                info = connection.get("pageInfo") or {}
+                if (
+                    self.bar is not None
+                    and connection.get("totalCount") is not None
+                    and not self.bar.total
+                ):
+                    self.bar.total = connection["totalCount"]
+                cursor = info.get("endCursor") or cursor
+                finished = not info.get("hasNextPage")
+                await self._write(index, nodes, cursor, finished)
+                written += len(nodes)
+                if finished:
+                    return written
+
+    async def _page(self, variables: dict[str, Any]) -> Any:
+        delay = 0.5
+        for attempt in range(self.attempts):
+            try:
+                response = await self.client.post(
+                    "/graphql", json={"query": self.document, "variables": variables}
+                )
+            except httpx.TransportError:
+                if attempt == self.attempts - 1:
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            if response.status_code in (429, 502, 503, 504) and attempt < self.attempts - 1:
+                retry_after = response.headers.get("retry-after", "")
+                await asyncio.sleep(float(retry_after) if retry_after.isdigit() else delay)
+                delay *= 2
+                continue
+            answer = response.json()
+            if answer.get("errors"):
+                raise QueryFailed(orjson.dumps(answer["errors"]).decode())
+            return answer.get("data")
+        raise QueryFailed("gave up after retries")
+
+    async def _write(
+        self, index: str, nodes: list[Any], cursor: str | None, finished: bool
+    ) -> None:
+        async with self.writing:
+            with self.out.open("ab") as fh:
+                fh.write(self._encode(nodes))
+                fh.flush()
+                os.fsync(fh.fileno())
+                self.checkpoint.size = fh.tell()
+            self.checkpoint.cursors[index] = cursor
+            if finished:
+                self.checkpoint.done.add(index)
+            self.checkpoint.save()
+            if self.bar is not None:
+                self.bar.update(len(nodes))
+
+    def _encode(self, nodes: list[Any]) -> bytes:
+        if self.format == "ndjson":
+            return b"".join(orjson.dumps(node) + b"\n" for node in nodes)
+        rows = [_flat(node) for node in nodes]
+        text = io.StringIO()
+        if self.columns is None and rows:
+            self.columns = list(rows[0])
+            csv.writer(text).writerow(self.columns)
+        writer = csv.DictWriter(text, fieldnames=self.columns or [], extrasaction="ignore")
+        writer.writerows(rows)
+        return text.getvalue().encode()
