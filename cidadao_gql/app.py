@@ -8,12 +8,11 @@ import os
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import lru_cache
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import OperationType
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -33,7 +32,7 @@ from cidadao_gql.errors import CidadaoError
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked
 from cidadao_gql.resources import Resources, open_resources
-from cidadao_gql.response_cache import ResponseCache
+from cidadao_gql.response_cache import ResponseCache, operation_of
 from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
@@ -121,25 +120,12 @@ async def _operation(request: Request) -> dict[str, Any]:
     return {}
 
 
-@lru_cache(maxsize=1024)
-def _operation_type(query: str, name: str | None) -> OperationType | None:
-    try:
-        document = parse(query)
-    except GraphQLError:
-        return None
-    for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode) and (
-            name is None or (definition.name and definition.name.value == name)
-        ):
-            return definition.operation
-    return None
-
-
 def _is_mutation(operation: dict[str, Any]) -> bool:
     query, name = operation.get("query"), operation.get("operationName")
     if not isinstance(query, str) or not isinstance(name, str | None):
         return False
-    return _operation_type(query, name) is OperationType.MUTATION
+    found = operation_of(query, name)
+    return found is not None and found[1].operation is OperationType.MUTATION
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from graphql import (
+    DocumentNode,
     FieldNode,
     GraphQLError,
     OperationDefinitionNode,
@@ -41,21 +42,32 @@ class _FindPrivate(Visitor):
 
 
 @lru_cache(maxsize=4096)
-def document_key(query: str, operation_name: str | None) -> str | None:
-    """The digest of the normalized document when the operation is a public query; None
-    when it cannot be cached (or does not even parse: execution will say why)."""
+def operation_of(
+    query: str, operation_name: str | None
+) -> tuple[DocumentNode, OperationDefinitionNode] | None:
+    """The parsed document and the operation a request names; None when it does not parse
+    or names no single operation (execution will say why). Parsed once per text."""
     try:
         document = parse(query)
     except GraphQLError:
         return None
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [
-        o
-        for o in operations
-        if operation_name is None or (o.name and o.name.value == operation_name)
+        d
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+        and (operation_name is None or (d.name and d.name.value == operation_name))
     ]
-    if len(chosen) != 1 or chosen[0].operation is not OperationType.QUERY:
+    return (document, chosen[0]) if len(chosen) == 1 else None
+
+
+@lru_cache(maxsize=4096)
+def document_key(query: str, operation_name: str | None) -> str | None:
+    """The digest of the normalized document when the operation is a public query; None
+    when it cannot be cached."""
+    found = operation_of(query, operation_name)
+    if found is None or found[1].operation is not OperationType.QUERY:
         return None
+    document = found[0]
     private = _FindPrivate()
     visit(document, private)
     if private.found:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from datetime import date
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -14,6 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 from cidadao_gql.agents import Finding, Target
 from cidadao_gql.db import Database, Record
 from cidadao_gql.errors import BadUserInput, CidadaoError
+from cidadao_gql.queries import Sql
 
 FINISHED = ("completed", "failed", "cancelled")
 
@@ -39,8 +41,6 @@ def target_json(target: Target) -> dict[str, Any]:
 
 
 def target_from_json(data: dict[str, Any]) -> Target:
-    from datetime import date
-
     return Target(
         agency_ids=tuple(data.get("agency_ids") or ()),
         supplier_ids=tuple(data.get("supplier_ids") or ()),
@@ -69,8 +69,6 @@ async def validate(db: Database, target: Target) -> int:
             raise InvalidTarget(
                 f"unknown {table}: {', '.join(map(str, unknown))}", **{field: unknown}
             )
-    from cidadao_gql.queries import Sql
-
     sql = Sql()
     count: int = await db.fetchval(
         f"SELECT count(*) FROM contracts t WHERE {target.contracts(sql)}", *sql.args

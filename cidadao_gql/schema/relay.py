@@ -97,7 +97,7 @@ def decode_cursor(cursor: str, ordering: Ordering) -> tuple[Any, int]:
         raise InvalidCursor(f"{cursor!r} is not a cursor of this list", cursor=cursor) from None
 
 
-def page_request(first: int, after: str | None, ordering: Ordering) -> PageRequest:
+def check_page_size(first: int) -> None:
     if not 1 <= first <= MAX_PAGE:
         raise InvalidPageSize(
             f"`first` must be between 1 and {MAX_PAGE}, got {first}",
@@ -106,6 +106,10 @@ def page_request(first: int, after: str | None, ordering: Ordering) -> PageReque
             minimum=1,
             maximum=MAX_PAGE,
         )
+
+
+def page_request(first: int, after: str | None, ordering: Ordering) -> PageRequest:
+    check_page_size(first)
     return PageRequest(first, ordering, None if after is None else decode_cursor(after, ordering))
 
 

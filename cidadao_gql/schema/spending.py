@@ -9,11 +9,10 @@ import strawberry
 
 from cidadao_gql.cache import L1, L2, L3, Policy
 from cidadao_gql.db import Record
-from cidadao_gql.errors import InvalidPageSize
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import ContractFilter, contract_filter
 from cidadao_gql.schema.enums import Modality
-from cidadao_gql.schema.relay import MAX_PAGE, encode_id
+from cidadao_gql.schema.relay import check_page_size, encode_id
 
 # An aggregate over every matching contract: kept in all three tiers (L3 survives restarts)
 # for an hour or until the data changes, and recomputed by one process at a time.
@@ -65,11 +64,7 @@ class SpendingQueries:
         filter: ContractFilter | None = None,
         first: int = 20,
     ) -> list[SpendingGroup]:
-        if not 1 <= first <= MAX_PAGE:
-            raise InvalidPageSize(
-                f"`first` must be between 1 and {MAX_PAGE}, got {first}",
-                argument="first", value=first, minimum=1, maximum=MAX_PAGE,
-            )  # fmt: skip
+        check_page_size(first)
         rows = await info.context.loaders.spending(
             group_by.value, contract_filter(filter), first, SPENDING_CACHE
         )
