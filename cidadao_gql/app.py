@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -17,17 +18,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 from starlette_compress import CompressMiddleware, add_compress_type
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from cidadao_gql import metrics
-from cidadao_gql.apikeys import Tokens, authenticate
+from cidadao_gql.apikeys import Tokens, User, authenticate
 from cidadao_gql.errors import CidadaoError
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked
@@ -43,13 +46,24 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
-        super().__init__(build_schema(settings))
+        super().__init__(
+            build_schema(settings),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
+        )
         self.settings = settings
+        self.max_subscriptions_per_connection = settings.ws_max_subscriptions
+        self.tokens = (
+            Tokens(settings.jwt_algorithm, settings.jwt_key, settings.jwt_audience)
+            if settings.jwt_algorithm and settings.jwt_key
+            else None
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        """The request's context; `graphql` below has authenticated it already."""
+        """The request's context; `graphql` below has authenticated an HTTP request already,
+        `on_ws_connect` authenticates a WebSocket on `connection_init`."""
         resources: Resources = request.state.resources
         user = request.state.user
         return Context(
@@ -61,11 +75,26 @@ class GraphQLView(GraphQL[Context, None]):
             limiter=resources.limiter,
             jobs=resources.jobs,
             persisted=resources.persisted,
-            client=f"user:{user.id}"
-            if user
-            else f"ip:{request.client.host if request.client else '?'}",
+            client=_client(request, user),
             response=response if isinstance(response, Response) else None,
         )
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        """`connection_init` carries the credentials (browsers cannot set headers on a
+        WebSocket): {"authorization": "Bearer <key or token>"}. Bad ones close the socket
+        with 4403; none at all is an anonymous connection."""
+        params = {k.lower(): v for k, v in (context.connection_params or {}).items()}
+        authorization = params.get("authorization")
+        if authorization is not None and not isinstance(authorization, str):
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        if authorization:
+            try:
+                context.user = await authenticate(context.db, authorization, self.tokens)
+            except CidadaoError as exc:
+                raise ConnectionRejectionError({"message": exc.message, **exc.extensions}) from None
+            if context.user is not None:
+                context.client = f"user:{context.user.id}"
+        return {"user": context.user.id} if context.user else None
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """GraphiQL for a browser's GET with neither a query nor a persisted-query hash."""
@@ -79,7 +108,13 @@ class GraphQLView(GraphQL[Context, None]):
         return encoded if isinstance(encoded, bytes) else encoded.encode()
 
 
-def _request_id(request: Request) -> str:
+def _client(connection: HTTPConnection, user: User | None) -> str:
+    if user is not None:
+        return f"user:{user.id}"
+    return f"ip:{connection.client.host if connection.client else '?'}"
+
+
+def _request_id(request: HTTPConnection) -> str:
     given = request.headers.get("x-request-id", "")
     return given if _REQUEST_ID.match(given) else os.urandom(16).hex()
 
@@ -206,11 +241,7 @@ def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     view = GraphQLView(settings)
-    tokens = (
-        Tokens(settings.jwt_algorithm, settings.jwt_key, settings.jwt_audience)
-        if settings.jwt_algorithm and settings.jwt_key
-        else None
-    )
+    tokens = view.tokens
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -288,6 +319,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         response.headers["x-request-id"] = request_id
         return response
 
+    async def subscriptions(websocket: WebSocket) -> None:
+        websocket.state.request_id = _request_id(websocket)
+        websocket.state.user = None  # until connection_init says who it is
+        await view.run(websocket)
+
     async def health(request: Request) -> Response:
         resources: Resources = request.state.resources
         checks = {"database": await _database_ok(resources)}
@@ -319,6 +355,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", subscriptions),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", exposition, methods=["GET"]),
         ],

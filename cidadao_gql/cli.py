@@ -124,6 +124,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         workers=workers or settings.workers,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
+        ws="cidadao_gql.websocket:WebSocketProtocol",
     )
 
 

@@ -59,6 +59,12 @@ class Settings:
     jwt_key: str | None = None
     jwt_audience: str | None = None
     cors_origins: tuple[str, ...] = ()
+    ws_init_timeout_s: int = 10
+    ws_max_subscriptions: int = 20
+    session_secret: str | None = None
+    session_ttl_s: int = 8 * 3600
+    session_cookie_secure: bool = True
+    graphiql_assets_dir: Path | None = None  # GraphiQL served from here instead of unpkg
     http2_enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
@@ -143,6 +149,16 @@ class Settings:
             jwt_audience=_read(env, "JWT_AUDIENCE", str, None),
             introspection=_read(env, "INTROSPECTION_ENABLED", _bool, d.introspection),
             cors_origins=_read(env, "CORS_ORIGINS", _origins, d.cors_origins),
+            ws_init_timeout_s=_read(env, "WS_INIT_TIMEOUT", _int(1, 600), d.ws_init_timeout_s),
+            ws_max_subscriptions=_read(
+                env, "WS_MAX_SUBSCRIPTIONS", _int(1, 1000), d.ws_max_subscriptions
+            ),
+            session_secret=_read(env, "SESSION_SECRET", _secret, None),
+            session_ttl_s=_read(env, "SESSION_TTL", _int(60, 30 * 86_400), d.session_ttl_s),
+            session_cookie_secure=_read(
+                env, "SESSION_COOKIE_SECURE", _bool, d.session_cookie_secure
+            ),
+            graphiql_assets_dir=_read(env, "GRAPHIQL_ASSETS_DIR", Path, None),
             http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),
             host=_read(env, "HOST", str, d.host),
             port=_read(env, "PORT", _int(1, 65535), d.port),
@@ -164,6 +180,12 @@ def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default:
         return parse(raw)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc} (got {raw!r})") from None
+
+
+def _secret(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters (use `openssl rand -hex 32`)")
+    return raw
 
 
 def _int(low: int, high: int) -> Callable[[str], int]:

@@ -31,6 +31,7 @@ from cidadao_gql.migrations import migrate
 from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
+from cidadao_gql.websocket import WebSocketProtocol
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = Path(os.environ.get("PNCP_SAMPLE_DIR", ROOT.parent / "shared" / "data" / "pncp"))
@@ -183,7 +184,10 @@ def free_port() -> int:
 async def live_server(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
     """The app on a real uvicorn on 127.0.0.1, and a client pointed at it."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws=WebSocketProtocol
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

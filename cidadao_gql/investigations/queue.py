@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -24,10 +26,27 @@ def events_stream(investigation: uuid.UUID) -> str:
     return f"cidadao:investigation:{investigation}:events"
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of an investigation's event stream. `id` orders them; reading after it
+    resumes where a reader left off."""
+
+    id: str
+    kind: str  # created, started, progress, finding, finished
+    payload: dict[str, Any]
+
+
 class Jobs(Protocol):
     async def submit(self, investigation: uuid.UUID) -> None: ...
 
     async def announce(self, investigation: uuid.UUID, event: str, **payload: Any) -> None: ...
+
+    async def events(
+        self, investigation: uuid.UUID, after: str, count: int, wait: float
+    ) -> list[Event]:
+        """Up to `count` events after `after` ("0": from the start), waiting at most `wait`
+        seconds for the first; [] when none came."""
+        ...
 
     async def backlog(self) -> int:
         """Jobs waiting that no worker has taken yet."""
@@ -39,14 +58,44 @@ class Jobs(Protocol):
 
 
 class LocalJobs:
-    def __init__(self, max_pending: int = 1000) -> None:
+    """Jobs and events of one process: the executor in the same process runs them."""
+
+    def __init__(self, max_pending: int = 1000, investigations_kept: int = 1000) -> None:
         self.queue: asyncio.Queue[uuid.UUID] = asyncio.Queue(max_pending)
+        self.log: OrderedDict[uuid.UUID, list[Event]] = OrderedDict()
+        self.kept = investigations_kept
+        self.appended = asyncio.Condition()
 
     async def submit(self, investigation: uuid.UUID) -> None:
         self.queue.put_nowait(investigation)  # QueueFull pushes back on the caller
 
     async def announce(self, investigation: uuid.UUID, event: str, **payload: Any) -> None:
-        return None  # without Redis, the events live in PostgreSQL only
+        events = self.log.setdefault(investigation, [])
+        self.log.move_to_end(investigation)
+        while len(self.log) > self.kept:
+            self.log.popitem(last=False)
+        if len(events) < EVENTS_KEPT:
+            plain = orjson.loads(orjson.dumps(payload, default=str))  # as Redis would give it
+            events.append(Event(str(len(events) + 1), event, plain))
+        async with self.appended:
+            self.appended.notify_all()
+
+    async def events(
+        self, investigation: uuid.UUID, after: str, count: int, wait: float
+    ) -> list[Event]:
+        start = int(after.partition("-")[0] or 0)
+        found = self.log.get(investigation, [])[start : start + count]
+        if found or wait <= 0:
+            return found
+        try:
+            async with self.appended:
+                await asyncio.wait_for(
+                    self.appended.wait_for(lambda: len(self.log.get(investigation, ())) > start),
+                    wait,
+                )
+        except TimeoutError:
+            return []
+        return self.log.get(investigation, [])[start : start + count]
 
     async def backlog(self) -> int:
         return self.queue.qsize()
@@ -99,6 +148,23 @@ class StreamJobs:
             )
         except (RedisError, OSError) as exc:
             log.warning("events: could not append %s for %s (%s)", event, investigation, exc)
+
+    async def events(
+        self, investigation: uuid.UUID, after: str, count: int, wait: float
+    ) -> list[Event]:
+        read: Any = await self.redis.xread(
+            {events_stream(investigation): after}, count=count, block=max(1, int(wait * 1000))
+        )
+        if not read:
+            return []
+        return [
+            Event(
+                _text(entry),
+                _text(fields.get(b"kind", fields.get("kind", b""))),
+                orjson.loads(fields.get(b"payload", fields.get("payload", b"{}"))),
+            )
+            for entry, fields in read[0][1]
+        ]
 
     async def next(self, wait: float) -> tuple[str, uuid.UUID] | None:
         # First a job another worker took and never acknowledged (it died), then a new one.

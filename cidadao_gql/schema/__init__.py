@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from functools import partial
 from typing import Any
 
@@ -15,7 +16,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types.execution import ExecutionResult
+from strawberry.utils.aio import aclosing
 
 from cidadao_gql.errors import QueryTimeout
 from cidadao_gql.persisted import PersistedQueries
@@ -23,7 +26,11 @@ from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
 from cidadao_gql.schema.costs import apply_cost_directives
 from cidadao_gql.schema.error_codes import code_error
-from cidadao_gql.schema.investigations import InvestigationMutations, InvestigationQueries
+from cidadao_gql.schema.investigations import (
+    InvestigationMutations,
+    InvestigationQueries,
+    InvestigationSubscriptions,
+)
 from cidadao_gql.schema.limits import CostLimit, alias_limit, depth_limit
 from cidadao_gql.schema.node import NodeQueries
 from cidadao_gql.schema.procurements import (
@@ -61,6 +68,11 @@ class Mutation(InvestigationMutations):
     pass
 
 
+@strawberry.type(description="Live events, over WebSocket (graphql-transport-ws).")
+class Subscription(InvestigationSubscriptions):
+    pass
+
+
 class Schema(strawberry.Schema):
     """Our schema: errors coded, operations bounded in time, cost in every response."""
 
@@ -91,6 +103,20 @@ class Schema(strawberry.Schema):
         }
         return result
 
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
+        """Subscriptions (and operations sent over WebSocket): every result coded as
+        `execute` codes them."""
+        source = await super().stream(query, *args, **kwargs)
+        return self._coded(source, getattr(kwargs.get("context_value"), "request_id", None))
+
+    @staticmethod
+    async def _coded(source: StreamResult, request_id: str | None) -> AsyncGenerator[Any, None]:
+        async with aclosing(source):
+            async for result in source:
+                if isinstance(result, ExecutionResult) and result.errors:
+                    result.errors = [code_error(e, request_id) for e in result.errors]
+                yield result
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry logs every error, a client's bad cursor included; code_error logs the
         internal ones, with the request id, and that is all the log needs."""
@@ -115,6 +141,7 @@ def build_schema(settings: Settings) -> Schema:
         settings,
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Agency, Supplier, Procurement, Item, Award, Contract, Sanction],
         extensions=[
             PersistedQueries,

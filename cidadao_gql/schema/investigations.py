@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -16,6 +18,8 @@ from cidadao_gql.apikeys import User
 from cidadao_gql.db import Record
 from cidadao_gql.errors import BadUserInput, CidadaoError, Forbidden, Unauthenticated
 from cidadao_gql.investigations import store
+from cidadao_gql.investigations.events import batches
+from cidadao_gql.investigations.queue import Event
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract
 from cidadao_gql.schema.relay import decode_id, encode_id, existing
@@ -122,11 +126,11 @@ class Investigation:
         return [InvestigationFinding.from_row(r) for r in rows]
 
 
-def _user(info: Info, scope: str | None = None) -> User:
+def _user(info: Info, scope: str) -> User:
     user = info.context.user
     if user is None:
         raise Unauthenticated("investigations need an API key (Authorization: Bearer <key>)")
-    if scope is not None and scope not in user.scopes and "admin" not in user.scopes:
+    if scope not in user.scopes and "admin" not in user.scopes:
         raise Forbidden(f"this key lacks the `{scope}` scope", scope=scope)
     return user
 
@@ -142,14 +146,14 @@ def _uuid(value: str) -> uuid.UUID:
 class InvestigationQueries:
     @strawberry.field(description="One of your investigations.")
     async def investigation(self, info: Info, id: strawberry.ID) -> Investigation:
-        row = await store.get(info.context.db, _uuid(id), _user(info).id)
+        row = await store.get(info.context.db, _uuid(id), _user(info, "read").id)
         return Investigation.from_row(row)
 
     @strawberry.field(description="Your investigations, newest first.")
     async def investigations(self, info: Info, first: int = 20) -> list[Investigation]:
         if not 1 <= first <= 100:
             raise BadUserInput("`first` must be between 1 and 100", argument="first", value=first)
-        rows = await store.list_for(info.context.db, _user(info).id, first)
+        rows = await store.list_for(info.context.db, _user(info, "read").id, first)
         return [Investigation.from_row(r) for r in rows]
 
 
@@ -182,7 +186,63 @@ class InvestigationMutations:
 
     @strawberry.mutation(description="Cancel one of your investigations that has not finished.")
     async def cancel_investigation(self, info: Info, id: strawberry.ID) -> Investigation:
-        row = await store.cancel(info.context.db, _uuid(id), _user(info).id)
+        row = await store.cancel(info.context.db, _uuid(id), _user(info, "investigate").id)
         if info.context.jobs is not None:
             await info.context.jobs.announce(row["id"], "finished", status="cancelled")
         return Investigation.from_row(row)
+
+
+@strawberry.enum
+class InvestigationEventKind(Enum):
+    CREATED = "created"
+    STARTED = "started"
+    PROGRESS = "progress"
+    FINDING = "finding"
+    FINISHED = "finished"
+
+
+@strawberry.type(description="Something that happened to an investigation.")
+class InvestigationEvent:
+    id: str = strawberry.field(description="Its place in the stream; resume with `after`.")
+    kind: InvestigationEventKind
+    progress: float | None = strawberry.field(description="From 0 to 1, on PROGRESS.")
+    payload: JSON = strawberry.field(
+        description="What the event carries: the agent, a finding's kind, severity and "
+        "summary, the final status..."
+    )
+
+    @classmethod
+    def from_event(cls, event: Event) -> InvestigationEvent:
+        progress = event.payload.get("progress")
+        payload: Any = event.payload
+        return cls(
+            id=event.id,
+            kind=InvestigationEventKind(event.kind),
+            progress=float(progress) if progress is not None else None,
+            payload=payload,
+        )
+
+
+@strawberry.type(description="Events that arrived together (at most 50, within 100 ms).")
+class InvestigationEvents:
+    investigation_id: strawberry.ID
+    events: list[InvestigationEvent]
+
+
+@strawberry.type
+class InvestigationSubscriptions:
+    @strawberry.subscription(
+        description="The events of one of your investigations, from the start (or after "
+        "`after`) until it finishes; then the subscription completes."
+    )
+    async def investigation_events(
+        self, info: Info, id: strawberry.ID, after: str = "0"
+    ) -> AsyncGenerator[InvestigationEvents, None]:
+        row = await store.get(info.context.db, _uuid(id), _user(info, "read").id)
+        jobs = info.context.jobs
+        if jobs is None:
+            raise CidadaoError("this server runs no investigations")
+        async for batch in batches(info.context.db, jobs, row["id"], after):
+            yield InvestigationEvents(
+                investigation_id=id, events=[InvestigationEvent.from_event(e) for e in batch]
+            )

@@ -1,0 +1,219 @@
+"""Subscriptions over a real WebSocket (graphql-transport-ws): an investigation's progress in
+order, authentication on connection_init, the init timeout, and batching of events."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.frames import Frame, Opcode
+
+from cidadao_gql import apikeys
+from cidadao_gql.app import create_app
+from cidadao_gql.db import Database
+from cidadao_gql.investigations.events import batches
+from cidadao_gql.investigations.queue import LocalJobs, StreamJobs
+from cidadao_gql.settings import Settings
+from cidadao_gql.websocket import DeflateLargeMessages
+from tests.conftest import connect, live_server
+
+START = """mutation($agency: ID!) {
+  startInvestigation(target: {agencies: [$agency]}, agents: ["price_outlier", "split_purchase"])
+  { id }
+}"""
+EVENTS = """subscription($id: ID!) {
+  investigationEvents(id: $id) { investigationId events { id kind progress payload } }
+}"""
+
+
+async def new_key(settings: Settings, user: str, scopes: set[str]) -> str:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        return (await apikeys.create_key(conn, user, frozenset(scopes))).key
+
+
+@asynccontextmanager
+async def socket(client: httpx.AsyncClient) -> AsyncIterator[ClientConnection]:
+    url = str(client.base_url).replace("http://", "ws://") + "/graphql"
+    async with ws_connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        yield ws
+
+
+async def init(ws: ClientConnection, key: str | None) -> dict[str, Any]:
+    payload = {"authorization": f"Bearer {key}"} if key else {}
+    await ws.send(orjson.dumps({"type": "connection_init", "payload": payload}).decode())
+    message: dict[str, Any] = orjson.loads(await ws.recv())
+    return message
+
+
+async def follow(ws: ClientConnection, investigation: str) -> list[dict[str, Any]]:
+    """Every message of one subscription, up to and including `complete`."""
+    await ws.send(orjson.dumps({"id": "1", "type": "subscribe",
+                                "payload": {"query": EVENTS, "variables": {"id": investigation}}}
+                            ).decode())  # fmt: skip
+    messages = []
+    while True:
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+        messages.append(message)
+        if message["type"] in ("complete", "error"):
+            return messages
+
+
+async def start(client: httpx.AsyncClient, key: str, agency: str) -> str:
+    answer = await client.post("/graphql", json={"query": START, "variables": {"agency": agency}},
+                               headers={"authorization": f"Bearer {key}"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    investigation: str = answer.json()["data"]["startInvestigation"]["id"]
+    return investigation
+
+
+async def an_agency(client: httpx.AsyncClient) -> str:
+    answer = await client.post(
+        "/graphql", json={"query": "{ agencies(first: 1) { nodes { id } } }"}
+    )
+    agency: str = answer.json()["data"]["agencies"]["nodes"][0]["id"]
+    return agency
+
+
+@pytest.mark.parametrize("with_redis", [False, True], ids=["in-process", "redis-streams"])
+async def test_a_subscriber_sees_progress_in_order_then_completion(
+    settings: Settings, redis_url: str, with_redis: bool
+) -> None:
+    if with_redis:
+        settings = replace(settings, redis_url=redis_url)
+    key = await new_key(settings, f"ana-{uuid.uuid4()}", {"read", "investigate"})
+    async with live_server(create_app(settings)) as client, socket(client) as ws:
+        assert (await init(ws, key))["type"] == "connection_ack"
+        assert any(isinstance(e, PerMessageDeflate) for e in ws.protocol.extensions)
+        investigation = await start(client, key, await an_agency(client))
+        messages = await follow(ws, investigation)
+    assert messages[-1] == {"id": "1", "type": "complete"}
+    events = [
+        e for m in messages[:-1] for e in m["payload"]["data"]["investigationEvents"]["events"]
+    ]
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "CREATED" and kinds[1] == "STARTED" and kinds[-1] == "FINISHED"
+    assert events[-1]["payload"]["status"] == "completed"
+    progress = [e["progress"] for e in events if e["kind"] == "PROGRESS"]
+    assert progress == sorted(progress) and progress[-1] == 1.0 and len(progress) == 2
+    assert len({e["id"] for e in events}) == len(events)  # no event twice
+
+
+async def test_credentials_are_checked_on_connection_init(settings: Settings) -> None:
+    ana = await new_key(settings, f"ana-{uuid.uuid4()}", {"read", "investigate"})
+    bia = await new_key(settings, f"bia-{uuid.uuid4()}", {"read", "investigate"})
+    async with live_server(create_app(settings)) as client:
+        investigation = await start(client, ana, await an_agency(client))
+        async with socket(client) as ws:  # a key nobody issued: closed with 4403
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(init(ws, "cgk_nobody"), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        async with socket(client) as ws:  # another user's investigation looks missing
+            await init(ws, bia)
+            messages = await follow(ws, investigation)
+            payload = next(m for m in messages if m["type"] in ("next", "error"))["payload"]
+            first = payload["errors"][0] if isinstance(payload, dict) else payload[0]
+            assert first["extensions"]["code"] == "NOT_FOUND"
+        async with socket(client) as ws:  # anonymous: connected, but may not subscribe to it
+            await init(ws, None)
+            messages = await follow(ws, investigation)
+            payload = next(m for m in messages if m["type"] in ("next", "error"))["payload"]
+            first = payload["errors"][0] if isinstance(payload, dict) else payload[0]
+            assert first["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_socket_that_never_initialises_is_closed(settings: Settings) -> None:
+    settings = replace(settings, ws_init_timeout_s=1)
+    async with live_server(create_app(settings)) as client, socket(client) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+
+
+async def test_events_go_out_in_batches_of_at_most_fifty(db: Database) -> None:
+    jobs = LocalJobs()
+    investigation = uuid.uuid4()
+    for n in range(120):
+        await jobs.announce(investigation, "finding", n=n)
+    await jobs.announce(investigation, "finished", status="completed")
+    sizes, seen = [], []
+    async for batch in batches(db, jobs, investigation):
+        sizes.append(len(batch))
+        seen += [e.payload.get("n") for e in batch if e.kind == "finding"]
+    assert sizes == [50, 50, 21]
+    assert seen == list(range(120))
+
+
+async def test_a_batch_waits_at_most_the_window_for_more(db: Database) -> None:
+    jobs = LocalJobs()
+    investigation = uuid.uuid4()
+    reader = batches(db, jobs, investigation, window=0.2)
+    await jobs.announce(investigation, "progress", progress=0.5)
+    first = asyncio.ensure_future(anext(reader))
+    await asyncio.sleep(0.05)  # inside the window: joins the first batch
+    await jobs.announce(investigation, "progress", progress=0.6)
+    assert [e.payload["progress"] for e in await first] == [0.5, 0.6]
+    await jobs.announce(investigation, "finished", status="completed")
+    assert [e.kind for e in await anext(reader)] == ["finished"]
+
+
+async def test_a_reader_that_falls_behind_on_the_stream_loses_nothing(
+    db: Database, redis_url: str
+) -> None:
+    """Back-pressure: nothing is read ahead of the subscriber, so a slow one simply reads
+    later from the stream; every event arrives, once, in order."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    jobs = StreamJobs(client, "t")
+    investigation = uuid.uuid4()
+    try:
+        reader = batches(db, jobs, investigation, size=10)
+        await jobs.announce(investigation, "progress", progress=0.0)
+        first = await anext(reader)
+        for n in range(1, 31):  # the subscriber is busy while these arrive
+            await jobs.announce(investigation, "progress", progress=n / 30)
+        await jobs.announce(investigation, "finished", status="completed")
+        rest = [e async for batch in reader for e in batch]
+        progress = [e.payload["progress"] for e in first + rest if e.kind == "progress"]
+        assert progress == [n / 30 for n in range(31)]
+        assert rest[-1].kind == "finished"
+    finally:
+        await client.aclose()
+
+
+async def test_a_finished_investigation_ends_even_without_its_events(db: Database) -> None:
+    """Events lost (a Redis restart): the row in PostgreSQL says it ended, and so does the
+    subscription, after the idle wait."""
+    row = await db.primary.fetchrow(
+        """INSERT INTO investigations (id, user_id, target, agents, status, progress, finished_at)
+           VALUES (gen_random_uuid(), 'ana', '{}'::jsonb, '{}', 'completed', 1, now()) RETURNING id"""
+    )
+    assert row is not None
+    got = [batch async for batch in batches(db, LocalJobs(), row["id"], idle=0.1)]
+    assert [[e.kind for e in b] for b in got] == [["finished"]]
+    assert got[0][0].payload == {"status": "completed"}
+
+
+def test_only_messages_of_a_kilobyte_or_more_are_deflated() -> None:
+    deflate = DeflateLargeMessages(False, False, 12, 12, {"memLevel": 5})
+    small = Frame(Opcode.TEXT, b'{"type":"next"}')
+    large = Frame(
+        Opcode.TEXT, orjson.dumps({"events": [{"kind": "FINDING", "n": n} for n in range(100)]})
+    )
+    assert deflate.encode(small) == small and not small.rsv1
+    sent = deflate.encode(large)
+    assert sent.rsv1 and len(sent.data) < len(large.data) // 4
+    receiver = PerMessageDeflate(False, False, 12, 12)
+    assert receiver.decode(sent).data == large.data
