@@ -25,6 +25,7 @@ SCOPES = frozenset({"read", "investigate", "admin"})
 class User:
     id: str
     scopes: frozenset[str]
+    key_id: int | None = None  # the API key it authenticated with, if it was one
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ async def authenticate(
         return tokens.user(token)
     # The primary, not a replica: a revoked key must stop working at once, not after the lag.
     row = await db.primary.fetchrow(
-        """SELECT user_id, scopes, revoked_at IS NOT NULL AS revoked,
+        """SELECT id, user_id, scopes, revoked_at IS NOT NULL AS revoked,
                   coalesce(expires_at <= now(), false) AS expired
              FROM api_keys WHERE key_hash = $1""",
         hash_key(token),
@@ -118,4 +119,14 @@ async def authenticate(
         raise Unauthenticated("this API key was revoked")
     if row["expired"]:
         raise Unauthenticated("this API key has expired")
-    return User(id=row["user_id"], scopes=frozenset(row["scopes"]))
+    return User(id=row["user_id"], scopes=frozenset(row["scopes"]), key_id=row["id"])
+
+
+async def key_is_live(db: Database, key_id: int) -> bool:
+    """Whether an API key is neither revoked nor expired (read from the primary)."""
+    live: bool | None = await db.primary.fetchval(
+        """SELECT revoked_at IS NULL AND coalesce(expires_at > now(), true)
+             FROM api_keys WHERE id = $1""",
+        key_id,
+    )
+    return bool(live)

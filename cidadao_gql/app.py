@@ -31,13 +31,20 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from cidadao_gql import metrics
 from cidadao_gql.apikeys import Tokens, User, authenticate
-from cidadao_gql.errors import CidadaoError
+from cidadao_gql.errors import CidadaoError, Unauthenticated
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked
 from cidadao_gql.resources import Resources, open_resources
 from cidadao_gql.response_cache import ResponseCache, operation_of
 from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.context import Context
+from cidadao_gql.sessions import (
+    COOKIE,
+    CsrfPrevented,
+    Sessions,
+    SessionsDisabled,
+    check_preflighted,
+)
 from cidadao_gql.settings import Settings
 
 add_compress_type("application/graphql-response+json")
@@ -242,6 +249,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     view = GraphQLView(settings)
     tokens = view.tokens
+    sessions = (
+        Sessions(settings.session_secret, settings.session_ttl_s, settings.session_cookie_secure)
+        if settings.session_secret
+        else None
+    )
+
+    async def identify(request: Request) -> User | None:
+        """The user behind the Authorization header or, failing that, the session cookie
+        (only for requests a browser would have preflighted)."""
+        resources: Resources = request.state.resources
+        authorization = request.headers.get("authorization")
+        if authorization or sessions is None or COOKIE not in request.cookies:
+            return await authenticate(resources.db, authorization, tokens)
+        check_preflighted(request)
+        return await sessions.user(resources.db, request.cookies[COOKIE])
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -254,9 +276,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         responses: ResponseCache = request.state.responses
         request_id = _request_id(request)
         try:
-            request.state.user = await authenticate(
-                resources.db, request.headers.get("authorization"), tokens
-            )
+            request.state.user = await identify(request)
+        except CsrfPrevented as exc:
+            return _error_response(exc, 400, request_id)
         except CidadaoError as exc:
             return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
         request.state.request_id = request_id
@@ -319,6 +341,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
         response.headers["x-request-id"] = request_id
         return response
 
+    async def session(request: Request) -> Response:
+        """POST: trade the Authorization header for a session cookie; DELETE: sign out."""
+        request_id = _request_id(request)
+        if sessions is None:
+            off = SessionsDisabled("sessions are off (SESSION_SECRET is not set)")
+            return _error_response(off, 404, request_id)
+        response = Response(status_code=204, headers={"x-request-id": request_id})
+        if request.method == "DELETE":
+            sessions.sign_out(response)
+            return response
+        resources: Resources = request.state.resources
+        try:
+            user = await authenticate(resources.db, request.headers.get("authorization"), tokens)
+        except CidadaoError as exc:
+            return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
+        if user is None:
+            error = Unauthenticated("send the API key or token to sign in with as a Bearer")
+            return _error_response(error, 401, request_id, {"www-authenticate": "Bearer"})
+        sessions.sign_in(response, user)
+        return response
+
     async def subscriptions(websocket: WebSocket) -> None:
         websocket.state.request_id = _request_id(websocket)
         websocket.state.user = None  # until connection_init says who it is
@@ -340,7 +383,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     cors = (
         [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                    allow_methods=["GET", "POST"], allow_headers=["*"], max_age=600)]
+                    allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"],
+                    allow_credentials=sessions is not None, max_age=600)]
         if settings.cors_origins
         else []
     )  # fmt: skip
@@ -356,6 +400,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", subscriptions),
+            Route("/session", session, methods=["POST", "DELETE"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", exposition, methods=["GET"]),
         ],
