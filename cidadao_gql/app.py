@@ -20,7 +20,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 from starlette_compress import CompressMiddleware, add_compress_type
@@ -29,7 +30,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from cidadao_gql import metrics
+from cidadao_gql import graphiql, metrics
 from cidadao_gql.apikeys import Tokens, User, authenticate
 from cidadao_gql.errors import CidadaoError, Unauthenticated
 from cidadao_gql.loaders import make_loaders
@@ -59,6 +60,9 @@ class GraphQLView(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
         )
         self.settings = settings
+        assets = graphiql.assets_dir(settings)
+        self.local_graphiql = graphiql.installed(assets, graphiql.PAGE)
+        self.page = graphiql.served_locally(graphiql.PAGE) if self.local_graphiql else graphiql.PAGE
         self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         self.tokens = (
             Tokens(settings.jwt_algorithm, settings.jwt_key, settings.jwt_audience)
@@ -107,6 +111,10 @@ class GraphQLView(GraphQL[Context, None]):
         """GraphiQL for a browser's GET with neither a query nor a persisted-query hash."""
         params = request.query_params
         return super().should_render_graphql_ide(request) and params.get("extensions") is None
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return self.page
 
     def encode_json(self, data: object) -> bytes:
         if self.settings.json_encoder == "orjson":
@@ -388,6 +396,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.cors_origins
         else []
     )  # fmt: skip
+    ide: list[BaseRoute] = []
+    if view.local_graphiql:
+        modules = graphiql.node_modules(graphiql.assets_dir(settings))
+        ide.append(Mount(graphiql.MOUNT, StaticFiles(directory=modules)))
     return Starlette(
         middleware=[
             *cors,
@@ -403,6 +415,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/session", session, methods=["POST", "DELETE"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", exposition, methods=["GET"]),
+            *ide,
         ],
         lifespan=lifespan,
     )

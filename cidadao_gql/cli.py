@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ import httpx
 import redis.asyncio as aioredis
 from tqdm import tqdm
 
-from cidadao_gql import apikeys, embedded
+from cidadao_gql import apikeys, embedded, graphiql
 from cidadao_gql.cache import announce, bump_version
 from cidadao_gql.client import Checkpoint, Exporter, QueryFailed, read_variables
 from cidadao_gql.db import RoundTrips, init_connection, open_database
@@ -112,6 +113,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         settings = _run(embedded.prepare)(settings)
         assert settings.database_url is not None
         os.environ["DATABASE_URL"] = settings.database_url  # for the worker processes
+    _graphiql_files(settings)
     click.echo(f"GraphiQL: http://{host or settings.host}:{port or settings.port}/graphql")
     # uvicorn re-raises SIGTERM after its graceful shutdown; a Python handler turns that into
     # a normal exit, so atexit hooks (the embedded PostgreSQL's stop) still run.
@@ -330,6 +332,29 @@ async def query(
         except QueryFailed as exc:
             raise click.ClickException(f"the server refused a page: {exc}") from None
     click.echo(f"{rows:,} rows written to {out} ({len(sets)} variable set(s))", err=True)
+
+
+def _graphiql_files(settings: Settings) -> None:
+    """GraphiQL's files from the npm registry, once, when npm is here; otherwise the page
+    loads them from unpkg."""
+    directory = graphiql.assets_dir(settings)
+    if graphiql.installed(directory, graphiql.PAGE):
+        return
+    try:
+        graphiql.install(directory, graphiql.PAGE)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        click.echo(f"GraphiQL will load its files from unpkg.com ({exc})", err=True)
+
+
+@main.command("graphiql-install")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
+              help="Where to install (default GRAPHIQL_ASSETS_DIR, or CIDADAO_DATA_DIR/graphiql).")  # fmt: skip
+def graphiql_install(directory: Path | None) -> None:
+    """Install GraphiQL's files from the npm registry, to serve them instead of unpkg's."""
+    settings = _settings()
+    target = directory or graphiql.assets_dir(settings)
+    graphiql.install(target, graphiql.PAGE)
+    click.echo(f"GraphiQL's files are in {target}; set GRAPHIQL_ASSETS_DIR={target} to use them")
 
 
 @main.command("export-schema")

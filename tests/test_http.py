@@ -3,6 +3,7 @@ for queries only."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -213,3 +214,39 @@ async def test_introspection_can_be_disabled(settings: Settings) -> None:
         allowed = await client.post("/graphql", json={"query": query})
     assert refused.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert allowed.json()["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+@pytest.mark.parametrize("codec", ["br", "gzip", "zstd"])
+async def test_streamed_responses_are_compressed_as_they_go(settings: Settings, codec: str) -> None:
+    """The same compression layer over a response sent in many chunks (as an NDJSON export
+    or an incremental answer would be): compressed on the fly, decoded whole."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    from cidadao_gql.app import compression
+
+    lines = [orjson.dumps({"n": n, "object": "aquisição de material"}) + b"\n" for n in range(2000)]
+
+    async def rows() -> AsyncIterator[bytes]:
+        for line in lines:
+            yield line
+
+    async def export(_: object) -> StreamingResponse:
+        return StreamingResponse(rows(), media_type="application/json")
+
+    app = Starlette(
+        routes=[Route("/export", export)], middleware=[Middleware(compression(settings))]
+    )
+    async with (
+        live_server(app) as client,
+        client.stream("GET", "/export", headers={"accept-encoding": codec}) as answer,
+    ):
+        assert answer.headers["content-encoding"] == codec
+        assert "content-length" not in answer.headers  # streamed, not buffered whole
+        wire = b"".join([chunk async for chunk in answer.aiter_raw()])
+        assert len(wire) < sum(map(len, lines)) // 4
+    decode = {"br": brotli.decompress, "gzip": gzip.decompress,
+              "zstd": zstandard.ZstdDecompressor().decompressobj().decompress}[codec]  # fmt: skip
+    assert decode(wire) == b"".join(lines)
