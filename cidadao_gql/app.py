@@ -164,10 +164,17 @@ async def _operation(request: Request) -> dict[str, Any]:
             return params
         if request.headers.get("content-type", "").startswith("application/json"):
             body = orjson.loads(await request.body())
+            if not isinstance(body, dict | list):
+                raise HTTPException(400, "the body must be a JSON object (or an array of them)")
             return body if isinstance(body, dict) else {}
     except orjson.JSONDecodeError:
         pass
     return {}
+
+
+def _bad_request(exc: HTTPException) -> Response:
+    body = {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]}
+    return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
 
 
 def _is_mutation(operation: dict[str, Any]) -> bool:
@@ -305,7 +312,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                           "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}),
                 status_code=415, media_type="application/json",
             )  # fmt: skip
-        operation = await _operation(request)
+        try:
+            operation = await _operation(request)
+        except HTTPException as exc:
+            return _bad_request(exc)
         if operation and (operation.get("extensions") or settings.persisted_queries_only):
             # Resolved here, before the response cache, so that a hash is registered even
             # when the answer comes from the cache (execution resolves it again: cheap).
@@ -331,13 +341,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             response = await view.run(request)
         except HTTPException as exc:  # a request that is not GraphQL at all
-            response = Response(
-                orjson.dumps(
-                    {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]}
-                ),
-                status_code=exc.status_code,
-                media_type="application/json",
-            )
+            response = _bad_request(exc)
         response = _negotiated(request, response)
         if key is not None and response.status_code == 200:
             stored = await responses.store(key, orjson.loads(response.body))

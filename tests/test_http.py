@@ -250,3 +250,52 @@ async def test_streamed_responses_are_compressed_as_they_go(settings: Settings, 
     decode = {"br": brotli.decompress, "gzip": gzip.decompress,
               "zstd": zstandard.ZstdDecompressor().decompressobj().decompress}[codec]  # fmt: skip
     assert decode(wire) == b"".join(lines)
+
+
+VARIABLES_QUERY = "query($n: Int!) { agencies(first: $n) { nodes { name } } }"
+
+
+async def test_get_takes_url_encoded_variables_and_operation_name(settings: Settings) -> None:
+    document = VARIABLES_QUERY.replace("query(", "query Named(")
+    async with live_server(create_app(settings)) as client:
+        answer = await client.get(
+            "/graphql",
+            params={"query": document, "variables": '{"n": 2}', "operationName": "Named"},
+            headers={"accept": "application/graphql-response+json"},
+        )
+    assert answer.status_code == 200
+    assert len(answer.json()["data"]["agencies"]["nodes"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "request_parts"),
+    [
+        ("POST", {"content": b'{"query": '}),  # not JSON
+        ("POST", {"content": b'"just a string"'}),  # JSON, not an object
+        ("POST", {"content": b'{"variables": {}}'}),  # no query
+        ("POST", {"content": b'{"query": 42}'}),  # query not a string
+        ("POST", {"content": b'{"query": "{ __typename }", "variables": [1]}'}),
+        ("GET", {"params": {"query": VARIABLES_QUERY, "variables": "{not json"}}),
+        ("GET", {"params": {"query": "{ __typename }", "extensions": "[oops"}}),
+        ("GET", {"params": {}}),
+    ],
+    ids=[
+        "body-not-json",
+        "body-not-object",
+        "no-query",
+        "query-not-string",
+        "variables-not-object",
+        "get-variables-not-json",
+        "get-extensions-not-json",
+        "get-no-query",
+    ],
+)
+async def test_malformed_requests_get_a_clear_400(
+    settings: Settings, method: str, request_parts: dict[str, object]
+) -> None:
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    async with live_server(create_app(settings)) as client:
+        answer = await client.request(method, "/graphql", headers=headers, **request_parts)  # type: ignore[arg-type]
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["errors"][0]
+    assert error["message"] and error["extensions"]["code"] == "BAD_REQUEST"
