@@ -179,3 +179,30 @@ async def test_bearer_jwts_identify_users_with_their_scopes(
 def test_a_jwt_algorithm_without_a_key_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="JWT_KEY"):
         Settings.from_env({"JWT_ALGORITHM": "HS256"})
+
+
+async def test_investigations_over_http_need_a_key_the_scope_and_the_owner(
+    settings: Settings,
+) -> None:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        owner = await apikeys.create_key(conn, "owner", frozenset({"read", "investigate"}))
+        reader = await apikeys.create_key(conn, "reader", frozenset({"read"}))
+    start = 'mutation { startInvestigation(target: {signedFrom: "2020-01-01"}) { id } }'
+    read = "query($id: ID!) { investigation(id: $id) { status } }"
+
+    async def code(client: httpx.AsyncClient, query: str, key: str | None, **variables: str) -> str:
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        answer = await client.post("/graphql", json={"query": query, "variables": variables},
+                                   headers=headers)  # fmt: skip
+        errors = answer.json().get("errors") or [{"extensions": {"code": "OK"}}]
+        return str(errors[0]["extensions"]["code"])
+
+    async with live_server(create_app(settings)) as client:
+        started = await client.post("/graphql", json={"query": start},
+                                    headers={"authorization": f"Bearer {owner.key}"})  # fmt: skip
+        investigation = started.json()["data"]["startInvestigation"]["id"]
+        assert await code(client, start, None) == "UNAUTHENTICATED"
+        assert await code(client, start, reader.key) == "FORBIDDEN"
+        assert await code(client, read, reader.key, id=investigation) == "NOT_FOUND"
+        assert await code(client, read, owner.key, id=investigation) == "OK"
