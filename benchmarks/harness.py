@@ -85,7 +85,10 @@ async def ensure_data(url: str, contracts: int) -> float | None:
 
 
 @contextmanager
-def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+def server_process(
+    args: list[str], env: dict[str, str], port: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """uvicorn with `args` in a subprocess, once it answers; its base URL and process."""
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", *args, "--port", str(port), "--log-level", "warning",
          "--no-access-log"],
@@ -96,14 +99,20 @@ def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                httpx.post(f"{base}/graphql", json={"query": "{ viewer { id } }"}, timeout=1)
+                httpx.post(f"{base}/graphql", json={"query": "{ __typename }"}, timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.2)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@contextmanager
+def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    with server_process(args, env, port) as (base, _):
+        yield base
 
 
 def wrk(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,7 +16,6 @@ from typing import Any
 import orjson
 from cross_web import HTTPException
 from graphql import OperationType
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -29,12 +30,18 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 
 from cidadao_gql import graphiql, metrics
 from cidadao_gql.apikeys import Tokens, User, authenticate
 from cidadao_gql.errors import CidadaoError, Unauthenticated
 from cidadao_gql.loaders import make_loaders
-from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked
+from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked, Overload
+from cidadao_gql.migrations import pending_migrations
+from cidadao_gql.observability import REQUEST_ID, configure_tracing
 from cidadao_gql.resources import Resources, open_resources
 from cidadao_gql.response_cache import ResponseCache, operation_of
 from cidadao_gql.schema import build_schema
@@ -52,7 +59,21 @@ add_compress_type("application/graphql-response+json")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+class CountedMessages(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with every message in and out counted for the metrics."""
+
+    async def handle_message(self, message: Message) -> None:
+        metrics.WEBSOCKET_IN.add()
+        await super().handle_message(message)
+
+    async def send_message(self, message: Message) -> None:
+        metrics.WEBSOCKET_OUT.add()
+        await super().send_message(message)
+
+
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = CountedMessages
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(settings),
@@ -130,14 +151,19 @@ def _client(connection: HTTPConnection, user: User | None) -> str:
 
 
 def _request_id(request: HTTPConnection) -> str:
+    """The caller's X-Request-ID when it is sane, else a new one; the logs carry it too."""
     given = request.headers.get("x-request-id", "")
-    return given if _REQUEST_ID.match(given) else os.urandom(16).hex()
+    request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
+    REQUEST_ID.set(request_id)
+    return request_id
 
 
 def _error_response(
     error: CidadaoError, status: int, request_id: str, headers: dict[str, str] | None = None
 ) -> Response:
-    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    metrics.ERRORS.labels(error.code).inc()
+    extensions = {**error.extensions, "requestId": request_id}
+    body = {"errors": [{"message": error.message, "extensions": extensions}]}
     return Response(
         orjson.dumps(body),
         status_code=status,
@@ -282,11 +308,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        configure_tracing(settings)
         async with open_resources(settings) as resources:
             responses = ResponseCache(resources.cache, settings.response_cache_ttl)
-            yield {"resources": resources, "responses": responses}
+            ticker = asyncio.create_task(_publish_metrics(resources))
+            # Everything allocated so far lives as long as the process: moved out of the
+            # collector's sight, it is never scanned again (and stays shared after fork).
+            gc.collect()
+            gc.freeze()
+            try:
+                yield {"resources": resources, "responses": responses}
+            finally:
+                ticker.cancel()
+                metrics.process_ended()
 
     async def graphql(request: Request) -> Response:
+        started = time.perf_counter()
+        request.state.operation_name = None
+        request.state.answered_by = "refused"
+        response = await answer(request)
+        label = metrics.operation_label(request.state.operation_name)
+        metrics.REQUEST_DURATION.labels(label, request.state.answered_by).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    async def answer(request: Request) -> Response:
         resources: Resources = request.state.resources
         responses: ResponseCache = request.state.responses
         request_id = _request_id(request)
@@ -326,6 +373,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             except CidadaoError as exc:
                 return _error_response(exc, 200, request_id)
             operation = {**operation, "query": query}
+        name = operation.get("operationName")
+        request.state.operation_name = name if isinstance(name, str) else None
         if request.method == "GET" and _is_mutation(operation):
             return Response(
                 orjson.dumps({"errors": [{"message": "mutations are POST only",
@@ -337,7 +386,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             cached = await responses.lookup(key)
             metrics.cache_lookup("response", "response", cached is not None)
             if cached is not None:
+                request.state.answered_by = "cache"
                 return _answer(request, cached.encode(), request_id, responses.ttl, "hit")
+        request.state.answered_by = "executed"
         try:
             response = await view.run(request)
         except HTTPException as exc:  # a request that is not GraphQL at all
@@ -379,9 +430,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         websocket.state.user = None  # until connection_init says who it is
         await view.run(websocket)
 
-    async def health(request: Request) -> Response:
+    async def ready(request: Request) -> Response:
+        """Readiness: the database answers with every migration applied, and Redis (when
+        configured) answers. A load balancer sends traffic only while this is 200."""
         resources: Resources = request.state.resources
         checks = {"database": await _database_ok(resources)}
+        checks["migrations"] = checks["database"] and await _migrations_current(resources)
         if resources.redis is not None:
             checks["redis"] = await _redis_ok(resources)
         healthy = all(checks.values())
@@ -390,8 +444,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             status_code=200 if healthy else 503,
         )
 
+    async def live(_: Request) -> Response:
+        """Liveness: the process and its event loop answer; nothing else is asked, so a
+        database outage does not get every instance restarted."""
+        return JSONResponse({"status": "ok"})
+
     async def exposition(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body, media_type = metrics.exposition()
+        return Response(body, media_type=media_type)
 
     cors = (
         [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
@@ -406,9 +466,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ide.append(Mount(graphiql.MOUNT, StaticFiles(directory=modules)))
     return Starlette(
         middleware=[
+            # Outermost first: refuse work beyond the concurrency limit before doing any,
+            # refuse oversized bodies before anything reads them, compress what goes out
+            # (only above 1 KB, only types that gain from it).
+            Middleware(Overload, limit=settings.max_concurrent_requests),
             *cors,
-            # Outermost first: refuse oversized bodies before anything reads them, compress
-            # what goes out (only above 1 KB, only types that gain from it).
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             Middleware(CachedAnswers),
             Middleware(compression(settings)),
@@ -417,7 +479,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", subscriptions),
             Route("/session", session, methods=["POST", "DELETE"]),
-            Route("/health", health, methods=["GET"]),
+            Route("/health", ready, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
+            Route("/health/live", live, methods=["GET"]),
             Route("/metrics", exposition, methods=["GET"]),
             *ide,
         ],
@@ -426,6 +490,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 HEALTH_TIMEOUT = 2.0
+
+
+async def _publish_metrics(resources: Resources) -> None:
+    """Once a second: cache lookups into their counter, pool sizes into their gauges."""
+    while True:
+        metrics.flush()
+        resources.db.publish_pool_sizes()
+        await asyncio.sleep(1)
+
+
+async def _migrations_current(resources: Resources) -> bool:
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT), resources.db.primary.acquire() as conn:
+            return not await pending_migrations(conn)
+    except Exception:  # as below: "not ready", never a 500
+        return False
 
 
 async def _database_ok(resources: Resources) -> bool:

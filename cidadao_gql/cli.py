@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, Pnc
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.migrations import migrate
+from cidadao_gql.observability import logging_config
 from cidadao_gql.persisted import register_directory
 from cidadao_gql.resources import AGENT_CONCURRENCY, open_jobs
 from cidadao_gql.settings import Settings
@@ -114,6 +116,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         assert settings.database_url is not None
         os.environ["DATABASE_URL"] = settings.database_url  # for the worker processes
     _graphiql_files(settings)
+    workers = workers or settings.workers
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its samples here; /metrics adds them up (see metrics.py).
+        samples = settings.data_dir / "metrics" / str(os.getpid())
+        shutil.rmtree(samples, ignore_errors=True)
+        samples.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(samples)
     click.echo(f"GraphiQL: http://{host or settings.host}:{port or settings.port}/graphql")
     # uvicorn re-raises SIGTERM after its graceful shutdown; a Python handler turns that into
     # a normal exit, so atexit hooks (the embedded PostgreSQL's stop) still run.
@@ -123,8 +132,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
+        workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings),
         timeout_graceful_shutdown=10,
         ws="cidadao_gql.websocket:WebSocketProtocol",
     )
@@ -144,6 +154,10 @@ async def worker() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     narrator = Narrator(settings)
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port)  # the agent pool's gauges
     async with open_database(settings) as database, open_jobs(settings) as jobs:
         pool = settings.agent_pool_size
         executor = Executor(

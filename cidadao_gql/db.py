@@ -16,6 +16,7 @@ import asyncpg
 import orjson
 from asyncpg.connection import LoggedQuery
 
+from cidadao_gql import metrics
 from cidadao_gql.settings import Settings
 
 Record = asyncpg.Record
@@ -70,6 +71,15 @@ class Database:
     async def execute(self, sql: str, *args: Any) -> str:
         return await self.primary.execute(sql, *args)
 
+    def publish_pool_sizes(self) -> None:
+        """Open and idle connections of each pool, for the gauges."""
+        pools = {"primary": self.primary}
+        if self.reader is not self.primary:
+            pools["replica"] = self.reader
+        for role, pool in pools.items():
+            metrics.DB_POOL_CONNECTIONS.labels(role, "open").set(pool.get_size())
+            metrics.DB_POOL_CONNECTIONS.labels(role, "idle").set(pool.get_idle_size())
+
     async def fetch_primary(self, sql: str, *args: Any) -> list[Record]:
         """A read that must see our own writes (not a possibly lagging replica)."""
         return await self.primary.fetch(sql, *args)
@@ -107,8 +117,14 @@ def _server_settings(role: str, settings: Settings) -> dict[str, str]:
 async def _create_pool(
     url: str, settings: Settings, role: str, round_trips: RoundTrips
 ) -> asyncpg.Pool:
+    duration = metrics.DB_QUERY_DURATION.labels(role)
+
+    def observe(record: LoggedQuery) -> None:
+        duration.observe(record.elapsed)
+
     async def init(conn: asyncpg.Connection) -> None:
         await init_connection(conn, round_trips)
+        conn.add_query_logger(observe)
 
     pool = await asyncpg.create_pool(
         url,

@@ -1,28 +1,101 @@
-"""Prometheus metrics, each defined once, here, at import."""
+"""Prometheus metrics, each defined once, here, at import.
+
+With several uvicorn workers, `serve` points PROMETHEUS_MULTIPROC_DIR at a fresh directory
+before the workers start; each writes its samples there and `/metrics` (in whichever worker
+answers) adds them up. Gauges say how they combine across workers (`multiprocess_mode`).
+The cache hit ratio is not a sample of its own: it is worked out at scrape time from the
+summed lookup counters, so it is right across workers too.
+"""
 
 from __future__ import annotations
 
+import os
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, Counter, Gauge
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10)
+
+REQUEST_DURATION = Histogram(
+    "cidadao_ai_request_duration_seconds",
+    "Time to answer a GraphQL request, by operation name (`anonymous` when it has none, "
+    "`other` past the first 200 names) and how it was answered.",
+    ["operation", "path"],
+    buckets=LATENCY_BUCKETS,
+)
+DB_QUERY_DURATION = Histogram(
+    "cidadao_ai_db_query_duration_seconds",
+    "Time PostgreSQL statements took, as asyncpg measured them, by pool.",
+    ["pool"],
+    buckets=LATENCY_BUCKETS,
+)
+ERRORS = Counter(
+    "cidadao_ai_errors", "Errors answered to clients, by code (GraphQL and HTTP).", ["code"]
+)
+COST_SPENT = Counter(
+    "cidadao_ai_query_cost", "Actual cost of executed operations (the IBM cost model)."
+)
+OVERLOAD_REJECTIONS = Counter(
+    "cidadao_ai_overload_rejections",
+    "Requests answered 503 because the worker had MAX_CONCURRENT_REQUESTS in flight.",
+)
+IN_FLIGHT = Gauge(
+    "cidadao_ai_requests_in_flight", "HTTP requests being answered.", multiprocess_mode="livesum"
+)
+DB_POOL_CONNECTIONS = Gauge(
+    "cidadao_ai_db_pool_connections",
+    "Connections in the asyncpg pools, by pool and state (open, idle).",
+    ["pool", "state"],
+    multiprocess_mode="livesum",
+)
+WEBSOCKET_MESSAGES = Counter(
+    "cidadao_ai_websocket_messages",
+    "WebSocket messages, by direction (in, out).",
+    ["direction"],
+)
+WEBSOCKET_MESSAGE_RATE = Gauge(
+    "cidadao_ai_websocket_message_rate",
+    "WebSocket messages per second over the last 10 seconds, by direction.",
+    ["direction"],
+    multiprocess_mode="livesum",
+)
 RATE_LIMITER_FAILURES = Counter(
     "cidadao_ai_rate_limiter_failures",
     "Rate-limiter calls that failed because Redis was unreachable (reads were let through).",
 )
-AGENT_POOL_SIZE = Gauge("cidadao_ai_agent_pool_size", "Workers in the investigation executor.")
+AGENT_POOL_SIZE = Gauge(
+    "cidadao_ai_agent_pool_size",
+    "Workers in the investigation executor.",
+    multiprocess_mode="livesum",
+)
 AGENT_POOL_UTILIZATION = Gauge(
-    "cidadao_ai_agent_pool_utilization", "Share of the executor's workers running a job."
+    "cidadao_ai_agent_pool_utilization",
+    "Share of the executor's workers running a job (the busiest process's).",
+    multiprocess_mode="livemax",
 )
 QUERY_REJECTIONS = Counter(
     "cidadao_ai_query_rejections",
     "Operations refused before execution, by error code.",
     ["code"],
 )
-
+CACHE_REQUESTS = Counter(
+    "cidadao_ai_cache_requests",
+    "Cache lookups by tier, namespace and result (hit or miss).",
+    ["tier", "namespace", "result"],
+)
 CACHE_RECOMPUTES = Counter(
     "cidadao_ai_cache_recomputes", "Values computed because the cache missed.", ["namespace"]
 )
@@ -41,7 +114,8 @@ CACHE_ERRORS = Counter(
 )
 
 # Cache lookups happen several times per request, on the hot path of a response-cache hit:
-# they are counted in a plain dict (no locks, no label lookups) and exposed at scrape time.
+# they are counted in a plain dict (no locks, no label lookups) and moved into the counter
+# by `flush`, which `/metrics` and a once-a-second task call.
 _lookups: dict[tuple[str, str, bool], int] = defaultdict(int)
 
 
@@ -49,27 +123,96 @@ def cache_lookup(tier: str, namespace: str, hit: bool) -> None:
     _lookups[(tier, namespace, hit)] += 1
 
 
-class _CacheCollector(Collector):
+def flush() -> None:
+    for key in list(_lookups):
+        count = _lookups.pop(key, 0)
+        if count:
+            tier, namespace, hit = key
+            CACHE_REQUESTS.labels(tier, namespace, "hit" if hit else "miss").inc(count)
+
+
+_OPERATIONS_KEPT = 200
+_operations: set[str] = set()
+
+
+def operation_label(name: str | None) -> str:
+    """Operation names come from clients: the first 200 are labels, the rest `other`."""
+    if not name:
+        return "anonymous"
+    if name in _operations:
+        return name
+    if len(_operations) < _OPERATIONS_KEPT:
+        _operations.add(name)
+        return name
+    return "other"
+
+
+class MessageRate:
+    """Messages per second over a sliding 10-second window, in one-second buckets."""
+
+    WINDOW = 10
+
+    def __init__(self, direction: str) -> None:
+        self.direction = direction
+        self.buckets: dict[int, int] = defaultdict(int)
+
+    def add(self, now: float | None = None) -> None:
+        second = int(now if now is not None else time.monotonic())
+        self.buckets[second] += 1
+        WEBSOCKET_MESSAGES.labels(self.direction).inc()
+        self.publish(second)
+
+    def publish(self, second: int | None = None) -> None:
+        second = second if second is not None else int(time.monotonic())
+        for old in [s for s in self.buckets if s <= second - self.WINDOW]:
+            del self.buckets[old]
+        rate = sum(self.buckets.values()) / self.WINDOW
+        WEBSOCKET_MESSAGE_RATE.labels(self.direction).set(rate)
+
+
+WEBSOCKET_IN = MessageRate("in")
+WEBSOCKET_OUT = MessageRate("out")
+
+
+class _Exposed(Collector):
+    """Every metric of `source`, and cidadao_ai_cache_hit_ratio by tier worked out from
+    its (summed) lookup counters."""
+
+    def __init__(self, source: Collector) -> None:
+        self.source = source
+
     def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(
-            "cidadao_ai_cache_requests",
-            "Cache lookups by tier, namespace and result (hit or miss).",
-            labels=["tier", "namespace", "result"],
-        )
-        by_tier: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for (tier, namespace, hit), count in list(_lookups.items()):
-            requests.add_metric([tier, namespace, "hit" if hit else "miss"], count)
-            by_tier[tier][0] += count if hit else 0
-            by_tier[tier][1] += count
+        by_tier: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for metric in self.source.collect():
+            yield metric
+            if metric.name != "cidadao_ai_cache_requests":
+                continue
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    counts = by_tier[sample.labels["tier"]]
+                    counts[0] += sample.value if sample.labels["result"] == "hit" else 0
+                    counts[1] += sample.value
         ratio = GaugeMetricFamily(
             "cidadao_ai_cache_hit_ratio",
             "Hits over lookups since start, by tier (response, l1, l2, l3).",
             labels=["tier"],
         )
-        for tier, (hits, total) in by_tier.items():
-            ratio.add_metric([tier], hits / total)
-        yield requests
+        for tier, (hits, total) in sorted(by_tier.items()):
+            if total:
+                ratio.add_metric([tier], hits / total)
         yield ratio
 
 
-REGISTRY.register(_CacheCollector())
+def process_ended() -> None:
+    """Drop this process's live gauges from the shared samples (a worker that stopped)."""
+    if MULTIPROCESS:
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text `/metrics` answers, and its media type."""
+    flush()
+    WEBSOCKET_IN.publish()
+    WEBSOCKET_OUT.publish()
+    source: Collector = MultiProcessCollector(None) if MULTIPROCESS else REGISTRY  # type: ignore[no-untyped-call]
+    return generate_latest(_Exposed(source)), CONTENT_TYPE_LATEST

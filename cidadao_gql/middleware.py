@@ -156,3 +156,41 @@ def _replay(body: bytes, first: Message | None, receive: Receive) -> Receive:
         return pending.pop() if pending else await receive()
 
     return replayed
+
+
+class Overload:
+    """At most `limit` HTTP requests in flight in this worker; the next is answered 503 at
+    once (with Retry-After), so that overload shows as fast refusals a load balancer can
+    retry elsewhere rather than as every request queueing for seconds. Health checks and
+    metrics are never refused. `limit` 0 turns it off."""
+
+    EXEMPT = ("/health", "/metrics")
+    BODY = orjson.dumps({"errors": [{
+        "message": "this server is at its concurrency limit; retry shortly",
+        "extensions": {"code": "SERVICE_OVERLOADED"},
+    }]})  # fmt: skip
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limit or scope["path"].startswith(self.EXEMPT):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            metrics.OVERLOAD_REJECTIONS.inc()
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/json"), (b"retry-after", b"1"),
+                (b"content-length", str(len(self.BODY)).encode()),
+            ]})  # fmt: skip
+            await send({"type": "http.response.body", "body": self.BODY})
+            return
+        self.in_flight += 1
+        metrics.IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            metrics.IN_FLIGHT.dec()

@@ -73,6 +73,10 @@ class Settings:
     pncp_sample_dir: Path = Path("../shared/data/pncp")
     seed_contracts: int = 20_000
     log_level: str = "INFO"
+    log_format: str = "json"
+    otel_endpoint: str | None = None
+    max_concurrent_requests: int = 100
+    worker_metrics_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -168,6 +172,12 @@ class Settings:
             seed_contracts=_read(env, "SEED_CONTRACTS", _int(0, 50_000_000), d.seed_contracts),
             log_level=_read(
                 env, "LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR")), d.log_level
+            ),
+            log_format=_read(env, "LOG_FORMAT", _choice(("json", "text")), d.log_format),
+            otel_endpoint=_read(env, "OTEL_EXPORTER_OTLP_ENDPOINT", _url(("http", "https")), None),
+            worker_metrics_port=_read(env, "WORKER_METRICS_PORT", _int(0, 65535), 0),
+            max_concurrent_requests=_read(
+                env, "MAX_CONCURRENT_REQUESTS", _int(0, 100_000), d.max_concurrent_requests
             ),
         )
 

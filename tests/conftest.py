@@ -143,6 +143,7 @@ class Run:
         result = await self(query, **variables)
         assert result.errors and len(result.errors) == 1, result.errors
         formatted: dict[str, Any] = result.errors[0].formatted
+        assert formatted["extensions"].pop("requestId") == "test"  # on every error
         return formatted
 
     async def round_trips(self, query: str, **variables: Any) -> int:

@@ -40,7 +40,10 @@ async def test_health_checks_database_and_redis(settings: Settings, redis_url: s
     async with live_server(create_app(replace(settings, redis_url=redis_url))) as client:
         health = await client.get("/health")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "checks": {"database": True, "redis": True}}
+    assert health.json() == {
+        "status": "ok",
+        "checks": {"database": True, "migrations": True, "redis": True},
+    }
 
 
 async def test_request_id_is_echoed(settings: Settings) -> None:

@@ -15,11 +15,13 @@ from strawberry.extensions import (
     ParserCache,
     ValidationCache,
 )
+from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
 from strawberry.types.execution import ExecutionResult
 from strawberry.utils.aio import aclosing
 
+from cidadao_gql import metrics
 from cidadao_gql.errors import QueryTimeout
 from cidadao_gql.persisted import PersistedQueries
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
@@ -97,10 +99,11 @@ class Schema(strawberry.Schema):
         request_id = getattr(context, "request_id", None)
         if result.errors:
             result.errors = [code_error(e, request_id) for e in result.errors]
-        result.extensions = {
-            "cost": getattr(context, "cost", None) or _UNPRICED,
-            **(result.extensions or {}),
-        }
+            for coded in result.errors:
+                metrics.ERRORS.labels((coded.extensions or {}).get("code", "UNKNOWN")).inc()
+        cost = getattr(context, "cost", None) or _UNPRICED
+        metrics.COST_SPENT.inc(cost.get("actualQueryCost") or 0)
+        result.extensions = {"cost": cost, **(result.extensions or {})}
         return result
 
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
@@ -137,6 +140,7 @@ def build_schema(settings: Settings) -> Schema:
     ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
+    tracing = [OpenTelemetryExtension] if settings.otel_endpoint else []
     return Schema(
         settings,
         query=Query,
@@ -150,6 +154,7 @@ def build_schema(settings: Settings) -> Schema:
             partial(AddValidationRules, rules),
             partial(ValidationCache, maxsize=1024),
             partial(CostLimit, max_cost=settings.max_query_cost),
+            *tracing,
         ],
         config=StrawberryConfig(
             auto_camel_case=True, batching_config={"max_operations": settings.batch_size}

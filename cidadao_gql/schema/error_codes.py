@@ -39,6 +39,15 @@ def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> G
 
 
 def code_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """The error as the client sees it: coded, masked when internal, and carrying the
+    request id (`extensions.requestId`) so a report can be matched to the logs."""
+    coded = _coded(error, request_id)
+    if request_id and coded.extensions is not None:
+        coded.extensions.setdefault("requestId", request_id)
+    return coded
+
+
+def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
     original = error.original_error
     if isinstance(original, CidadaoError):
         return _with(error, original.message, original.extensions)

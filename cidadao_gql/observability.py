@@ -1,0 +1,88 @@
+"""Logs and traces.
+
+Logs are JSON lines (python-json-logger) on stderr, uvicorn's included, each with the
+request id of the request that wrote it (`request_id`, from a context variable the endpoint
+sets); the same id is the `x-request-id` header and `extensions.requestId` of every GraphQL
+error. `LOG_FORMAT=text` gives plain lines for a terminal.
+
+Tracing is on when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the standard OpenTelemetry
+variable; the other `OTEL_*` variables apply too): a span per GraphQL operation with its
+resolvers (Strawberry's extension) and one per SQL statement (the asyncpg instrumentation),
+sent over OTLP/HTTP in batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from contextvars import ContextVar
+from typing import Any
+
+from cidadao_gql.settings import Settings
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """A dictConfig for the root logger and uvicorn's, as JSON or as text."""
+    formatter: dict[str, Any] = (
+        {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": FIELDS + " %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+        if settings.log_format == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    )
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "default",
+        "filters": ["request_id"],
+        "stream": "ext://sys.stderr",
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"default": formatter},
+        "handlers": {"default": handler},
+        "root": {"handlers": ["default"], "level": settings.log_level},
+        "loggers": {
+            name: {"handlers": [], "propagate": True, "level": settings.log_level}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.config.dictConfig(logging_config(settings))
+
+
+_tracing = False
+
+
+def configure_tracing(settings: Settings) -> bool:
+    """Start exporting traces when an OTLP endpoint is configured; once per process."""
+    global _tracing
+    if _tracing or not settings.otel_endpoint:
+        return _tracing
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "cidadao-gql"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    _tracing = True
+    return True
