@@ -98,9 +98,9 @@ def mixed_bodies(agencies: list[str]) -> list[str]:
 
 
 def run_wrk(base: str, bodies: list[str], duration: int, connections: int) -> dict[str, float]:
-    script = (MIXED_LUA if len(bodies) > 1 else SINGLE_LUA) % {
-        "bodies": ", ".join(lua_string(b) for b in bodies)
-    }
+    script = (MIXED_LUA if len(bodies) > 1 else SINGLE_LUA).replace(
+        "%(bodies)s", ", ".join(lua_string(b) for b in bodies)
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
         file.write(script)
     out = subprocess.run(
