@@ -72,6 +72,12 @@ WEBSOCKET_MESSAGE_RATE = Gauge(
     ["direction"],
     multiprocess_mode="livesum",
 )
+EXECUTION_PATH = Counter(
+    "cidadao_ai_execution_path",
+    "Operations by how they ran: compiled, ordinary (planned so), or fallback (compiled, "
+    "then run again on the ordinary path for an exact error answer).",
+    ["path"],
+)
 RATE_LIMITER_FAILURES = Counter(
     "cidadao_ai_rate_limiter_failures",
     "Rate-limiter calls that failed because Redis was unreachable (reads were let through).",

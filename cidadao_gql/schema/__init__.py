@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any
 
@@ -21,12 +22,12 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types.execution import ExecutionResult
 from strawberry.utils.aio import aclosing
 
-from cidadao_gql import metrics
+from cidadao_gql import compiled, metrics
 from cidadao_gql.errors import QueryTimeout
 from cidadao_gql.persisted import PersistedQueries
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
-from cidadao_gql.schema.costs import apply_cost_directives
+from cidadao_gql.schema.costs import CostAnalysis, apply_cost_directives
 from cidadao_gql.schema.error_codes import code_error
 from cidadao_gql.schema.investigations import (
     InvestigationMutations,
@@ -78,15 +79,35 @@ class Subscription(InvestigationSubscriptions):
 class Schema(strawberry.Schema):
     """Our schema: errors coded, operations bounded in time, cost in every response."""
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, rules: list[type[ASTValidationRule]], **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.timeout = settings.query_timeout_ms / 1000
+        self.max_cost = settings.max_query_cost
+        self.tracing = settings.otel_endpoint is not None
+        # Trusted-documents mode checks every document in the PersistedQueries extension,
+        # which only the ordinary path runs.
+        self.compiled: compiled.Executor | None = None
+        if settings.executor == "compiled" and not settings.persisted_queries_only:
+            planner = compiled.Planner(
+                self._schema, rules, settings.max_tokens, compiled.types_by_class(self)
+            )
+            self.compiled = compiled.Executor(planner)
 
     async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
         context = kwargs.get("context_value")
         try:
             async with asyncio.timeout(self.timeout):
-                result = await super().execute(query, *args, **kwargs)
+                result = None
+                if self._compilable(query, args, kwargs, context):
+                    assert query is not None
+                    with self._span(kwargs.get("operation_name")):
+                        result = await self._execute_compiled(query, kwargs, context)
+                if result is None:
+                    if self.compiled is not None:
+                        metrics.EXECUTION_PATH.labels("ordinary").inc()
+                    result = await super().execute(query, *args, **kwargs)
         except TimeoutError:
             # Cancelling the execution cancelled its statements too (asyncpg sends a cancel).
             error = QueryTimeout(
@@ -105,6 +126,74 @@ class Schema(strawberry.Schema):
         metrics.COST_SPENT.inc(cost.get("actualQueryCost") or 0)
         result.extensions = {"cost": cost, **(result.extensions or {})}
         return result
+
+    def _span(self, operation_name: str | None) -> AbstractContextManager[Any]:
+        """With tracing on, the compiled path's operation span, named as Strawberry's
+        extension names the ordinary path's; the SQL spans nest under it."""
+        if not self.tracing:
+            return nullcontext()
+        from opentelemetry import trace
+
+        name = f"GraphQL Query: {operation_name}" if operation_name else "GraphQL Query"
+        span = trace.get_tracer("cidadao_gql").start_as_current_span(
+            name,
+            kind=trace.SpanKind.SERVER,
+            attributes={"component": "graphql", "graphql.path": "compiled"},
+        )
+        return span
+
+    def _compilable(
+        self, query: str | None, args: tuple[Any, ...], kwargs: dict[str, Any], context: Any
+    ) -> bool:
+        return (
+            self.compiled is not None
+            and query is not None
+            and not args
+            and not kwargs.get("operation_extensions")
+            and kwargs.get("root_value") is None
+            and getattr(context, "compiled", False)
+        )
+
+    async def _execute_compiled(
+        self, query: str, kwargs: dict[str, Any], context: Any
+    ) -> ExecutionResult | None:
+        """The operation on the compiled path, priced and charged as CostLimit does; None
+        when the ordinary path must answer (nothing is left charged then)."""
+        assert self.compiled is not None
+        operation_name = kwargs.get("operation_name")
+        raw_variables = kwargs.get("variable_values")
+        prepared = self.compiled.prepare(query, raw_variables, operation_name)
+        if prepared is None:
+            return None
+        plan, variables = prepared
+        analysis = CostAnalysis(self._schema, plan.document, operation_name, raw_variables)
+        requested = analysis.requested()
+        if requested > self.max_cost:
+            return None  # the ordinary path refuses it, with the numbers
+        cost: dict[str, Any] = {
+            "requestedQueryCost": requested, "actualQueryCost": 0, "throttleStatus": None,
+        }  # fmt: skip
+        context.cost = cost  # for the timeout path, as CostLimit does
+        limiter = context.limiter
+        if limiter is not None:
+            spend = await limiter.spend(context.client, requested, read_only=True)
+            if not spend.allowed:
+                return None  # nothing was taken; the ordinary path answers THROTTLED
+            cost["throttleStatus"] = spend.status.as_extension()
+        data = await self.compiled.run(plan, variables, context)
+        if data is None:
+            metrics.EXECUTION_PATH.labels("fallback").inc()
+            context.cost = {}
+            if limiter is not None:
+                await limiter.refund(context.client, requested)
+            return None
+        metrics.EXECUTION_PATH.labels("compiled").inc()
+        actual = analysis.actual(data)
+        cost["actualQueryCost"] = actual
+        if limiter is not None and requested > actual:
+            status = await limiter.refund(context.client, requested - actual)
+            cost["throttleStatus"] = status.as_extension()
+        return ExecutionResult(data=data, errors=None)
 
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
         """Subscriptions (and operations sent over WebSocket): every result coded as
@@ -143,6 +232,7 @@ def build_schema(settings: Settings) -> Schema:
     tracing = [OpenTelemetryExtension] if settings.otel_endpoint else []
     return Schema(
         settings,
+        rules,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from cidadao_gql import queries
+from cidadao_gql.compiled import batched
 from cidadao_gql.db import Record
 from cidadao_gql.documents import parse_cnpj, parse_document
 from cidadao_gql.schema.context import Info
@@ -49,7 +50,7 @@ class Contract(Node):
     def from_row(cls, row: Record) -> Contract:
         return build(cls, row, modality=Modality(row["modality"]), uf=optional(UF, row["uf"]))
 
-    @strawberry.field
+    @strawberry.field(metadata=batched("agency", "agency_id"))
     async def agency(
         self, info: Info
     ) -> Annotated[Agency, strawberry.lazy("cidadao_gql.schema.agencies")]:
@@ -57,7 +58,7 @@ class Contract(Node):
 
         return Agency.from_row(existing(await info.context.loaders.agency.load(self.agency_id)))
 
-    @strawberry.field
+    @strawberry.field(metadata=batched("supplier", "supplier_id"))
     async def supplier(
         self, info: Info
     ) -> Annotated[Supplier, strawberry.lazy("cidadao_gql.schema.suppliers")]:
@@ -67,7 +68,10 @@ class Contract(Node):
             existing(await info.context.loaders.supplier.load(self.supplier_id))
         )
 
-    @strawberry.field(description="The procurement this contract came from, if any.")
+    @strawberry.field(
+        description="The procurement this contract came from, if any.",
+        metadata=batched("procurement", "procurement_id"),
+    )
     async def procurement(
         self, info: Info
     ) -> Annotated[Procurement, strawberry.lazy("cidadao_gql.schema.procurements")] | None:

@@ -145,6 +145,7 @@ class CostAnalysis:
         assert root is not None
         self.root: Selections = [(root, self.operation.selection_set)]
         self._plans: dict[tuple[tuple[int, int], ...], list[tuple[str, int, Selections]]] = {}
+        self._plans_of: dict[int, tuple[Selections, list[tuple[str, int, Selections]]]] = {}
 
     def requested(self) -> int:
         return self._selections_cost(self.root, None)
@@ -294,12 +295,19 @@ class CostAnalysis:
     def _plan(self, selections: Selections) -> list[tuple[str, int, Selections]]:
         """(response key, weight, child selections) of each field, worked out once per
         selection: the actual cost visits the same selection for every element of a list."""
+        known = self._plans_of.get(id(selections))
+        if known is not None and known[0] is selections:  # the same list object: no key
+            return known[1]
         key = tuple((id(parent), id(selection_set)) for parent, selection_set in selections)
         plan = self._plans.get(key)
         if plan is None:
             fields = self._collect(selections).items()
-            plan = [(name, self._weight(field), field.children()) for name, field in fields]
+            weighed = [(name, self._weight(field), field.children()) for name, field in fields]
+            # Fields that weigh nothing and select nothing add nothing: not visited at all.
+            plan = [(name, weight, children) for name, weight, children in weighed
+                    if weight or children]  # fmt: skip
             self._plans[key] = plan
+        self._plans_of[id(selections)] = (selections, plan)
         return plan
 
     def _object_actual(self, selections: Selections, value: Mapping[str, Any]) -> int:

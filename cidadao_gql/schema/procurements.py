@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from cidadao_gql import queries
+from cidadao_gql.compiled import batched
 from cidadao_gql.db import Record
 from cidadao_gql.documents import parse_cnpj
 from cidadao_gql.schema.context import Info
@@ -61,7 +62,7 @@ class Procurement(Node):
             uf=optional(UF, row["uf"]),
         )
 
-    @strawberry.field
+    @strawberry.field(metadata=batched("agency", "agency_id"))
     async def agency(
         self, info: Info
     ) -> Annotated[Agency, strawberry.lazy("cidadao_gql.schema.agencies")]:
@@ -103,7 +104,7 @@ class Item(Node):
     def from_row(cls, row: Record) -> Item:
         return build(cls, row)
 
-    @strawberry.field
+    @strawberry.field(metadata=batched("procurement", "procurement_id"))
     async def procurement(self, info: Info) -> Procurement:
         return Procurement.from_row(
             existing(await info.context.loaders.procurement.load(self.procurement_id))
@@ -134,11 +135,11 @@ class Award(Node):
     def from_row(cls, row: Record) -> Award:
         return build(cls, row)
 
-    @strawberry.field
+    @strawberry.field(metadata=batched("item", "item_id"))
     async def item(self, info: Info) -> Item:
         return Item.from_row(existing(await info.context.loaders.item.load(self.item_id)))
 
-    @strawberry.field
+    @strawberry.field(metadata=batched("supplier", "supplier_id"))
     async def supplier(
         self, info: Info
     ) -> Annotated[Supplier, strawberry.lazy("cidadao_gql.schema.suppliers")]:

@@ -123,8 +123,13 @@ class PageInfo:
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
     node: T
+    row: strawberry.Private[Record]
+    ordering: strawberry.Private[Ordering]
+
+    @strawberry.field(description="Where this edge sits: pass it as `after` for what follows.")
+    def cursor(self) -> str:
+        return encode_cursor(self.ordering, self.row)  # only when asked for
 
 
 @strawberry.type
@@ -154,12 +159,13 @@ def to_connection(
     counter: Callable[[], Awaitable[int]],
 ) -> Connection[T]:
     shown = rows[: page.first]
-    edges = [Edge(cursor=encode_cursor(page.ordering, r), node=make_node(r)) for r in shown]
+    ordering = page.ordering
+    edges = [Edge(node=make_node(r), row=r, ordering=ordering) for r in shown]
     info = PageInfo(
         has_next_page=len(rows) > page.first,
         has_previous_page=page.after is not None,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
+        start_cursor=edges[0].cursor() if edges else None,
+        end_cursor=edges[-1].cursor() if edges else None,
     )
     return Connection(edges=edges, page_info=info, counter=counter)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from cidadao_gql import queries
+from cidadao_gql.compiled import batched
 from cidadao_gql.db import Record
 from cidadao_gql.documents import parse_document
 from cidadao_gql.schema.context import Info
@@ -31,7 +32,10 @@ class Sanction(Node):
     def from_row(cls, row: Record) -> Sanction:
         return build(cls, row, register=SanctionRegister(row["register"]))
 
-    @strawberry.field(description="The supplier with this document, if we know it.")
+    @strawberry.field(
+        description="The supplier with this document, if we know it.",
+        metadata=batched("supplier_by_document", "supplier_document"),
+    )
     async def supplier(
         self, info: Info
     ) -> Annotated[Supplier, strawberry.lazy("cidadao_gql.schema.suppliers")] | None:

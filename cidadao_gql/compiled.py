@@ -1,0 +1,590 @@
+"""Compiled execution of read operations.
+
+graphql-core resolves a response field by field, each through several layers of Python
+(path bookkeeping, middleware, awaitable checks, completion by type); on a 100-row page of
+contracts with their supplier and agency that is most of the request's CPU. For a query,
+this module builds a plan once — per document, operation name and the values of the
+Boolean variables that `@skip`/`@include` may read — that mirrors the selection set after
+fragments are merged and directives applied, and then runs it level by level:
+
+- a field without a resolver of its own reads the object's attribute;
+- a field with a resolver calls that same resolver (with the same argument coercion), for
+  every parent object of the level at once, so the DataLoaders behind relations and child
+  connections make one batched load per relation per level, through the same cache tiers;
+- values are completed as graphql-core completes them (`coerce_output_value` of scalars and
+  enums, lists, `__typename`, the runtime type of an interface), into plain dicts in field
+  order, which the view encodes with orjson.
+
+The ordinary (Strawberry) path runs instead, chosen per operation at plan time, for what the
+planner does not cover: mutations and subscriptions, introspection, a document that does
+not parse or validate, and variables that do not coerce; and, at run time, whenever a
+resolver raises or a non-null field comes out null. Reads have no side effects, so running
+such an operation again on the ordinary path gives exactly the answer, errors, paths and
+locations included, that the ordinary path gives. Each choice is logged once per plan and
+counted in `cidadao_ai_execution_path_total`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLAbstractType,
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    is_abstract_type,
+    is_leaf_type,
+    parse,
+    validate,
+)
+from graphql.execution.collect_fields import (
+    FieldDetails,
+    FragmentDetails,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.language import VariableNode, Visitor, visit
+
+log = logging.getLogger("cidadao_gql.compiled")
+TYPENAME = "__typename"
+_NOT_PLANNABLE = object()
+
+
+class Fallback(Exception):
+    """The compiled path cannot give the exact answer; the ordinary path will."""
+
+
+@dataclass(slots=True)
+class Shape:
+    """A field's output type, unwrapped: list levels with their nullability, then the
+    named type."""
+
+    nullable: bool
+    list_of: Shape | None = None
+    leaf: GraphQLLeafType | None = None
+    object_type: GraphQLObjectType | None = None
+    abstract: GraphQLAbstractType | None = None
+
+
+def shape_of(output: GraphQLOutputType) -> Shape:
+    nullable = True
+    if isinstance(output, GraphQLNonNull):
+        nullable, output = False, output.of_type
+    if isinstance(output, GraphQLList):
+        return Shape(nullable, list_of=shape_of(output.of_type))
+    if is_leaf_type(output):
+        return Shape(nullable, leaf=output)
+    if is_abstract_type(output):
+        return Shape(nullable, abstract=output)
+    assert isinstance(output, GraphQLObjectType)
+    return Shape(nullable, object_type=output)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """How a relation field loads: the request's loader `loader`, keyed by the parent's
+    attribute `key`, each row made into the related object by `build`."""
+
+    loader: str
+    key: str
+    build: Callable[[Any], Any]
+
+
+def batched(loader: str, key: str) -> dict[str, Any]:
+    """Field metadata marking a relation resolver as plannable: it loads one row with
+    `info.context.loaders.<loader>.load(self.<key>)` and returns `<Type>.from_row(row)` (or
+    None when the key is None), and nothing else."""
+    return {BATCH: (loader, key)}
+
+
+BATCH = "cidadao_gql.compiled.batch"
+
+
+@dataclass(slots=True)
+class FieldPlan:
+    key: str
+    name: str
+    details: list[FieldDetails]
+    definition: GraphQLField | None  # None for __typename
+    attribute: str | None  # the attribute a field without a resolver reads
+    shape: Shape | None
+    typename: str | None = None  # for __typename: the type of the selection it is in
+    direct: Callable[[Any], Any] | None = None  # a resolver that needs nothing but `self`
+    coerce: Callable[[Any], Any] | None = None  # a faster twin of the leaf's own
+    batch: Batch | None = None  # a relation loaded for all parents at once
+    # Subfields of object values: one selection for an object type, one per runtime type
+    # (filled as runtime types show up) for an interface.
+    children: list[FieldPlan] | None = None
+    by_runtime_type: dict[str, list[FieldPlan]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Plan:
+    operation: OperationDefinitionNode
+    document: DocumentNode
+    root: list[FieldPlan]
+    fragments: dict[str, FragmentDetails]
+
+
+class _Info:
+    """What our resolvers read of `info`: the context (see resolvers: `info.context`)."""
+
+    __slots__ = ("context", "field_name", "path")
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.field_name = ""
+        self.path = None
+
+
+class Planner:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        rules: Sequence[type[ASTValidationRule]],
+        max_tokens: int,
+        types_by_class: dict[type, str],
+        max_plans: int = 1024,
+    ) -> None:
+        self.schema = schema
+        self.rules = rules
+        self.max_tokens = max_tokens
+        self.types_by_class = types_by_class
+        self.classes = {name: cls for cls, name in types_by_class.items()}
+        self.max_plans = max_plans
+        self._documents: OrderedDict[str, tuple[DocumentNode, tuple[str, ...]] | None] = (
+            OrderedDict()
+        )
+        self._plans: OrderedDict[tuple[Any, ...], Plan | object] = OrderedDict()
+
+    def document(self, query: str) -> tuple[DocumentNode, tuple[str, ...]] | None:
+        """The parsed, validated document and the variables its @skip/@include read; None
+        when it does not parse or validate (the ordinary path says why)."""
+        if query in self._documents:
+            self._documents.move_to_end(query)
+            return self._documents[query]
+        try:
+            document = parse(query, max_tokens=self.max_tokens)
+        except GraphQLError:
+            found = None
+        else:
+            errors = validate(self.schema, document, [*_specified(), *self.rules])
+            found = None if errors else (document, _directive_variables(document))
+        self._remember(self._documents, query, found)
+        return found
+
+    def plan(
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: VariableValues,
+        reads: Collection[str],
+    ) -> Plan | None:
+        found = self.document(query)
+        if found is None:
+            return None
+        document, _ = found
+        key = (query, operation_name, tuple(variables.coerced.get(name) for name in reads))
+        cached = self._plans.get(key)
+        if cached is None:
+            cached = self._build(document, operation_name, variables)
+            self._remember(self._plans, key, cached)
+        else:
+            self._plans.move_to_end(key)
+        return None if cached is _NOT_PLANNABLE else cached  # type: ignore[return-value]
+
+    def _remember(self, store: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        store[key] = value
+        if len(store) > self.max_plans:
+            store.popitem(last=False)
+
+    def _build(
+        self, document: DocumentNode, operation_name: str | None, variables: VariableValues
+    ) -> Plan | object:
+        operation = get_operation_ast(document, operation_name)
+        name = operation.name.value if operation and operation.name else "anonymous"
+        if operation is None or operation.operation is not OperationType.QUERY:
+            return self._ordinary(name, "not a query")
+        fragments = {
+            d.name.value: FragmentDetails(d)
+            for d in document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+        root_type = self.schema.query_type
+        assert root_type is not None
+        grouped = collect_fields(self.schema, fragments, variables, root_type, operation)
+        try:
+            root = self._fields(
+                root_type, grouped.grouped_field_set, fragments, variables, operation
+            )
+        except _Unplannable as reason:
+            return self._ordinary(name, str(reason))
+        log.info("operation %s: compiled plan", name)
+        return Plan(operation, document, root, fragments)
+
+    def _ordinary(self, name: str, reason: str) -> object:
+        log.info("operation %s: ordinary path (%s)", name, reason)
+        return _NOT_PLANNABLE
+
+    def _fields(
+        self,
+        parent: GraphQLObjectType,
+        grouped: dict[str, list[FieldDetails]],
+        fragments: dict[str, FragmentDetails],
+        variables: VariableValues,
+        operation: OperationDefinitionNode,
+    ) -> list[FieldPlan]:
+        plans = []
+        for key, details in grouped.items():
+            name = details[0].node.name.value
+            if name == TYPENAME:
+                plans.append(FieldPlan(key, name, details, None, None, None, parent.name))
+                continue
+            if name.startswith("__"):
+                raise _Unplannable("introspection")
+            definition = parent.fields[name]
+            strawberry_field = (definition.extensions or {}).get("strawberry-definition")
+            attribute = (
+                strawberry_field.python_name
+                if strawberry_field is not None and strawberry_field.is_basic_field
+                else None
+            )
+            plan = FieldPlan(key, name, details, definition, attribute, shape_of(definition.type))
+            named = _named(plan.shape)
+            if named is not None and is_leaf_type(named):
+                plan.coerce = _enum_output(named)
+            if attribute is None and strawberry_field is not None:
+                plan.direct = _pure(strawberry_field)
+                marked = (strawberry_field.metadata or {}).get(BATCH)
+                if marked is not None and isinstance(named, GraphQLObjectType):
+                    build = getattr(self.classes.get(named.name), "from_row", None)
+                    if build is None:
+                        raise _Unplannable(f"no from_row for {named.name}")
+                    plan.batch = Batch(marked[0], marked[1], build)
+            if isinstance(named, GraphQLObjectType):
+                sub = collect_subfields(
+                    self.schema, fragments, variables, operation, named, details
+                )
+                plan.children = self._fields(
+                    named, sub.grouped_field_set, fragments, variables, operation
+                )
+            elif named is not None and is_abstract_type(named):
+                plan.by_runtime_type = {}
+                for possible in self.schema.get_possible_types(named):
+                    sub = collect_subfields(
+                        self.schema, fragments, variables, operation, possible, details
+                    )
+                    plan.by_runtime_type[possible.name] = self._fields(
+                        possible, sub.grouped_field_set, fragments, variables, operation
+                    )
+            plans.append(plan)
+        return plans
+
+
+class _Unplannable(Exception):
+    pass
+
+
+def _pure(strawberry_field: Any) -> Callable[[Any], Any] | None:
+    """The function behind a resolver that takes only `self` (no info, no arguments), is
+    synchronous and has no extensions or permissions: it can be called directly."""
+    resolver = strawberry_field.base_resolver
+    if (
+        resolver is None
+        or resolver.is_async
+        or resolver.arguments
+        or strawberry_field.extensions
+        or getattr(strawberry_field, "permission_classes", None)
+    ):
+        return None
+    used = [p for name, p in resolver.reserved_parameters.items() if p is not None]
+    if len(used) != 1 or getattr(used[0], "name", None) != "self":
+        return None
+    function: Callable[[Any], Any] = resolver.wrapped_func
+    return function
+
+
+def _enum_output(leaf: Any) -> Callable[[Any], Any] | None:
+    """Strawberry's enum output scans the enum's values for each one; a dict lookup gives
+    the same name (the first whose value matches) at once."""
+    wrapped = getattr(leaf, "wrapped_cls", None)
+    if not isinstance(leaf, GraphQLEnumType) or wrapped is None:
+        return None
+    names: dict[Any, str] = {}
+    for name, value in leaf.values.items():
+        names.setdefault(value.value, name)
+    slow = leaf.coerce_output_value
+
+    def coerce(value: Any) -> Any:
+        if isinstance(value, wrapped):
+            found = names.get(value.value)
+            if found is not None:
+                return found
+        return slow(value)
+
+    return coerce
+
+
+async def _all(awaitables: list[Any]) -> list[Any]:
+    return list(await asyncio.gather(*awaitables))
+
+
+def _named(shape: Shape | None) -> Any:
+    while shape is not None and shape.list_of is not None:
+        shape = shape.list_of
+    if shape is None:
+        return None
+    return shape.leaf or shape.object_type or shape.abstract
+
+
+def _specified() -> Sequence[type[ASTValidationRule]]:
+    from graphql import specified_rules
+
+    return specified_rules
+
+
+def _directive_variables(document: DocumentNode) -> tuple[str, ...]:
+    """Variables that @skip/@include read: their values pick the plan."""
+    found: list[str] = []
+
+    class Reads(Visitor):
+        def enter_directive(self, node: Any, *_: Any) -> None:
+            if node.name.value in ("skip", "include"):
+                for argument in node.arguments or ():
+                    if isinstance(argument.value, VariableNode):
+                        found.append(argument.value.name.value)
+
+    visit(document, Reads())
+    return tuple(sorted(set(found)))
+
+
+class Executor:
+    """Runs plans; `execute` answers None when the ordinary path must run instead."""
+
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+
+    def prepare(
+        self, query: str, variable_values: dict[str, Any] | None, operation_name: str | None
+    ) -> tuple[Plan, VariableValues] | None:
+        """The plan and coerced variables of a query, or None for the ordinary path."""
+        found = self.planner.document(query)
+        if found is None:
+            return None
+        document, reads = found
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            return None
+        variables = get_variable_values(
+            self.planner.schema, operation.variable_definitions or (), variable_values or {}
+        )
+        if isinstance(variables, list):  # they do not coerce: the ordinary path says why
+            return None
+        plan = self.planner.plan(query, operation_name, variables, reads)
+        return None if plan is None else (plan, variables)
+
+    async def run(
+        self, plan: Plan, variables: VariableValues, context: Any
+    ) -> dict[str, Any] | None:
+        """The response's data, or None when the ordinary path must answer instead."""
+        data: dict[str, Any] = {}
+        try:
+            await self._level(plan.root, [None], [data], variables, _Info(context))
+        except Fallback as reason:
+            log.debug("compiled execution fell back: %r", reason.__cause__)
+            return None
+        return data
+
+    async def _level(
+        self,
+        fields: list[FieldPlan],
+        parents: list[Any],
+        outs: list[dict[str, Any]],
+        variables: VariableValues,
+        info: _Info,
+    ) -> None:
+        for out in outs:  # keys in field order, whatever order values arrive in
+            for plan in fields:
+                out[plan.key] = None
+        resolved: list[list[Any]] = [[] for _ in fields]
+        awaiting: list[Awaitable[Any]] = []
+        finish: list[Callable[[Any], None]] = []
+        for index, plan in enumerate(fields):
+            if plan.definition is None:  # __typename
+                continue
+            if plan.attribute is not None:
+                attribute = plan.attribute
+                resolved[index] = [getattr(p, attribute) for p in parents]
+            elif plan.direct is not None:
+                function = plan.direct
+                try:
+                    resolved[index] = [function(p) for p in parents]
+                except Exception as exc:
+                    raise Fallback from exc
+            elif plan.batch is not None:
+                awaiting.append(self._batch(plan, plan.batch, parents, info))
+                finish.append(partial(resolved.__setitem__, index))
+            else:
+                arguments = (
+                    get_argument_values(plan.definition, plan.details[0].node, variables)
+                    if plan.definition.args
+                    else {}
+                )
+                resolve = plan.definition.resolve
+                assert resolve is not None
+                try:
+                    values = [resolve(p, info, **arguments) for p in parents]
+                except Exception as exc:
+                    raise Fallback from exc
+                if values and inspect.isawaitable(values[0]):
+                    awaiting.append(_all(values))
+                    finish.append(partial(resolved.__setitem__, index))
+                else:
+                    resolved[index] = values
+        if awaiting:
+            for done, result in zip(
+                finish, await asyncio.gather(*awaiting, return_exceptions=True), strict=True
+            ):
+                if isinstance(result, BaseException):
+                    raise Fallback from result
+                done(result)
+        deeper: list[tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]] = []
+        for plan, values in zip(fields, resolved, strict=True):
+            if plan.definition is None:
+                for out in outs:
+                    out[plan.key] = plan.typename
+                continue
+            shape = plan.shape
+            assert shape is not None
+            key = plan.key
+            if shape.leaf is not None:  # the common cases, inline: a scalar...
+                coerce = plan.coerce or shape.leaf.coerce_output_value
+                for value, out in zip(values, outs, strict=True):
+                    if value is None:
+                        if not shape.nullable:
+                            raise Fallback  # null in a non-null field
+                    else:
+                        out[key] = coerce(value)
+            elif shape.object_type is not None:  # ... and one object
+                assert plan.children is not None
+                objects, objects_out = [], []
+                for value, out in zip(values, outs, strict=True):
+                    if value is None:
+                        if not shape.nullable:
+                            raise Fallback
+                    else:
+                        child: dict[str, Any] = {}
+                        out[key] = child
+                        objects.append(value)
+                        objects_out.append(child)
+                deeper.append((plan.children, objects, objects_out))
+            else:
+                for value, out in zip(values, outs, strict=True):
+                    out[key] = self._complete(plan, shape, value, deeper)
+        if deeper:
+            await asyncio.gather(
+                *(self._level(f, p, o, variables, info) for f, p, o in _grouped(deeper))
+            )
+
+    @staticmethod
+    async def _batch(plan: FieldPlan, batch: Batch, parents: list[Any], info: _Info) -> list[Any]:
+        """One load of the relation for every parent of the level."""
+        nullable = plan.shape is not None and plan.shape.nullable
+        keys = [getattr(p, batch.key) for p in parents]
+        unique = list(dict.fromkeys(k for k in keys if k is not None))
+        loader = getattr(info.context.loaders, batch.loader)
+        rows = dict(zip(unique, await loader.load_many(unique), strict=True))
+        values: list[Any] = []
+        for key in keys:
+            if key is None:
+                values.append(None)
+                continue
+            row = rows[key]
+            if row is None:
+                if not nullable:  # a required row missing: the resolver raises, so must we
+                    raise Fallback
+                values.append(None)
+                continue
+            values.append(batch.build(row))
+        return values
+
+    def _complete(
+        self,
+        plan: FieldPlan,
+        shape: Shape,
+        value: Any,
+        deeper: list[tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]],
+    ) -> Any:
+        if value is None:
+            if shape.nullable:
+                return None
+            raise Fallback  # null in a non-null field: the ordinary path propagates it
+        if shape.leaf is not None:
+            coerced = shape.leaf.coerce_output_value(value)
+            if coerced is None:
+                raise Fallback
+            return coerced
+        if shape.list_of is not None:
+            return [self._complete(plan, shape.list_of, item, deeper) for item in value]
+        if shape.object_type is not None:
+            children = plan.children
+        else:
+            name = self.planner.types_by_class.get(type(value))
+            children = plan.by_runtime_type.get(name) if name else None
+        if children is None:
+            raise Fallback
+        out: dict[str, Any] = {}
+        deeper.append((children, [value], [out]))
+        return out
+
+
+def _grouped(
+    deeper: list[tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]],
+) -> list[tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]]:
+    """Objects of the same selection, across all parents, as one level (one batch)."""
+    groups: dict[int, tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]] = {}
+    for fields, parents, outs in deeper:
+        group = groups.get(id(fields))
+        if group is None:
+            groups[id(fields)] = (fields, list(parents), list(outs))
+        else:
+            group[1].extend(parents)
+            group[2].extend(outs)
+    return list(groups.values())
+
+
+def types_by_class(strawberry_schema: Any) -> dict[type, str]:
+    """The GraphQL object type of each Python class the resolvers return."""
+    found: dict[type, str] = {}
+    for name, graphql_type in strawberry_schema.schema_converter.type_map.items():
+        definition = getattr(graphql_type, "definition", None)
+        origin = getattr(definition, "origin", None)
+        if isinstance(graphql_type.implementation, GraphQLObjectType) and isinstance(origin, type):
+            if getattr(definition, "is_graphql_generic", False):
+                continue
+            found.setdefault(origin, name)
+    return found
+
+
+__all__ = ["Executor", "Fallback", "Planner", "types_by_class"]

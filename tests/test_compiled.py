@@ -1,0 +1,215 @@
+"""The compiled executor against the ordinary one: the same answer, byte for byte, on
+generated queries over the whole schema (hypothesis), on every query of the schema tests
+(the `run` fixture checks each one), and with the same SQL round trips; and the choice of
+path, per operation, in a metric and the logs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    Undefined,
+    get_named_type,
+    is_abstract_type,
+    is_leaf_type,
+)
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from cidadao_gql import metrics
+from cidadao_gql.schema.relay import encode_id
+from tests.conftest import Run, answer_bytes
+
+MAX_DEPTH = 4
+SKIPPED_FIELDS = {"investigation", "investigations"}  # need a user: covered elsewhere
+SCALARS: dict[str, Any] = {
+    "Int": st.sampled_from([1, 2, 3] * 6 + [0, 101]),  # 0 and 101: refused page sizes
+    "String": st.sampled_from(["", "escola", "SP"]),
+    "Boolean": st.booleans(),
+    "ID": st.sampled_from(
+        [encode_id("Contract", 1), encode_id("Agency", 1), encode_id("Supplier", 2)] * 3
+        + [encode_id("Contract", 10**9), "not-an-id"]
+    ),
+    "Date": st.sampled_from(["2024-01-01", "2025-06-30"]),
+    "Decimal": st.sampled_from(["1000", "50000.50"]),
+}
+
+ID_FOR = {  # filters by a related object take that object's IDs
+    "agency": st.sampled_from([encode_id("Agency", 1), encode_id("Agency", 2)]),
+    "supplier": st.sampled_from([encode_id("Supplier", 1), encode_id("Supplier", 2)]),
+}
+
+
+def literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace('"', '\\"') + '"'
+
+
+@st.composite
+def argument_text(draw: st.DrawFn, field: GraphQLField) -> str:
+    given = []
+    for name, argument in field.args.items():
+        required = isinstance(argument.type, GraphQLNonNull) and argument.default_value is Undefined
+        named = get_named_type(argument.type)
+        if not required and not draw(st.booleans()):
+            continue
+        if isinstance(named, GraphQLEnumType):
+            given.append(f"{name}: {draw(st.sampled_from(sorted(named.values)))}")
+        elif isinstance(named, GraphQLInputObjectType):
+            inner = [  # documents and text search have their own tests
+                (n, f)
+                for n, f in named.fields.items()
+                if is_leaf_type(get_named_type(f.type))
+                and not any(w in n.lower() for w in ("search", "document", "cnpj"))
+            ]  # fmt: skip
+            if not inner:
+                continue
+            key, input_field = draw(st.sampled_from(inner))
+            value_type = get_named_type(input_field.type)
+            value = (
+                draw(st.sampled_from(sorted(value_type.values)))
+                if isinstance(value_type, GraphQLEnumType)
+                else literal(draw(ID_FOR[key] if key in ID_FOR else SCALARS[value_type.name]))
+            )
+            given.append(f"{name}: {{{key}: {value}}}")
+        elif named.name == "String" and name == "after":
+            if draw(st.integers(0, 3)) == 0:  # a cursor of ours for another list, or none
+                given.append(f"{name}: {literal(draw(st.sampled_from(['bad', 'WyJ4Il0='])))}")
+        else:
+            given.append(f"{name}: {literal(draw(SCALARS.get(named.name, st.just('x'))))}")
+    return f"({', '.join(given)})" if given else ""
+
+
+@st.composite
+def selection(draw: st.DrawFn, parent: GraphQLObjectType, depth: int) -> str:
+    names = sorted(n for n in parent.fields if n not in SKIPPED_FIELDS)
+    chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=4, unique=True))
+    parts = []
+    for index, name in enumerate(chosen):
+        field = parent.fields[name]
+        named = get_named_type(field.type)
+        alias = f"f{index}: " if draw(st.integers(0, 4)) == 0 else ""
+        directive = draw(st.sampled_from(["", "", "", " @include(if: false)", " @skip(if: false)"]))
+        text = f"{alias}{name}{draw(argument_text(field))}{directive}"
+        if not is_leaf_type(named):
+            if depth >= MAX_DEPTH:
+                continue
+            if is_abstract_type(named):
+                text += " { __typename ... on Contract { number } ... on Agency { name } }"
+            else:
+                assert isinstance(named, GraphQLObjectType)
+                text += " { " + draw(selection(named, depth + 1)) + " }"
+        parts.append(text)
+    if draw(st.booleans()):
+        parts.append("__typename")
+    if not parts:
+        parts.append("__typename")
+    if draw(st.integers(0, 5)) == 0:  # the same fields again, through a fragment
+        parts.append(f"... on {parent.name} {{ {parts[0]} }}")
+    return " ".join(parts)
+
+
+async def both_paths(run: Run, query: str) -> tuple[bytes, bytes]:
+    compiled = await run.execute(query, {})
+    ordinary = await run.execute(query, {}, compiled=False)
+    return answer_bytes(compiled), answer_bytes(ordinary)
+
+
+@pytest.fixture(scope="module")
+def query_type(run: Run) -> GraphQLObjectType:
+    root = run.schema._schema.query_type
+    assert root is not None
+    return root  # type: ignore[no-any-return]
+
+
+@hypothesis_settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(data=st.data())
+async def test_generated_queries_answer_the_same_on_both_paths(
+    run: Run, query_type: GraphQLObjectType, data: st.DataObject
+) -> None:
+    query = "query Generated { " + data.draw(selection(query_type, 1)) + " }"
+    before = {path: _count(path) for path in PATHS}
+    compiled, ordinary = await both_paths(run, query)
+    assert compiled == ordinary, query
+    for path in PATHS:  # how the first (default) run went; the ordinary run counts too
+        TALLY[path] += _count(path) - before[path]
+
+
+PATHS = ("compiled", "fallback", "ordinary")
+TALLY = dict.fromkeys(PATHS, 0.0)
+
+
+def _count(path: str) -> float:
+    return metrics.EXECUTION_PATH.labels(path)._value.get()  # type: ignore[no-any-return]
+
+
+def test_most_generated_queries_ran_compiled() -> None:
+    """The generated queries exercised the compiled path, not only its fallbacks: errors
+    (refused page sizes, bad ids and cursors) are a minority of them."""
+    runs = TALLY["compiled"] + TALLY["fallback"]
+    assert runs >= 250 and TALLY["compiled"] / runs > 0.5, TALLY
+
+
+NESTED = """query Nested { contracts(first: 100) { edges { cursor node {
+  id number object finalValue signedOn modality uf __typename
+  supplier { id name document kind size } agency { id name cnpj uf sphere power }
+  procurement { id } } } pageInfo { hasNextPage endCursor } totalCount } }"""
+
+
+async def test_the_nested_page_is_compiled_and_keeps_its_round_trips(run: Run) -> None:
+    def compiled_count() -> float:
+        return metrics.EXECUTION_PATH.labels("compiled")._value.get()  # type: ignore[no-any-return]
+
+    before = compiled_count()
+    compiled = await run.round_trips(NESTED)
+    assert compiled_count() > before  # it did run compiled
+    for _ in range(2):  # warm the ordinary path's statements too
+        await run.execute(NESTED, {}, compiled=False)
+    start = await run.db.round_trips.settled()
+    await run.execute(NESTED, {}, compiled=False)
+    ordinary = await run.db.round_trips.settled() - start
+    assert compiled == ordinary <= 5  # page, count, suppliers, agencies, procurements
+
+
+async def test_what_the_planner_does_not_cover_runs_on_the_ordinary_path(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    def ordinary_count() -> float:
+        return metrics.EXECUTION_PATH.labels("ordinary")._value.get()  # type: ignore[no-any-return]
+
+    before = ordinary_count()
+    with caplog.at_level(logging.INFO, logger="cidadao_gql.compiled"):
+        introspection = await run("query Types { __schema { queryType { name } } }")
+        mutation = await run('mutation Cancel { cancelInvestigation(id: "x") { status } }')
+    assert introspection.data == {"__schema": {"queryType": {"name": "Query"}}}
+    assert mutation.errors  # anonymous: refused, as on the ordinary path
+    assert ordinary_count() - before >= 2
+    assert "operation Types: ordinary path (introspection)" in caplog.text
+    assert "operation Cancel: ordinary path (not a query)" in caplog.text
+
+
+async def test_errors_fall_back_to_the_ordinary_answer(run: Run) -> None:
+    def fallbacks() -> float:
+        return metrics.EXECUTION_PATH.labels("fallback")._value.get()  # type: ignore[no-any-return]
+
+    before = fallbacks()
+    result = await run('{ contracts(first: 5, after: "garbage") { nodes { id } } }')
+    assert result.errors[0].formatted["extensions"]["code"] == "INVALID_CURSOR"
+    assert result.errors[0].formatted["path"] == ["contracts"]
+    assert fallbacks() - before == 1  # the compiled attempt (the ordinary one is the check's)
