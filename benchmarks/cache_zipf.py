@@ -8,7 +8,7 @@
 2. Hit path: wrk repeats one query (always a response-cache hit) against two workers, then
    a bare Starlette endpoint returns the same bytes from the same uvicorn setup.
 
-Needs wrk, PostgreSQL (BENCH_DATABASE_URL, seeded as in nested_page.py) and a Redis
+Needs wrk, PostgreSQL (BENCH_DATABASE_URL, seeded as benchmarks/harness.py seeds it) and a Redis
 (BENCH_REDIS_URL, default redis://127.0.0.1:6379/14, flushed first).
 """
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import brotli
 import orjson
 import zstandard
+from compiled import NESTED
 from harness import database_url
-from nested_page import NESTED
 
 from cidadao_gql.db import open_database
 from cidadao_gql.loaders import make_loaders

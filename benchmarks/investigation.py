@@ -3,7 +3,7 @@ contract database (the reference promises an agent response under 2 s).
 
     .venv/bin/python benchmarks/investigation.py [--contracts-in-target N]
 
-Uses BENCH_DATABASE_URL (seeded as nested_page.py seeds it). Reports the wall time of the
+Uses BENCH_DATABASE_URL (seeded as benchmarks/harness.py seeds it). Reports the wall time of the
 whole investigation and, separately, of each agent run alone.
 """
 

@@ -97,12 +97,21 @@ def mixed_bodies(agencies: list[str]) -> list[str]:
     return bodies
 
 
-def run_wrk(base: str, bodies: list[str], duration: int, connections: int) -> dict[str, float]:
+def run_wrk(
+    base: str, bodies: list[str], duration: int, connections: int, warmup: int = 3
+) -> dict[str, float]:
+    """wrk's figures for `bodies` (one, or a random mix), after `warmup` seconds of the same
+    load whose figures are dropped (connections, statement caches and plans warm up)."""
     script = (MIXED_LUA if len(bodies) > 1 else SINGLE_LUA).replace(
         "%(bodies)s", ", ".join(lua_string(b) for b in bodies)
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
         file.write(script)
+    if warmup:
+        subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{warmup}s", "-s", file.name, f"{base}/graphql"],
+            capture_output=True, check=True, timeout=warmup + 60,
+        )  # fmt: skip
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", file.name,
          f"{base}/graphql"],

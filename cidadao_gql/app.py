@@ -75,12 +75,14 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = CountedMessages
 
     def __init__(self, settings: Settings) -> None:
+        schema = build_schema(settings)
         super().__init__(
-            build_schema(settings),
+            schema,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
         )
         self.settings = settings
+        self.our_schema = schema
         assets = graphiql.assets_dir(settings)
         self.local_graphiql = graphiql.installed(assets, graphiql.PAGE)
         self.page = graphiql.served_locally(graphiql.PAGE) if self.local_graphiql else graphiql.PAGE
@@ -132,6 +134,37 @@ class GraphQLView(GraphQL[Context, None]):
         """GraphiQL for a browser's GET with neither a query nor a persisted-query hash."""
         params = request.query_params
         return super().should_render_graphql_ide(request) and params.get("extensions") is None
+
+    async def answer_compiled(self, request: Request, operation: dict[str, Any]) -> Response | None:
+        """A plain JSON POST answered on the compiled path without the view's own request
+        handling (the body is parsed already); None when the ordinary path must answer, and
+        the view then handles the request as always. Only answers the view would give
+        byte for byte: its JSON, its status (a throttled one included), its headers."""
+        query, variables = operation.get("query"), operation.get("variables")
+        name = operation.get("operationName")
+        if (
+            not isinstance(query, str)
+            or not isinstance(variables, dict | None)
+            or not isinstance(name, str | None)
+            or operation.get("extensions")
+        ):
+            return None
+        sub = Response()
+        context = await self.get_context(request, sub)
+        result = await self.our_schema.execute_compiled(query, variables, name, context)
+        if result is None:
+            return None
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [e.formatted for e in result.errors]
+        if result.extensions:
+            body["extensions"] = result.extensions
+        return Response(
+            self.encode_json(body),
+            status_code=sub.status_code,
+            media_type="application/json",
+            headers=_extra(sub),
+        )
 
     @property
     def graphql_ide_html(self) -> str:
@@ -389,8 +422,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 request.state.answered_by = "cache"
                 return _answer(request, cached.encode(), request_id, responses.ttl, "hit")
         request.state.answered_by = "executed"
+        compiled = (
+            await view.answer_compiled(request, operation)
+            if request.method == "POST" and operation
+            else None
+        )
         try:
-            response = await view.run(request)
+            response = compiled or await view.run(request)
         except HTTPException as exc:  # a request that is not GraphQL at all
             response = _bad_request(exc)
         response = _negotiated(request, response)

@@ -49,6 +49,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     OperationDefinitionNode,
     OperationType,
     get_operation_ast,
@@ -65,6 +66,8 @@ from graphql.execution.collect_fields import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.language import VariableNode, Visitor, visit
+
+from cidadao_gql.schema.relay import BATCH, ROW_TYPES, ROWS, encode_id
 
 log = logging.getLogger("cidadao_gql.compiled")
 TYPENAME = "__typename"
@@ -108,17 +111,7 @@ class Batch:
 
     loader: str
     key: str
-    build: Callable[[Any], Any]
-
-
-def batched(loader: str, key: str) -> dict[str, Any]:
-    """Field metadata marking a relation resolver as plannable: it loads one row with
-    `info.context.loaders.<loader>.load(self.<key>)` and returns `<Type>.from_row(row)` (or
-    None when the key is None), and nothing else."""
-    return {BATCH: (loader, key)}
-
-
-BATCH = "cidadao_gql.compiled.batch"
+    build: Callable[[Any], Any] | None  # None: the rows themselves (a row type)
 
 
 @dataclass(slots=True)
@@ -130,8 +123,12 @@ class FieldPlan:
     attribute: str | None  # the attribute a field without a resolver reads
     shape: Shape | None
     typename: str | None = None  # for __typename: the type of the selection it is in
+    parent: GraphQLObjectType | None = None  # the type whose field this is
     direct: Callable[[Any], Any] | None = None  # a resolver that needs nothing but `self`
     coerce: Callable[[Any], Any] | None = None  # a faster twin of the leaf's own
+    read: Callable[[list[Any]], list[Any]] | None = None  # values of synchronous fields
+    build: Callable[[Any], Any] | None = None  # the parent's object from its row, if needed
+    row_source: str | None = None  # "row": the edge's row; "edges": the rows of the edges
     batch: Batch | None = None  # a relation loaded for all parents at once
     # Subfields of object values: one selection for an object type, one per runtime type
     # (filled as runtime types show up) for an interface.
@@ -145,6 +142,31 @@ class Plan:
     document: DocumentNode
     root: list[FieldPlan]
     fragments: dict[str, FragmentDetails]
+
+
+class _Run:
+    """One execution: what every level needs, and the actual cost as it adds up."""
+
+    __slots__ = ("cost", "info", "variables", "weigh", "weights")
+
+    def __init__(
+        self,
+        info: _Info,
+        variables: VariableValues,
+        weigh: Callable[[GraphQLObjectType, FieldPlan], int],
+    ) -> None:
+        self.info = info
+        self.variables = variables
+        self.weigh = weigh
+        self.weights: dict[int, int] = {}
+        self.cost = 0
+
+    def weight(self, plan: FieldPlan) -> int:
+        found = self.weights.get(id(plan))
+        if found is None:
+            assert plan.parent is not None
+            found = self.weights[id(plan)] = self.weigh(plan.parent, plan)
+        return found
 
 
 class _Info:
@@ -254,8 +276,12 @@ class Planner:
         fragments: dict[str, FragmentDetails],
         variables: VariableValues,
         operation: OperationDefinitionNode,
+        rows: bool = False,
     ) -> list[FieldPlan]:
+        """Plans of a selection on `parent`, whose values at run time are its rows
+        (`rows`: a row type's records, see relay.from_columns) or its objects."""
         plans = []
+        parent_class = self.classes.get(parent.name)
         for key, details in grouped.items():
             name = details[0].node.name.value
             if name == TYPENAME:
@@ -271,23 +297,35 @@ class Planner:
                 else None
             )
             plan = FieldPlan(key, name, details, definition, attribute, shape_of(definition.type))
+            plan.parent = parent
             named = _named(plan.shape)
+            metadata = (strawberry_field.metadata or {}) if strawberry_field is not None else {}
+            child_rows = False
             if named is not None and is_leaf_type(named):
-                plan.coerce = _enum_output(named)
+                plan.coerce = _enum_output(named, raw=rows)
+            if rows:
+                plan.build = parent_class.from_row  # type: ignore[union-attr]
             if attribute is None and strawberry_field is not None:
                 plan.direct = _pure(strawberry_field)
-                marked = (strawberry_field.metadata or {}).get(BATCH)
+                source = metadata.get(ROWS)
+                if source is not None and named is not None and self._row_type(named.name):
+                    plan.row_source, child_rows = source, True
+                marked = metadata.get(BATCH)
                 if marked is not None and isinstance(named, GraphQLObjectType):
-                    build = getattr(self.classes.get(named.name), "from_row", None)
-                    if build is None:
-                        raise _Unplannable(f"no from_row for {named.name}")
-                    plan.batch = Batch(marked[0], marked[1], build)
+                    if self._row_type(named.name):
+                        plan.batch, child_rows = Batch(marked[0], marked[1], None), True
+                    else:
+                        build = getattr(self.classes.get(named.name), "from_row", None)
+                        if build is None:
+                            raise _Unplannable(f"no from_row for {named.name}")
+                        plan.batch = Batch(marked[0], marked[1], build)
+            plan.read = self._reader(plan, parent.name, rows, name)
             if isinstance(named, GraphQLObjectType):
                 sub = collect_subfields(
                     self.schema, fragments, variables, operation, named, details
                 )
                 plan.children = self._fields(
-                    named, sub.grouped_field_set, fragments, variables, operation
+                    named, sub.grouped_field_set, fragments, variables, operation, child_rows
                 )
             elif named is not None and is_abstract_type(named):
                 plan.by_runtime_type = {}
@@ -300,6 +338,36 @@ class Planner:
                     )
             plans.append(plan)
         return plans
+
+    def _row_type(self, name: str) -> bool:
+        return self.classes.get(name) in ROW_TYPES
+
+    @staticmethod
+    def _reader(
+        plan: FieldPlan, type_name: str, rows: bool, name: str
+    ) -> Callable[[list[Any]], list[Any]] | None:
+        """How a synchronous field's values come from its parents, or None when a resolver
+        must be called (or awaited) for them."""
+        if plan.batch is not None:
+            return None
+        if rows and plan.attribute is not None:
+            return partial(_column, plan.attribute)  # the column of the same name
+        if rows and name == "id" and getattr(plan.direct, "__qualname__", "") == "Node.id":
+            return partial(_node_ids, type_name)
+        if plan.attribute is not None:
+            return partial(_attribute, plan.attribute)
+        if plan.row_source == "row":
+            return partial(_attribute, "row")
+        if plan.row_source == "edges":
+            return _edge_rows
+        if plan.direct is not None:
+            direct = plan.direct
+            if rows:
+                assert plan.build is not None
+                build = plan.build
+                return lambda parents: [direct(build(p)) for p in parents]
+            return lambda parents: [direct(p) for p in parents]
+        return None
 
 
 class _Unplannable(Exception):
@@ -325,9 +393,10 @@ def _pure(strawberry_field: Any) -> Callable[[Any], Any] | None:
     return function
 
 
-def _enum_output(leaf: Any) -> Callable[[Any], Any] | None:
+def _enum_output(leaf: Any, raw: bool = False) -> Callable[[Any], Any] | None:
     """Strawberry's enum output scans the enum's values for each one; a dict lookup gives
-    the same name (the first whose value matches) at once."""
+    the same name (the first whose value matches) at once. `raw`: the values are a row's,
+    not the enum's members (from_row would have made members of them)."""
     wrapped = getattr(leaf, "wrapped_cls", None)
     if not isinstance(leaf, GraphQLEnumType) or wrapped is None:
         return None
@@ -335,6 +404,16 @@ def _enum_output(leaf: Any) -> Callable[[Any], Any] | None:
     for name, value in leaf.values.items():
         names.setdefault(value.value, name)
     slow = leaf.coerce_output_value
+
+    if raw:
+
+        def from_raw(value: Any) -> Any:
+            found = names.get(value)
+            if found is None:
+                raise Fallback  # not one of the enum's values: from_row would have raised
+            return found
+
+        return from_raw
 
     def coerce(value: Any) -> Any:
         if isinstance(value, wrapped):
@@ -344,6 +423,44 @@ def _enum_output(leaf: Any) -> Callable[[Any], Any] | None:
         return slow(value)
 
     return coerce
+
+
+def _column(name: str, rows: list[Any]) -> list[Any]:
+    return [row[name] for row in rows]
+
+
+def _attribute(name: str, objects: list[Any]) -> list[Any]:
+    return [getattr(o, name) for o in objects]
+
+
+def _node_ids(type_name: str, rows: list[Any]) -> list[Any]:
+    return [encode_id(type_name, row["id"]) for row in rows]
+
+
+def _edge_rows(connections: list[Any]) -> list[Any]:
+    return [[edge.row for edge in connection.edges] for connection in connections]
+
+
+async def _load(loader: Any, keys: list[Any]) -> dict[Any, Any]:
+    """`loader.load_many(keys)`, without a future and a queue entry per key: the keys its
+    cache lacks go to its batch function in one call, and their results into its cache (as
+    load would have put them there), so later loads in the request, on either path, find
+    them. A key another caller is loading is awaited, not loaded twice."""
+    cache: dict[Any, asyncio.Future[Any]] = loader._cache  # aiodataloader's per-request map
+    missing = [k for k in keys if k not in cache]
+    if missing:
+        futures = [loader.loop.create_future() for _ in missing]
+        cache.update(zip(missing, futures, strict=True))
+        try:
+            found = await loader.batch_load_fn(missing)
+        except BaseException as exc:
+            for key, future in zip(missing, futures, strict=True):
+                cache.pop(key, None)
+                future.cancel()
+            raise Fallback from exc
+        for future, row in zip(futures, found, strict=True):
+            future.set_result(row)
+    return {k: (await cache[k]) if not cache[k].done() else cache[k].result() for k in keys}
 
 
 async def _all(awaitables: list[Any]) -> list[Any]:
@@ -405,41 +522,47 @@ class Executor:
         return None if plan is None else (plan, variables)
 
     async def run(
-        self, plan: Plan, variables: VariableValues, context: Any
-    ) -> dict[str, Any] | None:
-        """The response's data, or None when the ordinary path must answer instead."""
+        self,
+        plan: Plan,
+        variables: VariableValues,
+        context: Any,
+        weigh: Callable[[GraphQLObjectType, FieldPlan], int],
+    ) -> tuple[dict[str, Any], int] | None:
+        """The response's data and its actual cost (each non-null field's weight, as
+        `weigh` gives it: the cost analysis' own), or None when the ordinary path must
+        answer instead."""
         data: dict[str, Any] = {}
+        run = _Run(_Info(context), variables, weigh)
         try:
-            await self._level(plan.root, [None], [data], variables, _Info(context))
+            await self._level(plan.root, [None], [data], run)
         except Fallback as reason:
             log.debug("compiled execution fell back: %r", reason.__cause__)
             return None
-        return data
+        return data, run.cost
 
     async def _level(
         self,
         fields: list[FieldPlan],
         parents: list[Any],
         outs: list[dict[str, Any]],
-        variables: VariableValues,
-        info: _Info,
+        run: _Run,
     ) -> None:
+        info, variables = run.info, run.variables
         for out in outs:  # keys in field order, whatever order values arrive in
             for plan in fields:
                 out[plan.key] = None
         resolved: list[list[Any]] = [[] for _ in fields]
         awaiting: list[Awaitable[Any]] = []
         finish: list[Callable[[Any], None]] = []
+        objects: list[Any] | None = None  # the parents' objects, when rows must become them
         for index, plan in enumerate(fields):
             if plan.definition is None:  # __typename
                 continue
-            if plan.attribute is not None:
-                attribute = plan.attribute
-                resolved[index] = [getattr(p, attribute) for p in parents]
-            elif plan.direct is not None:
-                function = plan.direct
+            if plan.read is not None:
                 try:
-                    resolved[index] = [function(p) for p in parents]
+                    resolved[index] = plan.read(parents)
+                except Fallback:
+                    raise
                 except Exception as exc:
                     raise Fallback from exc
             elif plan.batch is not None:
@@ -453,8 +576,13 @@ class Executor:
                 )
                 resolve = plan.definition.resolve
                 assert resolve is not None
+                sources = parents
+                if plan.build is not None:
+                    if objects is None:
+                        objects = [plan.build(p) for p in parents]
+                    sources = objects
                 try:
-                    values = [resolve(p, info, **arguments) for p in parents]
+                    values = [resolve(p, info, **arguments) for p in sources]
                 except Exception as exc:
                     raise Fallback from exc
                 if values and inspect.isawaitable(values[0]):
@@ -478,17 +606,23 @@ class Executor:
             shape = plan.shape
             assert shape is not None
             key = plan.key
+            weight = run.weight(plan)
+            if weight:
+                run.cost += weight * sum(1 for value in values if value is not None)
             if shape.leaf is not None:  # the common cases, inline: a scalar...
                 coerce = plan.coerce or shape.leaf.coerce_output_value
+                strings = shape.leaf is GraphQLString  # a str is its own output
                 for value, out in zip(values, outs, strict=True):
                     if value is None:
                         if not shape.nullable:
                             raise Fallback  # null in a non-null field
+                    elif strings and type(value) is str:
+                        out[key] = value
                     else:
                         out[key] = coerce(value)
             elif shape.object_type is not None:  # ... and one object
                 assert plan.children is not None
-                objects, objects_out = [], []
+                children, children_out = [], []
                 for value, out in zip(values, outs, strict=True):
                     if value is None:
                         if not shape.nullable:
@@ -496,25 +630,26 @@ class Executor:
                     else:
                         child: dict[str, Any] = {}
                         out[key] = child
-                        objects.append(value)
-                        objects_out.append(child)
-                deeper.append((plan.children, objects, objects_out))
+                        children.append(value)
+                        children_out.append(child)
+                deeper.append((plan.children, children, children_out))
             else:
                 for value, out in zip(values, outs, strict=True):
                     out[key] = self._complete(plan, shape, value, deeper)
         if deeper:
-            await asyncio.gather(
-                *(self._level(f, p, o, variables, info) for f, p, o in _grouped(deeper))
-            )
+            await asyncio.gather(*(self._level(f, p, o, run) for f, p, o in _grouped(deeper)))
 
     @staticmethod
     async def _batch(plan: FieldPlan, batch: Batch, parents: list[Any], info: _Info) -> list[Any]:
         """One load of the relation for every parent of the level."""
         nullable = plan.shape is not None and plan.shape.nullable
-        keys = [getattr(p, batch.key) for p in parents]
+        if plan.build is not None:  # parents are rows: the key is a column
+            keys = [p[batch.key] for p in parents]
+        else:
+            keys = [getattr(p, batch.key) for p in parents]
         unique = list(dict.fromkeys(k for k in keys if k is not None))
-        loader = getattr(info.context.loaders, batch.loader)
-        rows = dict(zip(unique, await loader.load_many(unique), strict=True))
+        rows = await _load(getattr(info.context.loaders, batch.loader), unique)
+        build = batch.build
         values: list[Any] = []
         for key in keys:
             if key is None:
@@ -526,7 +661,7 @@ class Executor:
                     raise Fallback
                 values.append(None)
                 continue
-            values.append(batch.build(row))
+            values.append(row if build is None else build(row))
         return values
 
     def _complete(

@@ -109,14 +109,42 @@ class Schema(strawberry.Schema):
                         metrics.EXECUTION_PATH.labels("ordinary").inc()
                     result = await super().execute(query, *args, **kwargs)
         except TimeoutError:
-            # Cancelling the execution cancelled its statements too (asyncpg sends a cancel).
-            error = QueryTimeout(
-                f"the operation ran longer than {self.timeout * 1000:.0f} ms",
-                timeoutMs=round(self.timeout * 1000),
-            )
-            result = ExecutionResult(
-                data=None, errors=[GraphQLError(error.message, original_error=error)]
-            )
+            result = self._timed_out()
+        return self._finish(result, context)
+
+    async def execute_compiled(
+        self,
+        query: str,
+        variable_values: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> ExecutionResult | None:
+        """The operation on the compiled path alone, finished as `execute` finishes it; None
+        (with nothing charged) when only the ordinary path can answer it. For callers that
+        can skip the view's own request handling when this answers."""
+        if self.compiled is None or not getattr(context, "compiled", False):
+            return None
+        kwargs = {"variable_values": variable_values, "operation_name": operation_name}
+        try:
+            async with asyncio.timeout(self.timeout):
+                with self._span(operation_name):
+                    result = await self._execute_compiled(query, kwargs, context)
+        except TimeoutError:
+            result = self._timed_out()
+        return None if result is None else self._finish(result, context)
+
+    def _timed_out(self) -> ExecutionResult:
+        # Cancelling the execution cancelled its statements too (asyncpg sends a cancel).
+        error = QueryTimeout(
+            f"the operation ran longer than {self.timeout * 1000:.0f} ms",
+            timeoutMs=round(self.timeout * 1000),
+        )
+        return ExecutionResult(
+            data=None, errors=[GraphQLError(error.message, original_error=error)]
+        )
+
+    def _finish(self, result: ExecutionResult, context: Any) -> ExecutionResult:
+        """Errors coded and counted, cost spent and reported: the same on every path."""
         request_id = getattr(context, "request_id", None)
         if result.errors:
             result.errors = [code_error(e, request_id) for e in result.errors]
@@ -180,15 +208,15 @@ class Schema(strawberry.Schema):
             if not spend.allowed:
                 return None  # nothing was taken; the ordinary path answers THROTTLED
             cost["throttleStatus"] = spend.status.as_extension()
-        data = await self.compiled.run(plan, variables, context)
-        if data is None:
+        done = await self.compiled.run(plan, variables, context, analysis.weigh)
+        if done is None:
             metrics.EXECUTION_PATH.labels("fallback").inc()
             context.cost = {}
             if limiter is not None:
                 await limiter.refund(context.client, requested)
             return None
         metrics.EXECUTION_PATH.labels("compiled").inc()
-        actual = analysis.actual(data)
+        data, actual = done
         cost["actualQueryCost"] = actual
         if limiter is not None and requested > actual:
             status = await limiter.refund(context.client, requested - actual)

@@ -23,6 +23,7 @@ from cidadao_gql.schema.relay import (
     Node,
     build,
     child_connection,
+    from_columns,
     root_connection,
 )
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from cidadao_gql.schema.procurements import Procurement, ProcurementFilter
 
 
+@from_columns
 @strawberry.type(description="A public body that buys: federal, state or municipal.")
 class Agency(Node):
     cnpj: str

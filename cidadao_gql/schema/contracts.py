@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from cidadao_gql import queries
-from cidadao_gql.compiled import batched
 from cidadao_gql.db import Record
 from cidadao_gql.documents import parse_cnpj, parse_document
 from cidadao_gql.schema.context import Info
@@ -19,8 +18,10 @@ from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
     Node,
+    batched,
     build,
     existing,
+    from_columns,
     ids_of,
     root_connection,
 )
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from cidadao_gql.schema.suppliers import Supplier
 
 
+@from_columns
 @strawberry.type(description="A contract signed by an agency with a supplier.")
 class Contract(Node):
     agency_id: strawberry.Private[int]

@@ -150,8 +150,14 @@ class CostAnalysis:
     def requested(self) -> int:
         return self._selections_cost(self.root, None)
 
+    def weigh(self, parent: GraphQLNamedType, plan: Any) -> int:
+        """The weight of a field of `parent` selected by `plan.details` (the compiled
+        executor's plan), as `actual` weighs it."""
+        field = _Field(parent, plan.definition, tuple(d.node for d in plan.details))
+        return self._weight(field)
+
     def actual(self, data: Mapping[str, Any] | None) -> int:
-        return 0 if data is None else self._object_actual(self.root, data)
+        return 0 if data is None else self._objects_actual(self.root, [data])
 
     # -- walking the document -------------------------------------------------------
 
@@ -310,18 +316,26 @@ class CostAnalysis:
         self._plans_of[id(selections)] = (selections, plan)
         return plan
 
-    def _object_actual(self, selections: Selections, value: Mapping[str, Any]) -> int:
+    def _objects_actual(self, selections: Selections, values: list[Mapping[str, Any]]) -> int:
+        """What the objects `values` (all answering `selections`) actually cost: each
+        non-null field its weight, and its objects theirs. One pass per selection for all
+        the objects of a list, not one call per object."""
         total = 0
         for key, weight, children in self._plan(selections):
-            item = value.get(key)
-            if item is None:
-                continue
-            total += weight
-            if not children:
-                continue
-            for element in item if isinstance(item, list) else (item,):
-                if isinstance(element, Mapping):
-                    total += self._object_actual(children, element)
+            nested: list[Mapping[str, Any]] = []
+            for value in values:
+                item = value.get(key)
+                if item is None:
+                    continue
+                total += weight
+                if not children:
+                    continue
+                if isinstance(item, list):
+                    nested.extend(e for e in item if isinstance(e, Mapping))
+                elif isinstance(item, Mapping):
+                    nested.append(item)
+            if nested:
+                total += self._objects_actual(children, nested)
         return total
 
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from cidadao_gql import queries
-from cidadao_gql.compiled import batched
 from cidadao_gql.db import Record
 from cidadao_gql.documents import parse_cnpj
 from cidadao_gql.schema.context import Info
@@ -19,9 +18,11 @@ from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
     Node,
+    batched,
     build,
     child_connection,
     existing,
+    from_columns,
     ids_of,
     root_connection,
 )
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from cidadao_gql.schema.suppliers import Supplier
 
 
+@from_columns
 @strawberry.type(description="A procurement process published in PNCP.")
 class Procurement(Node):
     agency_id: strawberry.Private[int]
@@ -89,6 +91,7 @@ class Procurement(Node):
         )  # fmt: skip
 
 
+@from_columns
 @strawberry.type(description="One item of a procurement: what, how many, at what estimated price.")
 class Item(Node):
     procurement_id: strawberry.Private[int]
@@ -120,6 +123,7 @@ class Item(Node):
         )  # fmt: skip
 
 
+@from_columns
 @strawberry.type(description="A result: an item awarded to a supplier at a unit price.")
 class Award(Node):
     item_id: strawberry.Private[int]

@@ -25,7 +25,8 @@ DEFAULT_PAGE = 20
 
 
 def encode_id(type_name: str, pk: int) -> strawberry.ID:
-    return strawberry.ID(base64.b64encode(f"{type_name}:{pk}".encode()).decode())
+    # binascii directly: base64.b64encode wraps it and copies, on every ID of every page.
+    return strawberry.ID(binascii.b2a_base64(f"{type_name}:{pk}".encode(), newline=False).decode())
 
 
 def decode_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
@@ -46,6 +47,34 @@ def decode_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
 def ids_of(global_id: str | None, type_name: str) -> tuple[int, ...]:
     """The primary key of an optional ID argument, as the tuple a filter takes."""
     return () if global_id is None else (decode_id(global_id, type_name)[1],)
+
+
+# Markers for the compiled executor (cidadao_gql/compiled.py), kept here, beside the types
+# they describe, so that schema modules need not import the executor.
+BATCH = "cidadao_gql.compiled.batch"
+ROWS = "cidadao_gql.compiled.rows"
+ROW_TYPES: set[type] = set()
+
+
+def batched(loader: str, key: str) -> dict[str, Any]:
+    """Field metadata marking a relation resolver as plannable: it loads one row with
+    `info.context.loaders.<loader>.load(self.<key>)` and returns `<Type>.from_row(row)` (or
+    None when the key or the row is None, if the field is nullable), and nothing else."""
+    return {BATCH: (loader, key)}
+
+
+def rows_of(source: str) -> dict[str, Any]:
+    """Field metadata: the objects this field returns are made from rows the compiled
+    path may take as they are: `self.row` ("row") or the rows of `self.edges` ("edges")."""
+    return {ROWS: source}
+
+
+def from_columns(cls: type[T]) -> type[T]:
+    """Marks a type made by `from_row` = `build(cls, row, **enum members of same-named
+    columns)`: each field is the column of its name, enums from their values, `id` from
+    the `id` column. The compiled path reads such rows directly, without the objects."""
+    ROW_TYPES.add(cls)
+    return cls
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
@@ -123,9 +152,13 @@ class PageInfo:
 
 @strawberry.type
 class Edge(Generic[T]):
-    node: T
     row: strawberry.Private[Record]
     ordering: strawberry.Private[Ordering]
+    make: strawberry.Private[Callable[[Record], T]]
+
+    @strawberry.field(metadata=rows_of("row"))
+    def node(self) -> T:
+        return self.make(self.row)  # made when asked for
 
     @strawberry.field(description="Where this edge sits: pass it as `after` for what follows.")
     def cursor(self) -> str:
@@ -138,9 +171,9 @@ class Connection(Generic[T]):
     page_info: PageInfo
     counter: strawberry.Private[Callable[[], Awaitable[int]]]
 
-    @strawberry.field(description="Nodes of this page, without cursors.")
+    @strawberry.field(description="Nodes of this page, without cursors.", metadata=rows_of("edges"))
     def nodes(self) -> list[T]:
-        return [edge.node for edge in self.edges]
+        return [edge.node() for edge in self.edges]
 
     @strawberry.field(
         description="Rows in the whole list under the same filter (one query).",
@@ -160,7 +193,7 @@ def to_connection(
 ) -> Connection[T]:
     shown = rows[: page.first]
     ordering = page.ordering
-    edges = [Edge(node=make_node(r), row=r, ordering=ordering) for r in shown]
+    edges = [Edge(row=r, ordering=ordering, make=make_node) for r in shown]
     info = PageInfo(
         has_next_page=len(rows) > page.first,
         has_previous_page=page.after is not None,

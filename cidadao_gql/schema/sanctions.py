@@ -8,17 +8,25 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from cidadao_gql import queries
-from cidadao_gql.compiled import batched
 from cidadao_gql.db import Record
 from cidadao_gql.documents import parse_document
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.enums import SanctionRegister
-from cidadao_gql.schema.relay import DEFAULT_PAGE, Connection, Node, build, root_connection
+from cidadao_gql.schema.relay import (
+    DEFAULT_PAGE,
+    Connection,
+    Node,
+    batched,
+    build,
+    from_columns,
+    root_connection,
+)
 
 if TYPE_CHECKING:
     from cidadao_gql.schema.suppliers import Supplier
 
 
+@from_columns
 @strawberry.type(description="A sanction in a federal register (CEIS or CNEP).")
 class Sanction(Node):
     supplier_document: str

@@ -27,6 +27,7 @@ from cidadao_gql.schema.relay import (
     Node,
     build,
     child_connection,
+    from_columns,
     root_connection,
 )
 
@@ -47,6 +48,7 @@ class SupplierTotals:
     last_signed_on: date | None
 
 
+@from_columns
 @strawberry.type(description="A company (CNPJ) or person (CPF) that sells to agencies.")
 class Supplier(Node):
     document: str = strawberry.field(description="CNPJ or CPF, digits only.")

@@ -1,0 +1,145 @@
+"""The compiled executor against the ordinary path and PostGraphile v4, in one run.
+
+    .venv/bin/python benchmarks/compiled.py [--contracts N] [--duration S] [--rounds R]
+
+On the same database (N contracts, 1,000,000 by default), with caches cold (no response
+cache, no field cache), wrk on 127.0.0.1 with 32 connections for S seconds (10) per row and
+round (3 rounds, each after 3 s of warm-up), two processes per server: cidadao-gql with two
+uvicorn workers on each executor, and
+PostGraphile v4 (`postgraphile@4` from the npm registry, installed on first use into
+benchmarks/results/postgraphile, never committed) with `--cluster-workers 2`. Each serves
+the 100-row nested page (contracts with their supplier and agency) and the 100-row flat
+page, newest signature first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+from harness import ROOT, database_url, ensure_wrk, seed, server
+from suite import run_wrk
+
+NESTED = """query Nested { contracts(first: 100) { edges { node {
+  id number object finalValue signedOn
+  supplier { id name document } agency { id name cnpj uf } } } } }"""
+FLAT = """query Flat { contracts(first: 100) { edges { node {
+  id number object finalValue signedOn modality uf } } } }"""
+PG_NESTED = """query Nested { allContracts(first: 100, orderBy: SIGNED_ON_DESC) { edges { node {
+  id number object finalValue signedOn
+  supplierBySupplierId { id name document } agencyByAgencyId { id name cnpj uf } } } } }"""
+PG_FLAT = """query Flat { allContracts(first: 100, orderBy: SIGNED_ON_DESC) { edges { node {
+  id number object finalValue signedOn modality uf } } } }"""
+POSTGRAPHILE = ROOT / "benchmarks" / "results" / "postgraphile"
+
+
+def body(query: str) -> str:
+    return json.dumps({"query": query})
+
+
+@contextmanager
+def postgraphile(port: int, workers: int) -> Iterator[str]:
+    binary = POSTGRAPHILE / "node_modules" / ".bin" / "postgraphile"
+    if not binary.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit("npm is needed to install postgraphile@4")
+        POSTGRAPHILE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--prefix", str(POSTGRAPHILE), "--no-audit", "--no-fund",
+                        "--loglevel=error", "postgraphile@4"], check=True)  # fmt: skip
+    process = subprocess.Popen(
+        [str(binary), "-c", database_url(), "--schema", "public", "--host", "127.0.0.1",
+         "--port", str(port), "--disable-graphiql", "--disable-query-log",
+         "--cluster-workers", str(workers)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.post(f"{base}/graphql", json={"query": "{ __typename }"}, timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contracts", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    ensure_wrk()
+    seed(args.contracts)
+    d, c, w = args.duration, args.connections, args.workers
+    cold = {"DATABASE_URL": database_url(), "RATE_LIMIT_CAPACITY": "0", "LOG_LEVEL": "WARNING",
+            "RESPONSE_CACHE_TTL": "0", "CACHE_STRATEGY": "none", "RUN_INVESTIGATIONS": "false"}  # fmt: skip
+    app = ["cidadao_gql.app:create_app", "--factory", "--workers", str(w)]
+    queries = {
+        "ordinary": {"nested": NESTED, "flat": FLAT},
+        "compiled": {"nested": NESTED, "flat": FLAT},
+        "postgraphile": {"nested": PG_NESTED, "flat": PG_FLAT},
+    }
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    # All three servers up at once, loaded one at a time, in rounds: this machine's speed
+    # drifts by up to 2x over minutes, and rounds spread the drift over every server.
+    with (
+        server(app, {**cold, "EXECUTOR": "ordinary"}, 8721) as ordinary,
+        server(app, {**cold, "EXECUTOR": "compiled"}, 8722) as compiled,
+        postgraphile(8723, w) as graphile,
+    ):
+        bases = {"ordinary": ordinary, "compiled": compiled, "postgraphile": graphile}
+        for name, base in bases.items():
+            for query in queries[name].values():
+                assert "errors" not in httpx.post(f"{base}/graphql", json={"query": query}).json()
+        for _ in range(args.rounds):
+            for page in ("nested", "flat"):
+                for name, base in bases.items():
+                    result = run_wrk(base, [body(queries[name][page])], d, c)
+                    runs.setdefault((name, page), []).append(result)
+    results = {
+        key: sorted(found, key=lambda r: r["rps"])[len(found) // 2] for key, found in runs.items()
+    }
+
+    lines = [
+        f"{args.contracts:,} contracts; caches cold; wrk, {c} connections; {args.rounds} rounds of "
+        f"{d} s per row, the median round shown; {w} processes per server; "
+        f"{time.strftime('%Y-%m-%d')}.",
+        "",
+        "| server | page | req/s (median) | req/s (all rounds) | P50 ms | P95 ms | P99 ms | errors |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for (name, page), r in sorted(
+        results.items(), key=lambda item: (item[0][1] != "nested", item[0][0])
+    ):
+        every = ", ".join(f"{x['rps']:.0f}" for x in runs[(name, page)])
+        lines.append(f"| {name} | {page} | {r['rps']:,.0f} | {every} | {r['p50']:.1f} | "
+                     f"{r['p95']:.1f} | {r['p99']:.1f} | {int(r['errors'])} |")  # fmt: skip
+    lines.append("")
+    for page in ("nested", "flat"):
+        rate = results[("compiled", page)]["rps"]
+        lines.append(
+            f"- {page}: compiled / PostGraphile **{rate / results[('postgraphile', page)]['rps']:.2f}×**,"
+            f" compiled / ordinary **{rate / results[('ordinary', page)]['rps']:.2f}×**"
+        )
+    text = "\n".join(lines) + "\n"
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / "compiled.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
