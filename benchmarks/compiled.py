@@ -14,7 +14,6 @@ page, newest signature first.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-from harness import ROOT, database_url, ensure_wrk, seed, server
+from harness import ROOT, answering, arguments, database_url, ensure_wrk, seed, server
 from suite import run_wrk
 
 NESTED = """query Nested { contracts(first: 100) { edges { node {
@@ -59,29 +58,12 @@ def postgraphile(port: int, workers: int) -> Iterator[str]:
          "--cluster-workers", str(workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.post(f"{base}/graphql", json={"query": "{ __typename }"}, timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
+    with answering(process, f"http://127.0.0.1:{port}", seconds=60) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--contracts", type=int, default=1_000_000)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], duration=10, rounds=3)
     ensure_wrk()
     seed(args.contracts)
     d, c, w = args.duration, args.connections, args.workers

@@ -3,6 +3,7 @@ Starlette endpoint that every figure is a ratio to."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -85,6 +86,24 @@ async def ensure_data(url: str, contracts: int) -> float | None:
 
 
 @contextmanager
+def answering(process: subprocess.Popen[bytes], base: str, seconds: float = 30) -> Iterator[str]:
+    """`base` once the server `process` answers a GraphQL POST; the process is stopped
+    on the way out."""
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                httpx.post(f"{base}/graphql", json={"query": "{ __typename }"}, timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@contextmanager
 def server_process(
     args: list[str], env: dict[str, str], port: int
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
@@ -94,19 +113,20 @@ def server_process(
          "--no-access-log"],
         env={**os.environ, **env}, cwd=ROOT,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.post(f"{base}/graphql", json={"query": "{ __typename }"}, timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with answering(process, f"http://127.0.0.1:{port}") as base:
         yield base, process
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+
+
+def arguments(description: str, duration: int, **extra: int) -> argparse.Namespace:
+    """The options every load benchmark takes (and `extra` ones, with their defaults)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--contracts", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=int, default=duration)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    for name, default in extra.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    return parser.parse_args()
 
 
 @contextmanager

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import ROOT, bare_server, database_url, ensure_wrk, seed, server_process
+from harness import ROOT, arguments, bare_server, database_url, ensure_wrk, seed, server_process
 
 RESULTS = ROOT / "benchmarks" / "results"
 NESTED = """query Nested { contracts(first: 100) { edges { node {
@@ -203,12 +203,7 @@ def redis_url() -> str | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--contracts", type=int, default=1_000_000)
-    parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], duration=15)
     ensure_wrk()
     seed(args.contracts)
     d, c, w = args.duration, args.connections, args.workers
