@@ -158,10 +158,10 @@ async def test_events_go_out_in_batches_of_at_most_fifty(db: Database) -> None:
 async def test_a_batch_waits_at_most_the_window_for_more(db: Database) -> None:
     jobs = LocalJobs()
     investigation = uuid.uuid4()
-    reader = batches(db, jobs, investigation, window=0.2)
+    reader = batches(db, jobs, investigation, window=1.0)
     await jobs.announce(investigation, "progress", progress=0.5)
     first = asyncio.ensure_future(anext(reader))
-    await asyncio.sleep(0.05)  # inside the window: joins the first batch
+    await asyncio.sleep(0.05)  # well inside the window: joins the first batch
     await jobs.announce(investigation, "progress", progress=0.6)
     assert [e.payload["progress"] for e in await first] == [0.5, 0.6]
     await jobs.announce(investigation, "finished", status="completed")
