@@ -212,7 +212,7 @@ class _Exposed(Collector):
 def process_ended() -> None:
     """Drop this process's live gauges from the shared samples (a worker that stopped)."""
     if MULTIPROCESS:
-        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # unannotated upstream
 
 
 def exposition() -> tuple[bytes, str]:
@@ -220,5 +220,9 @@ def exposition() -> tuple[bytes, str]:
     flush()
     WEBSOCKET_IN.publish()
     WEBSOCKET_OUT.publish()
-    source: Collector = MultiProcessCollector(None) if MULTIPROCESS else REGISTRY  # type: ignore[no-untyped-call]
+    source: Collector = (
+        MultiProcessCollector(None)  # type: ignore[no-untyped-call]  # unannotated upstream
+        if MULTIPROCESS
+        else REGISTRY
+    )
     return generate_latest(_Exposed(source)), CONTENT_TYPE_LATEST

@@ -83,6 +83,6 @@ def configure_tracing(settings: Settings) -> bool:
     provider = TracerProvider(resource=Resource.create({"service.name": "cidadao-gql"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]  # unannotated upstream
     _tracing = True
     return True

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from websockets.asyncio.client import connect as ws_connect
+from websockets.typing import Subprotocol
 
 from cidadao_gql.app import create_app
 from cidadao_gql.middleware import Overload
@@ -59,7 +60,7 @@ async def test_metrics_have_their_names_and_labels_after_requests(settings: Sett
         await client.post("/graphql", json={"query": query, "operationName": name})
         await client.post("/graphql", json={"query": "{ nope }"})
         url = str(client.base_url).replace("http", "ws") + "/graphql"
-        async with ws_connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        async with ws_connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
             await ws.send('{"type": "connection_init"}')
             await ws.recv()
         text = (await client.get("/metrics")).text
@@ -220,7 +221,7 @@ async def test_operations_and_their_sql_are_traced(settings: Settings, db: objec
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]  # unannotated upstream
     instrumentor.instrument()
     try:
         traced = replace(settings, otel_endpoint="http://127.0.0.1:4318")

@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
+from websockets.typing import Subprotocol
 
 from cidadao_gql import apikeys
 from cidadao_gql.app import create_app
@@ -46,7 +47,7 @@ async def new_key(settings: Settings, user: str, scopes: set[str]) -> str:
 @asynccontextmanager
 async def socket(client: httpx.AsyncClient) -> AsyncIterator[ClientConnection]:
     url = str(client.base_url).replace("http://", "ws://") + "/graphql"
-    async with ws_connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+    async with ws_connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         yield ws
 
 

@@ -49,7 +49,7 @@ def ids_of(global_id: str | None, type_name: str) -> tuple[int, ...]:
     return () if global_id is None else (decode_id(global_id, type_name)[1],)
 
 
-# Markers for the compiled executor (cidadao_gql/compiled.py), kept here, beside the types
+# Markers for the compiled executor (cidadao_gql/compiled/), kept here, beside the types
 # they describe, so that schema modules need not import the executor.
 BATCH = "cidadao_gql.compiled.batch"
 ROWS = "cidadao_gql.compiled.rows"

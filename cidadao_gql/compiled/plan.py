@@ -1,36 +1,10 @@
-"""Compiled execution of read operations.
-
-graphql-core resolves a response field by field, each through several layers of Python
-(path bookkeeping, middleware, awaitable checks, completion by type); on a 100-row page of
-contracts with their supplier and agency that is most of the request's CPU. For a query,
-this module builds a plan once — per document, operation name and the values of the
-Boolean variables that `@skip`/`@include` may read — that mirrors the selection set after
-fragments are merged and directives applied, and then runs it level by level:
-
-- a field without a resolver of its own reads the object's attribute;
-- a field with a resolver calls that same resolver (with the same argument coercion), for
-  every parent object of the level at once, so the DataLoaders behind relations and child
-  connections make one batched load per relation per level, through the same cache tiers;
-- values are completed as graphql-core completes them (`coerce_output_value` of scalars and
-  enums, lists, `__typename`, the runtime type of an interface), into plain dicts in field
-  order, which the view encodes with orjson.
-
-The ordinary (Strawberry) path runs instead, chosen per operation at plan time, for what the
-planner does not cover: mutations and subscriptions, introspection, a document that does
-not parse or validate, and variables that do not coerce; and, at run time, whenever a
-resolver raises or a non-null field comes out null. Reads have no side effects, so running
-such an operation again on the ordinary path gives exactly the answer, errors, paths and
-locations included, that the ordinary path gives. Each choice is logged once per plan and
-counted in `cidadao_ai_execution_path_total`.
-"""
+"""Plans of read operations: what the compiled executor runs (see the package docstring)."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -64,7 +38,7 @@ from graphql.execution.collect_fields import (
     collect_fields,
     collect_subfields,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.values import VariableValues
 from graphql.language import VariableNode, Visitor, visit
 
 from cidadao_gql.schema.relay import BATCH, ROW_TYPES, ROWS, encode_id
@@ -132,52 +106,16 @@ class FieldPlan:
     batch: Batch | None = None  # a relation loaded for all parents at once
     # Subfields of object values: one selection for an object type, one per runtime type
     # (filled as runtime types show up) for an interface.
-    children: list[FieldPlan] | None = None
-    by_runtime_type: dict[str, list[FieldPlan]] = field(default_factory=dict)
+    children: Selection | None = None
+    by_runtime_type: dict[str, Selection] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class Plan:
     operation: OperationDefinitionNode
     document: DocumentNode
-    root: list[FieldPlan]
+    root: Selection
     fragments: dict[str, FragmentDetails]
-
-
-class _Run:
-    """One execution: what every level needs, and the actual cost as it adds up."""
-
-    __slots__ = ("cost", "info", "variables", "weigh", "weights")
-
-    def __init__(
-        self,
-        info: _Info,
-        variables: VariableValues,
-        weigh: Callable[[GraphQLObjectType, FieldPlan], int],
-    ) -> None:
-        self.info = info
-        self.variables = variables
-        self.weigh = weigh
-        self.weights: dict[int, int] = {}
-        self.cost = 0
-
-    def weight(self, plan: FieldPlan) -> int:
-        found = self.weights.get(id(plan))
-        if found is None:
-            assert plan.parent is not None
-            found = self.weights[id(plan)] = self.weigh(plan.parent, plan)
-        return found
-
-
-class _Info:
-    """What our resolvers read of `info`: the context (see resolvers: `info.context`)."""
-
-    __slots__ = ("context", "field_name", "path")
-
-    def __init__(self, context: Any) -> None:
-        self.context = context
-        self.field_name = ""
-        self.path = None
 
 
 class Planner:
@@ -234,7 +172,7 @@ class Planner:
             self._remember(self._plans, key, cached)
         else:
             self._plans.move_to_end(key)
-        return None if cached is _NOT_PLANNABLE else cached  # type: ignore[return-value]
+        return cached if isinstance(cached, Plan) else None
 
     def _remember(self, store: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         store[key] = value
@@ -277,7 +215,7 @@ class Planner:
         variables: VariableValues,
         operation: OperationDefinitionNode,
         rows: bool = False,
-    ) -> list[FieldPlan]:
+    ) -> Selection:
         """Plans of a selection on `parent`, whose values at run time are its rows
         (`rows`: a row type's records, see relay.from_columns) or its objects."""
         plans = []
@@ -304,7 +242,8 @@ class Planner:
             if named is not None and is_leaf_type(named):
                 plan.coerce = _enum_output(named, raw=rows)
             if rows:
-                plan.build = parent_class.from_row  # type: ignore[union-attr]
+                # Rows only reach row types, whose classes all have from_row.
+                plan.build = getattr(parent_class, "from_row")  # noqa: B009
             if attribute is None and strawberry_field is not None:
                 plan.direct = _pure(strawberry_field)
                 source = metadata.get(ROWS)
@@ -409,7 +348,7 @@ def _generate_fill(
             and shape.leaf is not None
             and plan.attribute is not None
             and plan.read is not None
-            and plan.read.func is _column  # type: ignore[attr-defined]
+            and getattr(plan.read, "func", None) is _column
         ):
             column = repr(plan.attribute)
             env[f"c{index}"] = plan.coerce or shape.leaf.coerce_output_value
@@ -498,32 +437,6 @@ def _edge_rows(connections: list[Any]) -> list[Any]:
     return [[edge.row for edge in connection.edges] for connection in connections]
 
 
-async def _load(loader: Any, keys: list[Any]) -> dict[Any, Any]:
-    """`loader.load_many(keys)`, without a future and a queue entry per key: the keys its
-    cache lacks go to its batch function in one call, and their results into its cache (as
-    load would have put them there), so later loads in the request, on either path, find
-    them. A key another caller is loading is awaited, not loaded twice."""
-    cache: dict[Any, asyncio.Future[Any]] = loader._cache  # aiodataloader's per-request map
-    missing = [k for k in keys if k not in cache]
-    if missing:
-        futures = [loader.loop.create_future() for _ in missing]
-        cache.update(zip(missing, futures, strict=True))
-        try:
-            found = await loader.batch_load_fn(missing)
-        except BaseException as exc:
-            for key, future in zip(missing, futures, strict=True):
-                cache.pop(key, None)
-                future.cancel()
-            raise Fallback from exc
-        for future, row in zip(futures, found, strict=True):
-            future.set_result(row)
-    return {k: (await cache[k]) if not cache[k].done() else cache[k].result() for k in keys}
-
-
-async def _all(awaitables: list[Any]) -> list[Any]:
-    return list(await asyncio.gather(*awaitables))
-
-
 def _named(shape: Shape | None) -> Any:
     while shape is not None and shape.list_of is not None:
         shape = shape.list_of
@@ -553,235 +466,6 @@ def _directive_variables(document: DocumentNode) -> tuple[str, ...]:
     return tuple(sorted(set(found)))
 
 
-class Executor:
-    """Runs plans; `execute` answers None when the ordinary path must run instead."""
-
-    def __init__(self, planner: Planner) -> None:
-        self.planner = planner
-
-    def prepare(
-        self, query: str, variable_values: dict[str, Any] | None, operation_name: str | None
-    ) -> tuple[Plan, VariableValues] | None:
-        """The plan and coerced variables of a query, or None for the ordinary path."""
-        found = self.planner.document(query)
-        if found is None:
-            return None
-        document, reads = found
-        operation = get_operation_ast(document, operation_name)
-        if operation is None:
-            return None
-        variables = get_variable_values(
-            self.planner.schema, operation.variable_definitions or (), variable_values or {}
-        )
-        if isinstance(variables, list):  # they do not coerce: the ordinary path says why
-            return None
-        plan = self.planner.plan(query, operation_name, variables, reads)
-        return None if plan is None else (plan, variables)
-
-    async def run(
-        self,
-        plan: Plan,
-        variables: VariableValues,
-        context: Any,
-        weigh: Callable[[GraphQLObjectType, FieldPlan], int],
-    ) -> tuple[dict[str, Any], int] | None:
-        """The response's data and its actual cost (each non-null field's weight, as
-        `weigh` gives it: the cost analysis' own), or None when the ordinary path must
-        answer instead."""
-        data: dict[str, Any] = {}
-        run = _Run(_Info(context), variables, weigh)
-        try:
-            await self._level(plan.root, [None], [data], run)
-        except Fallback as reason:
-            log.debug("compiled execution fell back: %r", reason.__cause__)
-            return None
-        return data, run.cost
-
-    async def _level(
-        self,
-        fields: list[FieldPlan],
-        parents: list[Any],
-        outs: list[dict[str, Any]],
-        run: _Run,
-    ) -> None:
-        info, variables = run.info, run.variables
-        fill = getattr(fields, "fill", None)
-        if fill is not None:  # generated for this selection: its leaves, straight from rows
-            try:
-                fill(parents, outs)
-            except Fallback:
-                raise
-            except Exception as exc:
-                raise Fallback from exc
-            filled: frozenset[int] = fields.filled  # type: ignore[attr-defined]
-        else:
-            filled = frozenset()
-            for out in outs:  # keys in field order, whatever order values arrive in
-                for plan in fields:
-                    out[plan.key] = None
-        resolved: list[list[Any]] = [[] for _ in fields]
-        awaiting: list[Awaitable[Any]] = []
-        finish: list[Callable[[Any], None]] = []
-        objects: list[Any] | None = None  # the parents' objects, when rows must become them
-        for index, plan in enumerate(fields):
-            if plan.definition is None or index in filled:  # __typename, or done
-                continue
-            if plan.read is not None:
-                try:
-                    resolved[index] = plan.read(parents)
-                except Fallback:
-                    raise
-                except Exception as exc:
-                    raise Fallback from exc
-            elif plan.batch is not None:
-                awaiting.append(self._batch(plan, plan.batch, parents, info))
-                finish.append(partial(resolved.__setitem__, index))
-            else:
-                arguments = (
-                    get_argument_values(plan.definition, plan.details[0].node, variables)
-                    if plan.definition.args
-                    else {}
-                )
-                resolve = plan.definition.resolve
-                assert resolve is not None
-                sources = parents
-                if plan.build is not None:
-                    if objects is None:
-                        objects = [plan.build(p) for p in parents]
-                    sources = objects
-                try:
-                    values = [resolve(p, info, **arguments) for p in sources]
-                except Exception as exc:
-                    raise Fallback from exc
-                if values and inspect.isawaitable(values[0]):
-                    awaiting.append(_all(values))
-                    finish.append(partial(resolved.__setitem__, index))
-                else:
-                    resolved[index] = values
-        if awaiting:
-            for done, result in zip(
-                finish, await asyncio.gather(*awaiting, return_exceptions=True), strict=True
-            ):
-                if isinstance(result, BaseException):
-                    raise Fallback from result
-                done(result)
-        deeper: list[tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]] = []
-        for index, (plan, values) in enumerate(zip(fields, resolved, strict=True)):
-            if index in filled:
-                if plan.definition is not None and run.weight(plan):
-                    present = sum(1 for out in outs if out[plan.key] is not None)
-                    run.cost += run.weight(plan) * present
-                continue
-            if plan.definition is None:
-                for out in outs:
-                    out[plan.key] = plan.typename
-                continue
-            shape = plan.shape
-            assert shape is not None
-            key = plan.key
-            weight = run.weight(plan)
-            if weight:
-                run.cost += weight * sum(1 for value in values if value is not None)
-            if shape.leaf is not None:  # the common cases, inline: a scalar...
-                coerce = plan.coerce or shape.leaf.coerce_output_value
-                strings = shape.leaf is GraphQLString  # a str is its own output
-                for value, out in zip(values, outs, strict=True):
-                    if value is None:
-                        if not shape.nullable:
-                            raise Fallback  # null in a non-null field
-                    elif strings and type(value) is str:
-                        out[key] = value
-                    else:
-                        out[key] = coerce(value)
-            elif shape.object_type is not None:  # ... and one object
-                assert plan.children is not None
-                children, children_out = [], []
-                for value, out in zip(values, outs, strict=True):
-                    if value is None:
-                        if not shape.nullable:
-                            raise Fallback
-                    else:
-                        child: dict[str, Any] = {}
-                        out[key] = child
-                        children.append(value)
-                        children_out.append(child)
-                deeper.append((plan.children, children, children_out))
-            else:
-                for value, out in zip(values, outs, strict=True):
-                    out[key] = self._complete(plan, shape, value, deeper)
-        if deeper:
-            await asyncio.gather(*(self._level(f, p, o, run) for f, p, o in _grouped(deeper)))
-
-    @staticmethod
-    async def _batch(plan: FieldPlan, batch: Batch, parents: list[Any], info: _Info) -> list[Any]:
-        """One load of the relation for every parent of the level."""
-        nullable = plan.shape is not None and plan.shape.nullable
-        if plan.build is not None:  # parents are rows: the key is a column
-            keys = [p[batch.key] for p in parents]
-        else:
-            keys = [getattr(p, batch.key) for p in parents]
-        unique = list(dict.fromkeys(k for k in keys if k is not None))
-        rows = await _load(getattr(info.context.loaders, batch.loader), unique)
-        build = batch.build
-        values: list[Any] = []
-        for key in keys:
-            if key is None:
-                values.append(None)
-                continue
-            row = rows[key]
-            if row is None:
-                if not nullable:  # a required row missing: the resolver raises, so must we
-                    raise Fallback
-                values.append(None)
-                continue
-            values.append(row if build is None else build(row))
-        return values
-
-    def _complete(
-        self,
-        plan: FieldPlan,
-        shape: Shape,
-        value: Any,
-        deeper: list[tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]],
-    ) -> Any:
-        if value is None:
-            if shape.nullable:
-                return None
-            raise Fallback  # null in a non-null field: the ordinary path propagates it
-        if shape.leaf is not None:
-            coerced = shape.leaf.coerce_output_value(value)
-            if coerced is None:
-                raise Fallback
-            return coerced
-        if shape.list_of is not None:
-            return [self._complete(plan, shape.list_of, item, deeper) for item in value]
-        if shape.object_type is not None:
-            children = plan.children
-        else:
-            name = self.planner.types_by_class.get(type(value))
-            children = plan.by_runtime_type.get(name) if name else None
-        if children is None:
-            raise Fallback
-        out: dict[str, Any] = {}
-        deeper.append((children, [value], [out]))
-        return out
-
-
-def _grouped(
-    deeper: list[tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]],
-) -> list[tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]]:
-    """Objects of the same selection, across all parents, as one level (one batch)."""
-    groups: dict[int, tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]] = {}
-    for fields, parents, outs in deeper:
-        group = groups.get(id(fields))
-        if group is None:
-            groups[id(fields)] = (fields, list(parents), list(outs))
-        else:
-            group[1].extend(parents)
-            group[2].extend(outs)
-    return list(groups.values())
-
-
 def types_by_class(strawberry_schema: Any) -> dict[type, str]:
     """The GraphQL object type of each Python class the resolvers return."""
     found: dict[type, str] = {}
@@ -793,6 +477,3 @@ def types_by_class(strawberry_schema: Any) -> dict[type, str]:
                 continue
             found.setdefault(origin, name)
     return found
-
-
-__all__ = ["Executor", "Fallback", "Planner", "types_by_class"]

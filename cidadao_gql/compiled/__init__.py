@@ -1,0 +1,32 @@
+"""Compiled execution of read operations.
+
+graphql-core resolves a response field by field, each through several layers of Python
+(path bookkeeping, middleware, awaitable checks, completion by type); on a 100-row page of
+contracts with their supplier and agency that is most of the request's CPU. For a query,
+this module builds a plan once — per document, operation name and the values of the
+Boolean variables that `@skip`/`@include` may read — that mirrors the selection set after
+fragments are merged and directives applied, and then runs it level by level:
+
+- a field without a resolver of its own reads the object's attribute;
+- a field with a resolver calls that same resolver (with the same argument coercion), for
+  every parent object of the level at once, so the DataLoaders behind relations and child
+  connections make one batched load per relation per level, through the same cache tiers;
+- values are completed as graphql-core completes them (`coerce_output_value` of scalars and
+  enums, lists, `__typename`, the runtime type of an interface), into plain dicts in field
+  order, which the view encodes with orjson.
+
+The ordinary (Strawberry) path runs instead, chosen per operation at plan time, for what the
+planner does not cover: mutations and subscriptions, introspection, a document that does
+not parse or validate, and variables that do not coerce; and, at run time, whenever a
+resolver raises or a non-null field comes out null. Reads have no side effects, so running
+such an operation again on the ordinary path gives exactly the answer, errors, paths and
+locations included, that the ordinary path gives. Each choice is logged once per plan and
+counted in `cidadao_ai_execution_path_total`.
+
+The planner and what plans are made of live in `plan`; running them, in `execute`.
+"""
+
+from cidadao_gql.compiled.execute import Executor
+from cidadao_gql.compiled.plan import Fallback, Planner, types_by_class
+
+__all__ = ["Executor", "Fallback", "Planner", "types_by_class"]
