@@ -173,15 +173,9 @@ NESTED = """query Nested { contracts(first: 100) { edges { cursor node {
 
 
 async def test_the_nested_page_is_compiled_and_keeps_its_round_trips(run: Run) -> None:
-    def compiled_count() -> float:
-        return (
-            REGISTRY.get_sample_value("cidadao_ai_execution_path_total", {"path": "compiled"})
-            or 0.0
-        )
-
-    before = compiled_count()
+    before = _count("compiled")
     compiled = await run.round_trips(NESTED)
-    assert compiled_count() > before  # it did run compiled
+    assert _count("compiled") > before  # it did run compiled
     for _ in range(2):  # warm the ordinary path's statements too
         await run.execute(NESTED, {}, compiled=False)
     start = await run.db.round_trips.settled()
@@ -193,32 +187,22 @@ async def test_the_nested_page_is_compiled_and_keeps_its_round_trips(run: Run) -
 async def test_what_the_planner_does_not_cover_runs_on_the_ordinary_path(
     run: Run, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def ordinary_count() -> float:
-        return (
-            REGISTRY.get_sample_value("cidadao_ai_execution_path_total", {"path": "ordinary"})
-            or 0.0
-        )
-
-    before = ordinary_count()
+    before = _count("ordinary")
     with caplog.at_level(logging.INFO, logger="cidadao_gql.compiled"):
         introspection = await run("query Types { __schema { queryType { name } } }")
         mutation = await run('mutation Cancel { cancelInvestigation(id: "x") { status } }')
     assert introspection.data == {"__schema": {"queryType": {"name": "Query"}}}
     assert mutation.errors  # anonymous: refused, as on the ordinary path
-    assert ordinary_count() - before >= 2
+    assert _count("ordinary") - before >= 2
     assert "operation Types: ordinary path (introspection)" in caplog.text
     assert "operation Cancel: ordinary path (not a query)" in caplog.text
 
 
 async def test_errors_fall_back_to_the_ordinary_answer(run: Run) -> None:
-    def fallbacks() -> float:
-        return (
-            REGISTRY.get_sample_value("cidadao_ai_execution_path_total", {"path": "fallback"})
-            or 0.0
-        )
-
-    before = fallbacks()
+    before = _count("fallback")
     result = await run('{ contracts(first: 5, after: "garbage") { nodes { id } } }')
     assert result.errors[0].formatted["extensions"]["code"] == "INVALID_CURSOR"
     assert result.errors[0].formatted["path"] == ["contracts"]
-    assert fallbacks() - before == 1  # the compiled attempt (the ordinary one is the check's)
+    assert (
+        _count("fallback") - before == 1
+    )  # the compiled attempt (the ordinary one is the check's)
