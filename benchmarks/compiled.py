@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/compiled.py [--contracts N] [--duration S] [--rounds R]
 
-On the same database (N contracts, 1,000,000 by default), with caches cold (no response
-cache, no field cache), wrk on 127.0.0.1 with 32 connections for S seconds (10) per row and
+On the same database (N contracts, 1,000,000 by default), with the response cache off (every
+request executes), each executor with the field cache off and on (L1 rows, as deployed
+without Redis), wrk on 127.0.0.1 with 32 connections for S seconds (10) per row and
 round (3 rounds, each after 3 s of warm-up), two processes per server: cidadao-gql with two
 uvicorn workers on each executor, and
 PostGraphile v4 (`postgraphile@4` from the npm registry, installed on first use into
@@ -19,7 +20,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import httpx
 from harness import ROOT, answering, arguments, database_url, ensure_wrk, seed, server
@@ -62,28 +63,35 @@ def postgraphile(port: int, workers: int) -> Iterator[str]:
         yield base
 
 
+SERVERS = (  # name, executor, field cache (CACHE_STRATEGY)
+    ("ordinary", "ordinary", "none"),
+    ("compiled", "compiled", "none"),
+    ("ordinary + field cache", "ordinary", "memory"),
+    ("compiled + field cache", "compiled", "memory"),
+)
+
+
 def main() -> None:
     args = arguments(__doc__.splitlines()[0], duration=10, rounds=3)
     ensure_wrk()
     seed(args.contracts)
     d, c, w = args.duration, args.connections, args.workers
-    cold = {"DATABASE_URL": database_url(), "RATE_LIMIT_CAPACITY": "0", "LOG_LEVEL": "WARNING",
-            "RESPONSE_CACHE_TTL": "0", "CACHE_STRATEGY": "none", "RUN_INVESTIGATIONS": "false"}  # fmt: skip
+    base_env = {"DATABASE_URL": database_url(), "RATE_LIMIT_CAPACITY": "0",
+                "LOG_LEVEL": "WARNING", "RESPONSE_CACHE_TTL": "0", "RUN_INVESTIGATIONS": "false"}  # fmt: skip
     app = ["cidadao_gql.app:create_app", "--factory", "--workers", str(w)]
-    queries = {
-        "ordinary": {"nested": NESTED, "flat": FLAT},
-        "compiled": {"nested": NESTED, "flat": FLAT},
-        "postgraphile": {"nested": PG_NESTED, "flat": PG_FLAT},
-    }
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
-    # All three servers up at once, loaded one at a time, in rounds: this machine's speed
-    # drifts by up to 2x over minutes, and rounds spread the drift over every server.
-    with (
-        server(app, {**cold, "EXECUTOR": "ordinary"}, 8721) as ordinary,
-        server(app, {**cold, "EXECUTOR": "compiled"}, 8722) as compiled,
-        postgraphile(8723, w) as graphile,
-    ):
-        bases = {"ordinary": ordinary, "compiled": compiled, "postgraphile": graphile}
+    # Every server up at once, loaded one at a time, in rounds: this machine's speed drifts
+    # by up to 2x over minutes, and rounds spread the drift over every server.
+    with ExitStack() as stack:
+        bases = {
+            name: stack.enter_context(server(
+                app, {**base_env, "EXECUTOR": executor, "CACHE_STRATEGY": cache}, 8721 + i
+            ))
+            for i, (name, executor, cache) in enumerate(SERVERS)
+        }  # fmt: skip
+        bases["postgraphile"] = stack.enter_context(postgraphile(8729, w))
+        queries = {name: {"nested": NESTED, "flat": FLAT} for name in bases}
+        queries["postgraphile"] = {"nested": PG_NESTED, "flat": PG_FLAT}
         for name, base in bases.items():
             for query in queries[name].values():
                 assert "errors" not in httpx.post(f"{base}/graphql", json={"query": query}).json()
@@ -97,26 +105,30 @@ def main() -> None:
     }
 
     lines = [
-        f"{args.contracts:,} contracts; caches cold; wrk, {c} connections; {args.rounds} rounds of "
-        f"{d} s per row, the median round shown; {w} processes per server; "
+        f"{args.contracts:,} contracts; response cache off; wrk, {c} connections; {args.rounds} "
+        f"rounds of {d} s per row, the median round shown; {w} processes per server; "
         f"{time.strftime('%Y-%m-%d')}.",
         "",
         "| server | page | req/s (median) | req/s (all rounds) | P50 ms | P95 ms | P99 ms | errors |",
         "|---|---|---:|---|---:|---:|---:|---:|",
     ]
-    for (name, page), r in sorted(
-        results.items(), key=lambda item: (item[0][1] != "nested", item[0][0])
-    ):
-        every = ", ".join(f"{x['rps']:.0f}" for x in runs[(name, page)])
-        lines.append(f"| {name} | {page} | {r['rps']:,.0f} | {every} | {r['p50']:.1f} | "
-                     f"{r['p95']:.1f} | {r['p99']:.1f} | {int(r['errors'])} |")  # fmt: skip
-    lines.append("")
+    order = [name for name, _, _ in SERVERS] + ["postgraphile"]
     for page in ("nested", "flat"):
-        rate = results[("compiled", page)]["rps"]
-        lines.append(
-            f"- {page}: compiled / PostGraphile **{rate / results[('postgraphile', page)]['rps']:.2f}×**,"
-            f" compiled / ordinary **{rate / results[('ordinary', page)]['rps']:.2f}×**"
-        )
+        for name in order:
+            r = results[(name, page)]
+            every = ", ".join(f"{x['rps']:.0f}" for x in runs[(name, page)])
+            lines.append(f"| {name} | {page} | {r['rps']:,.0f} | {every} | {r['p50']:.1f} | "
+                         f"{r['p95']:.1f} | {r['p99']:.1f} | {int(r['errors'])} |")  # fmt: skip
+    lines.append("")
+    graphile = {page: results[("postgraphile", page)]["rps"] for page in ("nested", "flat")}
+    for page in ("nested", "flat"):
+        for cache in ("", " + field cache"):
+            rate = results[(f"compiled{cache}", page)]["rps"]
+            lines.append(
+                f"- {page}, compiled{cache}: **{rate / graphile[page]:.2f}×** PostGraphile, "
+                f"**{rate / results[(f'ordinary{cache}', page)]['rps']:.2f}×** the ordinary path"
+                f"{cache}"
+            )
     text = "\n".join(lines) + "\n"
     (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
     (ROOT / "benchmarks" / "results" / "compiled.md").write_text(text)

@@ -216,6 +216,28 @@ class Executor:
                         children.append(value)
                         children_out.append(child)
                 deeper.append((plan.children, children, children_out))
+            elif (item := shape.list_of) is not None and item.object_type is not None:
+                # ... and a list of objects (a page's edges): one level for all of them
+                assert plan.children is not None
+                children, children_out = [], []
+                for value, out in zip(values, outs, strict=True):
+                    if value is None:
+                        if not shape.nullable:
+                            raise Fallback
+                        continue
+                    listed: list[dict[str, Any] | None] = []
+                    for element in value:
+                        if element is None:
+                            if not item.nullable:
+                                raise Fallback
+                            listed.append(None)
+                            continue
+                        child = {}
+                        listed.append(child)
+                        children.append(element)
+                        children_out.append(child)
+                    out[key] = listed
+                deeper.append((plan.children, children, children_out))
             else:
                 for value, out in zip(values, outs, strict=True):
                     out[key] = self._complete(plan, shape, value, deeper)
