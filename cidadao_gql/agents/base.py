@@ -66,3 +66,17 @@ class Agent(Protocol):
 def severity(score: float) -> str:
     """Severity from a score in [0, 1]."""
     return SEVERITIES[min(3, int(score * 4))]
+
+
+def finding(
+    agent: Agent,
+    score: float,
+    summary: str,
+    evidence: dict[str, Any],
+    **related: tuple[int, ...],
+) -> Finding:
+    """A finding of `agent`: its severity from its score, the score kept to 3 decimals,
+    `related` the contract, supplier, agency and award ids it concerns."""
+    return Finding(
+        agent.name, agent.kind, severity(score), round(score, 3), summary, evidence, **related
+    )

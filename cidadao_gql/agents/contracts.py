@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from cidadao_gql.agents.base import Finding, Target, severity
+from cidadao_gql.agents.base import Finding, Target, finding
 from cidadao_gql.db import Database
 from cidadao_gql.law import AMENDMENT_CEILING
 from cidadao_gql.queries import Sql
@@ -32,11 +32,9 @@ class AmendmentCeiling:
             ratio = float(r["final_value"] / r["initial_value"])
             score = min(1.0, (ratio - 1.25) / 0.75)
             findings.append(
-                Finding(
-                    self.name,
-                    self.kind,
-                    severity(score),
-                    round(score, 3),
+                finding(
+                    self,
+                    score,
                     f"final value R$ {r['final_value']:,.2f} is {ratio:.2f}× the initial"
                     f" R$ {r['initial_value']:,.2f}; the legal ceiling is 1.25×",
                     {
@@ -75,11 +73,9 @@ class SanctionedSupplier:
             *sql.args,
         )
         return [
-            Finding(
-                self.name,
-                self.kind,
-                "critical",
-                1.0,
+            finding(
+                self,
+                1.0,  # a fact: critical
                 f"signed on {r['signed_on']} while the supplier was sanctioned in {r['register']}"
                 f" from {r['starts_on']} to {r['ends_on'] or 'no end date'} ({r['authority']})",
                 {
@@ -124,11 +120,9 @@ class NewSupplier:
         for r in rows:
             score = 1.0 - r["days"] / self.max_days
             findings.append(
-                Finding(
-                    self.name,
-                    self.kind,
-                    severity(score),
-                    round(score, 3),
+                finding(
+                    self,
+                    score,
                     f"registered on {r['registered_on']}, first contract {r['days']} days later",
                     {
                         "registeredOn": r["registered_on"].isoformat(),

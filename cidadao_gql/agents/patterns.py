@@ -6,7 +6,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import ClassVar
 
-from cidadao_gql.agents.base import Finding, Target, severity
+from cidadao_gql.agents.base import Finding, Target, finding
 from cidadao_gql.db import Database, Record
 from cidadao_gql.law import direct_purchase_limit
 from cidadao_gql.queries import Sql
@@ -51,11 +51,9 @@ class NearDuplicate:
             days = abs((r["next_signed"] - r["signed_on"]).days)
             pair = sorted([(r["signed_on"], r["id"]), (r["next_signed"], r["next_id"])])
             findings.append(
-                Finding(
-                    self.name,
-                    self.kind,
-                    severity(score),
-                    round(score, 3),
+                finding(
+                    self,
+                    score,
                     f"contracts {pair[0][1]} and {pair[1][1]}: same agency, supplier and object,"
                     f" values R$ {r['final_value']:,.2f} and R$ {r['next_value']:,.2f}, {days} days apart",
                     {"days": days, "values": [str(r["final_value"]), str(r["next_value"])]},
@@ -121,11 +119,9 @@ class SplitPurchase:
     def _finding(self, window: list[Record], total: Decimal, limit: Decimal) -> Finding:
         score = min(1.0, float(total / limit) - 1.0)
         first, last = window[0]["signed_on"], window[-1]["signed_on"]
-        return Finding(
-            self.name,
-            self.kind,
-            severity(score),
-            round(score, 3),
+        return finding(
+            self,
+            score,
             f"{len(window)} direct purchases of '{window[0]['object']}' from {first} to {last},"
             f" each under the R$ {limit:,.2f} limit, R$ {total:,.2f} together",
             {

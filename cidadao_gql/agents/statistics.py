@@ -7,7 +7,7 @@ import math
 from collections import Counter
 from typing import ClassVar
 
-from cidadao_gql.agents.base import Finding, Target, severity
+from cidadao_gql.agents.base import Finding, Target, finding
 from cidadao_gql.db import Database
 from cidadao_gql.queries import Sql
 
@@ -49,11 +49,9 @@ class PriceOutlier:
             score = min(1.0, (z - self.threshold) / self.threshold)
             ratio = float(r["unit_price"]) / float(r["median_price"])
             findings.append(
-                Finding(
-                    self.name,
-                    self.kind,
-                    severity(score),
-                    round(score, 3),
+                finding(
+                    self,
+                    score,
                     f"unit price R$ {r['unit_price']:,.4f} is {ratio:.1f}× the median R$"
                     f" {r['median_price']:,.4f} of {r['n']} prices for code {r['code']} ({r['unit']});"
                     f" robust z = {z:.1f}",
@@ -106,11 +104,9 @@ class Concentration:
         for r in rows:
             score = min(1.0, (r["share"] - self.threshold) / (1 - self.threshold))
             findings.append(
-                Finding(
-                    self.name,
-                    self.kind,
-                    severity(score),
-                    round(score, 3),
+                finding(
+                    self,
+                    score,
                     f"one supplier holds {r['share']:.0%} of the agency's {r['contracts']} contracts"
                     f" ({r['value_share']:.0%} of its spending); HHI {r['hhi'] * 10000:,.0f}",
                     {
@@ -163,11 +159,9 @@ class Benford:
                 continue
             score = min(1.0, (mad - self.mad_threshold) / 0.045)
             findings.append(
-                Finding(
-                    self.name,
-                    self.kind,
-                    severity(score),
-                    round(score, 3),
+                finding(
+                    self,
+                    score,
                     f"first digits of {sum(counts)} values deviate from Benford's law:"
                     f" MAD {mad:.4f} (nonconforming above 0.015), chi-square {chi2:.1f}",
                     {
