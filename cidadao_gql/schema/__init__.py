@@ -34,7 +34,7 @@ from cidadao_gql.schema.investigations import (
     InvestigationQueries,
     InvestigationSubscriptions,
 )
-from cidadao_gql.schema.limits import CostLimit, alias_limit, depth_limit
+from cidadao_gql.schema.limits import Bill, CostLimit, alias_limit, depth_limit
 from cidadao_gql.schema.node import NodeQueries
 from cidadao_gql.schema.procurements import (
     Award,
@@ -198,29 +198,19 @@ class Schema(strawberry.Schema):
         requested = analysis.requested()
         if requested > self.max_cost:
             return None  # the ordinary path refuses it, with the numbers
-        cost: dict[str, Any] = {
-            "requestedQueryCost": requested, "actualQueryCost": 0, "throttleStatus": None,
-        }  # fmt: skip
-        context.cost = cost  # for the timeout path, as CostLimit does
-        limiter = context.limiter
-        if limiter is not None:
-            spend = await limiter.spend(context.client, requested, read_only=True)
-            if not spend.allowed:
-                return None  # nothing was taken; the ordinary path answers THROTTLED
-            cost["throttleStatus"] = spend.status.as_extension()
+        bill = Bill(context, requested)
+        spend = await bill.charge(read_only=True)
+        if spend is not None and not spend.allowed:
+            return None  # nothing was taken; the ordinary path answers THROTTLED
         done = await self.compiled.run(plan, variables, context, analysis.weigh)
         if done is None:
             metrics.EXECUTION_PATH.labels("fallback").inc()
+            await bill.settle(0)  # all of it back: the ordinary path charges again
             context.cost = {}
-            if limiter is not None:
-                await limiter.refund(context.client, requested)
             return None
         metrics.EXECUTION_PATH.labels("compiled").inc()
         data, actual = done
-        cost["actualQueryCost"] = actual
-        if limiter is not None and requested > actual:
-            status = await limiter.refund(context.client, requested - actual)
-            cost["throttleStatus"] = status.as_extension()
+        await bill.settle(actual)
         return ExecutionResult(data=data, errors=None)
 
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:

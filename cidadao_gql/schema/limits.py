@@ -22,7 +22,7 @@ from strawberry.types.graphql import OperationType
 
 from cidadao_gql import metrics
 from cidadao_gql.errors import QueryTooComplex, Throttled
-from cidadao_gql.ratelimit import retry_after_header
+from cidadao_gql.ratelimit import Spend, retry_after_header
 from cidadao_gql.schema.costs import CostAnalysis
 
 
@@ -106,6 +106,39 @@ def alias_limit(max_aliases: int) -> type[ValidationRule]:
     return AliasLimit
 
 
+class Bill:
+    """What one operation costs its client: the `extensions.cost` it reports (set on the
+    context at once, so that a timeout still reports the price), the points taken from the
+    client's bucket, and the refund of what the answer did not use. Both executors use it."""
+
+    def __init__(self, context: Any, requested: int) -> None:
+        self.context = context
+        self.requested = requested
+        self.cost: dict[str, Any] = {
+            "requestedQueryCost": requested,
+            "actualQueryCost": 0,
+            "throttleStatus": None,
+        }
+        context.cost = self.cost
+
+    async def charge(self, *, read_only: bool) -> Spend | None:
+        """Take the price from the client's bucket; None when there is no limiter."""
+        limiter = self.context.limiter
+        if limiter is None:
+            return None
+        spend: Spend = await limiter.spend(self.context.client, self.requested, read_only=read_only)
+        self.cost["throttleStatus"] = spend.status.as_extension()
+        return spend
+
+    async def settle(self, actual: int) -> None:
+        """Record the actual cost and give back what was charged beyond it."""
+        self.cost["actualQueryCost"] = actual
+        limiter = self.context.limiter
+        if limiter is not None and self.requested > actual:
+            status = await limiter.refund(self.context.client, self.requested - actual)
+            self.cost["throttleStatus"] = status.as_extension()
+
+
 class CostLimit(SchemaExtension):
     """Prices the operation before execution, refuses it over `max_cost`, spends the price
     from the client's bucket (refunding what the response did not use), and reports all of
@@ -126,13 +159,8 @@ class CostLimit(SchemaExtension):
             execution.variables,
         )
         requested = analysis.requested()
-        cost: dict[str, Any] = {
-            "requestedQueryCost": requested,
-            "actualQueryCost": 0,
-            "throttleStatus": None,
-        }
-        self.cost = cost
-        context.cost = cost  # for the timeout path, which has no extension results
+        bill = Bill(context, requested)
+        self.cost = bill.cost
         if requested > self.max_cost:
             metrics.QUERY_REJECTIONS.labels("QUERY_TOO_COMPLEX").inc()
             raise QueryTooComplex(
@@ -140,20 +168,12 @@ class CostLimit(SchemaExtension):
                 cost=requested,
                 maxCost=self.max_cost,
             )
-        limiter = context.limiter
-        if limiter is not None:
-            read_only = execution.operation_type is OperationType.QUERY
-            spend = await limiter.spend(context.client, requested, read_only=read_only)
-            cost["throttleStatus"] = spend.status.as_extension()
-            if not spend.allowed:
-                self._throttle(context, requested, spend.retry_after(requested))
+        spend = await bill.charge(read_only=execution.operation_type is OperationType.QUERY)
+        if spend is not None and not spend.allowed:
+            self._throttle(context, requested, spend.retry_after(requested))
         yield
         result = execution.result
-        actual = analysis.actual(result.data if result is not None else None)
-        cost["actualQueryCost"] = actual
-        if limiter is not None and requested > actual:
-            status = await limiter.refund(context.client, requested - actual)
-            cost["throttleStatus"] = status.as_extension()
+        await bill.settle(analysis.actual(result.data if result is not None else None))
 
     def _throttle(self, context: Any, requested: int, retry_after: float) -> None:
         metrics.QUERY_REJECTIONS.labels("THROTTLED").inc()
