@@ -154,13 +154,8 @@ class GraphQLView(GraphQL[Context, None]):
         result = await self.our_schema.execute_compiled(query, variables, name, context)
         if result is None:
             return None
-        body: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            body["errors"] = [e.formatted for e in result.errors]
-        if result.extensions:
-            body["extensions"] = result.extensions
         return Response(
-            self.encode_json(body),
+            self.encode_json(await self.process_result(request, result)),
             status_code=sub.status_code,
             media_type="application/json",
             headers=_extra(sub),
