@@ -178,9 +178,9 @@ class Executor:
         deeper: list[tuple[Selection, list[Any], list[dict[str, Any]]]] = []
         for index, (plan, values) in enumerate(zip(fields, resolved, strict=True)):
             if index in filled:
-                if plan.definition is not None and run.weight(plan):
-                    present = sum(1 for out in outs if out[plan.key] is not None)
-                    run.cost += run.weight(plan) * present
+                weight = run.weight(plan) if plan.definition is not None else 0
+                if weight:
+                    run.cost += weight * sum(1 for out in outs if out[plan.key] is not None)
                 continue
             if plan.definition is None:
                 for out in outs:
@@ -217,7 +217,8 @@ class Executor:
                         children_out.append(child)
                 deeper.append((plan.children, children, children_out))
             elif (item := shape.list_of) is not None and item.object_type is not None:
-                # ... and a list of objects (a page's edges): one level for all of them
+                # ... and a list of objects (a page's edges): one level for all of them. (The
+                # twin of the branch above, kept inline: this loop runs for every row.)
                 assert plan.children is not None
                 children, children_out = [], []
                 for value, out in zip(values, outs, strict=True):
