@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import jwt
@@ -76,9 +77,13 @@ class Tokens:
     key: str
     audience: str | None = None
 
-    def user(self, token: str) -> User:
+    def claims(
+        self, token: str, expired: str = "this token has expired", invalid: str | None = None
+    ) -> dict[str, Any]:
+        """The token's claims once its signature, expiry, subject and audience check out;
+        Unauthenticated with `expired`, or `invalid` (default: what is wrong), otherwise."""
         try:
-            claims = jwt.decode(
+            found: dict[str, Any] = jwt.decode(
                 token,
                 self.key,
                 algorithms=[self.algorithm],
@@ -86,11 +91,19 @@ class Tokens:
                 options={"require": ["exp", "sub"], "verify_aud": self.audience is not None},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("this token has expired") from None
+            raise Unauthenticated(expired) from None
         except jwt.InvalidTokenError as exc:
-            raise Unauthenticated(f"invalid token: {exc}") from None
-        scopes = frozenset(str(claims.get("scope", "read")).split()) & SCOPES
-        return User(id=str(claims["sub"]), scopes=scopes)
+            raise Unauthenticated(invalid or f"invalid token: {exc}") from None
+        return found
+
+    def user(self, token: str) -> User:
+        claims = self.claims(token)
+        return User(id=str(claims["sub"]), scopes=scopes_of(claims, "read"))
+
+
+def scopes_of(claims: dict[str, Any], default: str) -> frozenset[str]:
+    """The known scopes a token's space-separated `scope` claim grants."""
+    return frozenset(str(claims.get("scope", default)).split()) & SCOPES
 
 
 async def authenticate(

@@ -26,7 +26,7 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cidadao_gql.apikeys import SCOPES, User, key_is_live
+from cidadao_gql.apikeys import Tokens, User, key_is_live, scopes_of
 from cidadao_gql.db import Database
 from cidadao_gql.errors import CidadaoError, Unauthenticated
 
@@ -61,23 +61,15 @@ class Sessions:
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
     async def user(self, db: Database, token: str) -> User:
-        try:
-            claims = jwt.decode(
-                token,
-                self.secret,
-                algorithms=["HS256"],
-                audience=_AUDIENCE,
-                options={"require": ["exp", "sub", "aud"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("this session has expired; sign in again") from None
-        except jwt.InvalidTokenError:
-            raise Unauthenticated("this session is not valid; sign in again") from None
+        claims = Tokens("HS256", self.secret, _AUDIENCE).claims(
+            token,
+            expired="this session has expired; sign in again",
+            invalid="this session is not valid; sign in again",
+        )
         key_id = claims.get("key")
         if key_id is not None and not await key_is_live(db, int(key_id)):
             raise Unauthenticated("the API key behind this session was revoked or expired")
-        scopes = frozenset(str(claims.get("scope", "")).split()) & SCOPES
-        return User(id=str(claims["sub"]), scopes=scopes, key_id=key_id)
+        return User(id=str(claims["sub"]), scopes=scopes_of(claims, ""), key_id=key_id)
 
     def sign_in(self, response: Response, user: User) -> None:
         response.set_cookie(COOKIE, self.issue(user), max_age=self.ttl, path="/",
