@@ -367,7 +367,10 @@ def graphiql_install(directory: Path | None) -> None:
     """Install GraphiQL's files from the npm registry, to serve them instead of unpkg's."""
     settings = _settings()
     target = directory or graphiql.assets_dir(settings)
-    graphiql.install(target, graphiql.PAGE)
+    try:
+        graphiql.install(target, graphiql.PAGE)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        raise click.ClickException(f"could not install GraphiQL's files: {exc}") from None
     click.echo(f"GraphiQL's files are in {target}; set GRAPHIQL_ASSETS_DIR={target} to use them")
 
 

@@ -134,6 +134,25 @@ async def test_credentials_are_checked_on_connection_init(settings: Settings) ->
             assert first["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+async def test_a_resume_point_that_is_not_an_event_id_is_refused(settings: Settings) -> None:
+    key = await new_key(settings, f"ana-{uuid.uuid4()}", {"read", "investigate"})
+    query = EVENTS.replace(
+        "investigationEvents(id: $id)", 'investigationEvents(id: $id, after: "x1")'
+    )
+    async with live_server(create_app(settings)) as client, socket(client) as ws:
+        investigation = await start(client, key, await an_agency(client))
+        await init(ws, key)
+        await ws.send(orjson.dumps({"id": "1", "type": "subscribe",
+                                    "payload": {"query": query, "variables": {"id": investigation}}}
+                                   ).decode())  # fmt: skip
+        messages = [orjson.loads(await asyncio.wait_for(ws.recv(), 30)) for _ in range(2)]
+    payload = messages[0]["payload"]
+    first = payload["errors"][0] if isinstance(payload, dict) else payload[0]
+    assert first["extensions"]["code"] == "BAD_USER_INPUT"
+    assert first["extensions"]["after"] == "x1"
+    assert messages[1] == {"id": "1", "type": "complete"}
+
+
 async def test_a_socket_that_never_initialises_is_closed(settings: Settings) -> None:
     settings = replace(settings, ws_init_timeout_s=1)
     async with live_server(create_app(settings)) as client, socket(client) as ws:

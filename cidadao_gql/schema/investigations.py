@@ -4,6 +4,7 @@ started one sees it; anonymous users cannot start any."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
@@ -135,6 +136,18 @@ def _user(info: Info, scope: str) -> User:
     return user
 
 
+_EVENT_ID = re.compile(r"^\d+(-\d+)?$")
+
+
+def _event_id(value: str) -> str:
+    """An event id as the stream gives them (`1700000000000-0`, or `12` in process)."""
+    if not _EVENT_ID.match(value):
+        raise BadUserInput(
+            f"{value!r} is not an event id; pass the `id` of an event received", after=value
+        )
+    return value
+
+
 def _uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -242,7 +255,7 @@ class InvestigationSubscriptions:
         jobs = info.context.jobs
         if jobs is None:
             raise CidadaoError("this server runs no investigations")
-        async for batch in batches(info.context.db, jobs, row["id"], after):
+        async for batch in batches(info.context.db, jobs, row["id"], _event_id(after)):
             yield InvestigationEvents(
                 investigation_id=id, events=[InvestigationEvent.from_event(e) for e in batch]
             )
