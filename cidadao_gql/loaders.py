@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Sequence
-from functools import partial
+from functools import cached_property, partial
 
 from aiodataloader import DataLoader
 
@@ -27,27 +27,55 @@ def _digest(*parts: object) -> str:
 
 
 class Loaders:
+    """Each loader is made the first time the request asks for it: most requests use a few."""
+
     def __init__(self, db: Database, cache: TieredCache | None = None) -> None:
         self.db = db
         self.cache = cache
-        self.agency = self._by_id(queries.AGENCIES)
-        self.supplier = self._by_id(queries.SUPPLIERS)
-        self.procurement = self._by_id(queries.PROCUREMENTS)
-        self.item = self._by_id(queries.ITEMS)
-        self.award = self._by_id(queries.AWARDS)
-        self.contract = self._by_id(queries.CONTRACTS)
-        self.sanction = self._by_id(queries.SANCTIONS)
-        self.supplier_by_document: DataLoader[str, Record | None] = DataLoader(
-            self._suppliers_by_document
-        )
-        self.sanctions_by_document: DataLoader[str, list[Record]] = DataLoader(
-            partial(
-                queries.fetch_by_column, db, queries.SANCTIONS, "supplier_document", kind="text"
-            )
-        )
         self._totals: DataLoader[int, Record | None] | None = None
         self._pages: dict[Hashable, DataLoader[int, list[Record]]] = {}
         self._counts: dict[Hashable, DataLoader[int, int]] = {}
+
+    @cached_property
+    def agency(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.AGENCIES)
+
+    @cached_property
+    def supplier(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.SUPPLIERS)
+
+    @cached_property
+    def procurement(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.PROCUREMENTS)
+
+    @cached_property
+    def item(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.ITEMS)
+
+    @cached_property
+    def award(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.AWARDS)
+
+    @cached_property
+    def contract(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.CONTRACTS)
+
+    @cached_property
+    def sanction(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.SANCTIONS)
+
+    @cached_property
+    def supplier_by_document(self) -> DataLoader[str, Record | None]:
+        return DataLoader(self._suppliers_by_document)
+
+    @cached_property
+    def sanctions_by_document(self) -> DataLoader[str, list[Record]]:
+        return DataLoader(
+            partial(
+                queries.fetch_by_column, self.db, queries.SANCTIONS, "supplier_document",
+                kind="text",
+            )
+        )  # fmt: skip
 
     def _by_id(self, entity: Entity) -> DataLoader[int, Record | None]:
         """Rows by id, read through the cache tiers when there is a cache."""
