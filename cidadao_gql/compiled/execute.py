@@ -10,7 +10,6 @@ from functools import partial
 from typing import Any
 
 from graphql import (
-    GraphQLObjectType,
     GraphQLString,
     get_operation_ast,
 )
@@ -22,6 +21,7 @@ from cidadao_gql.compiled.plan import (
     FieldPlan,
     Plan,
     Planner,
+    Price,
     Selection,
     Shape,
 )
@@ -32,25 +32,20 @@ log = logging.getLogger("cidadao_gql.compiled")
 class _Run:
     """One execution: what every level needs, and the actual cost as it adds up."""
 
-    __slots__ = ("cost", "info", "variables", "weigh", "weights")
+    __slots__ = ("cost", "info", "price", "variables")
 
-    def __init__(
-        self,
-        info: _Info,
-        variables: VariableValues,
-        weigh: Callable[[GraphQLObjectType, FieldPlan], int],
-    ) -> None:
+    def __init__(self, info: _Info, variables: VariableValues, price: Price) -> None:
         self.info = info
         self.variables = variables
-        self.weigh = weigh
-        self.weights: dict[int, int] = {}
+        self.price = price
         self.cost = 0
 
     def weight(self, plan: FieldPlan) -> int:
-        found = self.weights.get(id(plan))
+        weights = self.price.weights
+        found = weights.get(id(plan))
         if found is None:
             assert plan.parent is not None
-            found = self.weights[id(plan)] = self.weigh(plan.parent, plan)
+            found = weights[id(plan)] = self.price.weigh(plan.parent, plan)
         return found
 
 
@@ -91,17 +86,13 @@ class Executor:
         return None if plan is None else (plan, variables)
 
     async def run(
-        self,
-        plan: Plan,
-        variables: VariableValues,
-        context: Any,
-        weigh: Callable[[GraphQLObjectType, FieldPlan], int],
+        self, plan: Plan, variables: VariableValues, context: Any, price: Price
     ) -> tuple[dict[str, Any], int] | None:
         """The response's data and its actual cost (each non-null field's weight, as
-        `weigh` gives it: the cost analysis' own), or None when the ordinary path must
+        `price` weighs it: the cost analysis' own), or None when the ordinary path must
         answer instead."""
         data: dict[str, Any] = {}
-        run = _Run(_Info(context), variables, weigh)
+        run = _Run(_Info(context), variables, price)
         try:
             await self._level(plan.root, [None], [data], run)
         except Fallback as reason:
@@ -168,7 +159,12 @@ class Executor:
                     finish.append(partial(resolved.__setitem__, index))
                 else:
                     resolved[index] = values
-        if awaiting:
+        if len(awaiting) == 1:  # no task for a lone load (cancellation still propagates)
+            try:
+                finish[0](await awaiting[0])
+            except Exception as exc:
+                raise Fallback from exc
+        elif awaiting:
             for done, result in zip(
                 finish, await asyncio.gather(*awaiting, return_exceptions=True), strict=True
             ):
@@ -243,7 +239,18 @@ class Executor:
                 for value, out in zip(values, outs, strict=True):
                     out[key] = self._complete(plan, shape, value, deeper)
         if deeper:
-            await asyncio.gather(*(self._level(f, p, o, run) for f, p, o in _grouped(deeper)))
+            # Levels that load nothing finish without suspending: run in place, they need no
+            # task of their own; the others run side by side, when there are several.
+            loading = []
+            for fields, parents, outs in _grouped(deeper):
+                if fields.loads:
+                    loading.append(self._level(fields, parents, outs, run))
+                else:
+                    await self._level(fields, parents, outs, run)
+            if len(loading) == 1:
+                await loading[0]
+            elif loading:
+                await asyncio.gather(*loading)
 
     @staticmethod
     async def _batch(plan: FieldPlan, batch: Batch, parents: list[Any], info: _Info) -> list[Any]:

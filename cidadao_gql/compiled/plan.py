@@ -111,11 +111,32 @@ class FieldPlan:
 
 
 @dataclass(slots=True)
+class Price:
+    """What a plan costs with one set of variables: the requested cost, and `weigh` (the
+    cost analysis' own) with the weights it gave so far, by FieldPlan id."""
+
+    requested: int
+    weigh: Callable[[GraphQLObjectType, FieldPlan], int]
+    weights: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Plan:
     operation: OperationDefinitionNode
     document: DocumentNode
     root: Selection
     fragments: dict[str, FragmentDetails]
+    # Prices by variables (as canonical JSON): they change only with the variables.
+    prices: OrderedDict[bytes, Price] = field(default_factory=OrderedDict)
+    max_prices: int = 64
+
+    def price(self, variables: bytes, make: Callable[[], Price]) -> Price:
+        found = self.prices.get(variables)
+        if found is None:
+            found = self.prices[variables] = make()
+            if len(self.prices) > self.max_prices:
+                self.prices.popitem(last=False)
+        return found
 
 
 class Planner:
@@ -279,6 +300,7 @@ class Planner:
         selection = Selection(plans)
         if rows:
             selection.fill, selection.filled = _generate_fill(plans, parent.name)
+        selection.settle()
         return selection
 
     def _row_type(self, name: str) -> bool:
@@ -322,6 +344,18 @@ class Selection(list[FieldPlan]):
 
     fill: Callable[[list[Any], list[dict[str, Any]]], None] | None = None
     filled: frozenset[int] = frozenset()
+    loads: bool = True  # whether running it (or a selection below it) may wait on anything
+
+    def settle(self) -> None:
+        """Works out `loads`, once the plans below are built."""
+        self.loads = any(
+            plan.batch is not None
+            or (plan.read is None and index not in self.filled)
+            or any(child.loads for child in (plan.children, *plan.by_runtime_type.values())
+                   if child is not None)
+            for index, plan in enumerate(self)
+            if plan.definition is not None
+        )  # fmt: skip
 
 
 def _null() -> Any:

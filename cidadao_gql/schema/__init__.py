@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any
 
+import orjson
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
@@ -194,15 +195,23 @@ class Schema(strawberry.Schema):
         if prepared is None:
             return None
         plan, variables = prepared
-        analysis = CostAnalysis(self._schema, plan.document, operation_name, raw_variables)
-        requested = analysis.requested()
-        if requested > self.max_cost:
+        try:
+            key = orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON (an in-process caller's own values): priced afresh
+            key = None
+
+        def price() -> compiled.Price:
+            analysis = CostAnalysis(self._schema, plan.document, operation_name, raw_variables)
+            return compiled.Price(analysis.requested(), analysis.weigh)
+
+        priced = price() if key is None else plan.price(key, price)
+        if priced.requested > self.max_cost:
             return None  # the ordinary path refuses it, with the numbers
-        bill = Bill(context, requested)
+        bill = Bill(context, priced.requested)
         spend = await bill.charge(read_only=True)
         if spend is not None and not spend.allowed:
             return None  # nothing was taken; the ordinary path answers THROTTLED
-        done = await self.compiled.run(plan, variables, context, analysis.weigh)
+        done = await self.compiled.run(plan, variables, context, priced)
         if done is None:
             metrics.EXECUTION_PATH.labels("fallback").inc()
             await bill.settle(0)  # all of it back: the ordinary path charges again
