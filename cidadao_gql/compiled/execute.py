@@ -176,7 +176,14 @@ class Executor:
             if index in filled:
                 weight = run.weight(plan) if plan.definition is not None else 0
                 if weight:
-                    run.cost += weight * sum(1 for out in outs if out[plan.key] is not None)
+                    assert plan.shape is not None
+                    key = plan.key
+                    present = (
+                        sum(1 for out in outs if out[key] is not None)
+                        if plan.shape.nullable
+                        else len(outs)  # a filled non-null field is never null (see _null)
+                    )
+                    run.cost += weight * present
                 continue
             if plan.definition is None:
                 for out in outs:
@@ -187,7 +194,7 @@ class Executor:
             key = plan.key
             weight = run.weight(plan)
             if weight:
-                run.cost += weight * sum(1 for value in values if value is not None)
+                run.cost += weight * (len(values) - values.count(None))
             if shape.leaf is not None:  # the common cases, inline: a scalar...
                 coerce = plan.coerce or shape.leaf.coerce_output_value
                 strings = shape.leaf is GraphQLString  # a str is its own output
