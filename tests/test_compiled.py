@@ -6,6 +6,7 @@ path, per operation, in a metric and the logs."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,8 +26,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
+from cidadao_gql.db import Database
+from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.relay import encode_id
-from tests.conftest import Run, answer_bytes
+from cidadao_gql.settings import Settings
+from tests.conftest import Run, answer_bytes, connect
 
 MAX_DEPTH = 4
 SKIPPED_FIELDS = {"investigation", "investigations"}  # need a user: covered elsewhere
@@ -182,6 +186,23 @@ async def test_the_nested_page_is_compiled_and_keeps_its_round_trips(run: Run) -
     await run.execute(NESTED, {}, compiled=False)
     ordinary = await run.db.round_trips.settled() - start
     assert compiled == ordinary <= 5  # page, count, suppliers, agencies, procurements
+
+
+async def test_a_relation_that_times_out_is_not_run_again_on_the_ordinary_path(
+    settings: Settings, db: Database
+) -> None:
+    """A load cancelled by the operation's timeout answers TIMEOUT at once: cancellation is
+    not a reason to fall back (which would start the operation again)."""
+    assert settings.database_url
+    hurried = Run(build_schema(replace(settings, query_timeout_ms=300)), db, settings)
+    before = _count("fallback"), _count("ordinary")
+    async with connect(settings.database_url) as blocker, blocker.transaction():
+        await blocker.execute("LOCK TABLE suppliers IN ACCESS EXCLUSIVE MODE")
+        result = await hurried.execute(
+            "{ contracts(first: 2) { nodes { supplier { name } } } }", {}
+        )
+    assert [e.extensions["code"] for e in result.errors] == ["TIMEOUT"]
+    assert (_count("fallback"), _count("ordinary")) == before
 
 
 async def test_what_the_planner_does_not_cover_runs_on_the_ordinary_path(

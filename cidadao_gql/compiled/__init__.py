@@ -8,9 +8,12 @@ Boolean variables that `@skip`/`@include` may read — that mirrors the selectio
 fragments are merged and directives applied, and then runs it level by level:
 
 - a field without a resolver of its own reads the object's attribute;
-- a field with a resolver calls that same resolver (with the same argument coercion), for
-  every parent object of the level at once, so the DataLoaders behind relations and child
-  connections make one batched load per relation per level, through the same cache tiers;
+- a relation marked plannable (relay.batched) calls its DataLoader's batch function once
+  for every parent row of the level, through the same cache tiers; the run remembers what
+  it loaded, by key, for the levels below;
+- any other field with a resolver calls that same resolver (with the same argument
+  coercion), for every parent object of the level at once, so the DataLoaders behind child
+  connections make one batched load per level;
 - values are completed as graphql-core completes them (`coerce_output_value` of scalars and
   enums, lists, `__typename`, the runtime type of an interface), into plain dicts in field
   order, which the view encodes with orjson.

@@ -32,13 +32,14 @@ log = logging.getLogger("cidadao_gql.compiled")
 class _Run:
     """One execution: what every level needs, and the actual cost as it adds up."""
 
-    __slots__ = ("cost", "info", "price", "variables")
+    __slots__ = ("cost", "info", "price", "rows", "variables")
 
     def __init__(self, info: _Info, variables: VariableValues, price: Price) -> None:
         self.info = info
         self.variables = variables
         self.price = price
         self.cost = 0
+        self.rows: dict[str, dict[Any, Any]] = {}  # by loader: what it loaded, by key
 
     def weight(self, plan: FieldPlan) -> int:
         weights = self.price.weights
@@ -135,7 +136,7 @@ class Executor:
                 except Exception as exc:
                     raise Fallback from exc
             elif plan.batch is not None:
-                awaiting.append(self._batch(plan, plan.batch, parents, info))
+                awaiting.append(self._batch(plan, plan.batch, parents, run))
                 finish.append(partial(resolved.__setitem__, index))
             else:
                 arguments = (
@@ -260,29 +261,36 @@ class Executor:
                 await asyncio.gather(*loading)
 
     @staticmethod
-    async def _batch(plan: FieldPlan, batch: Batch, parents: list[Any], info: _Info) -> list[Any]:
-        """One load of the relation for every parent of the level."""
-        nullable = plan.shape is not None and plan.shape.nullable
+    async def _batch(plan: FieldPlan, batch: Batch, parents: list[Any], run: _Run) -> list[Any]:
+        """One load of the relation for every parent of the level: the keys this run has
+        not loaded yet go to the loader's batch function (through the cache tiers, as the
+        resolvers' loads go) in one call. Keys are remembered per run rather than in the
+        loader's own cache, which would cost a future per key; two levels that run side by
+        side may then both load a key they share (a sibling's relation to the same type)."""
         if plan.build is not None:  # parents are rows: the key is a column
             keys = [p[batch.key] for p in parents]
         else:
             keys = [getattr(p, batch.key) for p in parents]
-        unique = list(dict.fromkeys(k for k in keys if k is not None))
-        rows = await _load(getattr(info.context.loaders, batch.loader), unique)
+        rows = run.rows.get(batch.loader)
+        if rows is None:
+            rows = run.rows[batch.loader] = {}
+        missing = [key for key in dict.fromkeys(keys) if key is not None and key not in rows]
+        if missing:
+            load = getattr(run.info.context.loaders, batch.loader).batch_load_fn
+            try:
+                found = await load(missing)
+            except Exception as exc:  # (cancelled: the operation timed out; not a fallback)
+                raise Fallback from exc
+            rows.update(zip(missing, found, strict=True))
+        values = [rows.get(key) for key in keys]  # None for a None key
+        if None in values and not (plan.shape is not None and plan.shape.nullable):
+            for key, value in zip(keys, values, strict=True):
+                if key is not None and value is None:
+                    raise Fallback  # a required row missing: the resolver raises, so must we
         build = batch.build
-        values: list[Any] = []
-        for key in keys:
-            if key is None:
-                values.append(None)
-                continue
-            row = rows[key]
-            if row is None:
-                if not nullable:  # a required row missing: the resolver raises, so must we
-                    raise Fallback
-                values.append(None)
-                continue
-            values.append(row if build is None else build(row))
-        return values
+        if build is None:
+            return values
+        return [None if row is None else build(row) for row in values]
 
     def _complete(
         self,
@@ -312,28 +320,6 @@ class Executor:
         out: dict[str, Any] = {}
         deeper.append((children, [value], [out]))
         return out
-
-
-async def _load(loader: Any, keys: list[Any]) -> dict[Any, Any]:
-    """`loader.load_many(keys)`, without a future and a queue entry per key: the keys its
-    cache lacks go to its batch function in one call, and their results into its cache (as
-    load would have put them there), so later loads in the request, on either path, find
-    them. A key another caller is loading is awaited, not loaded twice."""
-    cache: dict[Any, asyncio.Future[Any]] = loader._cache  # aiodataloader's per-request map
-    missing = [k for k in keys if k not in cache]
-    if missing:
-        futures = [loader.loop.create_future() for _ in missing]
-        cache.update(zip(missing, futures, strict=True))
-        try:
-            found = await loader.batch_load_fn(missing)
-        except BaseException as exc:
-            for key, future in zip(missing, futures, strict=True):
-                cache.pop(key, None)
-                future.cancel()
-            raise Fallback from exc
-        for future, row in zip(futures, found, strict=True):
-            future.set_result(row)
-    return {k: (await cache[k]) if not cache[k].done() else cache[k].result() for k in keys}
 
 
 async def _all(awaitables: list[Any]) -> list[Any]:
