@@ -8,8 +8,9 @@ request's rows through the loader cache.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from functools import cached_property, partial
+from typing import Any
 
 from aiodataloader import DataLoader
 
@@ -19,6 +20,10 @@ from cidadao_gql.db import Database, Record
 from cidadao_gql.queries import Entity, Filters, PageRequest
 
 ROW_TTL = 3600.0
+BatchFunction = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
+_BY_ID = {"agency": queries.AGENCIES, "supplier": queries.SUPPLIERS,
+          "procurement": queries.PROCUREMENTS, "item": queries.ITEMS, "award": queries.AWARDS,
+          "contract": queries.CONTRACTS, "sanction": queries.SANCTIONS}  # fmt: skip
 
 
 def _digest(*parts: object) -> str:
@@ -38,57 +43,67 @@ class Loaders:
 
     @cached_property
     def agency(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.AGENCIES)
+        return DataLoader(self.batch("agency"))
 
     @cached_property
     def supplier(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.SUPPLIERS)
+        return DataLoader(self.batch("supplier"))
 
     @cached_property
     def procurement(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.PROCUREMENTS)
+        return DataLoader(self.batch("procurement"))
 
     @cached_property
     def item(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.ITEMS)
+        return DataLoader(self.batch("item"))
 
     @cached_property
     def award(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.AWARDS)
+        return DataLoader(self.batch("award"))
 
     @cached_property
     def contract(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.CONTRACTS)
+        return DataLoader(self.batch("contract"))
 
     @cached_property
     def sanction(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.SANCTIONS)
+        return DataLoader(self.batch("sanction"))
 
     @cached_property
     def supplier_by_document(self) -> DataLoader[str, Record | None]:
-        return DataLoader(self._suppliers_by_document)
+        return DataLoader(self.batch("supplier_by_document"))
 
     @cached_property
     def sanctions_by_document(self) -> DataLoader[str, list[Record]]:
-        return DataLoader(
-            partial(
+        return DataLoader(self.batch("sanctions_by_document"))
+
+    def batch(self, name: str) -> BatchFunction:
+        """The batch function of loader `name`: what its DataLoader calls with the keys it
+        collected, and what the compiled executor calls without one."""
+        entity = _BY_ID.get(name)
+        if entity is not None:
+            return self._by_id(entity)
+        if name == "supplier_by_document":
+            return self._suppliers_by_document
+        if name == "sanctions_by_document":
+            return partial(
                 queries.fetch_by_column, self.db, queries.SANCTIONS, "supplier_document",
                 kind="text",
-            )
-        )  # fmt: skip
+            )  # fmt: skip
+        raise KeyError(name)
 
-    def _by_id(self, entity: Entity) -> DataLoader[int, Record | None]:
+    def _by_id(self, entity: Entity) -> BatchFunction:
         """Rows by id, read through the cache tiers when there is a cache."""
         fetch = partial(queries.fetch_by_ids, self.db, entity)
         cache = self.cache
         if cache is None:
-            return DataLoader(fetch)
+            return fetch
         policy = Policy(f"row:{entity.table}", ROW_TTL)
 
         async def load(ids: list[int]) -> list[Record | None]:
             return await cache.get_many(policy, ids, fetch)
 
-        return DataLoader(load)
+        return load
 
     async def _suppliers_by_document(self, documents: Sequence[str]) -> list[Record | None]:
         groups = await queries.fetch_by_column(

@@ -276,7 +276,7 @@ class Executor:
             rows = run.rows[batch.loader] = {}
         missing = [key for key in dict.fromkeys(keys) if key is not None and key not in rows]
         if missing:
-            load = getattr(run.info.context.loaders, batch.loader).batch_load_fn
+            load = run.info.context.loaders.batch(batch.loader)
             try:
                 found = await load(missing)
             except Exception as exc:  # (cancelled: the operation timed out; not a fallback)
