@@ -96,8 +96,9 @@ class Entity:
     columns: tuple[str, ...]
     orderings: tuple[Ordering, ...]
 
-    def select_list(self, alias: str) -> str:
-        return ", ".join(f"{alias}.{c}" for c in self.columns)
+    def select_list(self, alias: str, only: frozenset[str] | None = None) -> str:
+        """The columns (`only` those, when given), in the table's order."""
+        return ", ".join(f"{alias}.{c}" for c in self.columns if only is None or c in only)
 
     def ordering(self, name: str) -> Ordering:
         return next(o for o in self.orderings if o.name == name)
@@ -156,6 +157,8 @@ class PageRequest:
     first: int
     ordering: Ordering
     after: tuple[Any, int] | None = None
+    # The columns the caller reads of each row, the keyset's included; None: all of them.
+    columns: frozenset[str] | None = None
 
 
 async def fetch_by_ids(db: Database, entity: Entity, ids: Sequence[int]) -> list[Record | None]:
@@ -208,7 +211,8 @@ async def fetch_page(
     filters(sql)
     tail = _keyset(sql, "t", page)
     return await db.fetch(
-        f"SELECT {entity.select_list('t')} FROM {entity.table} t WHERE {sql.where_sql()} {tail}",
+        f"SELECT {entity.select_list('t', page.columns)} FROM {entity.table} t"
+        f" WHERE {sql.where_sql()} {tail}",
         *sql.args,
     )
 
@@ -226,7 +230,7 @@ async def fetch_child_pages(
     rows = await db.fetch(
         f"""SELECT p.parent_id AS _parent, c.* FROM unnest({parents}::bigint[]) AS p(parent_id)
             CROSS JOIN LATERAL (
-                SELECT {entity.select_list("t")} FROM {entity.table} t
+                SELECT {entity.select_list("t", page.columns)} FROM {entity.table} t
                  WHERE {sql.where_sql()} {tail}) c""",
         *sql.args,
     )

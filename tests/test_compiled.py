@@ -188,6 +188,26 @@ async def test_the_nested_page_is_compiled_and_keeps_its_round_trips(run: Run) -
     assert compiled == ordinary <= 5  # page, count, suppliers, agencies, procurements
 
 
+async def test_a_page_selects_the_columns_its_nodes_read(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled path tells a connection which columns its nodes read (the keyset's and
+    the relations' keys included); the ordinary path makes objects of whole rows."""
+    sent: list[str] = []
+    fetch = run.db.fetch
+
+    async def spy(sql: str, *args: Any) -> Any:
+        sent.append(sql)
+        return await fetch(sql, *args)
+
+    monkeypatch.setattr(run.db, "fetch", spy)
+    query = "{ contracts(first: 3) { edges { cursor node { number supplier { name } } } } }"
+    await run(query)  # both paths, same answer
+    compiled, ordinary = (s for s in sent if "FROM contracts t" in s)
+    assert compiled.startswith("SELECT t.id, t.supplier_id, t.number, t.signed_on FROM")
+    assert "t.initial_value" in ordinary
+
+
 async def test_a_relation_that_times_out_is_not_run_again_on_the_ordinary_path(
     settings: Settings, db: Database
 ) -> None:

@@ -51,14 +51,16 @@ class _Run:
 
 
 class _Info:
-    """What our resolvers read of `info`: the context (see resolvers: `info.context`)."""
+    """What our resolvers read of `info`: the context (see resolvers: `info.context`), and
+    for a connection, the columns its nodes read (see relay.columns_of)."""
 
-    __slots__ = ("context", "field_name", "path")
+    __slots__ = ("columns", "context", "field_name", "path")
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: Any, columns: frozenset[str] | None = None) -> None:
         self.context = context
         self.field_name = ""
         self.path = None
+        self.columns = columns
 
 
 class Executor:
@@ -151,8 +153,9 @@ class Executor:
                     if objects is None:
                         objects = [plan.build(p) for p in parents]
                     sources = objects
+                told = info if plan.columns is None else _Info(info.context, plan.columns)
                 try:
-                    values = [resolve(p, info, **arguments) for p in sources]
+                    values = [resolve(p, told, **arguments) for p in sources]
                 except Exception as exc:
                     raise Fallback from exc
                 if values and inspect.isawaitable(values[0]):

@@ -105,6 +105,9 @@ class FieldPlan:
     build: Callable[[Any], Any] | None = None  # the parent's object from its row, if needed
     row_source: str | None = None  # "row": the edge's row; "edges": the rows of the edges
     batch: Batch | None = None  # a relation loaded for all parents at once
+    # A connection's: the columns its nodes read of their rows (None: all), which its
+    # resolver may select alone (see relay.columns_of).
+    columns: frozenset[str] | None = None
     # Subfields of object values: one selection for an object type, one per runtime type
     # (filled as runtime types show up) for an interface.
     children: Selection | None = None
@@ -288,6 +291,7 @@ class Planner:
                 plan.children = self._fields(
                     named, sub.grouped_field_set, fragments, variables, operation, child_rows
                 )
+                plan.columns = _node_columns(plan.children)
             elif named is not None and is_abstract_type(named):
                 plan.by_runtime_type = {}
                 for possible in self.schema.get_possible_types(named):
@@ -357,6 +361,33 @@ class Selection(list[FieldPlan]):
             for index, plan in enumerate(self)
             if plan.definition is not None
         )  # fmt: skip
+
+
+def _node_columns(connection: Selection) -> frozenset[str] | None:
+    """The columns that the nodes of a selection on a connection read of their rows
+    (`nodes { … }`, `edges { node { … } }`), or None when some field needs the whole row
+    (a resolver is given the object made of it) or the nodes are not rows."""
+    nodes = [p.children for p in connection if p.row_source == "edges"]
+    for plan in connection:
+        if plan.row_source is None and plan.children is not None:
+            nodes.extend(p.children for p in plan.children if p.row_source == "row")
+    if not nodes:
+        return None
+    columns = {"id"}
+    for node in nodes:
+        if node is None or node.fill is None:  # not a selection on rows
+            return None
+        for index, plan in enumerate(node):
+            if plan.definition is None or getattr(plan.read, "func", None) is _node_ids:
+                continue  # __typename; id
+            if plan.batch is not None:
+                columns.add(plan.batch.key)  # on rows, the key is a column
+            elif index in node.filled or getattr(plan.read, "func", None) is _column:
+                assert plan.attribute is not None
+                columns.add(plan.attribute)
+            else:
+                return None
+    return frozenset(columns)
 
 
 def _null() -> Any:

@@ -137,9 +137,23 @@ def check_page_size(first: int) -> None:
         )
 
 
-def page_request(first: int, after: str | None, ordering: Ordering) -> PageRequest:
+def page_request(
+    first: int, after: str | None, ordering: Ordering, columns: frozenset[str] | None = None
+) -> PageRequest:
     check_page_size(first)
-    return PageRequest(first, ordering, None if after is None else decode_cursor(after, ordering))
+    cursor = None if after is None else decode_cursor(after, ordering)
+    if columns is not None:  # what cursors are made of, too
+        columns = columns | {"id", ordering.column}
+    return PageRequest(first, ordering, cursor, columns)
+
+
+def columns_of(info: Info) -> frozenset[str] | None:
+    """The columns a connection's caller reads of each row, or None for all of them. The
+    compiled executor says (its plans know the selection), on the resolve info it passes,
+    which Strawberry wraps as `_raw_info`; the ordinary path's says nothing, so its rows
+    are whole (`Edge.node` makes objects of them)."""
+    columns: frozenset[str] | None = getattr(getattr(info, "_raw_info", None), "columns", None)
+    return columns
 
 
 @strawberry.type(description="Where a page sits in its list.")
@@ -208,7 +222,7 @@ async def root_connection(
     ordering: str, make_node: Callable[[Record], T],
 ) -> Connection[T]:  # fmt: skip
     loaders = info.context.loaders
-    page = page_request(first, after, entity.ordering(ordering))
+    page = page_request(first, after, entity.ordering(ordering), columns_of(info))
     rows = await loaders.page(entity, filters, page)
     return to_connection(rows, page, make_node, lambda: loaders.count(entity, filters))
 
@@ -219,7 +233,7 @@ async def child_connection(
 ) -> Connection[T]:  # fmt: skip
     """A page of a parent's children; sibling parents share one batched statement."""
     loaders = info.context.loaders
-    page = page_request(first, after, entity.ordering(ordering))
+    page = page_request(first, after, entity.ordering(ordering), columns_of(info))
     rows = await loaders.child_pages(entity, parent_column, filters, page).load(parent_id)
 
     async def count() -> int:
