@@ -326,6 +326,8 @@ class Executor:
 
 
 async def _all(awaitables: list[Any]) -> list[Any]:
+    if len(awaitables) == 1:  # a root field's one parent: no task for it
+        return [await awaitables[0]]
     return list(await asyncio.gather(*awaitables))
 
 
