@@ -1,0 +1,116 @@
+"""CPU per request of the app called in process: no server, no load generator, no network
+between client and app; what a change to the request path costs or saves, in µs.
+
+    .venv/bin/python benchmarks/in_process.py [--page nested|flat|typename] [--requests N]
+        [--concurrency C] [--contracts N] [--profile]
+
+The app (compiled executor, response cache and field cache off) answers N POSTs of the
+page (1,000, C at a time: 8) after 50 of warm-up, on uvloop, through the whole ASGI stack;
+process CPU time per request is printed. PostgreSQL's own CPU is not in it (see
+benchmarks/compiled.py for the whole machine). `--profile` adds cProfile's top functions.
+Runs on this machine vary by about ±5 %: compare figures of back-to-back runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+import orjson
+import uvloop
+from harness import database_url, seed
+
+from cidadao_gql.app import create_app
+from cidadao_gql.settings import Settings
+
+PAGES = {
+    "nested": """query Nested { contracts(first: 100) { edges { node {
+  id number object finalValue signedOn
+  supplier { id name document } agency { id name cnpj uf } } } } }""",
+    "flat": """query Flat { contracts(first: 100) { edges { node {
+  id number object finalValue signedOn modality uf } } } }""",
+    "typename": "query Typename { __typename }",
+}
+
+
+async def measure(page: str, requests: int, concurrency: int, profile: bool) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url(), "RATE_LIMIT_CAPACITY": "0",
+           "LOG_LEVEL": "WARNING", "RESPONSE_CACHE_TTL": "0", "RUN_INVESTIGATIONS": "false",
+           "CACHE_STRATEGY": "none", "EXECUTOR": "compiled"}  # fmt: skip
+    app = create_app(Settings.from_env(env))
+    body = orjson.dumps({"query": PAGES[page]})
+    state: dict[str, Any] = {}
+    startup: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    started = asyncio.Event()
+    await startup.put({"type": "lifespan.startup"})
+
+    async def lifespan_send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
+    lifespan = asyncio.create_task(app(scope, startup.get, lifespan_send))
+    await started.wait()
+
+    async def one() -> None:
+        sent: list[MutableMapping[str, Any]] = []
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop()
+            await asyncio.Event().wait()  # the client never disconnects
+            raise AssertionError
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/graphql",
+                 "raw_path": b"/graphql", "query_string": b"", "root_path": "",
+                 "headers": [(b"content-type", b"application/json"), (b"host", b"bench")],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": dict(state)}  # fmt: skip
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 200, sent
+
+    async def batch(n: int) -> None:
+        for _ in range(n // concurrency):
+            await asyncio.gather(*(one() for _ in range(concurrency)))
+
+    await batch(50)
+    wall, cpu = time.perf_counter(), time.process_time()
+    await batch(requests)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    done = requests // concurrency * concurrency
+    print(f"{page}: {cpu / done * 1e6:,.0f} µs of CPU per request "
+          f"({wall / done * 1e6:,.0f} µs of wall time), {done:,} requests, {concurrency} at a time")  # fmt: skip
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await batch(min(requests, 300))
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+    await startup.put({"type": "lifespan.shutdown"})
+    await lifespan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--page", choices=sorted(PAGES), default="nested")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--contracts", type=int, default=1_000_000)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    seed(args.contracts)
+    uvloop.run(measure(args.page, args.requests, args.concurrency, args.profile))
+
+
+if __name__ == "__main__":
+    main()
