@@ -100,6 +100,15 @@ async def init_connection(
     conn.add_query_logger(round_trips)
 
 
+def _numeric_text(value: Any) -> str:
+    """A numeric parameter as PostgreSQL's text input takes it, accepting what asyncpg's
+    binary encoder accepts, as it does: any Decimal(value) (a float exactly, a bool as 0/1,
+    a numeric string), every NaN (signalling or signed) as NaN; anything else raises, which
+    asyncpg reports as DataError for the argument."""
+    number = Decimal(value)
+    return "NaN" if number.is_nan() else str(number)
+
+
 async def _reset(conn: asyncpg.Connection) -> None:
     """Pooled connections never change session state (no SET, LISTEN or advisory locks), so
     asyncpg's default reset statement would cost a round trip per checkout for nothing."""
@@ -132,7 +141,7 @@ async def _create_pool(
         # (a 100-row page of contracts has 200 of them). Pools never COPY, which needs the
         # binary codec: loaders connect on their own.
         await conn.set_type_codec(
-            "numeric", encoder=str, decoder=Decimal, schema="pg_catalog", format="text"
+            "numeric", encoder=_numeric_text, decoder=Decimal, schema="pg_catalog", format="text"
         )
 
     pool = await asyncpg.create_pool(

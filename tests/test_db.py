@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
 
 from cidadao_gql.db import open_database
 from cidadao_gql.settings import PoolSize, Settings
@@ -50,3 +55,29 @@ async def test_round_trips_are_counted(settings: Settings) -> None:
     assert cold == warm == 2
     assert cold_all > 2
     assert warm_all == 2
+
+
+@pytest.mark.parametrize(
+    "value", [Decimal("1.50"), Decimal("-1E+3"), 0.1, 10**30, True, "12.5", float("inf"),
+              Decimal("NaN"), Decimal("sNaN"), Decimal("-NaN")],
+)  # fmt: skip
+async def test_pools_take_numeric_parameters_as_asyncpg_does(
+    settings: Settings, value: Any
+) -> None:
+    """Pools send numeric as text (cheaper to decode); what a parameter becomes is what
+    asyncpg's own binary codec makes of it, on a connection of its own."""
+    assert settings.database_url
+    plain = await asyncpg.connect(settings.database_url)
+    try:
+        expected = await plain.fetchval("SELECT $1::numeric", value)
+    finally:
+        await plain.close()
+    async with open_database(replace(settings, db_pool_size=PoolSize(1, 1))) as db:
+        found = await db.fetchval("SELECT $1::numeric", value)
+    assert found == expected or (found.is_nan() and expected.is_nan())
+
+
+async def test_pools_refuse_what_is_not_a_number(settings: Settings) -> None:
+    async with open_database(replace(settings, db_pool_size=PoolSize(1, 1))) as db:
+        with pytest.raises(asyncpg.DataError):
+            await db.fetchval("SELECT $1::numeric", "abc")
