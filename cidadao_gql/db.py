@@ -86,9 +86,8 @@ class Database:
         return await self.primary.fetch(sql, *args)
 
 
-async def init_connection(
-    conn: asyncpg.Connection, round_trips: Callable[[LoggedQuery], None]
-) -> None:
+async def init_connection(conn: asyncpg.Connection, log: Callable[[LoggedQuery], None]) -> None:
+    """Our codecs, and `log` told of every statement (a RoundTrips, or the pools' logger)."""
     # Binary jsonb is a version byte (1) and the JSON text; binary also serves COPY.
     await conn.set_type_codec(
         "jsonb",
@@ -97,7 +96,7 @@ async def init_connection(
         schema="pg_catalog",
         format="binary",
     )
-    conn.add_query_logger(round_trips)
+    conn.add_query_logger(log)
 
 
 def _numeric_text(value: Any) -> str:
