@@ -101,6 +101,8 @@ class Sessions:
                VALUES ($1, $2, $3, $4, $5, $6, $5)""",
             _hash(sid), user.id, sorted(user.scopes), user.key_id, _at(now), _at(now + self.ttl),
         )  # fmt: skip
+        # Sweeping here keeps the table to the sessions started within SESSION_TTL (no
+        # sign-ins, no new rows), with no timer on every instance; each sweep reads only that.
         await self.sweep(db)
         claims = {"sid": sid, "sub": user.id, "exp": int(now + self.ttl), "aud": _AUDIENCE}
         token = jwt.encode(claims, self.secret, algorithm="HS256")
@@ -116,6 +118,7 @@ class Sessions:
         if found is not None and self._idle(found, now):
             # What L1 holds may be seconds old; another instance may have seen it used since.
             found = await _fetch(db, id_hash)
+            await cache.put(SESSION_CACHE, key, found)
         if found is None:
             raise Unauthenticated("this session has ended; sign in again")
         if not found.key_live:
