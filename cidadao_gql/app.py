@@ -340,9 +340,9 @@ def create_app(
         if authorization or sessions is None or COOKIE not in request.cookies:
             return await authenticate(resources.db, authorization, tokens)
         check_preflighted(request)
-        session = await sessions.session(resources.db, resources.cache, request.cookies[COOKIE])
-        request.state.session = session  # its cookie is renewed on the way out
-        return session.user
+        live = await sessions.session(resources.db, resources.cache, request.cookies[COOKIE])
+        request.state.session = live  # its cookie is renewed on the way out
+        return live.user
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -370,9 +370,9 @@ def create_app(
         request.state.operation_name = None
         request.state.answered_by = "refused"
         response = await answer(request)
-        session: Session | None = getattr(request.state, "session", None)
-        if sessions is not None and session is not None:
-            sessions.renew(response, request.cookies[COOKIE], session)
+        live: Session | None = getattr(request.state, "session", None)
+        if sessions is not None and live is not None:
+            sessions.renew(response, request.cookies[COOKIE], live)
         label = metrics.operation_label(request.state.operation_name)
         metrics.REQUEST_DURATION.labels(label, request.state.answered_by).observe(
             time.perf_counter() - started

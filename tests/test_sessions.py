@@ -251,6 +251,24 @@ async def test_a_session_ends_at_its_absolute_limit_however_much_it_is_used(
     assert_unauthenticated(over)
 
 
+async def test_a_renewed_cookie_is_never_left_to_shared_caches(with_sessions: Settings) -> None:
+    """A public answer over GET may be kept by a CDN; one that renews a cookie must not be,
+    or the CDN would hand the cookie to everyone after."""
+    clock = FakeClock(round(time.time()))
+    key = await new_key(with_sessions, f"rita-{uuid.uuid4()}")
+    public = {"query": "{ agencies(first: 1) { totalCount } }"}
+    async with live_server(create_app(with_sessions, clock)) as client:
+        cookie = await sign_in(client, key)
+        preflighted = riding(cookie) | {"apollo-require-preflight": "true"}
+        plain = await client.get("/graphql", params=public, headers=preflighted)
+        clock.now += TOUCH_EVERY
+        renewing = await client.get("/graphql", params=public, headers=preflighted)
+    assert "set-cookie" not in plain.headers
+    assert plain.headers["cache-control"].startswith("public")
+    assert COOKIE in renewing.headers["set-cookie"]
+    assert renewing.headers["cache-control"].startswith("private")
+
+
 async def test_expired_and_signed_out_sessions_are_deleted(with_sessions: Settings) -> None:
     clock = FakeClock(round(time.time()))  # whole seconds: timestamptz keeps microseconds
     settings = replace(with_sessions, session_ttl_s=3600, session_idle_ttl_s=600)
