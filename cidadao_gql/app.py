@@ -37,7 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Messag
 
 from cidadao_gql import graphiql, metrics
 from cidadao_gql.apikeys import Tokens, User, authenticate
-from cidadao_gql.errors import CidadaoError, Unauthenticated
+from cidadao_gql.errors import BadUserInput, CidadaoError, Unauthenticated
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked, Overload
 from cidadao_gql.migrations import pending_migrations
@@ -49,6 +49,7 @@ from cidadao_gql.schema.context import Context
 from cidadao_gql.sessions import (
     COOKIE,
     CsrfPrevented,
+    Session,
     Sessions,
     SessionsDisabled,
     check_preflighted,
@@ -317,15 +318,19 @@ def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
 GC_YOUNG_THRESHOLD = 10_000
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, clock: Callable[[], float] = time.time
+) -> Starlette:
+    """The application; `clock` is what sessions read the time from (tests move it)."""
     settings = settings or Settings.from_env()
     view = GraphQLView(settings)
     tokens = view.tokens
     sessions = (
-        Sessions(settings.session_secret, settings.session_ttl_s, settings.session_cookie_secure)
+        Sessions(settings.session_secret, settings.session_ttl_s, settings.session_idle_ttl_s,
+                 settings.session_cookie_secure, clock)
         if settings.session_secret
         else None
-    )
+    )  # fmt: skip
 
     async def identify(request: Request) -> User | None:
         """The user behind the Authorization header or, failing that, the session cookie
@@ -335,7 +340,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if authorization or sessions is None or COOKIE not in request.cookies:
             return await authenticate(resources.db, authorization, tokens)
         check_preflighted(request)
-        return await sessions.user(resources.db, request.cookies[COOKIE])
+        live = await sessions.session(resources.db, resources.cache, request.cookies[COOKIE])
+        request.state.session = live  # its cookie is renewed on the way out
+        return live.user
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -363,6 +370,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         request.state.operation_name = None
         request.state.answered_by = "refused"
         response = await answer(request)
+        live: Session | None = getattr(request.state, "session", None)
+        if sessions is not None and live is not None:
+            sessions.renew(response, request.cookies[COOKIE], live)
         label = metrics.operation_label(request.state.operation_name)
         metrics.REQUEST_DURATION.labels(label, request.state.answered_by).observe(
             time.perf_counter() - started
@@ -446,16 +456,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return response
 
     async def session(request: Request) -> Response:
-        """POST: trade the Authorization header for a session cookie; DELETE: sign out."""
+        """POST: trade the Authorization header for a session cookie; DELETE: sign out,
+        ending the session on the server (with `?all=true`, every session of its user)."""
         request_id = _request_id(request)
         if sessions is None:
             off = SessionsDisabled("sessions are off (SESSION_SECRET is not set)")
             return _error_response(off, 404, request_id)
         response = Response(status_code=204, headers={"x-request-id": request_id})
-        if request.method == "DELETE":
-            sessions.sign_out(response)
-            return response
         resources: Resources = request.state.resources
+        if request.method == "DELETE":
+            try:
+                await sessions.sign_out(resources.db, resources.cache, request, tokens)
+            except BadUserInput as exc:
+                return _error_response(exc, 400, request_id)
+            except CidadaoError as exc:
+                return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
+            sessions.clear(response)
+            return response
         try:
             user = await authenticate(resources.db, request.headers.get("authorization"), tokens)
         except CidadaoError as exc:
@@ -463,7 +480,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if user is None:
             error = Unauthenticated("send the API key or token to sign in with as a Bearer")
             return _error_response(error, 401, request_id, {"www-authenticate": "Bearer"})
-        sessions.sign_in(response, user)
+        await sessions.sign_in(resources.db, response, user)
         return response
 
     async def subscriptions(websocket: WebSocket) -> None:

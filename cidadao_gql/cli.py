@@ -23,7 +23,7 @@ import httpx
 import redis.asyncio as aioredis
 from tqdm import tqdm
 
-from cidadao_gql import apikeys, embedded, graphiql
+from cidadao_gql import apikeys, embedded, graphiql, sessions
 from cidadao_gql.cache import announce, bump_version
 from cidadao_gql.client import Checkpoint, Exporter, QueryFailed, read_variables
 from cidadao_gql.db import RoundTrips, init_connection, open_database
@@ -292,6 +292,23 @@ async def apikey_revoke(key_id: int) -> None:
             raise click.ClickException(f"no live key with id {key_id}")
         await _invalidate(_settings(), conn, "apikeys")
     click.echo(f"revoked key {key_id}")
+
+
+@main.group()
+def session() -> None:
+    """Browser sessions (`POST /session`)."""
+
+
+@session.command("revoke")
+@click.option("--user", "user_id", required=True)
+@_run
+async def session_revoke(user_id: str) -> None:
+    """Sign a user out everywhere: end every session of theirs, on every instance."""
+    async with _connect(_settings()) as conn:
+        ended = await sessions.end_sessions(conn, user_id)
+        if ended:
+            await _invalidate(_settings(), conn, sessions.VERSION)
+    click.echo(f"ended {ended} session(s) of {user_id}")
 
 
 @main.group()

@@ -1,11 +1,20 @@
-"""Browser sessions: an optional cookie for the web frontend, and the CSRF rule that comes
-with it.
+"""Browser sessions: an optional cookie for the web frontend, ended on the server when the
+user signs out, and the CSRF rule that comes with it.
 
-`POST /session` with `Authorization: Bearer <key or token>` sets `cgql_session`, an
-HttpOnly, SameSite=Lax cookie holding a signed token (HS256 with `SESSION_SECRET`) that names
-the user, their scopes and the API key behind it; every request that authenticates by it
-checks that the key is still live, so revoking the key ends its sessions. `DELETE
-/session` clears it.
+`POST /session` with `Authorization: Bearer <key or token>` starts a session: a row in
+`sessions` keyed by the SHA-256 of a random 256-bit id, and `cgql_session`, an HttpOnly,
+SameSite=Lax cookie holding that id in a token signed with `SESSION_SECRET` (HS256).
+Every request that authenticates by the cookie looks the row up, so a session ends on the
+server, not only in the browser:
+
+- `DELETE /session` deletes its row (with `?all=true`, every row of its user; `cidadao-gql
+  session revoke --user U` does the same from the command line), then bumps the
+  `apikeys` version, which every instance hears at once (cache/versions.py) and which
+  drops the rows it keeps in L1 for a few seconds;
+- a session lasts at most `SESSION_TTL` after sign-in, and ends when unused for
+  `SESSION_IDLE_TTL`; each use renews the cookie within those limits;
+- revoking or expiring the API key behind a session ends it too;
+- each sign-in deletes the rows that have expired.
 
 A cookie is sent by the browser on any request to us, a cross-site one included, so a
 request that authenticates by cookie must be one a browser would have preflighted (Apollo
@@ -19,20 +28,39 @@ without any preflight); they authenticate on `connection_init`.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
+import asyncpg
 import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cidadao_gql.apikeys import Tokens, User, key_is_live, scopes_of
+from cidadao_gql.apikeys import Tokens, User, authenticate
+from cidadao_gql.cache import L1, Policy, TieredCache
 from cidadao_gql.db import Database
-from cidadao_gql.errors import CidadaoError, Unauthenticated
+from cidadao_gql.errors import BadUserInput, CidadaoError, Unauthenticated
 
 COOKIE = "cgql_session"
 PREFLIGHT_HEADERS = ("x-apollo-operation-name", "apollo-require-preflight")
 _AUDIENCE = "cidadao-gql:session"
+# Sessions share the API keys' version: anything that ends a credential (a key revoked, a
+# session signed out) bumps it, and every instance then re-reads the sessions it holds.
+VERSION = "apikeys"
+# A row is kept in L1 this long at most, and dropped at once when the version moves; the
+# TTL bounds how late a sign-out is honoured when the announcement is lost and the
+# version poll (every 5 s) has not yet run.
+SESSION_CACHE = Policy("session", ttl=5, tiers=frozenset({L1}), version=VERSION)
+# last_seen_at is written at most once a minute per session, not on every request: a write
+# per request would make every read a write on the primary, for a precision no idle timeout
+# of minutes needs. So the recorded last use may be up to a minute early, and a session
+# ends between SESSION_IDLE_TTL and SESSION_IDLE_TTL + TOUCH_EVERY after its last use:
+# never sooner than promised.
+TOUCH_EVERY = 60
 
 
 class CsrfPrevented(CidadaoError):
@@ -44,40 +72,195 @@ class SessionsDisabled(CidadaoError):
 
 
 @dataclass(frozen=True, slots=True)
+class Session:
+    """A session's row, as an instance holds it (times on the Sessions clock)."""
+
+    id_hash: bytes
+    user: User
+    expires_at: float
+    last_seen: float
+    key_live: bool  # no key behind it, or one neither revoked nor expired
+    renew: bool = False  # this request recorded a use: send the cookie again
+
+
+@dataclass(frozen=True, slots=True)
 class Sessions:
     secret: str
     ttl: int
+    idle_ttl: int
     secure: bool
+    clock: Callable[[], float] = time.time
 
-    def issue(self, user: User) -> str:
-        claims = {
-            "sub": user.id,
-            "scope": " ".join(sorted(user.scopes)),
-            "exp": int(time.time()) + self.ttl,
-            "aud": _AUDIENCE,
-        }
-        if user.key_id is not None:
-            claims["key"] = user.key_id
-        return jwt.encode(claims, self.secret, algorithm="HS256")
+    async def sign_in(self, db: Database, response: Response, user: User) -> None:
+        """Start a session for `user` and set its cookie; sweep the expired ones."""
+        sid = secrets.token_urlsafe(32)
+        now = self.clock()
+        await db.execute(
+            """INSERT INTO sessions (id_hash, user_id, scopes, key_id, created_at, expires_at,
+                                     last_seen_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $5)""",
+            _hash(sid), user.id, sorted(user.scopes), user.key_id, _at(now), _at(now + self.ttl),
+        )  # fmt: skip
+        # Sweeping here keeps the table to the sessions started within SESSION_TTL (no
+        # sign-ins, no new rows), with no timer on every instance; each sweep reads only that.
+        await self.sweep(db)
+        claims = {"sid": sid, "sub": user.id, "exp": int(now + self.ttl), "aud": _AUDIENCE}
+        token = jwt.encode(claims, self.secret, algorithm="HS256")
+        self._set_cookie(response, token, now, now + self.ttl)
 
-    async def user(self, db: Database, token: str) -> User:
+    async def session(self, db: Database, cache: TieredCache, token: str) -> Session:
+        """The live session behind a cookie, its last use recorded (at most once a minute);
+        Unauthenticated when the cookie is bad or the session has ended."""
+        id_hash = self._id_hash(token)
+        key = id_hash.hex()
+        found: Session | None = await cache.get(SESSION_CACHE, key, lambda: _fetch(db, id_hash))
+        now = self.clock()
+        if found is not None and self._idle(found, now):
+            # What L1 holds may be seconds old; another instance may have seen it used since.
+            found = await _fetch(db, id_hash)
+            await cache.put(SESSION_CACHE, key, found)
+        if found is None:
+            raise Unauthenticated("this session has ended; sign in again")
+        if not found.key_live:
+            raise Unauthenticated("the API key behind this session was revoked or expired")
+        if now >= found.expires_at or self._idle(found, now):
+            await db.execute("DELETE FROM sessions WHERE id_hash = $1", id_hash)
+            await cache.put(SESSION_CACHE, key, None)
+            raise Unauthenticated("this session has expired; sign in again")
+        if now - found.last_seen < TOUCH_EVERY:
+            return found
+        status = await db.execute(
+            "UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2) WHERE id_hash = $1",
+            id_hash, _at(now),
+        )  # fmt: skip
+        if status == "UPDATE 0":  # signed out since L1 read it
+            await cache.put(SESSION_CACHE, key, None)
+            raise Unauthenticated("this session has ended; sign in again")
+        touched = replace(found, last_seen=now)
+        await cache.put(SESSION_CACHE, key, touched)
+        return replace(touched, renew=True)
+
+    def renew(self, response: Response, token: str, session: Session) -> None:
+        """Send the cookie again, so the browser keeps it as long as the server would: until
+        the idle limit from now, never past the absolute one. Done when last use is
+        recorded (see TOUCH_EVERY), which is when the server's idle limit moves."""
+        if not session.renew:
+            return
+        self._set_cookie(response, token, session.last_seen, session.expires_at)
+        # A Set-Cookie must never be stored by a shared cache and handed to someone else.
+        cache_control = response.headers.get("cache-control", "")
+        if "public" in cache_control:
+            response.headers["cache-control"] = cache_control.replace("public", "private")
+
+    async def sign_out(
+        self, db: Database, cache: TieredCache, request: Request, tokens: Tokens | None
+    ) -> int:
+        """End the request's session or, with `?all=true`, every session of its user (who
+        may also be named by the Authorization header); how many ended."""
+        token = request.cookies.get(COOKIE)
+        if _everywhere(request.query_params.get("all")):
+            authorization = request.headers.get("authorization")
+            user = (
+                await authenticate(db, authorization, tokens)
+                if authorization or token is None
+                else (await self.session(db, cache, token)).user
+            )
+            if user is None:
+                raise Unauthenticated("signing out everywhere needs the session cookie or a key")
+            ended = await end_sessions(db, user.id)
+        else:
+            id_hash = self._id_hash_or_none(token)
+            ended = 0 if id_hash is None else await _delete(db, id_hash)
+        if ended:
+            await cache.versions.bump(VERSION)
+        return ended
+
+    def clear(self, response: Response) -> None:
+        response.delete_cookie(COOKIE, path="/", secure=self.secure, httponly=True,
+                               samesite="lax")  # fmt: skip
+
+    async def sweep(self, db: Database) -> int:
+        """Delete the sessions past their absolute or idle limit; how many."""
+        now = self.clock()
+        status = await db.execute(
+            "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+            _at(now), _at(now - self.idle_ttl - TOUCH_EVERY),
+        )  # fmt: skip
+        return int(status.split()[-1])
+
+    def _idle(self, session: Session, now: float) -> bool:
+        return now >= session.last_seen + self.idle_ttl + TOUCH_EVERY
+
+    def _set_cookie(self, response: Response, token: str, now: float, expires_at: float) -> None:
+        max_age = int(min(expires_at - now, self.idle_ttl + TOUCH_EVERY))
+        response.set_cookie(COOKIE, token, max_age=max_age, path="/", secure=self.secure,
+                            httponly=True, samesite="lax")  # fmt: skip
+
+    def _id_hash(self, token: str) -> bytes:
         claims = Tokens("HS256", self.secret, _AUDIENCE).claims(
             token,
             expired="this session has expired; sign in again",
             invalid="this session is not valid; sign in again",
         )
-        key_id = claims.get("key")
-        if key_id is not None and not await key_is_live(db, int(key_id)):
-            raise Unauthenticated("the API key behind this session was revoked or expired")
-        return User(id=str(claims["sub"]), scopes=scopes_of(claims, ""), key_id=key_id)
+        sid = claims.get("sid")
+        if not isinstance(sid, str):  # a cookie from before sessions had ids
+            raise Unauthenticated("this session is not valid; sign in again")
+        return _hash(sid)
 
-    def sign_in(self, response: Response, user: User) -> None:
-        response.set_cookie(COOKIE, self.issue(user), max_age=self.ttl, path="/",
-                            secure=self.secure, httponly=True, samesite="lax")  # fmt: skip
+    def _id_hash_or_none(self, token: str | None) -> bytes | None:
+        if token is None:
+            return None
+        try:
+            return self._id_hash(token)
+        except Unauthenticated:
+            return None  # nothing we issued, or already over: nothing to end
 
-    def sign_out(self, response: Response) -> None:
-        response.delete_cookie(COOKIE, path="/", secure=self.secure, httponly=True,
-                               samesite="lax")  # fmt: skip
+
+async def end_sessions(conn: asyncpg.Connection | Database, user_id: str) -> int:
+    """Delete every session of a user; how many. The caller announces it (VERSION)."""
+    status = await conn.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
+    return int(status.split()[-1])
+
+
+async def _delete(db: Database, id_hash: bytes) -> int:
+    status = await db.execute("DELETE FROM sessions WHERE id_hash = $1", id_hash)
+    return int(status.split()[-1])
+
+
+async def _fetch(db: Database, id_hash: bytes) -> Session | None:
+    # The primary, not a replica: a sign-out must take effect at once, not after the lag.
+    row = await db.primary.fetchrow(
+        """SELECT s.user_id, s.scopes, s.key_id, s.expires_at, s.last_seen_at,
+                  s.key_id IS NULL
+                  OR (k.revoked_at IS NULL AND coalesce(k.expires_at > now(), true)) AS key_live
+             FROM sessions s LEFT JOIN api_keys k ON k.id = s.key_id
+            WHERE s.id_hash = $1""",
+        id_hash,
+    )
+    if row is None:
+        return None
+    user = User(id=row["user_id"], scopes=frozenset(row["scopes"]), key_id=row["key_id"])
+    return Session(
+        id_hash, user, row["expires_at"].timestamp(), row["last_seen_at"].timestamp(),
+        row["key_live"],
+    )  # fmt: skip
+
+
+def _everywhere(given: str | None) -> bool:
+    if given is None or given.lower() in ("false", "0"):
+        return False
+    if given.lower() in ("true", "1"):
+        return True
+    raise BadUserInput("`all` is true or false", parameter="all")
+
+
+def _hash(sid: str) -> bytes:
+    # SHA-256, not a slow hash: the id is 256 random bits, there is nothing to guess.
+    return hashlib.sha256(sid.encode()).digest()
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def check_preflighted(request: Request) -> None:

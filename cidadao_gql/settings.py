@@ -63,6 +63,7 @@ class Settings:
     ws_max_subscriptions: int = 20
     session_secret: str | None = None
     session_ttl_s: int = 8 * 3600
+    session_idle_ttl_s: int = 30 * 60
     session_cookie_secure: bool = True
     graphiql_assets_dir: Path | None = None  # GraphiQL served from here instead of unpkg
     http2_enabled: bool = False
@@ -160,6 +161,9 @@ class Settings:
             ),
             session_secret=_read(env, "SESSION_SECRET", _secret, None),
             session_ttl_s=_read(env, "SESSION_TTL", _int(60, 30 * 86_400), d.session_ttl_s),
+            session_idle_ttl_s=_read(
+                env, "SESSION_IDLE_TTL", _int(60, 30 * 86_400), d.session_idle_ttl_s
+            ),
             session_cookie_secure=_read(
                 env, "SESSION_COOKIE_SECURE", _bool, d.session_cookie_secure
             ),

@@ -71,3 +71,10 @@ def test_export_schema_prints_the_committed_sdl() -> None:
     result = CliRunner().invoke(main, ["export-schema"])
     assert result.exit_code == 0
     assert result.output == (ROOT / "schema.graphql").read_text(encoding="utf-8")
+
+
+def test_session_revoke_names_how_many_sessions_ended(database_url: str) -> None:
+    """With sessions it ends them (tests/test_sessions.py); with none it says so."""
+    assert "ended 0 session(s) of nobody" in invoke(
+        database_url, "session", "revoke", "--user", "nobody"
+    )

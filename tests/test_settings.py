@@ -19,6 +19,7 @@ def test_defaults() -> None:
     )
     assert settings.cache_strategy == "multi_tier"
     assert settings.json_encoder == "orjson"
+    assert (settings.session_ttl_s, settings.session_idle_ttl_s) == (8 * 3600, 30 * 60)
 
 
 def test_values_are_read() -> None:
@@ -30,6 +31,7 @@ def test_values_are_read() -> None:
             "AGENT_POOL_SIZE": "3",
             "HTTP2_ENABLED": "yes",
             "BATCH_SIZE": " 50 ",
+            "SESSION_IDLE_TTL": "900",
         }
     )
     assert settings.database_url == "postgresql://u@h/db"
@@ -37,6 +39,7 @@ def test_values_are_read() -> None:
     assert settings.agent_pool_size == PoolSize(2, 3)
     assert settings.http2_enabled is True
     assert settings.batch_size == 50
+    assert settings.session_idle_ttl_s == 900
 
 
 @pytest.mark.parametrize(
@@ -52,6 +55,7 @@ def test_values_are_read() -> None:
         ("JSON_ENCODER", "ujson"),
         ("HTTP2_ENABLED", "perhaps"),
         ("PORT", "70000"),
+        ("SESSION_IDLE_TTL", "30"),
     ],
 )
 def test_a_wrong_value_names_its_variable(name: str, value: str) -> None:
