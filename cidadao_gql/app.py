@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -24,11 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from starlette_compress import CompressMiddleware, add_compress_type
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -71,8 +72,21 @@ class CountedMessages(BaseGraphQLTransportWSHandler[Context, None]):
         await super().send_message(message)
 
 
+class TextFrames(ASGIWebSocketAdapter):
+    """Every message as a text frame, as graphql-transport-ws specifies: Strawberry sends
+    bytes from the JSON encoder (orjson's) as binary frames, which graphql-ws and browsers
+    refuse ("Message is missing the 'type' property")."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(self.view.encode_json_string(message))
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = CountedMessages
+    websocket_adapter_class = TextFrames
 
     def __init__(self, settings: Settings) -> None:
         schema = build_schema(settings)
