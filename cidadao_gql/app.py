@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -24,23 +24,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from starlette_compress import CompressMiddleware, add_compress_type
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 
-from cidadao_gql import graphiql, metrics
+from cidadao_gql import graphiql, health, metrics
 from cidadao_gql.apikeys import Tokens, User, authenticate
 from cidadao_gql.errors import BadUserInput, CidadaoError, Unauthenticated
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked, Overload
-from cidadao_gql.migrations import pending_migrations
 from cidadao_gql.observability import REQUEST_ID, configure_tracing
 from cidadao_gql.resources import Resources, open_resources
 from cidadao_gql.response_cache import ResponseCache, operation_of
@@ -72,8 +72,21 @@ class CountedMessages(BaseGraphQLTransportWSHandler[Context, None]):
         await super().send_message(message)
 
 
+class TextFrames(ASGIWebSocketAdapter):
+    """Every message as a text frame, as graphql-transport-ws specifies: Strawberry sends
+    bytes from the JSON encoder (orjson's) as binary frames, which graphql-ws and browsers
+    refuse ("Message is missing the 'type' property")."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(self.view.encode_json_string(message))
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = CountedMessages
+    websocket_adapter_class = TextFrames
 
     def __init__(self, settings: Settings) -> None:
         schema = build_schema(settings)
@@ -350,6 +363,7 @@ def create_app(
         async with open_resources(settings) as resources:
             responses = ResponseCache(resources.cache, settings.response_cache_ttl)
             ticker = asyncio.create_task(_publish_metrics(resources))
+            watcher = asyncio.create_task(health.watch(resources.db, resources.redis))
             # Everything allocated so far lives as long as the process: moved out of the
             # collector's sight, it is never scanned again (and stays shared after fork).
             gc.collect()
@@ -363,6 +377,8 @@ def create_app(
                 yield {"resources": resources, "responses": responses}
             finally:
                 ticker.cancel()
+                watcher.cancel()  # awaited: it may hold a connection the pools wait for
+                await asyncio.gather(watcher, return_exceptions=True)
                 metrics.process_ended()
 
     async def graphql(request: Request) -> Response:
@@ -489,18 +505,12 @@ def create_app(
         await view.run(websocket)
 
     async def ready(request: Request) -> Response:
-        """Readiness: the database answers with every migration applied, and Redis (when
-        configured) answers. A load balancer sends traffic only while this is 200."""
+        """Readiness: 200 while this process can serve reads, which takes PostgreSQL with
+        every migration applied; Redis failing makes it `degraded`, still 200 (reads go on
+        without it). A load balancer sends traffic only while this is 200."""
         resources: Resources = request.state.resources
-        checks = {"database": await _database_ok(resources)}
-        checks["migrations"] = checks["database"] and await _migrations_current(resources)
-        if resources.redis is not None:
-            checks["redis"] = await _redis_ok(resources)
-        healthy = all(checks.values())
-        return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "checks": checks},
-            status_code=200 if healthy else 503,
-        )
+        checks = await health.check(resources.db, resources.redis)
+        return health.readiness(checks, required=("database", "migrations"))
 
     async def live(_: Request) -> Response:
         """Liveness: the process and its event loop answer; nothing else is asked, so a
@@ -547,37 +557,9 @@ def create_app(
     )
 
 
-HEALTH_TIMEOUT = 2.0
-
-
 async def _publish_metrics(resources: Resources) -> None:
     """Once a second: cache lookups into their counter, pool sizes into their gauges."""
     while True:
         metrics.flush()
         resources.db.publish_pool_sizes()
         await asyncio.sleep(1)
-
-
-async def _migrations_current(resources: Resources) -> bool:
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT), resources.db.primary.acquire() as conn:
-            return not await pending_migrations(conn)
-    except Exception:  # as below: "not ready", never a 500
-        return False
-
-
-async def _database_ok(resources: Resources) -> bool:
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT):
-            return bool(await resources.db.fetchval("SELECT 1"))
-    except Exception:  # any failure to answer is "not healthy", never a 500
-        return False
-
-
-async def _redis_ok(resources: Resources) -> bool:
-    assert resources.redis is not None
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT):
-            return bool(await resources.redis.ping())
-    except Exception:  # as above
-        return False

@@ -9,8 +9,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -21,9 +21,10 @@ import asyncpg
 import click
 import httpx
 import redis.asyncio as aioredis
+import uvicorn
 from tqdm import tqdm
 
-from cidadao_gql import apikeys, embedded, graphiql, sessions
+from cidadao_gql import apikeys, embedded, graphiql, health, sessions
 from cidadao_gql.cache import announce, bump_version
 from cidadao_gql.client import Checkpoint, Exporter, QueryFailed, read_variables
 from cidadao_gql.db import RoundTrips, init_connection, open_database
@@ -33,6 +34,7 @@ from cidadao_gql.ingestion.importer import Rejects, import_directory, import_row
 from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, PncpClient, fetch_rows
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.narrative import Narrator
+from cidadao_gql.investigations.queue import StreamJobs
 from cidadao_gql.migrations import migrate
 from cidadao_gql.observability import logging_config
 from cidadao_gql.persisted import register_directory
@@ -108,8 +110,6 @@ def main() -> None:
 @click.option("--workers", type=int, default=None, help="Overrides WORKERS.")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the API. Without DATABASE_URL, on an embedded PostgreSQL filled on first start."""
-    import uvicorn
-
     settings = _settings()
     if settings.database_url is None:
         settings = _run(embedded.prepare)(settings)
@@ -154,20 +154,50 @@ async def worker() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     narrator = Narrator(settings)
-    if settings.worker_metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.worker_metrics_port)  # the agent pool's gauges
     async with open_database(settings) as database, open_jobs(settings) as jobs:
         pool = settings.agent_pool_size
         executor = Executor(
             database, jobs, pool.maximum, AGENT_CONCURRENCY, narrator, minimum=pool.minimum
         )
         await executor.start()
+        redis = jobs.redis if isinstance(jobs, StreamJobs) else None
+        assert redis is not None  # REDIS_URL is set, so the jobs are a stream
+        watcher = asyncio.create_task(health.watch(database, redis))
+        probes = None
+        if settings.worker_metrics_port:
+            probes = _ProbeServer(
+                uvicorn.Config(
+                    health.worker_app(database, redis, lambda: _running(executor)),
+                    host="0.0.0.0",  # probed and scraped from outside the pod
+                    port=settings.worker_metrics_port,
+                    log_level="warning",
+                    lifespan="off",
+                )
+            )
+            serving = asyncio.create_task(probes.serve())
         click.echo(f"worker: {settings.agent_pool_size.maximum} slots, waiting for jobs", err=True)
         await stop.wait()
         await executor.close()
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        if probes is not None:
+            probes.should_exit = True
+            await serving
     await narrator.close()
+
+
+class _ProbeServer(uvicorn.Server):
+    """uvicorn for the worker's probes and metrics, leaving signals to the worker: it drains
+    its jobs on SIGTERM and stops this server after."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _running(executor: Executor) -> bool:
+    """Liveness: the supervisor that keeps the pool staffed has not stopped."""
+    return executor.supervisor is not None and not executor.supervisor.done()
 
 
 @main.group()

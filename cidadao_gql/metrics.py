@@ -92,6 +92,40 @@ AGENT_POOL_UTILIZATION = Gauge(
     "Share of the executor's workers running a job (the busiest process's).",
     multiprocess_mode="livemax",
 )
+DEPENDENCY_UP = Gauge(
+    "cidadao_ai_dependency_up",
+    "1 while a dependency (database, migrations, redis) answers as needed, else 0; checked "
+    "every few seconds and by each readiness probe (the worst process's).",
+    ["dependency"],
+    multiprocess_mode="livemin",
+)
+# The investigation queue. PostgreSQL is its source of truth (Redis only carries jobs), so
+# depth and age are read there: a job Redis lost still counts as waiting.
+QUEUE_DEPTH = Gauge(
+    "cidadao_ai_investigation_queue_depth",
+    "Investigations pending (created, not yet started), as PostgreSQL has them.",
+    multiprocess_mode="livemax",
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "cidadao_ai_investigation_oldest_pending_seconds",
+    "Age of the oldest pending investigation; 0 when none waits.",
+    multiprocess_mode="livemax",
+)
+JOBS_STARTED = Counter(
+    "cidadao_ai_investigation_jobs_started", "Investigation attempts a worker started."
+)
+JOBS_RETRIED = Counter(
+    "cidadao_ai_investigation_jobs_retried",
+    "Attempts after the first (the job was redelivered or claimed from a worker that died).",
+)
+JOBS_FAILED = Counter(
+    "cidadao_ai_investigation_jobs_failed",
+    "Investigations that ended failed (an agent raised, or attempts ran out).",
+)
+JOBS_RECOVERED = Counter(
+    "cidadao_ai_investigation_jobs_recovered",
+    "Unfinished investigations submitted to the queue again from PostgreSQL.",
+)
 QUERY_REJECTIONS = Counter(
     "cidadao_ai_query_rejections",
     "Operations refused before execution, by error code.",

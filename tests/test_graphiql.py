@@ -1,19 +1,28 @@
 """GraphiQL in a real headless browser (Debian's chromium, driven by Playwright): the page
-loads with no network beyond 127.0.0.1, runs a query and shows the answer."""
+loads with no network beyond 127.0.0.1, runs a query and shows the answer, and follows an
+investigation over a subscription."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
-from playwright.async_api import Route, async_playwright
+from playwright.async_api import Browser, Page, Route, WebSocket, async_playwright
 
 from cidadao_gql import graphiql
 from cidadao_gql.app import create_app
 from cidadao_gql.settings import Settings
 from tests.conftest import ROOT, live_server
+from tests.test_clients import START_ALL, stream_ids
+from tests.test_subscriptions import EVENTS, new_key
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 QUERY = "{ agencies(first: 2) { totalCount nodes { name } } }"
@@ -35,12 +44,10 @@ def test_the_page_points_at_our_copies_of_unpkg_s_files() -> None:
     assert {"react", "react-dom", "graphiql"} <= set(graphiql.packages(graphiql.PAGE))
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (scripts/test installs it)")
-async def test_graphiql_runs_a_query_in_a_headless_browser(
-    settings: Settings, graphiql_files: Path
-) -> None:
-    settings = replace(settings, graphiql_assets_dir=graphiql_files)
-    outside: list[str] = []
+@asynccontextmanager
+async def headless_page(outside: list[str]) -> AsyncIterator[Page]:
+    """A page in headless chromium that may reach 127.0.0.1 only; anything else it asks
+    for is refused and noted in `outside`."""
 
     async def local_only(route: Route) -> None:
         if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1")):
@@ -49,29 +56,86 @@ async def test_graphiql_runs_a_query_in_a_headless_browser(
             outside.append(route.request.url)
             await route.abort()
 
-    async with live_server(create_app(settings)) as client, async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
+    async with async_playwright() as playwright:
+        browser: Browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
         try:
             page = await browser.new_page()
             await page.route("**/*", local_only)
-            await page.goto(f"{client.base_url}/graphql")
-            await page.wait_for_selector(".graphiql-execute-button", timeout=30_000)
-            editor = page.locator(".graphiql-query-editor .CodeMirror").first
-            await editor.click()
-            await page.evaluate(
-                "q => document.querySelector('.graphiql-query-editor .CodeMirror')"
-                ".CodeMirror.setValue(q)",
-                QUERY,
-            )
-            await page.click(".graphiql-execute-button")
-            await page.wait_for_function(
-                "document.querySelector('.result-window')?.innerText.includes('totalCount')",
-                timeout=30_000,
-            )
-            shown = await page.locator(".result-window").inner_text()
+            yield page
         finally:
             await browser.close()
+
+
+async def run_in_graphiql(page: Page, until: str) -> str:
+    """Clicks GraphiQL's run button and waits until the result holds `until`; the result."""
+    await page.wait_for_selector(".graphiql-execute-button", timeout=30_000)
+    await page.click(".graphiql-execute-button")
+    result = "document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue()"
+    await page.wait_for_function(f"({result} || '').includes({until!r})", timeout=60_000)
+    shown: str = await page.evaluate(result)
+    return shown
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (scripts/test installs it)")
+async def test_graphiql_runs_a_query_in_a_headless_browser(
+    settings: Settings, graphiql_files: Path
+) -> None:
+    settings = replace(settings, graphiql_assets_dir=graphiql_files)
+    outside: list[str] = []
+    async with live_server(create_app(settings)) as client, headless_page(outside) as page:
+        await page.goto(f"{client.base_url}/graphql")
+        await page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=30_000)
+        await page.evaluate(
+            "q => document.querySelector('.graphiql-query-editor .CodeMirror')"
+            ".CodeMirror.setValue(q)",
+            QUERY,
+        )
+        shown = await run_in_graphiql(page, "totalCount")
     assert '"totalCount"' in shown and '"name"' in shown
     assert outside == []  # every file came from us
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (scripts/test installs it)")
+async def test_graphiql_follows_an_investigation_over_a_subscription(
+    settings: Settings, redis_url: str, graphiql_files: Path
+) -> None:
+    """The key goes in GraphiQL's headers editor; GraphiQL sends those headers as the
+    payload of connection_init, where the server reads the credentials."""
+    settings = replace(settings, graphiql_assets_dir=graphiql_files, redis_url=redis_url)
+    key = await new_key(settings, f"ana-{uuid.uuid4()}", {"read", "investigate"})
+    outside: list[str] = []
+    frames: list[str | bytes] = []
+
+    def watch(socket: WebSocket) -> None:
+        socket.on("framereceived", lambda frame: frames.append(frame))
+
+    async with live_server(create_app(settings)) as client, headless_page(outside) as page:
+        answer = await client.post(
+            "/graphql", json={"query": START_ALL}, headers={"authorization": f"Bearer {key}"}
+        )
+        investigation = answer.json()["data"]["startInvestigation"]["id"]
+        page.on("websocket", watch)
+        opened = urlencode({
+            "q": EVENTS,
+            "variables": json.dumps({"id": investigation}),
+            "headers": json.dumps({"authorization": f"Bearer {key}"}),
+        }, quote_via=quote)  # fmt: skip  # the page decodes with decodeURIComponent: no "+"
+        await page.goto(f"{client.base_url}/graphql?{opened}")
+        shown = await run_in_graphiql(page, "FINISHED")
+        announced = await stream_ids(redis_url, investigation)
+    messages: list[dict[str, Any]] = [json.loads(f) for f in frames if isinstance(f, str)]
+    assert len(messages) == len(frames)  # text frames only
+    assert [m["type"] for m in messages][:1] == ["connection_ack"]
+    events = [
+        e
+        for m in messages
+        if m["type"] == "next"
+        for e in m["payload"]["data"]["investigationEvents"]["events"]
+    ]
+    assert [e["id"] for e in events] == announced  # every event reached the page
+    assert messages[-1]["type"] == "complete"
+    last = json.loads(shown)["data"]["investigationEvents"]["events"]  # the last batch
+    assert last[-1]["kind"] == "FINISHED" and last[-1]["payload"]["status"] == "completed"
+    assert outside == []

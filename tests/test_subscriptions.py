@@ -65,7 +65,9 @@ async def follow(ws: ClientConnection, investigation: str) -> list[dict[str, Any
                             ).decode())  # fmt: skip
     messages = []
     while True:
-        message = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+        raw = await asyncio.wait_for(ws.recv(), 30)
+        assert isinstance(raw, str)  # a text frame, as graphql-transport-ws specifies
+        message = orjson.loads(raw)
         messages.append(message)
         if message["type"] in ("complete", "error"):
             return messages

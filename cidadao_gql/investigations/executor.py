@@ -91,6 +91,7 @@ class Executor:
         )
         for row in rows:
             await self.jobs.submit(row["id"])
+            metrics.JOBS_RECOVERED.inc()
         return len(rows)
 
     async def _supervise(self) -> None:

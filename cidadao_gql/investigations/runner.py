@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from cidadao_gql import metrics
 from cidadao_gql.agents import AGENTS, Agent, Finding, Target
 from cidadao_gql.db import Database
 from cidadao_gql.investigations import store
@@ -103,9 +104,13 @@ async def run(
     row = await store.start(db, investigation)
     if row is None:
         return "skipped"
+    metrics.JOBS_STARTED.inc()
+    if row["attempts"] > 1:
+        metrics.JOBS_RETRIED.inc()
     await announce(investigation, "started", attempt=row["attempts"])
     if row["attempts"] > MAX_ATTEMPTS:
         reason = f"gave up after {MAX_ATTEMPTS} attempts (workers died)"
+        metrics.JOBS_FAILED.inc()
         await store.fail(db, investigation, reason)
         await announce(investigation, "finished", status="failed", error=reason)
         return "failed"
@@ -139,6 +144,7 @@ async def run(
     except Exception as exc:
         log.exception("investigation %s failed", investigation)
         reason = f"{type(exc).__name__}: {exc}"
+        metrics.JOBS_FAILED.inc()
         await store.fail(db, investigation, reason)
         await announce(investigation, "finished", status="failed", error=reason)
         return "failed"

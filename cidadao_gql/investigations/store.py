@@ -210,6 +210,17 @@ async def fail(db: Database, investigation: uuid.UUID, reason: str) -> None:
             await record(conn, investigation, "finished", status="failed", error=reason)
 
 
+async def queue_state(db: Database) -> tuple[int, float]:
+    """Investigations pending, and the age in seconds of the oldest (0 when none waits)."""
+    row = await db.primary.fetchrow(
+        """SELECT count(*) AS pending,
+                  coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest
+             FROM investigations WHERE status = 'pending'"""
+    )
+    assert row is not None
+    return row["pending"], row["oldest"]
+
+
 async def findings_of(db: Database, investigation: uuid.UUID) -> list[Record]:
     return await db.fetch_primary(
         "SELECT * FROM findings WHERE investigation_id = $1 ORDER BY score DESC, id", investigation
