@@ -243,7 +243,7 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 # Errors that mean the request was not a valid GraphQL request: nothing was executed.
 REQUEST_ERRORS = frozenset({
     "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "TOO_MANY_TOKENS",
-    "QUERY_TOO_DEEP", "TOO_MANY_ALIASES",
+    "QUERY_TOO_DEEP", "TOO_MANY_ALIASES", "TOO_MANY_FIELDS",
 })  # fmt: skip
 
 

@@ -35,7 +35,7 @@ from cidadao_gql.schema.investigations import (
     InvestigationQueries,
     InvestigationSubscriptions,
 )
-from cidadao_gql.schema.limits import Bill, CostLimit, alias_limit, depth_limit
+from cidadao_gql.schema.limits import Bill, CostLimit, alias_limit, depth_limit, field_limit
 from cidadao_gql.schema.node import NodeQueries
 from cidadao_gql.schema.procurements import (
     Award,
@@ -251,6 +251,7 @@ def build_schema(settings: Settings) -> Schema:
          ContractFilter, ProcurementFilter, AgencyFilter, SupplierFilter]
     )  # fmt: skip
     rules: list[type[ASTValidationRule]] = [
+        field_limit(settings.max_fields),
         depth_limit(settings.max_query_depth),
         alias_limit(settings.max_aliases),
     ]
