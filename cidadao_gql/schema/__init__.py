@@ -31,6 +31,9 @@ from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueri
 from cidadao_gql.schema.costs import CostAnalysis, apply_cost_directives
 from cidadao_gql.schema.error_codes import code_error
 from cidadao_gql.schema.investigations import (
+    Investigation,
+    InvestigationEvents,
+    InvestigationFinding,
     InvestigationMutations,
     InvestigationQueries,
     InvestigationSubscriptions,
@@ -248,6 +251,7 @@ _UNPRICED = {"requestedQueryCost": 0, "actualQueryCost": 0, "throttleStatus": No
 def build_schema(settings: Settings) -> Schema:
     apply_cost_directives(
         [Query, Agency, Supplier, Procurement, Item, Award, Contract, Sanction, Connection,
+         Investigation, InvestigationFinding, InvestigationEvents,
          ContractFilter, ProcurementFilter, AgencyFilter, SupplierFilter]
     )  # fmt: skip
     rules: list[type[ASTValidationRule]] = [

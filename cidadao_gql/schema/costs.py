@@ -65,8 +65,11 @@ ARGUMENT_COSTS: dict[str, int] = {
     "AgencyFilter.search": 5,  # substring match on names (trigram index)
     "SupplierFilter.search": 5,
 }
+# Lists without a slicing argument: their resolvers return at most this many, so the
+# requested cost stays an upper bound of the actual cost.
 LIST_SIZES: dict[str, int] = {
     "Supplier.sanctions": 10,
+    "InvestigationEvents.events": 50,  # a batch of the stream (events.batches)
 }
 SLICING_ARGUMENTS = ("first", "last")
 SIZED_FIELDS = ("edges", "nodes")
