@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 from graphql import get_introspection_query
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from cidadao_gql.db import Database, open_database
 from cidadao_gql.loaders import make_loaders
@@ -17,6 +20,7 @@ from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
 from tests.conftest import Run, connect
+from tests.operations import selection
 
 CYCLE = ["contracts(first: 1)", "nodes", "supplier", "contracts(first: 1)", "nodes", "agency"]
 
@@ -249,3 +253,22 @@ async def test_internal_errors_are_masked_and_logged_with_the_request_id(
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-42"}
     assert "pool" not in str(error) and "SELECT" not in str(error)
     assert any("req-42" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+@hypothesis_settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(data=st.data(), compiled=st.booleans())
+async def test_generated_operations_never_cost_more_than_requested(
+    run: Run, data: st.DataObject, compiled: bool
+) -> None:
+    """Over the seeded database, on either path: what an answer actually cost never
+    exceeds the price asked before it ran (every list is priced by its size)."""
+    root = run.schema._schema.query_type
+    query = "query Generated { " + data.draw(selection(root, 1)) + " }"
+    result = await run.execute(query, {}, compiled=compiled)
+    cost = result.extensions["cost"]
+    assert cost["actualQueryCost"] <= cost["requestedQueryCost"], query
