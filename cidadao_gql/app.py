@@ -341,7 +341,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         configure_tracing(settings)
         async with open_resources(settings) as resources:
-            responses = ResponseCache(resources.cache, settings.response_cache_ttl)
+            responses = ResponseCache(
+                resources.cache, settings.response_cache_ttl, settings.max_tokens
+            )
             ticker = asyncio.create_task(_publish_metrics(resources))
             # Everything allocated so far lives as long as the process: moved out of the
             # collector's sight, it is never scanned again (and stays shared after fork).
