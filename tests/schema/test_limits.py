@@ -272,3 +272,18 @@ async def test_generated_operations_never_cost_more_than_requested(
     result = await run.execute(query, {}, compiled=compiled)
     cost = result.extensions["cost"]
     assert cost["actualQueryCost"] <= cost["requestedQueryCost"], query
+
+
+async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
+    """README's worked example (122 requested; actual 1 + 10 + 10 + 1 + 2 per match) and
+    the full introspection query's 71 points."""
+    result = await run(
+        """{ contracts(first: 50, filter: {search: "diesel"}) {
+             totalCount edges { node { number supplier { name } } } } }"""
+    )
+    cost = result.extensions["cost"]
+    matched = min(result.data["contracts"]["totalCount"], 50)
+    assert cost["requestedQueryCost"] == 122
+    assert cost["actualQueryCost"] == 1 + 10 + 10 + 1 + 2 * matched
+    introspection = await run(get_introspection_query(descriptions=True))
+    assert introspection.extensions["cost"]["requestedQueryCost"] == 71
