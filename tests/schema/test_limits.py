@@ -287,3 +287,31 @@ async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
     assert cost["actualQueryCost"] == 1 + 10 + 10 + 1 + 2 * matched
     introspection = await run(get_introspection_query(descriptions=True))
     assert introspection.extensions["cost"]["requestedQueryCost"] == 71
+
+
+async def test_sanctions_stop_at_their_assumed_size(run: Run, db: Database) -> None:
+    """`Supplier.sanctions` has no size argument and is priced at 10 elements: a supplier
+    with more gets the first 10, so the price stays an upper bound."""
+    document = await db.fetchval("SELECT supplier_document FROM sanctions ORDER BY id LIMIT 1")
+    added = await db.fetch(
+        """INSERT INTO sanctions (supplier_document, register, starts_on, authority)
+           SELECT $1, 'CEIS', date '2020-01-01' + n, 'test' FROM generate_series(1, 12) n
+           RETURNING id""",
+        document,
+    )
+    try:
+        result = await run(
+            """query($d: String) { suppliers(first: 1, filter: {document: $d}) {
+                 nodes { sanctions { id supplier { id } } } } }""",
+            d=document,
+        )
+    finally:
+        await db.execute(
+            "DELETE FROM sanctions WHERE id = any($1::bigint[])", [r["id"] for r in added]
+        )
+    assert result.errors is None, result.errors
+    (supplier,) = result.data["suppliers"]["nodes"]
+    assert len(supplier["sanctions"]) == 10
+    cost = result.extensions["cost"]
+    assert cost["requestedQueryCost"] == 1 + 1 + 1 * (1 + 10 * 1)
+    assert cost["actualQueryCost"] == cost["requestedQueryCost"]
