@@ -257,7 +257,7 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 # Errors that mean the request was not a valid GraphQL request: nothing was executed.
 REQUEST_ERRORS = frozenset({
     "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "TOO_MANY_TOKENS",
-    "QUERY_TOO_DEEP", "TOO_MANY_ALIASES",
+    "QUERY_TOO_DEEP", "TOO_MANY_ALIASES", "TOO_MANY_FIELDS",
 })  # fmt: skip
 
 
@@ -361,7 +361,9 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         configure_tracing(settings)
         async with open_resources(settings) as resources:
-            responses = ResponseCache(resources.cache, settings.response_cache_ttl)
+            responses = ResponseCache(
+                resources.cache, settings.response_cache_ttl, settings.max_tokens
+            )
             ticker = asyncio.create_task(_publish_metrics(resources))
             watcher = asyncio.create_task(health.watch(resources.db, resources.redis))
             # Everything allocated so far lives as long as the process: moved out of the

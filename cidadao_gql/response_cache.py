@@ -27,6 +27,7 @@ from graphql import (
 )
 
 from cidadao_gql.cache import L1, L2, Policy, TieredCache
+from cidadao_gql.settings import Settings
 
 PRIVATE_FIELDS = frozenset({"viewer", "investigation", "investigations"})
 
@@ -41,14 +42,20 @@ class _FindPrivate(Visitor):
             self.found = True
 
 
+# Parsing runs before the schema's token limit, on any body up to MAX_BODY_BYTES: a
+# megabyte of `a a a …` took 15 s of parsing. Past the limit, execution refuses it anyway.
+DEFAULT_MAX_TOKENS = Settings().max_tokens
+
+
 @lru_cache(maxsize=4096)
 def operation_of(
-    query: str, operation_name: str | None
+    query: str, operation_name: str | None, max_tokens: int = DEFAULT_MAX_TOKENS
 ) -> tuple[DocumentNode, OperationDefinitionNode] | None:
     """The parsed document and the operation a request names; None when it does not parse
-    or names no single operation (execution will say why). Parsed once per text."""
+    within `max_tokens` or names no single operation (execution will say why). Parsed
+    once per text."""
     try:
-        document = parse(query)
+        document = parse(query, max_tokens=max_tokens)
     except GraphQLError:
         return None
     chosen = [
@@ -61,10 +68,12 @@ def operation_of(
 
 
 @lru_cache(maxsize=4096)
-def document_key(query: str, operation_name: str | None) -> str | None:
+def document_key(
+    query: str, operation_name: str | None, max_tokens: int = DEFAULT_MAX_TOKENS
+) -> str | None:
     """The digest of the normalized document when the operation is a public query; None
     when it cannot be cached."""
-    found = operation_of(query, operation_name)
+    found = operation_of(query, operation_name, max_tokens)
     if found is None or found[1].operation is not OperationType.QUERY:
         return None
     document = found[0]
@@ -76,9 +85,10 @@ def document_key(query: str, operation_name: str | None) -> str | None:
 
 
 class ResponseCache:
-    def __init__(self, cache: TieredCache, ttl: int) -> None:
+    def __init__(self, cache: TieredCache, ttl: int, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         self.cache = cache
         self.ttl = ttl
+        self.max_tokens = max_tokens
         self.policy = Policy("response", ttl=ttl, tiers=frozenset({L1, L2}))
 
     def key(self, params: Mapping[str, Any]) -> str | None:
@@ -91,7 +101,7 @@ class ResponseCache:
             return None
         if variables is not None and not isinstance(variables, dict):
             return None
-        document = document_key(query, name)
+        document = document_key(query, name, self.max_tokens)
         if document is None:
             return None
         rest = orjson.dumps([name, variables], option=orjson.OPT_SORT_KEYS)

@@ -34,6 +34,7 @@ class Settings:
     max_query_depth: int = 10
     max_query_cost: int = 1000
     max_aliases: int = 30
+    max_fields: int = 2000
     max_tokens: int = 2000
     query_timeout_ms: int = 10_000
     db_statement_timeout_ms: int = 5_000
@@ -110,6 +111,7 @@ class Settings:
             max_query_depth=_read(env, "MAX_QUERY_DEPTH", _int(1, 100), d.max_query_depth),
             max_query_cost=_read(env, "MAX_QUERY_COST", _int(1, 10_000_000), d.max_query_cost),
             max_aliases=_read(env, "MAX_ALIASES", _int(0, 10_000), d.max_aliases),
+            max_fields=_read(env, "MAX_FIELDS", _int(1, 1_000_000), d.max_fields),
             max_tokens=_read(env, "MAX_TOKENS", _int(10, 1_000_000), d.max_tokens),
             query_timeout_ms=_read(env, "QUERY_TIMEOUT_MS", _int(1, 3_600_000), d.query_timeout_ms),
             db_statement_timeout_ms=_read(

@@ -98,6 +98,36 @@ async def test_an_investigation_runs_to_completion_with_findings(api: Api, db: D
     assert kinds[2:-1] == ["progress"] * 8 and kinds[-1] == "finished"
 
 
+PRICED = """query($id: ID!, $n: Int!, $m: Int!) { investigation(id: $id) {
+  findings(first: $n) { kind contracts(first: $m) { number finalValue supplier { name } } }
+} }"""
+
+
+async def test_findings_and_their_contracts_are_priced_by_first(api: Api, db: Database) -> None:
+    """Findings and the contracts of a finding are sliced by `first`, and priced by it:
+    the requested cost is an upper bound of what came back (it once was 3 for 1,815)."""
+    target = {"agencies": [encode_id("Agency", await busiest_agency(db))]}
+    started = (await api.data(ANA, START, target=target))["startInvestigation"]
+    await api.finished(ANA, started["id"])
+    stored = await store.findings_of(db, uuid.UUID(started["id"]))
+    assert len(stored) > 2 and max(len(f["contract_ids"]) for f in stored) > 1
+    result = await api(ANA, PRICED, id=started["id"], n=2, m=1)
+    assert result.errors is None, result.errors
+    findings = result.data["investigation"]["findings"]
+    assert [f["kind"] for f in findings] == [f["kind"] for f in stored[:2]]
+    assert all(len(f["contracts"]) == 1 for f in findings)
+    cost = result.extensions["cost"]
+    # investigation 1 + findings 1 + 2 × (contracts 1 + 1 × supplier 1)
+    assert cost["requestedQueryCost"] == 6
+    assert cost["actualQueryCost"] <= cost["requestedQueryCost"]
+    everything = await api(ANA, PRICED, id=started["id"], n=90, m=9)  # 2 + 90 × 10
+    assert everything.errors is None, everything.errors
+    cost = everything.extensions["cost"]
+    assert cost["actualQueryCost"] <= cost["requestedQueryCost"]
+    for n, m in ((0, 1), (1, 101)):
+        assert await api.code(ANA, PRICED, id=started["id"], n=n, m=m) == "INVALID_PAGE_SIZE"
+
+
 async def test_chosen_agents_only(api: Api, db: Database) -> None:
     target = {"agencies": [encode_id("Agency", await busiest_agency(db))]}
     started = (await api.data(ANA, START, target=target, agents=["amendment_ceiling"]))[

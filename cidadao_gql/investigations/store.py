@@ -221,9 +221,14 @@ async def queue_state(db: Database) -> tuple[int, float]:
     return row["pending"], row["oldest"]
 
 
-async def findings_of(db: Database, investigation: uuid.UUID) -> list[Record]:
+async def findings_of(
+    db: Database, investigation: uuid.UUID, first: int | None = None
+) -> list[Record]:
+    """The strongest `first` findings (all of them with None: LIMIT NULL is no limit)."""
     return await db.fetch_primary(
-        "SELECT * FROM findings WHERE investigation_id = $1 ORDER BY score DESC, id", investigation
+        "SELECT * FROM findings WHERE investigation_id = $1 ORDER BY score DESC, id LIMIT $2",
+        investigation,
+        first,
     )
 
 

@@ -31,11 +31,14 @@ from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueri
 from cidadao_gql.schema.costs import CostAnalysis, apply_cost_directives
 from cidadao_gql.schema.error_codes import code_error
 from cidadao_gql.schema.investigations import (
+    Investigation,
+    InvestigationEvents,
+    InvestigationFinding,
     InvestigationMutations,
     InvestigationQueries,
     InvestigationSubscriptions,
 )
-from cidadao_gql.schema.limits import Bill, CostLimit, alias_limit, depth_limit
+from cidadao_gql.schema.limits import Bill, CostLimit, alias_limit, depth_limit, field_limit
 from cidadao_gql.schema.node import NodeQueries
 from cidadao_gql.schema.procurements import (
     Award,
@@ -248,9 +251,11 @@ _UNPRICED = {"requestedQueryCost": 0, "actualQueryCost": 0, "throttleStatus": No
 def build_schema(settings: Settings) -> Schema:
     apply_cost_directives(
         [Query, Agency, Supplier, Procurement, Item, Award, Contract, Sanction, Connection,
+         Investigation, InvestigationFinding, InvestigationEvents,
          ContractFilter, ProcurementFilter, AgencyFilter, SupplierFilter]
     )  # fmt: skip
     rules: list[type[ASTValidationRule]] = [
+        field_limit(settings.max_fields),
         depth_limit(settings.max_query_depth),
         alias_limit(settings.max_aliases),
     ]

@@ -21,6 +21,7 @@ The actual cost applies the same weights to what the response holds, element by 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +65,11 @@ ARGUMENT_COSTS: dict[str, int] = {
     "AgencyFilter.search": 5,  # substring match on names (trigram index)
     "SupplierFilter.search": 5,
 }
+# Lists without a slicing argument: their resolvers return at most this many, so the
+# requested cost stays an upper bound of the actual cost.
 LIST_SIZES: dict[str, int] = {
     "Supplier.sanctions": 10,
+    "InvestigationEvents.events": 50,  # a batch of the stream (events.batches)
 }
 SLICING_ARGUMENTS = ("first", "last")
 SIZED_FIELDS = ("edges", "nodes")
@@ -162,11 +166,15 @@ class CostAnalysis:
     # -- walking the document -------------------------------------------------------
 
     def _collect(self, selections: Selections) -> dict[str, _Field]:
-        """Fields by response key, merged the way execution merges them."""
+        """Fields by response key, merged the way execution merges them: a fragment spread
+        twice in one selection adds its fields once (graphql-core's collect_fields skips
+        the second spread too), so a chain of fragments each spreading the next twice is
+        not walked 2^n times. FieldLimit bounds what is left: fields that differ."""
         grouped: dict[str, list[tuple[GraphQLNamedType, FieldNode]]] = {}
-        pending = list(selections)
+        spread: set[str] = set()
+        pending = deque(selections)
         while pending:
-            parent, selection_set = pending.pop(0)
+            parent, selection_set = pending.popleft()
             for node in selection_set.selections:
                 if not self._included(node):
                     continue
@@ -178,6 +186,9 @@ class CostAnalysis:
                         (self._condition(node.type_condition, parent), node.selection_set)
                     )
                 elif isinstance(node, FragmentSpreadNode):
+                    if node.name.value in spread:
+                        continue
+                    spread.add(node.name.value)
                     fragment = self.fragments[node.name.value]
                     pending.append(
                         (self._condition(fragment.type_condition, parent), fragment.selection_set)

@@ -23,7 +23,13 @@ from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.queue import Event
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract
-from cidadao_gql.schema.relay import decode_id, encode_id, existing
+from cidadao_gql.schema.relay import (
+    DEFAULT_PAGE,
+    check_page_size,
+    decode_id,
+    encode_id,
+    existing,
+)
 
 AGENT_NAMES = sorted(agent.name for agent in AGENTS)
 
@@ -85,10 +91,11 @@ class InvestigationFinding:
             award_ids=[encode_id("Award", i) for i in row["award_ids"]],
         )
 
-    @strawberry.field(description="The contracts this finding concerns.")
-    async def contracts(self, info: Info) -> list[Contract]:
+    @strawberry.field(description="The contracts this finding concerns, the first `first`.")
+    async def contracts(self, info: Info, first: int = DEFAULT_PAGE) -> list[Contract]:
+        check_page_size(first)  # the size the cost analysis priced
         rows = await asyncio.gather(
-            *(info.context.loaders.contract.load(i) for i in self.contract_ids)
+            *(info.context.loaders.contract.load(i) for i in self.contract_ids[:first])
         )
         return [Contract.from_row(existing(r)) for r in rows]
 
@@ -121,9 +128,12 @@ class Investigation:
             summary=row["summary"],
         )
 
-    @strawberry.field(description="Findings, strongest first (empty until completed).")
-    async def findings(self, info: Info) -> list[InvestigationFinding]:
-        rows = await store.findings_of(info.context.db, uuid.UUID(self.id))
+    @strawberry.field(
+        description="Findings, strongest first: the first `first` (empty until completed)."
+    )
+    async def findings(self, info: Info, first: int = DEFAULT_PAGE) -> list[InvestigationFinding]:
+        check_page_size(first)  # the size the cost analysis priced
+        rows = await store.findings_of(info.context.db, uuid.UUID(self.id), first)
         return [InvestigationFinding.from_row(r) for r in rows]
 
 

@@ -1,5 +1,5 @@
-"""Limits on what one operation may ask for: depth and aliases (validation rules, built
-once per schema so the validation cache keeps working), and cost (checked in execution,
+"""Limits on what one operation may ask for: depth, fields and aliases (validation rules,
+built once per schema so the validation cache keeps working), and cost (checked in execution,
 since `first: $n` needs the variables, before any resolver runs)."""
 
 from __future__ import annotations
@@ -8,15 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    InlineFragmentNode,
     OperationDefinitionNode,
-    SelectionSetNode,
     ValidationRule,
 )
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -24,45 +22,17 @@ from cidadao_gql import metrics
 from cidadao_gql.errors import QueryTooComplex, Throttled
 from cidadao_gql.ratelimit import Spend, retry_after_header
 from cidadao_gql.schema.costs import CostAnalysis
-
-
-def _depth(
-    selection_set: SelectionSetNode,
-    fragments: dict[str, FragmentDefinitionNode],
-    level: int,
-    spreading: frozenset[str],
-) -> int:
-    """Depth of the deepest field below, counted as graphql-depth-limit does: root fields
-    are at 0, fragments add nothing, and `__`-prefixed fields (introspection) are left out
-    with all they select; cost bounds those."""
-    deepest = level - 1
-    for node in selection_set.selections:
-        if isinstance(node, FieldNode):
-            if node.name.value.startswith("__"):
-                continue
-            below = level
-            if node.selection_set is not None:
-                below = max(level, _depth(node.selection_set, fragments, level + 1, spreading))
-            deepest = max(deepest, below)
-        elif isinstance(node, InlineFragmentNode):
-            deepest = max(deepest, _depth(node.selection_set, fragments, level, spreading))
-        elif isinstance(node, FragmentSpreadNode):
-            name = node.name.value
-            if name in fragments and name not in spreading:  # cycles are another rule's error
-                inner = fragments[name].selection_set
-                deepest = max(deepest, _depth(inner, fragments, level, spreading | {name}))
-    return deepest
+from cidadao_gql.schema.expansion import Expansion
 
 
 def depth_limit(max_depth: int) -> type[ValidationRule]:
     class DepthLimit(ValidationRule):
+        def __init__(self, context: Any) -> None:
+            super().__init__(context)
+            self.expansion = Expansion(context.document)
+
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            fragments = {
-                d.name.value: d
-                for d in self.context.document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-            depth = _depth(node.selection_set, fragments, 0, frozenset())
+            depth = self.expansion.of(node).depth
             if depth > max_depth:
                 name = node.name.value if node.name else "the operation"
                 self.report_error(
@@ -78,6 +48,34 @@ def depth_limit(max_depth: int) -> type[ValidationRule]:
                 )
 
     return DepthLimit
+
+
+def field_limit(max_fields: int) -> type[ValidationRule]:
+    """Refuses an operation that selects more than `max_fields` fields once its fragments
+    are spread in, and stops validation there: what graphql-core's rules and our cost
+    analysis do grows with that number, so none of it runs on such a document."""
+
+    class FieldLimit(ValidationRule):
+        def enter_document(self, node: DocumentNode, *_: Any) -> None:
+            expansion = Expansion(node)
+            for operation in node.definitions:
+                if not isinstance(operation, OperationDefinitionNode):
+                    continue
+                fields = expansion.of(operation).fields
+                if fields > max_fields:
+                    name = operation.name.value if operation.name else "the operation"
+                    raise ValidationAbortedError(
+                        f"{name} selects {fields} fields once its fragments are spread in;"
+                        f" the limit is {max_fields}",
+                        operation,
+                        extensions={
+                            "code": "TOO_MANY_FIELDS",
+                            "fields": fields,
+                            "maxFields": max_fields,
+                        },
+                    )
+
+    return FieldLimit
 
 
 def alias_limit(max_aliases: int) -> type[ValidationRule]:

@@ -20,6 +20,7 @@ from cidadao_gql.schema.contracts import (
     contract_filter,
     contract_ordering,
 )
+from cidadao_gql.schema.costs import LIST_SIZES
 from cidadao_gql.schema.enums import PersonKind, SupplierSize
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 
 # A supplier's totals scan all its contracts: cached in every tier, per supplier.
+SANCTIONS_SHOWN = LIST_SIZES["Supplier.sanctions"]
 SUPPLIER_TOTALS_CACHE = Policy("supplier_totals", ttl=3600, tiers=frozenset({L1, L2, L3}))
 
 
@@ -101,14 +103,18 @@ class Supplier(Node):
             "ID_ASC", Award.from_row,
         )  # fmt: skip
 
-    @strawberry.field(description="CEIS/CNEP sanctions against this supplier's document.")
+    @strawberry.field(
+        description=f"CEIS/CNEP sanctions against this supplier's document (at most"
+        f" {SANCTIONS_SHOWN}, the first recorded)."
+    )
     async def sanctions(
         self, info: Info
     ) -> list[Annotated[Sanction, strawberry.lazy("cidadao_gql.schema.sanctions")]]:
         from cidadao_gql.schema.sanctions import Sanction
 
         rows = await info.context.loaders.sanctions_by_document.load(self.document)
-        return [Sanction.from_row(r) for r in rows]
+        # Capped at the size the cost analysis assumes, so the price stays an upper bound.
+        return [Sanction.from_row(r) for r in rows[:SANCTIONS_SHOWN]]
 
 
 @strawberry.input

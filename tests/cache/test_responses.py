@@ -112,3 +112,11 @@ async def test_the_fast_path_answers_anonymous_hits_and_only_them(settings: Sett
     assert len(fast.headers["x-request-id"]) == 32
     assert authenticated.headers["x-cache"] == "hit"  # the full path's hit, after the key check
     assert bad_key.status_code == 401  # a bad key is never answered from the cache
+
+
+def test_a_document_is_parsed_no_further_than_the_token_limit() -> None:
+    """Keys are worked out before the schema's limits run, for any body the size limit
+    lets through: the parse stops at the token limit, and such a document gets no key."""
+    long = "{ " + "__typename " * 3000 + "}"
+    assert document_key(long, None) is None
+    assert document_key(long, None, max_tokens=5000) is not None

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 from graphql import get_introspection_query
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from cidadao_gql.db import Database, open_database
 from cidadao_gql.loaders import make_loaders
@@ -17,6 +20,7 @@ from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
 from tests.conftest import Run, connect
+from tests.operations import selection
 
 CYCLE = ["contracts(first: 1)", "nodes", "supplier", "contracts(first: 1)", "nodes", "agency"]
 
@@ -249,3 +253,65 @@ async def test_internal_errors_are_masked_and_logged_with_the_request_id(
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-42"}
     assert "pool" not in str(error) and "SELECT" not in str(error)
     assert any("req-42" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+@hypothesis_settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(data=st.data(), compiled=st.booleans())
+async def test_generated_operations_never_cost_more_than_requested(
+    run: Run, data: st.DataObject, compiled: bool
+) -> None:
+    """Over the seeded database, on either path: what an answer actually cost never
+    exceeds the price asked before it ran (every list is priced by its size)."""
+    root = run.schema._schema.query_type
+    query = "query Generated { " + data.draw(selection(root, 1)) + " }"
+    result = await run.execute(query, {}, compiled=compiled)
+    cost = result.extensions["cost"]
+    assert cost["actualQueryCost"] <= cost["requestedQueryCost"], query
+
+
+async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
+    """README's worked example (122 requested; actual 1 + 10 + 10 + 1 + 2 per match) and
+    the full introspection query's 71 points."""
+    result = await run(
+        """{ contracts(first: 50, filter: {search: "diesel"}) {
+             totalCount edges { node { number supplier { name } } } } }"""
+    )
+    cost = result.extensions["cost"]
+    matched = min(result.data["contracts"]["totalCount"], 50)
+    assert cost["requestedQueryCost"] == 122
+    assert cost["actualQueryCost"] == 1 + 10 + 10 + 1 + 2 * matched
+    introspection = await run(get_introspection_query(descriptions=True))
+    assert introspection.extensions["cost"]["requestedQueryCost"] == 71
+
+
+async def test_sanctions_stop_at_their_assumed_size(run: Run, db: Database) -> None:
+    """`Supplier.sanctions` has no size argument and is priced at 10 elements: a supplier
+    with more gets the first 10, so the price stays an upper bound."""
+    document = await db.fetchval("SELECT supplier_document FROM sanctions ORDER BY id LIMIT 1")
+    added = await db.fetch(
+        """INSERT INTO sanctions (supplier_document, register, starts_on, authority)
+           SELECT $1, 'CEIS', date '2020-01-01' + n, 'test' FROM generate_series(1, 12) n
+           RETURNING id""",
+        document,
+    )
+    try:
+        result = await run(
+            """query($d: String) { suppliers(first: 1, filter: {document: $d}) {
+                 nodes { sanctions { id supplier { id } } } } }""",
+            d=document,
+        )
+    finally:
+        await db.execute(
+            "DELETE FROM sanctions WHERE id = any($1::bigint[])", [r["id"] for r in added]
+        )
+    assert result.errors is None, result.errors
+    (supplier,) = result.data["suppliers"]["nodes"]
+    assert len(supplier["sanctions"]) == 10
+    cost = result.extensions["cost"]
+    assert cost["requestedQueryCost"] == 1 + 1 + 1 * (1 + 10 * 1)
+    assert cost["actualQueryCost"] == cost["requestedQueryCost"]
