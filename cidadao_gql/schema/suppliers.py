@@ -21,6 +21,7 @@ from cidadao_gql.schema.contracts import (
     contract_ordering,
 )
 from cidadao_gql.schema.enums import PersonKind, SupplierSize
+from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
@@ -121,7 +122,7 @@ class SupplierFilter:
         return queries.SupplierFilter(
             document=None if self.document is None else parse_document(self.document),
             size=None if self.size is None else self.size.value,
-            search=self.search or None,
+            search=search_text(self.search),
         )
 
 
