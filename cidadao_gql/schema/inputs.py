@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from graphql import GraphQLError, StringValueNode, ValidationRule
+from graphql import (
+    FloatValueNode,
+    GraphQLError,
+    IntValueNode,
+    StringValueNode,
+    ValidationRule,
+    ValueNode,
+    print_ast,
+)
 from strawberry.types.scalar import ScalarDefinition
 
 from cidadao_gql.errors import BadUserInput
@@ -86,6 +94,13 @@ def _money(value: object) -> Decimal:
         raise BadUserInput(str(error)) from None
 
 
+def _money_literal(node: ValueNode, _variables: Any = None) -> Decimal:
+    # A number in the document is read from its text: through float, 1e-999999 became 0.
+    if isinstance(node, StringValueNode | IntValueNode | FloatValueNode):
+        return _money(node.value)
+    raise BadUserInput(f"{print_ast(node)} is not a decimal number")
+
+
 # Our Decimal: every Decimal input is compared with a numeric(18, 2) column, so it is
 # refused (BAD_USER_INPUT) unless that column could hold it: NaN matched nothing or
 # everything, and 1e999999 made PostgreSQL raise.
@@ -98,7 +113,7 @@ DECIMAL = ScalarDefinition(
     specified_by_url=None,
     serialize=str,
     parse_value=_money,
-    parse_literal=None,
+    parse_literal=_money_literal,
     origin=Decimal,
 )
 

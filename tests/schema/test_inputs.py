@@ -253,6 +253,8 @@ HOSTILE_DECIMALS: list[Any] = [
     "\u0661", "1.", ".5", "0x10", "", "1,5", "1e17",
 ]  # fmt: skip
 HOSTILE_DECIMAL_VALUES: list[Any] = [True, float("inf"), float("nan"), 1e300, [], {}]
+HOSTILE_DECIMAL_LITERALS = ["1e999999", "1e-999999", "NaN", "Infinity", "0.001", "true", "[1]",
+                            "123456789012345678901234567890", "{a: 1}"]  # fmt: skip
 FINE_DECIMALS: list[Any] = ["1234.56", "0", "-5.5", "1E+2", "9999999999999999.99", 10, 0.5]
 UNSTORABLE = ["a\x00b", "\x00", "a\ud800b", "\udc00", "\ud83d"]
 
@@ -307,10 +309,9 @@ async def test_every_decimal_takes_only_what_its_column_holds(probe: Probe) -> N
         for hostile in HOSTILE_DECIMALS + HOSTILE_DECIMAL_VALUES:
             codes = await probe.refused(position, query, {"v": hostile})
             assert codes == ["BAD_USER_INPUT"], (str(position), hostile, codes)
-        for hostile in HOSTILE_DECIMALS:  # written in the document: refused as it is validated
-            codes = await probe.refused(
-                position, probe.operation(position, literal(hostile), None), {}
-            )
+        # Written in the document: refused as it is validated, as strings or as they are.
+        for hostile in [literal(h) for h in HOSTILE_DECIMALS] + HOSTILE_DECIMAL_LITERALS:
+            codes = await probe.refused(position, probe.operation(position, hostile, None), {})
             assert codes == ["BAD_USER_INPUT"], (str(position), hostile, codes)
 
 
