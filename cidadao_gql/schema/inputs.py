@@ -47,16 +47,18 @@ def storable(text: str) -> bool:
     return True
 
 
-def unstorable_variable(variables: Mapping[str, Any] | None) -> BadUserInput | None:
+def unstorable_variable(variables: object) -> BadUserInput | None:
     """The refusal of variables holding a string (a key or a value, at any depth) that no
     column can store; None when every string is storable."""
-    for name, value in (variables or {}).items():
+    if not isinstance(variables, Mapping):
+        return None  # not variables at all: graphql-core says so
+    for name, value in variables.items():
         stack = [name, value]
         while stack:
             item = stack.pop()
             if isinstance(item, str):
                 if not storable(item):
-                    shown = name if storable(name) else ascii(name)
+                    shown = name if isinstance(name, str) and storable(name) else ascii(name)
                     return BadUserInput(
                         f"variable `${shown}` holds a NUL character or a lone surrogate,"
                         " which no text can hold",

@@ -338,6 +338,8 @@ async def test_unstorable_strings_are_found_at_any_depth_of_the_variables(probe:
     for variables in ({"f": {"search": "ok", "agency": "\x00"}}, {"f": {"x\ud800": 1}},
                       {"unused": [[{"deep": "\x00"}]]}, {"\x00": None}):  # fmt: skip
         assert await probe.refused(position, query, variables) == ["BAD_USER_INPUT"]
+    result = await probe.run(position, query, {"f": {"search": "óleo diesel"}, "7": ["x"]})
+    assert result.errors is None  # what text can hold goes through, whatever the depth
 
 
 async def test_every_search_is_bounded_as_postgresql_parses_it(probe: Probe) -> None:
