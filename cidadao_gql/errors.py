@@ -6,7 +6,7 @@
     │   ├── InvalidCursor        INVALID_CURSOR
     │   ├── InvalidPageSize      INVALID_PAGE_SIZE
     │   ├── InvalidDocument      INVALID_DOCUMENT    (CNPJ/CPF check digits)
-    │   ├── InvalidId            INVALID_ID          (global IDs)
+    │   ├── InvalidId            INVALID_ID          (global IDs, investigation ids)
     │   └── InvalidFilter        INVALID_FILTER
     ├── Unauthenticated          UNAUTHENTICATED
     ├── Forbidden                FORBIDDEN

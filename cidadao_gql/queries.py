@@ -7,10 +7,11 @@ parent ids), so nested connections cost one round trip per level, not one per pa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Any
 
 from cidadao_gql.db import Database, Record
@@ -77,9 +78,75 @@ def no_filters(_: Sql) -> None:
     return None
 
 
+# What the columns hold, read strictly from text (cursors, IDs, filters): a value PostgreSQL
+# would refuse, or that Python reads leniently (int() takes " 1", "01", "1_0" and "١"),
+# is a ValueError here rather than an error of the database's or a row the client did
+# not name.
+BIGINT_MAX = 2**63 - 1
+INTEGER_MAX = 2**31 - 1
+MONEY_LIMIT = Decimal(10) ** 16  # numeric(18, 2): 16 digits before the point, 2 after
+CENT = Decimal("0.01")
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_NUMERAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def read_key(text: str) -> int:
+    """A primary key (bigint identity) as we write one: ASCII digits, no sign, no leading
+    zero, from 1 to 2^63-1."""
+    if not (text.isascii() and text.isdigit() and text[0] != "0" and len(text) <= 19):
+        raise ValueError(f"{text!r} is not a key")
+    key = int(text)
+    if key > BIGINT_MAX:
+        raise ValueError(f"{text!r} is past the largest key")
+    return key
+
+
+def read_integer(text: str) -> int:
+    """An integer column's value, in canonical decimal and within its 32 bits."""
+    if not _INTEGER.fullmatch(text) or len(text) > 11:
+        raise ValueError(f"{text!r} is not an integer")
+    value = int(text)
+    if not -INTEGER_MAX - 1 <= value <= INTEGER_MAX:
+        raise ValueError(f"{text!r} is outside an integer's range")
+    return value
+
+
+def read_money(text: str) -> Decimal:
+    """An amount that numeric(18, 2) holds exactly: a plain decimal numeral (exponent
+    allowed; no NaN, no infinity) under 10^16 in magnitude, with at most 2 decimals."""
+    if not _NUMERAL.fullmatch(text):
+        raise ValueError(f"{text!r} is not a decimal number")
+    try:
+        value = Decimal(text)
+        if value.copy_abs() >= MONEY_LIMIT:
+            raise ValueError(f"{text!r} is past the largest amount (16 digits before the point)")
+        if value != value.quantize(CENT):
+            raise ValueError(f"{text!r} has more than 2 decimals")
+    except DecimalException:  # an exponent past what decimal represents
+        raise ValueError(f"{text!r} is past the largest amount") from None
+    return value
+
+
+def read_date(text: str) -> date:
+    """A date as isoformat writes it (YYYY-MM-DD; fromisoformat takes more)."""
+    value = date.fromisoformat(text)
+    if value.isoformat() != text:
+        raise ValueError(f"{text!r} is not a date in YYYY-MM-DD")
+    return value
+
+
+def read_timestamp(text: str) -> datetime:
+    """A timestamp without a zone, as isoformat writes it."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is not None or value.isoformat() != text:
+        raise ValueError(f"{text!r} is not a timestamp as we write them")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Ordering:
-    """A keyset ordering: a non-null column, a direction, and how to read cursor values."""
+    """A keyset ordering: a non-null column, a direction, and how to read cursor values
+    (`parse`: strictly, a ValueError for anything `dump` would not have written)."""
 
     name: str
     column: str
@@ -112,7 +179,7 @@ def _orderings(*specs: tuple[str, str, Callable[[str], Any]]) -> tuple[Ordering,
     )
 
 
-BY_ID = _orderings(("ID", "id", int))
+BY_ID = _orderings(("ID", "id", read_key))
 AGENCIES = Entity(
     "agencies", ("id", "cnpj", "name", "sphere", "power", "uf", "municipality", "ibge_code"), BY_ID
 )
@@ -124,13 +191,13 @@ PROCUREMENTS = Entity(
     ("id", "pncp_control_number", "agency_id", "year", "sequence", "number", "process",
      "modality", "status", "legal_basis", "object", "estimated_total", "homologated_total",
      "srp", "uf", "municipality", "published_at", "opening_at", "closing_at"),
-    _orderings(("PUBLISHED_AT", "published_at", datetime.fromisoformat), ("ID", "id", int)),
+    _orderings(("PUBLISHED_AT", "published_at", read_timestamp), ("ID", "id", read_key)),
 )  # fmt: skip
 ITEMS = Entity(
     "items",
     ("id", "procurement_id", "number", "description", "catalog_code", "unit", "quantity",
      "estimated_unit_price", "estimated_total", "material_or_service"),
-    _orderings(("NUMBER", "number", int), ("ID", "id", int)),
+    _orderings(("NUMBER", "number", read_integer), ("ID", "id", read_key)),
 )  # fmt: skip
 AWARDS = Entity(
     "awards",
@@ -142,8 +209,8 @@ CONTRACTS = Entity(
     "contracts",
     ("id", "agency_id", "supplier_id", "procurement_id", "number", "object", "modality", "uf",
      "initial_value", "final_value", "signed_on", "starts_on", "ends_on"),
-    _orderings(("SIGNED_ON", "signed_on", date.fromisoformat), ("VALUE", "final_value", Decimal),
-               ("ID", "id", int)),
+    _orderings(("SIGNED_ON", "signed_on", read_date), ("VALUE", "final_value", read_money),
+               ("ID", "id", read_key)),
 )  # fmt: skip
 SANCTIONS = Entity(
     "sanctions",

@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from graphql import (
+    GraphQLError,
     GraphQLString,
     get_operation_ast,
 )
@@ -145,11 +146,14 @@ class Executor:
                 awaiting.append(self._batch(plan, plan.batch, parents, run))
                 finish.append(partial(resolved.__setitem__, index))
             else:
-                arguments = (
-                    get_argument_values(plan.definition, plan.details[0].node, variables)
-                    if plan.definition.args
-                    else {}
-                )
+                try:
+                    arguments = (
+                        get_argument_values(plan.definition, plan.details[0].node, variables)
+                        if plan.definition.args
+                        else {}
+                    )
+                except GraphQLError as exc:  # null for a non-null argument: a field error
+                    raise Fallback from exc
                 resolve = plan.definition.resolve
                 assert resolve is not None
                 sources = parents

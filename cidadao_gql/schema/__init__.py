@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import AbstractContextManager, nullcontext
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -20,16 +21,17 @@ from strawberry.extensions import (
 from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
-from strawberry.types.execution import ExecutionResult
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from cidadao_gql import compiled, metrics
-from cidadao_gql.errors import QueryTimeout
+from cidadao_gql.errors import CidadaoError, QueryTimeout
 from cidadao_gql.persisted import PersistedQueries
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
 from cidadao_gql.schema.costs import CostAnalysis, apply_cost_directives
 from cidadao_gql.schema.error_codes import code_error
+from cidadao_gql.schema.inputs import DECIMAL, StorableStrings, unstorable_variable
 from cidadao_gql.schema.investigations import (
     Investigation,
     InvestigationEvents,
@@ -101,6 +103,9 @@ class Schema(strawberry.Schema):
 
     async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
         context = kwargs.get("context_value")
+        refused = _refused(args, kwargs)
+        if refused is not None:
+            return self._finish(refused, context)
         try:
             async with asyncio.timeout(self.timeout):
                 result = None
@@ -128,6 +133,8 @@ class Schema(strawberry.Schema):
         can skip the view's own request handling when this answers."""
         if self.compiled is None or not getattr(context, "compiled", False):
             return None
+        if unstorable_variable(variable_values) is not None:
+            return None  # `execute` refuses them, as the view answers
         kwargs = {"variable_values": variable_values, "operation_name": operation_name}
         try:
             async with asyncio.timeout(self.timeout):
@@ -228,20 +235,43 @@ class Schema(strawberry.Schema):
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
         """Subscriptions (and operations sent over WebSocket): every result coded as
         `execute` codes them."""
-        source = await super().stream(query, *args, **kwargs)
+        refused = _refused(args, kwargs)
+        if refused is not None:
+            source: StreamResult = _once(PreExecutionError(data=None, errors=refused.errors))
+        else:
+            source = await super().stream(query, *args, **kwargs)
         return self._coded(source, getattr(kwargs.get("context_value"), "request_id", None))
 
     @staticmethod
     async def _coded(source: StreamResult, request_id: str | None) -> AsyncGenerator[Any, None]:
         async with aclosing(source):
-            async for result in source:
-                if isinstance(result, ExecutionResult) and result.errors:
-                    result.errors = [code_error(e, request_id) for e in result.errors]
-                yield result
+            try:
+                async for result in source:
+                    if isinstance(result, ExecutionResult) and result.errors:
+                        result.errors = [code_error(e, request_id) for e in result.errors]
+                    yield result
+            except GraphQLError as error:
+                # A document that does not parse: ParserCache parses it outside the guard
+                # Strawberry puts around its own parsing, so the error escapes the stream.
+                yield PreExecutionError(data=None, errors=[code_error(error, request_id)])
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry logs every error, a client's bad cursor included; code_error logs the
         internal ones, with the request id, and that is all the log needs."""
+
+
+def _refused(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionResult | None:
+    """The answer to variables holding a string no column can store (see inputs), refused
+    before anything reads them; None for any other operation."""
+    variables = kwargs["variable_values"] if "variable_values" in kwargs else (args or [None])[0]
+    error: CidadaoError | None = unstorable_variable(variables)
+    if error is None:
+        return None
+    return ExecutionResult(data=None, errors=[GraphQLError(error.message, original_error=error)])
+
+
+async def _once(result: ExecutionResult) -> AsyncGenerator[Any, None]:
+    yield result
 
 
 # Refused before it could be priced (a syntax or validation error): it cost nothing.
@@ -258,6 +288,7 @@ def build_schema(settings: Settings) -> Schema:
         field_limit(settings.max_fields),
         depth_limit(settings.max_query_depth),
         alias_limit(settings.max_aliases),
+        StorableStrings,
     ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
@@ -281,6 +312,7 @@ def build_schema(settings: Settings) -> Schema:
         config=StrawberryConfig(
             auto_camel_case=True, batching_config={"max_operations": settings.batch_size}
         ),
+        scalar_overrides={Decimal: DECIMAL},
     )
 
 

@@ -17,6 +17,7 @@ from cidadao_gql.schema.contracts import (
     contract_ordering,
 )
 from cidadao_gql.schema.enums import UF, Power, Sphere, optional
+from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
@@ -93,7 +94,7 @@ class AgencyFilter:
         return queries.AgencyFilter(
             uf=None if self.uf is None else self.uf.value,
             sphere=None if self.sphere is None else self.sphere.value,
-            search=self.search or None,
+            search=search_text(self.search),
         )
 
 

@@ -14,6 +14,7 @@ from cidadao_gql.db import Record
 from cidadao_gql.documents import parse_cnpj, parse_document
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.enums import UF, Modality, OrderDirection, optional
+from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
@@ -116,7 +117,7 @@ class ContractFilter:
             signed_to=self.signed_to,
             value_min=self.value_min,
             value_max=self.value_max,
-            search=self.search or None,
+            search=search_text(self.search),
         )
 
 

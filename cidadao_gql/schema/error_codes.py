@@ -6,6 +6,7 @@ report can be matched to the log."""
 from __future__ import annotations
 
 import logging
+import re
 
 import asyncpg
 from graphql import GraphQLError
@@ -15,8 +16,17 @@ from cidadao_gql.errors import CidadaoError
 log = logging.getLogger("cidadao_gql.errors")
 
 
+# The arguments that size a page: a null one given through a variable is refused as a size.
+PAGE_SIZE_ARGUMENTS = ("first", "last")
+_INVALID_ARGUMENT = re.compile(r"Argument '(\w+)' has invalid value")
+
+
 def _request_error_code(error: GraphQLError) -> str:
-    """Code for an error raised before execution: the document or its variables are bad."""
+    """Code for an error graphql-core raised: the document, its variables or an argument's
+    value (null for a non-null argument with a default, through a variable) are bad."""
+    argument = _INVALID_ARGUMENT.match(error.message)
+    if argument is not None:
+        return "INVALID_PAGE_SIZE" if argument[1] in PAGE_SIZE_ARGUMENTS else "BAD_USER_INPUT"
     if error.message.startswith("Syntax Error: Document contains more than"):
         return "TOO_MANY_TOKENS"
     if error.message.startswith("Syntax Error"):
@@ -47,6 +57,15 @@ def code_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     return coded
 
 
+def _wrapped(error: GraphQLError) -> CidadaoError | None:
+    """Our error inside graphql-core's wrapping of it (coercion wraps what a scalar raises
+    once per level: the value, then the variable), whose message says where it was."""
+    cause: BaseException | None = error.original_error
+    while isinstance(cause, GraphQLError):
+        cause = cause.original_error
+    return cause if isinstance(cause, CidadaoError) else None
+
+
 def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
     original = error.original_error
     if isinstance(original, CidadaoError):
@@ -57,6 +76,9 @@ def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
         )
     if original is None or isinstance(original, GraphQLError):
         extensions = dict(error.extensions or {})
+        wrapped = _wrapped(error)  # a scalar of ours refusing a value, say
+        for name, value in (wrapped.extensions if wrapped is not None else {}).items():
+            extensions.setdefault(name, value)
         extensions.setdefault("code", _request_error_code(error))
         return _with(error, error.message, extensions)
     log.error(

@@ -17,7 +17,7 @@ from strawberry.scalars import JSON
 from cidadao_gql.agents import AGENTS, Target
 from cidadao_gql.apikeys import User
 from cidadao_gql.db import Record
-from cidadao_gql.errors import BadUserInput, CidadaoError, Forbidden, Unauthenticated
+from cidadao_gql.errors import BadUserInput, CidadaoError, Forbidden, InvalidId, Unauthenticated
 from cidadao_gql.investigations import store
 from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.queue import Event
@@ -146,12 +146,15 @@ def _user(info: Info, scope: str) -> User:
     return user
 
 
-_EVENT_ID = re.compile(r"^\d+(-\d+)?$")
+# Stream ids as Redis writes them (`1700000000000-0`) or the in-process queue does (`12`):
+# ASCII digits (\d would take any script's), each part within Redis' 64 bits.
+_EVENT_ID = re.compile(r"(0|[1-9][0-9]{0,19})(?:-(0|[1-9][0-9]{0,19}))?")
 
 
 def _event_id(value: str) -> str:
     """An event id as the stream gives them (`1700000000000-0`, or `12` in process)."""
-    if not _EVENT_ID.match(value):
+    found = _EVENT_ID.fullmatch(value)
+    if found is None or any(int(part) >= 2**64 for part in found.groups() if part):
         raise BadUserInput(
             f"{value!r} is not an event id; pass the `id` of an event received", after=value
         )
@@ -159,10 +162,15 @@ def _event_id(value: str) -> str:
 
 
 def _uuid(value: str) -> uuid.UUID:
+    """An investigation's id as we give them (uuid.UUID takes braces, `urn:uuid:` and
+    upper case too)."""
     try:
-        return uuid.UUID(value)
+        parsed = uuid.UUID(value)
     except ValueError:
-        raise BadUserInput(f"{value!r} is not an investigation id", id=value) from None
+        parsed = None
+    if parsed is None or str(parsed) != value:
+        raise InvalidId(f"{value!r} is not an investigation id", id=value)
+    return parsed
 
 
 @strawberry.type
@@ -174,8 +182,7 @@ class InvestigationQueries:
 
     @strawberry.field(description="Your investigations, newest first.")
     async def investigations(self, info: Info, first: int = 20) -> list[Investigation]:
-        if not 1 <= first <= 100:
-            raise BadUserInput("`first` must be between 1 and 100", argument="first", value=first)
+        check_page_size(first)
         rows = await store.list_for(info.context.db, _user(info, "read").id, first)
         return [Investigation.from_row(r) for r in rows]
 
@@ -261,11 +268,12 @@ class InvestigationSubscriptions:
     async def investigation_events(
         self, info: Info, id: strawberry.ID, after: str = "0"
     ) -> AsyncGenerator[InvestigationEvents, None]:
+        start = _event_id(after)
         row = await store.get(info.context.db, _uuid(id), _user(info, "read").id)
         jobs = info.context.jobs
         if jobs is None:
             raise CidadaoError("this server runs no investigations")
-        async for batch in batches(info.context.db, jobs, row["id"], _event_id(after)):
+        async for batch in batches(info.context.db, jobs, row["id"], start):
             yield InvestigationEvents(
                 investigation_id=id, events=[InvestigationEvent.from_event(e) for e in batch]
             )

@@ -14,6 +14,7 @@ from cidadao_gql.documents import parse_cnpj
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract
 from cidadao_gql.schema.enums import UF, Modality, ProcurementStatus, optional
+from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
@@ -182,7 +183,7 @@ class ProcurementFilter:
             published_to=self.published_to,
             value_min=self.value_min,
             value_max=self.value_max,
-            search=self.search or None,
+            search=search_text(self.search),
         )
 
 

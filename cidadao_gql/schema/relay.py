@@ -14,7 +14,7 @@ import strawberry
 
 from cidadao_gql.db import Record
 from cidadao_gql.errors import InvalidCursor, InvalidId, InvalidPageSize
-from cidadao_gql.queries import Entity, Filters, Ordering, PageRequest
+from cidadao_gql.queries import Entity, Filters, Ordering, PageRequest, read_key
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.costs import FIELD_COSTS, Cost
 
@@ -30,18 +30,22 @@ def encode_id(type_name: str, pk: int) -> strawberry.ID:
 
 
 def decode_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
-    """(type name, primary key) of a global ID; InvalidId when it is not one of ours."""
+    """(type name, primary key) of a global ID exactly as encode_id writes it: its key a
+    canonical decimal within bigint. Anything else is an InvalidId, before any SQL, among
+    them the IDs that int() would read as a real row (`Contract:01`, `Contract: 1`,
+    `Contract:1_0`, an Arabic-Indic digit) and a base64 of unused padding bits."""
     try:
-        type_name, _, pk = base64.b64decode(global_id, validate=True).decode().partition(":")
-        value = int(pk)
+        type_name, _, text = base64.b64decode(global_id, validate=True).decode().partition(":")
+        pk = read_key(text)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidId(f"{global_id!r} is not a valid ID", id=global_id) from None
+    if not type_name.isidentifier() or encode_id(type_name, pk) != global_id:
+        raise InvalidId(f"{global_id!r} is not a valid ID", id=global_id)
     if expected is not None and type_name != expected:
         raise InvalidId(
-            f"{global_id!r} is the ID of a {type_name or 'unknown type'}, expected {expected}",
-            id=global_id,
+            f"{global_id!r} is the ID of a {type_name}, expected {expected}", id=global_id
         )
-    return type_name, value
+    return type_name, pk
 
 
 def ids_of(global_id: str | None, type_name: str) -> tuple[int, ...]:
@@ -106,24 +110,36 @@ def existing(row: Record | None) -> Record:
 
 
 def encode_cursor(ordering: Ordering, row: Record) -> str:
-    payload = [ordering.name, ordering.dump(row[ordering.column]), row["id"]]
-    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode()
+    return _cursor(ordering.name, ordering.dump(row[ordering.column]), row["id"])
+
+
+def _cursor(name: str, value: str, pk: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([name, value, pk])).decode()
 
 
 def decode_cursor(cursor: str, ordering: Ordering) -> tuple[Any, int]:
+    """The keyset position in a cursor of `ordering`, exactly as encode_cursor writes it:
+    the ordering's value read strictly by its column's type, the id a key as a global ID's
+    is. InvalidCursor for anything else (NaN, 1e999999, an id of 2^70 or -1), before SQL."""
     try:
-        name, value, pk = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if name != ordering.name:
-            raise InvalidCursor(
-                "this cursor belongs to another ordering; start again without `after`",
-                cursor=cursor,
-                ordering=ordering.name,
-            )
-        return ordering.parse(value), int(pk)
-    except InvalidCursor:
-        raise
-    except (binascii.Error, ValueError, TypeError, ArithmeticError):
+        name, text, pk = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, TypeError):  # base64, JSON, ASCII, or not three parts
         raise InvalidCursor(f"{cursor!r} is not a cursor of this list", cursor=cursor) from None
+    if name != ordering.name:
+        raise InvalidCursor(
+            "this cursor belongs to another ordering; start again without `after`",
+            cursor=cursor,
+            ordering=ordering.name,
+        )
+    try:
+        if type(text) is not str or type(pk) is not int:
+            raise ValueError("a cursor holds a string and an integer")
+        value, key = ordering.parse(text), read_key(str(pk))
+        if _cursor(name, ordering.dump(value), key) != cursor:
+            raise ValueError("not as we write cursors")
+    except ValueError:
+        raise InvalidCursor(f"{cursor!r} is not a cursor of this list", cursor=cursor) from None
+    return value, key
 
 
 def check_page_size(first: int) -> None:

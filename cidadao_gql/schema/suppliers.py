@@ -22,6 +22,7 @@ from cidadao_gql.schema.contracts import (
 )
 from cidadao_gql.schema.costs import LIST_SIZES
 from cidadao_gql.schema.enums import PersonKind, SupplierSize
+from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
@@ -127,7 +128,7 @@ class SupplierFilter:
         return queries.SupplierFilter(
             document=None if self.document is None else parse_document(self.document),
             size=None if self.size is None else self.size.value,
-            search=self.search or None,
+            search=search_text(self.search),
         )
 
 

@@ -1,0 +1,135 @@
+"""What every input must be before any resolver runs: strings that PostgreSQL can store,
+`Decimal`s that its numeric columns hold, searches its text-search parser takes.
+
+graphql-core reserves `String`, so strings are checked where they enter instead: the
+string literals of a document by a validation rule (cached with the document), the strings
+of the variables before execution. Global IDs and cursors are checked where they are read
+(relay.decode_id, relay.decode_cursor), before the SQL of the field that reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from graphql import (
+    FloatValueNode,
+    GraphQLError,
+    IntValueNode,
+    StringValueNode,
+    ValidationRule,
+    ValueNode,
+    print_ast,
+)
+from strawberry.types.scalar import ScalarDefinition
+
+from cidadao_gql.errors import BadUserInput
+from cidadao_gql.queries import read_money
+
+# websearch_to_tsquery nests a NOT per `-` and fails with an error of its own past 32 in
+# a row ("tsquery stack too small"); a search of some 50,000 words exhausts its stack.
+MAX_SEARCH = 500
+MAX_SEARCH_NEGATIONS = 32
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL text can hold it: no NUL, nothing UTF-8 cannot encode (a lone
+    surrogate, which some JSON parsers let through)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unstorable_variable(variables: object) -> BadUserInput | None:
+    """The refusal of variables holding a string (a key or a value, at any depth) that no
+    column can store; None when every string is storable."""
+    if not isinstance(variables, Mapping):
+        return None  # not variables at all: graphql-core says so
+    for name, value in variables.items():
+        stack = [name, value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if not storable(item):
+                    shown = name if isinstance(name, str) and storable(name) else ascii(name)
+                    return BadUserInput(
+                        f"variable `${shown}` holds a NUL character or a lone surrogate,"
+                        " which no text can hold",
+                        variable=shown,
+                    )
+            elif isinstance(item, Mapping):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list | tuple):
+                stack.extend(item)
+    return None
+
+
+class StorableStrings(ValidationRule):
+    """String literals hold no NUL (`"\\u0000"` is valid GraphQL) and no lone surrogate."""
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if not storable(node.value):
+            self.report_error(
+                GraphQLError(
+                    "a string holds a NUL character or a lone surrogate, which no text can hold",
+                    node,
+                    extensions={"code": BadUserInput.code},
+                )
+            )
+
+
+def _money(value: object) -> Decimal:
+    # JSON numbers are taken as they print (0.1 as "0.1"); booleans are not numbers here.
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadUserInput(f"{value!r} is not a decimal number")
+    try:
+        return read_money(value if isinstance(value, str) else str(value))
+    except ValueError as error:
+        raise BadUserInput(str(error)) from None
+
+
+def _money_literal(node: ValueNode, _variables: Any = None) -> Decimal:
+    # A number in the document is read from its text: through float, 1e-999999 became 0.
+    if isinstance(node, StringValueNode | IntValueNode | FloatValueNode):
+        return _money(node.value)
+    raise BadUserInput(f"{print_ast(node)} is not a decimal number")
+
+
+# Our Decimal: every Decimal input is compared with a numeric(18, 2) column, so it is
+# refused (BAD_USER_INPUT) unless that column could hold it: NaN matched nothing or
+# everything, and 1e999999 made PostgreSQL raise.
+DECIMAL = ScalarDefinition(
+    name="Decimal",
+    description=(
+        'An exact decimal number, as a string ("1234.56"). As input (an amount of money):'
+        " at most 16 digits before the point and 2 after; no NaN or infinity."
+    ),
+    specified_by_url=None,
+    serialize=str,
+    parse_value=_money,
+    parse_literal=_money_literal,
+    origin=Decimal,
+)
+
+
+def search_text(text: str | None) -> str | None:
+    """A `search` as the filters take it: None when empty; refused past what PostgreSQL's
+    text-search parser takes without an error."""
+    if not text:
+        return None
+    if len(text) > MAX_SEARCH or text.count("-") > MAX_SEARCH_NEGATIONS:
+        raise BadUserInput(
+            f"`search` takes at most {MAX_SEARCH} characters, of which at most"
+            f" {MAX_SEARCH_NEGATIONS} `-`",
+            argument="search",
+            maximum=MAX_SEARCH,
+        )
+    return text
