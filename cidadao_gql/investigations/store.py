@@ -13,7 +13,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from cidadao_gql.agents import Finding, Target
-from cidadao_gql.db import Database, Record
+from cidadao_gql.db import Connection, Database, Record
 from cidadao_gql.errors import BadUserInput, CidadaoError
 from cidadao_gql.queries import Sql
 
@@ -94,22 +94,29 @@ async def record(conn: Conn, investigation: uuid.UUID, kind: str, **payload: Any
 
 async def create(db: Database, user_id: str, target: Target, agents: list[str]) -> Record:
     investigation = uuid.uuid4()
-    async with db.primary.acquire() as conn, conn.transaction():
+
+    async def insert(conn: Connection) -> Record:
         row = await conn.fetchrow(
             """INSERT INTO investigations (id, user_id, status, target, agents)
-               VALUES ($1, $2, 'pending', $3, $4) RETURNING *""",
+               VALUES ($1, $2, 'pending', $3, $4) ON CONFLICT (id) DO NOTHING RETURNING *""",
             investigation,
             user_id,
             target_json(target),
             agents,
         )
-        await record(conn, investigation, "created", agents=agents)
-    assert row is not None
-    return row
+        if row is None:  # an earlier try committed, then lost its connection (Database.write)
+            row = await conn.fetchrow("SELECT * FROM investigations WHERE id = $1", investigation)
+        else:
+            await record(conn, investigation, "created", agents=agents)
+        assert row is not None
+        found: Record = row
+        return found
+
+    return await db.write(insert)
 
 
 async def get(db: Database, investigation: uuid.UUID, user_id: str) -> Record:
-    row = await db.primary.fetchrow(
+    row = await db.fetchrow_primary(
         "SELECT * FROM investigations WHERE id = $1 AND user_id = $2", investigation, user_id
     )
     if row is None:  # another user's looks exactly like a missing one
@@ -127,7 +134,8 @@ async def list_for(db: Database, user_id: str, first: int) -> list[Record]:
 
 async def cancel(db: Database, investigation: uuid.UUID, user_id: str) -> Record:
     await get(db, investigation, user_id)
-    async with db.primary.acquire() as conn, conn.transaction():
+
+    async def update(conn: Connection) -> Record:
         row = await conn.fetchrow(
             """UPDATE investigations SET status = 'cancelled', finished_at = now()
                 WHERE id = $1 AND status IN ('pending', 'running') RETURNING *""",
@@ -136,34 +144,44 @@ async def cancel(db: Database, investigation: uuid.UUID, user_id: str) -> Record
         if row is None:
             raise NotCancellable("the investigation has already finished", id=str(investigation))
         await record(conn, investigation, "finished", status="cancelled")
-    return row
+        cancelled: Record = row
+        return cancelled
+
+    return await db.write(update)
 
 
 async def start(db: Database, investigation: uuid.UUID) -> Record | None:
     """Mark it running (again, after a crash); None when it is finished or cancelled."""
-    async with db.primary.acquire() as conn, conn.transaction():
+
+    async def claim(conn: Connection) -> Record | None:
         row = await conn.fetchrow(
-            """UPDATE investigations SET status = 'running', started_at = coalesce(started_at, now()),
-                      attempts = attempts + 1
+            """UPDATE investigations SET status = 'running', attempts = attempts + 1,
+                      started_at = coalesce(started_at, now())
                 WHERE id = $1 AND status IN ('pending', 'running') RETURNING *""",
             investigation,
         )
         if row is not None:
             await record(conn, investigation, "started", attempt=row["attempts"])
-    return row
+        return row
+
+    return await db.write(claim)
 
 
 async def progress(db: Database, investigation: uuid.UUID, fraction: float, agent: str) -> bool:
     """Record progress; False when the investigation was cancelled meanwhile."""
-    status = await db.primary.fetchval(
-        """UPDATE investigations SET progress = $2 WHERE id = $1 AND status = 'running'
-           RETURNING status""",
-        investigation,
-        fraction,
-    )
-    if status is not None:
-        await record(db, investigation, "progress", progress=round(fraction, 4), agent=agent)
-    return status is not None
+
+    async def update(conn: Connection) -> bool:
+        status = await conn.fetchval(
+            """UPDATE investigations SET progress = $2
+                WHERE id = $1 AND status = 'running' RETURNING status""",
+            investigation,
+            fraction,
+        )
+        if status is not None:
+            await record(conn, investigation, "progress", progress=round(fraction, 4), agent=agent)
+        return status is not None
+
+    return await db.write(update)
 
 
 async def complete(
@@ -171,7 +189,8 @@ async def complete(
 ) -> bool:
     """Store the findings and finish, in one transaction; findings of an earlier attempt are
     replaced, so a job run twice leaves one set. False when it was cancelled meanwhile."""
-    async with db.primary.acquire() as conn, conn.transaction():
+
+    async def finish(conn: Connection) -> bool:
         status = await conn.fetchval(
             "SELECT status FROM investigations WHERE id = $1 FOR UPDATE", investigation
         )
@@ -195,11 +214,13 @@ async def complete(
             summary,
         )
         await record(conn, investigation, "finished", status="completed", findings=len(findings))
-    return True
+        return True
+
+    return await db.write(finish)
 
 
 async def fail(db: Database, investigation: uuid.UUID, reason: str) -> None:
-    async with db.primary.acquire() as conn, conn.transaction():
+    async def update(conn: Connection) -> None:
         updated = await conn.fetchval(
             """UPDATE investigations SET status = 'failed', error = $2, finished_at = now()
                 WHERE id = $1 AND status IN ('pending', 'running') RETURNING id""",
@@ -208,6 +229,8 @@ async def fail(db: Database, investigation: uuid.UUID, reason: str) -> None:
         )
         if updated is not None:
             await record(conn, investigation, "finished", status="failed", error=reason)
+
+    await db.write(update)
 
 
 async def findings_of(db: Database, investigation: uuid.UUID) -> list[Record]:
