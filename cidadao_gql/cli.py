@@ -31,12 +31,11 @@ from cidadao_gql.errors import CidadaoError
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.ingestion.importer import Rejects, import_directory, import_rows
 from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, PncpClient, fetch_rows
-from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.migrations import migrate
 from cidadao_gql.observability import logging_config
 from cidadao_gql.persisted import register_directory
-from cidadao_gql.resources import AGENT_CONCURRENCY, open_jobs
+from cidadao_gql.resources import make_executor, open_jobs
 from cidadao_gql.settings import Settings
 
 P = ParamSpec("P")
@@ -146,7 +145,7 @@ async def worker() -> None:
     """Run investigation jobs from Redis Streams until SIGTERM or SIGINT (needs REDIS_URL).
     A worker killed mid-job loses nothing: another claims its job."""
     settings = _settings()
-    if not settings.redis_url:
+    if not settings.jobs_url:
         raise click.ClickException("a worker takes jobs from Redis: set REDIS_URL")
     settings = replace(settings, database_url=await _database_url(settings))
     stop = asyncio.Event()
@@ -159,10 +158,7 @@ async def worker() -> None:
 
         start_http_server(settings.worker_metrics_port)  # the agent pool's gauges
     async with open_database(settings) as database, open_jobs(settings) as jobs:
-        pool = settings.agent_pool_size
-        executor = Executor(
-            database, jobs, pool.maximum, AGENT_CONCURRENCY, narrator, minimum=pool.minimum
-        )
+        executor = make_executor(settings, database, jobs, narrator)
         await executor.start()
         click.echo(f"worker: {settings.agent_pool_size.maximum} slots, waiting for jobs", err=True)
         await stop.wait()

@@ -4,6 +4,7 @@ cancelled, with progress and every transition recorded. Only the owner sees one.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import asdict
 from datetime import date
 from typing import Any, TypeAlias
@@ -150,15 +151,24 @@ async def cancel(db: Database, investigation: uuid.UUID, user_id: str) -> Record
     return await db.write(update)
 
 
-async def start(db: Database, investigation: uuid.UUID) -> Record | None:
-    """Mark it running (again, after a crash); None when it is finished or cancelled."""
+# The claim: a worker may run an investigation that is pending, or running under a lease
+# its holder stopped renewing (it died) for `lease` seconds. Any number of deliveries of
+# one job (a redelivery, a sweep, a duplicate) therefore start it once at a time.
+_CLAIMABLE = """status = 'pending' OR status = 'running'
+                AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $2))"""
+
+
+async def start(db: Database, investigation: uuid.UUID, lease: float = 30.0) -> Record | None:
+    """Claim it and mark it running (again, after its holder died); None when it is
+    finished, cancelled, or held by a live worker."""
 
     async def claim(conn: Connection) -> Record | None:
         row = await conn.fetchrow(
-            """UPDATE investigations SET status = 'running', attempts = attempts + 1,
-                      started_at = coalesce(started_at, now())
-                WHERE id = $1 AND status IN ('pending', 'running') RETURNING *""",
+            f"""UPDATE investigations SET status = 'running', attempts = attempts + 1,
+                       started_at = coalesce(started_at, now()), heartbeat_at = now()
+                 WHERE id = $1 AND ({_CLAIMABLE}) RETURNING *""",
             investigation,
+            lease,
         )
         if row is not None:
             await record(conn, investigation, "started", attempt=row["attempts"])
@@ -167,12 +177,41 @@ async def start(db: Database, investigation: uuid.UUID) -> Record | None:
     return await db.write(claim)
 
 
+async def beat(db: Database, investigation: uuid.UUID) -> None:
+    """Renew the lease of a running investigation: its holder is alive."""
+    await db.execute(
+        "UPDATE investigations SET heartbeat_at = now() WHERE id = $1 AND status = 'running'",
+        investigation,
+    )
+
+
+async def unclaimed(
+    db: Database, lease: float, settle: float, carried: Collection[uuid.UUID], limit: int
+) -> list[uuid.UUID]:
+    """Oldest first, at most `limit` unfinished investigations that nothing carries: not in
+    `carried` (the queue's), and claimable (pending for over `settle` seconds, which leaves
+    the API the moment between storing one and queueing it, or under a dead lease)."""
+    rows = await db.fetch_primary(
+        f"""SELECT id FROM investigations
+             WHERE status IN ('pending', 'running') AND ({_CLAIMABLE})
+               AND (status = 'running' OR created_at < now() - make_interval(secs => $3))
+               AND id <> ALL($4::uuid[])
+             ORDER BY created_at LIMIT $1""",
+        limit,
+        lease,
+        settle,
+        list(carried),
+    )
+    return [r["id"] for r in rows]
+
+
 async def progress(db: Database, investigation: uuid.UUID, fraction: float, agent: str) -> bool:
-    """Record progress; False when the investigation was cancelled meanwhile."""
+    """Record progress (which renews the lease too); False when the investigation was
+    cancelled meanwhile."""
 
     async def update(conn: Connection) -> bool:
         status = await conn.fetchval(
-            """UPDATE investigations SET progress = $2
+            """UPDATE investigations SET progress = $2, heartbeat_at = now()
                 WHERE id = $1 AND status = 'running' RETURNING status""",
             investigation,
             fraction,
