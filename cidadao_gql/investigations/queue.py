@@ -61,7 +61,8 @@ class Jobs(Protocol):
         ...
 
     async def carried(self) -> set[uuid.UUID]:
-        """The investigations the queue holds: waiting, or taken and not acknowledged."""
+        """The investigations the queue will deliver (again): those waiting and, where it
+        redelivers them, those taken and not acknowledged."""
         ...
 
     async def lead(self, seconds: float) -> bool:
@@ -92,7 +93,7 @@ class LocalJobs:
     def __init__(self, max_pending: int = 1000, investigations_kept: int = 1000) -> None:
         self.max_pending = max_pending
         self.queue: asyncio.Queue[uuid.UUID] = asyncio.Queue(max_pending)
-        self.held: set[uuid.UUID] = set()
+        self.waiting: set[uuid.UUID] = set()
         self.recreated = asyncio.Event()  # an in-process queue is never emptied under us
         self.log: OrderedDict[uuid.UUID, list[Event]] = OrderedDict()
         self.kept = investigations_kept
@@ -100,14 +101,16 @@ class LocalJobs:
 
     async def submit(self, investigation: uuid.UUID) -> None:
         self.queue.put_nowait(investigation)  # QueueFull pushes back on the caller
-        self.held.add(investigation)
+        self.waiting.add(investigation)
 
     async def requeue(self, investigations: Collection[uuid.UUID]) -> None:
         for investigation in investigations:
             await self.submit(investigation)
 
     async def carried(self) -> set[uuid.UUID]:
-        return set(self.held)
+        # Not what a worker holds: nothing redelivers it if that worker dies, but its lease
+        # lapses then, and the sweep queues it again.
+        return set(self.waiting)
 
     async def lead(self, seconds: float) -> bool:
         return True
@@ -148,10 +151,11 @@ class LocalJobs:
             investigation = await asyncio.wait_for(self.queue.get(), wait)
         except TimeoutError:
             return None
+        self.waiting.discard(investigation)
         return str(investigation), investigation
 
     async def ack(self, job: str) -> None:
-        self.held.discard(uuid.UUID(job))
+        return None
 
 
 class StreamJobs:
