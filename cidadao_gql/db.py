@@ -53,7 +53,8 @@ def connection_lost(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
         return True  # refused, unreachable: the server is not there (yet)
-    return isinstance(exc, pg.InterfaceError) and "closed" in str(exc)
+    # "connection is closed", not "pool is closed": that one is ours, and lasts.
+    return isinstance(exc, pg.InterfaceError) and "connection is closed" in str(exc)
 
 
 class RoundTrips:
