@@ -120,7 +120,7 @@ async def authenticate(
     if tokens is not None and not token.startswith(PREFIX):
         return tokens.user(token)
     # The primary, not a replica: a revoked key must stop working at once, not after the lag.
-    row = await db.primary.fetchrow(
+    row = await db.fetchrow_primary(
         """SELECT id, user_id, scopes, revoked_at IS NOT NULL AS revoked,
                   coalesce(expires_at <= now(), false) AS expired
              FROM api_keys WHERE key_hash = $1""",
@@ -137,7 +137,7 @@ async def authenticate(
 
 async def key_is_live(db: Database, key_id: int) -> bool:
     """Whether an API key is neither revoked nor expired (read from the primary)."""
-    live: bool | None = await db.primary.fetchval(
+    live: bool | None = await db.fetchval_primary(
         """SELECT revoked_at IS NULL AND coalesce(expires_at > now(), true)
              FROM api_keys WHERE id = $1""",
         key_id,

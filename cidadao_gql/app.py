@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import logging
 import os
 import re
 import time
@@ -38,7 +39,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Messag
 
 from cidadao_gql import graphiql, health, metrics
 from cidadao_gql.apikeys import Tokens, User, authenticate
-from cidadao_gql.errors import BadUserInput, CidadaoError, Unauthenticated
+from cidadao_gql.errors import BadUserInput, CidadaoError, ServiceUnavailable, Unauthenticated
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked, Overload
 from cidadao_gql.observability import REQUEST_ID, configure_tracing
@@ -58,6 +59,7 @@ from cidadao_gql.settings import Settings
 
 add_compress_type("application/graphql-response+json")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+log = logging.getLogger("cidadao_gql.app")
 
 
 class CountedMessages(BaseGraphQLTransportWSHandler[Context, None]):
@@ -212,6 +214,16 @@ def _error_response(
         media_type="application/json",
         headers={"x-request-id": request_id, **(headers or {})},
     )
+
+
+def _unavailable(error: ServiceUnavailable, request_id: str) -> Response:
+    return _error_response(error, 503, request_id, {"retry-after": "1"})
+
+
+def _internal(exc: Exception, request_id: str) -> Response:
+    """What escaped everything else: logged with the request id, answered as JSON."""
+    log.error("internal error (request %s)", request_id, exc_info=exc)
+    return _error_response(CidadaoError("Internal server error."), 500, request_id)
 
 
 def _browser(request: Request) -> bool:
@@ -387,7 +399,10 @@ def create_app(
         started = time.perf_counter()
         request.state.operation_name = None
         request.state.answered_by = "refused"
-        response = await answer(request)
+        try:
+            response = await answer(request)
+        except ServiceUnavailable as exc:  # PostgreSQL lost twice, outside GraphQL's masking
+            response = _unavailable(exc, REQUEST_ID.get() or _request_id(request))
         live: Session | None = getattr(request.state, "session", None)
         if sessions is not None and live is not None:
             sessions.renew(response, request.cookies[COOKIE], live)
@@ -405,6 +420,8 @@ def create_app(
             request.state.user = await identify(request)
         except CsrfPrevented as exc:
             return _error_response(exc, 400, request_id)
+        except ServiceUnavailable as exc:  # the key could not be looked up: not a bad key
+            return _unavailable(exc, request_id)
         except CidadaoError as exc:
             return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
         request.state.request_id = request_id
@@ -493,6 +510,8 @@ def create_app(
             return response
         try:
             user = await authenticate(resources.db, request.headers.get("authorization"), tokens)
+        except ServiceUnavailable as exc:
+            return _unavailable(exc, request_id)
         except CidadaoError as exc:
             return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
         if user is None:
@@ -556,7 +575,13 @@ def create_app(
             *ide,
         ],
         lifespan=lifespan,
+        # Whatever a route lets escape is answered as JSON, never as a plain-text 500.
+        exception_handlers={Exception: _last_resort},
     )
+
+
+async def _last_resort(request: Request, exc: Exception) -> Response:
+    return _internal(exc, REQUEST_ID.get() or _request_id(request))
 
 
 async def _publish_metrics(resources: Resources) -> None:

@@ -38,7 +38,7 @@ from cidadao_gql.investigations.queue import StreamJobs
 from cidadao_gql.migrations import migrate
 from cidadao_gql.observability import logging_config
 from cidadao_gql.persisted import register_directory
-from cidadao_gql.resources import AGENT_CONCURRENCY, open_jobs
+from cidadao_gql.resources import make_executor, open_jobs
 from cidadao_gql.settings import Settings
 
 P = ParamSpec("P")
@@ -146,7 +146,7 @@ async def worker() -> None:
     """Run investigation jobs from Redis Streams until SIGTERM or SIGINT (needs REDIS_URL).
     A worker killed mid-job loses nothing: another claims its job."""
     settings = _settings()
-    if not settings.redis_url:
+    if not settings.jobs_url:
         raise click.ClickException("a worker takes jobs from Redis: set REDIS_URL")
     settings = replace(settings, database_url=await _database_url(settings))
     stop = asyncio.Event()
@@ -155,10 +155,7 @@ async def worker() -> None:
         loop.add_signal_handler(signum, stop.set)
     narrator = Narrator(settings)
     async with open_database(settings) as database, open_jobs(settings) as jobs:
-        pool = settings.agent_pool_size
-        executor = Executor(
-            database, jobs, pool.maximum, AGENT_CONCURRENCY, narrator, minimum=pool.minimum
-        )
+        executor = make_executor(settings, database, jobs, narrator)
         await executor.start()
         redis = jobs.redis if isinstance(jobs, StreamJobs) else None
         assert redis is not None  # REDIS_URL is set, so the jobs are a stream

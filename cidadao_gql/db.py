@@ -3,24 +3,58 @@
 Every statement goes through asyncpg's statement cache, so repeated queries run as
 prepared statements. Each connection reports its queries to a logger, which counts SQL
 round trips; tests read the count to hold the N+1 budget.
+
+A connection the server dropped (a terminated backend, a restart, a reset socket) is not
+the caller's problem: every statement that goes through `Database` runs once more, on a
+fresh connection, when the first try lost its connection; a second loss is
+DatabaseUnavailable (SERVICE_UNAVAILABLE), never a driver error.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import orjson
+from asyncpg import exceptions as pg
 from asyncpg.connection import LoggedQuery
+from asyncpg.pool import PoolConnectionProxy
 
 from cidadao_gql import metrics
+from cidadao_gql.errors import DatabaseUnavailable
 from cidadao_gql.settings import Settings
 
 Record = asyncpg.Record
+Connection: TypeAlias = "PoolConnectionProxy[Any]"  # the stubs' generic; not at runtime
+T = TypeVar("T")
+log = logging.getLogger("cidadao_gql.db")
+
+# The server ended the session (pg_terminate_backend, shutdown, crash recovery, class 08),
+# or the client found the connection broken under it (asyncpg's protocol left in a bad
+# state, a reset socket). A statement timeout (57014) or an asyncio timeout is not one.
+_LOST = (
+    pg.PostgresConnectionError,
+    pg.AdminShutdownError,
+    pg.CrashShutdownError,
+    pg.CannotConnectNowError,
+    pg.InternalClientError,
+    ConnectionError,
+)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` says the connection died rather than that the statement failed."""
+    if isinstance(exc, _LOST):
+        return True
+    if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
+        return True  # refused, unreachable: the server is not there (yet)
+    # "connection is closed", not "pool is closed": that one is ours, and lasts.
+    return isinstance(exc, pg.InterfaceError) and "connection is closed" in str(exc)
 
 
 class RoundTrips:
@@ -51,7 +85,8 @@ class RoundTrips:
 
 
 class Database:
-    """Two pools behind one face. Reads go to the replica when there is one."""
+    """Two pools behind one face. Reads go to the replica when there is one; `*_primary`
+    reads must see our own writes (not a possibly lagging replica)."""
 
     def __init__(
         self, primary: asyncpg.Pool, replica: asyncpg.Pool | None, round_trips: RoundTrips
@@ -61,16 +96,61 @@ class Database:
         self.round_trips = round_trips
 
     async def fetch(self, sql: str, *args: Any) -> list[Record]:
-        return await self.reader.fetch(sql, *args)
+        return await self._twice(self.reader, lambda conn: conn.fetch(sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Record | None:
-        return await self.reader.fetchrow(sql, *args)
+        return await self._twice(self.reader, lambda conn: conn.fetchrow(sql, *args))
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self.reader.fetchval(sql, *args)
+        return await self._twice(self.reader, lambda conn: conn.fetchval(sql, *args))
+
+    async def fetch_primary(self, sql: str, *args: Any) -> list[Record]:
+        return await self._twice(self.primary, lambda conn: conn.fetch(sql, *args))
+
+    async def fetchrow_primary(self, sql: str, *args: Any) -> Record | None:
+        return await self._twice(self.primary, lambda conn: conn.fetchrow(sql, *args))
+
+    async def fetchval_primary(self, sql: str, *args: Any) -> Any:
+        return await self._twice(self.primary, lambda conn: conn.fetchval(sql, *args))
 
     async def execute(self, sql: str, *args: Any) -> str:
-        return await self.primary.execute(sql, *args)
+        """A write of one statement; it must be idempotent, as every caller's is (an
+        upsert, a guarded UPDATE, an event row), since it may run twice (see `write`)."""
+        return await self._twice(self.primary, lambda conn: conn.execute(sql, *args))
+
+    async def write(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """`work` in one transaction on the primary. When the connection is lost the server
+        rolls the transaction back, and `work` runs once more on a fresh connection; only
+        a loss during COMMIT itself leaves it unknown whether the first try committed, so
+        `work` must find its own earlier effect harmless (our writes are guarded by the
+        state they change)."""
+
+        async def transaction(conn: Connection) -> T:
+            async with conn.transaction():
+                return await work(conn)
+
+        return await self._twice(self.primary, transaction)
+
+    async def _twice(self, pool: asyncpg.Pool, work: Callable[[Connection], Awaitable[T]]) -> T:
+        try:
+            async with pool.acquire() as conn:
+                return await work(conn)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            # When one connection was dropped, its idle siblings usually were too (a restart,
+            # a failover, every backend terminated): replace them all rather than try each.
+            log.warning("database: lost a connection (%r); once more on a fresh one", exc)
+            await pool.expire_connections()
+        try:
+            async with pool.acquire() as conn:
+                return await work(conn)
+        except Exception as exc:
+            if connection_lost(exc):
+                raise DatabaseUnavailable(
+                    "the database is unavailable; retry shortly", retryAfter=1
+                ) from exc
+            raise
 
     def publish_pool_sizes(self) -> None:
         """Open and idle connections of each pool, for the gauges."""
@@ -80,10 +160,6 @@ class Database:
         for role, pool in pools.items():
             metrics.DB_POOL_CONNECTIONS.labels(role, "open").set(pool.get_size())
             metrics.DB_POOL_CONNECTIONS.labels(role, "idle").set(pool.get_idle_size())
-
-    async def fetch_primary(self, sql: str, *args: Any) -> list[Record]:
-        """A read that must see our own writes (not a possibly lagging replica)."""
-        return await self.primary.fetch(sql, *args)
 
 
 async def init_connection(conn: asyncpg.Connection, log: Callable[[LoggedQuery], None]) -> None:

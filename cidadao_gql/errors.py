@@ -16,6 +16,8 @@
     │   ├── TooManyTokens        TOO_MANY_TOKENS     maxTokens
     │   └── QueryTooComplex      QUERY_TOO_COMPLEX   cost and maxCost
     ├── Throttled                THROTTLED           cost, currentlyAvailable, retryAfter
+    ├── ServiceUnavailable       SERVICE_UNAVAILABLE (a dependency is down; retry shortly)
+    │   └── DatabaseUnavailable                      PostgreSQL lost the connection twice
     └── QueryTimeout             TIMEOUT             timeoutMs
 
 Anything that is not a CidadaoError is masked from the client as INTERNAL_SERVER_ERROR
@@ -102,6 +104,14 @@ class Throttled(CidadaoError):
     def __init__(self, message: str, retry_after: float, **details: object) -> None:
         super().__init__(message, retryAfter=retry_after, **details)
         self.retry_after = retry_after
+
+
+class ServiceUnavailable(CidadaoError):
+    code = "SERVICE_UNAVAILABLE"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    pass
 
 
 class QueryTimeout(CidadaoError):

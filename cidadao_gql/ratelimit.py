@@ -22,14 +22,14 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cidadao_gql import metrics
-from cidadao_gql.errors import CidadaoError
+from cidadao_gql.errors import ServiceUnavailable
 
 log = logging.getLogger("cidadao_gql.ratelimit")
 Clock = Callable[[], float]
 
 
-class LimiterUnavailable(CidadaoError):
-    code = "SERVICE_UNAVAILABLE"
+class LimiterUnavailable(ServiceUnavailable):
+    pass
 
 
 @dataclass(frozen=True, slots=True)

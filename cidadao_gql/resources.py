@@ -6,6 +6,7 @@ Both the web app's lifespan and the command line use `open_resources`.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -13,6 +14,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from cidadao_gql.cache import TieredCache
 from cidadao_gql.db import Database, open_database
@@ -26,6 +31,7 @@ from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.settings import Settings
 
 AGENT_CONCURRENCY = 4  # agents of one investigation running at once
+log = logging.getLogger("cidadao_gql.resources")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +71,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         redis = None
         if settings.redis_url:
             # Timeouts in milliseconds: a Redis that is slow is as good as down.
-            redis = aioredis.Redis.from_url(
-                settings.redis_url, socket_timeout=0.2, socket_connect_timeout=0.2
-            )
+            redis = connect_redis(settings.redis_url, timeout=0.2, connect_timeout=0.2)
             stack.push_async_callback(redis.aclose)
         cache = TieredCache(settings, db, redis)
         await cache.start()
@@ -76,30 +80,63 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         if settings.run_investigations:
             narrator = Narrator(settings)
             stack.push_async_callback(narrator.close)
-            pool = settings.agent_pool_size
-            executor = Executor(
-                db, jobs, pool.maximum, AGENT_CONCURRENCY, narrator, minimum=pool.minimum
-            )
-            await executor.start()
+            executor = make_executor(settings, db, jobs, narrator)
+            await executor.start()  # which sweeps up what a previous run left unfinished
             stack.push_async_callback(executor.close)
-            await executor.recover(("pending",) if settings.redis_url else ("pending", "running"))
         persisted = PersistedDocuments(db, redis, settings.persisted_queries_only)
         yield Resources(settings, db, redis, make_limiter(settings, redis), cache, jobs, persisted)
+
+
+def make_executor(
+    settings: Settings, db: Database, jobs: Jobs, narrator: Narrator | None
+) -> Executor:
+    pool = settings.agent_pool_size
+    return Executor(
+        db, jobs, pool.maximum, AGENT_CONCURRENCY, narrator, minimum=pool.minimum,
+        lease=settings.investigation_claim_after,
+    )  # fmt: skip
+
+
+def connect_redis(url: str, timeout: float, connect_timeout: float) -> aioredis.Redis:
+    """A client that reconnects: a command that draws a pooled connection Redis has closed
+    (it restarted) goes once more on a new connection after a jittered 10-100 ms, instead
+    of failing the request that drew it. Timeouts are not retried: a slow Redis is down."""
+    retry = Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), 1, (RedisConnectionError,))
+    return aioredis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=connect_timeout, retry=retry
+    )
 
 
 @asynccontextmanager
 async def open_jobs(settings: Settings) -> AsyncIterator[Jobs]:
     """The investigation job queue: Redis Streams when there is Redis, in process otherwise.
-    Its Redis client is its own: workers block on reads longer than the cache's timeouts."""
-    if not settings.redis_url:
+    Its Redis client is its own (on QUEUE_REDIS_URL when set): workers block on reads
+    longer than the cache's timeouts."""
+    if not settings.jobs_url:
         yield LocalJobs()
         return
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
+    redis = connect_redis(settings.jobs_url, timeout=10, connect_timeout=2)
     try:
         jobs = StreamJobs(
             redis, f"{socket.gethostname()}:{os.getpid()}", settings.investigation_claim_after
         )
         await jobs.ensure_group()
+        await _warn_if_evicting(redis)
         yield jobs
     finally:
         await redis.aclose()
+
+
+async def _warn_if_evicting(redis: aioredis.Redis) -> None:
+    """A Redis that evicts keys under memory pressure may drop the job stream; the sweep
+    recovers from that, late. Managed services may refuse CONFIG: then nothing is said."""
+    try:
+        policy = (await redis.config_get("maxmemory-policy")).get("maxmemory-policy")
+    except RedisError:
+        return
+    if policy not in (None, "noeviction", b"noeviction"):
+        log.warning(
+            "queue: its Redis evicts keys (maxmemory-policy %s), the job stream included; "
+            "give it a Redis with noeviction (QUEUE_REDIS_URL)",
+            policy,
+        )

@@ -27,6 +27,7 @@ class Settings:
     database_url: str | None = None
     database_replica_url: str | None = None
     redis_url: str | None = None
+    queue_redis_url: str | None = None  # the job queue's Redis; REDIS_URL's when unset
     db_pool_size: PoolSize = PoolSize(2, 10)
     db_statement_cache_size: int = 512
     json_encoder: str = "orjson"
@@ -81,6 +82,12 @@ class Settings:
     executor: str = "compiled"
     worker_metrics_port: int = 0
 
+    @property
+    def jobs_url(self) -> str | None:
+        """Where investigation jobs wait: QUEUE_REDIS_URL, else REDIS_URL, else nowhere (an
+        in-process queue)."""
+        return self.queue_redis_url or self.redis_url
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default `os.environ`); a bad value raises ConfigError."""
@@ -102,6 +109,7 @@ class Settings:
                 env, "DATABASE_REPLICA_URL", _url(("postgres", "postgresql")), None
             ),
             redis_url=_read(env, "REDIS_URL", _url(("redis", "rediss", "unix")), None),
+            queue_redis_url=_read(env, "QUEUE_REDIS_URL", _url(("redis", "rediss", "unix")), None),
             db_pool_size=_read(env, "DB_POOL_SIZE", _pool_size, d.db_pool_size),
             db_statement_cache_size=_read(
                 env, "DB_STATEMENT_CACHE_SIZE", _int(0, 100_000), d.db_statement_cache_size

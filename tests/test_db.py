@@ -1,4 +1,5 @@
-"""The pool: reads go to the replica when one is configured, writes to the primary."""
+"""The pool: reads go to the replica when one is configured, writes to the primary; what
+counts as a lost connection (tests/test_faults.py loses them for real)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 import asyncpg
 import pytest
+from asyncpg import exceptions as pg
 
-from cidadao_gql.db import open_database
+from cidadao_gql.db import connection_lost, open_database
 from cidadao_gql.settings import PoolSize, Settings
 from tests.conftest import DatabaseFactory
 
@@ -81,3 +83,26 @@ async def test_pools_refuse_what_is_not_a_number(settings: Settings) -> None:
     async with open_database(replace(settings, db_pool_size=PoolSize(1, 1))) as db:
         with pytest.raises(asyncpg.DataError):
             await db.fetchval("SELECT $1::numeric", "abc")
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        (pg.AdminShutdownError("terminating connection due to administrator command"), True),
+        (pg.ConnectionDoesNotExistError("connection was closed in the middle of operation"), True),
+        (
+            pg.InternalClientError("cannot switch to state 12; another operation is in progress"),
+            True,
+        ),
+        (pg.InterfaceError("cannot perform operation: connection is closed"), True),
+        (ConnectionResetError(), True),
+        (ConnectionRefusedError(), True),
+        (pg.QueryCanceledError("canceling statement due to statement timeout"), False),
+        (TimeoutError(), False),
+        (pg.InterfaceError("pool is closed"), False),
+        (pg.UndefinedTableError('relation "x" does not exist'), False),
+    ],
+)
+def test_only_a_lost_connection_counts_as_one(error: Exception, lost: bool) -> None:
+    """What Database runs once more: never a timeout, a closed pool or a wrong statement."""
+    assert connection_lost(error) is lost

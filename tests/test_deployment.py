@@ -47,9 +47,18 @@ def test_docker_compose_accepts_the_compose_file() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) == {
-        "migrate", "api", "worker", "postgres", "postgres-replica", "redis", "prometheus",
-        "grafana",
+        "migrate", "api", "worker", "postgres", "postgres-replica", "redis", "redis-queue",
+        "prometheus", "grafana",
     }  # fmt: skip
+
+
+def test_the_job_queue_has_a_redis_that_never_evicts() -> None:
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services = compose["services"]
+    command = services["redis-queue"]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    for name in ("api", "worker"):
+        assert services[name]["environment"]["QUEUE_REDIS_URL"].startswith("redis://redis-queue:")
 
 
 def test_kubernetes_manifests_ask_for_the_promised_resources() -> None:

@@ -136,28 +136,32 @@ async def test_queue_metrics_follow_postgresql_and_the_jobs(
         assert sample("cidadao_ai_investigation_oldest_pending_seconds") == 0
         target = store.target_from_json({})
         first = await store.create(db, "ana", target, ["amendment_ceiling"])
-        await store.create(db, "ana", target, ["amendment_ceiling"])
-        async with connect(url) as conn:  # the first has waited ten minutes
-            await conn.execute(
-                "UPDATE investigations SET created_at = now() - interval '10 minutes'"
-                " WHERE id = $1",
-                first["id"],
-            )
+        second = await store.create(db, "ana", target, ["amendment_ceiling"])
+        async with connect(url) as conn:  # they have waited ten and five minutes
+            for row, minutes in ((first, 10), (second, 5)):
+                await conn.execute(
+                    "UPDATE investigations SET created_at = now() - make_interval(mins => $2)"
+                    " WHERE id = $1",
+                    row["id"],
+                    minutes,
+                )
         await health.measure_queue(db)
         assert sample("cidadao_ai_investigation_queue_depth") == 2
         assert 600 <= sample("cidadao_ai_investigation_oldest_pending_seconds") < 3600
 
         before = {name: sample(f"cidadao_ai_investigation_jobs_{name}_total")
                   for name in ("started", "retried", "failed", "recovered")}  # fmt: skip
-        recovered = await Executor(db, LocalJobs(), 1, 1).recover(("pending",))
+        recovered = await Executor(db, LocalJobs(), 1, 1).sweep()
         assert await runner.run(db, first["id"]) == "completed"
         async with connect(url) as conn:  # as if its worker had died: it runs again
-            await conn.execute("UPDATE investigations SET status = 'running' WHERE id = $1",
+            await conn.execute("UPDATE investigations SET status = 'running',"
+                               " heartbeat_at = now() - interval '1 hour' WHERE id = $1",
                                first["id"])  # fmt: skip
         assert await runner.run(db, first["id"]) == "completed"
         async with connect(url) as conn:  # and once more, past the attempts allowed
             await conn.execute(
-                "UPDATE investigations SET status = 'running', attempts = $2 WHERE id = $1",
+                "UPDATE investigations SET status = 'running', attempts = $2,"
+                " heartbeat_at = now() - interval '1 hour' WHERE id = $1",
                 first["id"], runner.MAX_ATTEMPTS,
             )  # fmt: skip
         assert await runner.run(db, first["id"]) == "failed"

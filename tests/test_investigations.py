@@ -212,12 +212,13 @@ async def test_bad_targets_are_refused(
 
 
 async def test_a_restart_resumes_a_running_investigation(settings: Settings, db: Database) -> None:
-    """An API that died mid-run left it `running`; the next start picks it up."""
+    """An API that died mid-run left it `running`; the next start picks it up once the dead
+    process's lease (INVESTIGATION_CLAIM_AFTER) has lapsed."""
     row = await store.create(
         db, "ana", store.target_from_json({"agency_ids": [await busiest_agency(db)]}), []
     )
     await store.start(db, row["id"])  # as if the dead process had started it
-    async with open_resources(replace(settings, redis_url=None)):
+    async with open_resources(replace(settings, redis_url=None, investigation_claim_after=1)):
         for _ in range(200):
             status = await db.fetchval("SELECT status FROM investigations WHERE id = $1", row["id"])
             if status == "completed":
@@ -241,9 +242,12 @@ async def test_an_investigation_that_keeps_killing_workers_is_failed_with_a_reas
     assert "gave up after" in error
 
 
+@pytest.mark.parametrize("stream_lost", [False, True], ids=["stream-kept", "stream-lost"])
 async def test_a_worker_killed_mid_job_loses_nothing(
-    settings: Settings, redis_url: str, db: Database
+    settings: Settings, redis_url: str, db: Database, stream_lost: bool
 ) -> None:
+    """Another worker claims the dead one's job once its lease lapses; and when Redis lost
+    the job with the whole stream, the sweep queues it again from PostgreSQL."""
     assert settings.database_url
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url,
            "INVESTIGATION_CLAIM_AFTER": "1", "AGENT_POOL_SIZE": "1"}  # fmt: skip
@@ -256,7 +260,7 @@ async def test_a_worker_killed_mid_job_loses_nothing(
 
     import redis.asyncio as aioredis
 
-    from cidadao_gql.investigations.queue import StreamJobs
+    from cidadao_gql.investigations.queue import STREAM, StreamJobs
 
     client = aioredis.Redis.from_url(redis_url)
     jobs = StreamJobs(client, "test")
@@ -278,6 +282,8 @@ async def test_a_worker_killed_mid_job_loses_nothing(
                 await asyncio.sleep(0.05)
             first.send_signal(signal.SIGKILL)
             await first.wait()
+        if stream_lost:
+            await client.delete(STREAM)
         second = await worker()
         try:
             for _ in range(300):

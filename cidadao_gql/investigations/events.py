@@ -55,7 +55,7 @@ async def batches(
 
 
 async def _ended(db: Database, investigation: uuid.UUID) -> Event | None:
-    row = await db.primary.fetchrow(
+    row = await db.fetchrow_primary(
         "SELECT status, error FROM investigations WHERE id = $1", investigation
     )
     if row is None or row["status"] not in TERMINAL:

@@ -9,6 +9,11 @@
   `recycle_after` jobs is replaced by a fresh one.
 - Push-back: the in-process queue is bounded (a full one refuses new investigations).
 - Drain: closing stops taking jobs and lets the ones in hand finish, up to a timeout.
+- Sweep: at start, every `lease` seconds and whenever the queue was emptied under it, the
+  executor queues again from PostgreSQL every unfinished investigation that nothing
+  carries (pending, or running under a lapsed lease), oldest first, in batches, and never
+  more than the queue has room for. Redis carries jobs; PostgreSQL says what is unfinished.
+  The claim in PostgreSQL (store.start) makes a job delivered twice run once at a time.
 
 Jobs go to whichever worker is free next (round-robin over the idle ones); each job runs
 its agents scatter-gather (runner.py), a large target split into chunks (map-reduce).
@@ -17,16 +22,20 @@ its agents scatter-gather (runner.py), a large target split into chunks (map-red
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
 from cidadao_gql import metrics
 from cidadao_gql.db import Database
-from cidadao_gql.investigations import runner
+from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.queue import Jobs
 
 log = logging.getLogger("cidadao_gql.investigations")
+SWEEP_BATCH = 100
+# A new investigation is stored, then queued: one pending for less than this is not lost.
+SETTLE_SECONDS = 2.0
 
 
 class Executor:
@@ -41,6 +50,7 @@ class Executor:
         idle_after: float = 30.0,
         recycle_after: int = 100,
         tick: float = 0.5,
+        lease: float = 30.0,
     ) -> None:
         self.db = db
         self.jobs = jobs
@@ -51,9 +61,11 @@ class Executor:
         self.idle_after = idle_after
         self.recycle_after = recycle_after
         self.tick = tick
+        self.lease = lease
         self.stopping = asyncio.Event()
         self.workers: set[asyncio.Task[None]] = set()
         self.supervisor: asyncio.Task[None] | None = None
+        self.sweeper: asyncio.Task[None] | None = None
         self.busy = 0
         self.completed = 0
         self.recycled = 0
@@ -63,6 +75,7 @@ class Executor:
         for _ in range(self.minimum):
             self._spawn()
         self.supervisor = asyncio.create_task(self._supervise())
+        self.sweeper = asyncio.create_task(self._sweep_always())
 
     def _spawn(self) -> None:
         self.spawned += 1
@@ -81,18 +94,39 @@ class Executor:
         metrics.AGENT_POOL_SIZE.set(len(self.workers))
         metrics.AGENT_POOL_UTILIZATION.set(self.utilization)
 
-    async def recover(self, statuses: tuple[str, ...] = ("pending", "running")) -> int:
-        """Submit again what a previous run left unfinished: everything, with the in-process
-        queue (a restart empties it); only what never started, with Redis Streams (a running
-        job there is claimed back by a live worker, and a job run twice finishes once)."""
-        rows = await self.db.fetch_primary(
-            "SELECT id FROM investigations WHERE status = any($1::text[]) ORDER BY created_at",
-            list(statuses),
-        )
-        for row in rows:
-            await self.jobs.submit(row["id"])
-            metrics.JOBS_RECOVERED.inc()
-        return len(rows)
+    async def sweep(self) -> int:
+        """Queue again what PostgreSQL says is unfinished and the queue no longer carries
+        (lost with an emptied Redis, left by a dead process, never queued); the number
+        queued. Batches of SWEEP_BATCH, up to the room the queue has left."""
+        if not await self.jobs.lead(self.lease):
+            return 0  # another process sweeps this round
+        carried = await self.jobs.carried()
+        room = self.jobs.max_pending - await self.jobs.backlog()
+        queued = 0
+        while room > 0:
+            found = await store.unclaimed(
+                self.db, self.lease, SETTLE_SECONDS, carried, min(SWEEP_BATCH, room)
+            )
+            if not found:
+                break
+            await self.jobs.requeue(found)
+            carried.update(found)
+            room -= len(found)
+            queued += len(found)
+        if queued:
+            metrics.JOBS_RECOVERED.inc(queued)
+            log.warning("executor: queued %d unfinished investigations again", queued)
+        return queued
+
+    async def _sweep_always(self) -> None:
+        while not self.stopping.is_set():
+            self.jobs.recreated.clear()
+            try:
+                await self.sweep()
+            except Exception as exc:  # Redis or PostgreSQL away: the next round tries again
+                log.warning("executor: sweep failed (%s)", exc)
+            with contextlib.suppress(TimeoutError):  # a round is due, or Redis was emptied
+                await asyncio.wait_for(self.jobs.recreated.wait(), self.lease)
 
     async def _supervise(self) -> None:
         while not self.stopping.is_set():
@@ -148,6 +182,7 @@ class Executor:
                     self.agent_concurrency,
                     write=self.narrator.write if self.narrator else None,
                     announce=self.jobs.announce,
+                    lease=self.lease,
                 )
                 log.info("worker %d: investigation %s %s", number, investigation, status)
                 self.completed += 1
@@ -170,9 +205,10 @@ class Executor:
 
     async def close(self, drain_seconds: float = 30.0) -> None:
         self.stopping.set()
-        if self.supervisor is not None:
-            self.supervisor.cancel()
-            await asyncio.gather(self.supervisor, return_exceptions=True)
+        for task in (self.supervisor, self.sweeper):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if not self.workers:
             return
         _, pending = await asyncio.wait(set(self.workers), timeout=drain_seconds)

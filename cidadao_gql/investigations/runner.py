@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from cidadao_gql import metrics
 from cidadao_gql.agents import AGENTS, Agent, Finding, Target
-from cidadao_gql.db import Database
+from cidadao_gql.db import Database, Record
 from cidadao_gql.investigations import store
 from cidadao_gql.queries import Sql
 
@@ -97,16 +97,43 @@ async def run(
     write: Callable[[list[Finding]], Awaitable[str]] | None = None,
     announce: Announce = _quiet,
     chunk_size: int = CHUNK_CONTRACTS,
+    lease: float = 30.0,
 ) -> str:
     """Run an investigation to its end; returns the status it ended in (or `skipped` when it
-    had already finished, as a redelivered job may find it). `write` turns the findings into
-    the report (the written summary by default); `announce` appends to the event stream."""
-    row = await store.start(db, investigation)
+    had finished, or a live worker holds it, as a redelivered job may find it). `write`
+    turns the findings into the report (the written summary by default); `announce` appends
+    to the event stream. The lease is renewed every third of `lease` while it runs."""
+    row = await store.start(db, investigation, lease)
     if row is None:
         return "skipped"
     metrics.JOBS_STARTED.inc()
     if row["attempts"] > 1:
         metrics.JOBS_RETRIED.inc()
+    heart = asyncio.create_task(_beat(db, investigation, lease / 3))
+    try:
+        return await _run(db, row, concurrency, write, announce, chunk_size)
+    finally:
+        heart.cancel()
+
+
+async def _beat(db: Database, investigation: uuid.UUID, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await store.beat(db, investigation)
+        except Exception as exc:  # the next beat may get through; the lease outlasts three
+            log.warning("investigation %s: could not renew its lease (%s)", investigation, exc)
+
+
+async def _run(
+    db: Database,
+    row: Record,
+    concurrency: int,
+    write: Callable[[list[Finding]], Awaitable[str]] | None,
+    announce: Announce,
+    chunk_size: int,
+) -> str:
+    investigation: uuid.UUID = row["id"]
     await announce(investigation, "started", attempt=row["attempts"])
     if row["attempts"] > MAX_ATTEMPTS:
         reason = f"gave up after {MAX_ATTEMPTS} attempts (workers died)"

@@ -4,6 +4,7 @@ cancelled, with progress and every transition recorded. Only the owner sees one.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import asdict
 from datetime import date
 from typing import Any, TypeAlias
@@ -13,7 +14,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from cidadao_gql.agents import Finding, Target
-from cidadao_gql.db import Database, Record
+from cidadao_gql.db import Connection, Database, Record
 from cidadao_gql.errors import BadUserInput, CidadaoError
 from cidadao_gql.queries import Sql
 
@@ -94,22 +95,29 @@ async def record(conn: Conn, investigation: uuid.UUID, kind: str, **payload: Any
 
 async def create(db: Database, user_id: str, target: Target, agents: list[str]) -> Record:
     investigation = uuid.uuid4()
-    async with db.primary.acquire() as conn, conn.transaction():
+
+    async def insert(conn: Connection) -> Record:
         row = await conn.fetchrow(
             """INSERT INTO investigations (id, user_id, status, target, agents)
-               VALUES ($1, $2, 'pending', $3, $4) RETURNING *""",
+               VALUES ($1, $2, 'pending', $3, $4) ON CONFLICT (id) DO NOTHING RETURNING *""",
             investigation,
             user_id,
             target_json(target),
             agents,
         )
-        await record(conn, investigation, "created", agents=agents)
-    assert row is not None
-    return row
+        if row is None:  # an earlier try committed, then lost its connection (Database.write)
+            row = await conn.fetchrow("SELECT * FROM investigations WHERE id = $1", investigation)
+        else:
+            await record(conn, investigation, "created", agents=agents)
+        assert row is not None
+        found: Record = row
+        return found
+
+    return await db.write(insert)
 
 
 async def get(db: Database, investigation: uuid.UUID, user_id: str) -> Record:
-    row = await db.primary.fetchrow(
+    row = await db.fetchrow_primary(
         "SELECT * FROM investigations WHERE id = $1 AND user_id = $2", investigation, user_id
     )
     if row is None:  # another user's looks exactly like a missing one
@@ -127,7 +135,8 @@ async def list_for(db: Database, user_id: str, first: int) -> list[Record]:
 
 async def cancel(db: Database, investigation: uuid.UUID, user_id: str) -> Record:
     await get(db, investigation, user_id)
-    async with db.primary.acquire() as conn, conn.transaction():
+
+    async def update(conn: Connection) -> Record:
         row = await conn.fetchrow(
             """UPDATE investigations SET status = 'cancelled', finished_at = now()
                 WHERE id = $1 AND status IN ('pending', 'running') RETURNING *""",
@@ -136,34 +145,82 @@ async def cancel(db: Database, investigation: uuid.UUID, user_id: str) -> Record
         if row is None:
             raise NotCancellable("the investigation has already finished", id=str(investigation))
         await record(conn, investigation, "finished", status="cancelled")
-    return row
+        cancelled: Record = row
+        return cancelled
+
+    return await db.write(update)
 
 
-async def start(db: Database, investigation: uuid.UUID) -> Record | None:
-    """Mark it running (again, after a crash); None when it is finished or cancelled."""
-    async with db.primary.acquire() as conn, conn.transaction():
+# The claim: a worker may run an investigation that is pending, or running under a lease
+# its holder stopped renewing (it died) for `lease` seconds. Any number of deliveries of
+# one job (a redelivery, a sweep, a duplicate) therefore start it once at a time.
+_CLAIMABLE = """status = 'pending' OR status = 'running'
+                AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $2))"""
+
+
+async def start(db: Database, investigation: uuid.UUID, lease: float = 30.0) -> Record | None:
+    """Claim it and mark it running (again, after its holder died); None when it is
+    finished, cancelled, or held by a live worker."""
+
+    async def claim(conn: Connection) -> Record | None:
         row = await conn.fetchrow(
-            """UPDATE investigations SET status = 'running', started_at = coalesce(started_at, now()),
-                      attempts = attempts + 1
-                WHERE id = $1 AND status IN ('pending', 'running') RETURNING *""",
+            f"""UPDATE investigations SET status = 'running', attempts = attempts + 1,
+                       started_at = coalesce(started_at, now()), heartbeat_at = now()
+                 WHERE id = $1 AND ({_CLAIMABLE}) RETURNING *""",
             investigation,
+            lease,
         )
         if row is not None:
             await record(conn, investigation, "started", attempt=row["attempts"])
-    return row
+        return row
+
+    return await db.write(claim)
+
+
+async def beat(db: Database, investigation: uuid.UUID) -> None:
+    """Renew the lease of a running investigation: its holder is alive."""
+    await db.execute(
+        "UPDATE investigations SET heartbeat_at = now() WHERE id = $1 AND status = 'running'",
+        investigation,
+    )
+
+
+async def unclaimed(
+    db: Database, lease: float, settle: float, carried: Collection[uuid.UUID], limit: int
+) -> list[uuid.UUID]:
+    """Oldest first, at most `limit` unfinished investigations that nothing carries: not in
+    `carried` (the queue's), and claimable (pending for over `settle` seconds, which leaves
+    the API the moment between storing one and queueing it, or under a dead lease)."""
+    rows = await db.fetch_primary(
+        f"""SELECT id FROM investigations
+             WHERE status IN ('pending', 'running') AND ({_CLAIMABLE})
+               AND (status = 'running' OR created_at < now() - make_interval(secs => $3))
+               AND id <> ALL($4::uuid[])
+             ORDER BY created_at LIMIT $1""",
+        limit,
+        lease,
+        settle,
+        list(carried),
+    )
+    return [r["id"] for r in rows]
 
 
 async def progress(db: Database, investigation: uuid.UUID, fraction: float, agent: str) -> bool:
-    """Record progress; False when the investigation was cancelled meanwhile."""
-    status = await db.primary.fetchval(
-        """UPDATE investigations SET progress = $2 WHERE id = $1 AND status = 'running'
-           RETURNING status""",
-        investigation,
-        fraction,
-    )
-    if status is not None:
-        await record(db, investigation, "progress", progress=round(fraction, 4), agent=agent)
-    return status is not None
+    """Record progress (which renews the lease too); False when the investigation was
+    cancelled meanwhile."""
+
+    async def update(conn: Connection) -> bool:
+        status = await conn.fetchval(
+            """UPDATE investigations SET progress = $2, heartbeat_at = now()
+                WHERE id = $1 AND status = 'running' RETURNING status""",
+            investigation,
+            fraction,
+        )
+        if status is not None:
+            await record(conn, investigation, "progress", progress=round(fraction, 4), agent=agent)
+        return status is not None
+
+    return await db.write(update)
 
 
 async def complete(
@@ -171,7 +228,8 @@ async def complete(
 ) -> bool:
     """Store the findings and finish, in one transaction; findings of an earlier attempt are
     replaced, so a job run twice leaves one set. False when it was cancelled meanwhile."""
-    async with db.primary.acquire() as conn, conn.transaction():
+
+    async def finish(conn: Connection) -> bool:
         status = await conn.fetchval(
             "SELECT status FROM investigations WHERE id = $1 FOR UPDATE", investigation
         )
@@ -195,11 +253,13 @@ async def complete(
             summary,
         )
         await record(conn, investigation, "finished", status="completed", findings=len(findings))
-    return True
+        return True
+
+    return await db.write(finish)
 
 
 async def fail(db: Database, investigation: uuid.UUID, reason: str) -> None:
-    async with db.primary.acquire() as conn, conn.transaction():
+    async def update(conn: Connection) -> None:
         updated = await conn.fetchval(
             """UPDATE investigations SET status = 'failed', error = $2, finished_at = now()
                 WHERE id = $1 AND status IN ('pending', 'running') RETURNING id""",
@@ -208,6 +268,8 @@ async def fail(db: Database, investigation: uuid.UUID, reason: str) -> None:
         )
         if updated is not None:
             await record(conn, investigation, "finished", status="failed", error=reason)
+
+    await db.write(update)
 
 
 async def queue_state(db: Database) -> tuple[int, float]:
