@@ -16,7 +16,11 @@
     │   ├── TooManyTokens        TOO_MANY_TOKENS     maxTokens
     │   └── QueryTooComplex      QUERY_TOO_COMPLEX   cost and maxCost
     ├── Throttled                THROTTLED           cost, currentlyAvailable, retryAfter
-    └── QueryTimeout             TIMEOUT             timeoutMs
+    ├── QueryTimeout             TIMEOUT             timeoutMs
+    └── ImportFailed             IMPORT_FAILED       (the command line only; its exit status)
+        ├── BadImportFile        IMPORT_BAD_FILE     missing file or column, broken CSV   2
+        ├── TooManyRejects       IMPORT_TOO_MANY_REJECTS                                  3
+        └── UndecodableFile      IMPORT_UNDECODABLE  not text, or not in its encoding     4
 
 Anything that is not a CidadaoError is masked from the client as INTERNAL_SERVER_ERROR
 and logged with the request id.
@@ -106,3 +110,21 @@ class Throttled(CidadaoError):
 
 class QueryTimeout(CidadaoError):
     code = "TIMEOUT"
+
+
+class ImportFailed(CidadaoError):
+    """An import that loaded nothing; the message names the file and what to do."""
+
+    code = "IMPORT_FAILED"
+
+
+class BadImportFile(ImportFailed):
+    code = "IMPORT_BAD_FILE"
+
+
+class TooManyRejects(ImportFailed):
+    code = "IMPORT_TOO_MANY_REJECTS"
+
+
+class UndecodableFile(ImportFailed):
+    code = "IMPORT_UNDECODABLE"
