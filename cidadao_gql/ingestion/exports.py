@@ -88,7 +88,14 @@ class CsvExport:
         reason = f"expected {width} fields, got {len(fields)}"
         if last and not self.ends_with_line_break:
             reason += " (the file ends inside this record: is it truncated?)"
-        return number, {MALFORMED: reason}
+        # What was read goes to the rejects file with the reason, named as far as it goes.
+        row: dict[str, object] = {
+            MALFORMED: reason,
+            **dict(zip(self.columns, fields, strict=False)),
+        }
+        if len(fields) > width:
+            row["(extra fields)"] = fields[width:]
+        return number, row
 
 
 def open_export(path: Path, required: Collection[str], encoding: str | None = None) -> CsvExport:
@@ -107,8 +114,7 @@ def open_export(path: Path, required: Collection[str], encoding: str | None = No
         ends_with_line_break = _ends_with_line_break(path)
     except UnicodeDecodeError as exc:
         raise UndecodableFile(
-            f"{path}: its header is not {encoding} ({exc.reason});"
-            " name the file's encoding with --encoding"
+            f"{path} is not {encoding} ({exc.reason}); name the file's encoding with --encoding"
         ) from None
     except OSError as exc:
         raise BadImportFile(f"cannot read {path}: {exc.strerror}") from None

@@ -204,7 +204,7 @@ def _check_rejects(report: ImportReport, limit: RejectLimit) -> None:
     ]
     if over:
         raise TooManyRejects(
-            f"too many rejected rows ({', '.join(over)}; the limit is {limit} per file);"
+            f"too many rejected rows: {', '.join(over)}, over the limit of {limit} per file;"
             " nothing was imported",
             limit=str(limit),
         )
