@@ -3,10 +3,7 @@ process where the exit status is what a batch script goes by."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cidadao_gql.cli import main
-from tests.conftest import ROOT, SAMPLE_DIR, DatabaseFactory
+from tests.conftest import ROOT, SAMPLE_DIR, DatabaseFactory, run_cli
 from tests.damaged_exports import (
     latin1_safe,
     not_text,
@@ -92,19 +89,6 @@ def test_session_revoke_names_how_many_sessions_ended(database_url: str) -> None
     assert "ended 0 session(s) of nobody" in invoke(
         database_url, "session", "revoke", "--user", "nobody"
     )
-
-
-async def run_cli(url: str, cwd: Path, *args: str) -> tuple[int, str, str]:
-    """The command as a batch script runs it: its own process, judged by its exit status."""
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cidadao_gql.cli", *args,
-        cwd=cwd, env={**env, "DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 @pytest.mark.parametrize(
