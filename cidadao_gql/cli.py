@@ -328,7 +328,7 @@ async def import_pncp(
 
     Exit status: 0 loaded; 2 a file is missing, lacks a required column or is not CSV (or
     bad usage); 3 a file has more rejected rows than --max-rejects; 4 a file is not text or
-    not in its encoding; 1 anything else. Unless it is 0, nothing was written.
+    not in its encoding; 1 anything else. After 2, 3 or 4 nothing was written.
     """
     if api and encoding:
         raise click.UsageError("--encoding applies to files, not to --api")

@@ -17,7 +17,7 @@
     │   └── QueryTooComplex      QUERY_TOO_COMPLEX   cost and maxCost
     ├── Throttled                THROTTLED           cost, currentlyAvailable, retryAfter
     ├── QueryTimeout             TIMEOUT             timeoutMs
-    └── ImportFailed             IMPORT_FAILED       (the command line only; its exit status)
+    └── ImportFailed             IMPORT_FAILED       (command line only; exit status on the right)
         ├── BadImportFile        IMPORT_BAD_FILE     missing file or column, broken CSV   2
         ├── TooManyRejects       IMPORT_TOO_MANY_REJECTS                                  3
         └── UndecodableFile      IMPORT_UNDECODABLE  not text, or not in its encoding     4
