@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import os
 import shutil
@@ -28,14 +29,28 @@ from cidadao_gql import apikeys, embedded, graphiql, health, sessions
 from cidadao_gql.cache import announce, bump_version
 from cidadao_gql.client import Checkpoint, Exporter, QueryFailed, read_variables
 from cidadao_gql.db import RoundTrips, init_connection, open_database
-from cidadao_gql.errors import CidadaoError
+from cidadao_gql.errors import (
+    BadImportFile,
+    CidadaoError,
+    TooManyRejects,
+    UndecodableFile,
+)
 from cidadao_gql.ingestion import synthetic
-from cidadao_gql.ingestion.importer import Rejects, import_directory, import_rows
+from cidadao_gql.ingestion.importer import (
+    ITEMS,
+    PROCUREMENTS,
+    RESULTS,
+    ImportReport,
+    RejectLimit,
+    Rejects,
+    import_rows,
+    open_directory,
+)
 from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, PncpClient, fetch_rows
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.queue import StreamJobs
-from cidadao_gql.migrations import migrate
+from cidadao_gql.migrations import migrate, pending_migrations
 from cidadao_gql.observability import logging_config
 from cidadao_gql.persisted import register_directory
 from cidadao_gql.resources import make_executor, open_jobs
@@ -44,16 +59,28 @@ from cidadao_gql.settings import Settings
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# Exit statuses that scripts rely on (README, Data); any other failure is 1, and click's
+# own usage errors are 2, like a file that cannot be imported as it is.
+EXIT_STATUS: dict[type[CidadaoError], int] = {
+    BadImportFile: 2,
+    TooManyRejects: 3,
+    UndecodableFile: 4,
+}
+
 
 def _run(command: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
-    """Run an async command; our errors end it with their message and exit status 1."""
+    """Run an async command; our errors end it with their message and their exit status
+    (EXIT_STATUS, else 1)."""
 
     @wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return asyncio.run(command(*args, **kwargs))
         except (CidadaoError, FileNotFoundError) as exc:
-            raise click.ClickException(str(exc)) from None
+            status = next((s for kind, s in EXIT_STATUS.items() if isinstance(exc, kind)), 1)
+            # What click.ClickException prints, with a status of our choosing.
+            click.echo(f"Error: {exc}", err=True)
+            raise click.exceptions.Exit(status) from None
 
     return wrapper
 
@@ -244,6 +271,29 @@ def import_() -> None:
     """Load real data."""
 
 
+class _RejectLimitType(click.ParamType[RejectLimit, "str | RejectLimit"]):
+    name = "ROWS|PERCENT%"
+
+    def convert(
+        self, value: str | RejectLimit, param: click.Parameter | None, ctx: click.Context | None
+    ) -> RejectLimit:
+        if isinstance(value, RejectLimit):
+            return value
+        try:
+            return RejectLimit.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise click.BadParameter(f"unknown encoding {value!r}") from None
+    return value
+
+
 @import_.command("pncp")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
 @click.option("--api", is_flag=True, help="Pull from the PNCP APIs instead of files.")
@@ -252,37 +302,100 @@ def import_() -> None:
 @click.option("--modality", "modalities", type=click.IntRange(1, 13), multiple=True,
               help="PNCP modality code (repeatable); all by default.")  # fmt: skip
 @click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True)
-@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("pncp.rejects.csv"), show_default=True)  # fmt: skip
+@click.option("--encoding", callback=_encoding,
+              help="The files' encoding, e.g. latin-1. Default: detected per file, UTF-8 "
+                   "else Windows-1252.")  # fmt: skip
+@click.option("--max-rejects", type=_RejectLimitType(), default="1%", show_default=True,
+              help="Rejected rows a file may have, as rows (10) or a share of its rows (1%); "
+                   "more fails the import, which then loads nothing.")  # fmt: skip
+@click.option("--dry-run", is_flag=True,
+              help="Read and check everything, report what would be loaded and rejected, "
+                   "write nothing.")  # fmt: skip
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where rejected rows go, with reasons. Default: pncp.rejects.csv; a dry "
+                   "run writes them only when this is given.")  # fmt: skip
 @_run
 async def import_pncp(
     directory: Path | None, api: bool, start: datetime | None, end: datetime | None,
-    modalities: tuple[int, ...], base_url: str, rejects: Path,
+    modalities: tuple[int, ...], base_url: str, encoding: str | None,
+    max_rejects: RejectLimit, dry_run: bool, rejects_path: Path | None,
 ) -> None:  # fmt: skip
     """Import PNCP procurements, items and results: from DIRECTORY (default PNCP_SAMPLE_DIR)
-    or, with --api, from the PNCP APIs for a date range. Re-running changes nothing."""
+    or, with --api, from the PNCP APIs for a date range. Re-running changes nothing.
+
+    Exit status: 0 loaded; 2 a file is missing, lacks a required column or is not CSV (or
+    bad usage); 3 a file has more rejected rows than --max-rejects; 4 a file is not text or
+    not in its encoding; 1 anything else. After 2, 3 or 4 nothing was written.
+    """
+    if api and encoding:
+        raise click.UsageError("--encoding applies to files, not to --api")
+    if rejects_path is None and not dry_run:
+        rejects_path = Path("pncp.rejects.csv")
     settings = _settings()
     found = Rejects()
     async with _connect(settings) as conn:
-        await migrate(conn)
-        if api:
-            if start is None or end is None or start > end:
-                raise click.UsageError("--api needs --from DATE and --to DATE, in that order")
-            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-                rows = await fetch_rows(
-                    PncpClient(http), start.date(), end.date(), modalities or ALL_MODALITIES
-                )
-            report = await import_rows(conn, rows.procurements, rows.items, rows.results, found)
-        else:
-            report = await import_directory(conn, directory or settings.pncp_sample_dir, found)
-        if any(t.inserted or t.updated for t in report.tables.values()):
+        await _schema_ready(conn, dry_run)
+        try:
+            report = await _import_pncp(
+                conn, found, directory or settings.pncp_sample_dir, api, start, end,
+                modalities, base_url, encoding, max_rejects, dry_run,
+            )  # fmt: skip
+        except TooManyRejects:
+            _write_rejects(found, rejects_path)  # they are what explains the failure
+            raise
+        changed = any(t.inserted or t.updated for t in report.tables.values())
+        if changed and not dry_run:
             await _invalidate(settings, conn, "data")
     for line in report.lines():
         click.echo(line)
-    if found.rows:
-        with rejects.open("w", newline="", encoding="utf-8") as out:
+    _write_rejects(found, rejects_path)
+    if found.rows and rejects_path is None:
+        click.echo(f"{len(found.rows)} row(s) would be rejected; --rejects FILE lists them")
+    if dry_run:
+        click.echo("dry run: nothing was written to the database")
+
+
+async def _schema_ready(conn: asyncpg.Connection, dry_run: bool) -> None:
+    """Migrate, except in a dry run, which writes nothing and so needs the schema as is."""
+    if not dry_run:
+        await migrate(conn)
+    elif pending := await pending_migrations(conn):
+        raise click.ClickException(
+            f"the database lacks {len(pending)} migration(s); a dry run changes nothing,"
+            " so run `cidadao-gql db migrate` first"
+        )
+
+
+async def _import_pncp(
+    conn: asyncpg.Connection, found: Rejects, directory: Path, api: bool,
+    start: datetime | None, end: datetime | None, modalities: tuple[int, ...], base_url: str,
+    encoding: str | None, max_rejects: RejectLimit, dry_run: bool,
+) -> ImportReport:  # fmt: skip
+    if not api:
+        exports = open_directory(directory, encoding)
+        for export in exports.values():
+            click.echo(export.describe())
+        return await import_rows(
+            conn, exports[PROCUREMENTS].rows(), exports[ITEMS].rows(), exports[RESULTS].rows(),
+            found, max_rejects=max_rejects, dry_run=dry_run,
+        )  # fmt: skip
+    if start is None or end is None or start > end:
+        raise click.UsageError("--api needs --from DATE and --to DATE, in that order")
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        rows = await fetch_rows(
+            PncpClient(http), start.date(), end.date(), modalities or ALL_MODALITIES
+        )
+    return await import_rows(
+        conn, rows.procurements, rows.items, rows.results, found,
+        max_rejects=max_rejects, dry_run=dry_run,
+    )  # fmt: skip
+
+
+def _write_rejects(found: Rejects, path: Path | None) -> None:
+    if found.rows and path is not None:
+        with path.open("w", newline="", encoding="utf-8") as out:
             found.write(out)
-        click.echo(f"{len(found.rows)} rejected row(s) written to {rejects}")
+        click.echo(f"{len(found.rows)} rejected row(s) written to {path}")
 
 
 @main.group()

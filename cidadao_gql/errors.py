@@ -18,7 +18,11 @@
     ├── Throttled                THROTTLED           cost, currentlyAvailable, retryAfter
     ├── ServiceUnavailable       SERVICE_UNAVAILABLE (a dependency is down; retry shortly)
     │   └── DatabaseUnavailable                      PostgreSQL lost the connection twice
-    └── QueryTimeout             TIMEOUT             timeoutMs
+    ├── QueryTimeout             TIMEOUT             timeoutMs
+    └── ImportFailed             IMPORT_FAILED       (command line only; exit status on the right)
+        ├── BadImportFile        IMPORT_BAD_FILE     missing file or column, broken CSV   2
+        ├── TooManyRejects       IMPORT_TOO_MANY_REJECTS                                  3
+        └── UndecodableFile      IMPORT_UNDECODABLE  not text, or not in its encoding     4
 
 Anything that is not a CidadaoError is masked from the client as INTERNAL_SERVER_ERROR
 and logged with the request id.
@@ -116,3 +120,21 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 class QueryTimeout(CidadaoError):
     code = "TIMEOUT"
+
+
+class ImportFailed(CidadaoError):
+    """An import that loaded nothing; the message names the file and what to do."""
+
+    code = "IMPORT_FAILED"
+
+
+class BadImportFile(ImportFailed):
+    code = "IMPORT_BAD_FILE"
+
+
+class TooManyRejects(ImportFailed):
+    code = "IMPORT_TOO_MANY_REJECTS"
+
+
+class UndecodableFile(ImportFailed):
+    code = "IMPORT_UNDECODABLE"

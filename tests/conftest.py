@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -221,6 +222,19 @@ async def live_server(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
     finally:
         server.should_exit = True
         await task
+
+
+async def run_cli(url: str, cwd: Path, *args: str) -> tuple[int, str, str]:
+    """The command as a batch script runs it: its own process, judged by its exit status."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cidadao_gql.cli", *args,
+        cwd=cwd, env={**env, "DATABASE_URL": url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 class FakeClock:

@@ -1,14 +1,25 @@
-"""The command line, run as a user runs it (in-process, through click)."""
+"""The command line, run as a user runs it: in-process through click, and as its own
+process where the exit status is what a batch script goes by."""
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from cidadao_gql.cli import main
-from tests.conftest import ROOT, SAMPLE_DIR, DatabaseFactory
+from tests.conftest import ROOT, SAMPLE_DIR, DatabaseFactory, run_cli
+from tests.damaged_exports import (
+    latin1_safe,
+    not_text,
+    reencode,
+    table_contents,
+    truncated,
+    without_column,
+)
 
 
 @pytest.fixture
@@ -78,3 +89,99 @@ def test_session_revoke_names_how_many_sessions_ended(database_url: str) -> None
     assert "ended 0 session(s) of nobody" in invoke(
         database_url, "session", "revoke", "--user", "nobody"
     )
+
+
+@pytest.mark.parametrize(
+    ("damage", "status", "message"),
+    [
+        (
+            lambda d: without_column(d, "contratacoes.csv", "data.numeroControlePNCP"),
+            2,
+            "contratacoes.csv lacks the required column(s) data.numeroControlePNCP (its header"
+            " has 58 columns delimited by ','); nothing was imported",
+        ),
+        (lambda d: d / "nowhere", 2, "missing PNCP files: "),
+        (
+            lambda d: truncated(d, "contratacoes.csv", 30_000),
+            3,
+            "too many rejected rows: contratacoes 1 of ",
+        ),
+        (lambda d: not_text(d, "gzip"), 4, "resultados.csv is gzip-compressed, not CSV text"),
+        (lambda d: not_text(d, "random"), 4, "resultados.csv is not text (byte 0x"),
+        (
+            lambda d: reencode(d, "cp1252"),
+            4,
+            "is not utf-8 (invalid continuation byte); name the file's encoding with --encoding",
+        ),
+    ],
+    ids=["missing-column", "missing-files", "too-many-rejects", "gzip", "random-bytes",
+         "wrong-encoding"],
+)  # fmt: skip
+async def test_a_failed_import_exits_with_its_status_and_one_line_and_writes_nothing(
+    database_url: str,
+    tmp_path: Path,
+    damage: Callable[[Path], Path],
+    status: int,
+    message: str,
+) -> None:
+    directory = damage(tmp_path / "pncp")
+    extra = ["--encoding", "utf-8"] if status == 4 and "utf-8" in message else []
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory), *extra)
+
+    assert code == status, err
+    [line] = err.splitlines()
+    assert line.startswith("Error: ") and message in line
+    assert all(rows == [] for rows in (await table_contents(database_url)).values())
+    # Rejected rows are written when they are the reason; otherwise there are none.
+    assert (tmp_path / "pncp.rejects.csv").exists() == (status == 3)
+
+
+async def test_latin1_files_load_and_say_how_they_were_read(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = reencode(tmp_path / "pncp", "latin-1", latin1_safe)
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:4] == [
+        "contratacoes.csv: windows-1252 (detected), delimiter ','",
+        "itens_medicamentos.csv: windows-1252 (detected), delimiter ','",
+        "resultados.csv: windows-1252 (detected), delimiter ','",
+        "contratacoes: read 500, loaded 500, rejected 0",
+    ]
+    code, out, _ = await run_cli(
+        database_url, tmp_path, "import", "pncp", str(directory), "--encoding", "latin-1"
+    )
+    assert code == 0
+    assert "contratacoes.csv: latin-1 (as given), delimiter ','" in out
+    assert "procurements: 0 new, 0 updated, 500 unchanged" in out
+
+
+async def test_a_dry_run_reports_what_the_real_run_does_and_writes_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Cut short, the file loads its complete rows once the limit allows the rejects."""
+    directory = str(truncated(tmp_path / "pncp", "contratacoes.csv", 30_000))
+    code, dry, _ = await run_cli(
+        database_url, tmp_path, "import", "pncp", directory, "--dry-run", "--max-rejects", "100%"
+    )
+    assert code == 0
+    assert all(rows == [] for rows in (await table_contents(database_url)).values())
+    assert not (tmp_path / "pncp.rejects.csv").exists()
+    code, real, _ = await run_cli(
+        database_url, tmp_path, "import", "pncp", directory, "--max-rejects", "100%"
+    )
+    assert code == 0
+
+    *dry_lines, rejected, dry_note = dry.splitlines()
+    *real_lines, written = real.splitlines()
+    assert dry_lines == real_lines
+    assert dry_note == "dry run: nothing was written to the database"
+    assert rejected.endswith(" row(s) would be rejected; --rejects FILE lists them")
+    assert written.endswith(" rejected row(s) written to pncp.rejects.csv")
+    loaded = int(real_lines[3].split("loaded ")[1].split(",")[0])
+    assert real_lines[3] == f"contratacoes: read {loaded + 1}, loaded {loaded}, rejected 1"
+    assert len((await table_contents(database_url))["procurements"]) == loaded
+    with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
+        cut = [r for r in csv.DictReader(fh) if r["source"] == "contratacoes"]
+    assert [r["record"] for r in cut] == [str(loaded + 1)]
+    assert cut[0]["reason"].endswith("(the file ends inside this record: is it truncated?)")

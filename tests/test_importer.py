@@ -5,11 +5,31 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from cidadao_gql.ingestion.importer import ImportReport, Rejects, import_directory
+import pytest
+
+from cidadao_gql.errors import BadImportFile, TooManyRejects
+from cidadao_gql.ingestion.importer import (
+    REQUIRED_COLUMNS,
+    ImportReport,
+    RejectLimit,
+    Rejects,
+    SourceCount,
+    import_directory,
+)
+from cidadao_gql.ingestion.pncp import Rejected, Row, map_award, map_item, map_procurement
 from tests.conftest import SAMPLE_DIR, DatabaseFactory, connect
+from tests.damaged_exports import (
+    latin1_safe,
+    redelimit,
+    reencode,
+    table_contents,
+    truncated,
+    without_column,
+)
 
 
 def _csv_rows(name: str) -> list[dict[str, str]]:
@@ -180,3 +200,156 @@ async def test_unusable_rows_are_rejected_with_reasons(
     written = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert len(written) == len(rejects.rows)
     assert set(written[0]) == {"source", "record", "reason", "row"}
+
+
+@pytest.mark.parametrize(
+    ("variant", "baseline"),
+    [
+        (lambda d: reencode(d, "cp1252"), lambda d: SAMPLE_DIR),
+        (
+            lambda d: reencode(d, "latin-1", latin1_safe),
+            lambda d: reencode(d, "utf-8", latin1_safe),
+        ),
+        (lambda d: redelimit(d, ";"), lambda d: SAMPLE_DIR),
+    ],
+    ids=["windows-1252", "latin-1", "semicolons"],
+)
+async def test_reencoded_and_redelimited_files_load_the_same_rows(
+    make_database: DatabaseFactory,
+    tmp_path: Path,
+    variant: Callable[[Path], Path],
+    baseline: Callable[[Path], Path],
+) -> None:
+    expected_url, damaged_url = await make_database(), await make_database()
+    _, expected_rejects = await _import(expected_url, baseline(tmp_path / "baseline"))
+    _, rejects = await _import(damaged_url, variant(tmp_path / "damaged"))
+
+    assert rejects.rows == expected_rejects.rows == []
+    expected = await table_contents(expected_url)
+    assert len(expected["procurements"]) == 500 and len(expected["awards"]) == 81
+    assert await table_contents(damaged_url) == expected
+
+
+async def test_a_missing_column_writes_nothing(
+    make_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = await make_database()
+    directory = without_column(tmp_path, "itens_medicamentos.csv", "numeroItem")
+    rejects = Rejects()
+    with pytest.raises(BadImportFile, match=r"itens_medicamentos.csv lacks .* numeroItem "):
+        async with connect(url) as conn:
+            await import_directory(conn, directory, rejects)
+    assert rejects.rows == []
+    assert all(rows == [] for rows in (await table_contents(url)).values())
+
+
+async def test_a_truncated_file_loads_its_complete_rows(
+    make_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = await make_database()
+    directory = truncated(tmp_path, "contratacoes.csv", 30_000)
+    rejects = Rejects()
+    async with connect(url) as conn:
+        report = await import_directory(conn, directory, rejects)
+
+    count = report.sources["contratacoes"]
+    assert count.rejected == 1 and count.loaded == count.read - 1 > 20
+    cut = [r for r in rejects.rows if r.source == "contratacoes"]
+    assert [r.record for r in cut] == [count.read]
+    assert cut[0].reason.endswith("(the file ends inside this record: is it truncated?)")
+    complete = [r["data.numeroControlePNCP"] for r in _csv_rows("contratacoes.csv")][: count.loaded]
+    async with connect(url) as conn:
+        loaded = await conn.fetchval(
+            "SELECT array_agg(pncp_control_number ORDER BY id) FROM procurements"
+        )
+    assert loaded == complete
+
+
+async def test_more_rejects_than_the_limit_change_nothing(
+    make_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = await make_database()
+    await _import(url, SAMPLE_DIR)
+    before = await table_contents(url)
+    _tamper(tmp_path)
+    # And one valid change, which the failed import must not make either.
+    text = (tmp_path / "itens_medicamentos.csv").read_text(encoding="utf-8")
+    assert "Acetazolamida" in text
+    (tmp_path / "itens_medicamentos.csv").write_text(
+        text.replace("Acetazolamida", "Acetazolamida 250 mg", 1), encoding="utf-8", newline=""
+    )
+
+    rejects = Rejects()
+    with pytest.raises(TooManyRejects) as caught:
+        async with connect(url) as conn:
+            await import_directory(conn, tmp_path, rejects, max_rejects=RejectLimit.parse("0.5%"))
+    assert str(caught.value).startswith("too many rejected rows: contratacoes 5 of 501 (1.0%)")
+    assert str(caught.value).endswith("over the limit of 0.5% per file; nothing was imported")
+    assert rejects.rows  # still there to be written out: they explain the failure
+    assert await table_contents(url) == before
+
+    async with connect(url) as conn:
+        report = await import_directory(conn, tmp_path, Rejects(), max_rejects=RejectLimit())
+    assert report.tables["items"].updated == 1
+    assert await table_contents(url) != before
+
+
+async def test_a_dry_run_reports_what_a_real_run_does_and_writes_nothing(
+    make_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    _tamper(tmp_path)
+    url = await make_database()
+    dry_rejects, real_rejects = Rejects(), Rejects()
+    async with connect(url) as conn:
+        dry = await import_directory(conn, tmp_path, dry_rejects, dry_run=True)
+        assert await conn.fetchval("SELECT count(*) FROM price_references") == 0
+    assert all(rows == [] for rows in (await table_contents(url)).values())
+    async with connect(url) as conn:
+        real = await import_directory(conn, tmp_path, real_rejects)
+        assert await conn.fetchval("SELECT count(*) FROM price_references") > 0
+
+    assert dry.lines() == real.lines()
+    assert real.tables["procurements"].inserted == 496
+    assert dry_rejects.rows == real_rejects.rows != []
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "allowed", "refused"),
+    [("1%", RejectLimit(percent=Decimal(1)), (5, 500), (6, 500)),
+     ("0.5 %", RejectLimit(percent=Decimal("0.5")), (1, 200), (2, 200)),
+     ("3", RejectLimit(rows=3), (3, 4), (4, 1000)),
+     ("0", RejectLimit(rows=0), (0, 10), (1, 1000))],
+)  # fmt: skip
+def test_reject_limits(
+    text: str, limit: RejectLimit, allowed: tuple[int, int], refused: tuple[int, int]
+) -> None:
+    assert RejectLimit.parse(text) == limit
+    assert limit.allows(SourceCount(read=allowed[1], rejected=allowed[0]))
+    assert not limit.allows(SourceCount(read=refused[1], rejected=refused[0]))
+    assert RejectLimit().allows(SourceCount(read=1, rejected=1))
+
+
+@pytest.mark.parametrize("text", ["x", "-1", "101%", "nan%", "1.5", ""])
+def test_reject_limits_refuse_nonsense(text: str) -> None:
+    with pytest.raises(ValueError, match="a number of rows"):
+        RejectLimit.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "map_row"),
+    [
+        ("contratacoes", "contratacoes.csv", map_procurement),
+        ("itens", "itens_medicamentos.csv", map_item),
+        ("resultados", "resultados.csv", map_award),
+    ],
+)
+def test_required_columns_are_those_no_row_maps_without(
+    source: str, name: str, map_row: Callable[[Row], object]
+) -> None:
+    """Each required column makes a good row unusable when taken away; so refusing a file
+    that lacks one loses nothing that could have loaded."""
+    row = _csv_rows(name)[0]
+    map_row(row)
+    for column in REQUIRED_COLUMNS[source]:
+        with pytest.raises(Rejected):
+            map_row({k: v for k, v in row.items() if k != column})

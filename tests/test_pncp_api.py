@@ -7,6 +7,7 @@ import math
 import re
 from collections import defaultdict
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from starlette.routing import Route
 
 from cidadao_gql.ingestion.importer import Rejects, import_directory, import_rows
 from cidadao_gql.ingestion.pncp_api import PncpClient, fetch_rows
-from tests.conftest import SAMPLE_DIR, DatabaseFactory, connect, live_server
+from tests.conftest import SAMPLE_DIR, DatabaseFactory, connect, live_server, run_cli
 
 NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$")
 
@@ -62,9 +63,13 @@ def _rows(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def pncp_app(fail_first: set[str]) -> Starlette:
-    """PNCP's endpoints over the sample; each path in `fail_first` answers 503 once."""
+def pncp_app(fail_first: set[str], bad_cnpjs: int = 0) -> Starlette:
+    """PNCP's endpoints over the sample; each path in `fail_first` answers 503 once, and the
+    first `bad_cnpjs` procurements carry an agency CNPJ with a wrong check digit."""
     procurements = [_nest(r) for r in _rows("contratacoes.csv")]
+    for p in procurements[:bad_cnpjs]:
+        cnpj = p["orgaoEntidade"]["cnpj"]
+        p["orgaoEntidade"]["cnpj"] = cnpj[:-1] + str((int(cnpj[-1]) + 1) % 10)
     results: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in _rows("resultados.csv"):
         path = row["endpoint"][row["endpoint"].index("/api/") :]
@@ -184,3 +189,30 @@ async def test_retries_give_up_after_the_last_attempt() -> None:
         with pytest.raises(httpx.HTTPStatusError) as caught:
             await fetch_rows(client, date(2024, 1, 1), date(2024, 1, 2), (6,))
     assert caught.value.response.status_code == 503
+
+
+async def test_api_import_shares_the_dry_run_and_the_reject_limit(
+    make_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    """`--api` goes through the same one transaction as files: a dry run writes nothing,
+    and more rejects than `--max-rejects` fail with status 3, writing nothing."""
+    url = await make_database()
+    command = ["import", "pncp", "--api", "--from", "2023-07-01", "--to", "2025-01-31",
+               "--modality", "6"]  # fmt: skip
+    async with live_server(pncp_app(set())) as local:
+        dry = await run_cli(url, tmp_path, *command, "--base-url", f"{local.base_url}/api",
+                            "--dry-run")  # fmt: skip
+    async with live_server(pncp_app(set(), bad_cnpjs=1)) as local:
+        over = await run_cli(url, tmp_path, *command, "--base-url", f"{local.base_url}/api",
+                             "--max-rejects", "0")  # fmt: skip
+    misuse = await run_cli(url, tmp_path, *command, "--encoding", "latin-1")
+
+    assert dry[0] == 0, dry[2]
+    assert "procurements: 500 new, 0 updated, 0 unchanged" in dry[1]
+    assert dry[1].endswith("dry run: nothing was written to the database\n")
+    assert over[0] == 3, over[2]
+    last_line = over[2].splitlines()[-1]  # after httpx's INFO lines
+    assert last_line.startswith("Error: too many rejected rows: contratacoes 1 of 500 (0.2%)")
+    assert misuse[0] == 2 and "--encoding applies to files, not to --api" in misuse[2]
+    async with connect(url) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM procurements") == 0

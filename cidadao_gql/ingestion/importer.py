@@ -1,22 +1,29 @@
 """Loading PNCP rows into PostgreSQL: map, reject what cannot be used, upsert the rest.
 
 Upserts change only rows whose values differ, so importing the same data twice changes
-nothing. Everything goes in one transaction: an import is loaded whole or not at all.
+nothing. Everything goes in one transaction: an import is loaded whole or not at all. It is
+rolled back when a source has more rejected rows than the limit allows, and after a dry run.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
 import asyncpg
 import orjson
 
+from cidadao_gql.errors import BadImportFile, TooManyRejects
 from cidadao_gql.ingestion.derived import refresh_derived
+from cidadao_gql.ingestion.exports import MALFORMED, CsvExport, open_export
 from cidadao_gql.ingestion.pncp import (
+    AWARD_COLUMNS,
+    ITEM_COLUMNS,
+    PROCUREMENT_COLUMNS,
     AgencyRecord,
     AwardRecord,
     ItemRecord,
@@ -35,6 +42,11 @@ SAMPLE_FILES = {
     ITEMS: "itens_medicamentos.csv",
     RESULTS: "resultados.csv",
 }
+REQUIRED_COLUMNS = {
+    PROCUREMENTS: PROCUREMENT_COLUMNS,
+    ITEMS: ITEM_COLUMNS,
+    RESULTS: AWARD_COLUMNS,
+}
 
 
 @dataclass
@@ -52,6 +64,43 @@ class TableCount:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RejectLimit:
+    """How many of a source's rows may be rejected with the rest still loaded: a number of
+    rows, or a percentage of the rows read. Neither set: no limit."""
+
+    rows: int | None = None
+    percent: Decimal | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> RejectLimit:
+        """`10` (rows) or `1%` (of the rows read); ValueError for anything else."""
+        raw = text.strip()
+        try:
+            if raw.endswith("%"):
+                percent = Decimal(raw[:-1])
+                if 0 <= percent <= 100:
+                    return cls(percent=percent)
+            elif int(raw) >= 0:
+                return cls(rows=int(raw))
+        except (ValueError, InvalidOperation):
+            pass
+        raise ValueError(f"expected a number of rows (10) or a percentage (1%), got {text!r}")
+
+    def allows(self, count: SourceCount) -> bool:
+        if self.percent is not None:
+            return count.rejected * 100 <= self.percent * count.read
+        return self.rows is None or count.rejected <= self.rows
+
+    def __str__(self) -> str:
+        if self.percent is not None:
+            return f"{self.percent}%"
+        return "no limit" if self.rows is None else f"{self.rows} row(s)"
+
+
+UNLIMITED = RejectLimit()
 
 
 @dataclass
@@ -95,24 +144,6 @@ class Rejects:
             writer.writerow([r.source, r.record, r.reason, orjson.dumps(dict(r.row)).decode()])
 
 
-def read_csv(path: Path) -> Iterator[tuple[int, Row]]:
-    """Records of a PNCP CSV export, numbered from 1 after the header.
-
-    `newline=""` hands line breaks inside quoted fields to the csv module untouched, so
-    mixed CRLF and LF inside multi-line fields survive as written.
-    """
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        width = len(reader.fieldnames or ())
-        for number, row in enumerate(reader, start=1):
-            if None in row or any(v is None for v in row.values()):
-                extra = len(row.get(None) or ())
-                got = width + extra if extra else sum(v is not None for v in row.values())
-                yield number, {"__malformed__": f"expected {width} fields, got {got}"}
-                continue
-            yield number, row
-
-
 @dataclass
 class _Batch:
     agencies: dict[str, AgencyRecord] = field(default_factory=dict)
@@ -128,22 +159,55 @@ async def import_rows(
     items: Iterable[tuple[int, Row]],
     results: Iterable[tuple[int, Row]],
     rejects: Rejects,
+    *,
+    max_rejects: RejectLimit = UNLIMITED,
+    dry_run: bool = False,
 ) -> ImportReport:
+    """Map every row, then load in one transaction. Raises TooManyRejects, having loaded
+    nothing, when a source has more rejected rows than `max_rejects` allows; a dry run does
+    everything a real one does, reports the same counts, and rolls back."""
     report = ImportReport(
         sources={PROCUREMENTS: SourceCount(), ITEMS: SourceCount(), RESULTS: SourceCount()}
     )
     batch = _Batch()
     _map_all(batch, report, rejects, procurements, items, results)
-    async with conn.transaction():
+    # Items and results are also rejected inside the transaction (their procurement or item
+    # is unknown), so the limit is checked there, before the commit.
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
         report.tables["agencies"] = await _upsert_agencies(conn, batch)
         report.tables["procurements"] = await _upsert_procurements(conn, batch)
         report.tables["items"] = await _upsert_items(conn, batch, report, rejects)
         awards = await _resolve_awards(conn, batch, report, rejects)
         report.tables["suppliers"] = await _upsert_suppliers(conn, batch, awards)
         report.tables["awards"] = await _upsert_awards(conn, awards)
-    if report.tables["awards"].inserted or report.tables["awards"].updated:
-        await refresh_derived(conn)
+        _check_rejects(report, max_rejects)
+        awards_changed = report.tables["awards"].inserted or report.tables["awards"].updated
+        if awards_changed and not dry_run:
+            await refresh_derived(conn)
+    except BaseException:
+        await transaction.rollback()
+        raise
+    if dry_run:
+        await transaction.rollback()
+    else:
+        await transaction.commit()
     return report
+
+
+def _check_rejects(report: ImportReport, limit: RejectLimit) -> None:
+    over = [
+        f"{source} {c.rejected} of {c.read} ({c.rejected / c.read:.1%})"
+        for source, c in report.sources.items()
+        if not limit.allows(c)
+    ]
+    if over:
+        raise TooManyRejects(
+            f"too many rejected rows: {', '.join(over)}, over the limit of {limit} per file;"
+            " nothing was imported",
+            limit=str(limit),
+        )
 
 
 def _map_all(
@@ -166,8 +230,8 @@ def _map_all(
 
 
 def _map_one(batch: _Batch, source: str, number: int, row: Row) -> None:
-    if "__malformed__" in row:
-        raise Rejected(row["__malformed__"])
+    if MALFORMED in row:
+        raise Rejected(row[MALFORMED])
     if source == PROCUREMENTS:
         agency, procurement = map_procurement(row)
         batch.agencies.setdefault(agency.cnpj, agency)
@@ -335,18 +399,36 @@ async def _upsert_awards(
     return await upsert(conn, "awards", ["item_id", "sequence"], columns, rows)
 
 
-async def import_directory(
-    conn: asyncpg.Connection, directory: Path, rejects: Rejects
-) -> ImportReport:
-    """Import the three PNCP sample files from `directory`."""
+def open_directory(directory: Path, encoding: str | None = None) -> dict[str, CsvExport]:
+    """The three PNCP files of `directory`, each with its encoding (detected unless given),
+    delimiter and required columns checked; BadImportFile or UndecodableFile otherwise."""
     paths = {source: directory / name for source, name in SAMPLE_FILES.items()}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"missing PNCP files: {', '.join(missing)}")
+        raise BadImportFile(f"missing PNCP files: {', '.join(missing)}")
+    return {
+        source: open_export(path, REQUIRED_COLUMNS[source], encoding)
+        for source, path in paths.items()
+    }
+
+
+async def import_directory(
+    conn: asyncpg.Connection,
+    directory: Path,
+    rejects: Rejects,
+    *,
+    encoding: str | None = None,
+    max_rejects: RejectLimit = UNLIMITED,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Import the three PNCP sample files from `directory`."""
+    exports = open_directory(directory, encoding)
     return await import_rows(
         conn,
-        read_csv(paths[PROCUREMENTS]),
-        read_csv(paths[ITEMS]),
-        read_csv(paths[RESULTS]),
+        exports[PROCUREMENTS].rows(),
+        exports[ITEMS].rows(),
+        exports[RESULTS].rows(),
         rejects,
+        max_rejects=max_rejects,
+        dry_run=dry_run,
     )

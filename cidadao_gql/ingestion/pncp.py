@@ -28,6 +28,19 @@ _SPHERES = frozenset("FEMN")
 _POWERS = frozenset("ELJN")
 
 
+# The columns no row can be mapped without. A file that lacks one is refused whole, before
+# any row is read, instead of every row being rejected for the same reason.
+PROCUREMENT_COLUMNS = (
+    "data.numeroControlePNCP", "data.orgaoEntidade.cnpj", "data.anoCompra",
+    "data.sequencialCompra", "data.orgaoEntidade.esferaId", "data.orgaoEntidade.razaoSocial",
+    "data.modalidadeId", "data.objetoCompra", "data.dataPublicacaoPncp",
+)  # fmt: skip
+ITEM_COLUMNS = ("endpoint", "numeroItem", "descricao")
+AWARD_COLUMNS = (
+    "niFornecedor", "nomeRazaoSocialFornecedor", "numeroControlePNCPCompra", "numeroItem",
+)  # fmt: skip
+
+
 class Rejected(Exception):
     """A row we cannot use; the reason goes to the rejects file."""
 

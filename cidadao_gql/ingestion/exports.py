@@ -1,0 +1,204 @@
+"""CSV exports as people hand them over: each file's encoding, delimiter and header are
+settled, and the file refused whole if they cannot be, before any of its rows is read.
+
+Public exports in Brazil come as UTF-8 (sometimes with a byte-order mark) or as
+Windows-1252 / ISO-8859-1. Detection is a fixed order, not a guess. Strict UTF-8 first: a
+Windows-1252 file with any accented letter is almost never valid UTF-8. Then Windows-1252,
+which reads ISO-8859-1 text identically (the two differ only in 0x80-0x9F, control codes
+in ISO-8859-1 that text does not hold) and which, unlike ISO-8859-1, refuses five byte
+values, so it does not accept every byte string. ISO-8859-1 decodes anything: as the
+fallback it would pass a binary file on as text instead of reporting it. A statistical
+detector was tried and set aside: charset-normalizer 3.5.3 takes each sample file,
+re-encoded as Windows-1252 or ISO-8859-1, for cp1250, which reads "Contratação" as
+"Contrataçăo".
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cidadao_gql.errors import BadImportFile, UndecodableFile
+from cidadao_gql.ingestion.pncp import Row
+
+UTF8, UTF8_BOM, WINDOWS_1252 = "utf-8", "utf-8-sig", "windows-1252"
+# A row that has the wrong number of fields carries only this key, with the reason.
+MALFORMED = "__malformed__"
+
+_CHUNK = 1 << 16
+# NUL and the C0 controls other than TAB, LF, VT, FF, CR and the old DOS end-of-file mark
+# (0x1A) never occur in CSV text; ISO-8859-1 and Windows-1252 would decode them anyway.
+_NOT_TEXT = re.compile(rb"[\x00-\x08\x0e-\x19\x1b-\x1f]")
+_CONTAINERS = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive", b"%PDF": "a PDF"}
+
+
+@dataclass(frozen=True, slots=True)
+class CsvExport:
+    """A file whose encoding, delimiter and header have been checked."""
+
+    path: Path
+    encoding: str
+    detected: bool  # False when the caller named the encoding
+    delimiter: str
+    columns: tuple[str, ...]
+    ends_with_line_break: bool
+    # "replace" only for a UTF-8 file cut inside its last character: the detector checked
+    # every byte before it, and the cut row is rejected for its missing fields.
+    errors: str = "strict"
+
+    def describe(self) -> str:
+        how = "detected" if self.detected else "as given"
+        return f"{self.path.name}: {self.encoding} ({how}), delimiter {self.delimiter!r}"
+
+    def rows(self) -> Iterator[tuple[int, Row]]:
+        """Records numbered from 1 after the header; blank lines are skipped.
+
+        `newline=""` hands line breaks inside quoted fields to the csv module untouched, so
+        mixed CRLF and LF inside multi-line fields survive as written.
+        """
+        number = 0
+        try:
+            with self.path.open(newline="", encoding=self.encoding, errors=self.errors) as fh:
+                reader = csv.reader(fh, delimiter=self.delimiter)
+                next(reader, None)
+                previous: tuple[int, list[str]] | None = None
+                # One record of lookahead: only the last one can have been cut by truncation.
+                for number, fields in enumerate(filter(None, reader), start=1):
+                    if previous is not None:
+                        yield self._row(*previous, last=False)
+                    previous = (number, fields)
+                if previous is not None:
+                    yield self._row(*previous, last=True)
+        except UnicodeDecodeError as exc:
+            raise UndecodableFile(
+                f"{self.path} is not {self.encoding} near record {number + 1} ({exc.reason});"
+                " name the file's encoding with --encoding"
+            ) from None
+        except csv.Error as exc:
+            raise BadImportFile(f"{self.path}: cannot read record {number + 1} ({exc})") from None
+
+    def _row(self, number: int, fields: list[str], *, last: bool) -> tuple[int, Row]:
+        width = len(self.columns)
+        if len(fields) == width:
+            return number, dict(zip(self.columns, fields, strict=True))
+        reason = f"expected {width} fields, got {len(fields)}"
+        if last and not self.ends_with_line_break:
+            reason += " (the file ends inside this record: is it truncated?)"
+        # What was read goes to the rejects file with the reason, named as far as it goes.
+        row: dict[str, object] = {
+            MALFORMED: reason,
+            **dict(zip(self.columns, fields, strict=False)),
+        }
+        if len(fields) > width:
+            row["(extra fields)"] = fields[width:]
+        return number, row
+
+
+def open_export(path: Path, required: Collection[str], encoding: str | None = None) -> CsvExport:
+    """Settle a file's encoding (detected unless given), delimiter (`,` or `;`) and header.
+
+    Raises UndecodableFile when the file is not text in any encoding tried, or not in the
+    one given; BadImportFile when it is empty or lacks a column in `required`.
+    """
+    cut, detected = False, encoding is None
+    try:
+        if encoding is None:
+            encoding, cut = detect_encoding(path)
+        errors = "replace" if cut else "strict"
+        with path.open(newline="", encoding=encoding, errors=errors) as fh:
+            header = fh.readline()
+        ends_with_line_break = _ends_with_line_break(path)
+    except UnicodeDecodeError as exc:
+        raise UndecodableFile(
+            f"{path} is not {encoding} ({exc.reason}); name the file's encoding with --encoding"
+        ) from None
+    except OSError as exc:
+        raise BadImportFile(f"cannot read {path}: {exc.strerror}") from None
+    if not header.strip():
+        raise BadImportFile(f"{path} is empty: expected a header row naming its columns")
+    delimiter = sniff_delimiter(header)
+    names = next(csv.reader([header], delimiter=delimiter))
+    # A byte-order mark read as text (--encoding utf-8 on a utf-8-sig file) is not a name.
+    columns = (names[0].lstrip("\ufeff"), *names[1:])
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise BadImportFile(
+            f"{path} lacks the required column(s) {', '.join(missing)}"
+            f" (its header has {len(columns)} columns delimited by {delimiter!r});"
+            " nothing was imported"
+        )
+    return CsvExport(path, encoding, detected, delimiter, columns, ends_with_line_break, errors)
+
+
+def detect_encoding(path: Path) -> tuple[str, bool]:
+    """UTF-8 (with or without a byte-order mark) or Windows-1252, and whether the file ends
+    inside a UTF-8 character (cut short). Refuses binary files and anything else."""
+    with path.open("rb") as fh:
+        head = fh.read(_CHUNK)
+    _refuse_binary(path, head)
+    utf8 = _scan(path, UTF8)
+    if utf8.ok:
+        return (UTF8_BOM if head.startswith(codecs.BOM_UTF8) else UTF8), utf8.cut
+    windows = _scan(path, WINDOWS_1252)
+    if windows.ok:
+        return WINDOWS_1252, False
+    raise UndecodableFile(
+        f"{path} is neither UTF-8 nor Windows-1252 (byte 0x{windows.byte:02x} at offset"
+        f" {windows.offset}); name the file's encoding with --encoding"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    ok: bool
+    cut: bool = False
+    offset: int = 0
+    byte: int = 0
+
+
+def _scan(path: Path, encoding: str) -> _Scan:
+    """Decode the whole file strictly, a chunk at a time, keeping none of the text."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                # Exact for Windows-1252, whose decoder buffers nothing between chunks.
+                return _Scan(False, offset=offset + exc.start, byte=exc.object[exc.start])
+            offset += len(chunk)
+    # Bytes still buffered at the end are the start of a character the file never finished.
+    return _Scan(True, cut=bool(decoder.getstate()[0]))
+
+
+def _refuse_binary(path: Path, head: bytes) -> None:
+    for magic, kind in _CONTAINERS.items():
+        if head.startswith(magic):
+            raise UndecodableFile(f"{path} is {kind}, not CSV text: extract the CSV first")
+    control = _NOT_TEXT.search(head)
+    if control:
+        raise UndecodableFile(
+            f"{path} is not text (byte 0x{control.group()[0]:02x} at offset {control.start()});"
+            " if it is UTF-16 or another multi-byte encoding, name it with --encoding"
+        )
+
+
+def sniff_delimiter(header: str) -> str:
+    """`,` or `;`, read off the header row; `,` when the header has a single column."""
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;").delimiter
+    except csv.Error:
+        return ","
+
+
+def _ends_with_line_break(path: Path) -> bool:
+    with path.open("rb") as fh:
+        if fh.seek(0, 2) == 0:
+            return False
+        fh.seek(-1, 2)
+        return fh.read(1) in (b"\n", b"\r")
