@@ -17,16 +17,15 @@ import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
-    GraphQLError,
     OperationDefinitionNode,
     OperationType,
     Visitor,
-    parse,
     print_ast,
     visit,
 )
 
 from cidadao_gql.cache import L1, L2, Policy, TieredCache
+from cidadao_gql.graphql_params import parsed
 
 PRIVATE_FIELDS = frozenset({"viewer", "investigation", "investigations"})
 
@@ -46,10 +45,9 @@ def operation_of(
     query: str, operation_name: str | None
 ) -> tuple[DocumentNode, OperationDefinitionNode] | None:
     """The parsed document and the operation a request names; None when it does not parse
-    or names no single operation (execution will say why). Parsed once per text."""
-    try:
-        document = parse(query)
-    except GraphQLError:
+    or names no single operation (execution will say why)."""
+    document = parsed(query)
+    if document is None:
         return None
     chosen = [
         d
@@ -89,7 +87,9 @@ class ResponseCache:
         )
         if self.ttl == 0 or not isinstance(query, str) or not isinstance(name, str | None):
             return None
-        if variables is not None and not isinstance(variables, dict):
+        if not isinstance(variables, dict | None) or not isinstance(
+            params.get("extensions"), dict | None
+        ):
             return None
         document = document_key(query, name)
         if document is None:

@@ -145,11 +145,14 @@ class Executor:
                 awaiting.append(self._batch(plan, plan.batch, parents, run))
                 finish.append(partial(resolved.__setitem__, index))
             else:
-                arguments = (
-                    get_argument_values(plan.definition, plan.details[0].node, variables)
-                    if plan.definition.args
-                    else {}
-                )
+                try:  # an explicit null for an argument with a default, say: a field error
+                    arguments = (
+                        get_argument_values(plan.definition, plan.details[0].node, variables)
+                        if plan.definition.args
+                        else {}
+                    )
+                except Exception as exc:
+                    raise Fallback from exc
                 resolve = plan.definition.resolve
                 assert resolve is not None
                 sources = parents

@@ -16,12 +16,17 @@ log = logging.getLogger("cidadao_gql.errors")
 
 
 def _request_error_code(error: GraphQLError) -> str:
-    """Code for an error raised before execution: the document or its variables are bad."""
+    """Code for an error of graphql-core's own: the document, its variables or its
+    arguments are bad."""
     if error.message.startswith("Syntax Error: Document contains more than"):
         return "TOO_MANY_TOKENS"
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    if error.path is not None and error.message.startswith("Argument '"):
+        # Coerced as the field runs: a variable's explicit null where the argument is
+        # non-null with a default (`first`), which validation cannot see.
         return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION_FAILED"
 
