@@ -23,7 +23,7 @@ from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.queue import Event
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract
-from cidadao_gql.schema.relay import decode_id, encode_id, existing
+from cidadao_gql.schema.relay import check_page_size, decode_id, encode_id, existing
 
 AGENT_NAMES = sorted(agent.name for agent in AGENTS)
 
@@ -164,8 +164,7 @@ class InvestigationQueries:
 
     @strawberry.field(description="Your investigations, newest first.")
     async def investigations(self, info: Info, first: int = 20) -> list[Investigation]:
-        if not 1 <= first <= 100:
-            raise BadUserInput("`first` must be between 1 and 100", argument="first", value=first)
+        check_page_size(first)  # INVALID_PAGE_SIZE, as every list answers
         rows = await store.list_for(info.context.db, _user(info, "read").id, first)
         return [Investigation.from_row(r) for r in rows]
 
