@@ -98,24 +98,24 @@ def chosen_operation(
 ) -> OperationDefinitionNode | None:
     """The operation a request runs: the one named, or the only one. BAD_REQUEST when the
     document holds several and the request names none, or none by that name (the spec's
-    GetOperation(); Strawberry would run the first); WEBSOCKET_REQUIRED for a subscription.
-    None when the document does not parse or holds no operation (execution says why)."""
+    GetOperation(); Strawberry would run the first), or none at all; WEBSOCKET_REQUIRED for
+    a subscription. None when the document does not parse (execution says where)."""
     document = parsed(query)
     if document is None:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if name is None:
-        if len(operations) > 1:
-            raise BadRequest(
-                f"{where}the document holds {len(operations)} operations: "
-                "`operationName` must name one"
-            )
-        chosen = operations[0] if operations else None
-    else:
-        chosen = next((o for o in operations if o.name and o.name.value == name), None)
-        if chosen is None:
-            raise BadRequest(f"{where}the document has no operation named {name!r}")
-    if chosen is not None and chosen.operation is OperationType.SUBSCRIPTION:
+    if not operations:
+        raise BadRequest(f"{where}the document holds no operation to run")
+    if name is None and len(operations) > 1:
+        raise BadRequest(
+            f"{where}the document holds {len(operations)} operations: "
+            "`operationName` must name one"
+        )
+    named = (o for o in operations if name is None or (o.name and o.name.value == name))
+    chosen = next(named, None)
+    if chosen is None:
+        raise BadRequest(f"{where}the document has no operation named {name!r}")
+    if chosen.operation is OperationType.SUBSCRIPTION:
         raise WebSocketRequired(
             f"{where}subscriptions run over WebSocket (graphql-transport-ws) at /graphql, "
             "not over HTTP"

@@ -115,6 +115,7 @@ CASES: dict[str, tuple[Sent, int, str]] = {
     # choosing the operation
     "two-operations-no-name": (post(b'{"query": "query A { __typename } query B { __typename }"}'), 400, "BAD_REQUEST"),
     "unknown-operation-name": (post(b'{"query": "query A { __typename }", "operationName": "B"}'), 400, "BAD_REQUEST"),
+    "no-operation": (post(b'{"query": "fragment F on Query { __typename }"}'), 400, "BAD_REQUEST"),
     "subscription-post": (post(orjson.dumps({"query": SUBSCRIPTION})), 400, "WEBSOCKET_REQUIRED"),
     "subscription-get": (get("query=" + SUBSCRIPTION.replace(" ", "+")), 400, "WEBSOCKET_REQUIRED"),
     # variables the schema refuses while running
