@@ -108,8 +108,7 @@ def chosen_operation(
         raise BadRequest(f"{where}the document holds no operation to run")
     if name is None and len(operations) > 1:
         raise BadRequest(
-            f"{where}the document holds {len(operations)} operations: "
-            "`operationName` must name one"
+            f"{where}the document holds {len(operations)} operations: `operationName` must name one"
         )
     named = (o for o in operations if name is None or (o.name and o.name.value == name))
     chosen = next(named, None)
