@@ -97,9 +97,10 @@ FUZZ = hypothesis_settings(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def url(settings: Settings) -> Iterator[str]:
-    """Every answer computed (no response cache), none throttled, nothing started."""
+    """A server for each test (what one test sent leaves no plans or caches behind for the
+    other); every answer computed (no response cache), none throttled, nothing started."""
     env = {"RESPONSE_CACHE_TTL": "0", "RATE_LIMIT_CAPACITY": "0", "RUN_INVESTIGATIONS": "false"}
     with server_process(settings, **env) as address:
         yield address
