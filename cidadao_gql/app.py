@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-import logging
-import os
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -15,9 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from graphql import OperationType
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
@@ -29,6 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from starlette_compress import CompressMiddleware, add_compress_type
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -39,12 +38,31 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Messag
 
 from cidadao_gql import graphiql, health, metrics
 from cidadao_gql.apikeys import Tokens, User, authenticate
-from cidadao_gql.errors import BadUserInput, CidadaoError, ServiceUnavailable, Unauthenticated
+from cidadao_gql.errors import (
+    BadRequest,
+    BadUserInput,
+    CidadaoError,
+    MethodNotAllowed,
+    NotAcceptable,
+    Refused,
+    ServiceUnavailable,
+    Unauthenticated,
+)
+from cidadao_gql.graphql_params import Params, chosen_operation, from_body, from_query_string
 from cidadao_gql.loaders import make_loaders
-from cidadao_gql.middleware import BodyLimit, CachedAnswers, CompressWhenAsked, Overload
-from cidadao_gql.observability import REQUEST_ID, configure_tracing
+from cidadao_gql.media import GRAPHQL_RESPONSE, answer_type
+from cidadao_gql.middleware import (
+    BodyLimit,
+    CachedAnswers,
+    CompressWhenAsked,
+    Overload,
+    UnhandledErrors,
+)
+from cidadao_gql.observability import configure_tracing, request_id
+from cidadao_gql.persisted import PersistedDocuments
+from cidadao_gql.refusals import BY_STATUS, http_exception, refusal
 from cidadao_gql.resources import Resources, open_resources
-from cidadao_gql.response_cache import ResponseCache, operation_of
+from cidadao_gql.response_cache import ResponseCache
 from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.sessions import (
@@ -57,9 +75,7 @@ from cidadao_gql.sessions import (
 )
 from cidadao_gql.settings import Settings
 
-add_compress_type("application/graphql-response+json")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-log = logging.getLogger("cidadao_gql.app")
+add_compress_type(GRAPHQL_RESPONSE)
 
 
 class CountedMessages(BaseGraphQLTransportWSHandler[Context, None]):
@@ -72,6 +88,24 @@ class CountedMessages(BaseGraphQLTransportWSHandler[Context, None]):
     async def send_message(self, message: Message) -> None:
         metrics.WEBSOCKET_OUT.add()
         await super().send_message(message)
+
+
+class CheckedRequest(StarletteRequestAdapter):
+    """The request as Strawberry's view reads it, carrying the parameters the endpoint
+    read and checked (graphql_params), so that the view does not parse the body again."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.params: Params | list[Params] | None = getattr(request.state, "graphql", None)
+
+
+def _request_data(params: Params) -> GraphQLRequestData:
+    return GraphQLRequestData(
+        query=params.get("query"),
+        variables=params.get("variables"),
+        operation_name=params.get("operationName"),
+        extensions=params.get("extensions"),
+    )
 
 
 class TextFrames(ASGIWebSocketAdapter):
@@ -89,6 +123,7 @@ class TextFrames(ASGIWebSocketAdapter):
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = CountedMessages
     websocket_adapter_class = TextFrames
+    request_adapter_class = CheckedRequest
 
     def __init__(self, settings: Settings) -> None:
         schema = build_schema(settings)
@@ -146,6 +181,17 @@ class GraphQLView(GraphQL[Context, None]):
                 context.client = f"user:{context.user.id}"
         return {"user": context.user.id} if context.user else None
 
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        assert isinstance(request, CheckedRequest) and request.params is not None
+        if isinstance(request.params, list):
+            return [_request_data(params) for params in request.params]
+        return _request_data(request.params)
+
+    def renders_ide(self, request: Request) -> bool:
+        return self.should_render_graphql_ide(CheckedRequest(request))
+
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """GraphiQL for a browser's GET with neither a query nor a persisted-query hash."""
         params = request.query_params
@@ -194,78 +240,38 @@ def _client(connection: HTTPConnection, user: User | None) -> str:
     return f"ip:{connection.client.host if connection.client else '?'}"
 
 
-def _request_id(request: HTTPConnection) -> str:
-    """The caller's X-Request-ID when it is sane, else a new one; the logs carry it too."""
-    given = request.headers.get("x-request-id", "")
-    request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
-    REQUEST_ID.set(request_id)
-    return request_id
-
-
-def _error_response(
-    error: CidadaoError, status: int, request_id: str, headers: dict[str, str] | None = None
-) -> Response:
-    metrics.ERRORS.labels(error.code).inc()
-    extensions = {**error.extensions, "requestId": request_id}
-    body = {"errors": [{"message": error.message, "extensions": extensions}]}
-    return Response(
-        orjson.dumps(body),
-        status_code=status,
-        media_type="application/json",
-        headers={"x-request-id": request_id, **(headers or {})},
-    )
-
-
-def _unavailable(error: ServiceUnavailable, request_id: str) -> Response:
-    return _error_response(error, 503, request_id, {"retry-after": "1"})
-
-
-def _internal(exc: Exception, request_id: str) -> Response:
-    """What escaped everything else: logged with the request id, answered as JSON."""
-    log.error("internal error (request %s)", request_id, exc_info=exc)
-    return _error_response(CidadaoError("Internal server error."), 500, request_id)
-
-
 def _browser(request: Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
-async def _operation(request: Request) -> dict[str, Any]:
-    """query, operationName and variables of a single GraphQL request; {} for anything else
-    (a batch, a form, a browser asking for GraphiQL, a body that does not parse)."""
-    try:
-        if request.method == "GET":
-            if "text/html" in request.headers.get("accept", ""):
-                return {}
-            params: dict[str, Any] = dict(request.query_params)
-            for name in ("variables", "extensions"):  # URL-encoded JSON
-                if params.get(name):
-                    params[name] = orjson.loads(params[name])
-            return params
-        if request.headers.get("content-type", "").startswith("application/json"):
-            body = orjson.loads(await request.body())
-            if not isinstance(body, dict | list):
-                raise HTTPException(400, "the body must be a JSON object (or an array of them)")
-            return body if isinstance(body, dict) else {}
-    except orjson.JSONDecodeError:
-        pass
-    return {}
+async def _params(
+    request: Request, settings: Settings, persisted: PersistedDocuments
+) -> Params | list[Params]:
+    """The request's GraphQL parameters, read and checked (graphql_params), a persisted query
+    resolved, and each operation one this method can run. Resolved here, before the
+    response cache, so that a hash is registered even when the answer comes from the cache
+    (execution resolves it again: cheap)."""
+    params: Params | list[Params]
+    if request.method == "GET":
+        params = from_query_string(request.scope["query_string"])
+    else:
+        body = await request.body()
+        params = from_body(request.headers.get("content-type"), body, settings.batch_size)
+    if isinstance(params, dict) and (params.get("extensions") or settings.persisted_queries_only):
+        query = await persisted.resolve(params.get("query"), params.get("extensions"))
+        params = {**params, "query": query}
+    batch = isinstance(params, list)
+    for n, each in enumerate(params if isinstance(params, list) else [params], 1):
+        query, name = each.get("query"), each.get("operationName")
+        if not isinstance(query, str):
+            continue  # a persisted query of a batch: execution resolves and checks it
+        where = f"operation {n} of the batch: " if batch else ""
+        chosen = chosen_operation(query, name, settings.max_tokens, where)
+        if request.method == "GET" and chosen and chosen.operation is OperationType.MUTATION:
+            raise MethodNotAllowed("mutations are POST only", allow="POST")
+    return params
 
 
-def _bad_request(exc: HTTPException) -> Response:
-    body = {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]}
-    return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
-
-
-def _is_mutation(operation: dict[str, Any]) -> bool:
-    query, name = operation.get("query"), operation.get("operationName")
-    if not isinstance(query, str) or not isinstance(name, str | None):
-        return False
-    found = operation_of(query, name)
-    return found is not None and found[1].operation is OperationType.MUTATION
-
-
-GRAPHQL_RESPONSE = "application/graphql-response+json"
 # Errors that mean the request was not a valid GraphQL request: nothing was executed.
 REQUEST_ERRORS = frozenset({
     "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "TOO_MANY_TOKENS",
@@ -273,22 +279,10 @@ REQUEST_ERRORS = frozenset({
 })  # fmt: skip
 
 
-def _wants(request: Request) -> str | None:
-    """The media type to answer with, per GraphQL over HTTP: graphql-response+json when the
-    client accepts it, application/json when it accepts that (or anything, or says
-    nothing), None when it accepts neither."""
-    accept = request.headers.get("accept", "")
-    if not accept.strip() or "*/*" in accept or "application/*" in accept:
-        return GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else "application/json"
-    if GRAPHQL_RESPONSE in accept:
-        return GRAPHQL_RESPONSE
-    return "application/json" if "application/json" in accept else None
-
-
 def _negotiated(request: Request, response: Response) -> Response:
     """With application/graphql-response+json, a request error (nothing executed) is a 400
     without `data`; with application/json, everything GraphQL answers is a 200."""
-    wanted = _wants(request)
+    wanted = answer_type(request.headers.get("accept"))
     if response.status_code != 200 or wanted != GRAPHQL_RESPONSE or not response.body:
         return response
     answer = orjson.loads(response.body)
@@ -321,7 +315,8 @@ def _answer(request: Request, body: bytes, request_id: str, ttl: int, cache: str
         headers |= {"etag": etag, "cache-control": f"public, max-age={ttl}"}
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
-    return Response(body, media_type=_wants(request) or "application/json", headers=headers)
+    media_type = answer_type(request.headers.get("accept")) or "application/json"
+    return Response(body, media_type=media_type, headers=headers)
 
 
 def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
@@ -402,7 +397,7 @@ def create_app(
         try:
             response = await answer(request)
         except ServiceUnavailable as exc:  # PostgreSQL lost twice, outside GraphQL's masking
-            response = _unavailable(exc, REQUEST_ID.get() or _request_id(request))
+            response = _unavailable(request, exc)
         live: Session | None = getattr(request.state, "session", None)
         if sessions is not None and live is not None:
             sessions.renew(response, request.cookies[COOKIE], live)
@@ -415,60 +410,37 @@ def create_app(
     async def answer(request: Request) -> Response:
         resources: Resources = request.state.resources
         responses: ResponseCache = request.state.responses
-        request_id = _request_id(request)
+        rid = request_id(request)
         try:
             request.state.user = await identify(request)
         except CsrfPrevented as exc:
-            return _error_response(exc, 400, request_id)
+            return refusal(request, exc, 400)
         except ServiceUnavailable as exc:  # the key could not be looked up: not a bad key
-            return _unavailable(exc, request_id)
+            return _unavailable(request, exc)
         except CidadaoError as exc:
-            return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
-        request.state.request_id = request_id
-        wanted = _wants(request)
-        if wanted is None and not _browser(request):
-            return Response(
-                orjson.dumps({"errors": [{"message": f"answers are {GRAPHQL_RESPONSE} or application/json",
-                                          "extensions": {"code": "NOT_ACCEPTABLE"}}]}),
-                status_code=406, media_type="application/json",
-            )  # fmt: skip
-        if request.method == "POST" and not request.headers.get("content-type", "").startswith(
-            "application/json"
-        ):
-            return Response(
-                orjson.dumps({"errors": [{"message": "POST bodies are application/json",
-                                          "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}),
-                status_code=415, media_type="application/json",
-            )  # fmt: skip
+            return refusal(request, exc, 401, {"www-authenticate": "Bearer"})
+        if view.renders_ide(request):
+            return await view.render_graphql_ide(request)
+        if answer_type(request.headers.get("accept")) is None and not _browser(request):
+            error = NotAcceptable(f"answers are {GRAPHQL_RESPONSE} or application/json")
+            return refusal(request, error)
         try:
-            operation = await _operation(request)
-        except HTTPException as exc:
-            return _bad_request(exc)
-        if operation and (operation.get("extensions") or settings.persisted_queries_only):
-            # Resolved here, before the response cache, so that a hash is registered even
-            # when the answer comes from the cache (execution resolves it again: cheap).
-            try:
-                query = await resources.persisted.resolve(
-                    operation.get("query"), operation.get("extensions")
-                )
-            except CidadaoError as exc:
-                return _error_response(exc, 200, request_id)
-            operation = {**operation, "query": query}
+            params = await _params(request, settings, resources.persisted)
+        except Refused as exc:
+            return refusal(request, exc)
+        except CidadaoError as exc:  # a persisted query's: Apollo clients read them in a 200
+            return refusal(request, exc, 200)
+        request.state.graphql = params
+        operation = params if isinstance(params, dict) else {}
         name = operation.get("operationName")
         request.state.operation_name = name if isinstance(name, str) else None
-        if request.method == "GET" and _is_mutation(operation):
-            return Response(
-                orjson.dumps({"errors": [{"message": "mutations are POST only",
-                                          "extensions": {"code": "METHOD_NOT_ALLOWED"}}]}),
-                status_code=405, media_type="application/json", headers={"allow": "POST"},
-            )  # fmt: skip
-        key = responses.key(operation)
+        key = responses.key(operation) if operation else None
         if key is not None:
             cached = await responses.lookup(key)
             metrics.cache_lookup("response", "response", cached is not None)
             if cached is not None:
                 request.state.answered_by = "cache"
-                return _answer(request, cached.encode(), request_id, responses.ttl, "hit")
+                return _answer(request, cached.encode(), rid, responses.ttl, "hit")
         request.state.answered_by = "executed"
         compiled = (
             await view.answer_compiled(request, operation)
@@ -477,8 +449,9 @@ def create_app(
         )
         try:
             response = compiled or await view.run(request)
-        except HTTPException as exc:  # a request that is not GraphQL at all
-            response = _bad_request(exc)
+        except HTTPException as exc:  # Strawberry's refusal of what it cannot run
+            kind = BY_STATUS.get(exc.status_code, BadRequest)
+            response = refusal(request, kind(exc.reason), exc.status_code)
         response = _negotiated(request, response)
         if key is not None and response.status_code == 200:
             stored = await responses.store(key, orjson.loads(response.body))
@@ -486,42 +459,43 @@ def create_app(
                 # A GET answers with the body hits will send, so its ETag stays the same;
                 # a POST keeps its own, with the throttle status of this very request.
                 body = stored.encode() if request.method == "GET" else bytes(response.body)
-                return _answer(request, body, request_id, responses.ttl, "miss")
-        response.headers["x-request-id"] = request_id
+                return _answer(request, body, rid, responses.ttl, "miss")
+        response.headers["x-request-id"] = rid
         return response
 
     async def session(request: Request) -> Response:
         """POST: trade the Authorization header for a session cookie; DELETE: sign out,
         ending the session on the server (with `?all=true`, every session of its user)."""
-        request_id = _request_id(request)
         if sessions is None:
             off = SessionsDisabled("sessions are off (SESSION_SECRET is not set)")
-            return _error_response(off, 404, request_id)
-        response = Response(status_code=204, headers={"x-request-id": request_id})
+            return refusal(request, off, 404)
+        response = Response(status_code=204, headers={"x-request-id": request_id(request)})
         resources: Resources = request.state.resources
         if request.method == "DELETE":
             try:
                 await sessions.sign_out(resources.db, resources.cache, request, tokens)
             except BadUserInput as exc:
-                return _error_response(exc, 400, request_id)
+                return refusal(request, exc, 400)
+            except ServiceUnavailable as exc:
+                return _unavailable(request, exc)
             except CidadaoError as exc:
-                return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
+                return refusal(request, exc, 401, {"www-authenticate": "Bearer"})
             sessions.clear(response)
             return response
         try:
             user = await authenticate(resources.db, request.headers.get("authorization"), tokens)
         except ServiceUnavailable as exc:
-            return _unavailable(exc, request_id)
+            return _unavailable(request, exc)
         except CidadaoError as exc:
-            return _error_response(exc, 401, request_id, {"www-authenticate": "Bearer"})
+            return refusal(request, exc, 401, {"www-authenticate": "Bearer"})
         if user is None:
             error = Unauthenticated("send the API key or token to sign in with as a Bearer")
-            return _error_response(error, 401, request_id, {"www-authenticate": "Bearer"})
+            return refusal(request, error, 401, {"www-authenticate": "Bearer"})
         await sessions.sign_in(resources.db, response, user)
         return response
 
     async def subscriptions(websocket: WebSocket) -> None:
-        websocket.state.request_id = _request_id(websocket)
+        request_id(websocket)  # in its state, for the context
         websocket.state.user = None  # until connection_init says who it is
         await view.run(websocket)
 
@@ -555,9 +529,11 @@ def create_app(
         ide.append(Mount(graphiql.MOUNT, StaticFiles(directory=modules)))
     return Starlette(
         middleware=[
-            # Outermost first: refuse work beyond the concurrency limit before doing any,
+            # Outermost first: a JSON 500 for what nothing else handled; refuse work beyond
+            # the concurrency limit before doing any,
             # refuse oversized bodies before anything reads them, compress what goes out
             # (only above 1 KB, only types that gain from it).
+            Middleware(UnhandledErrors),
             Middleware(Overload, limit=settings.max_concurrent_requests),
             *cors,
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
@@ -565,7 +541,7 @@ def create_app(
             Middleware(compression(settings)),
         ],
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            _without_head(Route("/graphql", graphql, methods=["GET", "POST"])),
             WebSocketRoute("/graphql", subscriptions),
             Route("/session", session, methods=["POST", "DELETE"]),
             Route("/health", ready, methods=["GET"]),
@@ -574,14 +550,21 @@ def create_app(
             Route("/metrics", exposition, methods=["GET"]),
             *ide,
         ],
+        exception_handlers={StarletteHTTPException: http_exception},
         lifespan=lifespan,
-        # Whatever a route lets escape is answered as JSON, never as a plain-text 500.
-        exception_handlers={Exception: _last_resort},
     )
 
 
-async def _last_resort(request: Request, exc: Exception) -> Response:
-    return _internal(exc, REQUEST_ID.get() or _request_id(request))
+def _without_head(route: Route) -> Route:
+    """Starlette routes HEAD wherever GET goes; a GraphQL answer has no HEAD form, so it gets
+    the 405 (with `Allow: GET, POST`) every other method does."""
+    assert route.methods is not None
+    route.methods.discard("HEAD")
+    return route
+
+
+def _unavailable(request: Request, error: ServiceUnavailable) -> Response:
+    return refusal(request, error, 503, {"retry-after": "1"})
 
 
 async def _publish_metrics(resources: Resources) -> None:

@@ -19,10 +19,19 @@
     ├── ServiceUnavailable       SERVICE_UNAVAILABLE (a dependency is down; retry shortly)
     │   └── DatabaseUnavailable                      PostgreSQL lost the connection twice
     ├── QueryTimeout             TIMEOUT             timeoutMs
-    └── ImportFailed             IMPORT_FAILED       (command line only; exit status on the right)
-        ├── BadImportFile        IMPORT_BAD_FILE     missing file or column, broken CSV   2
-        ├── TooManyRejects       IMPORT_TOO_MANY_REJECTS                                  3
-        └── UndecodableFile      IMPORT_UNDECODABLE  not text, or not in its encoding     4
+    ├── ImportFailed             IMPORT_FAILED       (command line only; exit status on the right)
+    │   ├── BadImportFile        IMPORT_BAD_FILE     missing file or column, broken CSV   2
+    │   ├── TooManyRejects       IMPORT_TOO_MANY_REJECTS                                  3
+    │   └── UndecodableFile      IMPORT_UNDECODABLE  not text, or not in its encoding     4
+    └── Refused                                      (HTTP: no GraphQL request to run; `status`)
+        ├── BadRequest           BAD_REQUEST         400: body, parameters or operation choice
+        ├── WebSocketRequired    WEBSOCKET_REQUIRED  400: a subscription sent over HTTP
+        ├── PathNotFound         NOT_FOUND           404: no such path
+        ├── MethodNotAllowed     METHOD_NOT_ALLOWED  405, with `Allow`
+        ├── NotAcceptable        NOT_ACCEPTABLE      406
+        ├── PayloadTooLarge      PAYLOAD_TOO_LARGE   413, maxBytes
+        ├── UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE 415
+        └── Overloaded           SERVICE_OVERLOADED  503, with `Retry-After`
 
 Anything that is not a CidadaoError is masked from the client as INTERNAL_SERVER_ERROR
 and logged with the request id.
@@ -138,3 +147,64 @@ class TooManyRejects(ImportFailed):
 
 class UndecodableFile(ImportFailed):
     code = "IMPORT_UNDECODABLE"
+
+
+class Refused(CidadaoError):
+    """A request refused at the HTTP layer, before any GraphQL runs; answered with `status`
+    and `headers`."""
+
+    status: ClassVar[int] = 400
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class BadRequest(Refused):
+    code = "BAD_REQUEST"
+
+
+class WebSocketRequired(Refused):
+    code = "WEBSOCKET_REQUIRED"
+
+
+class PathNotFound(Refused):
+    code = "NOT_FOUND"
+    status = 404
+
+
+class MethodNotAllowed(Refused):
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
+
+    def __init__(self, message: str, allow: str | None = None) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.allow is None else {"allow": self.allow}
+
+
+class NotAcceptable(Refused):
+    code = "NOT_ACCEPTABLE"
+    status = 406
+
+
+class PayloadTooLarge(Refused):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+
+class UnsupportedMediaType(Refused):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+
+
+class Overloaded(Refused):
+    code = "SERVICE_OVERLOADED"
+    status = 503
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": "1"}

@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 
 import orjson
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cidadao_gql import metrics
+from cidadao_gql.errors import Overloaded, PayloadTooLarge
+from cidadao_gql.refusals import internal_error, refusal
 
 
 class BodyTooLarge(Exception):
@@ -30,7 +33,7 @@ class BodyLimit:
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit():
             if int(declared) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
             else:  # the server holds the client to its declared length: nothing to count
                 await self.app(scope, receive, send)
             return
@@ -55,16 +58,13 @@ class BodyLimit:
             await self.app(scope, counted, watched)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(
-            {"errors": [{"message": f"the request body is over {self.max_bytes} bytes",
-                         "extensions": {"code": "PAYLOAD_TOO_LARGE", "maxBytes": self.max_bytes}}]}
-        )  # fmt: skip
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLarge(
+            f"the request body is over {self.max_bytes} bytes", maxBytes=self.max_bytes
+        )
+        await refusal(HTTPConnection(scope), error)(scope, receive, send)
 
 
 class CompressWhenAsked:
@@ -119,7 +119,9 @@ class CachedAnswers:
             operation = orjson.loads(body)
         except orjson.JSONDecodeError:
             operation = None
-        key = responses.key(operation) if isinstance(operation, dict) else None
+        # With extensions (a persisted query's hash to check, say) the full path answers.
+        plain = isinstance(operation, dict) and not operation.get("extensions")
+        key = responses.key(operation) if plain else None
         cached = None if key is None else responses.in_memory(key)
         if cached is None:
             await self.app(scope, _replay(body, None, receive), send)
@@ -165,10 +167,6 @@ class Overload:
     metrics are never refused. `limit` 0 turns it off."""
 
     EXEMPT = ("/health", "/metrics")
-    BODY = orjson.dumps({"errors": [{
-        "message": "this server is at its concurrency limit; retry shortly",
-        "extensions": {"code": "SERVICE_OVERLOADED"},
-    }]})  # fmt: skip
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -181,11 +179,8 @@ class Overload:
             return
         if self.in_flight >= self.limit:
             metrics.OVERLOAD_REJECTIONS.inc()
-            await send({"type": "http.response.start", "status": 503, "headers": [
-                (b"content-type", b"application/json"), (b"retry-after", b"1"),
-                (b"content-length", str(len(self.BODY)).encode()),
-            ]})  # fmt: skip
-            await send({"type": "http.response.body", "body": self.BODY})
+            error = Overloaded("this server is at its concurrency limit; retry shortly")
+            await refusal(HTTPConnection(scope), error)(scope, receive, send)
             return
         self.in_flight += 1
         metrics.IN_FLIGHT.inc()
@@ -194,3 +189,32 @@ class Overload:
         finally:
             self.in_flight -= 1
             metrics.IN_FLIGHT.dec()
+
+
+class UnhandledErrors:
+    """The last resort, outermost: an exception nothing else handled is logged with the
+    request id and answered as a JSON 500 (INTERNAL_SERVER_ERROR), not Starlette's plain
+    text, and not raised on: uvicorn closes the connection on an exception that escapes,
+    and the next request on it would be reset. After the answer has started, nothing can
+    be sent in its place: raised on as before."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise
+            await internal_error(HTTPConnection(scope), exc)(scope, receive, send)

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import os
+import re
 from contextvars import ContextVar
 from typing import Any
+
+from starlette.requests import HTTPConnection
 
 from cidadao_gql.settings import Settings
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
@@ -28,6 +33,18 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
         return True
+
+
+def request_id(connection: HTTPConnection) -> str:
+    """The request's id, the same wherever it is asked for (middleware, endpoint, error
+    handler): the caller's X-Request-ID when it is sane, else a new one. The logs carry it."""
+    state = connection.scope.setdefault("state", {})
+    assigned: str | None = state.get("request_id")
+    if assigned is None:
+        given = connection.headers.get("x-request-id", "")
+        assigned = state["request_id"] = given if _SANE_ID.match(given) else os.urandom(16).hex()
+    REQUEST_ID.set(assigned)
+    return assigned
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:

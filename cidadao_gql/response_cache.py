@@ -17,16 +17,15 @@ import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
-    GraphQLError,
     OperationDefinitionNode,
     OperationType,
     Visitor,
-    parse,
     print_ast,
     visit,
 )
 
 from cidadao_gql.cache import L1, L2, Policy, TieredCache
+from cidadao_gql.graphql_params import parsed
 from cidadao_gql.settings import Settings
 
 PRIVATE_FIELDS = frozenset({"viewer", "investigation", "investigations"})
@@ -52,11 +51,9 @@ def operation_of(
     query: str, operation_name: str | None, max_tokens: int = DEFAULT_MAX_TOKENS
 ) -> tuple[DocumentNode, OperationDefinitionNode] | None:
     """The parsed document and the operation a request names; None when it does not parse
-    within `max_tokens` or names no single operation (execution will say why). Parsed
-    once per text."""
-    try:
-        document = parse(query, max_tokens=max_tokens)
-    except GraphQLError:
+    within `max_tokens` or names no single operation (execution will say why)."""
+    document = parsed(query, max_tokens)
+    if document is None:
         return None
     chosen = [
         d
@@ -99,7 +96,9 @@ class ResponseCache:
         )
         if self.ttl == 0 or not isinstance(query, str) or not isinstance(name, str | None):
             return None
-        if variables is not None and not isinstance(variables, dict):
+        if not isinstance(variables, dict | None) or not isinstance(
+            params.get("extensions"), dict | None
+        ):
             return None
         document = document_key(query, name, self.max_tokens)
         if document is None:

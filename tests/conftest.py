@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -235,6 +236,37 @@ async def run_cli(url: str, cwd: Path, *args: str) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+@contextmanager
+def server_process(settings: Settings, **env: str) -> Iterator[str]:
+    """`create_app` on uvicorn in a process of its own, configured from the environment as
+    `cidadao-gql serve` is (`env` on top of the database of `settings`); its URL. A
+    process, not a task: the server works on another core while a synchronous test (a
+    Hypothesis one) generates the next requests."""
+    assert settings.database_url
+    port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # none unless asked
+    environment = inherited | {"DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING",
+                               "LOG_FORMAT": "text", **env}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "cidadao_gql.app:create_app",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=environment,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            assert process.poll() is None, "the server did not start"
+            try:
+                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 class FakeClock:

@@ -87,9 +87,11 @@ async def test_an_oversized_body_is_refused(settings: Settings) -> None:
         fine = await client.post("/graphql", json={"query": SMALL})
     for answer in (declared, undeclared):
         assert answer.status_code == 413
-        assert answer.json()["errors"][0]["extensions"] == {
+        extensions = answer.json()["errors"][0]["extensions"]
+        assert extensions == {
             "code": "PAYLOAD_TOO_LARGE",
             "maxBytes": 2048,
+            "requestId": answer.headers["x-request-id"],
         }
     assert fine.status_code == 200
 

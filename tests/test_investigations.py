@@ -375,3 +375,11 @@ async def test_the_report_is_written_by_the_llm_when_one_is_configured(settings:
     assert fallback.startswith("1 findings (1 high)")  # the written summary, not an error
     no_llm = Narrator(settings)
     assert (await no_llm.write([finding])).startswith("1 findings")
+
+
+@pytest.mark.parametrize("first", [0, -1, 101])
+async def test_a_page_size_out_of_bounds_is_invalid_page_size_as_on_every_list(
+    api: Api, first: int
+) -> None:
+    query = "query($first: Int!) { investigations(first: $first) { id } }"
+    assert await api.code(ANA, query, first=first) == "INVALID_PAGE_SIZE"

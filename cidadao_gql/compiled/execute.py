@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any
 
 from graphql import (
-    GraphQLError,
     GraphQLString,
     get_operation_ast,
 )
@@ -146,13 +145,13 @@ class Executor:
                 awaiting.append(self._batch(plan, plan.batch, parents, run))
                 finish.append(partial(resolved.__setitem__, index))
             else:
-                try:
+                try:  # an explicit null for an argument with a default, say: a field error
                     arguments = (
                         get_argument_values(plan.definition, plan.details[0].node, variables)
                         if plan.definition.args
                         else {}
                     )
-                except GraphQLError as exc:  # null for a non-null argument: a field error
+                except Exception as exc:
                     raise Fallback from exc
                 resolve = plan.definition.resolve
                 assert resolve is not None

@@ -33,6 +33,10 @@ def _request_error_code(error: GraphQLError) -> str:
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$"):
         return "BAD_USER_INPUT"
+    if error.path is not None and error.message.startswith("Argument '"):
+        # Coerced as the field runs: a variable's explicit null where the argument is
+        # non-null with a default (`first`), which validation cannot see.
+        return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION_FAILED"
 
 
