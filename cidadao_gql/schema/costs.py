@@ -74,6 +74,7 @@ LIST_SIZES: dict[str, int] = {
 SLICING_ARGUMENTS = ("first", "last")
 SIZED_FIELDS = ("edges", "nodes")
 OBJECT_COST, SCALAR_COST, MUTATION_COST = 1, 0, 10
+COST_CEILING = 2**53 - 1  # the largest integer every JSON reader holds exactly
 
 
 @strawberry.schema_directive(
@@ -152,7 +153,10 @@ class CostAnalysis:
         self._plans_of: dict[int, tuple[Selections, list[tuple[str, int, Selections]]]] = {}
 
     def requested(self) -> int:
-        return self._selections_cost(self.root, None)
+        """The price, saturated at COST_CEILING: `first: 2147483647` three lists deep is
+        2^93 points, which JSON clients (and orjson) cannot carry; any price that large is
+        refused anyway, and the ceiling still bounds what the answer can cost."""
+        return min(self._selections_cost(self.root, None), COST_CEILING)
 
     def weigh(self, parent: GraphQLNamedType, plan: Any) -> int:
         """The weight of a field of `parent` selected by `plan.details` (the compiled

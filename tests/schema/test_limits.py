@@ -315,3 +315,12 @@ async def test_sanctions_stop_at_their_assumed_size(run: Run, db: Database) -> N
     cost = result.extensions["cost"]
     assert cost["requestedQueryCost"] == 1 + 1 + 1 * (1 + 10 * 1)
     assert cost["actualQueryCost"] == cost["requestedQueryCost"]
+
+
+async def test_a_price_past_what_json_holds_is_refused_at_the_ceiling(run: Run) -> None:
+    """Three lists of `first: 2147483647` are 2^93 points: reported at 2^53 - 1 (an integer
+    every JSON reader holds), refused, never an internal error while encoding it."""
+    huge = "{ agencies(first: $n) { nodes { contracts(first: $n) { nodes { procurement {" \
+        " items(first: $n) { nodes { id } } } } } } } }"  # fmt: skip
+    error = await run.error(f"query($n: Int!) {huge}", n=2**31 - 1)
+    assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "cost": 2**53 - 1, "maxCost": 1000}
