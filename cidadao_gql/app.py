@@ -411,6 +411,8 @@ def create_app(
         resources: Resources = request.state.resources
         responses: ResponseCache = request.state.responses
         rid = request_id(request)
+        if view.renders_ide(request):  # a page of no one's data: a signed-in browser gets it too
+            return await view.render_graphql_ide(request)
         try:
             request.state.user = await identify(request)
         except CsrfPrevented as exc:
@@ -419,8 +421,6 @@ def create_app(
             return _unavailable(request, exc)
         except CidadaoError as exc:
             return refusal(request, exc, 401, {"www-authenticate": "Bearer"})
-        if view.renders_ide(request):
-            return await view.render_graphql_ide(request)
         if answer_type(request.headers.get("accept")) is None and not _browser(request):
             error = NotAcceptable(f"answers are {GRAPHQL_RESPONSE} or application/json")
             return refusal(request, error)

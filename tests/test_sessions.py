@@ -308,6 +308,21 @@ async def test_a_cross_site_request_riding_the_cookie_is_refused(
     assert answer.json()["errors"][0]["extensions"]["code"] == "CSRF_PREVENTED"
 
 
+async def test_a_signed_in_browser_opens_graphiql(with_sessions: Settings) -> None:
+    """The page holds no one's data, so the CSRF rule does not apply to it: a browser with
+    the cookie gets GraphiQL, while a query sent the same way is still refused."""
+    key = await new_key(with_sessions, f"ivo-{uuid.uuid4()}")
+    async with live_server(create_app(with_sessions)) as client:
+        await client.post("/session", headers={"authorization": f"Bearer {key.key}"})
+        page = await client.get("/graphql", headers={"accept": "text/html"})
+        query = await client.get(
+            "/graphql", params={"query": VIEWER}, headers={"accept": "text/html"}
+        )
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert query.status_code == 400
+    assert query.json()["errors"][0]["extensions"]["code"] == "CSRF_PREVENTED"
+
+
 async def test_header_and_anonymous_requests_need_no_preflight(with_sessions: Settings) -> None:
     user = f"eva-{uuid.uuid4()}"
     key = await new_key(with_sessions, user)
