@@ -80,20 +80,29 @@ class SanctionedSupplier:
         sql = Sql()
         where = target.contracts(sql, "c")
         rows = await db.fetch(
-            f"""SELECT DISTINCT ON (c.id) c.id, c.agency_id, c.supplier_id, c.signed_on,
-                       s.document, x.supplier_document AS sanctioned_document,
-                       x.supplier_document = s.document AS exact,
-                       x.register, x.starts_on, x.ends_on, x.authority
-                  FROM contracts c
-                  JOIN suppliers s ON s.id = c.supplier_id
-                  JOIN sanctions x
-                    ON x.supplier_document = s.document
-                    OR (s.kind = 'PJ' AND length(s.document) = 14
-                        AND length(x.supplier_document) = 14
-                        AND left(x.supplier_document, 8) = left(s.document, 8))
-                 WHERE {where} AND c.signed_on >= x.starts_on
-                   AND (x.ends_on IS NULL OR c.signed_on <= x.ends_on)
-                 ORDER BY c.id, exact DESC, x.starts_on""",
+            # Two equality joins rather than one join on "exact OR same root", which
+            # PostgreSQL could only run as a nested loop over every pair.
+            f"""WITH c AS (
+                  SELECT c.id, c.agency_id, c.supplier_id, c.signed_on, s.document,
+                         s.kind = 'PJ' AND length(s.document) = 14 AS has_root
+                    FROM contracts c JOIN suppliers s ON s.id = c.supplier_id WHERE {where}),
+                matched AS (
+                  SELECT c.*, x.supplier_document, x.register, x.starts_on, x.ends_on,
+                         x.authority, TRUE AS exact
+                    FROM c JOIN sanctions x ON x.supplier_document = c.document
+                  UNION ALL
+                  SELECT c.*, x.supplier_document, x.register, x.starts_on, x.ends_on,
+                         x.authority, FALSE
+                    FROM c JOIN sanctions x
+                      ON left(x.supplier_document, 8) = left(c.document, 8)
+                   WHERE c.has_root AND length(x.supplier_document) = 14
+                     AND x.supplier_document <> c.document)
+                SELECT DISTINCT ON (id) id, agency_id, supplier_id, signed_on, document,
+                       supplier_document AS sanctioned_document, exact, register, starts_on,
+                       ends_on, authority
+                  FROM matched
+                 WHERE signed_on >= starts_on AND (ends_on IS NULL OR signed_on <= ends_on)
+                 ORDER BY id, exact DESC, starts_on""",
             *sql.args,
         )
         return [

@@ -62,11 +62,12 @@ class NearDuplicate:
             [normalised(low["object"]) for low, _ in pairs],
             [normalised(high["object"]) for _, high in pairs],
         )
-        return [
-            self._finding(*pairs[r["n"] - 1], float(r["s"]))
-            for r in similarities
-            if r["s"] >= self.similarity
-        ]
+        findings = []
+        for r in similarities:
+            if r["s"] >= self.similarity:
+                low, high = pairs[r["n"] - 1]
+                findings.append(self._finding(low, high, float(r["s"])))
+        return findings
 
     def _finding(self, low: Record, high: Record, similarity: float) -> Finding:
         gap = (

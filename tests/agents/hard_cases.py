@@ -275,7 +275,10 @@ async def _near_duplicates(p: Planter, cases: HardCases) -> None:
     # Case, accents and punctuation.
     truth.add(
         await _pair(
-            p, ("7300.00", "7310.00"), (0, 59), ("Serviço de vigilância.", "SERVICO DE VIGILANCIA -")
+            p,
+            ("7300.00", "7310.00"),
+            (0, 59),
+            ("Serviço de vigilância.", "SERVICO DE VIGILANCIA -"),
         )
     )
     # Digits differ (a lot number), and a word order that trigrams still see as one object.
@@ -433,7 +436,9 @@ async def _digit_agency(p: Planter, counts: list[int], nines: str | None = None)
     for digit, count in enumerate(counts, start=1):
         for j in range(count):
             value = (
-                f"{nines}{j % 10}" if nines else f"{digit}{(j * 37) % 1000:03d}{j % 7}.{j % 100:02d}"
+                f"{nines}{j % 10}"
+                if nines and digit == 9
+                else f"{digit}{(j * 37) % 1000:03d}{j % 7}.{j % 100:02d}"
             )
             signed = date(2020, 1, 1) + timedelta(61 * (k // 50))
             await p.contract(agency, suppliers[k % 50], value, signed)
