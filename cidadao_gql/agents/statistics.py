@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from cidadao_gql.agents.base import Finding, Target, finding
 from cidadao_gql.db import Database
+from cidadao_gql.ingestion.derived import ensure_current
 from cidadao_gql.queries import Sql
 
 BENFORD = [math.log10(1 + 1 / d) for d in range(1, 10)]
@@ -25,8 +26,8 @@ class PriceOutlier:
     logs); when MAD is 0 (more than half the prices are equal), 1.2533 × the mean
     absolute deviation from the median (both estimate σ for normal data); and never below
     ln 1.1, so a z above 6 needs a price at least 1.1⁶ = 1.77× the median. The reference
-    is computed when the agent runs, from the awards of the codes the target bought, so it
-    is current whoever wrote the prices. Threshold: z above 6, with at least 10 prices for
+    is the `price_references` view, refreshed first when a write to awards or items has
+    marked it stale (`ensure_current`), so it is current whoever wrote the prices. Threshold: z above 6, with at least 10 prices for
     the code and unit. Only overpricing is flagged. Score: 0 at z = 6, 1 at z = 12."""
 
     name: ClassVar[str] = "price_outlier"
@@ -38,38 +39,29 @@ class PriceOutlier:
     async def run(self, db: Database, target: Target) -> list[Finding]:
         sql = Sql()
         where = target.contracts(sql, "x", day="awarded_on")
+        await ensure_current(db)
         rows = await db.fetch(
-            f"""WITH x AS (
+            # The target's awards first (from its agencies' procurements, by index), then
+            # their references: joined the other way round, every item is read.
+            f"""WITH x AS MATERIALIZED (
                   SELECT * FROM (
                     SELECT a.id, a.unit_price, a.awarded_on, a.supplier_id, p.agency_id,
                            i.catalog_code AS code, lower(btrim(i.unit)) AS unit
-                      FROM awards a JOIN items i ON i.id = a.item_id
-                      JOIN procurements p ON p.id = i.procurement_id
+                      FROM procurements p JOIN items i ON i.procurement_id = p.id
+                      JOIN awards a ON a.item_id = i.id
                      WHERE a.unit_price > 0 AND i.catalog_code IS NOT NULL) x
                    WHERE {where}),
-                priced AS (
-                  SELECT i.catalog_code AS code, lower(btrim(i.unit)) AS unit,
-                         ln(a.unit_price) AS lp
-                    FROM items i JOIN awards a ON a.item_id = i.id
-                   WHERE i.catalog_code IN (SELECT code FROM x) AND a.unit_price > 0),
-                medians AS (
-                  SELECT code, unit, count(*) AS n,
-                         percentile_cont(0.5) WITHIN GROUP (ORDER BY lp) AS med
-                    FROM priced GROUP BY 1, 2 HAVING count(*) >= {sql.arg(self.minimum)}),
-                reference AS (
-                  SELECT m.code, m.unit, m.n, m.med,
-                         percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(p.lp - m.med)) AS mad,
-                         avg(abs(p.lp - m.med)) AS mean_ad
-                    FROM medians m JOIN priced p USING (code, unit) GROUP BY 1, 2, 3, 4),
                 scored AS (
                   SELECT x.*, r.n, r.med, r.mad,
                          greatest(CASE WHEN r.mad > 0 THEN 1.4826 * r.mad
                                        ELSE 1.2533 * r.mean_ad END,
                                   {sql.arg(self.min_scale)}) AS scale
-                    FROM x JOIN reference r USING (code, unit))
+                    FROM x JOIN price_references r USING (code, unit)
+                   WHERE r.n >= {sql.arg(self.minimum)})
                 SELECT id, unit_price, supplier_id, agency_id, code, unit, n, mad, scale,
-                       exp(med) AS median_price, (ln(unit_price) - med) / scale AS z
-                  FROM scored WHERE (ln(unit_price) - med) / scale > {sql.arg(self.threshold)}""",
+                       exp(med) AS median_price, (ln(unit_price::float8) - med) / scale AS z
+                  FROM scored
+                 WHERE (ln(unit_price::float8) - med) / scale > {sql.arg(self.threshold)}""",
             *sql.args,
         )
         findings = []

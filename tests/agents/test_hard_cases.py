@@ -15,6 +15,7 @@ from cidadao_gql.agents.contracts import AmendmentCeiling, SanctionedSupplier
 from cidadao_gql.agents.patterns import NearDuplicate, SplitPurchase
 from cidadao_gql.agents.statistics import Benford, Concentration, PriceOutlier
 from cidadao_gql.db import Database, open_database
+from cidadao_gql.ingestion.derived import ensure_current
 from cidadao_gql.investigations import store
 from cidadao_gql.settings import Settings
 from tests.agents.hard_cases import DAY, HardCases, plant
@@ -98,7 +99,8 @@ async def test_an_outlier_among_identical_prices_is_found(hard: Hard) -> None:
 
 
 async def test_the_price_reference_is_current_without_a_refresh(hard: Hard) -> None:
-    """A 25× award written after the others, with no REFRESH, is found at once."""
+    """A 25× award written after the others, with no REFRESH, is found at once: the write
+    marked the view stale and the agent refreshed it first."""
     code, ids = "800007", []
     async with connect(hard.url) as conn:
         for k, price in enumerate([*["4.0000"] * 12, "100.0000"]):
@@ -118,8 +120,12 @@ async def test_the_price_reference_is_current_without_a_refresh(hard: Hard) -> N
                     DAY,
                 )
             )
+        mark = "SELECT stale FROM derived_state WHERE name = 'price_references'"
+        assert await conn.fetchval(mark) is True
         try:
             findings = await PriceOutlier().run(hard.db, Target())
+            assert await conn.fetchval(mark) is False
+            assert not await ensure_current(hard.db)  # nothing written since
         finally:
             await conn.execute("DELETE FROM awards WHERE id = any($1::bigint[])", ids)
             await conn.execute("DELETE FROM items WHERE catalog_code = $1", code)
