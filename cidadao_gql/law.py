@@ -12,6 +12,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from cidadao_gql.objects import ObjectKind, classify_object
 
@@ -50,6 +51,7 @@ def direct_purchase_limits(on: date) -> DirectPurchaseLimits:
     return DIRECT_PURCHASE_LIMITS[max(bisect_right(starts, on) - 1, 0)]
 
 
+@lru_cache(maxsize=65_536)  # a few thousand distinct texts; agents ask once per contract
 def object_kind(
     object_text: str, material_or_service: str | None = None, legal_basis: str | None = None
 ) -> ObjectKind:

@@ -113,20 +113,27 @@ class Concentration:
     threshold: ClassVar[float] = 0.5
 
     async def run(self, db: Database, target: Target) -> list[Finding]:
+        scope = replace(target, supplier_ids=())
+        if target.supplier_ids:  # the agencies they sold to, then all those agencies' contracts
+            sql = Sql()
+            rows = await db.fetch(
+                f"SELECT DISTINCT agency_id FROM contracts c WHERE {target.contracts(sql, 'c')}",
+                *sql.args,
+            )
+            scope = replace(scope, agency_ids=tuple(r["agency_id"] for r in rows))
+            if not scope.agency_ids:
+                return []
         sql = Sql()
-        where = target.contracts(sql, "c")
-        period = replace(target, agency_ids=(), supplier_ids=()).contracts(sql, "a")
+        where = scope.contracts(sql, "c")
         suppliers = (
             f"s.supplier_id = any({sql.arg(list(target.supplier_ids))}::bigint[])"
             if target.supplier_ids
             else "TRUE"
         )
         rows = await db.fetch(
-            f"""WITH agencies AS (SELECT DISTINCT agency_id FROM contracts c WHERE {where}),
-                spend AS (
-                  SELECT a.agency_id, a.supplier_id, count(*) AS n, sum(a.final_value) AS v
-                    FROM contracts a JOIN agencies USING (agency_id)
-                   WHERE {period} GROUP BY 1, 2),
+            f"""WITH spend AS (
+                  SELECT agency_id, supplier_id, count(*) AS n, sum(final_value) AS v
+                    FROM contracts c WHERE {where} GROUP BY 1, 2),
                 totals AS (
                   SELECT agency_id, sum(n) AS n, sum(v) AS v,
                          sum(v * v) / nullif(sum(v) * sum(v), 0) AS hhi
