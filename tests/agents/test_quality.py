@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from cidadao_gql.agents import AGENTS, Agent, Finding, Target
+from cidadao_gql.agents.patterns import SplitPurchase
 from cidadao_gql.agents.statistics import Concentration, benford_deviation, first_digit
 from cidadao_gql.db import Database, open_database
 from cidadao_gql.ingestion import synthetic
@@ -102,3 +103,16 @@ def test_first_digits_come_from_the_decimal_value() -> None:
     assert first_digit(Decimal("100.00")) == 1
     _, _, counts = benford_deviation([Decimal("999999.99"), Decimal("1.00")])
     assert counts == [1, 0, 0, 0, 0, 0, 0, 0, 1]
+
+
+async def test_every_planted_split_cluster_is_found_whole(seeded: Database) -> None:
+    """Clusters "para a Secretaria de Obras" were once judged against the works limit: one
+    of R$ 98,746.74 against the R$ 50,000 limit went unflagged."""
+    findings = await SplitPurchase().run(seeded, Target())
+    clusters: dict[int, set[int]] = {}
+    for r in await seeded.fetch(
+        "SELECT entity_id, details FROM planted_anomalies WHERE kind = 'split_purchase'"
+    ):
+        clusters.setdefault(r["details"]["cluster"], set()).add(r["entity_id"])
+    found = [set(f.contract_ids) for f in findings]
+    assert all(any(cluster <= f for f in found) for cluster in clusters.values())
