@@ -12,6 +12,9 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
+
+from cidadao_gql.objects import ObjectKind, classify_object
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +34,15 @@ DIRECT_PURCHASE_LIMITS = (
     DirectPurchaseLimits(date(2026, 1, 1), Decimal("130984.20"), Decimal("65492.11"), "Decreto 12.807/2025"),
 )  # fmt: skip
 
-# Contract values above initial * AMENDMENT_CEILING break art. 125 (25 % for purchases and
-# services; 50 % applies only to renovation of buildings, which we do not single out).
+# Art. 125: amendments may add up to 25 % of the initial value to works, services and
+# purchases, and up to 50 % to the renovation (reforma) of a building or of equipment.
 AMENDMENT_CEILING = Decimal("1.25")
+RENOVATION_AMENDMENT_CEILING = Decimal("1.50")
+
+# Art. 75 I covers engineering works and services and vehicle maintenance; art. 75 II the
+# other services and purchases.
+ART_75_I = frozenset({ObjectKind.WORKS, ObjectKind.RENOVATION, ObjectKind.VEHICLE_MAINTENANCE})
+_ART_75 = re.compile(r"\bart(?:igo|\.)?\s*75\W+(?:inciso\s+)?(II|I)\b", re.IGNORECASE)
 
 
 def direct_purchase_limits(on: date) -> DirectPurchaseLimits:
@@ -42,17 +51,40 @@ def direct_purchase_limits(on: date) -> DirectPurchaseLimits:
     return DIRECT_PURCHASE_LIMITS[max(bisect_right(starts, on) - 1, 0)]
 
 
-# Art. 75 I covers engineering works and services and vehicle maintenance; everything else
-# falls under art. 75 II. Object texts are free text, so this is a reading of their words.
-WORKS_OR_VEHICLES = re.compile(
-    r"\b(obras?|engenharia|pavimenta\w*|reforma|constru\w+|manuten\w+ de ve[ií]culos?)\b",
-    re.IGNORECASE,
-)
+@lru_cache(maxsize=65_536)  # a few thousand distinct texts; agents ask once per contract
+def object_kind(
+    object_text: str, material_or_service: str | None = None, legal_basis: str | None = None
+) -> ObjectKind:
+    """The kind of a contracted object, from structured fields first: the legal basis the
+    agency declared (art. 75 I or II) and PNCP's material-or-service flag of its items
+    ("M" is a purchase whatever the text says). The object's wording decides only what
+    they leave open (which art. 75 I kind, or whether a service is engineering)."""
+    declared = _ART_75.search(legal_basis or "")
+    if material_or_service == "M" and not (declared and declared[1] == "I"):
+        return ObjectKind.PURCHASE
+    worded = classify_object(object_text)
+    if declared:
+        if declared[1] == "I":
+            return worded if worded in ART_75_I else ObjectKind.WORKS
+        return worded if worded not in ART_75_I else ObjectKind.OTHER
+    if material_or_service == "S" and worded is ObjectKind.PURCHASE:
+        return ObjectKind.OTHER
+    return worded
 
 
-def direct_purchase_limit(on: date, object_text: str) -> Decimal:
+def direct_purchase_limit(
+    on: date,
+    object_text: str,
+    material_or_service: str | None = None,
+    legal_basis: str | None = None,
+) -> Decimal:
     """The art. 75 limit for a purchase of this kind on this day."""
     limits = direct_purchase_limits(on)
-    if WORKS_OR_VEHICLES.search(object_text):
+    if object_kind(object_text, material_or_service, legal_basis) in ART_75_I:
         return limits.works_and_vehicle_maintenance
     return limits.other_services_and_purchases
+
+
+def amendment_ceiling(kind: ObjectKind) -> Decimal:
+    """Art. 125: final value / initial value allowed for a contract of this kind."""
+    return RENOVATION_AMENDMENT_CEILING if kind is ObjectKind.RENOVATION else AMENDMENT_CEILING

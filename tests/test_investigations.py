@@ -211,6 +211,23 @@ async def test_bad_targets_are_refused(
     assert await api.db.fetchval("SELECT count(*) FROM investigations") == before
 
 
+async def test_an_agency_with_awards_but_no_contracts_is_a_target(api: Api, db: Database) -> None:
+    """The PNCP sample's agencies have procurements and results but no contracts: agents
+    that read awards apply to them, so they are not refused."""
+    agency = await db.fetchval(
+        """SELECT p.agency_id FROM awards a JOIN items i ON i.id = a.item_id
+             JOIN procurements p ON p.id = i.procurement_id
+            WHERE NOT EXISTS (SELECT FROM contracts c WHERE c.agency_id = p.agency_id)
+            ORDER BY 1 LIMIT 1"""
+    )
+    assert agency is not None, "the PNCP sample is loaded"
+    target = {"agencies": [encode_id("Agency", agency)]}
+    started = (await api.data(ANA, START, target=target, agents=["price_outlier"]))[
+        "startInvestigation"
+    ]
+    assert (await api.finished(ANA, started["id"]))["status"] == "COMPLETED"
+
+
 async def test_a_restart_resumes_a_running_investigation(settings: Settings, db: Database) -> None:
     """An API that died mid-run left it `running`; the next start picks it up once the dead
     process's lease (INVESTIGATION_CLAIM_AFTER) has lapsed."""

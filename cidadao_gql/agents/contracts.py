@@ -7,13 +7,15 @@ from typing import ClassVar
 
 from cidadao_gql.agents.base import Finding, Target, finding
 from cidadao_gql.db import Database
-from cidadao_gql.law import AMENDMENT_CEILING
+from cidadao_gql.law import AMENDMENT_CEILING, amendment_ceiling, object_kind
 from cidadao_gql.queries import Sql
 
 
 class AmendmentCeiling:
-    """Statistic: final value / initial value. Threshold: above 1.25 (Lei 14.133 art. 125:
-    amendments may add at most 25 %). Score: 0 at the ceiling, 1 at twice the initial."""
+    """Statistic: final value / initial value. Threshold: above the art. 125 ceiling of the
+    contract's kind: 1.25 (amendments may add 25 %), 1.50 for the renovation (reforma) of
+    a building or of equipment (`law.object_kind`, the structured fields first). Score: 0
+    at the ceiling, 1 at twice the initial."""
 
     name: ClassVar[str] = "amendment_ceiling"
     kind: ClassVar[str] = "amendment_over_ceiling"
@@ -21,27 +23,40 @@ class AmendmentCeiling:
     async def run(self, db: Database, target: Target) -> list[Finding]:
         sql = Sql()
         where = target.contracts(sql, "c")
+        # Over the lowest ceiling in SQL; the kind of each, from its wording, in Python.
         rows = await db.fetch(
-            f"""SELECT id, agency_id, supplier_id, initial_value, final_value FROM contracts c
+            f"""SELECT c.id, c.agency_id, c.supplier_id, c.object, c.initial_value,
+                       c.final_value, p.legal_basis,
+                       (SELECT CASE WHEN bool_and(i.material_or_service = 'M') THEN 'M'
+                                    WHEN bool_and(i.material_or_service = 'S') THEN 'S' END
+                          FROM items i WHERE i.procurement_id = c.procurement_id)
+                         AS material_or_service
+                  FROM contracts c LEFT JOIN procurements p ON p.id = c.procurement_id
                  WHERE {where} AND c.initial_value > 0
                    AND c.final_value > c.initial_value * {sql.arg(AMENDMENT_CEILING)}""",
             *sql.args,
         )
         findings = []
         for r in rows:
+            kind = object_kind(r["object"], r["material_or_service"], r["legal_basis"])
+            ceiling = amendment_ceiling(kind)
+            if r["final_value"] <= r["initial_value"] * ceiling:
+                continue
             ratio = float(r["final_value"] / r["initial_value"])
-            score = min(1.0, (ratio - 1.25) / 0.75)
+            score = min(1.0, (ratio - float(ceiling)) / (2.0 - float(ceiling)))
             findings.append(
                 finding(
                     self,
                     score,
                     f"final value R$ {r['final_value']:,.2f} is {ratio:.2f}× the initial"
-                    f" R$ {r['initial_value']:,.2f}; the legal ceiling is 1.25×",
+                    f" R$ {r['initial_value']:,.2f}; the legal ceiling is {ceiling}×",
                     {
-                        "initialValue": str(r["initial_value"]),
-                        "finalValue": str(r["final_value"]),
-                        "ratio": round(ratio, 4),
-                        "ceiling": 1.25,
+                        "statistic": "ratio",
+                        "value": round(ratio, 4),
+                        "threshold": float(ceiling),
+                        "objectKind": kind.value,
+                        "initialValue": float(r["initial_value"]),
+                        "finalValue": float(r["final_value"]),
                     },
                     contract_ids=(r["id"],),
                     supplier_ids=(r["supplier_id"],),
@@ -52,8 +67,11 @@ class AmendmentCeiling:
 
 
 class SanctionedSupplier:
-    """Statistic: a contract's signing day against its supplier's CEIS/CNEP sanctions.
-    Threshold: signed on a day a sanction was in force. Score: 1 (it is a fact)."""
+    """Statistic: a contract's signing day against the CEIS/CNEP sanctions of its supplier's
+    document, or of any establishment of the same company: a CNPJ's first 8 characters
+    (its root) name the company, so a sanction on the head office (/0001) binds a branch
+    (/0002) too. CPFs have no root and match only exactly. Threshold: signed on a day a
+    sanction was in force. Score: 1 (it is a fact)."""
 
     name: ClassVar[str] = "sanctioned_supplier"
     kind: ClassVar[str] = "sanctioned_supplier"
@@ -62,23 +80,45 @@ class SanctionedSupplier:
         sql = Sql()
         where = target.contracts(sql, "c")
         rows = await db.fetch(
-            f"""SELECT DISTINCT ON (c.id) c.id, c.agency_id, c.supplier_id, c.signed_on,
-                       x.register, x.starts_on, x.ends_on, x.authority
-                  FROM contracts c
-                  JOIN suppliers s ON s.id = c.supplier_id
-                  JOIN sanctions x ON x.supplier_document = s.document
-                 WHERE {where} AND c.signed_on >= x.starts_on
-                   AND (x.ends_on IS NULL OR c.signed_on <= x.ends_on)
-                 ORDER BY c.id, x.starts_on""",
+            # Two equality joins rather than one join on "exact OR same root", which
+            # PostgreSQL could only run as a nested loop over every pair.
+            f"""WITH c AS (
+                  SELECT c.id, c.agency_id, c.supplier_id, c.signed_on, s.document,
+                         s.kind = 'PJ' AND length(s.document) = 14 AS has_root
+                    FROM contracts c JOIN suppliers s ON s.id = c.supplier_id WHERE {where}),
+                matched AS (
+                  SELECT c.*, x.supplier_document, x.register, x.starts_on, x.ends_on,
+                         x.authority, TRUE AS exact
+                    FROM c JOIN sanctions x ON x.supplier_document = c.document
+                  UNION ALL
+                  SELECT c.*, x.supplier_document, x.register, x.starts_on, x.ends_on,
+                         x.authority, FALSE
+                    FROM c JOIN sanctions x
+                      ON left(x.supplier_document, 8) = left(c.document, 8)
+                   WHERE c.has_root AND length(x.supplier_document) = 14
+                     AND x.supplier_document <> c.document)
+                SELECT DISTINCT ON (id) id, agency_id, supplier_id, signed_on, document,
+                       supplier_document AS sanctioned_document, exact, register, starts_on,
+                       ends_on, authority
+                  FROM matched
+                 WHERE signed_on >= starts_on AND (ends_on IS NULL OR signed_on <= ends_on)
+                 ORDER BY id, exact DESC, starts_on""",
             *sql.args,
         )
         return [
             finding(
                 self,
                 1.0,  # a fact: critical
-                f"signed on {r['signed_on']} while the supplier was sanctioned in {r['register']}"
+                f"signed on {r['signed_on']} while the supplier"
+                f"{'' if r['exact'] else ' company (CNPJ root ' + r['document'][:8] + ')'}"
+                f" was sanctioned in {r['register']}"
                 f" from {r['starts_on']} to {r['ends_on'] or 'no end date'} ({r['authority']})",
                 {
+                    "statistic": "daysIntoSanction",
+                    "value": (r["signed_on"] - r["starts_on"]).days,
+                    "threshold": 0,
+                    "match": "document" if r["exact"] else "cnpjRoot",
+                    "sanctionedDocument": r["sanctioned_document"],
                     "signedOn": r["signed_on"].isoformat(),
                     "register": r["register"],
                     "sanctionStartsOn": r["starts_on"].isoformat(),
@@ -125,9 +165,11 @@ class NewSupplier:
                     score,
                     f"registered on {r['registered_on']}, first contract {r['days']} days later",
                     {
+                        "statistic": "days",
+                        "value": r["days"],
+                        "threshold": self.max_days,
                         "registeredOn": r["registered_on"].isoformat(),
                         "firstSignedOn": r["signed_on"].isoformat(),
-                        "days": r["days"],
                     },
                     contract_ids=(r["id"],),
                     supplier_ids=(r["supplier_id"],),

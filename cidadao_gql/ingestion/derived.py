@@ -1,10 +1,41 @@
-"""Data derived from what is loaded, refreshed by every writer once it has loaded."""
+"""Data derived from what is loaded: refreshed by every writer once it has loaded, and by
+its readers when a write went around the writers (the mark in `derived_state`, raised by
+triggers on awards and items, says so)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from cidadao_gql.db import Connection, Database
+
+_CLEAR = "UPDATE derived_state SET stale = false WHERE name = 'price_references' AND stale"
 
 
-async def refresh_derived(conn: asyncpg.Connection) -> None:
-    """The market price references the price-outlier agent compares awards with."""
+async def refresh_derived(conn: asyncpg.Connection | PoolConnectionProxy[Any]) -> None:
+    """The market price references the price-outlier agent compares awards with. The mark
+    is cleared before the refresh reads anything: a write that commits meanwhile raises it
+    again (after waiting for this transaction), so no write is ever taken as included."""
+    await conn.execute(_CLEAR)
     await conn.execute("REFRESH MATERIALIZED VIEW price_references")
+
+
+async def ensure_current(db: Database) -> bool:
+    """Refresh the price references if a write has marked them stale; whether it did.
+    Two readers finding them stale refresh once: the second waits on the mark's row lock
+    and then finds it cleared."""
+    if not await db.fetchval_primary(
+        "SELECT stale FROM derived_state WHERE name = 'price_references'"
+    ):
+        return False
+
+    async def refresh(conn: Connection) -> bool:
+        if await conn.fetchval(f"{_CLEAR} RETURNING true") is None:
+            return False
+        await conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY price_references")
+        return True
+
+    refreshed: bool = await db.write(refresh)
+    return refreshed

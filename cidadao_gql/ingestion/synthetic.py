@@ -31,7 +31,8 @@ import numpy.typing as npt
 
 from cidadao_gql.documents import complete_cnpj, complete_cpf
 from cidadao_gql.ingestion.derived import refresh_derived
-from cidadao_gql.law import DIRECT_PURCHASE_LIMITS, WORKS_OR_VEHICLES
+from cidadao_gql.law import ART_75_I, DIRECT_PURCHASE_LIMITS
+from cidadao_gql.objects import classify_object
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -111,7 +112,7 @@ _DESTINATIONS = ["a Secretaria Municipal de Saúde", "a Secretaria de Educação
                  "o Hospital Regional", "as Unidades Básicas de Saúde", "a Administração",
                  "a Secretaria de Obras", "o Fundo Municipal de Assistência Social"]  # fmt: skip
 _PURCHASES = np.array(
-    [i for i, (verb, _) in enumerate(_CATEGORIES) if not WORKS_OR_VEHICLES.search(verb)]
+    [i for i, (verb, _) in enumerate(_CATEGORIES) if classify_object(verb) not in ART_75_I]
 )
 _MODALITIES = np.array([6, 8, 9, 4, 7, 12, 1])
 _MODALITY_WEIGHTS = np.array([0.45, 0.28, 0.10, 0.08, 0.04, 0.03, 0.02])

@@ -74,11 +74,28 @@ async def validate(db: Database, target: Target) -> int:
     count: int = await db.fetchval(
         f"SELECT count(*) FROM contracts t WHERE {target.contracts(sql)}", *sql.args
     )
-    if count == 0:
+    if count == 0 and not await _has_awards(db, target):
         raise InvalidTarget(
-            "the target holds no contracts (check the period and the ids)", contracts=0
+            "the target holds no contracts or awards (check the period and the ids)",
+            contracts=0,
         )
     return count
+
+
+async def _has_awards(db: Database, target: Target) -> bool:
+    """Whether the target holds an award: agencies whose data are procurements and their
+    results (the PNCP sample's, for one) have no contracts, but price_outlier reads awards."""
+    sql = Sql()
+    where = target.contracts(sql, "x", day="awarded_on")
+    found: bool = await db.fetchval(
+        f"""SELECT EXISTS (
+              SELECT FROM (SELECT a.supplier_id, a.awarded_on, p.agency_id
+                             FROM awards a JOIN items i ON i.id = a.item_id
+                             JOIN procurements p ON p.id = i.procurement_id) x
+               WHERE {where})""",
+        *sql.args,
+    )
+    return found
 
 
 Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[Any] | Database"
