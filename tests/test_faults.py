@@ -212,6 +212,32 @@ async def test_an_unexpected_failure_outside_graphql_is_answered_as_json(fault_u
     assert error["extensions"]["requestId"] == answer.headers["x-request-id"]
 
 
+async def test_a_database_that_is_gone_is_unavailable_not_an_internal_error(
+    make_database: DatabaseFactory, server_url: str
+) -> None:
+    """Connections that cannot be made (here: the database was dropped, asyncpg's
+    InvalidCatalogNameError on connect) are a dependency down: SERVICE_UNAVAILABLE for a
+    read, 503 with Retry-After for the API-key lookup, as for a server that is not there."""
+    url = await make_database()
+    key = await key_for(url, {"read"})
+    settings = Settings(
+        database_url=url, response_cache_ttl=0, cache_strategy="none", rate_limit_capacity=0,
+        run_investigations=False,
+    )  # fmt: skip
+    name = url.rpartition("/")[2]
+    async with live_server(create_app(settings)) as client, connect(server_url) as admin:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        read = await client.post("/graphql", json={"query": READS[2]})
+        keyed = await client.post(
+            "/graphql", json={"query": READS[2]}, headers={"authorization": f"Bearer {key}"}
+        )
+    (error,) = read.json()["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert keyed.status_code == 503 and keyed.headers["retry-after"] == "1"
+    (error,) = keyed.json()["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+
 # -- The queue and the sweep ---------------------------------------------------------------
 
 
