@@ -300,6 +300,33 @@ async def test_the_stream_and_its_group_come_back_when_redis_loses_them(
     await cancel_unfinished(fault_url)
 
 
+async def test_an_investigation_stored_just_before_redis_is_emptied_waits_no_whole_period(
+    fault_url: str, own_redis: str
+) -> None:
+    """Stored, then lost with the stream before anything carried it, and too fresh for the
+    sweep the flush sets off: the next round, once it has settled, queues it. The periodic
+    round is ten minutes away here, so only that one can."""
+    await cancel_unfinished(fault_url)
+    redis = aioredis.Redis.from_url(own_redis)
+    async with open_database(Settings(database_url=fault_url)) as db:
+        jobs = StreamJobs(redis, "mine", claim_after=30)
+        await jobs.ensure_group()
+        executor = Executor(db, jobs, workers=1, agent_concurrency=1, minimum=1, lease=600)
+        await executor.start()
+        try:
+            lost = (await store.create(db, "sweep", Target(), []))["id"]
+            await redis.flushall()  # the supervisor's next backlog check finds it emptied
+
+            async def finished() -> bool:
+                return (await store.get(db, lost, "sweep"))["status"] == "completed"
+
+            await until(finished, "the lost investigation to be queued again and run", 60)
+        finally:
+            await executor.close(drain_seconds=10)
+    await redis.aclose()
+    await cancel_unfinished(fault_url)
+
+
 # -- Redis emptied with investigations queued and running ----------------------------------
 
 
