@@ -23,8 +23,10 @@ from cidadao_gql import apikeys
 from cidadao_gql.agents import Target
 from cidadao_gql.app import create_app
 from cidadao_gql.db import open_database
+from cidadao_gql.resources import connect_redis
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.investigations import store
+from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.queue import GROUP, STREAM, LocalJobs, StreamJobs
 from cidadao_gql.settings import PoolSize, Settings
@@ -413,6 +415,45 @@ async def test_flushall_loses_no_investigation(
     assert [g[b"name"] if b"name" in g else g["name"] for g in groups] in ([b"workers"], [GROUP])
     recreated = [r for r in caplog.records if "lost the job stream" in r.getMessage()]
     assert 1 <= len(recreated) <= 12  # found and mended, not a warning per poll
+
+
+async def test_a_subscription_follows_postgresql_while_redis_restarts(
+    fault_url: str, tmp_path: Path
+) -> None:
+    """Redis killed while a subscriber waits on the stream: it is not told of an error; the
+    events recorded meanwhile come from PostgreSQL, findings from the stream once Redis is
+    back, each once, and it ends with the status PostgreSQL has."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    with redis_server(port, tmp_path) as first:
+        await wait_for_redis(url)
+        redis = connect_redis(url, timeout=10, connect_timeout=2)  # as open_jobs makes it
+        jobs = StreamJobs(redis, "follow")
+        async with open_database(Settings(database_url=fault_url)) as db:
+            investigation = (await store.create(db, "follow", Target(), []))["id"]
+            await jobs.announce(investigation, "created", agents=[])
+            reader = batches(db, jobs, investigation, idle=60, pause=0.05)
+            seen = list(await anext(reader))
+            waiting = asyncio.ensure_future(anext(reader))  # blocked on the stream
+            first.kill()
+            first.wait(timeout=10)
+            assert await store.start(db, investigation) is not None
+            await jobs.announce(investigation, "started", attempt=1)  # lost: Redis is down
+            seen += await waiting
+            with redis_server(port, tmp_path):
+                await wait_for_redis(url)
+                await jobs.announce(investigation, "finding", kind="x", severity="low")
+                assert await store.progress(db, investigation, 1.0, "a")
+                await jobs.announce(investigation, "progress", progress=1.0, agent="a")
+                assert await store.complete(db, investigation, [], "nothing found")
+                await jobs.announce(investigation, "finished", status="completed", findings=0)
+                seen += [event async for batch in reader for event in batch]
+        await redis.aclose()
+    assert [e.kind for e in seen[:2]] == ["created", "started"]
+    assert sorted(e.kind for e in seen[2:]) == ["finding", "finished", "progress"]
+    assert seen[-1].kind == "finished"
+    assert seen[-1].payload == {"status": "completed", "findings": 0}
+    await cancel_unfinished(fault_url)
 
 
 # -- Redis killed and started again under reads and writes ---------------------------------
