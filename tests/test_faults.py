@@ -23,12 +23,12 @@ from cidadao_gql import apikeys
 from cidadao_gql.agents import Target
 from cidadao_gql.app import create_app
 from cidadao_gql.db import open_database
-from cidadao_gql.resources import connect_redis
 from cidadao_gql.ingestion import synthetic
-from cidadao_gql.investigations import store
+from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.queue import GROUP, STREAM, LocalJobs, StreamJobs
+from cidadao_gql.resources import connect_redis
 from cidadao_gql.settings import PoolSize, Settings
 from tests.conftest import (
     DatabaseFactory,
@@ -141,6 +141,60 @@ async def test_a_statement_whose_backend_is_terminated_runs_again(fault_url: str
         assert (await store.get(db, row["id"], "faults"))["status"] == "pending"
         events = await store.events_of(db, row["id"])
     assert [e["kind"] for e in events] == ["created"]  # the write ran once
+
+
+async def test_a_job_that_loses_the_database_twice_goes_on_once_it_is_back(
+    fault_url: str,
+) -> None:
+    """An agent's statement loses its connection, and its retry loses the fresh one too
+    (DatabaseUnavailable): the investigation is not failed for it. It goes on in place, in
+    the same attempt, once the database answers, and finishes once."""
+    await cancel_unfinished(fault_url)
+    async with (
+        open_database(Settings(database_url=fault_url, db_pool_size=PoolSize(2, 4))) as db,
+        connect(fault_url) as blocker,
+        connect(fault_url) as killer,
+    ):
+        investigation = (await store.create(db, "lost", Target(), [BLOCKED_AGENT]))["id"]
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
+        job = asyncio.create_task(runner.run(db, investigation, 1, pause=0.05))
+
+        seen: set[int] = set()
+        found: set[int] = set()
+
+        async def waiting() -> bool:
+            """A backend we have not seen yet waits on the lock (or the job ended). Asked on
+            a connection of its own: in the blocker's transaction the view stands still."""
+            pids = await killer.fetch(
+                """SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                    AND datname = current_database() AND pid <> $1""",
+                blocker.get_server_pid(),
+            )
+            found.clear()
+            found.update({r["pid"] for r in pids} - seen)
+            seen.update(found)
+            return job.done() or bool(found)
+
+        for _ in range(2):  # the statement, then its one retry on a fresh connection
+            await until(waiting, "the agent to wait on the lock")
+            assert found and await killer.fetchval(
+                "SELECT bool_and(pg_terminate_backend(pid)) FROM unnest($1::int[]) AS pid",
+                list(found),
+            )
+        await until(waiting, "the agent to wait on the lock once more, or the job to end")
+        await transaction.rollback()
+        status = await job
+        row = await store.get(db, investigation, "lost")
+        kinds = [e["kind"] for e in await store.events_of(db, investigation)]
+    assert (status, row["status"], row["attempts"], row["error"]) == (
+        "completed",
+        "completed",
+        1,
+        None,
+    )
+    assert kinds.count("started") == 1 and kinds.count("finished") == 1
 
 
 async def test_a_statement_timeout_is_not_retried(fault_url: str) -> None:
@@ -320,7 +374,8 @@ async def test_an_investigation_stored_just_before_redis_is_emptied_waits_no_who
             await redis.flushall()  # the supervisor's next backlog check finds it emptied
 
             async def finished() -> bool:
-                return (await store.get(db, lost, "sweep"))["status"] == "completed"
+                status: str = (await store.get(db, lost, "sweep"))["status"]
+                return status == "completed"
 
             await until(finished, "the lost investigation to be queued again and run", 60)
         finally:
