@@ -87,7 +87,7 @@ async def batches(
             events = [e for e in missed if e.kind != "finished"] + streamed
             events += [e for e in missed if e.kind == "finished"]
             if not events:
-                await asyncio.sleep(0 if streamed else pause / 2)
+                await asyncio.sleep(pause / 2)  # Redis gave only what PostgreSQL has
                 continue
         elif recorded is not None:
             recorded += sum(e.kind not in ONLY_STREAMED for e in events)
