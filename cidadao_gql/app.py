@@ -31,10 +31,6 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 
 from cidadao_gql import graphiql, health, metrics
 from cidadao_gql.apikeys import Tokens, User, authenticate
@@ -74,20 +70,9 @@ from cidadao_gql.sessions import (
     check_preflighted,
 )
 from cidadao_gql.settings import Settings
+from cidadao_gql.subscriptions import TransportWS
 
 add_compress_type(GRAPHQL_RESPONSE)
-
-
-class CountedMessages(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws, with every message in and out counted for the metrics."""
-
-    async def handle_message(self, message: Message) -> None:
-        metrics.WEBSOCKET_IN.add()
-        await super().handle_message(message)
-
-    async def send_message(self, message: Message) -> None:
-        metrics.WEBSOCKET_OUT.add()
-        await super().send_message(message)
 
 
 class CheckedRequest(StarletteRequestAdapter):
@@ -121,7 +106,7 @@ class TextFrames(ASGIWebSocketAdapter):
 
 
 class GraphQLView(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = CountedMessages
+    graphql_transport_ws_handler_class = TransportWS
     websocket_adapter_class = TextFrames
     request_adapter_class = CheckedRequest
 
@@ -167,7 +152,8 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         """`connection_init` carries the credentials (browsers cannot set headers on a
         WebSocket): {"authorization": "Bearer <key or token>"}. Bad ones close the socket
-        with 4403; none at all is an anonymous connection."""
+        with 4403; ones that cannot be checked now with 1013 (TransportWS); none at all is an
+        anonymous connection."""
         params = {k.lower(): v for k, v in (context.connection_params or {}).items()}
         authorization = params.get("authorization")
         if authorization is not None and not isinstance(authorization, str):
@@ -175,6 +161,8 @@ class GraphQLView(GraphQL[Context, None]):
         if authorization:
             try:
                 context.user = await authenticate(context.db, authorization, self.tokens)
+            except ServiceUnavailable:
+                raise  # not a bad key: the socket closes with "try again later"
             except CidadaoError as exc:
                 raise ConnectionRejectionError({"message": exc.message, **exc.extensions}) from None
             if context.user is not None:

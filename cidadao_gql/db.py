@@ -6,8 +6,9 @@ round trips; tests read the count to hold the N+1 budget.
 
 A connection the server dropped (a terminated backend, a restart, a reset socket) is not
 the caller's problem: every statement that goes through `Database` runs once more, on a
-fresh connection, when the first try lost its connection; a second loss is
-DatabaseUnavailable (SERVICE_UNAVAILABLE), never a driver error.
+fresh connection, when the first try lost its connection; a second loss, or a connection
+that cannot be made at all (no server, no such database, too many connections, a role
+refused), is DatabaseUnavailable (SERVICE_UNAVAILABLE), never a driver error.
 """
 
 from __future__ import annotations
@@ -34,21 +35,29 @@ Connection: TypeAlias = "PoolConnectionProxy[Any]"  # the stubs' generic; not at
 T = TypeVar("T")
 log = logging.getLogger("cidadao_gql.db")
 
-# The server ended the session (pg_terminate_backend, shutdown, crash recovery, class 08),
-# or the client found the connection broken under it (asyncpg's protocol left in a bad
-# state, a reset socket). A statement timeout (57014) or an asyncio timeout is not one.
+# Connection-level: the server ended the session (pg_terminate_backend, shutdown, crash
+# recovery, class 08), the client found the connection broken under it (asyncpg's
+# protocol left in a bad state, a reset socket), or a new connection was refused before
+# any statement ran: the database is gone or renamed (3D000), the server is full
+# (53300), starting or recovering (57P03), or refuses the role (class 28). None of these
+# says anything about the statement, so none may reach a client as an internal error. A
+# statement timeout (57014) or an asyncio timeout is not one.
 _LOST = (
     pg.PostgresConnectionError,
     pg.AdminShutdownError,
     pg.CrashShutdownError,
     pg.CannotConnectNowError,
+    pg.InvalidCatalogNameError,
+    pg.TooManyConnectionsError,
+    pg.InvalidAuthorizationSpecificationError,
     pg.InternalClientError,
     ConnectionError,
 )
 
 
 def connection_lost(exc: BaseException) -> bool:
-    """Whether `exc` says the connection died rather than that the statement failed."""
+    """Whether `exc` says the connection died, or could not be made, rather than that the
+    statement failed."""
     if isinstance(exc, _LOST):
         return True
     if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):

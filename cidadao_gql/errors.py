@@ -18,6 +18,7 @@
     ├── Throttled                THROTTLED           cost, currentlyAvailable, retryAfter
     ├── ServiceUnavailable       SERVICE_UNAVAILABLE (a dependency is down; retry shortly)
     │   └── DatabaseUnavailable                      PostgreSQL lost the connection twice
+    ├── TooManySubscriptions     TOO_MANY_SUBSCRIPTIONS  WS_MAX_SUBSCRIPTIONS reached; maxSubscriptions
     ├── QueryTimeout             TIMEOUT             timeoutMs
     ├── ImportFailed             IMPORT_FAILED       (command line only; exit status on the right)
     │   ├── BadImportFile        IMPORT_BAD_FILE     missing file or column, broken CSV   2
@@ -125,6 +126,10 @@ class ServiceUnavailable(CidadaoError):
 
 class DatabaseUnavailable(ServiceUnavailable):
     pass
+
+
+class TooManySubscriptions(CidadaoError):
+    code = "TOO_MANY_SUBSCRIPTIONS"
 
 
 class QueryTimeout(CidadaoError):

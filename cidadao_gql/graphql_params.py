@@ -102,6 +102,20 @@ def chosen_operation(
     document holds several and the request names none, or none by that name (the spec's
     GetOperation(); Strawberry would run the first), or none at all; WEBSOCKET_REQUIRED for
     a subscription. None when the document does not parse (execution says where)."""
+    chosen = named_operation(query, name, max_tokens, where)
+    if chosen is not None and chosen.operation is OperationType.SUBSCRIPTION:
+        raise WebSocketRequired(
+            f"{where}subscriptions run over WebSocket (graphql-transport-ws) at /graphql, "
+            "not over HTTP"
+        )
+    return chosen
+
+
+def named_operation(
+    query: str, name: str | None, max_tokens: int, where: str = ""
+) -> OperationDefinitionNode | None:
+    """The operation `name` picks, or the only one; BAD_REQUEST as chosen_operation says,
+    over any transport. None when the document does not parse."""
     document = parsed(query, max_tokens)
     if document is None:
         return None
@@ -116,9 +130,4 @@ def chosen_operation(
     chosen = next(named, None)
     if chosen is None:
         raise BadRequest(f"{where}the document has no operation named {name!r}")
-    if chosen.operation is OperationType.SUBSCRIPTION:
-        raise WebSocketRequired(
-            f"{where}subscriptions run over WebSocket (graphql-transport-ws) at /graphql, "
-            "not over HTTP"
-        )
     return chosen

@@ -96,6 +96,11 @@ async def test_pools_refuse_what_is_not_a_number(settings: Settings) -> None:
         ),
         (pg.InterfaceError("cannot perform operation: connection is closed"), True),
         (ConnectionResetError(), True),
+        (pg.InvalidCatalogNameError('database "gone" does not exist'), True),
+        (pg.TooManyConnectionsError("sorry, too many clients already"), True),
+        (pg.CannotConnectNowError("the database system is starting up"), True),
+        (pg.InvalidPasswordError('password authentication failed for user "x"'), True),
+        (pg.InvalidAuthorizationSpecificationError('role "x" does not exist'), True),
         (ConnectionRefusedError(), True),
         (pg.QueryCanceledError("canceling statement due to statement timeout"), False),
         (TimeoutError(), False),
@@ -104,5 +109,6 @@ async def test_pools_refuse_what_is_not_a_number(settings: Settings) -> None:
     ],
 )
 def test_only_a_lost_connection_counts_as_one(error: Exception, lost: bool) -> None:
-    """What Database runs once more: never a timeout, a closed pool or a wrong statement."""
+    """What Database runs once more, and answers SERVICE_UNAVAILABLE when it fails again:
+    never a timeout, a closed pool or a wrong statement."""
     assert connection_lost(error) is lost

@@ -186,3 +186,18 @@ def test_the_dashboards_plot_only_metrics_we_export() -> None:
                 for name in re.findall(r"cidadao_ai_\w+", target["expr"]):
                     base = re.sub(r"_(bucket|count|sum|total)$", "", name)
                     assert base in ours, f"{board.name}: {name}"
+
+
+def test_kubernetes_gives_the_job_queue_a_redis_that_never_evicts() -> None:
+    """As compose does: QUEUE_REDIS_URL names a Service whose pods run Redis with
+    `noeviction`, so cache eviction can never drop the job stream."""
+    (config,) = of_kind("ConfigMap").values()
+    host = config["data"]["QUEUE_REDIS_URL"].removeprefix("redis://").partition(":")[0]
+    service = of_kind("Service")[host]
+    (server,) = of_kind("StatefulSet").values()
+    pod = server["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    args = container["args"]
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert config["data"]["QUEUE_REDIS_URL"] != config["data"]["REDIS_URL"]

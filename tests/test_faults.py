@@ -24,9 +24,11 @@ from cidadao_gql.agents import Target
 from cidadao_gql.app import create_app
 from cidadao_gql.db import open_database
 from cidadao_gql.ingestion import synthetic
-from cidadao_gql.investigations import store
+from cidadao_gql.investigations import runner, store
+from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.queue import GROUP, STREAM, LocalJobs, StreamJobs
+from cidadao_gql.resources import connect_redis
 from cidadao_gql.settings import PoolSize, Settings
 from tests.conftest import (
     DatabaseFactory,
@@ -141,6 +143,60 @@ async def test_a_statement_whose_backend_is_terminated_runs_again(fault_url: str
     assert [e["kind"] for e in events] == ["created"]  # the write ran once
 
 
+async def test_a_job_that_loses_the_database_twice_goes_on_once_it_is_back(
+    fault_url: str,
+) -> None:
+    """An agent's statement loses its connection, and its retry loses the fresh one too
+    (DatabaseUnavailable): the investigation is not failed for it. It goes on in place, in
+    the same attempt, once the database answers, and finishes once."""
+    await cancel_unfinished(fault_url)
+    async with (
+        open_database(Settings(database_url=fault_url, db_pool_size=PoolSize(2, 4))) as db,
+        connect(fault_url) as blocker,
+        connect(fault_url) as killer,
+    ):
+        investigation = (await store.create(db, "lost", Target(), [BLOCKED_AGENT]))["id"]
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
+        job = asyncio.create_task(runner.run(db, investigation, 1, pause=0.05))
+
+        seen: set[int] = set()
+        found: set[int] = set()
+
+        async def waiting() -> bool:
+            """A backend we have not seen yet waits on the lock (or the job ended). Asked on
+            a connection of its own: in the blocker's transaction the view stands still."""
+            pids = await killer.fetch(
+                """SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                    AND datname = current_database() AND pid <> $1""",
+                blocker.get_server_pid(),
+            )
+            found.clear()
+            found.update({r["pid"] for r in pids} - seen)
+            seen.update(found)
+            return job.done() or bool(found)
+
+        for _ in range(2):  # the statement, then its one retry on a fresh connection
+            await until(waiting, "the agent to wait on the lock")
+            assert found and await killer.fetchval(
+                "SELECT bool_and(pg_terminate_backend(pid)) FROM unnest($1::int[]) AS pid",
+                list(found),
+            )
+        await until(waiting, "the agent to wait on the lock once more, or the job to end")
+        await transaction.rollback()
+        status = await job
+        row = await store.get(db, investigation, "lost")
+        kinds = [e["kind"] for e in await store.events_of(db, investigation)]
+    assert (status, row["status"], row["attempts"], row["error"]) == (
+        "completed",
+        "completed",
+        1,
+        None,
+    )
+    assert kinds.count("started") == 1 and kinds.count("finished") == 1
+
+
 async def test_a_statement_timeout_is_not_retried(fault_url: str) -> None:
     settings = Settings(database_url=fault_url, db_statement_timeout_ms=50)
     async with open_database(settings) as db:
@@ -212,6 +268,32 @@ async def test_an_unexpected_failure_outside_graphql_is_answered_as_json(fault_u
     assert error["extensions"]["requestId"] == answer.headers["x-request-id"]
 
 
+async def test_a_database_that_is_gone_is_unavailable_not_an_internal_error(
+    make_database: DatabaseFactory, server_url: str
+) -> None:
+    """Connections that cannot be made (here: the database was dropped, asyncpg's
+    InvalidCatalogNameError on connect) are a dependency down: SERVICE_UNAVAILABLE for a
+    read, 503 with Retry-After for the API-key lookup, as for a server that is not there."""
+    url = await make_database()
+    key = await key_for(url, {"read"})
+    settings = Settings(
+        database_url=url, response_cache_ttl=0, cache_strategy="none", rate_limit_capacity=0,
+        run_investigations=False,
+    )  # fmt: skip
+    name = url.rpartition("/")[2]
+    async with live_server(create_app(settings)) as client, connect(server_url) as admin:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        read = await client.post("/graphql", json={"query": READS[2]})
+        keyed = await client.post(
+            "/graphql", json={"query": READS[2]}, headers={"authorization": f"Bearer {key}"}
+        )
+    (error,) = read.json()["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert keyed.status_code == 503 and keyed.headers["retry-after"] == "1"
+    (error,) = keyed.json()["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+
 # -- The queue and the sweep ---------------------------------------------------------------
 
 
@@ -270,6 +352,34 @@ async def test_the_stream_and_its_group_come_back_when_redis_loses_them(
         jobs.recreated.clear()
         assert await jobs.next(wait=0.01) is None
         assert jobs.recreated.is_set()
+    await redis.aclose()
+    await cancel_unfinished(fault_url)
+
+
+async def test_an_investigation_stored_just_before_redis_is_emptied_waits_no_whole_period(
+    fault_url: str, own_redis: str
+) -> None:
+    """Stored, then lost with the stream before anything carried it, and too fresh for the
+    sweep the flush sets off: the next round, once it has settled, queues it. The periodic
+    round is ten minutes away here, so only that one can."""
+    await cancel_unfinished(fault_url)
+    redis = aioredis.Redis.from_url(own_redis)
+    async with open_database(Settings(database_url=fault_url)) as db:
+        jobs = StreamJobs(redis, "mine", claim_after=30)
+        await jobs.ensure_group()
+        executor = Executor(db, jobs, workers=1, agent_concurrency=1, minimum=1, lease=600)
+        await executor.start()
+        try:
+            lost = (await store.create(db, "sweep", Target(), []))["id"]
+            await redis.flushall()  # the supervisor's next backlog check finds it emptied
+
+            async def finished() -> bool:
+                status: str = (await store.get(db, lost, "sweep"))["status"]
+                return status == "completed"
+
+            await until(finished, "the lost investigation to be queued again and run", 60)
+        finally:
+            await executor.close(drain_seconds=10)
     await redis.aclose()
     await cancel_unfinished(fault_url)
 
@@ -360,6 +470,45 @@ async def test_flushall_loses_no_investigation(
     assert [g[b"name"] if b"name" in g else g["name"] for g in groups] in ([b"workers"], [GROUP])
     recreated = [r for r in caplog.records if "lost the job stream" in r.getMessage()]
     assert 1 <= len(recreated) <= 12  # found and mended, not a warning per poll
+
+
+async def test_a_subscription_follows_postgresql_while_redis_restarts(
+    fault_url: str, tmp_path: Path
+) -> None:
+    """Redis killed while a subscriber waits on the stream: it is not told of an error; the
+    events recorded meanwhile come from PostgreSQL, findings from the stream once Redis is
+    back, each once, and it ends with the status PostgreSQL has."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    with redis_server(port, tmp_path) as first:
+        await wait_for_redis(url)
+        redis = connect_redis(url, timeout=10, connect_timeout=2)  # as open_jobs makes it
+        jobs = StreamJobs(redis, "follow")
+        async with open_database(Settings(database_url=fault_url)) as db:
+            investigation = (await store.create(db, "follow", Target(), []))["id"]
+            await jobs.announce(investigation, "created", agents=[])
+            reader = batches(db, jobs, investigation, idle=60, pause=0.05)
+            seen = list(await anext(reader))
+            waiting = asyncio.ensure_future(anext(reader))  # blocked on the stream
+            first.kill()
+            first.wait(timeout=10)
+            assert await store.start(db, investigation) is not None
+            await jobs.announce(investigation, "started", attempt=1)  # lost: Redis is down
+            seen += await waiting
+            with redis_server(port, tmp_path):
+                await wait_for_redis(url)
+                await jobs.announce(investigation, "finding", kind="x", severity="low")
+                assert await store.progress(db, investigation, 1.0, "a")
+                await jobs.announce(investigation, "progress", progress=1.0, agent="a")
+                assert await store.complete(db, investigation, [], "nothing found")
+                await jobs.announce(investigation, "finished", status="completed", findings=0)
+                seen += [event async for batch in reader for event in batch]
+        await redis.aclose()
+    assert [e.kind for e in seen[:2]] == ["created", "started"]
+    assert sorted(e.kind for e in seen[2:]) == ["finding", "finished", "progress"]
+    assert seen[-1].kind == "finished"
+    assert seen[-1].payload == {"status": "completed", "findings": 0}
+    await cancel_unfinished(fault_url)
 
 
 # -- Redis killed and started again under reads and writes ---------------------------------

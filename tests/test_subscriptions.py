@@ -27,7 +27,7 @@ from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.queue import LocalJobs, StreamJobs
 from cidadao_gql.settings import Settings
 from cidadao_gql.websocket import DeflateLargeMessages
-from tests.conftest import connect, live_server
+from tests.conftest import DatabaseFactory, connect, live_server
 
 START = """mutation($agency: ID!) {
   startInvestigation(target: {agencies: [$agency]}, agents: ["price_outlier", "split_purchase"])
@@ -239,3 +239,96 @@ def test_only_messages_of_a_kilobyte_or_more_are_deflated() -> None:
     assert sent.rsv1 and len(sent.data) < len(large.data) // 4
     receiver = PerMessageDeflate(False, False, 12, 12)
     assert receiver.decode(sent).data == large.data
+
+
+async def until_message(ws: ClientConnection, operation: str) -> dict[str, Any]:
+    """The next message for `operation`, past those of the socket's other operations."""
+    while True:
+        message: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+        if message.get("id") == operation:
+            return message
+
+
+async def test_one_subscription_over_the_limit_is_refused_with_a_code(settings: Settings) -> None:
+    settings = replace(settings, ws_max_subscriptions=1, run_investigations=False)
+    key = await new_key(settings, f"ana-{uuid.uuid4()}", {"read", "investigate"})
+    async with live_server(create_app(settings)) as client, socket(client) as ws:
+        investigation = await start(client, key, await an_agency(client))  # never runs
+        await init(ws, key)
+        for operation in ("1", "2"):
+            await ws.send(orjson.dumps({"id": operation, "type": "subscribe", "payload": {
+                "query": EVENTS, "variables": {"id": investigation}}}).decode())  # fmt: skip
+        refused = await until_message(ws, "2")
+    assert refused["type"] == "error"
+    (error,) = refused["payload"]
+    assert error["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+    assert error["extensions"]["maxSubscriptions"] == 1
+
+
+TWO = "query A { agencies(first: 1) { totalCount } } query B { suppliers(first: 1) { totalCount } }"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"query": TWO},
+        {"query": TWO, "operationName": "C"},
+        {"query": "{ agencies(first: 1) { totalCount } }", "variables": 3},
+        {"query": "{ agencies(first: 1) { totalCount } }", "operationName": ["A"]},
+        {"query": 3},
+    ],
+    ids=["two-operations", "no-such-operation", "variables-3", "name-a-list", "query-3"],
+)
+async def test_a_subscribe_with_bad_parameters_gets_a_coded_error(
+    settings: Settings, payload: dict[str, Any]
+) -> None:
+    async with live_server(create_app(settings)) as client, socket(client) as ws:
+        await init(ws, None)
+        await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": payload}).decode())
+        answer = await until_message(ws, "1")
+        # The socket goes on: the same id may run a good operation afterwards.
+        good = {"query": TWO, "operationName": "B"}
+        await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": good}).decode())
+        after = await until_message(ws, "1")
+    assert answer["type"] == "error"
+    (error,) = answer["payload"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert after["type"] == "next" and "suppliers" in after["payload"]["data"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"id": "1", "type": "subscribe", "payload": 3},
+        {"id": "1", "type": "subscribe", "payload": "{ agencies(first: 1) { totalCount } }"},
+        {"id": 1, "type": "subscribe", "payload": {"query": "{ __typename }"}},
+        [{"type": "ping"}],
+        {"type": 3},
+    ],
+    ids=["payload-3", "payload-a-string", "id-a-number", "an-array", "type-3"],
+)
+async def test_a_malformed_message_closes_the_socket_with_4400(
+    settings: Settings, message: Any
+) -> None:
+    async with live_server(create_app(settings)) as client, socket(client) as ws:
+        await init(ws, None)
+        await ws.send(orjson.dumps(message).decode())
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+async def test_credentials_that_cannot_be_checked_close_with_try_again_later(
+    settings: Settings, make_database: DatabaseFactory, server_url: str
+) -> None:
+    """The API-key lookup gets SERVICE_UNAVAILABLE (the database is gone): the socket closes
+    with 1013, not 4403, which would tell the client its key is bad."""
+    url = await make_database()
+    key = await new_key(replace(settings, database_url=url), "ana", {"read"})
+    settings = replace(settings, database_url=url, run_investigations=False)
+    async with live_server(create_app(settings)) as client, connect(server_url) as admin:
+        await admin.execute(f'DROP DATABASE "{url.rpartition("/")[2]}" WITH (FORCE)')
+        async with socket(client) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(init(ws, key), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013

@@ -9,8 +9,8 @@
   `recycle_after` jobs is replaced by a fresh one.
 - Push-back: the in-process queue is bounded (a full one refuses new investigations).
 - Drain: closing stops taking jobs and lets the ones in hand finish, up to a timeout.
-- Sweep: at start, every `lease` seconds and whenever the queue was emptied under it, the
-  executor queues again from PostgreSQL every unfinished investigation that nothing
+- Sweep: at start, every `lease` seconds and whenever the queue was emptied under it (and
+  once more SETTLE_SECONDS after that, for what was stored just before), the executor queues again from PostgreSQL every unfinished investigation that nothing
   carries (pending, or running under a lapsed lease), oldest first, in batches, and never
   more than the queue has room for. Redis carries jobs; PostgreSQL says what is unfinished.
   The claim in PostgreSQL (store.start) makes a job delivered twice run once at a time.
@@ -94,11 +94,12 @@ class Executor:
         metrics.AGENT_POOL_SIZE.set(len(self.workers))
         metrics.AGENT_POOL_UTILIZATION.set(self.utilization)
 
-    async def sweep(self) -> int:
+    async def sweep(self, hold: float | None = None) -> int:
         """Queue again what PostgreSQL says is unfinished and the queue no longer carries
         (lost with an emptied Redis, left by a dead process, never queued); the number
-        queued. Batches of SWEEP_BATCH, up to the room the queue has left."""
-        if not await self.jobs.lead(self.lease):
+        queued. Batches of SWEEP_BATCH, up to the room the queue has left. The round is
+        this process's for `hold` seconds (the lease by default): until its next one."""
+        if not await self.jobs.lead(hold or self.lease):
             return 0  # another process sweeps this round
         carried = await self.jobs.carried()
         room = self.jobs.max_pending - await self.jobs.backlog()
@@ -120,13 +121,17 @@ class Executor:
 
     async def _sweep_always(self) -> None:
         while not self.stopping.is_set():
+            # Right after the queue was emptied, a round leaves alone what was stored less
+            # than SETTLE_SECONDS before (it may be on its way into the queue): the next
+            # round comes once those have settled, not a whole lease later.
+            pause = SETTLE_SECONDS + 0.5 if self.jobs.recreated.is_set() else self.lease
             self.jobs.recreated.clear()
             try:
-                await self.sweep()
+                await self.sweep(hold=pause)
             except Exception as exc:  # Redis or PostgreSQL away: the next round tries again
                 log.warning("executor: sweep failed (%s)", exc)
             with contextlib.suppress(TimeoutError):  # a round is due, or Redis was emptied
-                await asyncio.wait_for(self.jobs.recreated.wait(), self.lease)
+                await asyncio.wait_for(self.jobs.recreated.wait(), pause)
 
     async def _supervise(self) -> None:
         while not self.stopping.is_set():

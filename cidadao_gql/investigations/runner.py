@@ -15,6 +15,7 @@ from dataclasses import replace
 from cidadao_gql import metrics
 from cidadao_gql.agents import AGENTS, Agent, Finding, Target
 from cidadao_gql.db import Database, Record
+from cidadao_gql.errors import ServiceUnavailable
 from cidadao_gql.investigations import store
 from cidadao_gql.queries import Sql
 
@@ -23,6 +24,7 @@ AGENTS_BY_NAME = {agent.name: agent for agent in AGENTS}
 CHUNK_CONTRACTS = 50_000
 MAX_ATTEMPTS = 3
 FINDINGS_ANNOUNCED = 50  # per agent: the stream is for following along, PostgreSQL has all
+RETRY_PAUSE = 1.0  # between tries of an investigation whose database went away
 
 
 class _Cancelled(Exception):
@@ -98,11 +100,17 @@ async def run(
     announce: Announce = _quiet,
     chunk_size: int = CHUNK_CONTRACTS,
     lease: float = 30.0,
+    pause: float = RETRY_PAUSE,
 ) -> str:
     """Run an investigation to its end; returns the status it ended in (or `skipped` when it
     had finished, or a live worker holds it, as a redelivered job may find it). `write`
     turns the findings into the report (the written summary by default); `announce` appends
-    to the event stream. The lease is renewed every third of `lease` while it runs."""
+    to the event stream. The lease is renewed every third of `lease` while it runs.
+
+    A lost database (DatabaseUnavailable: a connection lost twice, or none to be had) is no
+    failure of the investigation: it goes on in place every `pause` seconds, keeping what
+    the agents that finished found, for as long as the lease would last; then it is left
+    `interrupted`, still running, for another worker once the lease lapses."""
     row = await store.start(db, investigation, lease)
     if row is None:
         return "skipped"
@@ -110,8 +118,22 @@ async def run(
     if row["attempts"] > 1:
         metrics.JOBS_RETRIED.inc()
     heart = asyncio.create_task(_beat(db, investigation, lease / 3))
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + lease
+    found: dict[str, list[Finding]] = {}
     try:
-        return await _run(db, row, concurrency, write, announce, chunk_size)
+        await announce(investigation, "started", attempt=row["attempts"])
+        while True:
+            try:
+                return await _run(db, row, concurrency, write, announce, chunk_size, found)
+            except ServiceUnavailable as exc:
+                if loop.time() + pause > give_up:
+                    log.warning("investigation %s: no database for the lease (%s); left for "
+                                "another worker", investigation, exc)  # fmt: skip
+                    return "interrupted"
+                log.warning("investigation %s: lost the database (%s); going on in %s s",
+                            investigation, exc, pause)  # fmt: skip
+                await asyncio.sleep(pause)
     finally:
         heart.cancel()
 
@@ -132,13 +154,15 @@ async def _run(
     write: Callable[[list[Finding]], Awaitable[str]] | None,
     announce: Announce,
     chunk_size: int,
+    done: dict[str, list[Finding]],
 ) -> str:
+    """The investigation from where `done` (agent: its findings, reported) leaves it."""
     investigation: uuid.UUID = row["id"]
-    await announce(investigation, "started", attempt=row["attempts"])
-    if row["attempts"] > MAX_ATTEMPTS:
+    attempt: int = row["attempts"]  # our claim: a write finds it still ours, or does nothing
+    if attempt > MAX_ATTEMPTS:
         reason = f"gave up after {MAX_ATTEMPTS} attempts (workers died)"
         metrics.JOBS_FAILED.inc()
-        await store.fail(db, investigation, reason)
+        await store.fail(db, investigation, reason, attempt)
         await announce(investigation, "finished", status="failed", error=reason)
         return "failed"
     target = store.target_from_json(row["target"])
@@ -146,19 +170,20 @@ async def _run(
     agents: list[Agent] = [AGENTS_BY_NAME[name] for name in row["agents"]] or list(AGENTS)
     limit = asyncio.Semaphore(concurrency)
     reporting = asyncio.Lock()
-    done = 0
 
     async def one(agent: Agent) -> list[Finding]:
-        nonlocal done
+        if agent.name in done:  # before the database went away
+            return done[agent.name]
         found = []
         for part in parts:  # chunks one after another; agents side by side
             async with limit:
                 found += await agent.run(db, part)
         async with reporting:  # one at a time, so progress only ever goes up
-            done += 1
-            if not await store.progress(db, investigation, done / len(agents), agent.name):
+            fraction = (len(done) + 1) / len(agents)
+            if not await store.progress(db, investigation, fraction, agent.name, attempt):
                 raise _Cancelled
-            await announce(investigation, "progress", progress=done / len(agents), agent=agent.name)
+            done[agent.name] = found
+            await announce(investigation, "progress", progress=fraction, agent=agent.name)
             for finding in found[:FINDINGS_ANNOUNCED]:
                 await announce(investigation, "finding", kind=finding.kind, severity=finding.severity,
                                score=finding.score, summary=finding.summary)  # fmt: skip
@@ -168,16 +193,18 @@ async def _run(
         results = await asyncio.gather(*(one(a) for a in agents))
     except _Cancelled:
         return "cancelled"
+    except ServiceUnavailable:
+        raise  # the database, not the investigation: run() goes on once it is back
     except Exception as exc:
         log.exception("investigation %s failed", investigation)
         reason = f"{type(exc).__name__}: {exc}"
         metrics.JOBS_FAILED.inc()
-        await store.fail(db, investigation, reason)
+        await store.fail(db, investigation, reason, attempt)
         await announce(investigation, "finished", status="failed", error=reason)
         return "failed"
     findings = reduce_findings([f for found in results for f in found])
     report = await (write or _summary)(findings)
-    if await store.complete(db, investigation, findings, report):
+    if await store.complete(db, investigation, findings, report, attempt):
         await announce(investigation, "finished", status="completed", findings=len(findings))
         return "completed"
     return "cancelled"

@@ -222,16 +222,24 @@ async def unclaimed(
     return [r["id"] for r in rows]
 
 
-async def progress(db: Database, investigation: uuid.UUID, fraction: float, agent: str) -> bool:
+# A write of the worker running attempt $n: only while that claim is the live one. A worker
+# that lost the database for longer than its lease may find another has claimed it since.
+_HOLDING = "($3::int IS NULL OR attempts = $3)"
+
+
+async def progress(
+    db: Database, investigation: uuid.UUID, fraction: float, agent: str, attempt: int | None = None
+) -> bool:
     """Record progress (which renews the lease too); False when the investigation was
-    cancelled meanwhile."""
+    cancelled meanwhile, or `attempt` is no longer the live claim."""
 
     async def update(conn: Connection) -> bool:
         status = await conn.fetchval(
-            """UPDATE investigations SET progress = $2, heartbeat_at = now()
-                WHERE id = $1 AND status = 'running' RETURNING status""",
+            f"""UPDATE investigations SET progress = $2, heartbeat_at = now()
+                 WHERE id = $1 AND status = 'running' AND {_HOLDING} RETURNING status""",
             investigation,
             fraction,
+            attempt,
         )
         if status is not None:
             await record(conn, investigation, "progress", progress=round(fraction, 4), agent=agent)
@@ -241,16 +249,23 @@ async def progress(db: Database, investigation: uuid.UUID, fraction: float, agen
 
 
 async def complete(
-    db: Database, investigation: uuid.UUID, findings: list[Finding], summary: str
+    db: Database,
+    investigation: uuid.UUID,
+    findings: list[Finding],
+    summary: str,
+    attempt: int | None = None,
 ) -> bool:
     """Store the findings and finish, in one transaction; findings of an earlier attempt are
-    replaced, so a job run twice leaves one set. False when it was cancelled meanwhile."""
+    replaced, so a job run twice leaves one set. False when it was cancelled meanwhile, or
+    `attempt` is no longer the live claim."""
 
     async def finish(conn: Connection) -> bool:
-        status = await conn.fetchval(
-            "SELECT status FROM investigations WHERE id = $1 FOR UPDATE", investigation
+        row = await conn.fetchrow(
+            "SELECT status, attempts FROM investigations WHERE id = $1 FOR UPDATE", investigation
         )
-        if status != "running":
+        if row is None or row["status"] != "running":
+            return False
+        if attempt is not None and row["attempts"] != attempt:
             return False
         await conn.execute("DELETE FROM findings WHERE investigation_id = $1", investigation)
         await conn.executemany(
@@ -275,13 +290,17 @@ async def complete(
     return await db.write(finish)
 
 
-async def fail(db: Database, investigation: uuid.UUID, reason: str) -> None:
+async def fail(
+    db: Database, investigation: uuid.UUID, reason: str, attempt: int | None = None
+) -> None:
     async def update(conn: Connection) -> None:
         updated = await conn.fetchval(
-            """UPDATE investigations SET status = 'failed', error = $2, finished_at = now()
-                WHERE id = $1 AND status IN ('pending', 'running') RETURNING id""",
+            f"""UPDATE investigations SET status = 'failed', error = $2, finished_at = now()
+                 WHERE id = $1 AND status IN ('pending', 'running') AND {_HOLDING}
+             RETURNING id""",
             investigation,
             reason,
+            attempt,
         )
         if updated is not None:
             await record(conn, investigation, "finished", status="failed", error=reason)
