@@ -515,7 +515,7 @@ def create_app(
     if view.local_graphiql:
         modules = graphiql.node_modules(graphiql.assets_dir(settings))
         ide.append(Mount(graphiql.MOUNT, StaticFiles(directory=modules)))
-    return Starlette(
+    app = Starlette(
         middleware=[
             # Outermost first: a JSON 500 for what nothing else handled; refuse work beyond
             # the concurrency limit before doing any,
@@ -541,6 +541,10 @@ def create_app(
         exception_handlers={StarletteHTTPException: http_exception},
         lifespan=lifespan,
     )
+    # `/graphql/` is not `/graphql`: Starlette would answer a bare 307 with no body (and a
+    # POST's client may not follow it); our JSON 404 says which path there is.
+    app.router.redirect_slashes = False
+    return app
 
 
 def _without_head(route: Route) -> Route:

@@ -26,6 +26,7 @@
     │   └── UndecodableFile      IMPORT_UNDECODABLE  not text, or not in its encoding     4
     └── Refused                                      (HTTP: no GraphQL request to run; `status`)
         ├── BadRequest           BAD_REQUEST         400: body, parameters or operation choice
+        │   └── PersistedQueryNotSupported PERSISTED_QUERY_NOT_SUPPORTED 400: a version not 1
         ├── WebSocketRequired    WEBSOCKET_REQUIRED  400: a subscription sent over HTTP
         ├── PathNotFound         NOT_FOUND           404: no such path
         ├── MethodNotAllowed     METHOD_NOT_ALLOWED  405, with `Allow`
@@ -167,6 +168,11 @@ class Refused(CidadaoError):
 
 class BadRequest(Refused):
     code = "BAD_REQUEST"
+
+
+class PersistedQueryNotSupported(BadRequest):
+    # Apollo's code for a persisted-query protocol the server does not speak.
+    code = "PERSISTED_QUERY_NOT_SUPPORTED"
 
 
 class WebSocketRequired(Refused):

@@ -13,20 +13,43 @@ from urllib.parse import parse_qsl
 import orjson
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 
-from cidadao_gql.errors import BadRequest, UnsupportedMediaType, WebSocketRequired
+from cidadao_gql.errors import (
+    BadRequest,
+    PersistedQueryNotSupported,
+    UnsupportedMediaType,
+    WebSocketRequired,
+)
 from cidadao_gql.media import is_json_body
 
 Params = dict[str, Any]
 NAMES = ("query", "operationName", "variables", "extensions")
+# How deep `variables` and `extensions` may nest (the object itself is level 1). No input of
+# our schema needs more than a handful of levels; past 254, orjson cannot write them back
+# (the response cache and the compiled path's price cache key on them), which was a 500.
+MAX_NESTING = 64
+# A GET carries four parameters; a client's cache-busting ones are let through and ignored,
+# up to this many (parse_qsl would read 20,000 of them, and each costs a lookup here).
+MAX_QUERY_PARAMETERS = 100
+PERSISTED_QUERY_VERSION = 1
 
 
 def from_query_string(raw: bytes) -> Params:
     """A GET's parameters: each at most once, UTF-8 once percent-decoded; `variables` and
     `extensions` URL-encoded JSON."""
     try:
-        pairs = parse_qsl(raw.decode(), keep_blank_values=True, errors="strict")
+        pairs = parse_qsl(
+            raw.decode(),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=MAX_QUERY_PARAMETERS,
+        )
     except UnicodeDecodeError:
         raise BadRequest("the query string is not UTF-8 once percent-decoded") from None
+    except ValueError:  # more fields than max_num_fields
+        raise BadRequest(
+            f"the query string holds more than {MAX_QUERY_PARAMETERS} parameters",
+            maxParameters=MAX_QUERY_PARAMETERS,
+        ) from None
     params: Params = {}
     for name, value in pairs:
         if name not in NAMES:
@@ -75,12 +98,60 @@ def checked(params: object, where: str = "") -> Params:
     ):
         if not isinstance(params.get(name), kind | None):
             raise BadRequest(f"{where}`{name}` must be {what} or null")
+    for name in ("variables", "extensions"):
+        if nested_past(params.get(name), MAX_NESTING):
+            raise BadRequest(
+                f"{where}`{name}` nests more than {MAX_NESTING} levels deep",
+                maxNesting=MAX_NESTING,
+            )
+    persisted = _persisted_query(params.get("extensions"), where)
     query = params.get("query")
-    if not query and not isinstance((params.get("extensions") or {}).get("persistedQuery"), dict):
+    if not query and persisted is None:
         raise BadRequest(f"{where}`query` is required")
     if not isinstance(query, str | None):
         raise BadRequest(f"{where}`query` must be a string")
     return params
+
+
+def nested_past(value: object, limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` levels deep in `value` (a scalar is
+    level 0); walked with a stack of its own, so no depth makes Python recurse."""
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if level > limit:
+            return True
+        stack.extend((child, level + 1) for child in children)
+    return False
+
+
+def _persisted_query(extensions: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """`extensions.persistedQuery` when it is one we run: an object of version 1 (the only
+    version of Apollo's protocol) whose `sha256Hash` is a string. Anything else is refused
+    rather than ignored: a client that meant a persisted query must not get another
+    operation's answer, or a document it did not send run."""
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is None:
+        return None
+    if not isinstance(persisted, dict):
+        raise BadRequest(f"{where}`extensions.persistedQuery` must be an object")
+    version = persisted.get("version")
+    if type(version) is not int:  # "1" and true are not versions
+        raise BadRequest(f"{where}`extensions.persistedQuery.version` must be an integer")
+    if version != PERSISTED_QUERY_VERSION:
+        raise PersistedQueryNotSupported(
+            f"{where}persisted queries of version {version} are not supported",
+            version=PERSISTED_QUERY_VERSION,
+        )
+    if not isinstance(persisted.get("sha256Hash"), str):
+        raise BadRequest(f"{where}`extensions.persistedQuery.sha256Hash` must be a string")
+    return persisted
 
 
 @lru_cache(maxsize=4096)

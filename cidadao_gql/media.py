@@ -65,10 +65,15 @@ def answer_type(accept: str | None) -> str | None:
     return JSON
 
 
+def essence(content_type: str) -> str:
+    """The media type of a Content-Type without its parameters, in lower case."""
+    return content_type.partition(";")[0].strip().lower()
+
+
 def is_json_body(content_type: str | None) -> bool:
     """application/json in any case, with no charset or UTF-8's (JSON is UTF-8: RFC 8259)."""
     if content_type is None:
         return False
-    media, *parts = content_type.split(";")
+    _, *parts = content_type.split(";")
     charset = _parameters(parts).get("charset", "utf-8").lower()
-    return media.strip().lower() == JSON and charset in ("utf-8", "utf8")
+    return essence(content_type) == JSON and charset in ("utf-8", "utf8")

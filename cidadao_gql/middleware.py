@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cidadao_gql import metrics
 from cidadao_gql.errors import Overloaded, PayloadTooLarge
+from cidadao_gql.media import is_json_body
 from cidadao_gql.refusals import internal_error, refusal
 
 
@@ -140,7 +141,7 @@ class CachedAnswers:
             if name in _FULL_PATH:
                 return False
             if name == b"content-type":
-                json_body = value.startswith(b"application/json")
+                json_body = is_json_body(value.decode("latin-1"))
             elif name == b"accept" and value not in (b"*/*", b"application/json"):
                 return False
         return json_body

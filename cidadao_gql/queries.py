@@ -127,6 +127,12 @@ def read_money(text: str) -> Decimal:
     return value
 
 
+def write_money(value: Decimal) -> str:
+    """An amount as the API writes it in cursors: two decimals, no exponent, and zero with
+    no sign (numeric has no negative zero; Decimal does)."""
+    return str(value.quantize(CENT) + 0)
+
+
 def read_date(text: str) -> date:
     """A date as isoformat writes it (YYYY-MM-DD; fromisoformat takes more)."""
     value = date.fromisoformat(text)
@@ -154,7 +160,11 @@ class Ordering:
     parse: Callable[[str], Any]
 
     def dump(self, value: Any) -> str:
-        return value.isoformat() if isinstance(value, date | datetime) else str(value)
+        """The value as a cursor holds it: one text per value, so that a cursor is taken
+        back only as it was written (`parse` may read other spellings of the same value)."""
+        if isinstance(value, date | datetime):
+            return value.isoformat()
+        return write_money(value) if isinstance(value, Decimal) else str(value)
 
 
 @dataclass(frozen=True, slots=True)

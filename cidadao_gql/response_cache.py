@@ -103,7 +103,10 @@ class ResponseCache:
         document = document_key(query, name, self.max_tokens)
         if document is None:
             return None
-        rest = orjson.dumps([name, variables], option=orjson.OPT_SORT_KEYS)
+        try:
+            rest = orjson.dumps([name, variables], option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # nested past orjson's limit: graphql_params refuses it
+            return None
         return f"{document}:{hashlib.sha1(rest, usedforsecurity=False).hexdigest()}"
 
     def in_memory(self, key: str) -> str | None:

@@ -44,6 +44,7 @@ from cidadao_gql.apikeys import Tokens, User, authenticate
 from cidadao_gql.cache import L1, Policy, TieredCache
 from cidadao_gql.db import Database
 from cidadao_gql.errors import BadUserInput, CidadaoError, Unauthenticated
+from cidadao_gql.media import JSON, essence
 
 COOKIE = "cgql_session"
 PREFLIGHT_HEADERS = ("x-apollo-operation-name", "apollo-require-preflight")
@@ -266,8 +267,8 @@ def _at(seconds: float) -> datetime:
 def check_preflighted(request: Request) -> None:
     """Raise CsrfPrevented unless a browser would have preflighted this request."""
     content_type = request.headers.get("content-type", "")
-    if request.method == "POST" and content_type.startswith("application/json"):
-        return  # a browser preflights a cross-site application/json POST
+    if request.method == "POST" and essence(content_type) == JSON:
+        return  # a browser preflights a cross-site application/json POST, in any case
     if any(request.headers.get(name, "").strip() for name in PREFLIGHT_HEADERS):
         return
     raise CsrfPrevented(

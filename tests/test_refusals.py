@@ -20,6 +20,33 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 GOOD = b'{"query": "{ agencies(first: 1) { nodes { name } } }"}'
 NULL_FIRST = b'{"query": "query($f: Int) { contracts(first: $f) { nodes { id } } }", "variables": {"f": null}}'
 SUBSCRIPTION = 'subscription { investigationEvents(id: "SW52ZXN0aWdhdGlvbjox") { __typename } }'
+FILTERED = "query($f: ContractFilter) { contracts(first: 1, filter: $f) { nodes { id } } }"
+
+
+def nested(levels: int) -> bytes:
+    """JSON arrays `levels` deep (written as text: orjson writes at most 254 levels)."""
+    return b"[" * levels + b"]" * levels
+
+
+def nested_objects(levels: int) -> bytes:
+    return b'{"a":' * (levels - 1) + b"{}" + b"}" * (levels - 1)
+
+
+def operation(
+    variables: bytes = b"null", extensions: bytes = b"null", query: str = "{ __typename }"
+) -> bytes:
+    return b'{"query":%s,"variables":%s,"extensions":%s}' % (
+        orjson.dumps(query),
+        variables,
+        extensions,
+    )
+
+
+def persisted(value: object) -> bytes:
+    return operation(extensions=orjson.dumps({"persistedQuery": value}))
+
+
+HASH = "ecf4edb46db40b5132295c0291d62fb65d6759a9eedfa4d5d612dd5ec54a6b38"
 
 
 @dataclass
@@ -112,6 +139,23 @@ CASES: dict[str, tuple[Sent, int, str]] = {
     "operation-name-number": (post(b'{"query": "{ __typename }", "operationName": 1}'), 400, "BAD_REQUEST"),
     "query-object": (post(b'{"query": {}}'), 400, "BAD_REQUEST"),
     "query-missing": (post(b'{"variables": {}}'), 400, "BAD_REQUEST"),
+    # nesting past graphql_params.MAX_NESTING (64): orjson cannot write 254 levels back
+    "variables-253-deep": (post(operation(b'{"t":%s}' % nested(253))), 400, "BAD_REQUEST"),
+    "variables-65-deep": (post(operation(b'{"t":%s}' % nested(64))), 400, "BAD_REQUEST"),
+    "filter-objects-deep": (post(operation(b'{"f":{"search":%s}}' % nested_objects(300), query=FILTERED)), 400, "BAD_REQUEST"),
+    "unused-variable-deep": (post(operation(b'{"unused":%s}' % nested_objects(253))), 400, "BAD_REQUEST"),
+    "extensions-deep": (post(operation(extensions=b'{"x":%s}' % nested(253))), 400, "BAD_REQUEST"),
+    "batch-item-deep": (post(b"[%s,%s]" % (operation(), operation(b'{"t":%s}' % nested(253)))), 400, "BAD_REQUEST"),
+    "get-variables-deep": (get("query=%7B__typename%7D&variables=%7B%22t%22%3A" + "%5B" * 253 + "%5D" * 253 + "%7D"), 400, "BAD_REQUEST"),
+    # persisted queries: only Apollo's version 1, in its own shape
+    "persisted-version-2": (post(persisted({"version": 2, "sha256Hash": HASH})), 400, "PERSISTED_QUERY_NOT_SUPPORTED"),
+    "persisted-version-string": (post(persisted({"version": "1", "sha256Hash": HASH})), 400, "BAD_REQUEST"),
+    "persisted-version-true": (post(persisted({"version": True, "sha256Hash": HASH})), 400, "BAD_REQUEST"),
+    "persisted-version-missing": (post(persisted({"sha256Hash": HASH})), 400, "BAD_REQUEST"),
+    "persisted-not-object": (post(persisted("x")), 400, "BAD_REQUEST"),
+    "persisted-hash-number": (post(persisted({"version": 1, "sha256Hash": 1})), 400, "BAD_REQUEST"),
+    "persisted-in-batch": (post(b"[%s,%s]" % (operation(), persisted({"version": 2, "sha256Hash": HASH}))), 400, "PERSISTED_QUERY_NOT_SUPPORTED"),
+    "get-persisted-version-2": (get("query=%7B__typename%7D&extensions=%7B%22persistedQuery%22%3A%7B%22version%22%3A2%7D%7D"), 400, "PERSISTED_QUERY_NOT_SUPPORTED"),
     # choosing the operation
     "two-operations-no-name": (post(b'{"query": "query A { __typename } query B { __typename }"}'), 400, "BAD_REQUEST"),
     "unknown-operation-name": (post(b'{"query": "query A { __typename }", "operationName": "B"}'), 400, "BAD_REQUEST"),
@@ -125,25 +169,36 @@ CASES: dict[str, tuple[Sent, int, str]] = {
     "delete": (Sent("DELETE"), 405, "METHOD_NOT_ALLOWED"),
     "patch": (Sent("PATCH", body=GOOD), 405, "METHOD_NOT_ALLOWED"),
     "unknown-path": (Sent("GET", "/nowhere", headers={}), 404, "NOT_FOUND"),
+    "trailing-slash-get": (Sent("GET", "/graphql/?query=%7B__typename%7D", headers={}), 404, "NOT_FOUND"),
+    "trailing-slash-post": (Sent("POST", "/graphql/", body=GOOD, headers={"content-type": JSON}), 404, "NOT_FOUND"),
     "post-to-health": (Sent("POST", "/health", headers={}), 405, "METHOD_NOT_ALLOWED"),
     "text-plain-body": (Sent(body=GOOD, headers={"content-type": "text/plain"}), 415, "UNSUPPORTED_MEDIA_TYPE"),
     "latin1-body": (Sent(body=GOOD, headers={"content-type": "application/json; charset=latin-1"}), 415, "UNSUPPORTED_MEDIA_TYPE"),
+    "latin1-body-upper": (Sent(body=GOOD, headers={"content-type": "Application/JSON;Charset=ISO-8859-1"}), 415, "UNSUPPORTED_MEDIA_TYPE"),
+    "json-lookalike": (Sent(body=GOOD, headers={"content-type": "application/jsonx"}), 415, "UNSUPPORTED_MEDIA_TYPE"),
     "accept-nothing-we-write": (post(GOOD, accept="application/json;q=0, text/csv"), 406, "NOT_ACCEPTABLE"),
     "accept-bad-weight": (post(GOOD, accept="application/json;q=abc"), 406, "NOT_ACCEPTABLE"),
     # GET's query string
     "get-not-utf8": (get("query=%ff%fe"), 400, "BAD_REQUEST"),
     "get-repeated-query": (get("query=%7B__typename%7D&query=x"), 400, "BAD_REQUEST"),
     "get-variables-array": (get("query=%7B__typename%7D&variables=%5B%5D"), 400, "BAD_REQUEST"),
+    "get-101-parameters": (get("query=%7B__typename%7D" + "&x" * 100), 400, "BAD_REQUEST"),
+    "get-20000-parameters": (get("query=%7B__typename%7D" + "&x" * 20000), 400, "BAD_REQUEST"),
     "get-mutation": (get("query=mutation%7BcancelInvestigation(id:%22x%22)%7Bstatus%7D%7D"), 405, "METHOD_NOT_ALLOWED"),
 }  # fmt: skip
 
 
+@pytest.mark.parametrize("response_cache_ttl", [0, 60])
 async def test_every_class_of_bad_input_gets_a_coded_json_answer_on_a_live_connection(
-    settings: Settings,
+    settings: Settings, response_cache_ttl: int
 ) -> None:
+    """With the response cache on as well: its fast path reads the body before the app
+    does (deep variables it could not key were a 500, and a latin-1 body of an answer it
+    held was answered)."""
     names = list(CASES)
     sent = [request for name in names for request in (CASES[name][0], post(GOOD))]
-    async with live_server(create_app(replace(settings, response_cache_ttl=0))) as client:
+    app = create_app(replace(settings, response_cache_ttl=response_cache_ttl))
+    async with live_server(app) as client:
         port = client.base_url.port
         assert port is not None
         answers = await exchange(port, sent)
@@ -154,6 +209,16 @@ async def test_every_class_of_bad_input_gets_a_coded_json_answer_on_a_live_conne
         assert len(bad.headers["x-request-id"]) == 32, name
         assert "INTERNAL_SERVER_ERROR" not in bad.body.decode(), name
         assert good.status == 200 and orjson.loads(good.body)["data"], name  # same connection
+
+
+async def test_variables_nested_up_to_the_bound_run(settings: Settings) -> None:
+    """64 levels (the variables object the first) are taken, on both paths of the cache."""
+    body = operation(b'{"t":%s,"o":%s}' % (nested(63), nested_objects(63)))
+    async with live_server(create_app(settings)) as client:
+        answers = [await client.post("/graphql", content=body, headers={"content-type": JSON})
+                   for _ in range(2)]  # fmt: skip
+    assert [a.json()["data"] for a in answers] == [{"__typename": "Query"}] * 2
+    assert answers[1].headers.get("x-cache") == "hit"
 
 
 async def test_refusals_come_in_the_media_type_the_client_accepts(settings: Settings) -> None:

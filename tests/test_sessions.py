@@ -308,6 +308,25 @@ async def test_a_cross_site_request_riding_the_cookie_is_refused(
     assert answer.json()["errors"][0]["extensions"]["code"] == "CSRF_PREVENTED"
 
 
+@pytest.mark.parametrize(
+    "content_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8", "application/json ; x"]
+)
+async def test_a_json_post_is_preflighted_in_any_case(
+    with_sessions: Settings, content_type: str
+) -> None:
+    """Media types are case-insensitive (RFC 9110 §8.3.1), for a browser deciding to
+    preflight as for us: a JSON POST in any spelling rides the cookie."""
+    user = f"rui-{uuid.uuid4()}"
+    key = await new_key(with_sessions, user)
+    async with live_server(create_app(with_sessions)) as client:
+        await client.post("/session", headers={"authorization": f"Bearer {key.key}"})
+        answer = await client.post(
+            "/graphql", content=f'{{"query": "{VIEWER}"}}', headers={"content-type": content_type}
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["viewer"] == {"id": user}
+
+
 async def test_a_signed_in_browser_opens_graphiql(with_sessions: Settings) -> None:
     """The page holds no one's data, so the CSRF rule does not apply to it: a browser with
     the cookie gets GraphiQL, while a query sent the same way is still refused."""

@@ -31,6 +31,8 @@ from cidadao_gql.queries import read_money
 # a row ("tsquery stack too small"); a search of some 50,000 words exhausts its stack.
 MAX_SEARCH = 500
 MAX_SEARCH_NEGATIONS = 32
+# The years a procurement's `year` (smallint) filter takes; PNCP begins in 2021.
+MIN_YEAR, MAX_YEAR = 1900, 2100
 
 
 def storable(text: str) -> bool:
@@ -118,6 +120,19 @@ DECIMAL = ScalarDefinition(
     parse_literal=_money_literal,
     origin=Decimal,
 )
+
+
+def checked_year(value: int | None) -> int | None:
+    """A `year` as the filters take it: one a procurement can have (the column is a
+    smallint: 32768 made asyncpg raise), BAD_USER_INPUT otherwise."""
+    if value is not None and not MIN_YEAR <= value <= MAX_YEAR:
+        raise BadUserInput(
+            f"`year` is from {MIN_YEAR} to {MAX_YEAR}",
+            argument="year",
+            minimum=MIN_YEAR,
+            maximum=MAX_YEAR,
+        )
+    return value
 
 
 def search_text(text: str | None) -> str | None:

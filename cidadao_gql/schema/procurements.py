@@ -14,7 +14,7 @@ from cidadao_gql.documents import parse_cnpj
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract
 from cidadao_gql.schema.enums import UF, Modality, ProcurementStatus, optional
-from cidadao_gql.schema.inputs import search_text
+from cidadao_gql.schema.inputs import checked_year, search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
     Connection,
@@ -162,7 +162,7 @@ class ProcurementFilter:
     uf: UF | None = None
     modality: Modality | None = None
     status: ProcurementStatus | None = None
-    year: int | None = None
+    year: int | None = strawberry.field(default=None, description="From 1900 to 2100.")
     published_from: date | None = None
     published_to: date | None = None
     value_min: Decimal | None = strawberry.field(default=None, description="On estimated total.")
@@ -178,7 +178,7 @@ class ProcurementFilter:
             uf=None if self.uf is None else self.uf.value,
             modality=None if self.modality is None else self.modality.value,
             status=None if self.status is None else self.status.value,
-            year=self.year,
+            year=checked_year(self.year),
             published_from=self.published_from,
             published_to=self.published_to,
             value_min=self.value_min,

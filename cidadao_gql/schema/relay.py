@@ -137,6 +137,8 @@ def decode_cursor(cursor: str, ordering: Ordering) -> tuple[Any, int]:
         value, key = ordering.parse(text), read_key(str(pk))
         if _cursor(name, ordering.dump(value), key) != cursor:
             raise ValueError("not as we write cursors")
+        if ordering.column == "id" and value != key:
+            raise ValueError("an id ordering's value is the row's id")
     except ValueError:
         raise InvalidCursor(f"{cursor!r} is not a cursor of this list", cursor=cursor) from None
     return value, key

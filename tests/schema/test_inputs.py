@@ -378,16 +378,52 @@ async def test_every_page_size_is_refused_the_same_way(probe: Probe) -> None:
         assert codes == ["BAD_USER_INPUT"], (str(position), codes)
 
 
+# Int is 32 bits in GraphQL; what reaches a narrower column (a smallint year) or a bounded
+# one (a page size) must be refused there, not by PostgreSQL or asyncpg.
+HOSTILE_INTS = [2**31 - 1, -(2**31), 32768, -32769, 99999, -1, 0]
+# What each Int position answers to them; a new one must be added here (and checked).
+INT_REFUSALS = {"first": "INVALID_PAGE_SIZE", "year": "BAD_USER_INPUT"}
+
+
+async def test_every_int_is_refused_before_it_reaches_a_column(probe: Probe) -> None:
+    positions = of_type(probe, "Int")
+    assert len(positions) >= 16  # every page size, and the year of each procurement filter
+    for position in positions:
+        leaf = position.path[-1] if position.path else position.argument
+        assert leaf in INT_REFUSALS, f"{position}: which Ints does it take? teach INT_REFUSALS"
+        variable = "Int!" if position.required else "Int"
+        query = probe.operation(position, "$v", variable)
+        for hostile in HOSTILE_INTS:
+            codes = await probe.refused(position, query, {"v": hostile})
+            assert codes == [INT_REFUSALS[leaf]], (str(position), hostile, codes)
+            in_document = probe.operation(position, str(hostile), None)
+            codes = await probe.refused(position, in_document, {})
+            assert codes == [INT_REFUSALS[leaf]], (str(position), hostile, codes)
+
+
+async def test_years_within_the_bounds_are_taken(probe: Probe) -> None:
+    positions = [p for p in of_type(probe, "Int") if p.path[-1:] == ("year",)]
+    assert len(positions) >= 2  # Query.procurements and Agency.procurements
+    for position in positions:
+        query = probe.operation(position, "$v", "Int")
+        for fine in (1900, 2024, 2100, None):
+            result = await probe.run(position, query, {"v": fine})
+            assert result.errors is None, (str(position), fine, result.errors)
+
+
 # For each way an ordering reads its column (queries.read_*): a value it takes, and values
 # it must not, among them what Python's own parsers take.
 CURSOR_VALUES: dict[Any, tuple[str, list[str]]] = {
+    # the cursors' id is 1: an id ordering's value must be that id
     queries.read_key: ("1", ["0", "-5", "01", " 1", "1_0", "\u0661", "9223372036854775808",
-                             "1e3", "NaN", "", "1.0"]),
+                             "1e3", "NaN", "", "1.0", "2"]),
     queries.read_integer: ("1", ["2147483648", "-2147483649", "01", "1_0", "\u0661", " 1",
-                                 "NaN", "", "+1"]),
+                                 "NaN", "", "+1", "-0"]),
+    # amounts are written with two decimals: other spellings of the same amount are not ours
     queries.read_money: ("1.00", ["NaN", "sNaN", "-NaN", "Infinity", "-Infinity", "1e999999",
                                   "1e-999999", "1.001", "10000000000000000", " 1.00",
-                                  "1_0.00", "\u0661.00", ""]),
+                                  "1_0.00", "\u0661.00", "", "1", "1.0", "1.000", "1E+0",
+                                  "100E-2", "+1.00", "01.00", "-0", "-0.00", "0.0", "-0.0"]),
     queries.read_date: ("2024-01-01", ["2024-1-1", "20240101", "2024-W01-1", "2024-01-01T00:00",
                                        "10000-01-01", "NaN", "\u0662024-01-01"]),
     queries.read_timestamp: ("2024-01-01T00:00:00", ["2024-01-01T00:00:00+00:00",
