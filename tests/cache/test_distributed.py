@@ -9,6 +9,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import redis.asyncio as aioredis
 
 from cidadao_gql import apikeys
@@ -20,15 +21,48 @@ from tests.conftest import ROOT, connect, free_port, live_server, redis_server, 
 SPENDING = "{ spending(groupBy: UF, first: 3) { key total contractCount } }"
 
 
-async def test_two_processes_compute_an_expensive_key_once(
+class Race:
+    """Two worker processes (tests/cache/lock_worker.py) with 100 readers each: 200 concurrent
+    requests for one aggregate, across processes."""
+
+    def __init__(self, redis: aioredis.Redis, key: str) -> None:
+        self.redis, self.key = redis, key
+
+    async def tell(self, command: str) -> None:
+        for index in ("0", "1"):
+            await self.redis.rpush(f"{self.key}:go:{index}", command)
+
+    async def get(self) -> list[list[int]]:
+        """Both processes read; a computation is let finish only once both have arrived (one
+        computing, the other waiting on its lock), so the race is real, not a matter of
+        timing. The values each process saw."""
+        await self.tell("get")
+        seen: dict[str, list[int]] = {}
+        arrived = 0
+        while len(seen) < 2:
+            popped = await self.redis.blpop([f"{self.key}:out"], timeout=60)
+            assert popped is not None, "a worker went quiet"
+            message = orjson.loads(popped[1])
+            if message.get("arrived"):
+                arrived += 1
+                if arrived == 2:
+                    await self.redis.rpush(f"{self.key}:release", 1, 1)
+            else:
+                seen[message["index"]] = message["values"]
+        return [seen["0"], seen["1"]]
+
+
+async def test_an_aggregate_expiring_under_200_requests_in_two_processes_is_computed_once(
     settings: Settings, redis_url: str
 ) -> None:
+    """Spending's policy (L1, L2, L3 and the Redis lock). Cold: computed once for all 200.
+    Past its TTL: PostgreSQL (L3) still has it, so nothing is computed. After a write moved
+    its version (how an aggregate expires for good): computed once again, not per process."""
     assert settings.database_url
+    key = uuid.uuid4().hex
     async with connect(settings.database_url) as conn:
-        await conn.execute("CREATE TABLE IF NOT EXISTS cache_probe (computations int NOT NULL)")
-        await conn.execute("DELETE FROM cache_probe")
-        await conn.execute("INSERT INTO cache_probe VALUES (0)")
-    key = f"race-{uuid.uuid4().hex}"
+        await conn.execute("CREATE TABLE IF NOT EXISTS cache_race (key text, computations int)")
+        await conn.execute("INSERT INTO cache_race VALUES ($1, 0)", key)
     workers = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -37,21 +71,45 @@ async def test_two_processes_compute_an_expensive_key_once(
             settings.database_url,
             redis_url,
             key,
+            index,
             cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
         )
-        for _ in range(2)
+        for index in ("0", "1")
     ]
     redis = aioredis.Redis.from_url(redis_url)
-    await asyncio.sleep(1.0)  # both processes up and waiting
-    await redis.rpush(f"{key}:go", 1, 1)  # one each
-    await redis.aclose()
-    outputs = [await asyncio.wait_for(w.communicate(), timeout=60) for w in workers]
-    assert [w.returncode for w in workers] == [0, 0]
-    async with connect(settings.database_url) as conn:
-        computations = await conn.fetchval("SELECT computations FROM cache_probe")
-    assert computations == 1
-    assert [out.decode().strip() for out, _ in outputs] == ["[1]", "[1]"]  # both saw the one value
+    race = Race(redis, key)
+
+    async def computations() -> int:
+        assert settings.database_url
+        async with connect(settings.database_url) as conn:
+            count: int = await conn.fetchval(
+                "SELECT computations FROM cache_race WHERE key = $1", key
+            )
+            return count
+
+    try:
+        cold = await race.get()
+        after_cold = await computations()
+        await race.tell("expire")
+        expired = await race.get()
+        after_expiry = await computations()
+        async with connect(settings.database_url) as conn:
+            await bump_version(conn, "data")
+        await race.tell("refresh")
+        bumped = await race.get()
+        after_bump = await computations()
+        await race.tell("quit")
+        codes = [await asyncio.wait_for(w.wait(), timeout=60) for w in workers]
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+        await redis.aclose()
+    assert codes == [0, 0]
+    assert (after_cold, after_expiry, after_bump) == (1, 1, 2)
+    assert cold == expired == [[1], [1]]  # every reader in both processes saw the one value
+    assert bumped == [[2], [2]]
 
 
 async def test_a_write_is_seen_by_every_instance(settings: Settings, redis_url: str) -> None:
