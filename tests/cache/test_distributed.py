@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -147,40 +148,75 @@ async def test_a_write_is_seen_by_every_instance(settings: Settings, redis_url: 
     assert after_a["data"] == after_b["data"]
 
 
-async def test_redis_dying_and_returning_fails_no_request(
+async def test_redis_dying_under_load_and_returning_fails_no_request(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """Eight clients ask without pause (each request new to the response cache, so it runs
+    and reads the cache tiers) while Redis is killed and later started again: every one
+    of the requests is answered, and the cache writes to Redis again once it is back."""
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     app = create_app(replace(settings, redis_url=url, rate_limit_capacity=0))
     queries = [SPENDING, "{ contracts(first: 5) { nodes { number supplier { name } } } }"]
-    statuses: list[int] = []
+    answers: list[tuple[str, int, bool]] = []  # (phase, status, has data)
+    phase = "up"
+    stop = asyncio.Event()
+
+    async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+        for _ in range(3000):  # polled; only a broken run reaches the end
+            if await condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def answered(count: int) -> Callable[[], Awaitable[bool]]:
+        async def enough() -> bool:
+            return sum(1 for p, _, _ in answers if p == phase) >= count
+
+        return enough
+
+    async def cache_keys() -> bool:
+        redis = aioredis.Redis.from_url(url)
+        try:
+            return bool(await redis.keys("cidadao:cache:*"))
+        except (OSError, aioredis.ConnectionError):
+            return False
+        finally:
+            await redis.aclose()
+
     with redis_server(port, tmp_path) as first:
         await wait_for_redis(url)
         async with live_server(app) as client:
 
-            async def ask(round_: int) -> None:
-                for query in queries:
-                    answer = await client.post(
-                        "/graphql", json={"query": query, "variables": {"r": round_}}
-                    )
-                    statuses.append(answer.status_code if answer.json().get("data") else 500)
+            async def load(worker: int) -> None:
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    body = {"query": queries[n % 2], "variables": {"w": worker, "n": n}}
+                    answer = await client.post("/graphql", json=body)
+                    answers.append((phase, answer.status_code, bool(answer.json().get("data"))))
 
-            await ask(0)
-            first.kill()  # not a clean shutdown
-            first.wait(timeout=10)
-            for round_ in range(1, 4):
-                await ask(round_)
-            with redis_server(port, tmp_path):
-                await wait_for_redis(url)
-                await asyncio.sleep(1.1)  # the breaker's second passes
-                for round_ in range(4, 7):
-                    await ask(round_)
-                redis = aioredis.Redis.from_url(url)
-                keys = await redis.keys("cidadao:cache:*")
-                await redis.aclose()
-    assert statuses == [200] * len(statuses) and len(statuses) == 14
-    assert keys, "the cache wrote to Redis again once it was back"
+            clients = [asyncio.create_task(load(w)) for w in range(8)]
+            try:
+                await until(answered(40), "answers with Redis up")
+                first.kill()  # not a clean shutdown
+                first.wait(timeout=10)
+                phase = "down"
+                await until(answered(80), "answers with Redis gone")
+                with redis_server(port, tmp_path):
+                    await wait_for_redis(url)
+                    phase = "back"
+                    await until(cache_keys, "the cache to write to Redis again")
+                    await until(answered(40), "answers with Redis back")
+                    stop.set()
+                    await asyncio.gather(*clients)
+            finally:
+                stop.set()
+                await asyncio.gather(*clients, return_exceptions=True)
+    phases = {p for p, _, _ in answers}
+    failed = [a for a in answers if a[1:] != (200, True)]
+    assert phases == {"up", "down", "back"} and len(answers) >= 160
+    assert failed == []
 
 
 async def test_private_fields_never_cross_users(settings: Settings) -> None:
