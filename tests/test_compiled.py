@@ -47,8 +47,10 @@ async def test_generated_queries_answer_the_same_on_both_paths(
     run: Run, query_type: GraphQLObjectType, data: st.DataObject
 ) -> None:
     query = "query Generated { " + data.draw(selection(query_type, 1)) + " }"
+    before = sum(_count(path) for path in PATHS)
     compiled, ordinary = await both_paths(run, query)
     assert compiled == ordinary, query
+    assert sum(_count(path) for path in PATHS) - before >= 2  # both runs chose a path
 
 
 PATHS = ("compiled", "fallback", "ordinary")

@@ -41,8 +41,12 @@ BIA = User(id="bia", scopes=frozenset({"read", "investigate"}))
 class Api:
     """The schema as a given user sees it, with an executor running jobs in process."""
 
-    def __init__(self, schema: Any, db: Database, settings: Settings, jobs: LocalJobs) -> None:
+    def __init__(
+        self, schema: Any, db: Database, settings: Settings, jobs: LocalJobs,
+        executor: Executor | None = None,
+    ) -> None:  # fmt: skip
         self.schema, self.db, self.settings, self.jobs = schema, db, settings, jobs
+        self.executor = executor
 
     async def __call__(self, user: User | None, query: str, **variables: Any) -> Any:
         context = Context(self.db, self.settings, make_loaders(self.db), user, "t", jobs=self.jobs)
@@ -60,12 +64,15 @@ class Api:
         return code
 
     async def finished(self, user: User, investigation: str) -> Any:
-        for _ in range(200):
+        found: Any = None
+
+        async def ended() -> bool:
+            nonlocal found
             found = (await self.data(user, READ, id=investigation))["investigation"]
-            if found["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-                return found
-            await asyncio.sleep(0.05)
-        raise AssertionError("the investigation did not finish")
+            return found["status"] in ("COMPLETED", "FAILED", "CANCELLED")
+
+        await until(ended, "the investigation to finish")
+        return found
 
 
 @pytest.fixture
@@ -73,7 +80,7 @@ async def api(schema: Any, db: Database, settings: Settings) -> AsyncIterator[Ap
     jobs = LocalJobs()
     executor = Executor(db, jobs, workers=2, agent_concurrency=4)
     await executor.start()
-    yield Api(schema, db, settings, jobs)
+    yield Api(schema, db, settings, jobs, executor)
     await executor.close(drain_seconds=5)
 
 
@@ -154,7 +161,13 @@ async def test_cancelling_a_running_investigation(
             )
         assert cancelled == {"cancelInvestigation": {"status": "CANCELLED"}}
         done = await api.finished(ANA, started["id"])
-    await asyncio.sleep(0.5)  # the agents finish their queries and find it cancelled
+    executor = api.executor
+    assert executor is not None
+
+    async def idle() -> bool:  # the agents finished their queries and found it cancelled
+        return executor.busy == 0
+
+    await until(idle, "the executor to let go of the job")
     assert done["status"] == "CANCELLED" and done["findings"] == []
     again = await api.code(
         ANA, "mutation($id: ID!) { cancelInvestigation(id: $id) { status } }", id=started["id"]
@@ -217,13 +230,13 @@ async def test_a_restart_resumes_a_running_investigation(settings: Settings, db:
         db, "ana", store.target_from_json({"agency_ids": [await busiest_agency(db)]}), []
     )
     await store.start(db, row["id"])  # as if the dead process had started it
+
+    async def completed() -> bool:
+        status = await db.fetchval("SELECT status FROM investigations WHERE id = $1", row["id"])
+        return bool(status == "completed")
+
     async with open_resources(replace(settings, redis_url=None)):
-        for _ in range(200):
-            status = await db.fetchval("SELECT status FROM investigations WHERE id = $1", row["id"])
-            if status == "completed":
-                break
-            await asyncio.sleep(0.05)
-    assert status == "completed"
+        await until(completed, "the restarted API to finish it")
     assert await db.fetchval("SELECT attempts FROM investigations WHERE id = $1", row["id"]) == 2
 
 
