@@ -93,7 +93,8 @@ async def open_resources(
             stack.push_async_callback(executor.close)
             await executor.recover(("pending",) if settings.redis_url else ("pending", "running"))
         persisted = PersistedDocuments(db, redis, settings.persisted_queries_only)
-        yield Resources(settings, db, redis, make_limiter(settings, redis, limiter_clock), cache, jobs, persisted)
+        limiter = make_limiter(settings, redis, limiter_clock)
+        yield Resources(settings, db, redis, limiter, cache, jobs, persisted)
 
 
 @asynccontextmanager
