@@ -44,6 +44,7 @@ def _installed(directory: Path) -> bool:
 def node_clients() -> Path:
     """tests/clients with its pinned packages installed from the npm registry (once)."""
     needs(NODE and NPM, "node and npm")
+    assert NPM is not None  # needs() returned: both are there
     if not _installed(CLIENTS):
         subprocess.run(
             [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CLIENTS, check=True
