@@ -43,7 +43,8 @@ def cluster_waits() -> float:
 
 async def main(database_url: str, redis_url: str, key: str, index: str) -> None:
     settings = Settings(database_url=database_url, redis_url=redis_url)
-    redis = aioredis.Redis.from_url(redis_url)
+    # It blocks on the test's commands: longer than redis-py's default 5 s socket timeout.
+    redis = aioredis.Redis.from_url(redis_url, socket_timeout=300)
     policy = replace(SPENDING_CACHE, namespace=f"race-{key}")  # all three tiers, with the lock
     clock = Clock()
     arrived = asyncio.Event()

@@ -77,7 +77,9 @@ async def test_an_aggregate_expiring_under_200_requests_in_two_processes_is_comp
         )
         for index in ("0", "1")
     ]
-    redis = aioredis.Redis.from_url(redis_url)
+    # Blocking reads wait for the workers: longer than redis-py's default 5 s socket timeout
+    # on a loaded machine.
+    redis = aioredis.Redis.from_url(redis_url, socket_timeout=300)
     race = Race(redis, key)
 
     async def computations() -> int:
