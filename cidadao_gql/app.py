@@ -327,9 +327,12 @@ GC_YOUNG_THRESHOLD = 10_000
 
 
 def create_app(
-    settings: Settings | None = None, clock: Callable[[], float] = time.time
+    settings: Settings | None = None,
+    clock: Callable[[], float] = time.time,
+    limiter_clock: Callable[[], float] | None = None,
 ) -> Starlette:
-    """The application; `clock` is what sessions read the time from (tests move it)."""
+    """The application; `clock` is what sessions read the time from, `limiter_clock` what
+    the cost buckets do (tests move them)."""
     settings = settings or Settings.from_env()
     view = GraphQLView(settings)
     tokens = view.tokens
@@ -355,7 +358,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         configure_tracing(settings)
-        async with open_resources(settings) as resources:
+        async with open_resources(settings, limiter_clock) as resources:
             responses = ResponseCache(
                 resources.cache, settings.response_cache_ttl, settings.max_tokens
             )

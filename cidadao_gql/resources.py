@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.queue import Jobs, LocalJobs, StreamJobs
 from cidadao_gql.migrations import pending_migrations
 from cidadao_gql.persisted import PersistedDocuments
-from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
+from cidadao_gql.ratelimit import Clock, Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.settings import Settings
 
 AGENT_CONCURRENCY = 4  # agents of one investigation running at once
@@ -45,16 +46,24 @@ class Resources:
     persisted: PersistedDocuments
 
 
-def make_limiter(settings: Settings, redis: aioredis.Redis | None) -> Limiter | None:
-    """Cost buckets in Redis when there is one, in this process otherwise; none at capacity 0."""
+def make_limiter(
+    settings: Settings, redis: aioredis.Redis | None, clock: Clock | None = None
+) -> Limiter | None:
+    """Cost buckets in Redis when there is one, in this process otherwise; none at capacity 0.
+    Without a `clock`, buckets in Redis read the server's time (instances may be skewed)."""
     if settings.rate_limit_capacity == 0:
         return None
     capacity, rate = settings.rate_limit_capacity, settings.rate_limit_restore_rate
-    return RedisLimiter(redis, capacity, rate) if redis else LocalLimiter(capacity, rate)
+    if redis:
+        return RedisLimiter(redis, capacity, rate, clock)
+    return LocalLimiter(capacity, rate, clock or time.monotonic)
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+async def open_resources(
+    settings: Settings, limiter_clock: Clock | None = None
+) -> AsyncIterator[Resources]:
+    """Everything the service holds; `limiter_clock` is for tests that move time."""
     if settings.database_url is None:
         raise ConfigError(
             "DATABASE_URL is not set (`cidadao-gql serve` starts an embedded PostgreSQL instead)"
@@ -84,7 +93,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             await executor.start()  # which sweeps up what a previous run left unfinished
             stack.push_async_callback(executor.close)
         persisted = PersistedDocuments(db, redis, settings.persisted_queries_only)
-        yield Resources(settings, db, redis, make_limiter(settings, redis), cache, jobs, persisted)
+        limiter = make_limiter(settings, redis, limiter_clock)
+        yield Resources(settings, db, redis, limiter, cache, jobs, persisted)
 
 
 def make_executor(

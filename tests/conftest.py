@@ -42,6 +42,16 @@ SEED_CONTRACTS = 3000
 SEED = 7
 
 
+def needs(found: object, what: str) -> None:
+    """Skip a test whose tool is missing, saying so; in CI (`CI=true`) fail it instead, so
+    a machine without the tool cannot pass by skipping (scripts/test installs them)."""
+    if found:
+        return
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{what} is missing, and CI must run this test (scripts/test installs it)")
+    pytest.skip(f"needs {what} (scripts/test installs it)")
+
+
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))

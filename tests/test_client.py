@@ -32,6 +32,22 @@ async def export(base: str, tmp: Path, out: str, *extra: str) -> asyncio.subproc
     )  # fmt: skip
 
 
+def written(checkpoint: Path) -> int:
+    size: int = orjson.loads(checkpoint.read_bytes())["size"] if checkpoint.exists() else 0
+    return size
+
+
+async def until_written(checkpoint: Path, export: asyncio.subprocess.Process, size: int) -> None:
+    """Wait until the export's checkpoint says more than `size` bytes are written (polled:
+    the file is all there is to watch), failing if the export ends first."""
+    for _ in range(6000):  # a deadline only a stuck export reaches
+        if written(checkpoint) > size:
+            return
+        assert export.returncode is None, "the export ended before it could be cut"
+        await asyncio.sleep(0.01)
+    raise AssertionError("the export wrote nothing for a minute")
+
+
 async def test_an_interrupted_export_resumes_to_the_same_rows(
     settings: Settings, db: Database, tmp_path: Path
 ) -> None:
@@ -55,10 +71,7 @@ async def test_an_interrupted_export_resumes_to_the_same_rows(
 
         cut = await export(base, tmp_path, "cut.ndjson", "--page-size", "25", "--concurrency", "1")
         checkpoint = tmp_path / "cut.ndjson.checkpoint"
-        for _ in range(400):  # let a few pages land, then kill it without warning
-            if checkpoint.exists() and orjson.loads(checkpoint.read_bytes())["size"] > 3000:
-                break
-            await asyncio.sleep(0.01)
+        await until_written(checkpoint, cut, 3000)  # a few pages landed: kill it, no warning
         cut.send_signal(signal.SIGKILL)
         await cut.wait()
         partial = (tmp_path / "cut.ndjson").read_text().count("\n")

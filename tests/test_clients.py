@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from cidadao_gql.app import create_app
 from cidadao_gql.investigations.queue import events_stream
 from cidadao_gql.settings import Settings
-from tests.conftest import ROOT, live_server
+from tests.conftest import ROOT, live_server, needs
 from tests.test_subscriptions import EVENTS, new_key
 
 NODE, NPM = shutil.which("node"), shutil.which("npm")
@@ -43,8 +43,8 @@ def _installed(directory: Path) -> bool:
 @pytest.fixture(scope="session")
 def node_clients() -> Path:
     """tests/clients with its pinned packages installed from the npm registry (once)."""
-    if NODE is None or NPM is None:
-        pytest.skip("needs node and npm (apt install nodejs npm)")
+    needs(NODE and NPM, "node and npm")
+    assert NPM is not None  # needs() returned: both are there
     if not _installed(CLIENTS):
         subprocess.run(
             [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CLIENTS, check=True

@@ -20,7 +20,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from cidadao_gql import metrics
 from cidadao_gql.app import create_app
 from cidadao_gql.settings import Settings
-from tests.conftest import ROOT, live_server
+from tests.conftest import ROOT, live_server, needs
 
 DOCKER = ROOT / "docker"
 KUBERNETES = "1.30"  # the oldest release the manifests must run on
@@ -39,8 +39,8 @@ def of_kind(kind: str) -> dict[str, dict[str, Any]]:
     return {doc["metadata"]["name"]: doc for doc in manifests() if doc["kind"] == kind}
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="needs Debian's docker-compose")
 def test_docker_compose_accepts_the_compose_file() -> None:
+    needs(shutil.which("docker-compose"), "Debian's docker-compose")
     done = subprocess.run(
         ["docker-compose", "-f", str(DOCKER / "compose.yaml"), "config", "--services"],
         capture_output=True, text=True, check=False,

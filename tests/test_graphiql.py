@@ -20,7 +20,7 @@ from playwright.async_api import Browser, Page, Route, WebSocket, async_playwrig
 from cidadao_gql import graphiql
 from cidadao_gql.app import create_app
 from cidadao_gql.settings import Settings
-from tests.conftest import ROOT, live_server
+from tests.conftest import ROOT, live_server, needs
 from tests.test_clients import START_ALL, stream_ids
 from tests.test_subscriptions import EVENTS, new_key
 
@@ -30,8 +30,11 @@ QUERY = "{ agencies(first: 2) { totalCount nodes { name } } }"
 
 @pytest.fixture(scope="session")
 def graphiql_files() -> Path:
+    """GraphiQL's files, for the browser tests (which need chromium, and npm to fetch them)."""
+    needs(CHROMIUM, "Debian's chromium")
     directory = ROOT / ".cache" / "graphiql"
     if not graphiql.installed(directory, graphiql.PAGE):
+        needs(shutil.which("npm"), "npm")
         graphiql.install(directory, graphiql.PAGE)
     return directory
 
@@ -78,7 +81,6 @@ async def run_in_graphiql(page: Page, until: str) -> str:
     return shown
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (scripts/test installs it)")
 async def test_graphiql_runs_a_query_in_a_headless_browser(
     settings: Settings, graphiql_files: Path
 ) -> None:
@@ -97,7 +99,6 @@ async def test_graphiql_runs_a_query_in_a_headless_browser(
     assert outside == []  # every file came from us
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (scripts/test installs it)")
 async def test_graphiql_follows_an_investigation_over_a_subscription(
     settings: Settings, redis_url: str, graphiql_files: Path
 ) -> None:

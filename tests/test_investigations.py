@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 
 from cidadao_gql.apikeys import User
 from cidadao_gql.db import Database
-from cidadao_gql.investigations import store
+from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.queue import LocalJobs
 from cidadao_gql.investigations.runner import MAX_ATTEMPTS
@@ -41,8 +41,12 @@ BIA = User(id="bia", scopes=frozenset({"read", "investigate"}))
 class Api:
     """The schema as a given user sees it, with an executor running jobs in process."""
 
-    def __init__(self, schema: Any, db: Database, settings: Settings, jobs: LocalJobs) -> None:
+    def __init__(
+        self, schema: Any, db: Database, settings: Settings, jobs: LocalJobs,
+        executor: Executor | None = None,
+    ) -> None:  # fmt: skip
         self.schema, self.db, self.settings, self.jobs = schema, db, settings, jobs
+        self.executor = executor
 
     async def __call__(self, user: User | None, query: str, **variables: Any) -> Any:
         context = Context(self.db, self.settings, make_loaders(self.db), user, "t", jobs=self.jobs)
@@ -60,12 +64,15 @@ class Api:
         return code
 
     async def finished(self, user: User, investigation: str) -> Any:
-        for _ in range(200):
+        found: Any = None
+
+        async def ended() -> bool:
+            nonlocal found
             found = (await self.data(user, READ, id=investigation))["investigation"]
-            if found["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-                return found
-            await asyncio.sleep(0.05)
-        raise AssertionError("the investigation did not finish")
+            return found["status"] in ("COMPLETED", "FAILED", "CANCELLED")
+
+        await until(ended, "the investigation to finish")
+        return found
 
 
 @pytest.fixture
@@ -73,7 +80,7 @@ async def api(schema: Any, db: Database, settings: Settings) -> AsyncIterator[Ap
     jobs = LocalJobs()
     executor = Executor(db, jobs, workers=2, agent_concurrency=4)
     await executor.start()
-    yield Api(schema, db, settings, jobs)
+    yield Api(schema, db, settings, jobs, executor)
     await executor.close(drain_seconds=5)
 
 
@@ -154,7 +161,13 @@ async def test_cancelling_a_running_investigation(
             )
         assert cancelled == {"cancelInvestigation": {"status": "CANCELLED"}}
         done = await api.finished(ANA, started["id"])
-    await asyncio.sleep(0.5)  # the agents finish their queries and find it cancelled
+    executor = api.executor
+    assert executor is not None
+
+    async def idle() -> bool:  # the agents finished their queries and found it cancelled
+        return executor.busy == 0
+
+    await until(idle, "the executor to let go of the job")
     assert done["status"] == "CANCELLED" and done["findings"] == []
     again = await api.code(
         ANA, "mutation($id: ID!) { cancelInvestigation(id: $id) { status } }", id=started["id"]
@@ -235,36 +248,127 @@ async def test_a_restart_resumes_a_running_investigation(settings: Settings, db:
         db, "ana", store.target_from_json({"agency_ids": [await busiest_agency(db)]}), []
     )
     await store.start(db, row["id"])  # as if the dead process had started it
+
+    async def completed() -> bool:
+        status = await db.fetchval("SELECT status FROM investigations WHERE id = $1", row["id"])
+        return bool(status == "completed")
+
     async with open_resources(replace(settings, redis_url=None, investigation_claim_after=1)):
-        for _ in range(200):
-            status = await db.fetchval("SELECT status FROM investigations WHERE id = $1", row["id"])
-            if status == "completed":
-                break
-            await asyncio.sleep(0.05)
-    assert status == "completed"
+        await until(completed, "the restarted API to finish it")
     assert await db.fetchval("SELECT attempts FROM investigations WHERE id = $1", row["id"]) == 2
 
 
-async def test_an_investigation_that_keeps_killing_workers_is_failed_with_a_reason(
-    db: Database,
-) -> None:
-    from cidadao_gql.investigations import runner
+async def until(condition: Callable[[], Awaitable[bool]], what: str, seconds: float = 60) -> None:
+    """Wait for a condition on the database: polled, with a deadline that only a broken
+    run reaches (the condition, not the time, is what the test waits for)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
 
-    row = await store.create(db, "ana", store.target_from_json({}), ["amendment_ceiling"])
-    await db.execute(
-        "UPDATE investigations SET attempts = $2 WHERE id = $1", row["id"], MAX_ATTEMPTS
+
+def comparable(findings: list[Any]) -> list[tuple[Any, ...]]:
+    """What a finding says, without the row's own id, investigation and time."""
+    own = {"id", "investigation_id", "created_at"}
+    return sorted(
+        tuple(sorted((k, str(v)) for k, v in dict(f).items() if k not in own)) for f in findings
     )
-    assert await runner.run(db, row["id"]) == "failed"
-    error = await db.fetchval("SELECT error FROM investigations WHERE id = $1", row["id"])
-    assert "gave up after" in error
+
+
+LEASE = 0.2  # seconds: short, so that each death's job is claimable again soon
+
+
+async def test_an_investigation_whose_workers_die_three_times_is_failed_with_a_reason(
+    settings: Settings, db: Database
+) -> None:
+    """Three attempts each die mid-job (stuck on a locked table, then gone: a worker's
+    death leaves the job `running` and cleans nothing up); the fourth start fails it."""
+    assert settings.database_url
+    row = await store.create(
+        db, "ana", store.target_from_json({"agency_ids": [await busiest_agency(db)]}),
+        ["sanctioned_supplier"],
+    )  # fmt: skip
+    investigation = row["id"]
+
+    async def attempts() -> tuple[str, int]:
+        found = await db.fetchrow(
+            "SELECT status, attempts FROM investigations WHERE id = $1", investigation
+        )
+        assert found is not None
+        return found["status"], found["attempts"]
+
+    async def lapsed() -> bool:
+        """No live worker holds it: a dead one's lease has run out (another worker would
+        not take it over before that)."""
+        return bool(await db.fetchval(
+            "SELECT heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $2)"
+            " FROM investigations WHERE id = $1", investigation, LEASE,
+        ))  # fmt: skip
+
+    async with connect(settings.database_url) as blocker, blocker.transaction():
+        await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            await until(lapsed, f"the lease of attempt {attempt - 1} to lapse")
+            dying = asyncio.create_task(runner.run(db, investigation, lease=LEASE))
+
+            async def started(attempt: int = attempt) -> bool:
+                return await attempts() == ("running", attempt)
+
+            await until(started, f"attempt {attempt} to start")
+            dying.cancel()  # the worker dies mid-job
+            with pytest.raises(asyncio.CancelledError):
+                await dying
+    await until(lapsed, "the last lease to lapse")
+    assert await runner.run(db, investigation, lease=LEASE) == "failed"
+    assert await attempts() == ("failed", MAX_ATTEMPTS + 1)
+    error = await db.fetchval("SELECT error FROM investigations WHERE id = $1", investigation)
+    assert error == f"gave up after {MAX_ATTEMPTS} attempts (workers died)"
+    assert await store.findings_of(db, investigation) == []
+    kinds = [e["kind"] for e in await store.events_of(db, investigation)]
+    assert kinds.count("started") == MAX_ATTEMPTS + 1 and kinds[-1] == "finished"
+
+
+async def test_chunks_find_exactly_what_one_pass_finds(db: Database) -> None:
+    """The runner itself, over the whole data set in chunks of 500 contracts (one per few
+    agencies) and in one pass: the same findings, row for row."""
+    whole = store.target_from_json({})
+    assert len(await runner.chunks(db, whole, 500)) > 3
+    one_pass = await store.create(db, "ana", whole, [])
+    chunked = await store.create(db, "ana", whole, [])
+    assert await runner.run(db, one_pass["id"]) == "completed"
+    assert await runner.run(db, chunked["id"], chunk_size=500) == "completed"
+    expected = await store.findings_of(db, one_pass["id"])
+    assert len(expected) > 20
+    assert comparable(await store.findings_of(db, chunked["id"])) == comparable(expected)
+
+
+async def test_a_full_queue_answers_service_busy(
+    schema: Any, db: Database, settings: Settings
+) -> None:
+    full = Api(schema, db, settings, LocalJobs(max_pending=1))  # nobody takes jobs from it
+    target = {"agencies": [encode_id("Agency", await busiest_agency(db))]}
+    queued = (await full.data(ANA, START, target=target))["startInvestigation"]
+    result = await full(ANA, START, target=target)
+    assert result.errors is not None
+    (error,) = [e.formatted for e in result.errors]
+    assert error["extensions"]["code"] == "SERVICE_BUSY"
+    assert queued["status"] == "PENDING" and await full.jobs.backlog() == 1
+    refused = await db.fetchrow(
+        "SELECT status, error FROM investigations WHERE user_id = 'ana' ORDER BY created_at DESC LIMIT 1"
+    )
+    assert refused is not None
+    assert tuple(refused) == ("failed", "the executor's queue was full")
 
 
 @pytest.mark.parametrize("stream_lost", [False, True], ids=["stream-kept", "stream-lost"])
 async def test_a_worker_killed_mid_job_loses_nothing(
     settings: Settings, redis_url: str, db: Database, stream_lost: bool
 ) -> None:
-    """Another worker claims the dead one's job once its lease lapses; and when Redis lost
-    the job with the whole stream, the sweep queues it again from PostgreSQL."""
+    """A `cidadao-gql worker` is killed (SIGKILL) once it has recorded progress for seven of
+    the eight agents, the eighth stuck on a locked table; another worker claims the job once
+    its lease lapses and finishes it, once, with exactly the findings of a clean run of the
+    same target; and when Redis lost the job with the whole stream, the sweep queues it
+    again from PostgreSQL."""
     assert settings.database_url
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url,
            "INVESTIGATION_CLAIM_AFTER": "1", "AGENT_POOL_SIZE": "1"}  # fmt: skip
@@ -279,52 +383,61 @@ async def test_a_worker_killed_mid_job_loses_nothing(
 
     from cidadao_gql.investigations.queue import STREAM, StreamJobs
 
+    target = store.target_from_json({"agency_ids": [await busiest_agency(db)]})
+    clean = await store.create(db, "ana", target, [])
+    assert await runner.run(db, clean["id"]) == "completed"
+    row = await store.create(db, "ana", target, [])
+
+    async def state() -> tuple[str, float]:
+        found = await db.fetchrow(
+            "SELECT status, progress FROM investigations WHERE id = $1", row["id"]
+        )
+        assert found is not None
+        return found["status"], found["progress"]
+
+    async def seven_agents_done() -> bool:
+        return await state() == ("running", 7 / 8)
+
+    async def completed() -> bool:
+        return (await state())[0] == "completed"
+
     client = aioredis.Redis.from_url(redis_url)
     jobs = StreamJobs(client, "test")
     await jobs.ensure_group()
-    row = await store.create(
-        db, "ana", store.target_from_json({"agency_ids": [await busiest_agency(db)]}), []
-    )
     async with connect(settings.database_url) as blocker:
         first = await worker()
-        async with blocker.transaction():
-            await blocker.execute("LOCK TABLE contracts IN ACCESS EXCLUSIVE MODE")
-            await jobs.submit(row["id"])
-            for _ in range(200):  # the first worker has taken the job and is stuck in it
-                if (
-                    await db.fetchval("SELECT status FROM investigations WHERE id = $1", row["id"])
-                    == "running"
-                ):
-                    break
-                await asyncio.sleep(0.05)
-            first.send_signal(signal.SIGKILL)
-            await first.wait()
+        try:
+            async with blocker.transaction():
+                # Only sanctioned_supplier reads sanctions: the other seven finish.
+                await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
+                await jobs.submit(row["id"])
+                await until(seven_agents_done, "the first worker to finish seven agents")
+                first.send_signal(signal.SIGKILL)
+                await first.wait()
+        finally:
+            if first.returncode is None:
+                first.kill()
+                await first.wait()
         if stream_lost:
             await client.delete(STREAM)
         second = await worker()
         try:
-            for _ in range(300):
-                status = await db.fetchval(
-                    "SELECT status FROM investigations WHERE id = $1", row["id"]
-                )
-                if status == "completed":
-                    break
-                await asyncio.sleep(0.05)
+            await until(completed, "the second worker to finish the job")
         finally:
             second.send_signal(signal.SIGTERM)
             await second.wait()
     await client.aclose()
-    assert status == "completed"
     attempts = await db.fetchval("SELECT attempts FROM investigations WHERE id = $1", row["id"])
-    findings = await store.findings_of(db, row["id"])
     finished = [e for e in await store.events_of(db, row["id"]) if e["kind"] == "finished"]
     assert attempts == 2  # the dead worker's try and the one that finished
     assert len(finished) == 1  # finished once
-    keys = [
-        (f["kind"], tuple(f["contract_ids"]), tuple(f["agency_ids"]), tuple(f["award_ids"]))
-        for f in findings
-    ]
-    assert len(keys) == len(set(keys))  # no duplicate findings
+    expected = await store.findings_of(db, clean["id"])
+    assert expected, "the busiest agency has planted anomalies"
+    assert comparable(await store.findings_of(db, row["id"])) == comparable(expected)
+    summaries = await db.fetch(
+        "SELECT summary FROM investigations WHERE id = any($1::uuid[])", [clean["id"], row["id"]]
+    )
+    assert len({r["summary"] for r in summaries}) == 1
 
 
 async def test_events_are_appended_to_the_investigations_stream(

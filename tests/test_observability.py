@@ -31,10 +31,11 @@ from starlette.routing import Route
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+from cidadao_gql import apikeys
 from cidadao_gql.app import create_app
 from cidadao_gql.middleware import Overload
 from cidadao_gql.observability import REQUEST_ID, logging_config
-from cidadao_gql.settings import Settings
+from cidadao_gql.settings import PoolSize, Settings
 from tests.conftest import ROOT, DatabaseFactory, connect, free_port, live_server
 
 NAMED = "query TopAgencies { agencies(first: 3) { nodes { name } } }"
@@ -79,9 +80,57 @@ async def test_metrics_have_their_names_and_labels_after_requests(settings: Sett
     assert grew("cidadao_ai_errors_total", code="GRAPHQL_VALIDATION_FAILED") == 1
     assert grew("cidadao_ai_query_cost_total") > 0
     assert (sample(text, "cidadao_ai_db_pool_connections", pool="primary", state="open") or 0) > 0
-    assert sample(text, "cidadao_ai_agent_pool_utilization") is not None
     assert (sample(text, "cidadao_ai_websocket_message_rate", direction="in") or 0) > 0
     assert grew("cidadao_ai_websocket_messages_total", direction="out") >= 1
+
+
+async def test_agent_pool_utilization_follows_the_jobs_in_hand(settings: Settings) -> None:
+    """Two workers (the pool's minimum): none busy, then one held by a job stuck on a locked
+    table (0.5), then none again once the job is let finish."""
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        key = (
+            await apikeys.create_key(conn, f"pool-{uuid.uuid4()}", frozenset({"investigate"}))
+        ).key
+    pool = replace(settings, agent_pool_size=PoolSize(2, 2))
+    start = (
+        """mutation { startInvestigation(target: {}, agents: ["sanctioned_supplier"]) { id } }"""
+    )
+
+    async with live_server(create_app(pool)) as client:
+
+        async def utilization() -> float:
+            text = (await client.get("/metrics")).text
+            return sample(text, "cidadao_ai_agent_pool_utilization") or 0.0
+
+        async def until(wanted: float) -> None:
+            for _ in range(1500):  # a condition, polled; only a broken pool runs out of tries
+                if await utilization() == wanted:
+                    return
+                await asyncio.sleep(0.02)
+            raise AssertionError(f"utilization never reached {wanted}")
+
+        await until(0.0)
+        async with connect(settings.database_url) as blocker:
+            async with blocker.transaction():
+                await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
+                answer = await client.post(
+                    "/graphql", json={"query": start}, headers={"authorization": f"Bearer {key}"}
+                )
+                assert answer.json()["data"], answer.text
+                await until(0.5)
+            await until(0.0)  # the lock is gone, the job finished
+        status = await status_of(settings, answer.json()["data"]["startInvestigation"]["id"])
+    assert status == "completed"
+
+
+async def status_of(settings: Settings, investigation: str) -> str:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        status: str = await conn.fetchval(
+            "SELECT status FROM investigations WHERE id = $1", uuid.UUID(investigation)
+        )
+        return status
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -83,13 +84,22 @@ async def test_a_throttled_query_touches_no_table(
     assert await db.round_trips.settled() == before
 
 
-async def key_for(settings: Settings) -> str:
+async def key_for(settings: Settings, scopes: frozenset[str] = frozenset({"read"})) -> str:
     assert settings.database_url
     async with connect(settings.database_url) as conn:
-        return (await apikeys.create_key(conn, f"bucket-{uuid.uuid4()}")).key
+        return (await apikeys.create_key(conn, f"bucket-{uuid.uuid4()}", scopes)).key
 
 
-async def test_two_app_instances_share_a_bucket(settings: Settings, redis_url: str) -> None:
+def available(answer: httpx.Response) -> float:
+    status: float = answer.json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
+    return status
+
+
+async def test_two_app_instances_share_a_bucket_that_refills_on_the_clock(
+    settings: Settings, redis_url: str
+) -> None:
+    """Both instances spend from one bucket in Redis; time moves only when the test moves
+    it, so every level and the Retry-After are exact."""
     # The response cache would answer the repeats for free; these tests are about the bucket.
     limited = replace(
         settings,
@@ -98,24 +108,37 @@ async def test_two_app_instances_share_a_bucket(settings: Settings, redis_url: s
         rate_limit_restore_rate=1,
         response_cache_ttl=0,
     )
+    clock = FakeClock()
     headers = {"authorization": f"Bearer {await key_for(settings)}"}
-    async with live_server(create_app(limited)) as a, live_server(create_app(limited)) as b:
-        first = await a.post("/graphql", json={"query": QUERY}, headers=headers)
-        second = await b.post("/graphql", json={"query": QUERY}, headers=headers)
-        third = await a.post("/graphql", json={"query": QUERY}, headers=headers)
-        fourth = await b.post("/graphql", json={"query": QUERY}, headers=headers)
-    assert [r.status_code for r in (first, second, third, fourth)] == [200, 200, 429, 429]
-    assert first.json()["extensions"]["cost"]["throttleStatus"][
-        "currentlyAvailable"
-    ] == pytest.approx(28, abs=0.5)
-    assert second.json()["extensions"]["cost"]["throttleStatus"][
-        "currentlyAvailable"
-    ] == pytest.approx(6, abs=0.5)
+
+    async def ask(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post("/graphql", json={"query": QUERY}, headers=headers)
+
+    async with (
+        live_server(create_app(limited, limiter_clock=clock)) as a,
+        live_server(create_app(limited, limiter_clock=clock)) as b,
+    ):
+        first, second, third = await ask(a), await ask(b), await ask(a)
+        clock.now += 15  # 6 + 15 = 21 points: one short
+        fourth = await ask(b)
+        clock.now += 1  # 22: exactly enough
+        fifth = await ask(a)
+    assert [r.status_code for r in (first, second, third, fourth, fifth)] == [
+        200,
+        200,
+        429,
+        429,
+        200,
+    ]
+    assert (available(first), available(second)) == (28, 6)
     (error,) = third.json()["errors"]
     assert error["extensions"]["code"] == "THROTTLED"
+    assert error["extensions"]["retryAfter"] == 16  # (22 - 6) points at 1 point a second
     assert "retry in" in error["message"]
-    assert int(third.headers["retry-after"]) == 16  # (22 - 6) points at 1 point a second
+    assert third.headers["retry-after"] == "16"
     assert third.json()["data"] is None
+    assert fourth.headers["retry-after"] == "1"
+    assert available(fifth) == 0
 
 
 @asynccontextmanager
@@ -125,17 +148,22 @@ async def started(port: int, directory: Path) -> AsyncIterator[None]:
         yield
 
 
-async def test_reads_go_on_when_redis_stops_and_limiting_resumes_when_it_returns(
+CANCEL = "mutation($id: ID!) { cancelInvestigation(id: $id) { status } }"
+
+
+async def test_reads_go_on_and_writes_are_refused_while_redis_is_down(
     settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     port = free_port()
     limited = replace(settings, redis_url=f"redis://127.0.0.1:{port}/0", rate_limit_capacity=50,
                       rate_limit_restore_rate=1, response_cache_ttl=0)  # fmt: skip
-    headers = {"authorization": f"Bearer {await key_for(settings)}"}
+    headers = {"authorization": f"Bearer {await key_for(settings, frozenset({'investigate'}))}"}
+    write = {"query": CANCEL, "variables": {"id": str(uuid.uuid4())}}
     failures = metrics.RATE_LIMITER_FAILURES._value.get()
+    clock = FakeClock()
     with redis_server(port, tmp_path) as first_redis:
         await wait_for_redis(limited.redis_url or "")
-        async with live_server(create_app(limited)) as client:
+        async with live_server(create_app(limited, limiter_clock=clock)) as client:
             before = await client.post("/graphql", json={"query": QUERY}, headers=headers)
             first_redis.terminate()
             first_redis.wait(timeout=10)
@@ -144,19 +172,19 @@ async def test_reads_go_on_when_redis_stops_and_limiting_resumes_when_it_returns
                     await client.post("/graphql", json={"query": QUERY}, headers=headers)
                     for _ in range(4)
                 ]
+                refused = await client.post("/graphql", json=write, headers=headers)
             async with started(port, tmp_path):
                 after = await client.post("/graphql", json={"query": QUERY}, headers=headers)
-    assert before.status_code == 200
-    assert before.json()["extensions"]["cost"]["throttleStatus"][
-        "currentlyAvailable"
-    ] == pytest.approx(28, abs=0.5)
+                written = await client.post("/graphql", json=write, headers=headers)
+    assert before.status_code == 200 and available(before) == 28
     # Four reads of 22 points would overdraw a 50-point bucket: the limiter was open.
     assert [r.status_code for r in during] == [200] * 4
     assert all(r.json()["data"]["contracts"]["nodes"] for r in during)
     assert metrics.RATE_LIMITER_FAILURES._value.get() > failures
     assert any("Redis unavailable" in r.getMessage() for r in caplog.records)
+    # A write is refused while the limiter cannot count it, and runs once it can.
+    assert [e["extensions"]["code"] for e in refused.json()["errors"]] == ["SERVICE_UNAVAILABLE"]
+    assert refused.json()["data"] is None
+    assert [e["extensions"]["code"] for e in written.json()["errors"]] == ["NOT_FOUND"]
     # The restarted Redis starts with an empty, full bucket.
-    assert after.status_code == 200
-    assert after.json()["extensions"]["cost"]["throttleStatus"][
-        "currentlyAvailable"
-    ] == pytest.approx(28, abs=0.5)
+    assert after.status_code == 200 and available(after) == 28

@@ -342,6 +342,27 @@ async def test_a_signed_in_browser_opens_graphiql(with_sessions: Settings) -> No
     assert query.json()["errors"][0]["extensions"]["code"] == "CSRF_PREVENTED"
 
 
+@pytest.mark.parametrize("header", ["x-apollo-operation-name", "apollo-require-preflight"])
+async def test_a_non_empty_preflight_header_lets_the_cookie_through(
+    with_sessions: Settings, header: str
+) -> None:
+    """A custom header forces a browser's preflight, so a GET carrying one came from a page
+    CORS allowed; an empty one proves nothing."""
+    user = f"fabi-{uuid.uuid4()}"
+    key = await new_key(with_sessions, user)
+    async with live_server(create_app(with_sessions)) as client:
+        cookie = await sign_in(client, key)
+        named = await client.get(
+            "/graphql", params={"query": VIEWER}, headers={header: "Viewer", **riding(cookie)}
+        )
+        empty = await client.get(
+            "/graphql", params={"query": VIEWER}, headers={header: "", **riding(cookie)}
+        )
+    assert named.status_code == 200 and named.json()["data"]["viewer"] == {"id": user}
+    assert empty.status_code == 400
+    assert empty.json()["errors"][0]["extensions"]["code"] == "CSRF_PREVENTED"
+
+
 async def test_header_and_anonymous_requests_need_no_preflight(with_sessions: Settings) -> None:
     user = f"eva-{uuid.uuid4()}"
     key = await new_key(with_sessions, user)

@@ -332,3 +332,84 @@ async def test_credentials_that_cannot_be_checked_close_with_try_again_later(
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(init(ws, key), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+
+@pytest.mark.parametrize("with_redis", [False, True], ids=["in-process", "redis-streams"])
+async def test_resuming_after_an_event_sends_exactly_the_events_after_it(
+    settings: Settings, redis_url: str, with_redis: bool
+) -> None:
+    if with_redis:
+        settings = replace(settings, redis_url=redis_url)
+    key = await new_key(settings, f"ana-{uuid.uuid4()}", {"read", "investigate"})
+
+    def events_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            e for m in messages[:-1] for e in m["payload"]["data"]["investigationEvents"]["events"]
+        ]
+
+    async with live_server(create_app(settings)) as client:
+        investigation = await start(client, key, await an_agency(client))
+        async with socket(client) as ws:
+            await init(ws, key)
+            everything = events_of(await follow(ws, investigation))
+        resumed: dict[int, list[dict[str, Any]]] = {}
+        for cut in (0, 2, len(everything) - 2):
+            async with socket(client) as ws:
+                await init(ws, key)
+                query = EVENTS.replace(
+                    "investigationEvents(id: $id)", "investigationEvents(id: $id, after: $after)"
+                )
+                query = query.replace(
+                    "subscription($id: ID!)", "subscription($id: ID!, $after: String!)"
+                )
+                await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {
+                    "query": query, "variables": {"id": investigation, "after": everything[cut]["id"]}}}).decode())  # fmt: skip
+                messages: list[dict[str, Any]] = []
+                while not messages or messages[-1]["type"] not in ("complete", "error"):
+                    messages.append(orjson.loads(await asyncio.wait_for(ws.recv(), 30)))
+                resumed[cut] = events_of(messages)
+    assert len(everything) > 4 and everything[-1]["kind"] == "FINISHED"
+    for cut, events in resumed.items():
+        assert events == everything[cut + 1 :], cut
+
+
+async def test_a_connection_holds_at_most_ws_max_subscriptions_operations(
+    settings: Settings, db: Database
+) -> None:
+    from cidadao_gql.investigations import store
+
+    user = f"ana-{uuid.uuid4()}"
+    key = await new_key(settings, user, {"read", "investigate"})
+    # Never submitted to a worker: its subscriptions stay open, waiting for events.
+    waiting = await store.create(db, user, store.target_from_json({}), [])
+    investigation = str(waiting["id"])
+
+    async def subscribe(ws: ClientConnection, operation: str) -> None:
+        await ws.send(orjson.dumps({"id": operation, "type": "subscribe", "payload": {
+            "query": EVENTS, "variables": {"id": investigation}}}).decode())  # fmt: skip
+
+    async def until_pong(ws: ClientConnection) -> list[dict[str, Any]]:
+        """What the server said before answering a ping (it handles messages in order)."""
+        await ws.send('{"type": "ping"}')
+        said: list[dict[str, Any]] = []
+        while (message := orjson.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != "pong":
+            said.append(message)
+        return said
+
+    def errors(said: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [m for m in said if m["type"] != "next" or "errors" in m["payload"]]
+
+    limited = replace(settings, ws_max_subscriptions=2, run_investigations=False)
+    async with live_server(create_app(limited)) as client, socket(client) as ws:
+        await init(ws, key)
+        for operation in ("1", "2"):
+            await subscribe(ws, operation)
+        assert errors(await until_pong(ws)) == []
+        await subscribe(ws, "3")  # one too many
+        refused = errors(await until_pong(ws))
+        await ws.send('{"id": "1", "type": "complete"}')  # one ends: room for another
+        await subscribe(ws, "4")
+        accepted = errors(await until_pong(ws))
+    assert [(m["id"], m["type"]) for m in refused] == [("3", "error")]
+    assert refused[0]["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+    assert accepted == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import orjson
@@ -55,11 +55,13 @@ class Versions:
         redis: aioredis.Redis | None,
         on_change: Callable[[str], object],
         poll_seconds: float = 5.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.db = db
         self.redis = redis
         self.on_change = on_change
         self.poll_seconds = poll_seconds
+        self.sleep = sleep  # tests pass one that returns when they say
         self.current: dict[str, int] = {}
         self.tasks: list[asyncio.Task[None]] = []
         self.subscribed = asyncio.Event()
@@ -98,7 +100,7 @@ class Versions:
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            await self.sleep(self.poll_seconds)
             try:
                 await self.refresh()
             except (asyncpg.PostgresError, OSError) as exc:

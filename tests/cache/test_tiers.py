@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from cidadao_gql.cache import L1, L2, L3, Policy, TieredCache
+from cidadao_gql.cache import L1, L2, L3, Policy, TieredCache, bump_version
 from cidadao_gql.cache.memory import Entry
 from cidadao_gql.cache.redis_tier import INDEX, PREFIX
+from cidadao_gql.cache.versions import Versions
 from cidadao_gql.db import Database
 from cidadao_gql.settings import Settings
 from tests.conftest import FakeClock
@@ -139,32 +140,60 @@ async def test_xfetch_recomputes_a_hot_key_before_it_expires(cache: TieredCache)
     assert results[-1] == "new"
 
 
-async def test_two_hundred_callers_on_an_expired_key_cause_one_computation(
+async def test_two_hundred_callers_on_an_expiring_aggregate_cause_one_computation(
     cache: TieredCache, db: Database
+) -> None:
+    """An aggregate as spending caches it (L1, L2, L3, the lock) under 200 concurrent
+    callers: past its TTL PostgreSQL still has it and nothing is computed; once a write
+    moves its version it is computed once, not once per caller. (Two processes racing:
+    tests/cache/test_distributed.py.)"""
+    clock = cache.clock
+    assert isinstance(clock, FakeClock)
+    p = policy(ttl=5, lock=True, version=f"test-version:{uuid.uuid4().hex[:8]}")
+    computations = 0
+
+    async def aggregate() -> int:
+        nonlocal computations
+        computations += 1
+        value: int = await db.fetchval("SELECT count(*) FROM contracts, pg_sleep(0.05)")
+        return value + computations
+
+    async def two_hundred() -> set[int]:
+        return set(await asyncio.gather(*(cache.get(p, "hot", aggregate) for _ in range(200))))
+
+    warm = await cache.get(p, "hot", aggregate)
+    clock.now += 10  # past the TTL in L1 and L2
+    assert await two_hundred() == {warm}
+    assert computations == 1
+    await cache.versions.bump(p.version)  # a write: every tier's copy is stale now
+    (fresh,) = await two_hundred()
+    assert computations == 2 and fresh == warm + 1
+
+
+async def test_two_hundred_callers_on_a_key_past_its_ttl_cause_one_computation(
+    cache: TieredCache,
 ) -> None:
     clock = cache.clock
     assert isinstance(clock, FakeClock)
-    p = policy(ttl=5, lock=True)
-
-    async def aggregate() -> int:
-        value: int = await db.fetchval("SELECT count(*) FROM contracts, pg_sleep(0.05)")
-        return value
-
-    await cache.get(p, "hot", aggregate)
-    clock.now += 10  # expired everywhere but L3, which is skipped here
-    cache.l3 = _NoL3()  # type: ignore[assignment]  # an expired key, not one PostgreSQL still has
-    before = await db.round_trips.settled()
-    values = await asyncio.gather(*(cache.get(p, "hot", aggregate) for _ in range(200)))
-    assert len(set(values)) == 1
-    assert await db.round_trips.settled() - before == 1
+    p = policy(ttl=5, tiers=frozenset({L1, L2}), lock=True)  # no L3: the TTL is the end
+    compute = Slow()
+    await cache.get(p, "hot", compute)
+    clock.now += 10
+    values = await asyncio.gather(*(cache.get(p, "hot", compute) for _ in range(200)))
+    assert compute.calls == 2 and set(values) == {2}
 
 
-class _NoL3:
-    async def get_many(self, *_: Any) -> list[None]:
-        return [None]
+class Slow:
+    """A computation that yields while it runs, so that every caller arrives meanwhile."""
 
-    async def set_many(self, *_: Any) -> None:
-        return None
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> int:
+        self.calls += 1
+        for _ in range(10):
+            await asyncio.sleep(0)
+        return self.calls
 
 
 async def test_get_many_batches_misses_and_shares_flights(cache: TieredCache) -> None:
@@ -225,3 +254,38 @@ async def test_private_values_need_a_user_and_stay_with_it(cache: TieredCache) -
     assert await cache.get(p, "keys", Counter("ana's"), user="ana") == "ana's"
     assert await cache.get(p, "keys", Counter("bia's"), user="bia") == "bia's"
     assert await cache.peek(p, "keys", user="ana") == "ana's"
+
+
+class Ticks:
+    """A sleep that returns only when the test lets it: each call says how long it asked for."""
+
+    def __init__(self) -> None:
+        self.asked: asyncio.Queue[float] = asyncio.Queue()
+        self.go: asyncio.Queue[None] = asyncio.Queue()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.put_nowait(seconds)
+        await self.go.get()
+
+
+async def test_versions_are_re_read_every_five_seconds_without_an_announcement(
+    settings: Settings, db: Database
+) -> None:
+    """A write whose announcement was lost (no Redis here at all) is seen at the next poll,
+    five seconds on: the poll's sleep is the test's, so no time passes for real."""
+    made = TieredCache(settings, db, None)
+    ticks = Ticks()
+    made.versions = Versions(db, None, made._dropped, made.versions.poll_seconds, sleep=ticks)
+    await made.start()
+    try:
+        p = policy(tiers=frozenset({L1}), version=f"test-version:{uuid.uuid4().hex[:8]}")
+        assert await asyncio.wait_for(ticks.asked.get(), 10) == 5.0
+        assert await made.get(p, "k", Counter("old")) == "old"
+        await bump_version(db, p.version)  # another instance's write, never announced
+        assert await made.get(p, "k", Counter("new")) == "old"  # not heard of yet
+        ticks.go.put_nowait(None)  # five seconds pass
+        assert await asyncio.wait_for(ticks.asked.get(), 10) == 5.0  # polled, asleep again
+        assert made.versions.get(p.version) == 2
+        assert await made.get(p, "k", Counter("new")) == "new"
+    finally:
+        await made.close()

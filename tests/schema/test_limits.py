@@ -211,13 +211,19 @@ async def test_a_slow_operation_times_out_and_its_statement_is_cancelled(
     async with connect(settings.database_url) as blocker, blocker.transaction():
         await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
         error = await hurried.error("{ sanctions(first: 1) { nodes { id } } }")
-        await asyncio.sleep(0.2)
-        waiting = await blocker.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name LIKE 'cidadao-gql%' AND state = 'active' AND query LIKE '%sanctions%'"
-        )
+        # The statement waits on our lock for as long as we hold it, unless it was
+        # cancelled: wait for it to be gone (the cancel request takes a moment to land).
+        for _ in range(500):
+            waiting = await blocker.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name LIKE 'cidadao-gql%' AND state = 'active'"
+                " AND query LIKE '%sanctions%'"
+            )
+            if waiting == 0:
+                break
+            await asyncio.sleep(0.02)
     assert error["extensions"] == {"code": "TIMEOUT", "timeoutMs": 300}
-    assert waiting == 0
+    assert waiting == 0, "the statement was not cancelled: it still waits on the lock"
 
 
 async def test_statement_timeout_is_a_timeout_too(settings: Settings) -> None:
