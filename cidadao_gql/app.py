@@ -44,7 +44,13 @@ from cidadao_gql.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
-from cidadao_gql.graphql_params import Params, chosen_operation, from_body, from_query_string
+from cidadao_gql.graphql_params import (
+    Params,
+    chosen_operation,
+    from_body,
+    from_query_string,
+    tokens,
+)
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.media import GRAPHQL_RESPONSE, answer_type
 from cidadao_gql.middleware import (
@@ -249,11 +255,20 @@ async def _params(
         query = await persisted.resolve(params.get("query"), params.get("extensions"))
         params = {**params, "query": query}
     batch = isinstance(params, list)
+    spent = 0  # a batch's documents share one budget of tokens, so it cannot multiply work
     for n, each in enumerate(params if isinstance(params, list) else [params], 1):
         query, name = each.get("query"), each.get("operationName")
         if not isinstance(query, str):
             continue  # a persisted query of a batch: execution resolves and checks it
         where = f"operation {n} of the batch: " if batch else ""
+        if batch:
+            spent += tokens(query, settings.max_tokens)
+            if spent > settings.max_batch_tokens:
+                raise BadRequest(
+                    f"{where}the batch's documents hold more than {settings.max_batch_tokens}"
+                    " tokens together",
+                    maxBatchTokens=settings.max_batch_tokens,
+                )
         chosen = chosen_operation(query, name, settings.max_tokens, where)
         if request.method == "GET" and chosen and chosen.operation is OperationType.MUTATION:
             raise MethodNotAllowed("mutations are POST only", allow="POST")

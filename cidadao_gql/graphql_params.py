@@ -166,6 +166,19 @@ def parsed(query: str, max_tokens: int) -> DocumentNode | None:
         return None
 
 
+@lru_cache(maxsize=4096)
+def tokens(query: str, max_tokens: int) -> int:
+    """The tokens of the document (what validation's work grows with); 0 when it does not
+    parse within `max_tokens`: it is refused before validation."""
+    document = parsed(query, max_tokens)
+    if document is None or document.loc is None:
+        return 0
+    counted, token = 0, document.loc.start_token.next  # between <SOF> and <EOF>
+    while token is not None and token is not document.loc.end_token:
+        counted, token = counted + 1, token.next
+    return counted
+
+
 def chosen_operation(
     query: str, name: str | None, max_tokens: int, where: str = ""
 ) -> OperationDefinitionNode | None:

@@ -37,6 +37,7 @@ class Settings:
     max_aliases: int = 30
     max_fields: int = 2000
     max_tokens: int = 2000
+    max_batch_tokens: int = 10_000  # a batch's documents together
     query_timeout_ms: int = 10_000
     db_statement_timeout_ms: int = 5_000
     rate_limit_capacity: int = 3000
@@ -121,6 +122,9 @@ class Settings:
             max_aliases=_read(env, "MAX_ALIASES", _int(0, 10_000), d.max_aliases),
             max_fields=_read(env, "MAX_FIELDS", _int(1, 1_000_000), d.max_fields),
             max_tokens=_read(env, "MAX_TOKENS", _int(10, 1_000_000), d.max_tokens),
+            max_batch_tokens=_read(
+                env, "MAX_BATCH_TOKENS", _int(10, 100_000_000), d.max_batch_tokens
+            ),
             query_timeout_ms=_read(env, "QUERY_TIMEOUT_MS", _int(1, 3_600_000), d.query_timeout_ms),
             db_statement_timeout_ms=_read(
                 env, "DB_STATEMENT_TIMEOUT_MS", _int(0, 3_600_000), d.db_statement_timeout_ms

@@ -12,16 +12,21 @@ as `@cost` and `@listSize`):
   the `first`/`last` it asks for (a literal, a variable or the argument's default); a
   connection hands its size to its `edges` and `nodes`; a list with no size argument
   takes its assumed size from LIST_SIZES (1 when not listed).
-- Introspection (`__schema`, `__type` and what hangs below them) follows the same rules
-  with every list of size 1: schema lists are small, and what bounds such a query is
-  the number of fields it names, which its cost counts.
+- Introspection (`__schema`, `__type` and what hangs below them) is priced exactly: those
+  root fields alone are executed against the schema (graphql-core's introspection
+  resolvers are synchronous and read nothing but the schema) and their answer weighed as
+  the actual cost weighs it, so the price is the actual cost. Sizes assumed from the
+  schema's own cardinalities would also bound it, but far above the limit for GraphiQL's
+  introspection query (every type times every field times every argument), which costs
+  944 points exactly; pricing every introspection list at size 1, as before, put it at
+  71 and let `{__schema{types{fields{args{type{name}}}}}}` cost 5 and answer 322.
 
 The actual cost applies the same weights to what the response holds, element by element.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +48,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     VariableNode,
+    execute_sync,
     get_named_type,
     is_composite_type,
     is_list_type,
@@ -75,6 +81,12 @@ SLICING_ARGUMENTS = ("first", "last")
 SIZED_FIELDS = ("edges", "nodes")
 OBJECT_COST, SCALAR_COST, MUTATION_COST = 1, 0, 10
 COST_CEILING = 2**53 - 1  # the largest integer every JSON reader holds exactly
+INTROSPECTION_FIELDS = ("__schema", "__type")
+INTROSPECTION_PRICES = 256  # exact prices kept, by document, operation and variables
+# Field resolutions one document's introspection may take to be priced (GraphiQL's query
+# takes 4,917): aliased copies of `__schema` would otherwise make pricing itself the
+# work. Past it the price is COST_CEILING: refused, having answered nothing.
+INTROSPECTION_WORK = 20_000
 
 
 @strawberry.schema_directive(
@@ -129,6 +141,8 @@ class CostAnalysis:
         variables: Mapping[str, Any] | None,
     ) -> None:
         self.schema = schema
+        self.document = document
+        self._resolutions = 0
         self.variables = dict(variables or {})
         self.fragments: dict[str, FragmentDefinitionNode] = {}
         operations: list[OperationDefinitionNode] = []
@@ -307,11 +321,53 @@ class CostAnalysis:
         return total
 
     def _field_cost(self, field: _Field, handed_down: int | None) -> int:
+        if field.parent is self.schema.query_type and field.name in INTROSPECTION_FIELDS:
+            return self._introspection_cost(field)
         weight = self._weight(field)
         if _is_list(field.definition):
             size = self._list_size(field, handed_down)
             return weight + size * self._selections_cost(field.children(), None)
         return weight + self._selections_cost(field.children(), self._page_size(field))
+
+    def _introspection_cost(self, field: _Field) -> int:
+        """What the introspection root field `field` actually costs: it alone is executed
+        (with the document's fragments and the request's variables), and its answer
+        weighed. Kept per document, field and variables: GraphiQL sends the same query
+        again and again, and answering it takes some milliseconds."""
+        key = (id(self.schema), id(self.document), id(field.nodes[0]), _frozen(self.variables))
+        known = _PRICES.get(key)
+        if known is not None and known[0] is self.document and known[1] is self.schema:
+            _PRICES.move_to_end(key)
+            return known[2]
+        alone = OperationDefinitionNode(
+            operation=OperationType.QUERY,
+            variable_definitions=self.operation.variable_definitions,
+            directives=(),
+            selection_set=SelectionSetNode(selections=field.nodes),
+        )
+        document = DocumentNode(definitions=(alone, *self.fragments.values()))
+
+        def counted(resolve: Any, parent: Any, info: Any, **arguments: Any) -> Any:
+            # Past INTROSPECTION_WORK every field is null: nothing below it is resolved.
+            self._resolutions += 1
+            return (
+                None
+                if self._resolutions > INTROSPECTION_WORK
+                else resolve(parent, info, **arguments)
+            )
+
+        result = execute_sync(
+            self.schema, document, variable_values=self.variables, middleware=[counted]
+        )
+        root: Selections = [(field.parent, alone.selection_set)]
+        if self._resolutions > INTROSPECTION_WORK:
+            price = COST_CEILING
+        else:
+            price = 0 if result.data is None else self._objects_actual(root, [result.data])
+        _PRICES[key] = (self.document, self.schema, price)
+        if len(_PRICES) > INTROSPECTION_PRICES:
+            _PRICES.popitem(last=False)
+        return price
 
     def _plan(self, selections: Selections) -> list[tuple[str, int, Selections]]:
         """(response key, weight, child selections) of each field, worked out once per
@@ -352,6 +408,17 @@ class CostAnalysis:
             if nested:
                 total += self._objects_actual(children, nested)
         return total
+
+
+# Exact introspection prices, least recently used first. A key holds ids, so each entry
+# keeps its schema and document alive and is used only while those very ones are priced.
+_PRICES: OrderedDict[tuple[int, int, int, str], tuple[DocumentNode, GraphQLSchema, int]] = (
+    OrderedDict()
+)
+
+
+def _frozen(variables: Mapping[str, Any]) -> str:
+    return repr(sorted(variables.items()))
 
 
 def _is_list(field: GraphQLField) -> bool:

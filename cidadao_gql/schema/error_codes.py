@@ -18,6 +18,9 @@ log = logging.getLogger("cidadao_gql.errors")
 
 # The arguments that size a page: a null one given through a variable is refused as a size.
 PAGE_SIZE_ARGUMENTS = ("first", "last")
+# graphql-core's OverlappingFieldsCanBeMerged gave up: its comparisons spent the budget
+# limits.py sets (fields too many times the same at one response path).
+OVERLAP_BUDGET_SPENT = "Validation aborted."
 _INVALID_ARGUMENT = re.compile(r"Argument '(\w+)' has invalid value")
 
 
@@ -29,6 +32,8 @@ def _request_error_code(error: GraphQLError) -> str:
         return "INVALID_PAGE_SIZE" if argument[1] in PAGE_SIZE_ARGUMENTS else "BAD_USER_INPUT"
     if error.message.startswith("Syntax Error: Document contains more than"):
         return "TOO_MANY_TOKENS"
+    if error.message == OVERLAP_BUDGET_SPENT:
+        return "TOO_MANY_FIELDS"
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$"):

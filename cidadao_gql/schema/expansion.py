@@ -9,10 +9,20 @@ into a summary (its own fields and deepest field, and the spreads it makes at wh
 level); the summaries are then combined bottom-up over the graph of spreads, each
 fragment once, as graphql-core's own `FragmentNestingVisitor` does for nesting. Numbers
 saturate at SATURATED, so a chain of any length stays cheap to count.
+
+`overlap` then bounds what graphql-core's OverlappingFieldsCanBeMerged would do, which
+compares every pair of fields sharing a response name in one selection set (quadratic:
+1,995 `__typename` took a second), and each selection set with every fragment it reaches
+through its spreads (a chain of 140 fragments, each spreading the next, is 140²/2
+comparisons). Per selection set it finds the response name that occurs most often once
+fragments are spread (each fragment's own names counted once, then reused; a fragment
+spread twice into one selection set counted once, as the rule and execution collect it)
+and how many distinct fragments it reaches.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from graphql import (
@@ -37,14 +47,36 @@ class Size:
     fields: int
 
 
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """The worst selection set of a document for OverlappingFieldsCanBeMerged: the response
+    name occurring most often in one selection set (`name`, `repeats` times), and the most
+    distinct fragments one selection set reaches through its spreads (`fragments`)."""
+
+    name: str
+    repeats: int
+    fragments: int
+
+
+@dataclass(slots=True)
+class _Group:
+    """One selection set with its inline fragments flattened in (as the rule collects it):
+    the response names its own fields use, and the fragments it spreads."""
+
+    names: Counter[str] = field(default_factory=Counter)
+    spreads: list[str] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class _Summary:
     """One definition, its spreads not followed: its own deepest field and field count,
-    and each spread with its level and whether depth counts below it."""
+    each spread with its level and whether depth counts below it, and its selection sets
+    (the first is the definition's own)."""
 
     depth: int = -1
     fields: int = 0
     spreads: list[tuple[str, int, bool]] = field(default_factory=list)
+    groups: list[_Group] = field(default_factory=list)
 
 
 class Expansion:
@@ -68,27 +100,77 @@ class Expansion:
     def fragment(self, name: str) -> Size:
         return self._sizes[name]
 
+    def overlap(self, operations: list[OperationDefinitionNode]) -> Overlap:
+        """The worst selection set of `operations` and of every fragment (the rule checks
+        fragments on their own too). Run only once every size is within the field limit:
+        the names of a fragment are then at most that many, so adding them in at each of
+        its spreads stays bounded."""
+        order = list(self._sizes)  # children before parents
+        bit = {name: 1 << n for n, name in enumerate(order)}
+        names: dict[str, Counter[str]] = {}
+        reach: dict[str, int] = {}  # the fragments a fragment's own selection set reaches
+        worst = Overlap("", 0, 0)
+        for name in order:
+            summary = self._summaries[name]
+            names[name], reach[name], worst = self._overlap_of(summary, names, reach, bit, worst)
+        for operation in operations:
+            summary = self._summarise(operation.selection_set)
+            _, _, worst = self._overlap_of(summary, names, reach, bit, worst)
+        return worst
+
+    def _overlap_of(
+        self,
+        summary: _Summary,
+        names: dict[str, Counter[str]],
+        reach: dict[str, int],
+        bit: dict[str, int],
+        worst: Overlap,
+    ) -> tuple[Counter[str], int, Overlap]:
+        """The names and reach of the definition's own selection set, and `worst` updated
+        with each of its selection sets. A spread closing a cycle, or of an unknown
+        fragment, adds nothing (graphql-core reports those)."""
+        own: tuple[Counter[str], int] = (Counter(), 0)
+        for n, group in enumerate(summary.groups):
+            counted, reached = Counter(group.names), 0
+            for spread in dict.fromkeys(group.spreads):  # twice in one set: compared once
+                if spread in names:
+                    self.visits += len(names[spread])
+                    counted.update(names[spread])
+                    reached |= bit[spread] | reach[spread]
+            if n == 0:
+                own = (counted, reached)
+            name, repeats = max(counted.items(), key=lambda item: item[1], default=("", 0))
+            worst = Overlap(
+                name if repeats > worst.repeats else worst.name,
+                max(repeats, worst.repeats),
+                max(reached.bit_count(), worst.fragments),
+            )
+        return own[0], own[1], worst
+
     def _summarise(self, selection_set: SelectionSetNode) -> _Summary:
         """Depth is counted as graphql-depth-limit counts it: fragments add no level, and
         introspection (`__`-prefixed) fields are left out with all below them (cost bounds
         those); fields are all counted."""
-        summary = _Summary()
-        pending = [(selection_set, 0, True)]
+        summary = _Summary(groups=[_Group()])
+        pending = [(selection_set, 0, True, summary.groups[0])]
         while pending:
-            selections, level, deep = pending.pop()
+            selections, level, deep, group = pending.pop()
             for node in selections.selections:
                 self.visits += 1
                 if isinstance(node, FieldNode):
                     summary.fields += 1
+                    group.names[node.alias.value if node.alias else node.name.value] += 1
                     counted = deep and not node.name.value.startswith("__")
                     if counted:
                         summary.depth = max(summary.depth, level)
                     if node.selection_set is not None:
-                        pending.append((node.selection_set, level + 1, counted))
+                        summary.groups.append(_Group())
+                        pending.append((node.selection_set, level + 1, counted, summary.groups[-1]))
                 elif isinstance(node, InlineFragmentNode):
-                    pending.append((node.selection_set, level, deep))
+                    pending.append((node.selection_set, level, deep, group))
                 elif isinstance(node, FragmentSpreadNode):
                     summary.spreads.append((node.name.value, level, deep))
+                    group.spreads.append(node.name.value)
         return summary
 
     def _size_fragments_below(self, root: str) -> None:

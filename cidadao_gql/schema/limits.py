@@ -10,10 +10,12 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLError,
     OperationDefinitionNode,
     ValidationRule,
 )
+from graphql.validation.rules import overlapping_fields_can_be_merged
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
@@ -50,32 +52,80 @@ def depth_limit(max_depth: int) -> type[ValidationRule]:
     return DepthLimit
 
 
-def field_limit(max_fields: int) -> type[ValidationRule]:
+# What graphql-core's OverlappingFieldsCanBeMerged compares grows with the square of
+# these (every pair of same-named fields; every selection set with every fragment it
+# reaches), so they are refused before it runs. Documents that GraphiQL and codegen send
+# repeat a response name a handful of times at most (the same field in a few fragments)
+# and reach a few dozen fragments; 1,995 `__typename` took the rule a second to refuse.
+MAX_REPEATS = 50
+MAX_FRAGMENTS_REACHED = 30
+# What bounds the rule's work where no single number of a selection set shows it (a field
+# repeated 40 times, each time selecting 40 same-named fields, is 1,600 fields at one
+# response path): graphql-core's own budget, 500,000 units by default (a second of work),
+# lowered to what our limits let through. error_codes codes its refusal TOO_MANY_FIELDS.
+overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 50_000
+
+
+def field_limit(
+    max_fields: int,
+    max_repeats: int = MAX_REPEATS,
+    max_fragments: int = MAX_FRAGMENTS_REACHED,
+) -> type[ValidationRule]:
     """Refuses an operation that selects more than `max_fields` fields once its fragments
-    are spread in, and stops validation there: what graphql-core's rules and our cost
-    analysis do grows with that number, so none of it runs on such a document."""
+    are spread in (and a fragment that does, used or not: the rules check each fragment
+    on its own), or whose selection sets would keep OverlappingFieldsCanBeMerged busy
+    (MAX_REPEATS, MAX_FRAGMENTS_REACHED), and stops validation there: what graphql-core's
+    rules and our cost analysis do grows with these numbers, so none of it runs."""
 
     class FieldLimit(ValidationRule):
         def enter_document(self, node: DocumentNode, *_: Any) -> None:
             expansion = Expansion(node)
-            for operation in node.definitions:
-                if not isinstance(operation, OperationDefinitionNode):
+            operations = [d for d in node.definitions if isinstance(d, OperationDefinitionNode)]
+            for definition in node.definitions:
+                if isinstance(definition, OperationDefinitionNode):
+                    fields = expansion.of(definition).fields
+                elif isinstance(definition, FragmentDefinitionNode):
+                    fields = expansion.fragment(definition.name.value).fields
+                else:
                     continue
-                fields = expansion.of(operation).fields
                 if fields > max_fields:
-                    name = operation.name.value if operation.name else "the operation"
-                    raise ValidationAbortedError(
-                        f"{name} selects {fields} fields once its fragments are spread in;"
-                        f" the limit is {max_fields}",
-                        operation,
-                        extensions={
-                            "code": "TOO_MANY_FIELDS",
-                            "fields": fields,
-                            "maxFields": max_fields,
-                        },
+                    raise _too_many(
+                        f"{_name(definition)} selects {fields} fields once its fragments"
+                        f" are spread in; the limit is {max_fields}",
+                        definition,
+                        fields=fields,
+                        maxFields=max_fields,
                     )
+            overlap = expansion.overlap(operations)
+            if overlap.repeats > max_repeats:
+                raise _too_many(
+                    f"one selection set names `{overlap.name}` {overlap.repeats} times once"
+                    f" its fragments are spread in; the limit is {max_repeats}",
+                    None,
+                    responseName=overlap.name,
+                    repeats=overlap.repeats,
+                    maxRepeats=max_repeats,
+                )
+            if overlap.fragments > max_fragments:
+                raise _too_many(
+                    f"one selection set reaches {overlap.fragments} fragments through its"
+                    f" spreads; the limit is {max_fragments}",
+                    None,
+                    fragments=overlap.fragments,
+                    maxFragments=max_fragments,
+                )
 
     return FieldLimit
+
+
+def _name(definition: OperationDefinitionNode | FragmentDefinitionNode) -> str:
+    if isinstance(definition, FragmentDefinitionNode):
+        return f"fragment {definition.name.value}"
+    return definition.name.value if definition.name else "the operation"
+
+
+def _too_many(message: str, node: Any, **details: Any) -> ValidationAbortedError:
+    return ValidationAbortedError(message, node, extensions={"code": "TOO_MANY_FIELDS", **details})
 
 
 def alias_limit(max_aliases: int) -> type[ValidationRule]:

@@ -18,19 +18,28 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     Visitor,
+    get_introspection_query,
     parse,
     specified_rules,
     validate,
     visit,
 )
+from graphql.validation.rules import overlapping_fields_can_be_merged
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from cidadao_gql.app import create_app
 from cidadao_gql.schema.costs import CostAnalysis
+from cidadao_gql.schema.error_codes import code_error
 from cidadao_gql.schema.expansion import SATURATED, Expansion
-from cidadao_gql.schema.limits import alias_limit, depth_limit, field_limit
+from cidadao_gql.schema.limits import (
+    MAX_FRAGMENTS_REACHED,
+    MAX_REPEATS,
+    alias_limit,
+    depth_limit,
+    field_limit,
+)
 from cidadao_gql.settings import Settings
 from tests.conftest import Run, live_server
 
@@ -157,9 +166,10 @@ def test_the_expansion_visits_each_written_selection_once(variant: str) -> None:
             assert size.depth == 3 * levels + 1
 
 
-def our_rules(settings: Settings) -> list[Any]:
+def our_rules(settings: Settings, unlimited: bool = False) -> list[Any]:
+    overlap = (SATURATED, SATURATED) if unlimited else (MAX_REPEATS, MAX_FRAGMENTS_REACHED)
     return [
-        field_limit(settings.max_fields),
+        field_limit(settings.max_fields, *overlap),
         depth_limit(settings.max_query_depth),
         alias_limit(settings.max_aliases),
     ]
@@ -172,7 +182,9 @@ def test_validation_work_is_linear_in_the_chain(schema: Any, variant: str) -> No
     made per character of the document do not grow with the chain (they doubled with
     every level when the depth limit re-walked spreads)."""
     limited = [*specified_rules, *our_rules(Settings())]
-    unlimited = our_rules(Settings(max_fields=SATURATED, max_query_depth=1000, max_aliases=10**6))
+    unlimited = our_rules(
+        Settings(max_fields=SATURATED, max_query_depth=1000, max_aliases=10**6), unlimited=True
+    )
     per_character: list[float] = []
     alone: list[float] = []
     for levels in range(5, 41, 5):
@@ -258,3 +270,109 @@ def test_generated_documents_are_analysed_in_bounded_work(schema: Any, text: str
             CostAnalysis(schema._schema, document, None, None).requested()
 
     assert calls(analyse, budget=60 * len(text)) > 0
+
+
+# -- what OverlappingFieldsCanBeMerged compares ---------------------------------------
+
+TYPENAMES = "{ " + "__typename " * 1995 + "}"  # 22 KB, cost 0: a second of the rule's work
+
+
+def fragment_chain(levels: int, body: Callable[[int], str]) -> str:
+    fragments = " ".join(
+        f"fragment F{i} on Query {{ {body(i)} ...F{i + 1} }}" for i in range(levels)
+    )
+    return f"{{ ...F0 }} {fragments} fragment F{levels} on Query {{ __typename }}"
+
+
+OVERLAPPING: dict[str, str] = {
+    "one name 1,995 times": TYPENAMES,
+    "one name through a chain of fragments": fragment_chain(140, lambda i: "__typename viewer { id }"),
+    "a chain of fragments of distinct names": fragment_chain(140, lambda i: f"a{i}: viewer {{ id }}"),
+    "fragments spread together": "{ " + " ".join(f"...A{i}" for i in range(50)) + " } " + " ".join(
+        f"fragment A{i} on Query {{ x{i}: __typename viewer {{ id }} }}" for i in range(50)
+    ),
+    "one name at one path, through repeated parents": "{ " + ("viewer { " + "__typename " * 40 + "} ") * 40 + "}",
+}  # fmt: skip
+OVERLAP_CODES = {
+    "one name 1,995 times": {"responseName": "__typename", "repeats": 1995, "maxRepeats": 50},
+    "one name through a chain of fragments": {"responseName": "__typename", "repeats": 141, "maxRepeats": 50},
+    "a chain of fragments of distinct names": {"fragments": 141, "maxFragments": 30},
+    "fragments spread together": {"fragments": 50, "maxFragments": 30},
+    "one name at one path, through repeated parents": {},  # graphql-core's budget, lowered
+}  # fmt: skip
+
+
+def validation_calls(schema: Any, text: str, rules: list[Any]) -> tuple[int, list[GraphQLError]]:
+    document = parse(text, max_tokens=Settings().max_tokens)
+    errors: list[GraphQLError] = []
+    made = calls(lambda: errors.extend(validate(schema._schema, document, rules)), 10**8)
+    return made, [code_error(e, None) for e in errors]
+
+
+@pytest.mark.parametrize("name", OVERLAPPING)
+def test_what_the_overlap_rule_compares_is_bounded(
+    schema: Any, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each document is refused with TOO_MANY_FIELDS in a few calls per character, where
+    graphql-core's rule alone, with its own budget, made many times more: its pairs of
+    same-named fields, and of selection sets and the fragments they reach, are bounded
+    before it runs."""
+    text = OVERLAPPING[name]
+    made, errors = validation_calls(schema, text, [*specified_rules, *our_rules(Settings())])
+    assert made < 30 * len(text), made
+    (error,) = errors
+    assert error.extensions is not None
+    assert error.extensions.pop("code") == "TOO_MANY_FIELDS"
+    if OVERLAP_CODES[name]:
+        assert error.extensions == OVERLAP_CODES[name]
+    monkeypatch.setattr(overlapping_fields_can_be_merged, "MAX_COMPLEXITY_BUDGET", 500_000)
+    unchecked = our_rules(Settings(), unlimited=True)
+    assert validation_calls(schema, text, [*specified_rules, *unchecked])[0] > 3 * made
+
+
+def test_a_document_graphiql_and_codegen_would_send_passes_the_overlap_checks(
+    schema: Any,
+) -> None:
+    """GraphiQL's introspection query (three fragments, TypeRef seven levels deep) and a
+    name repeated MAX_REPEATS times across fragments reaching MAX_FRAGMENTS_REACHED."""
+    rules = [*specified_rules, *our_rules(Settings())]
+    introspection = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+    assert validation_calls(schema, introspection, rules)[1] == []
+    repeated = fragment_chain(MAX_FRAGMENTS_REACHED - 1, lambda i: "__typename")
+    assert validation_calls(schema, repeated, rules)[1] == []
+    assert MAX_REPEATS >= MAX_FRAGMENTS_REACHED
+    wide = "{ " + "__typename " * MAX_REPEATS + "}"
+    assert validation_calls(schema, wide, rules)[1] == []
+
+
+async def test_the_repeated_name_and_a_batch_of_them_are_refused_over_http(
+    settings: Settings,
+) -> None:
+    """The 1,995-`__typename` document, and 47 of them in one batch (just under 1 MiB):
+    the batch is refused before any document is validated, as its documents share one
+    budget of tokens; 47 small documents in a batch are answered."""
+    batch = [{"query": TYPENAMES}] * 47
+    small = [{"query": "{ __typename }"}] * 47
+    headers = {"accept": GRAPHQL_RESPONSE}
+    async with live_server(create_app(settings)) as client:
+        one = await client.post("/graphql", json={"query": TYPENAMES}, headers=headers)
+        many = await client.post("/graphql", json=batch, headers=headers)
+        answered = await client.post("/graphql", json=small, headers=headers)
+    assert one.status_code == 400
+    (error,) = one.json()["errors"]
+    assert error["extensions"]["code"] == "TOO_MANY_FIELDS"
+    assert error["extensions"]["repeats"] == 1995
+    assert sum(len(p["query"]) for p in batch) < 1_048_576
+    assert many.status_code == 400
+    (error,) = many.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["extensions"]["maxBatchTokens"] == settings.max_batch_tokens
+    assert error["message"].startswith("operation 6 of the batch")  # 5 × 1,997 fit
+    assert answered.status_code == 200
+    assert [a["data"] for a in answered.json()] == [{"__typename": "Query"}] * 47

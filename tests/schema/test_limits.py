@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from graphql import get_introspection_query
+from graphql import execute_sync, get_introspection_query, parse, specified_rules, validate
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -17,6 +17,7 @@ from cidadao_gql.db import Database, open_database
 from cidadao_gql.loaders import make_loaders
 from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.costs import CostAnalysis
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
 from tests.conftest import Run, connect
@@ -80,17 +81,37 @@ async def test_depth_limit_is_configurable(settings: Settings, db: Database) -> 
     assert (await shallow.error(deep_query(4)))["extensions"]["maxDepth"] == 3
 
 
-async def test_introspection_is_bounded_by_cost_not_depth(run: Run) -> None:
-    result = await run(get_introspection_query(descriptions=True))
+GRAPHIQL_INTROSPECTION = get_introspection_query(  # the options GraphiQL 3 and 4 send
+    descriptions=True,
+    specified_by_url=True,
+    directive_is_repeatable=True,
+    schema_description=True,
+    input_value_deprecation=True,
+)
+TYPES_AND_ARGUMENTS = "fragment T on __Type { name fields { name args { name type { name } } } }"
+
+
+async def test_introspection_is_priced_at_what_it_answers(run: Run) -> None:
+    """GraphiQL's introspection query is priced exactly (under the default limit of 1000);
+    depth alone costs nothing where the answer is null (`ofType` of a named type), and
+    what introspection answers in bulk is refused by cost before it is answered."""
+    result = await run(GRAPHIQL_INTROSPECTION)
     assert result.errors is None
     cost = result.extensions["cost"]
-    assert 0 < cost["requestedQueryCost"] < 1000
+    assert cost["requestedQueryCost"] == cost["actualQueryCost"] == 944
     # graphql-core's parser refuses nesting past ~190 levels; aliases multiply the rest.
     one = '__type(name: "Contract") { ' + "ofType { " * 150 + "name" + " }" * 151
-    deep_type = "{ " + " ".join(f"t{i}: {one}" for i in range(7)) + " }"  # 7 × 151 points
+    deep_type = "{ " + " ".join(f"t{i}: {one}" for i in range(7)) + " }"
     wide_open = Run(build_schema(replace(run.settings, max_tokens=100_000)), run.db, run.settings)
-    error = await wide_open.error(deep_type)
+    deep = await wide_open(deep_type)
+    assert deep.errors is None
+    assert deep.extensions["cost"]["requestedQueryCost"] == 7  # 7 types; ofType is null
+    once = await run("{ __schema { types { ...T } } } " + TYPES_AND_ARGUMENTS)
+    assert once.extensions["cost"]["requestedQueryCost"] == 322
+    four = " ".join(f"s{i}: __schema {{ types {{ ...T }} }}" for i in range(4))
+    error = await run.error("{ " + four + " } " + TYPES_AND_ARGUMENTS)
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["cost"] == 4 * 322
 
 
 COST_1000 = """query($m: Int!, $n: Int!) {
@@ -282,7 +303,7 @@ async def test_generated_operations_never_cost_more_than_requested(
 
 async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
     """README's worked example (122 requested; actual 1 + 10 + 10 + 1 + 2 per match) and
-    the full introspection query's 71 points."""
+    GraphiQL's introspection query's 944 points."""
     result = await run(
         """{ contracts(first: 50, filter: {search: "diesel"}) {
              totalCount edges { node { number supplier { name } } } } }"""
@@ -291,8 +312,8 @@ async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
     matched = min(result.data["contracts"]["totalCount"], 50)
     assert cost["requestedQueryCost"] == 122
     assert cost["actualQueryCost"] == 1 + 10 + 10 + 1 + 2 * matched
-    introspection = await run(get_introspection_query(descriptions=True))
-    assert introspection.extensions["cost"]["requestedQueryCost"] == 71
+    introspection = await run(GRAPHIQL_INTROSPECTION)
+    assert introspection.extensions["cost"]["requestedQueryCost"] == 944
 
 
 async def test_sanctions_stop_at_their_assumed_size(run: Run, db: Database) -> None:
@@ -330,3 +351,67 @@ async def test_a_price_past_what_json_holds_is_refused_at_the_ceiling(run: Run) 
         " items(first: $n) { nodes { id } } } } } } } }"  # fmt: skip
     error = await run.error(f"query($n: Int!) {huge}", n=2**31 - 1)
     assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "cost": 2**53 - 1, "maxCost": 1000}
+
+
+# -- introspection: the price is an upper bound of what it answers ----------------------
+
+TYPE_FIELDS = ["name", "kind", "description", "specifiedByURL"]
+
+
+def type_selection(depth: int) -> st.SearchStrategy[str]:
+    """A selection of __Type: scalars, and (while `depth` lasts) its lists and ofType."""
+    leaves = st.sampled_from(TYPE_FIELDS)
+    if depth == 0:
+        return leaves
+    inner = type_selection(depth - 1)
+    value = st.builds(
+        lambda fields: f"{{ {' '.join(fields)} }}", st.lists(inner, min_size=1, max_size=3)
+    )
+    input_value = st.builds(lambda t: f"{{ name defaultValue type {t} }}", value)
+    field = st.builds(lambda a, t: f"{{ name isDeprecated args {a} type {t} }}", input_value, value)
+    return st.one_of(
+        leaves,
+        value.map(lambda v: f"ofType {v}"),
+        value.map(lambda v: f"interfaces {v}"),
+        value.map(lambda v: f"possibleTypes {v}"),
+        field.map(lambda f: f"fields(includeDeprecated: true) {f}"),
+        input_value.map(lambda v: f"inputFields {v}"),
+        st.just("enumValues(includeDeprecated: true) { name isDeprecated }"),
+    )
+
+
+@st.composite
+def introspection_document(draw: st.DrawFn) -> str:
+    types = draw(st.lists(type_selection(3), min_size=1, max_size=4))
+    body = " ".join(types)
+    root = draw(
+        st.sampled_from(
+            [
+                f"__schema {{ types {{ {body} }} }}",
+                f"__schema {{ queryType {{ {body} }} directives {{ name args {{ name }} }} }}",
+                f'__type(name: "Contract") {{ {body} }}',
+                f'__type(name: "ContractFilter") {{ {body} }}',
+                f'__type(name: "Nope") {{ {body} }}',
+            ]
+        )
+    )
+    return f"{{ {root} __typename }}"
+
+
+@hypothesis_settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(text=introspection_document())
+def test_introspection_costs_at_most_its_price(schema: Any, text: str) -> None:
+    """Introspection documents graphql-core's rules accept (its introspection depth rule
+    included) answer at most what they were priced at, through the whole schema."""
+    document = parse(text)
+    if validate(schema._schema, document, specified_rules):
+        return
+    analysis = CostAnalysis(schema._schema, document, None, None)
+    result = execute_sync(schema._schema, document)
+    assert result.errors is None
+    assert analysis.actual(result.data) <= analysis.requested()
