@@ -49,6 +49,7 @@ from cidadao_gql.graphql_params import (
     chosen_operation,
     from_body,
     from_query_string,
+    parsed,
     tokens,
 )
 from cidadao_gql.loaders import make_loaders
@@ -67,6 +68,8 @@ from cidadao_gql.resources import Resources, open_resources
 from cidadao_gql.response_cache import ResponseCache
 from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.expansion import schema_fields
+from cidadao_gql.schema.limits import MAX_SCHEMA_FIELDS
 from cidadao_gql.sessions import (
     COOKIE,
     CsrfPrevented,
@@ -256,11 +259,20 @@ async def _params(
         params = {**params, "query": query}
     batch = isinstance(params, list)
     spent = 0  # a batch's documents share one budget of tokens, so it cannot multiply work
+    size = 0  # and of text: the lexer's time grows with a literal's length, not its tokens
+    schemas = 0  # and one `__schema`, which pricing runs
     for n, each in enumerate(params if isinstance(params, list) else [params], 1):
         query, name = each.get("query"), each.get("operationName")
         if not isinstance(query, str):
             continue  # a persisted query of a batch: execution resolves and checks it
         where = f"operation {n} of the batch: " if batch else ""
+        size += len(query.encode())
+        allowed = settings.max_document_bytes * (BATCH_TEXT_FACTOR if batch else 1)
+        if size > allowed:
+            raise BadRequest(
+                f"{where}the documents hold more than {allowed} bytes of text",
+                maxDocumentBytes=allowed,
+            )
         if batch:
             spent += tokens(query, settings.max_tokens)
             if spent > settings.max_batch_tokens:
@@ -270,10 +282,20 @@ async def _params(
                     maxBatchTokens=settings.max_batch_tokens,
                 )
         chosen = chosen_operation(query, name, settings.max_tokens, where)
+        document = parsed(query, settings.max_tokens) if batch else None
+        schemas += schema_fields(document) if document is not None else 0
+        if schemas > MAX_SCHEMA_FIELDS:  # one document's own is refused as it is validated
+            raise BadRequest(
+                f"{where}the request asks for `__schema` more than {MAX_SCHEMA_FIELDS} time",
+                maxSchemaFields=MAX_SCHEMA_FIELDS,
+            )
         if request.method == "GET" and chosen and chosen.operation is OperationType.MUTATION:
             raise MethodNotAllowed("mutations are POST only", allow="POST")
     return params
 
+
+# A batch's documents share a budget of text of this many times one document's.
+BATCH_TEXT_FACTOR = 4
 
 # Errors that mean the request was not a valid GraphQL request: nothing was executed.
 REQUEST_ERRORS = frozenset({

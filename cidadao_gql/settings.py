@@ -38,6 +38,7 @@ class Settings:
     max_fields: int = 2000
     max_tokens: int = 2000
     max_batch_tokens: int = 10_000  # a batch's documents together
+    max_document_bytes: int = 32_768  # one document's text (a batch's: four times it)
     query_timeout_ms: int = 10_000
     db_statement_timeout_ms: int = 5_000
     rate_limit_capacity: int = 3000
@@ -124,6 +125,9 @@ class Settings:
             max_tokens=_read(env, "MAX_TOKENS", _int(10, 1_000_000), d.max_tokens),
             max_batch_tokens=_read(
                 env, "MAX_BATCH_TOKENS", _int(10, 100_000_000), d.max_batch_tokens
+            ),
+            max_document_bytes=_read(
+                env, "MAX_DOCUMENT_BYTES", _int(256, 100_000_000), d.max_document_bytes
             ),
             query_timeout_ms=_read(env, "QUERY_TIMEOUT_MS", _int(1, 3_600_000), d.query_timeout_ms),
             db_statement_timeout_ms=_read(

@@ -11,7 +11,14 @@ from typing import Any
 
 import orjson
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    NoSchemaIntrospectionCustomRule,
+)
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -89,6 +96,7 @@ class Schema(strawberry.Schema):
         self, settings: Settings, rules: list[type[ASTValidationRule]], **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
+        _mend_is_one_of(self._schema)
         self.timeout = settings.query_timeout_ms / 1000
         self.max_cost = settings.max_query_cost
         self.tracing = settings.otel_endpoint is not None
@@ -319,3 +327,22 @@ def build_schema(settings: Settings) -> Schema:
 def sdl(schema: strawberry.Schema) -> str:
     """The schema as SDL, as committed in schema.graphql."""
     return schema.as_str() + "\n"
+
+
+def _mend_is_one_of(schema: GraphQLSchema) -> None:
+    """Strawberry's `__Type.isOneOf` reads `extensions` of whatever type it is asked about,
+    and a list or non-null wrapper has none: an internal error, with a traceback logged,
+    for every `fields { type { isOneOf } }` of an introspection query. Only an input
+    object can be one-of; anything else answers false."""
+    introspected = schema.type_map["__Type"]
+    assert isinstance(introspected, GraphQLObjectType)
+    field = introspected.fields["isOneOf"]
+    strawberry_resolve = field.resolve
+    assert strawberry_resolve is not None, "Strawberry no longer adds isOneOf: drop this"
+
+    def resolve(type_: Any, info: Any) -> Any:
+        if not isinstance(type_, GraphQLInputObjectType):
+            return False
+        return strawberry_resolve(type_, info)
+
+    field.resolve = resolve

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -207,3 +208,19 @@ class Expansion:
             if deep:
                 depth = max(depth, level + spread.depth)
         return Size(depth, fields)
+
+
+def schema_fields(document: DocumentNode) -> int:
+    """How many `__schema` fields the document writes (each written once, however often
+    its fragment is spread: spreads of one fragment in one selection merge). Pricing
+    introspection runs it, so this is what bounds that work; one is all a client needs."""
+    counted = 0
+    pending: list[Any] = [d for d in document.definitions if hasattr(d, "selection_set")]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, FieldNode) and node.name.value == "__schema":
+            counted += 1
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            pending.extend(selection_set.selections)
+    return counted

@@ -24,7 +24,7 @@ from cidadao_gql import metrics
 from cidadao_gql.errors import QueryTooComplex, Throttled
 from cidadao_gql.ratelimit import Spend, retry_after_header
 from cidadao_gql.schema.costs import CostAnalysis
-from cidadao_gql.schema.expansion import Expansion
+from cidadao_gql.schema.expansion import Expansion, schema_fields
 
 
 def depth_limit(max_depth: int) -> type[ValidationRule]:
@@ -59,6 +59,9 @@ def depth_limit(max_depth: int) -> type[ValidationRule]:
 # and reach a few dozen fragments; 1,995 `__typename` took the rule a second to refuse.
 MAX_REPEATS = 50
 MAX_FRAGMENTS_REACHED = 30
+# `__schema` is priced by running it (costs.py): four aliased copies of a deep one kept a
+# worker busy for a second before the price refused them. GraphiQL asks for it once.
+MAX_SCHEMA_FIELDS = 1
 # What bounds the rule's work where no single number of a selection set shows it (a field
 # repeated 40 times, each time selecting 40 same-named fields, is 1,600 fields at one
 # response path): graphql-core's own budget, 500,000 units by default (a second of work),
@@ -96,6 +99,15 @@ def field_limit(
                         fields=fields,
                         maxFields=max_fields,
                     )
+            asked = schema_fields(node)
+            if asked > MAX_SCHEMA_FIELDS:
+                raise _too_many(
+                    f"the document asks for `__schema` {asked} times; the limit is"
+                    f" {MAX_SCHEMA_FIELDS}",
+                    None,
+                    schemaFields=asked,
+                    maxSchemaFields=MAX_SCHEMA_FIELDS,
+                )
             overlap = expansion.overlap(operations)
             if overlap.repeats > max_repeats:
                 raise _too_many(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
@@ -360,6 +361,8 @@ async def test_the_repeated_name_and_a_batch_of_them_are_refused_over_http(
     batch = [{"query": TYPENAMES}] * 47
     small = [{"query": "{ __typename }"}] * 47
     headers = {"accept": GRAPHQL_RESPONSE}
+    # The batch's text budget would refuse it first; this test is about its tokens.
+    settings = replace(settings, max_document_bytes=1_048_576)
     async with live_server(create_app(settings)) as client:
         one = await client.post("/graphql", json={"query": TYPENAMES}, headers=headers)
         many = await client.post("/graphql", json=batch, headers=headers)
@@ -376,3 +379,67 @@ async def test_the_repeated_name_and_a_batch_of_them_are_refused_over_http(
     assert error["message"].startswith("operation 6 of the batch")  # 5 × 1,997 fit
     assert answered.status_code == 200
     assert [a["data"] for a in answered.json()] == [{"__typename": "Query"}] * 47
+
+
+async def test_introspection_asks_for_the_schema_once_and_wrapped_types_are_not_one_of(
+    settings: Settings,
+) -> None:
+    """Pricing runs `__schema`, so a document (or a batch) asks for it once: four aliased
+    copies kept a worker busy for a second before their price refused them. GraphiQL's
+    query asks once and is answered; `isOneOf` of a list or non-null type is false, not an
+    internal error per field."""
+    headers = {"accept": GRAPHQL_RESPONSE}
+    deep = "__schema { types { name fields { name type { name ofType { name } } } } }"
+    wrapped = '{ __type(name: "Query") { fields { type { kind isOneOf } } } }'
+    async with live_server(create_app(settings)) as client:
+        twice = await client.post(
+            "/graphql", json={"query": f"{{ a: {deep} b: {deep} }}"}, headers=headers
+        )
+        batch = await client.post(
+            "/graphql", json=[{"query": f"{{ {deep} }}"}] * 2, headers=headers
+        )
+        graphiql = await client.post(
+            "/graphql", json={"query": get_introspection_query(descriptions=True)}
+        )
+        one_of = await client.post("/graphql", json={"query": wrapped})
+    assert twice.status_code == 400
+    (error,) = twice.json()["errors"]
+    assert error["extensions"]["code"] == "TOO_MANY_FIELDS"
+    assert error["extensions"]["schemaFields"] == 2
+    assert batch.status_code == 400
+    (error,) = batch.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["extensions"]["maxSchemaFields"] == 1
+    assert graphiql.status_code == 200 and "errors" not in graphiql.json()
+    answer = one_of.json()
+    assert "errors" not in answer, answer
+    fields = answer["data"]["__type"]["fields"]
+    assert fields and all(f["type"]["isOneOf"] is False for f in fields)
+
+
+async def test_a_document_past_its_text_budget_is_refused_before_it_is_read(
+    settings: Settings,
+) -> None:
+    """A long string literal is few tokens but the lexer reads every character: 960 KB of
+    one stalled a worker for two seconds. One document holds MAX_DOCUMENT_BYTES, a batch
+    four times that together."""
+    literal = "a" * settings.max_document_bytes
+    big = {"query": f'{{ __type(name: "{literal}") {{ name }} }}'}
+    fits = {"query": f'{{ __type(name: "{"a" * (settings.max_document_bytes // 2)}") {{ name }} }}'}
+    headers = {"accept": GRAPHQL_RESPONSE}
+    async with live_server(create_app(settings)) as client:
+        one = await client.post("/graphql", json=big, headers=headers)
+        single = await client.post("/graphql", json=fits, headers=headers)
+        batch = await client.post("/graphql", json=[fits] * 9, headers=headers)
+    assert one.status_code == 400
+    (error,) = one.json()["errors"]
+    assert error["extensions"] == {
+        "code": "BAD_REQUEST",
+        "maxDocumentBytes": settings.max_document_bytes,
+        "requestId": error["extensions"]["requestId"],
+    }
+    assert single.status_code == 200 and single.json()["data"] == {"__type": None}
+    assert batch.status_code == 400
+    (error,) = batch.json()["errors"]
+    assert error["extensions"]["maxDocumentBytes"] == 4 * settings.max_document_bytes
+    assert error["message"].startswith("operation 8 of the batch")
