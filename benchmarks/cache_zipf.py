@@ -113,13 +113,13 @@ def main() -> None:
         "exponent": args.exponent,
     }
     env = {"DATABASE_URL": database_url(), "REDIS_URL": redis_url, "RATE_LIMIT_CAPACITY": "0"}
-    one = ["cidadao_gql.app:create_app", "--factory", "--workers", "1"]
+    one = ["cidadao_gql.web.app:create_app", "--factory", "--workers", "1"]
     with server(one, env, 8711) as base:
         replay = wrk(base, PAGE, args.duration, args.connections, script)
         counts = tier_counts(httpx.get(f"{base}/metrics").text)
 
     hot = json.loads(bodies(ids, 1, random.Random(1))[0])
-    two = ["cidadao_gql.app:create_app", "--factory", "--workers", "2"]
+    two = ["cidadao_gql.web.app:create_app", "--factory", "--workers", "2"]
     with server(two, env, 8712) as base:
         body = httpx.post(f"{base}/graphql", json=hot).content
         fixed = WRK_SCRIPT % {"method": "POST", "body": json.dumps(hot)}

@@ -78,7 +78,7 @@ def main() -> None:
     d, c, w = args.duration, args.connections, args.workers
     base_env = {"DATABASE_URL": database_url(), "RATE_LIMIT_CAPACITY": "0",
                 "LOG_LEVEL": "WARNING", "RESPONSE_CACHE_TTL": "0", "RUN_INVESTIGATIONS": "false"}  # fmt: skip
-    app = ["cidadao_gql.app:create_app", "--factory", "--workers", str(w)]
+    app = ["cidadao_gql.web.app:create_app", "--factory", "--workers", str(w)]
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
     # Every server up at once, loaded one at a time, in rounds: this machine's speed drifts
     # by up to 2x over minutes, and rounds spread the drift over every server.

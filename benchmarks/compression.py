@@ -17,9 +17,9 @@ import zstandard
 from compiled import NESTED
 from harness import database_url
 
-from cidadao_gql.db import open_database
-from cidadao_gql.loaders import make_loaders
-from cidadao_gql.schema import build_schema
+from cidadao_gql.data.db import open_database
+from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from cidadao_gql.db import RoundTrips, init_connection
+from cidadao_gql.data.db import RoundTrips, init_connection
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.migrations import migrate
 

@@ -26,8 +26,8 @@ import orjson
 import uvloop
 from harness import database_url, seed
 
-from cidadao_gql.app import create_app
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 
 PAGES = {
     "nested": """query Nested { contracts(first: 100) { edges { node {

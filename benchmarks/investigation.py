@@ -16,7 +16,7 @@ import time
 from harness import database_url, seed
 
 from cidadao_gql.agents import AGENTS, Target
-from cidadao_gql.db import open_database
+from cidadao_gql.data.db import open_database
 from cidadao_gql.investigations import runner, store
 from cidadao_gql.settings import Settings
 

@@ -186,7 +186,7 @@ def cidadao(env: dict[str, str], port: int, workers: int) -> Iterator[tuple[str,
     with tempfile.TemporaryDirectory() as samples_dir:
         env = {"DATABASE_URL": database_url(), "RATE_LIMIT_CAPACITY": "0", "LOG_LEVEL": "WARNING",
                "RUN_INVESTIGATIONS": "false", "PROMETHEUS_MULTIPROC_DIR": samples_dir, **env}  # fmt: skip
-        app = ["cidadao_gql.app:create_app", "--factory", "--workers", str(workers)]
+        app = ["cidadao_gql.web.app:create_app", "--factory", "--workers", str(workers)]
         with server_process(app, env, port) as (base, process):
             yield base, process.pid
 

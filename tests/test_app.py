@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from cidadao_gql import apikeys
-from cidadao_gql.app import create_app
+from cidadao_gql.data import apikeys
 from cidadao_gql.errors import ConfigError
-from cidadao_gql.resources import open_resources
+from cidadao_gql.runtime.resources import open_resources
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import DatabaseFactory, connect, live_server
 
 QUERY = "{ contracts(first: 2) { totalCount nodes { id } } viewer { id scopes } }"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import orjson
 
-from cidadao_gql.app import create_app
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import ROOT, live_server
 
 DOCUMENT = """query Export($agency: ID, $first: Int!, $after: String) {

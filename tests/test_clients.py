@@ -17,9 +17,9 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from cidadao_gql.app import create_app
 from cidadao_gql.investigations.queue import events_stream
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import ROOT, live_server, needs
 from tests.test_subscriptions import EVENTS, new_key
 

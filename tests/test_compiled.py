@@ -16,8 +16,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from cidadao_gql.db import Database
-from cidadao_gql.schema import build_schema
+from cidadao_gql.data.db import Database
+from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.settings import Settings
 from tests.conftest import Run, answer_bytes, connect
 from tests.operations import selection

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from asyncpg import exceptions as pg
 
-from cidadao_gql.db import connection_lost, open_database
+from cidadao_gql.data.db import connection_lost, open_database
 from cidadao_gql.settings import PoolSize, Settings
 from tests.conftest import DatabaseFactory
 

@@ -18,8 +18,8 @@ import yaml
 from prometheus_client import Counter, Gauge, Histogram
 
 from cidadao_gql import metrics
-from cidadao_gql.app import create_app
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import ROOT, live_server, needs
 
 DOCKER = ROOT / "docker"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cidadao_gql.documents import (
+from cidadao_gql.errors import InvalidDocument
+from cidadao_gql.taxids import (
     complete_cnpj,
     complete_cpf,
     is_valid_cnpj,
     is_valid_cpf,
     parse_document,
 )
-from cidadao_gql.errors import InvalidDocument
 
 
 @pytest.mark.parametrize(

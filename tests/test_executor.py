@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 
 from cidadao_gql.agents import AGENTS, Target
-from cidadao_gql.db import Database, open_database
+from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.investigations import store
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.queue import LocalJobs

@@ -19,17 +19,17 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from cidadao_gql import apikeys
 from cidadao_gql.agents import Target
-from cidadao_gql.app import create_app
-from cidadao_gql.db import open_database
+from cidadao_gql.data import apikeys
+from cidadao_gql.data.db import open_database
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.queue import GROUP, STREAM, LocalJobs, StreamJobs
-from cidadao_gql.resources import connect_redis
+from cidadao_gql.runtime.resources import connect_redis
 from cidadao_gql.settings import PoolSize, Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import (
     DatabaseFactory,
     connect,

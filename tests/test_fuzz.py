@@ -29,10 +29,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis.core.result import Ok
 
-import cidadao_gql.app  # noqa: F401  # it imports every module that declares an error
+import cidadao_gql.web.app  # noqa: F401  # it imports every module that declares an error
 from cidadao_gql import errors
-from cidadao_gql.graphql_params import Params
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.graphql_params import Params
 from tests.conftest import ROOT, server_process
 
 OPERATION_CASES = 250  # per root field of schema.graphql: 12 of them, 3,000 in all

@@ -17,9 +17,9 @@ from urllib.parse import quote, urlencode
 import pytest
 from playwright.async_api import Browser, Page, Route, WebSocket, async_playwright
 
-from cidadao_gql import graphiql
-from cidadao_gql.app import create_app
 from cidadao_gql.settings import Settings
+from cidadao_gql.web import graphiql
+from cidadao_gql.web.app import create_app
 from tests.conftest import ROOT, live_server, needs
 from tests.test_clients import START_ALL, stream_ids
 from tests.test_subscriptions import EVENTS, new_key

@@ -15,13 +15,13 @@ from pathlib import Path
 import httpx
 from prometheus_client import REGISTRY
 
-from cidadao_gql import health
-from cidadao_gql.app import create_app
-from cidadao_gql.db import open_database
+from cidadao_gql.data.db import open_database
 from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.queue import LocalJobs
 from cidadao_gql.settings import Settings
+from cidadao_gql.web import health
+from cidadao_gql.web.app import create_app
 from tests.conftest import (
     DatabaseFactory,
     connect,

@@ -12,8 +12,8 @@ import orjson
 import pytest
 import zstandard
 
-from cidadao_gql.app import create_app
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import live_server
 
 BIG = "{ contracts(first: 100) { nodes { number object finalValue signedOn } } }"  # ~15 KB
@@ -227,7 +227,7 @@ async def test_streamed_responses_are_compressed_as_they_go(settings: Settings, 
     from starlette.responses import StreamingResponse
     from starlette.routing import Route
 
-    from cidadao_gql.app import compression
+    from cidadao_gql.web.app import compression
 
     lines = [orjson.dumps({"n": n, "object": "aquisição de material"}) + b"\n" for n in range(2000)]
 

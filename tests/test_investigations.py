@@ -15,14 +15,14 @@ from typing import Any
 import orjson
 import pytest
 
-from cidadao_gql.apikeys import User
-from cidadao_gql.db import Database
+from cidadao_gql.data.apikeys import User
+from cidadao_gql.data.db import Database
+from cidadao_gql.data.loaders import make_loaders
 from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.queue import LocalJobs
 from cidadao_gql.investigations.runner import MAX_ATTEMPTS
-from cidadao_gql.loaders import make_loaders
-from cidadao_gql.resources import open_resources
+from cidadao_gql.runtime.resources import open_resources
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings

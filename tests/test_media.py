@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cidadao_gql.media import GRAPHQL_RESPONSE, JSON, answer_type, is_json_body
+from cidadao_gql.web.media import GRAPHQL_RESPONSE, JSON, answer_type, is_json_body
 
 
 @pytest.mark.parametrize(

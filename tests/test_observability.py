@@ -31,11 +31,11 @@ from starlette.routing import Route
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
-from cidadao_gql import apikeys
-from cidadao_gql.app import create_app
-from cidadao_gql.middleware import Overload
+from cidadao_gql.data import apikeys
 from cidadao_gql.observability import REQUEST_ID, logging_config
 from cidadao_gql.settings import PoolSize, Settings
+from cidadao_gql.web.app import create_app
+from cidadao_gql.web.middleware import Overload
 from tests.conftest import ROOT, DatabaseFactory, connect, free_port, live_server
 
 NAMED = "query TopAgencies { agencies(first: 3) { nodes { name } } }"

@@ -8,9 +8,9 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from cidadao_gql.app import create_app
-from cidadao_gql.persisted import register_directory
+from cidadao_gql.data.persisted import register_directory
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import connect, live_server
 
 

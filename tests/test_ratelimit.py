@@ -13,13 +13,14 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from cidadao_gql import apikeys, metrics
-from cidadao_gql.app import create_app
-from cidadao_gql.db import Database
-from cidadao_gql.loaders import make_loaders
-from cidadao_gql.ratelimit import Limiter, LocalLimiter, RedisLimiter
+from cidadao_gql import metrics
+from cidadao_gql.data import apikeys
+from cidadao_gql.data.db import Database
+from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.data.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import (
     FakeClock,
     Run,

@@ -11,8 +11,8 @@ import h11
 import orjson
 import pytest
 
-from cidadao_gql.app import create_app
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import live_server
 
 JSON = "application/json"
@@ -266,7 +266,7 @@ async def test_an_exception_nothing_handled_is_a_json_500_on_a_live_connection()
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from cidadao_gql.middleware import UnhandledErrors
+    from cidadao_gql.web.middleware import UnhandledErrors
 
     async def broken(_: Request) -> PlainTextResponse:
         raise RuntimeError("a bug")

@@ -15,11 +15,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from cidadao_gql import apikeys
-from cidadao_gql.app import create_app
-from cidadao_gql.cache import announce, bump_version
-from cidadao_gql.sessions import COOKIE, TOUCH_EVERY
+from cidadao_gql.data import apikeys
+from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
+from cidadao_gql.web.sessions import COOKIE, TOUCH_EVERY
 from tests.conftest import ROOT, FakeClock, connect, live_server
 
 VIEWER = "{ viewer { id } }"

@@ -20,13 +20,13 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.typing import Subprotocol
 
-from cidadao_gql import apikeys
-from cidadao_gql.app import create_app
-from cidadao_gql.db import Database
+from cidadao_gql.data import apikeys
+from cidadao_gql.data.db import Database
 from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.queue import LocalJobs, StreamJobs
 from cidadao_gql.settings import Settings
-from cidadao_gql.websocket import DeflateLargeMessages
+from cidadao_gql.web.app import create_app
+from cidadao_gql.web.websocket import DeflateLargeMessages
 from tests.conftest import DatabaseFactory, connect, live_server
 
 START = """mutation($agency: ID!) {

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import numpy as np
 
-from cidadao_gql.documents import is_valid_cnpj, is_valid_cpf
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.law import direct_purchase_limits
+from cidadao_gql.taxids import is_valid_cnpj, is_valid_cpf
 from tests.conftest import DatabaseFactory, connect
 
 SCALE = synthetic.Scale.for_contracts(20_000)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar, Protocol
 
-from cidadao_gql.db import Database
-from cidadao_gql.queries import Sql
+from cidadao_gql.data.db import Database
+from cidadao_gql.data.sql import Sql
 
 SEVERITIES = ("low", "medium", "high", "critical")
 

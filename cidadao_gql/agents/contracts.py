@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from cidadao_gql.agents.base import Finding, Target, finding
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
+from cidadao_gql.data.sql import Sql
 from cidadao_gql.law import AMENDMENT_CEILING, amendment_ceiling, object_kind
-from cidadao_gql.queries import Sql
 
 
 class AmendmentCeiling:

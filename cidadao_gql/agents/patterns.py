@@ -8,10 +8,10 @@ from functools import lru_cache
 from typing import ClassVar
 
 from cidadao_gql.agents.base import Finding, Target, finding
-from cidadao_gql.db import Database, Record
+from cidadao_gql.data.db import Database, Record
+from cidadao_gql.data.sql import Sql
 from cidadao_gql.law import ART_75_I, direct_purchase_limit, object_kind
 from cidadao_gql.objects import normalise_object
-from cidadao_gql.queries import Sql
 
 # Many contracts share a handful of object texts; normalise each text once per process.
 normalised = lru_cache(maxsize=65_536)(normalise_object)

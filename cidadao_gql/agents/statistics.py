@@ -11,9 +11,9 @@ from decimal import Decimal
 from typing import ClassVar
 
 from cidadao_gql.agents.base import Finding, Target, finding
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
+from cidadao_gql.data.sql import Sql
 from cidadao_gql.ingestion.derived import ensure_current
-from cidadao_gql.queries import Sql
 
 BENFORD = [math.log10(1 + 1 / d) for d in range(1, 10)]
 CHI2_P001_DF8 = 26.124  # chi-square critical value, 8 degrees of freedom, p = 0.001

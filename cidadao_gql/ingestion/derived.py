@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from cidadao_gql.db import Connection, Database
+from cidadao_gql.data.db import Connection, Database
 
 _CLEAR = "UPDATE derived_state SET stale = false WHERE name = 'price_references' AND stale"
 

@@ -14,9 +14,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from cidadao_gql.documents import is_valid_cnpj, is_valid_cpf, normalize_document
 from cidadao_gql.ingestion import values
 from cidadao_gql.ingestion.values import BadValue
+from cidadao_gql.taxids import is_valid_cnpj, is_valid_cpf, normalize_document
 
 Row = Mapping[str, Any]
 T = TypeVar("T")

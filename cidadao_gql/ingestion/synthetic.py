@@ -29,10 +29,10 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from cidadao_gql.documents import complete_cnpj, complete_cpf
 from cidadao_gql.ingestion.derived import refresh_derived
 from cidadao_gql.law import ART_75_I, DIRECT_PURCHASE_LIMITS
 from cidadao_gql.objects import classify_object
+from cidadao_gql.taxids import complete_cnpj, complete_cpf
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
 
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
 from cidadao_gql.investigations import store
 from cidadao_gql.investigations.queue import EVENTS_KEPT, Event, Jobs
 

@@ -27,7 +27,7 @@ import logging
 import time
 
 from cidadao_gql import metrics
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
 from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.queue import Jobs

@@ -14,10 +14,10 @@ from dataclasses import replace
 
 from cidadao_gql import metrics
 from cidadao_gql.agents import AGENTS, Agent, Finding, Target
-from cidadao_gql.db import Database, Record
+from cidadao_gql.data.db import Database, Record
+from cidadao_gql.data.sql import Sql
 from cidadao_gql.errors import ServiceUnavailable
 from cidadao_gql.investigations import store
-from cidadao_gql.queries import Sql
 
 log = logging.getLogger("cidadao_gql.investigations")
 AGENTS_BY_NAME = {agent.name: agent for agent in AGENTS}

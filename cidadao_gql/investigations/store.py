@@ -14,9 +14,9 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from cidadao_gql.agents import Finding, Target
-from cidadao_gql.db import Connection, Database, Record
+from cidadao_gql.data.db import Connection, Database, Record
+from cidadao_gql.data.sql import Sql
 from cidadao_gql.errors import BadUserInput, CidadaoError
-from cidadao_gql.queries import Sql
 
 FINISHED = ("completed", "failed", "cancelled")
 

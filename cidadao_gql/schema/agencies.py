@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql import queries
-from cidadao_gql.db import Record
+from cidadao_gql.data import sql
+from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
     Contract,
@@ -63,7 +63,7 @@ class Agency(Node):
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
-            info, queries.CONTRACTS, "agency_id", self.pk, contract_filter(filter), first, after,
+            info, sql.CONTRACTS, "agency_id", self.pk, contract_filter(filter), first, after,
             contract_ordering(order_by), Contract.from_row,
         )  # fmt: skip
 
@@ -79,7 +79,7 @@ class Agency(Node):
         from cidadao_gql.schema.procurements import Procurement, procurement_filter
 
         return await child_connection(
-            info, queries.PROCUREMENTS, "agency_id", self.pk, procurement_filter(filter), first,
+            info, sql.PROCUREMENTS, "agency_id", self.pk, procurement_filter(filter), first,
             after, "PUBLISHED_AT_DESC", Procurement.from_row,
         )  # fmt: skip
 
@@ -90,8 +90,8 @@ class AgencyFilter:
     sphere: Sphere | None = None
     search: str | None = strawberry.field(default=None, description="Part of the name.")
 
-    def to_filter(self) -> queries.AgencyFilter:
-        return queries.AgencyFilter(
+    def to_filter(self) -> sql.AgencyFilter:
+        return sql.AgencyFilter(
             uf=None if self.uf is None else self.uf.value,
             sphere=None if self.sphere is None else self.sphere.value,
             search=search_text(self.search),
@@ -109,6 +109,6 @@ class AgencyQueries:
         filter: AgencyFilter | None = None,
     ) -> Connection[Agency]:
         return await root_connection(
-            info, queries.AGENCIES, (filter or AgencyFilter()).to_filter(), first, after,
+            info, sql.AGENCIES, (filter or AgencyFilter()).to_filter(), first, after,
             "ID_ASC", Agency.from_row,
         )  # fmt: skip

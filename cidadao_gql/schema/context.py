@@ -8,12 +8,12 @@ from typing import Any, TypeAlias
 from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
-from cidadao_gql.apikeys import User
-from cidadao_gql.db import Database
+from cidadao_gql.data.apikeys import User
+from cidadao_gql.data.db import Database
+from cidadao_gql.data.loaders import Loaders
+from cidadao_gql.data.persisted import PersistedDocuments
+from cidadao_gql.data.ratelimit import Limiter
 from cidadao_gql.investigations.queue import Jobs
-from cidadao_gql.loaders import Loaders
-from cidadao_gql.persisted import PersistedDocuments
-from cidadao_gql.ratelimit import Limiter
 from cidadao_gql.settings import Settings
 
 

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql import queries
-from cidadao_gql.db import Record
-from cidadao_gql.documents import parse_cnpj, parse_document
+from cidadao_gql.data import sql
+from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.enums import UF, Modality, OrderDirection, optional
 from cidadao_gql.schema.inputs import search_text
@@ -26,6 +25,7 @@ from cidadao_gql.schema.relay import (
     ids_of,
     root_connection,
 )
+from cidadao_gql.taxids import parse_cnpj, parse_document
 
 if TYPE_CHECKING:
     from cidadao_gql.schema.agencies import Agency
@@ -103,8 +103,8 @@ class ContractFilter:
         default=None, description="Full-text search on the object, in Portuguese (web syntax)."
     )
 
-    def to_filter(self) -> queries.ContractFilter:
-        return queries.ContractFilter(
+    def to_filter(self) -> sql.ContractFilter:
+        return sql.ContractFilter(
             agency_ids=ids_of(self.agency, "Agency"),
             agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
             supplier_ids=ids_of(self.supplier, "Supplier"),
@@ -121,7 +121,7 @@ class ContractFilter:
         )
 
 
-def contract_filter(given: ContractFilter | None) -> queries.ContractFilter:
+def contract_filter(given: ContractFilter | None) -> sql.ContractFilter:
     return (given or ContractFilter()).to_filter()
 
 
@@ -158,6 +158,6 @@ class ContractQueries:
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await root_connection(
-            info, queries.CONTRACTS, contract_filter(filter), first, after,
+            info, sql.CONTRACTS, contract_filter(filter), first, after,
             contract_ordering(order_by), Contract.from_row,
         )  # fmt: skip

@@ -24,8 +24,8 @@ from graphql import (
 )
 from strawberry.types.scalar import ScalarDefinition
 
+from cidadao_gql.data.sql import read_money
 from cidadao_gql.errors import BadUserInput
-from cidadao_gql.queries import read_money
 
 # websearch_to_tsquery nests a NOT per `-` and fails with an error of its own past 32 in
 # a row ("tsquery stack too small"); a search of some 50,000 words exhausts its stack.

@@ -15,8 +15,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from cidadao_gql.agents import AGENTS, Target
-from cidadao_gql.apikeys import User
-from cidadao_gql.db import Record
+from cidadao_gql.data.apikeys import User
+from cidadao_gql.data.db import Record
 from cidadao_gql.errors import BadUserInput, CidadaoError, Forbidden, InvalidId, Unauthenticated
 from cidadao_gql.investigations import store
 from cidadao_gql.investigations.events import batches

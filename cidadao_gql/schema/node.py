@@ -7,9 +7,9 @@ from collections.abc import Callable
 import strawberry
 from aiodataloader import DataLoader
 
-from cidadao_gql.db import Record
+from cidadao_gql.data.db import Record
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.errors import InvalidId
-from cidadao_gql.loaders import Loaders
 from cidadao_gql.schema.agencies import Agency
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract

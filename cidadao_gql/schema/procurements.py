@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql import queries
-from cidadao_gql.db import Record
-from cidadao_gql.documents import parse_cnpj
+from cidadao_gql.data import sql
+from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract
 from cidadao_gql.schema.enums import UF, Modality, ProcurementStatus, optional
@@ -27,6 +26,7 @@ from cidadao_gql.schema.relay import (
     ids_of,
     root_connection,
 )
+from cidadao_gql.taxids import parse_cnpj
 
 if TYPE_CHECKING:
     from cidadao_gql.schema.agencies import Agency
@@ -78,7 +78,7 @@ class Procurement(Node):
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Item]:
         return await child_connection(
-            info, queries.ITEMS, "procurement_id", self.pk, queries.no_filters, first, after,
+            info, sql.ITEMS, "procurement_id", self.pk, sql.no_filters, first, after,
             "NUMBER_ASC", Item.from_row,
         )  # fmt: skip
 
@@ -87,7 +87,7 @@ class Procurement(Node):
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Contract]:
         return await child_connection(
-            info, queries.CONTRACTS, "procurement_id", self.pk, queries.no_filters, first, after,
+            info, sql.CONTRACTS, "procurement_id", self.pk, sql.no_filters, first, after,
             "SIGNED_ON_DESC", Contract.from_row,
         )  # fmt: skip
 
@@ -119,7 +119,7 @@ class Item(Node):
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Award]:
         return await child_connection(
-            info, queries.AWARDS, "item_id", self.pk, queries.no_filters, first, after, "ID_ASC",
+            info, sql.AWARDS, "item_id", self.pk, sql.no_filters, first, after, "ID_ASC",
             Award.from_row,
         )  # fmt: skip
 
@@ -171,8 +171,8 @@ class ProcurementFilter:
         default=None, description="Full-text search on the object, in Portuguese (web syntax)."
     )
 
-    def to_filter(self) -> queries.ProcurementFilter:
-        return queries.ProcurementFilter(
+    def to_filter(self) -> sql.ProcurementFilter:
+        return sql.ProcurementFilter(
             agency_ids=ids_of(self.agency, "Agency"),
             agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
             uf=None if self.uf is None else self.uf.value,
@@ -187,7 +187,7 @@ class ProcurementFilter:
         )
 
 
-def procurement_filter(given: ProcurementFilter | None) -> queries.ProcurementFilter:
+def procurement_filter(given: ProcurementFilter | None) -> sql.ProcurementFilter:
     return (given or ProcurementFilter()).to_filter()
 
 
@@ -202,6 +202,6 @@ class ProcurementQueries:
         filter: ProcurementFilter | None = None,
     ) -> Connection[Procurement]:
         return await root_connection(
-            info, queries.PROCUREMENTS, procurement_filter(filter), first, after,
+            info, sql.PROCUREMENTS, procurement_filter(filter), first, after,
             "PUBLISHED_AT_DESC", Procurement.from_row,
         )  # fmt: skip

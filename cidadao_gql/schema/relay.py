@@ -12,9 +12,9 @@ from typing import Any, Generic, TypeVar
 import orjson
 import strawberry
 
-from cidadao_gql.db import Record
+from cidadao_gql.data.db import Record
+from cidadao_gql.data.sql import Entity, Filters, Ordering, PageRequest, read_key
 from cidadao_gql.errors import InvalidCursor, InvalidId, InvalidPageSize
-from cidadao_gql.queries import Entity, Filters, Ordering, PageRequest, read_key
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.costs import FIELD_COSTS, Cost
 
@@ -53,7 +53,7 @@ def ids_of(global_id: str | None, type_name: str) -> tuple[int, ...]:
     return () if global_id is None else (decode_id(global_id, type_name)[1],)
 
 
-# Markers for the compiled executor (cidadao_gql/compiled/), kept here, beside the types
+# Markers for the compiled executor (cidadao_gql/execution/compiled/), kept here, beside the types
 # they describe, so that schema modules need not import the executor.
 BATCH = "cidadao_gql.compiled.batch"
 ROWS = "cidadao_gql.compiled.rows"

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql import queries
-from cidadao_gql.db import Record
-from cidadao_gql.documents import parse_document
+from cidadao_gql.data import sql
+from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.enums import SanctionRegister
 from cidadao_gql.schema.relay import (
@@ -21,6 +20,7 @@ from cidadao_gql.schema.relay import (
     from_columns,
     root_connection,
 )
+from cidadao_gql.taxids import parse_document
 
 if TYPE_CHECKING:
     from cidadao_gql.schema.suppliers import Supplier
@@ -59,9 +59,9 @@ class SanctionFilter:
     register: SanctionRegister | None = None
     active_on: date | None = strawberry.field(default=None, description="In force on this day.")
 
-    def to_filter(self) -> queries.SanctionFilter:
+    def to_filter(self) -> sql.SanctionFilter:
         document = self.supplier_document
-        return queries.SanctionFilter(
+        return sql.SanctionFilter(
             supplier_document=None if document is None else parse_document(document),
             register=None if self.register is None else self.register.value,
             active_on=self.active_on,
@@ -79,6 +79,6 @@ class SanctionQueries:
         filter: SanctionFilter | None = None,
     ) -> Connection[Sanction]:
         return await root_connection(
-            info, queries.SANCTIONS, (filter or SanctionFilter()).to_filter(), first, after,
+            info, sql.SANCTIONS, (filter or SanctionFilter()).to_filter(), first, after,
             "ID_ASC", Sanction.from_row,
         )  # fmt: skip

@@ -7,8 +7,8 @@ from enum import Enum
 
 import strawberry
 
-from cidadao_gql.cache import L1, L2, L3, Policy
-from cidadao_gql.db import Record
+from cidadao_gql.data.cache import L1, L2, L3, Policy
+from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import ContractFilter, contract_filter
 from cidadao_gql.schema.enums import Modality

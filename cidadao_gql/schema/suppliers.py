@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql import queries
-from cidadao_gql.cache import L1, L2, L3, Policy
-from cidadao_gql.db import Record
-from cidadao_gql.documents import parse_document
+from cidadao_gql.data import sql
+from cidadao_gql.data.cache import L1, L2, L3, Policy
+from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
     Contract,
@@ -32,6 +31,7 @@ from cidadao_gql.schema.relay import (
     from_columns,
     root_connection,
 )
+from cidadao_gql.taxids import parse_document
 
 if TYPE_CHECKING:
     from cidadao_gql.schema.procurements import Award
@@ -89,7 +89,7 @@ class Supplier(Node):
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
-            info, queries.CONTRACTS, "supplier_id", self.pk, contract_filter(filter), first, after,
+            info, sql.CONTRACTS, "supplier_id", self.pk, contract_filter(filter), first, after,
             contract_ordering(order_by), Contract.from_row,
         )  # fmt: skip
 
@@ -100,7 +100,7 @@ class Supplier(Node):
         from cidadao_gql.schema.procurements import Award
 
         return await child_connection(
-            info, queries.AWARDS, "supplier_id", self.pk, queries.no_filters, first, after,
+            info, sql.AWARDS, "supplier_id", self.pk, sql.no_filters, first, after,
             "ID_ASC", Award.from_row,
         )  # fmt: skip
 
@@ -124,8 +124,8 @@ class SupplierFilter:
     size: SupplierSize | None = None
     search: str | None = strawberry.field(default=None, description="Part of the name.")
 
-    def to_filter(self) -> queries.SupplierFilter:
-        return queries.SupplierFilter(
+    def to_filter(self) -> sql.SupplierFilter:
+        return sql.SupplierFilter(
             document=None if self.document is None else parse_document(self.document),
             size=None if self.size is None else self.size.value,
             search=search_text(self.search),
@@ -143,6 +143,6 @@ class SupplierQueries:
         filter: SupplierFilter | None = None,
     ) -> Connection[Supplier]:
         return await root_connection(
-            info, queries.SUPPLIERS, (filter or SupplierFilter()).to_filter(), first, after,
+            info, sql.SUPPLIERS, (filter or SupplierFilter()).to_filter(), first, after,
             "ID_ASC", Supplier.from_row,
         )  # fmt: skip

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from cidadao_gql.cache import Policy
+from cidadao_gql.data.cache import Policy
 from cidadao_gql.schema.context import Info
 
 # Private: cached under the user, never served to anyone else; key changes invalidate it.

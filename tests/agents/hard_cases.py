@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from cidadao_gql.documents import complete_cnpj, complete_cpf
+from cidadao_gql.taxids import complete_cnpj, complete_cpf
 
 DAY = date(2024, 5, 1)  # art. 75 limits: I R$ 119,812.02, II R$ 59,906.02
 BENFORD = [math.log10(1 + 1 / d) for d in range(1, 10)]

@@ -14,7 +14,7 @@ from cidadao_gql.agents import AGENTS, Agent, Target
 from cidadao_gql.agents.contracts import AmendmentCeiling, SanctionedSupplier
 from cidadao_gql.agents.patterns import NearDuplicate, SplitPurchase
 from cidadao_gql.agents.statistics import Benford, Concentration, PriceOutlier
-from cidadao_gql.db import Database, open_database
+from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.ingestion.derived import ensure_current
 from cidadao_gql.investigations import store
 from cidadao_gql.settings import Settings

@@ -11,7 +11,7 @@ import pytest
 from cidadao_gql.agents import AGENTS, Agent, Finding, Target
 from cidadao_gql.agents.patterns import SplitPurchase
 from cidadao_gql.agents.statistics import Concentration, benford_deviation, first_digit
-from cidadao_gql.db import Database, open_database
+from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.settings import Settings
 from tests.conftest import DatabaseFactory, connect

@@ -21,8 +21,8 @@ import orjson
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from cidadao_gql.cache import TieredCache
-from cidadao_gql.db import open_database
+from cidadao_gql.data.cache import TieredCache
+from cidadao_gql.data.db import open_database
 from cidadao_gql.schema.spending import SPENDING_CACHE
 from cidadao_gql.settings import Settings
 

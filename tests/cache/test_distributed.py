@@ -13,10 +13,10 @@ from pathlib import Path
 import orjson
 import redis.asyncio as aioredis
 
-from cidadao_gql import apikeys
-from cidadao_gql.app import create_app
-from cidadao_gql.cache import announce, bump_version
+from cidadao_gql.data import apikeys
+from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import ROOT, connect, free_port, live_server, redis_server, wait_for_redis
 
 SPENDING = "{ spending(groupBy: UF, first: 3) { key total contractCount } }"

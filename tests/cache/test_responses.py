@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cidadao_gql.app import create_app
-from cidadao_gql.cache import TieredCache
-from cidadao_gql.db import Database
-from cidadao_gql.loaders import make_loaders
-from cidadao_gql.response_cache import document_key
+from cidadao_gql.data.cache import TieredCache
+from cidadao_gql.data.db import Database
+from cidadao_gql.data.loaders import make_loaders
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
+from cidadao_gql.web.response_cache import document_key
 from tests.conftest import live_server
 
 PAGE = "query Page($n: Int!) { contracts(first: $n) { nodes { number agency { name } } } }"
@@ -93,7 +93,7 @@ async def test_entity_rows_come_from_the_cache(
 
 
 async def test_the_fast_path_answers_anonymous_hits_and_only_them(settings: Settings) -> None:
-    from cidadao_gql import apikeys
+    from cidadao_gql.data import apikeys
     from tests.conftest import connect
 
     assert settings.database_url

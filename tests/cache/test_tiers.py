@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from cidadao_gql.cache import L1, L2, L3, Policy, TieredCache, bump_version
-from cidadao_gql.cache.memory import Entry
-from cidadao_gql.cache.redis_tier import INDEX, PREFIX
-from cidadao_gql.cache.versions import Versions
-from cidadao_gql.db import Database
+from cidadao_gql.data.cache import L1, L2, L3, Policy, TieredCache, bump_version
+from cidadao_gql.data.cache.memory import Entry
+from cidadao_gql.data.cache.redis_tier import INDEX, PREFIX
+from cidadao_gql.data.cache.versions import Versions
+from cidadao_gql.data.db import Database
 from cidadao_gql.settings import Settings
 from tests.conftest import FakeClock
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cidadao_gql.app import create_app
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import live_server
 
 HERE = Path(__file__).parent

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
 from cidadao_gql.schema.relay import encode_id
 from tests.conftest import Run
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
 from cidadao_gql.schema.relay import decode_id, encode_id
 from tests.conftest import Run
 

@@ -30,18 +30,18 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from cidadao_gql.app import create_app
-from cidadao_gql.schema.costs import CostAnalysis
-from cidadao_gql.schema.error_codes import code_error
-from cidadao_gql.schema.expansion import SATURATED, Expansion
-from cidadao_gql.schema.limits import (
+from cidadao_gql.execution.error_codes import code_error
+from cidadao_gql.execution.expansion import SATURATED, Expansion
+from cidadao_gql.execution.limits import (
     MAX_FRAGMENTS_REACHED,
     MAX_REPEATS,
     alias_limit,
     depth_limit,
     field_limit,
 )
+from cidadao_gql.schema.costs import CostAnalysis
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.app import create_app
 from tests.conftest import Run, live_server
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"

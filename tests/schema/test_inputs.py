@@ -32,11 +32,11 @@ from graphql import (
     print_ast,
 )
 
-from cidadao_gql import queries
-from cidadao_gql.apikeys import User
-from cidadao_gql.db import Database
-from cidadao_gql.loaders import make_loaders
-from cidadao_gql.schema import Schema, sdl
+from cidadao_gql.data import sql
+from cidadao_gql.data.apikeys import User
+from cidadao_gql.data.db import Database
+from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.execution.schema import Schema, sdl
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
@@ -411,22 +411,22 @@ async def test_years_within_the_bounds_are_taken(probe: Probe) -> None:
             assert result.errors is None, (str(position), fine, result.errors)
 
 
-# For each way an ordering reads its column (queries.read_*): a value it takes, and values
+# For each way an ordering reads its column (sql.read_*): a value it takes, and values
 # it must not, among them what Python's own parsers take.
 CURSOR_VALUES: dict[Any, tuple[str, list[str]]] = {
     # the cursors' id is 1: an id ordering's value must be that id
-    queries.read_key: ("1", ["0", "-5", "01", " 1", "1_0", "\u0661", "9223372036854775808",
+    sql.read_key: ("1", ["0", "-5", "01", " 1", "1_0", "\u0661", "9223372036854775808",
                              "1e3", "NaN", "", "1.0", "2"]),
-    queries.read_integer: ("1", ["2147483648", "-2147483649", "01", "1_0", "\u0661", " 1",
+    sql.read_integer: ("1", ["2147483648", "-2147483649", "01", "1_0", "\u0661", " 1",
                                  "NaN", "", "+1", "-0"]),
     # amounts are written with two decimals: other spellings of the same amount are not ours
-    queries.read_money: ("1.00", ["NaN", "sNaN", "-NaN", "Infinity", "-Infinity", "1e999999",
+    sql.read_money: ("1.00", ["NaN", "sNaN", "-NaN", "Infinity", "-Infinity", "1e999999",
                                   "1e-999999", "1.001", "10000000000000000", " 1.00",
                                   "1_0.00", "\u0661.00", "", "1", "1.0", "1.000", "1E+0",
                                   "100E-2", "+1.00", "01.00", "-0", "-0.00", "0.0", "-0.0"]),
-    queries.read_date: ("2024-01-01", ["2024-1-1", "20240101", "2024-W01-1", "2024-01-01T00:00",
+    sql.read_date: ("2024-01-01", ["2024-1-1", "20240101", "2024-W01-1", "2024-01-01T00:00",
                                        "10000-01-01", "NaN", "\u0662024-01-01"]),
-    queries.read_timestamp: ("2024-01-01T00:00:00", ["2024-01-01T00:00:00+00:00",
+    sql.read_timestamp: ("2024-01-01T00:00:00", ["2024-01-01T00:00:00+00:00",
                                                      "2024-01-01 00:00:00", "2024-01-01",
                                                      "2024-01-01T00:00:00Z", "NaN"]),
 }  # fmt: skip
@@ -475,8 +475,8 @@ def orders(position: Position, schema: GraphQLSchema) -> list[str]:
 async def test_every_cursor_of_every_ordering_is_read_strictly(probe: Probe) -> None:
     orderings = {
         o.name: o.parse
-        for entity in vars(queries).values()
-        if isinstance(entity, queries.Entity)
+        for entity in vars(sql).values()
+        if isinstance(entity, sql.Entity)
         for o in entity.orderings
     }
     assert len(orderings) >= 10

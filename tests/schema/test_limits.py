@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from cidadao_gql.db import Database, open_database
-from cidadao_gql.loaders import make_loaders
-from cidadao_gql.schema import build_schema
+from cidadao_gql.data.db import Database, open_database
+from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.costs import CostAnalysis
 from cidadao_gql.schema.relay import encode_id

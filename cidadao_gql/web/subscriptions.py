@@ -29,8 +29,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from cidadao_gql import metrics
 from cidadao_gql.errors import CidadaoError, ServiceUnavailable, TooManySubscriptions
-from cidadao_gql.graphql_params import checked, named_operation
 from cidadao_gql.schema.context import Context
+from cidadao_gql.web.graphql_params import checked, named_operation
 
 TRY_AGAIN_LATER = 1013  # RFC 6455's registry: the server is overloaded or a dependency down
 

@@ -21,10 +21,10 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from cidadao_gql import metrics
+from cidadao_gql.data.ratelimit import Spend, retry_after_header
 from cidadao_gql.errors import QueryTooComplex, Throttled
-from cidadao_gql.ratelimit import Spend, retry_after_header
+from cidadao_gql.execution.expansion import Expansion, schema_fields
 from cidadao_gql.schema.costs import CostAnalysis
-from cidadao_gql.schema.expansion import Expansion, schema_fields
 
 
 def depth_limit(max_depth: int) -> type[ValidationRule]:

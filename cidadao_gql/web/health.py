@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cidadao_gql import metrics
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
 from cidadao_gql.investigations import store
 from cidadao_gql.migrations import pending_migrations
 

@@ -40,11 +40,11 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cidadao_gql.apikeys import Tokens, User, authenticate
-from cidadao_gql.cache import L1, Policy, TieredCache
-from cidadao_gql.db import Database
+from cidadao_gql.data.apikeys import Tokens, User, authenticate
+from cidadao_gql.data.cache import L1, Policy, TieredCache
+from cidadao_gql.data.db import Database
 from cidadao_gql.errors import BadUserInput, CidadaoError, Unauthenticated
-from cidadao_gql.media import JSON, essence
+from cidadao_gql.web.media import JSON, essence
 
 COOKIE = "cgql_session"
 PREFLIGHT_HEADERS = ("x-apollo-operation-name", "apollo-require-preflight")

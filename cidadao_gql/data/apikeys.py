@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import jwt
 
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
 from cidadao_gql.errors import Unauthenticated
 
 PREFIX = "cgk_"

@@ -22,11 +22,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from cidadao_gql import metrics
-from cidadao_gql.cache.memory import Entry, MemoryTier
-from cidadao_gql.cache.postgres_tier import PostgresTier
-from cidadao_gql.cache.redis_tier import RedisTier
-from cidadao_gql.cache.versions import Versions
-from cidadao_gql.db import Database
+from cidadao_gql.data.cache.memory import Entry, MemoryTier
+from cidadao_gql.data.cache.postgres_tier import PostgresTier
+from cidadao_gql.data.cache.redis_tier import RedisTier
+from cidadao_gql.data.cache.versions import Versions
+from cidadao_gql.data.db import Database
 from cidadao_gql.settings import Settings
 
 L1, L2, L3 = "l1", "l2", "l3"

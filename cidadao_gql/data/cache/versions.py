@@ -19,7 +19,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
 
 log = logging.getLogger("cidadao_gql.cache")
 CHANNEL = "cidadao:cache:invalidate"

@@ -16,7 +16,7 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
-from cidadao_gql.compiled.plan import (
+from cidadao_gql.execution.compiled.plan import (
     Batch,
     Fallback,
     FieldPlan,

@@ -19,7 +19,7 @@ from cidadao_gql.errors import (
     UnsupportedMediaType,
     WebSocketRequired,
 )
-from cidadao_gql.media import is_json_body
+from cidadao_gql.web.media import is_json_body
 
 Params = dict[str, Any]
 NAMES = ("query", "operationName", "variables", "extensions")

@@ -11,8 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cidadao_gql import metrics
 from cidadao_gql.errors import Overloaded, PayloadTooLarge
-from cidadao_gql.media import is_json_body
-from cidadao_gql.refusals import internal_error, refusal
+from cidadao_gql.web.media import is_json_body
+from cidadao_gql.web.refusals import internal_error, refusal
 
 
 class BodyTooLarge(Exception):

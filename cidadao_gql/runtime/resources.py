@@ -20,15 +20,15 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from cidadao_gql.cache import TieredCache
-from cidadao_gql.db import Database, open_database
+from cidadao_gql.data.cache import TieredCache
+from cidadao_gql.data.db import Database, open_database
+from cidadao_gql.data.persisted import PersistedDocuments
+from cidadao_gql.data.ratelimit import Clock, Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.errors import ConfigError
 from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.queue import Jobs, LocalJobs, StreamJobs
 from cidadao_gql.migrations import pending_migrations
-from cidadao_gql.persisted import PersistedDocuments
-from cidadao_gql.ratelimit import Clock, Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.settings import Settings
 
 AGENT_CONCURRENCY = 4  # agents of one investigation running at once

@@ -24,9 +24,9 @@ from graphql import (
     visit,
 )
 
-from cidadao_gql.cache import L1, L2, Policy, TieredCache
-from cidadao_gql.graphql_params import parsed
+from cidadao_gql.data.cache import L1, L2, Policy, TieredCache
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.graphql_params import parsed
 
 PRIVATE_FIELDS = frozenset({"viewer", "investigation", "investigations"})
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cidadao_gql.cache import codec
-from cidadao_gql.cache.memory import Entry
-from cidadao_gql.db import Database
+from cidadao_gql.data.cache import codec
+from cidadao_gql.data.cache.memory import Entry
+from cidadao_gql.data.db import Database
 
 
 class PostgresTier:

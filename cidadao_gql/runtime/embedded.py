@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from cidadao_gql.db import RoundTrips, init_connection
+from cidadao_gql.data.db import RoundTrips, init_connection
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.ingestion.importer import Rejects, import_directory
 from cidadao_gql.migrations import migrate

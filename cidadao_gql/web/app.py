@@ -32,8 +32,10 @@ from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from cidadao_gql import graphiql, health, metrics
-from cidadao_gql.apikeys import Tokens, User, authenticate
+from cidadao_gql import metrics
+from cidadao_gql.data.apikeys import Tokens, User, authenticate
+from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.data.persisted import PersistedDocuments
 from cidadao_gql.errors import (
     BadRequest,
     BadUserInput,
@@ -44,7 +46,15 @@ from cidadao_gql.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
-from cidadao_gql.graphql_params import (
+from cidadao_gql.execution.expansion import schema_fields
+from cidadao_gql.execution.limits import MAX_SCHEMA_FIELDS
+from cidadao_gql.execution.schema import build_schema
+from cidadao_gql.observability import configure_tracing, request_id
+from cidadao_gql.runtime.resources import Resources, open_resources
+from cidadao_gql.schema.context import Context
+from cidadao_gql.settings import Settings
+from cidadao_gql.web import graphiql, health
+from cidadao_gql.web.graphql_params import (
     Params,
     chosen_operation,
     from_body,
@@ -52,25 +62,17 @@ from cidadao_gql.graphql_params import (
     parsed,
     tokens,
 )
-from cidadao_gql.loaders import make_loaders
-from cidadao_gql.media import GRAPHQL_RESPONSE, answer_type
-from cidadao_gql.middleware import (
+from cidadao_gql.web.media import GRAPHQL_RESPONSE, answer_type
+from cidadao_gql.web.middleware import (
     BodyLimit,
     CachedAnswers,
     CompressWhenAsked,
     Overload,
     UnhandledErrors,
 )
-from cidadao_gql.observability import configure_tracing, request_id
-from cidadao_gql.persisted import PersistedDocuments
-from cidadao_gql.refusals import BY_STATUS, http_exception, refusal
-from cidadao_gql.resources import Resources, open_resources
-from cidadao_gql.response_cache import ResponseCache
-from cidadao_gql.schema import build_schema
-from cidadao_gql.schema.context import Context
-from cidadao_gql.schema.expansion import schema_fields
-from cidadao_gql.schema.limits import MAX_SCHEMA_FIELDS
-from cidadao_gql.sessions import (
+from cidadao_gql.web.refusals import BY_STATUS, http_exception, refusal
+from cidadao_gql.web.response_cache import ResponseCache
+from cidadao_gql.web.sessions import (
     COOKIE,
     CsrfPrevented,
     Session,
@@ -78,8 +80,7 @@ from cidadao_gql.sessions import (
     SessionsDisabled,
     check_preflighted,
 )
-from cidadao_gql.settings import Settings
-from cidadao_gql.subscriptions import TransportWS
+from cidadao_gql.web.subscriptions import TransportWS
 
 add_compress_type(GRAPHQL_RESPONSE)
 

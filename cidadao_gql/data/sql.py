@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal, DecimalException
 from typing import Any
 
-from cidadao_gql.db import Database, Record
+from cidadao_gql.data.db import Database, Record
 
 
 class Sql:

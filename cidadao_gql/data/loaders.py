@@ -14,16 +14,16 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from cidadao_gql import queries
-from cidadao_gql.cache import Policy, TieredCache
-from cidadao_gql.db import Database, Record
-from cidadao_gql.queries import Entity, Filters, PageRequest
+from cidadao_gql.data import sql
+from cidadao_gql.data.cache import Policy, TieredCache
+from cidadao_gql.data.db import Database, Record
+from cidadao_gql.data.sql import Entity, Filters, PageRequest
 
 ROW_TTL = 3600.0
 BatchFunction = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
-_BY_ID = {"agency": queries.AGENCIES, "supplier": queries.SUPPLIERS,
-          "procurement": queries.PROCUREMENTS, "item": queries.ITEMS, "award": queries.AWARDS,
-          "contract": queries.CONTRACTS, "sanction": queries.SANCTIONS}  # fmt: skip
+_BY_ID = {"agency": sql.AGENCIES, "supplier": sql.SUPPLIERS,
+          "procurement": sql.PROCUREMENTS, "item": sql.ITEMS, "award": sql.AWARDS,
+          "contract": sql.CONTRACTS, "sanction": sql.SANCTIONS}  # fmt: skip
 
 
 def _digest(*parts: object) -> str:
@@ -87,14 +87,14 @@ class Loaders:
             return self._suppliers_by_document
         if name == "sanctions_by_document":
             return partial(
-                queries.fetch_by_column, self.db, queries.SANCTIONS, "supplier_document",
+                sql.fetch_by_column, self.db, sql.SANCTIONS, "supplier_document",
                 kind="text",
             )  # fmt: skip
         raise KeyError(name)
 
     def _by_id(self, entity: Entity) -> BatchFunction:
         """Rows by id, read through the cache tiers when there is a cache."""
-        fetch = partial(queries.fetch_by_ids, self.db, entity)
+        fetch = partial(sql.fetch_by_ids, self.db, entity)
         cache = self.cache
         if cache is None:
             return fetch
@@ -106,8 +106,8 @@ class Loaders:
         return load
 
     async def _suppliers_by_document(self, documents: Sequence[str]) -> list[Record | None]:
-        groups = await queries.fetch_by_column(
-            self.db, queries.SUPPLIERS, "document", documents, kind="text"
+        groups = await sql.fetch_by_column(
+            self.db, sql.SUPPLIERS, "document", documents, kind="text"
         )
         return [rows[0] if rows else None for rows in groups]
 
@@ -121,7 +121,7 @@ class Loaders:
         if loader is None:
             loader = DataLoader(
                 partial(
-                    queries.fetch_child_pages,
+                    sql.fetch_child_pages,
                     self.db,
                     entity,
                     parent_column,
@@ -139,22 +139,22 @@ class Loaders:
         loader = self._counts.get(key)
         if loader is None:
             loader = DataLoader(
-                partial(queries.count_children, self.db, entity, parent_column, filters=filters)
+                partial(sql.count_children, self.db, entity, parent_column, filters=filters)
             )
             self._counts[key] = loader
         return loader
 
     async def page(self, entity: Entity, filters: Filters, page: PageRequest) -> list[Record]:
-        return await queries.fetch_page(self.db, entity, filters, page)
+        return await sql.fetch_page(self.db, entity, filters, page)
 
     async def count(self, entity: Entity, filters: Filters) -> int:
-        return await queries.count_rows(self.db, entity, filters)
+        return await sql.count_rows(self.db, entity, filters)
 
     async def spending(
         self, group: str, filters: Filters, first: int, policy: Policy | None = None
     ) -> list[Record]:
         async def compute() -> list[Record]:
-            return await queries.fetch_spending(self.db, group, filters, first)
+            return await sql.fetch_spending(self.db, group, filters, first)
 
         if self.cache is None or policy is None:
             return await compute()
@@ -163,7 +163,7 @@ class Loaders:
 
     def supplier_totals(self, policy: Policy | None = None) -> DataLoader[int, Record | None]:
         if self._totals is None:
-            fetch = partial(queries.fetch_supplier_totals, self.db)
+            fetch = partial(sql.fetch_supplier_totals, self.db)
             cache = self.cache
             if cache is None or policy is None:
                 self._totals = DataLoader(fetch)
@@ -179,7 +179,7 @@ class Loaders:
         """A user's own keys: private, so cached under the user and never shared."""
 
         async def compute() -> list[Record]:
-            return await queries.fetch_api_keys(self.db, user_id)
+            return await sql.fetch_api_keys(self.db, user_id)
 
         if self.cache is None or policy is None:
             return await compute()

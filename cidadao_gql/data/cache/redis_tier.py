@@ -20,8 +20,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cidadao_gql import metrics
-from cidadao_gql.cache import codec
-from cidadao_gql.cache.memory import Entry
+from cidadao_gql.data.cache import codec
+from cidadao_gql.data.cache.memory import Entry
 
 log = logging.getLogger("cidadao_gql.cache")
 PREFIX = "cidadao:cache:"

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from strawberry.extensions import SchemaExtension
 
-from cidadao_gql.db import Database
+from cidadao_gql.data.db import Database
 from cidadao_gql.errors import BadUserInput, CidadaoError
 
 APQ_PREFIX = "cidadao:apq:"

@@ -25,8 +25,8 @@ from cidadao_gql.errors import (
     Refused,
     UnsupportedMediaType,
 )
-from cidadao_gql.media import JSON, answer_type
 from cidadao_gql.observability import request_id
+from cidadao_gql.web.media import JSON, answer_type
 
 log = logging.getLogger("cidadao_gql.errors")
 

@@ -1,0 +1,349 @@
+"""The GraphQL schema, composed from one module per domain area."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from contextlib import AbstractContextManager, nullcontext
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import orjson
+import strawberry
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    NoSchemaIntrospectionCustomRule,
+)
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
+from strawberry.extensions.tracing import OpenTelemetryExtension
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.utils.aio import aclosing
+
+from cidadao_gql import metrics
+from cidadao_gql.data.persisted import PersistedQueries
+from cidadao_gql.errors import CidadaoError, QueryTimeout
+from cidadao_gql.execution import compiled
+from cidadao_gql.execution.error_codes import code_error
+from cidadao_gql.execution.limits import Bill, CostLimit, alias_limit, depth_limit, field_limit
+from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
+from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
+from cidadao_gql.schema.costs import CostAnalysis, apply_cost_directives
+from cidadao_gql.schema.inputs import DECIMAL, StorableStrings, unstorable_variable
+from cidadao_gql.schema.investigations import (
+    Investigation,
+    InvestigationEvents,
+    InvestigationFinding,
+    InvestigationMutations,
+    InvestigationQueries,
+    InvestigationSubscriptions,
+)
+from cidadao_gql.schema.node import NodeQueries
+from cidadao_gql.schema.procurements import (
+    Award,
+    Item,
+    Procurement,
+    ProcurementFilter,
+    ProcurementQueries,
+)
+from cidadao_gql.schema.relay import Connection
+from cidadao_gql.schema.sanctions import Sanction, SanctionQueries
+from cidadao_gql.schema.spending import SpendingQueries
+from cidadao_gql.schema.suppliers import Supplier, SupplierFilter, SupplierQueries
+from cidadao_gql.schema.viewer import ViewerQueries
+from cidadao_gql.settings import Settings
+
+
+@strawberry.type(description="Public procurement data: who sold what to whom, for how much.")
+class Query(
+    NodeQueries,
+    AgencyQueries,
+    SupplierQueries,
+    ProcurementQueries,
+    ContractQueries,
+    SanctionQueries,
+    SpendingQueries,
+    ViewerQueries,
+    InvestigationQueries,
+):
+    pass
+
+
+@strawberry.type(description="Changes: investigations are started and cancelled here.")
+class Mutation(InvestigationMutations):
+    pass
+
+
+@strawberry.type(description="Live events, over WebSocket (graphql-transport-ws).")
+class Subscription(InvestigationSubscriptions):
+    pass
+
+
+class Schema(strawberry.Schema):
+    """Our schema: errors coded, operations bounded in time, cost in every response."""
+
+    def __init__(
+        self, settings: Settings, rules: list[type[ASTValidationRule]], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        _mend_is_one_of(self._schema)
+        self.timeout = settings.query_timeout_ms / 1000
+        self.max_cost = settings.max_query_cost
+        self.tracing = settings.otel_endpoint is not None
+        # Trusted-documents mode checks every document in the PersistedQueries extension,
+        # which only the ordinary path runs.
+        self.compiled: compiled.Executor | None = None
+        if settings.executor == "compiled" and not settings.persisted_queries_only:
+            planner = compiled.Planner(
+                self._schema, rules, settings.max_tokens, compiled.types_by_class(self)
+            )
+            self.compiled = compiled.Executor(planner)
+
+    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
+        context = kwargs.get("context_value")
+        refused = _refused(args, kwargs)
+        if refused is not None:
+            return self._finish(refused, context)
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = None
+                if self._compilable(query, args, kwargs, context):
+                    assert query is not None
+                    with self._span(kwargs.get("operation_name")):
+                        result = await self._execute_compiled(query, kwargs, context)
+                if result is None:
+                    if self.compiled is not None:
+                        metrics.EXECUTION_PATH.labels("ordinary").inc()
+                    result = await super().execute(query, *args, **kwargs)
+        except TimeoutError:
+            result = self._timed_out()
+        return self._finish(result, context)
+
+    async def execute_compiled(
+        self,
+        query: str,
+        variable_values: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> ExecutionResult | None:
+        """The operation on the compiled path alone, finished as `execute` finishes it; None
+        (with nothing charged) when only the ordinary path can answer it. For callers that
+        can skip the view's own request handling when this answers."""
+        if self.compiled is None or not getattr(context, "compiled", False):
+            return None
+        if unstorable_variable(variable_values) is not None:
+            return None  # `execute` refuses them, as the view answers
+        kwargs = {"variable_values": variable_values, "operation_name": operation_name}
+        try:
+            async with asyncio.timeout(self.timeout):
+                with self._span(operation_name):
+                    result = await self._execute_compiled(query, kwargs, context)
+        except TimeoutError:
+            result = self._timed_out()
+        return None if result is None else self._finish(result, context)
+
+    def _timed_out(self) -> ExecutionResult:
+        # Cancelling the execution cancelled its statements too (asyncpg sends a cancel).
+        error = QueryTimeout(
+            f"the operation ran longer than {self.timeout * 1000:.0f} ms",
+            timeoutMs=round(self.timeout * 1000),
+        )
+        return ExecutionResult(
+            data=None, errors=[GraphQLError(error.message, original_error=error)]
+        )
+
+    def _finish(self, result: ExecutionResult, context: Any) -> ExecutionResult:
+        """Errors coded and counted, cost spent and reported: the same on every path."""
+        request_id = getattr(context, "request_id", None)
+        if result.errors:
+            result.errors = [code_error(e, request_id) for e in result.errors]
+            for coded in result.errors:
+                metrics.ERRORS.labels((coded.extensions or {}).get("code", "UNKNOWN")).inc()
+        cost = getattr(context, "cost", None) or _UNPRICED
+        metrics.COST_SPENT.inc(cost.get("actualQueryCost") or 0)
+        result.extensions = {"cost": cost, **(result.extensions or {})}
+        return result
+
+    def _span(self, operation_name: str | None) -> AbstractContextManager[Any]:
+        """With tracing on, the compiled path's operation span, named as Strawberry's
+        extension names the ordinary path's; the SQL spans nest under it."""
+        if not self.tracing:
+            return nullcontext()
+        from opentelemetry import trace
+
+        name = f"GraphQL Query: {operation_name}" if operation_name else "GraphQL Query"
+        span = trace.get_tracer("cidadao_gql").start_as_current_span(
+            name,
+            kind=trace.SpanKind.SERVER,
+            attributes={"component": "graphql", "graphql.path": "compiled"},
+        )
+        return span
+
+    def _compilable(
+        self, query: str | None, args: tuple[Any, ...], kwargs: dict[str, Any], context: Any
+    ) -> bool:
+        return (
+            self.compiled is not None
+            and query is not None
+            and not args
+            and not kwargs.get("operation_extensions")
+            and kwargs.get("root_value") is None
+            and getattr(context, "compiled", False)
+        )
+
+    async def _execute_compiled(
+        self, query: str, kwargs: dict[str, Any], context: Any
+    ) -> ExecutionResult | None:
+        """The operation on the compiled path, priced and charged as CostLimit does; None
+        when the ordinary path must answer (nothing is left charged then)."""
+        assert self.compiled is not None
+        operation_name = kwargs.get("operation_name")
+        raw_variables = kwargs.get("variable_values")
+        prepared = self.compiled.prepare(query, raw_variables, operation_name)
+        if prepared is None:
+            return None
+        plan, variables = prepared
+        try:
+            key = orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON (an in-process caller's own values): priced afresh
+            key = None
+
+        def price() -> compiled.Price:
+            analysis = CostAnalysis(self._schema, plan.document, operation_name, raw_variables)
+            return compiled.Price(analysis.requested(), analysis.weigh)
+
+        priced = price() if key is None else plan.price(key, price)
+        if priced.requested > self.max_cost:
+            return None  # the ordinary path refuses it, with the numbers
+        bill = Bill(context, priced.requested)
+        spend = await bill.charge(read_only=True)
+        if spend is not None and not spend.allowed:
+            return None  # nothing was taken; the ordinary path answers THROTTLED
+        done = await self.compiled.run(plan, variables, context, priced)
+        if done is None:
+            metrics.EXECUTION_PATH.labels("fallback").inc()
+            await bill.settle(0)  # all of it back: the ordinary path charges again
+            context.cost = {}
+            return None
+        metrics.EXECUTION_PATH.labels("compiled").inc()
+        data, actual = done
+        await bill.settle(actual)
+        return ExecutionResult(data=data, errors=None)
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
+        """Subscriptions (and operations sent over WebSocket): every result coded as
+        `execute` codes them."""
+        refused = _refused(args, kwargs)
+        if refused is not None:
+            source: StreamResult = _once(PreExecutionError(data=None, errors=refused.errors))
+        else:
+            source = await super().stream(query, *args, **kwargs)
+        return self._coded(source, getattr(kwargs.get("context_value"), "request_id", None))
+
+    @staticmethod
+    async def _coded(source: StreamResult, request_id: str | None) -> AsyncGenerator[Any, None]:
+        async with aclosing(source):
+            try:
+                async for result in source:
+                    if isinstance(result, ExecutionResult) and result.errors:
+                        result.errors = [code_error(e, request_id) for e in result.errors]
+                    yield result
+            except GraphQLError as error:
+                # A document that does not parse: ParserCache parses it outside the guard
+                # Strawberry puts around its own parsing, so the error escapes the stream.
+                yield PreExecutionError(data=None, errors=[code_error(error, request_id)])
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Strawberry logs every error, a client's bad cursor included; code_error logs the
+        internal ones, with the request id, and that is all the log needs."""
+
+
+def _refused(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionResult | None:
+    """The answer to variables holding a string no column can store (see inputs), refused
+    before anything reads them; None for any other operation."""
+    variables = kwargs["variable_values"] if "variable_values" in kwargs else (args or [None])[0]
+    error: CidadaoError | None = unstorable_variable(variables)
+    if error is None:
+        return None
+    return ExecutionResult(data=None, errors=[GraphQLError(error.message, original_error=error)])
+
+
+async def _once(result: ExecutionResult) -> AsyncGenerator[Any, None]:
+    yield result
+
+
+# Refused before it could be priced (a syntax or validation error): it cost nothing.
+_UNPRICED = {"requestedQueryCost": 0, "actualQueryCost": 0, "throttleStatus": None}
+
+
+def build_schema(settings: Settings) -> Schema:
+    apply_cost_directives(
+        [Query, Agency, Supplier, Procurement, Item, Award, Contract, Sanction, Connection,
+         Investigation, InvestigationFinding, InvestigationEvents,
+         ContractFilter, ProcurementFilter, AgencyFilter, SupplierFilter]
+    )  # fmt: skip
+    rules: list[type[ASTValidationRule]] = [
+        field_limit(settings.max_fields),
+        depth_limit(settings.max_query_depth),
+        alias_limit(settings.max_aliases),
+        StorableStrings,
+    ]
+    if not settings.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    tracing = [OpenTelemetryExtension] if settings.otel_endpoint else []
+    return Schema(
+        settings,
+        rules,
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Agency, Supplier, Procurement, Item, Award, Contract, Sanction],
+        extensions=[
+            PersistedQueries,
+            partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+            partial(ParserCache, maxsize=1024),
+            partial(AddValidationRules, rules),
+            partial(ValidationCache, maxsize=1024),
+            partial(CostLimit, max_cost=settings.max_query_cost),
+            *tracing,
+        ],
+        config=StrawberryConfig(
+            auto_camel_case=True, batching_config={"max_operations": settings.batch_size}
+        ),
+        scalar_overrides={Decimal: DECIMAL},
+    )
+
+
+def sdl(schema: strawberry.Schema) -> str:
+    """The schema as SDL, as committed in schema.graphql."""
+    return schema.as_str() + "\n"
+
+
+def _mend_is_one_of(schema: GraphQLSchema) -> None:
+    """Strawberry's `__Type.isOneOf` reads `extensions` of whatever type it is asked about,
+    and a list or non-null wrapper has none: an internal error, with a traceback logged,
+    for every `fields { type { isOneOf } }` of an introspection query. Only an input
+    object can be one-of; anything else answers false."""
+    introspected = schema.type_map["__Type"]
+    assert isinstance(introspected, GraphQLObjectType)
+    field = introspected.fields["isOneOf"]
+    strawberry_resolve = field.resolve
+    assert strawberry_resolve is not None, "Strawberry no longer adds isOneOf: drop this"
+
+    def resolve(type_: Any, info: Any) -> Any:
+        if not isinstance(type_, GraphQLInputObjectType):
+            return False
+        return strawberry_resolve(type_, info)
+
+    field.resolve = resolve

@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket surface: the Starlette app, its endpoints, middleware, sessions and refusals."""
