@@ -1,0 +1,178 @@
+"""The package's folders are the layers a request goes down, and imports point down them.
+
+Every `import` of the package's own modules is read from the source (module level,
+inside functions and under `TYPE_CHECKING` alike) and checked against LAYERS: a module
+may import its own layer or one below it, never one above. The only import loop left is
+among the schema's domain types, which name each other (through `strawberry.lazy`, with
+the import deferred into a resolver or kept under `TYPE_CHECKING`).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import cidadao_gql
+
+PACKAGE = Path(cidadao_gql.__file__).parent
+
+# Top to bottom: the order a request goes down (the CLI and the lifecycle compose the rest;
+# investigations, agents, ingestion and migrations sit beside the request's path, above the
+# data they read). Plain values are at the bottom: anything may use them.
+LAYERS: list[tuple[str, ...]] = [
+    ("cli", "client"),
+    ("web",),
+    ("runtime",),
+    ("execution",),
+    ("schema",),
+    ("investigations",),
+    ("agents",),
+    ("ingestion",),
+    ("migrations",),
+    ("data",),
+    ("settings", "errors", "law", "taxids", "objects", "metrics", "observability"),
+]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str) -> int:
+    head = module.split(".")[1] if "." in module else ""
+    for rank, names in enumerate(LAYERS):
+        if head in names:
+            return rank
+    raise AssertionError(f"{module} is in no layer: add its folder to LAYERS and the README")
+
+
+def imports(path: Path, *, everywhere: bool) -> set[str]:
+    """The package's modules `path` imports: everywhere, or only those run when the module
+    is imported (not inside a function, not under `TYPE_CHECKING`)."""
+    tree = ast.parse(path.read_text(), str(path))
+    skipped: set[int] = set()
+    if not everywhere:
+        for node in ast.walk(tree):
+            deferred = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            if deferred or (isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)):
+                skipped.update(id(n) for n in ast.walk(node))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("cidadao_gql"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cidadao_gql"):
+            assert node.module is not None
+            for alias in node.names:  # `from cidadao_gql.data import sql` imports a module
+                child = f"{node.module}.{alias.name}"
+                found.add(child if _is_module(child) else node.module)
+    return found
+
+
+def _is_module(name: str) -> bool:
+    relative = Path(*name.split(".")[1:])
+    return (PACKAGE / relative).is_dir() or (PACKAGE / relative).with_suffix(".py").is_file()
+
+
+def graph(*, everywhere: bool) -> dict[str, set[str]]:
+    return {
+        module_name(p): imports(p, everywhere=everywhere) for p in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def loops(edges: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_every_module_is_in_a_layer() -> None:
+    for module in graph(everywhere=True):
+        if module != "cidadao_gql":
+            layer(module)
+
+
+def test_no_import_points_up_the_layers() -> None:
+    upward = [
+        f"{importer} ({LAYERS[layer(importer)][0]}) imports {imported} ({LAYERS[layer(imported)][0]})"
+        for importer, imported_set in graph(everywhere=True).items()
+        if importer != "cidadao_gql"
+        for imported in sorted(imported_set)
+        if layer(imported) < layer(importer)
+    ]
+    assert upward == []
+
+
+def test_a_layer_of_packages_does_not_import_its_neighbours() -> None:
+    """Within one layer, a package keeps to itself: `cli` may use `client`, but `settings`
+    using `errors` is the only kind of sideways import, between plain values."""
+    sideways = [
+        f"{importer} imports {imported}"
+        for importer, imported_set in graph(everywhere=True).items()
+        if importer != "cidadao_gql" and layer(importer) != len(LAYERS) - 1
+        for imported in sorted(imported_set)
+        if layer(imported) == layer(importer)
+        and imported.split(".")[1] != importer.split(".")[1]
+        and LAYERS[layer(importer)] != ("cli", "client")
+    ]
+    assert sideways == []
+
+
+def test_no_import_loop_when_modules_are_imported() -> None:
+    assert loops(graph(everywhere=False)) == []
+
+
+def test_the_only_loop_is_among_domain_types() -> None:
+    for component in loops(graph(everywhere=True)):
+        assert all(m.startswith("cidadao_gql.schema.") for m in component), component
+
+
+def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
+    """The checks above are not vacuous: an import of the web layer from data is upward."""
+    source = tmp_path / "probe.py"
+    source.write_text("from cidadao_gql.web.app import create_app\n")
+    (imported,) = imports(source, everywhere=False)
+    assert layer(imported) < layer("cidadao_gql.data.db")
+
+
+def test_the_readme_layout_lists_every_folder() -> None:
+    """The README's Layout section names every folder of the package, one line each."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    folders = sorted(
+        p.name for p in PACKAGE.iterdir() if p.is_dir() and any(p.glob("*.py"))
+    )
+    listed = [line.split()[0] for line in layout.splitlines() if line.startswith("  ")]
+    for folder in folders:
+        assert f"{folder}/" in listed, f"{folder}/ is not in the README's Layout"
+    for entry in listed:
+        if entry.endswith("/"):
+            assert entry.rstrip("/") in folders, f"the Layout names {entry}, which is gone"
