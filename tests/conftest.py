@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -143,6 +144,20 @@ def answer_bytes(result: Any) -> bytes:
     return orjson.dumps(answer)
 
 
+_ORDINARY: dict[int, tuple[Any, Any]] = {}
+
+
+def ordinary(schema: Any) -> Any:
+    """`schema` built again with EXECUTOR=ordinary: the other side of differential tests."""
+    found = _ORDINARY.get(id(schema))
+    if found is None or found[0] is not schema:
+        found = _ORDINARY[id(schema)] = (
+            schema,
+            build_schema(replace(schema.settings, executor="ordinary")),
+        )
+    return found[1]
+
+
 class Run:
     """Executes operations against the schema with a fresh context, as one request would."""
 
@@ -160,10 +175,11 @@ class Run:
         return result
 
     async def execute(self, query: str, variables: dict[str, Any], compiled: bool = True) -> Any:
-        context = Context(
-            self.db, self.settings, make_loaders(self.db), None, "test", compiled=compiled
-        )
-        return await self.schema.execute(query, variable_values=variables, context_value=context)
+        """On the schema's default path, or (`compiled=False`) on the same schema built with
+        EXECUTOR=ordinary."""
+        context = Context(self.db, self.settings, make_loaders(self.db), None, "test")
+        schema = self.schema if compiled else ordinary(self.schema)
+        return await schema.execute(query, variable_values=variables, context_value=context)
 
     async def data(self, query: str, **variables: Any) -> Any:
         result = await self(query, **variables)

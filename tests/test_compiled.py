@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 
 from cidadao_gql.data.db import Database
 from cidadao_gql.execution.schema import build_schema
+from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
 from tests.conftest import Run, answer_bytes, connect
 from tests.operations import selection
@@ -31,7 +32,7 @@ async def both_paths(run: Run, query: str) -> tuple[bytes, bytes]:
 
 @pytest.fixture(scope="module")
 def query_type(run: Run) -> GraphQLObjectType:
-    root: GraphQLObjectType | None = run.schema._schema.query_type
+    root: GraphQLObjectType | None = graphql_schema(run.schema).query_type
     assert root is not None
     return root
 

@@ -167,9 +167,7 @@ def test_the_readme_layout_lists_every_folder() -> None:
     """The README's Layout section names every folder of the package, one line each."""
     readme = (PACKAGE.parent / "README.md").read_text()
     layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
-    folders = sorted(
-        p.name for p in PACKAGE.iterdir() if p.is_dir() and any(p.glob("*.py"))
-    )
+    folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and any(p.glob("*.py")))
     listed = [line.split()[0] for line in layout.splitlines() if line.startswith("  ")]
     for folder in folders:
         assert f"{folder}/" in listed, f"{folder}/ is not in the README's Layout"

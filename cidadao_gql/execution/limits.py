@@ -25,6 +25,7 @@ from cidadao_gql.data.ratelimit import Spend, retry_after_header
 from cidadao_gql.errors import QueryTooComplex, Throttled
 from cidadao_gql.execution.expansion import Expansion, schema_fields
 from cidadao_gql.schema.costs import CostAnalysis
+from cidadao_gql.schema.strawberry_internals import graphql_schema
 
 
 def depth_limit(max_depth: int) -> type[ValidationRule]:
@@ -213,7 +214,7 @@ class CostLimit(SchemaExtension):
         context = execution.context
         assert execution.graphql_document is not None
         analysis = CostAnalysis(
-            execution.schema._schema,
+            graphql_schema(execution.schema),
             execution.graphql_document,
             execution.operation_name,
             execution.variables,

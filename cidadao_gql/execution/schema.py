@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 from functools import partial
@@ -29,6 +29,7 @@ from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
 from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
 from cidadao_gql import metrics
@@ -60,6 +61,7 @@ from cidadao_gql.schema.procurements import (
 from cidadao_gql.schema.relay import Connection
 from cidadao_gql.schema.sanctions import Sanction, SanctionQueries
 from cidadao_gql.schema.spending import SpendingQueries
+from cidadao_gql.schema.strawberry_internals import classes_of, graphql_schema
 from cidadao_gql.schema.suppliers import Supplier, SupplierFilter, SupplierQueries
 from cidadao_gql.schema.viewer import ViewerQueries
 from cidadao_gql.settings import Settings
@@ -97,7 +99,8 @@ class Schema(strawberry.Schema):
         self, settings: Settings, rules: list[type[ASTValidationRule]], **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        _mend_is_one_of(self._schema)
+        _mend_is_one_of(graphql_schema(self))
+        self.settings = settings
         self.timeout = settings.query_timeout_ms / 1000
         self.max_cost = settings.max_query_cost
         self.tracing = settings.otel_endpoint is not None
@@ -106,26 +109,47 @@ class Schema(strawberry.Schema):
         self.compiled: compiled.Executor | None = None
         if settings.executor == "compiled" and not settings.persisted_queries_only:
             planner = compiled.Planner(
-                self._schema, rules, settings.max_tokens, compiled.types_by_class(self)
+                graphql_schema(self), rules, settings.max_tokens, classes_of(self)
             )
             self.compiled = compiled.Executor(planner)
 
-    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
-        context = kwargs.get("context_value")
-        refused = _refused(args, kwargs)
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """strawberry.Schema.execute, every parameter passed on by name
+        (strawberry_internals.EXECUTE_PARAMETERS: a test checks they are still these)."""
+        context = context_value
+        refused = _refused(variable_values)
         if refused is not None:
             return self._finish(refused, context)
         try:
             async with asyncio.timeout(self.timeout):
                 result = None
-                if self._compilable(query, args, kwargs, context):
+                compilable = query is not None and root_value is None and not operation_extensions
+                if self.compiled is not None and compilable:
                     assert query is not None
-                    with self._span(kwargs.get("operation_name")):
-                        result = await self._execute_compiled(query, kwargs, context)
+                    with self._span(operation_name):
+                        result = await self._execute_compiled(
+                            query, variable_values, operation_name, context
+                        )
                 if result is None:
-                    if self.compiled is not None:
-                        metrics.EXECUTION_PATH.labels("ordinary").inc()
-                    result = await super().execute(query, *args, **kwargs)
+                    metrics.EXECUTION_PATH.labels("ordinary").inc()
+                    result = await super().execute(
+                        query,
+                        variable_values=variable_values,
+                        context_value=context_value,
+                        root_value=root_value,
+                        operation_name=operation_name,
+                        allowed_operation_types=allowed_operation_types,
+                        operation_extensions=operation_extensions,
+                    )
         except TimeoutError:
             result = self._timed_out()
         return self._finish(result, context)
@@ -140,15 +164,16 @@ class Schema(strawberry.Schema):
         """The operation on the compiled path alone, finished as `execute` finishes it; None
         (with nothing charged) when only the ordinary path can answer it. For callers that
         can skip the view's own request handling when this answers."""
-        if self.compiled is None or not getattr(context, "compiled", False):
+        if self.compiled is None:
             return None
         if unstorable_variable(variable_values) is not None:
             return None  # `execute` refuses them, as the view answers
-        kwargs = {"variable_values": variable_values, "operation_name": operation_name}
         try:
             async with asyncio.timeout(self.timeout):
                 with self._span(operation_name):
-                    result = await self._execute_compiled(query, kwargs, context)
+                    result = await self._execute_compiled(
+                        query, variable_values, operation_name, context
+                    )
         except TimeoutError:
             result = self._timed_out()
         return None if result is None else self._finish(result, context)
@@ -190,26 +215,16 @@ class Schema(strawberry.Schema):
         )
         return span
 
-    def _compilable(
-        self, query: str | None, args: tuple[Any, ...], kwargs: dict[str, Any], context: Any
-    ) -> bool:
-        return (
-            self.compiled is not None
-            and query is not None
-            and not args
-            and not kwargs.get("operation_extensions")
-            and kwargs.get("root_value") is None
-            and getattr(context, "compiled", False)
-        )
-
     async def _execute_compiled(
-        self, query: str, kwargs: dict[str, Any], context: Any
+        self,
+        query: str,
+        raw_variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
     ) -> ExecutionResult | None:
         """The operation on the compiled path, priced and charged as CostLimit does; None
         when the ordinary path must answer (nothing is left charged then)."""
         assert self.compiled is not None
-        operation_name = kwargs.get("operation_name")
-        raw_variables = kwargs.get("variable_values")
         prepared = self.compiled.prepare(query, raw_variables, operation_name)
         if prepared is None:
             return None
@@ -220,7 +235,9 @@ class Schema(strawberry.Schema):
             key = None
 
         def price() -> compiled.Price:
-            analysis = CostAnalysis(self._schema, plan.document, operation_name, raw_variables)
+            analysis = CostAnalysis(
+                graphql_schema(self), plan.document, operation_name, raw_variables
+            )
             return compiled.Price(analysis.requested(), analysis.weigh)
 
         priced = price() if key is None else plan.price(key, price)
@@ -241,15 +258,32 @@ class Schema(strawberry.Schema):
         await bill.settle(actual)
         return ExecutionResult(data=data, errors=None)
 
-    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> StreamResult:
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
         """Subscriptions (and operations sent over WebSocket): every result coded as
         `execute` codes them."""
-        refused = _refused(args, kwargs)
+        refused = _refused(variable_values)
         if refused is not None:
             source: StreamResult = _once(PreExecutionError(data=None, errors=refused.errors))
         else:
-            source = await super().stream(query, *args, **kwargs)
-        return self._coded(source, getattr(kwargs.get("context_value"), "request_id", None))
+            source = await super().stream(
+                query,
+                variable_values=variable_values,
+                context_value=context_value,
+                root_value=root_value,
+                operation_name=operation_name,
+                operation_extensions=operation_extensions,
+                allowed_operation_types=allowed_operation_types,
+            )
+        return self._coded(source, getattr(context_value, "request_id", None))
 
     @staticmethod
     async def _coded(source: StreamResult, request_id: str | None) -> AsyncGenerator[Any, None]:
@@ -269,10 +303,9 @@ class Schema(strawberry.Schema):
         internal ones, with the request id, and that is all the log needs."""
 
 
-def _refused(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionResult | None:
+def _refused(variables: dict[str, Any] | None) -> ExecutionResult | None:
     """The answer to variables holding a string no column can store (see inputs), refused
     before anything reads them; None for any other operation."""
-    variables = kwargs["variable_values"] if "variable_values" in kwargs else (args or [None])[0]
     error: CidadaoError | None = unstorable_variable(variables)
     if error is None:
         return None

@@ -31,7 +31,6 @@ class Context:
     response: Response | None = None  # status and headers of the HTTP answer, when there is one
     cost: dict[str, Any] = field(default_factory=dict)  # extensions.cost, as far as it got
     connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload
-    compiled: bool = True  # False forces the ordinary path (differential tests)
 
 
 Info: TypeAlias = StrawberryInfo[Context, None]

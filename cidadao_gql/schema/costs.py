@@ -61,6 +61,8 @@ from strawberry.schema_directive import Location
 from strawberry.types.base import StrawberryList
 from strawberry.utils.str_converters import to_camel_case
 
+from cidadao_gql.schema.strawberry_internals import object_definition
+
 FIELD_COSTS: dict[str, int] = {
     "Query.spending": 25,  # an aggregate over every contract under the filter
     "*.totalCount": 10,  # a count over the whole filtered list
@@ -430,7 +432,7 @@ def apply_cost_directives(types: Iterable[type]) -> None:
     """Show the tables above in the schema: `@cost` on weighted fields and input fields,
     `@listSize` on every list whose size the cost model reads. Idempotent."""
     for cls in types:
-        definition = cls.__strawberry_definition__  # type: ignore[attr-defined]  # set by strawberry.type
+        definition = object_definition(cls)
         for field in definition.fields:
             name = field.graphql_name or to_camel_case(field.python_name)
             weight = FIELD_COSTS.get(f"{definition.name}.{name}", FIELD_COSTS.get(f"*.{name}"))

@@ -17,6 +17,7 @@ from cidadao_gql.data.sql import Entity, Filters, Ordering, PageRequest, read_ke
 from cidadao_gql.errors import InvalidCursor, InvalidId, InvalidPageSize
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.costs import FIELD_COSTS, Cost
+from cidadao_gql.schema.strawberry_internals import raw_info
 
 T = TypeVar("T")
 
@@ -168,9 +169,9 @@ def page_request(
 def columns_of(info: Info) -> frozenset[str] | None:
     """The columns a connection's caller reads of each row, or None for all of them. The
     compiled executor says (its plans know the selection), on the resolve info it passes,
-    which Strawberry wraps as `_raw_info`; the ordinary path's says nothing, so its rows
-    are whole (`Edge.node` makes objects of them)."""
-    columns: frozenset[str] | None = getattr(getattr(info, "_raw_info", None), "columns", None)
+    which Strawberry wraps (strawberry_internals.raw_info); the ordinary path's says
+    nothing, so its rows are whole (`Edge.node` makes objects of them)."""
+    columns: frozenset[str] | None = getattr(raw_info(info), "columns", None)
     return columns
 
 

@@ -40,6 +40,7 @@ from cidadao_gql.execution.limits import (
     field_limit,
 )
 from cidadao_gql.schema.costs import CostAnalysis
+from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
 from tests.conftest import Run, live_server
@@ -191,8 +192,9 @@ def test_validation_work_is_linear_in_the_chain(schema: Any, variant: str) -> No
     for levels in range(5, 41, 5):
         text = VARIANTS[variant](levels)
         document = parse(text)
-        per_character.append(calls(lambda: validate(schema._schema, document, limited)) / len(text))  # noqa: B023
-        alone.append(calls(lambda: validate(schema._schema, document, unlimited)) / len(text))  # noqa: B023
+        built = graphql_schema(schema)
+        per_character.append(calls(lambda: validate(built, document, limited)) / len(text))  # noqa: B023
+        alone.append(calls(lambda: validate(built, document, unlimited)) / len(text))  # noqa: B023
     assert max(per_character) < 30, per_character
     assert max(alone) < 2 * min(alone), alone
 
@@ -204,7 +206,7 @@ def test_the_cost_of_a_merging_chain_is_linear_to_work_out(schema: Any, variant:
     work = []
     for levels in range(5, 41, 5):
         text = VARIANTS[variant](levels)
-        analysis = CostAnalysis(schema._schema, parse(text), None, None)
+        analysis = CostAnalysis(graphql_schema(schema), parse(text), None, None)
         work.append(calls(analysis.requested) / len(text))
         assert analysis.requested() == 0
     assert max(work) < 2 * min(work), work
@@ -267,8 +269,8 @@ def test_generated_documents_are_analysed_in_bounded_work(schema: Any, text: str
             document = parse(text, max_tokens=settings.max_tokens)
         except GraphQLError:
             return
-        if not validate(schema._schema, document, rules):
-            CostAnalysis(schema._schema, document, None, None).requested()
+        if not validate(graphql_schema(schema), document, rules):
+            CostAnalysis(graphql_schema(schema), document, None, None).requested()
 
     assert calls(analyse, budget=60 * len(text)) > 0
 
@@ -306,7 +308,7 @@ OVERLAP_CODES = {
 def validation_calls(schema: Any, text: str, rules: list[Any]) -> tuple[int, list[GraphQLError]]:
     document = parse(text, max_tokens=Settings().max_tokens)
     errors: list[GraphQLError] = []
-    made = calls(lambda: errors.extend(validate(schema._schema, document, rules)), 10**8)
+    made = calls(lambda: errors.extend(validate(graphql_schema(schema), document, rules)), 10**8)
     return made, [code_error(e, None) for e in errors]
 
 

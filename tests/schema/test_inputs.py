@@ -40,7 +40,7 @@ from cidadao_gql.execution.schema import Schema, sdl
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
-from tests.conftest import answer_bytes
+from tests.conftest import answer_bytes, ordinary
 
 ANA = User(id="ana", scopes=frozenset({"read", "investigate"}))
 ROOTS = {"Query": "query", "Mutation": "mutation", "Subscription": "subscription"}
@@ -165,18 +165,17 @@ class Probe:
         return self.parents[type_name]
 
     async def execute(self, query: str, variables: dict[str, Any], compiled: bool) -> Any:
-        context = Context(
-            self.db, self.settings, make_loaders(self.db), ANA, "test", compiled=compiled
-        )
+        context = Context(self.db, self.settings, make_loaders(self.db), ANA, "test")
+        schema = self.schema if compiled else ordinary(self.schema)
         if query.startswith("subscription"):
-            stream = await self.schema.subscribe(query, variables, context)
+            stream = await schema.subscribe(query, variables, context)
             if not isinstance(stream, AsyncGenerator):
                 return stream
             try:
                 return await anext(stream)
             finally:
                 await stream.aclose()
-        return await self.schema.execute(query, variable_values=variables, context_value=context)
+        return await schema.execute(query, variable_values=variables, context_value=context)
 
     async def run(self, position: Position, query: str, variables: dict[str, Any]) -> Any:
         """The answer on the compiled path (a parent given to `node(id:)` if needed)."""

@@ -19,6 +19,7 @@ from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.costs import CostAnalysis
 from cidadao_gql.schema.relay import encode_id
+from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
 from tests.conftest import Run, connect
 from tests.operations import selection
@@ -295,7 +296,8 @@ async def test_generated_operations_never_cost_more_than_requested(
 ) -> None:
     """Over the seeded database, on either path: what an answer actually cost never
     exceeds the price asked before it ran (every list is priced by its size)."""
-    root = run.schema._schema.query_type
+    root = graphql_schema(run.schema).query_type
+    assert root is not None
     query = "query Generated { " + data.draw(selection(root, 1)) + " }"
     result = await run.execute(query, {}, compiled=compiled)
     cost = result.extensions["cost"]
@@ -410,9 +412,9 @@ def test_introspection_costs_at_most_its_price(schema: Any, text: str) -> None:
     """Introspection documents graphql-core's rules accept (its introspection depth rule
     included) answer at most what they were priced at, through the whole schema."""
     document = parse(text)
-    if validate(schema._schema, document, specified_rules):
+    if validate(graphql_schema(schema), document, specified_rules):
         return
-    analysis = CostAnalysis(schema._schema, document, None, None)
-    result = execute_sync(schema._schema, document)
+    analysis = CostAnalysis(graphql_schema(schema), document, None, None)
+    result = execute_sync(graphql_schema(schema), document)
     assert result.errors is None
     assert analysis.actual(result.data) <= analysis.requested()

@@ -30,6 +30,6 @@ The planner and what plans are made of live in `plan`; running them, in `execute
 """
 
 from cidadao_gql.execution.compiled.execute import Executor
-from cidadao_gql.execution.compiled.plan import Fallback, Planner, Price, types_by_class
+from cidadao_gql.execution.compiled.plan import Fallback, Planner, Price
 
-__all__ = ["Executor", "Fallback", "Planner", "Price", "types_by_class"]
+__all__ = ["Executor", "Fallback", "Planner", "Price"]

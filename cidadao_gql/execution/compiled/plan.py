@@ -5,7 +5,7 @@ from __future__ import annotations
 import binascii
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -42,11 +42,19 @@ from graphql.execution.collect_fields import (
 from graphql.execution.values import VariableValues
 from graphql.language import VariableNode, Visitor, visit
 
-from cidadao_gql.schema.relay import BATCH, ROW_TYPES, ROWS, encode_id
+from cidadao_gql.schema.relay import BATCH, ROW_TYPES, ROWS, Node, encode_id
+from cidadao_gql.schema.strawberry_internals import (
+    enum_class,
+    plain_function,
+    resolver_function,
+    strawberry_field,
+)
 
 log = logging.getLogger("cidadao_gql.compiled")
 TYPENAME = "__typename"
 _NOT_PLANNABLE = object()
+# Node.id reads nothing but the row's id: the planner reads ids straight from rows.
+NODE_ID = resolver_function(Node, "id")
 
 
 class Fallback(Exception):
@@ -253,24 +261,26 @@ class Planner:
             if name.startswith("__"):
                 raise _Unplannable("introspection")
             definition = parent.fields[name]
-            strawberry_field = (definition.extensions or {}).get("strawberry-definition")
+            field_source = strawberry_field(definition)
             attribute = (
-                strawberry_field.python_name
-                if strawberry_field is not None and strawberry_field.is_basic_field
+                field_source.python_name
+                if field_source is not None and field_source.is_basic_field
                 else None
             )
             plan = FieldPlan(key, name, details, definition, attribute, shape_of(definition.type))
             plan.parent = parent
             named = _named(plan.shape)
-            metadata = (strawberry_field.metadata or {}) if strawberry_field is not None else {}
+            metadata: Mapping[str, Any] = (
+                (field_source.metadata or {}) if field_source is not None else {}
+            )
             child_rows = False
             if named is not None and is_leaf_type(named):
                 plan.coerce = _enum_output(named, raw=rows)
             if rows:
                 # Rows only reach row types, whose classes all have from_row.
                 plan.build = getattr(parent_class, "from_row")  # noqa: B009
-            if attribute is None and strawberry_field is not None:
-                plan.direct = _pure(strawberry_field)
+            if attribute is None and field_source is not None:
+                plan.direct = plain_function(field_source)
                 source = metadata.get(ROWS)
                 if source is not None and named is not None and self._row_type(named.name):
                     plan.row_source, child_rows = source, True
@@ -321,7 +331,7 @@ class Planner:
             return None
         if rows and plan.attribute is not None:
             return partial(_column, plan.attribute)  # the column of the same name
-        if rows and name == "id" and getattr(plan.direct, "__qualname__", "") == "Node.id":
+        if rows and name == "id" and plan.direct is NODE_ID:
             return partial(_node_ids, type_name)
         if plan.attribute is not None:
             return partial(_attribute, plan.attribute)
@@ -440,30 +450,11 @@ def _generate_fill(
     return env["fill"], frozenset(filled)
 
 
-def _pure(strawberry_field: Any) -> Callable[[Any], Any] | None:
-    """The function behind a resolver that takes only `self` (no info, no arguments), is
-    synchronous and has no extensions or permissions: it can be called directly."""
-    resolver = strawberry_field.base_resolver
-    if (
-        resolver is None
-        or resolver.is_async
-        or resolver.arguments
-        or strawberry_field.extensions
-        or getattr(strawberry_field, "permission_classes", None)
-    ):
-        return None
-    used = [p for name, p in resolver.reserved_parameters.items() if p is not None]
-    if len(used) != 1 or getattr(used[0], "name", None) != "self":
-        return None
-    function: Callable[[Any], Any] = resolver.wrapped_func
-    return function
-
-
 def _enum_output(leaf: Any, raw: bool = False) -> Callable[[Any], Any] | None:
     """Strawberry's enum output scans the enum's values for each one; a dict lookup gives
     the same name (the first whose value matches) at once. `raw`: the values are a row's,
     not the enum's members (from_row would have made members of them)."""
-    wrapped = getattr(leaf, "wrapped_cls", None)
+    wrapped = enum_class(leaf)
     if not isinstance(leaf, GraphQLEnumType) or wrapped is None:
         return None
     names: dict[Any, str] = {}
@@ -534,16 +525,3 @@ def _directive_variables(document: DocumentNode) -> tuple[str, ...]:
 
     visit(document, Reads())
     return tuple(sorted(set(found)))
-
-
-def types_by_class(strawberry_schema: Any) -> dict[type, str]:
-    """The GraphQL object type of each Python class the resolvers return."""
-    found: dict[type, str] = {}
-    for name, graphql_type in strawberry_schema.schema_converter.type_map.items():
-        definition = getattr(graphql_type, "definition", None)
-        origin = getattr(definition, "origin", None)
-        if isinstance(graphql_type.implementation, GraphQLObjectType) and isinstance(origin, type):
-            if getattr(definition, "is_graphql_generic", False):
-                continue
-            found.setdefault(origin, name)
-    return found

@@ -1,0 +1,140 @@
+"""The Strawberry internals we read (cidadao_gql.schema.strawberry_internals), checked
+against the installed Strawberry: an upgrade that moves one fails here, by name."""
+
+from __future__ import annotations
+
+import inspect
+from enum import Enum
+from typing import Any
+
+import strawberry
+from graphql import GraphQLObjectType, GraphQLSchema, GraphQLString
+from strawberry.types.field import StrawberryField
+
+from cidadao_gql.schema import strawberry_internals as internals
+from cidadao_gql.schema.contracts import Contract
+from cidadao_gql.schema.relay import Node
+from cidadao_gql.settings import Settings
+
+seen: list[strawberry.Info] = []
+
+
+@strawberry.enum
+class Colour(Enum):
+    RED = "red"
+
+
+@strawberry.type
+class Thing:
+    pk: strawberry.Private[int]
+    name: str
+    colour: Colour
+
+    @strawberry.field
+    def label(self) -> str:
+        return self.name.upper()
+
+    @strawberry.field
+    def greet(self, info: strawberry.Info) -> str:
+        seen.append(info)
+        return f"hi from {info.context['who']}"
+
+    @strawberry.field
+    async def later(self) -> str:
+        return self.name
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def thing(self) -> Thing:
+        return Thing(pk=1, name="ana", colour=Colour.RED)
+
+
+schema = strawberry.Schema(query=Query)
+
+
+def thing_field(name: str) -> Any:
+    thing = internals.graphql_schema(schema).type_map["Thing"]
+    assert isinstance(thing, GraphQLObjectType)
+    return thing.fields[name]
+
+
+def test_the_graphql_core_schema_is_the_one_strawberry_runs() -> None:
+    built = internals.graphql_schema(schema)
+    assert isinstance(built, GraphQLSchema)
+    assert "Thing" in built.type_map
+
+
+def test_a_graphql_field_leads_back_to_its_strawberry_field() -> None:
+    found = internals.strawberry_field(thing_field("label"))
+    assert isinstance(found, StrawberryField) and found.python_name == "label"
+    introspected = internals.graphql_schema(schema).type_map["__Type"]
+    assert isinstance(introspected, GraphQLObjectType)
+    assert internals.strawberry_field(introspected.fields["name"]) is None
+
+
+def test_the_plain_function_of_a_self_only_resolver() -> None:
+    label = internals.plain_function(internals.strawberry_field(thing_field("label")))  # type: ignore[arg-type]  # found above
+    assert label is not None and label(Thing(pk=1, name="ana", colour=Colour.RED)) == "ANA"
+    assert internals.resolver_function(Thing, "label") is label
+    assert internals.resolver_function(Thing, "greet") is None  # it takes info
+    assert internals.resolver_function(Thing, "later") is None  # it is async
+    assert internals.resolver_function(Thing, "name") is None  # no resolver at all
+
+
+def test_node_id_is_found_by_identity() -> None:
+    """The compiled planner reads Node.id's ids straight from rows, having found the
+    resolver by identity (it used to match `__qualname__ == "Node.id"`)."""
+    node_id = internals.resolver_function(Node, "id")
+    assert node_id is not None and node_id.__name__ == "id"
+
+
+def test_raw_info_is_what_graphql_core_passed() -> None:
+    seen.clear()
+    result = schema.execute_sync("{ thing { greet } }", context_value={"who": "here"})
+    assert result.errors is None and result.data == {"thing": {"greet": "hi from here"}}
+    (info,) = seen
+    raw = internals.raw_info(info)
+    assert raw.field_name == "greet" and raw.context == {"who": "here"}
+
+
+def test_a_resolver_runs_on_the_compiled_executors_own_info() -> None:
+    """The compiled executor calls the converted resolvers with an info of its own holding
+    only these attributes; Strawberry's wrapper must need no more of it."""
+
+    class Minimal:
+        __slots__ = ("columns", "context", "field_name", "path")
+
+        def __init__(self) -> None:
+            self.context = {"who": "the planner"}
+            self.field_name = ""
+            self.path = None
+            self.columns = frozenset({"id"})
+
+    seen.clear()
+    resolve = thing_field("greet").resolve
+    told = Minimal()
+    assert resolve(Thing(pk=1, name="ana", colour=Colour.RED), told) == "hi from the planner"
+    assert internals.raw_info(seen[0]) is told
+
+
+def test_the_enum_class_behind_a_graphql_enum() -> None:
+    colour = internals.graphql_schema(schema).type_map["Colour"]
+    assert internals.enum_class(colour) is Colour
+    assert internals.enum_class(GraphQLString) is None
+
+
+def test_classes_of_a_schema() -> None:
+    assert internals.classes_of(schema)[Thing] == "Thing"
+    from cidadao_gql.execution.schema import build_schema
+
+    ours = internals.classes_of(build_schema(Settings()))
+    assert ours[Contract] == "Contract"
+
+
+def test_execute_takes_the_parameters_we_pass_on() -> None:
+    parameters = tuple(inspect.signature(strawberry.Schema.execute).parameters)
+    assert parameters[1:] == internals.EXECUTE_PARAMETERS
+    streamed = set(inspect.signature(strawberry.Schema.stream).parameters) - {"self"}
+    assert streamed == set(internals.EXECUTE_PARAMETERS)
