@@ -2,22 +2,33 @@
 
     CidadaoError
     ├── ConfigError              CONFIG_INVALID      (start-up only, never reaches a client)
+    ├── MigrationError           MIGRATION_FAILED    (start-up and the CLI: one failed or changed)
     ├── BadUserInput             BAD_USER_INPUT
     │   ├── InvalidCursor        INVALID_CURSOR
     │   ├── InvalidPageSize      INVALID_PAGE_SIZE
     │   ├── InvalidDocument      INVALID_DOCUMENT    (CNPJ/CPF check digits)
     │   ├── InvalidId            INVALID_ID          (global IDs, investigation ids)
-    │   └── InvalidFilter        INVALID_FILTER
+    │   ├── InvalidTarget        INVALID_TARGET      an investigation's target
+    │   └── PersistedQueryMismatch PERSISTED_QUERY_HASH_MISMATCH  a document not its hash's
     ├── Unauthenticated          UNAUTHENTICATED
     ├── Forbidden                FORBIDDEN
+    ├── CsrfPrevented            CSRF_PREVENTED      a cookie on a request no browser preflighted
+    ├── SessionsDisabled         SESSIONS_DISABLED   /session while SESSION_SECRET is unset
+    ├── NotFound                 NOT_FOUND           no such investigation (of this user)
+    ├── NotCancellable           NOT_CANCELLABLE     an investigation already finished
+    ├── PersistedQueryNotFound   PERSISTED_QUERY_NOT_FOUND  a hash not known: send the document
+    ├── TrustedDocumentRequired  TRUSTED_DOCUMENT_REQUIRED  a document not registered
     ├── QueryRejected                                (limits checked before execution)
     │   ├── QueryTooDeep         QUERY_TOO_DEEP      depth and maxDepth
     │   ├── TooManyAliases       TOO_MANY_ALIASES    aliases and maxAliases
+    │   ├── TooManyFields        TOO_MANY_FIELDS     a name or fragment repeated past its limit
     │   ├── TooManyTokens        TOO_MANY_TOKENS     maxTokens
     │   └── QueryTooComplex      QUERY_TOO_COMPLEX   cost and maxCost
     ├── Throttled                THROTTLED           cost, currentlyAvailable, retryAfter
     ├── ServiceUnavailable       SERVICE_UNAVAILABLE (a dependency is down; retry shortly)
-    │   └── DatabaseUnavailable                      PostgreSQL lost the connection twice
+    │   ├── DatabaseUnavailable                      PostgreSQL lost the connection twice
+    │   └── LimiterUnavailable                       the rate limiter's Redis is down
+    ├── ServiceBusy              SERVICE_BUSY        the investigation queue is full
     ├── TooManySubscriptions     TOO_MANY_SUBSCRIPTIONS  WS_MAX_SUBSCRIPTIONS reached; maxSubscriptions
     ├── QueryTimeout             TIMEOUT             timeoutMs
     ├── ImportFailed             IMPORT_FAILED       (command line only; exit status on the right)
@@ -61,6 +72,10 @@ class ConfigError(CidadaoError):
     code = "CONFIG_INVALID"
 
 
+class MigrationError(CidadaoError):
+    code = "MIGRATION_FAILED"
+
+
 class BadUserInput(CidadaoError):
     code = "BAD_USER_INPUT"
 
@@ -81,8 +96,12 @@ class InvalidId(BadUserInput):
     code = "INVALID_ID"
 
 
-class InvalidFilter(BadUserInput):
-    code = "INVALID_FILTER"
+class InvalidTarget(BadUserInput):
+    code = "INVALID_TARGET"
+
+
+class PersistedQueryMismatch(BadUserInput):
+    code = "PERSISTED_QUERY_HASH_MISMATCH"
 
 
 class Unauthenticated(CidadaoError):
@@ -91,6 +110,31 @@ class Unauthenticated(CidadaoError):
 
 class Forbidden(CidadaoError):
     code = "FORBIDDEN"
+
+
+class CsrfPrevented(CidadaoError):
+    code = "CSRF_PREVENTED"
+
+
+class SessionsDisabled(CidadaoError):
+    code = "SESSIONS_DISABLED"
+
+
+class NotFound(CidadaoError):
+    code = "NOT_FOUND"
+
+
+class NotCancellable(CidadaoError):
+    code = "NOT_CANCELLABLE"
+
+
+class PersistedQueryNotFound(CidadaoError):
+    # Apollo clients retry with the whole document on exactly this message and code.
+    code = "PERSISTED_QUERY_NOT_FOUND"
+
+
+class TrustedDocumentRequired(CidadaoError):
+    code = "TRUSTED_DOCUMENT_REQUIRED"
 
 
 class QueryRejected(CidadaoError):
@@ -103,6 +147,10 @@ class QueryTooDeep(QueryRejected):
 
 class TooManyAliases(QueryRejected):
     code = "TOO_MANY_ALIASES"
+
+
+class TooManyFields(QueryRejected):
+    code = "TOO_MANY_FIELDS"
 
 
 class TooManyTokens(QueryRejected):
@@ -127,6 +175,14 @@ class ServiceUnavailable(CidadaoError):
 
 class DatabaseUnavailable(ServiceUnavailable):
     pass
+
+
+class LimiterUnavailable(ServiceUnavailable):
+    pass
+
+
+class ServiceBusy(CidadaoError):
+    code = "SERVICE_BUSY"
 
 
 class TooManySubscriptions(CidadaoError):

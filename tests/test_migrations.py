@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cidadao_gql.migrations import MigrationError, load_migrations, migrate
+from cidadao_gql.errors import MigrationError
+from cidadao_gql.migrations import load_migrations, migrate
 from tests.conftest import DatabaseFactory, connect
 
 NAMED_INDEXES = {

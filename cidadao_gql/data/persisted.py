@@ -19,24 +19,16 @@ from redis.exceptions import RedisError
 from strawberry.extensions import SchemaExtension
 
 from cidadao_gql.data.db import Database
-from cidadao_gql.errors import BadUserInput, CidadaoError
+from cidadao_gql.errors import (
+    BadUserInput,
+    PersistedQueryMismatch,
+    PersistedQueryNotFound,
+    TrustedDocumentRequired,
+)
 
 APQ_PREFIX = "cidadao:apq:"
 APQ_TTL = 7 * 24 * 3600
 LOCAL_KEPT = 10_000
-
-
-class PersistedQueryNotFound(CidadaoError):
-    # Apollo clients retry with the whole document on exactly this message and code.
-    code = "PERSISTED_QUERY_NOT_FOUND"
-
-
-class PersistedQueryMismatch(BadUserInput):
-    code = "PERSISTED_QUERY_HASH_MISMATCH"
-
-
-class TrustedDocumentRequired(CidadaoError):
-    code = "TRUSTED_DOCUMENT_REQUIRED"
 
 
 def sha256(text: str) -> str:

@@ -22,14 +22,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cidadao_gql import metrics
-from cidadao_gql.errors import ServiceUnavailable
+from cidadao_gql.errors import LimiterUnavailable
 
 log = logging.getLogger("cidadao_gql.ratelimit")
 Clock = Callable[[], float]
-
-
-class LimiterUnavailable(ServiceUnavailable):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import re
 import asyncpg
 from graphql import GraphQLError
 
-from cidadao_gql.errors import CidadaoError
+from cidadao_gql.errors import CidadaoError, TooManyFields, TooManyTokens
 
 log = logging.getLogger("cidadao_gql.errors")
 
@@ -31,9 +31,9 @@ def _request_error_code(error: GraphQLError) -> str:
     if argument is not None:
         return "INVALID_PAGE_SIZE" if argument[1] in PAGE_SIZE_ARGUMENTS else "BAD_USER_INPUT"
     if error.message.startswith("Syntax Error: Document contains more than"):
-        return "TOO_MANY_TOKENS"
+        return TooManyTokens.code
     if error.message == OVERLAP_BUDGET_SPENT:
-        return "TOO_MANY_FIELDS"
+        return TooManyFields.code
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$"):

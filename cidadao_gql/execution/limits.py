@@ -22,7 +22,14 @@ from strawberry.types.graphql import OperationType
 
 from cidadao_gql import metrics
 from cidadao_gql.data.ratelimit import Spend, retry_after_header
-from cidadao_gql.errors import QueryTooComplex, Throttled
+from cidadao_gql.errors import (
+    QueryRejected,
+    QueryTooComplex,
+    QueryTooDeep,
+    Throttled,
+    TooManyAliases,
+    TooManyFields,
+)
 from cidadao_gql.execution.expansion import Expansion, schema_fields
 from cidadao_gql.schema.costs import CostAnalysis
 from cidadao_gql.schema.strawberry_internals import graphql_schema
@@ -38,17 +45,9 @@ def depth_limit(max_depth: int) -> type[ValidationRule]:
             depth = self.expansion.of(node).depth
             if depth > max_depth:
                 name = node.name.value if node.name else "the operation"
-                self.report_error(
-                    GraphQLError(
-                        f"{name} is {depth} levels deep; the limit is {max_depth}",
-                        node,
-                        extensions={
-                            "code": "QUERY_TOO_DEEP",
-                            "depth": depth,
-                            "maxDepth": max_depth,
-                        },
-                    )
-                )
+                message = f"{name} is {depth} levels deep; the limit is {max_depth}"
+                error = QueryTooDeep(message, depth=depth, maxDepth=max_depth)
+                self.report_error(refusal(error, node))
 
     return DepthLimit
 
@@ -138,7 +137,13 @@ def _name(definition: OperationDefinitionNode | FragmentDefinitionNode) -> str:
 
 
 def _too_many(message: str, node: Any, **details: Any) -> ValidationAbortedError:
-    return ValidationAbortedError(message, node, extensions={"code": "TOO_MANY_FIELDS", **details})
+    error = TooManyFields(message, **details)
+    return ValidationAbortedError(message, node, original_error=error, extensions=error.extensions)
+
+
+def refusal(error: QueryRejected, node: Any = None) -> GraphQLError:
+    """A validation rule's error for one of our limits: coded by the exception it carries."""
+    return GraphQLError(error.message, node, original_error=error, extensions=error.extensions)
 
 
 def alias_limit(max_aliases: int) -> type[ValidationRule]:
@@ -153,16 +158,9 @@ def alias_limit(max_aliases: int) -> type[ValidationRule]:
 
         def leave_document(self, *_: Any) -> None:
             if self.aliases > max_aliases:
-                self.report_error(
-                    GraphQLError(
-                        f"the document uses {self.aliases} aliases; the limit is {max_aliases}",
-                        extensions={
-                            "code": "TOO_MANY_ALIASES",
-                            "aliases": self.aliases,
-                            "maxAliases": max_aliases,
-                        },
-                    )
-                )
+                message = f"the document uses {self.aliases} aliases; the limit is {max_aliases}"
+                error = TooManyAliases(message, aliases=self.aliases, maxAliases=max_aliases)
+                self.report_error(refusal(error))
 
     return AliasLimit
 

@@ -16,21 +16,9 @@ from asyncpg.pool import PoolConnectionProxy
 from cidadao_gql.agents import Finding, Target
 from cidadao_gql.data.db import Connection, Database, Record
 from cidadao_gql.data.sql import Sql
-from cidadao_gql.errors import BadUserInput, CidadaoError
+from cidadao_gql.errors import InvalidTarget, NotCancellable, NotFound
 
 FINISHED = ("completed", "failed", "cancelled")
-
-
-class InvalidTarget(BadUserInput):
-    code = "INVALID_TARGET"
-
-
-class NotFound(CidadaoError):
-    code = "NOT_FOUND"
-
-
-class NotCancellable(CidadaoError):
-    code = "NOT_CANCELLABLE"
 
 
 def target_json(target: Target) -> dict[str, Any]:

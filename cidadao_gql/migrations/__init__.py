@@ -14,14 +14,10 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from cidadao_gql.errors import CidadaoError
+from cidadao_gql.errors import MigrationError
 
 # Any constant will do; it only has to be the same for every process that migrates.
 _LOCK_KEY = 0x6369_6461_6461_6F
-
-
-class MigrationError(CidadaoError):
-    code = "MIGRATION_FAILED"
 
 
 @dataclass(frozen=True, slots=True)

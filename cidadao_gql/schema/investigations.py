@@ -17,7 +17,14 @@ from strawberry.scalars import JSON
 from cidadao_gql.agents import AGENTS, Target
 from cidadao_gql.data.apikeys import User
 from cidadao_gql.data.db import Record
-from cidadao_gql.errors import BadUserInput, CidadaoError, Forbidden, InvalidId, Unauthenticated
+from cidadao_gql.errors import (
+    BadUserInput,
+    CidadaoError,
+    Forbidden,
+    InvalidId,
+    ServiceBusy,
+    Unauthenticated,
+)
 from cidadao_gql.investigations import store
 from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.queue import Event
@@ -32,10 +39,6 @@ from cidadao_gql.schema.relay import (
 )
 
 AGENT_NAMES = sorted(agent.name for agent in AGENTS)
-
-
-class ServiceBusy(CidadaoError):
-    code = "SERVICE_BUSY"
 
 
 @strawberry.enum

@@ -40,10 +40,12 @@ from cidadao_gql.errors import (
     BadRequest,
     BadUserInput,
     CidadaoError,
+    CsrfPrevented,
     MethodNotAllowed,
     NotAcceptable,
     Refused,
     ServiceUnavailable,
+    SessionsDisabled,
     Unauthenticated,
 )
 from cidadao_gql.execution.expansion import schema_fields
@@ -72,14 +74,7 @@ from cidadao_gql.web.middleware import (
 )
 from cidadao_gql.web.refusals import BY_STATUS, http_exception, refusal
 from cidadao_gql.web.response_cache import ResponseCache
-from cidadao_gql.web.sessions import (
-    COOKIE,
-    CsrfPrevented,
-    Session,
-    Sessions,
-    SessionsDisabled,
-    check_preflighted,
-)
+from cidadao_gql.web.sessions import COOKIE, Session, Sessions, check_preflighted
 from cidadao_gql.web.subscriptions import TransportWS
 
 add_compress_type(GRAPHQL_RESPONSE)

@@ -43,7 +43,11 @@ from starlette.responses import Response
 from cidadao_gql.data.apikeys import Tokens, User, authenticate
 from cidadao_gql.data.cache import L1, Policy, TieredCache
 from cidadao_gql.data.db import Database
-from cidadao_gql.errors import BadUserInput, CidadaoError, Unauthenticated
+from cidadao_gql.errors import (
+    BadUserInput,
+    CsrfPrevented,
+    Unauthenticated,
+)
 from cidadao_gql.web.media import JSON, essence
 
 COOKIE = "cgql_session"
@@ -62,14 +66,6 @@ SESSION_CACHE = Policy("session", ttl=5, tiers=frozenset({L1}), version=VERSION)
 # ends between SESSION_IDLE_TTL and SESSION_IDLE_TTL + TOUCH_EVERY after its last use:
 # never sooner than promised.
 TOUCH_EVERY = 60
-
-
-class CsrfPrevented(CidadaoError):
-    code = "CSRF_PREVENTED"
-
-
-class SessionsDisabled(CidadaoError):
-    code = "SESSIONS_DISABLED"
 
 
 @dataclass(frozen=True, slots=True)

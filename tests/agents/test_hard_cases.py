@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cidadao_gql import errors
 from cidadao_gql.agents import AGENTS, Agent, Target
 from cidadao_gql.agents.contracts import AmendmentCeiling, SanctionedSupplier
 from cidadao_gql.agents.patterns import NearDuplicate, SplitPurchase
@@ -180,7 +181,7 @@ async def test_a_target_with_awards_but_no_contracts_is_accepted(hard: Hard) -> 
         " RETURNING id"
     )
     try:
-        with pytest.raises(store.InvalidTarget):
+        with pytest.raises(errors.InvalidTarget):
             await store.validate(hard.db, Target(agency_ids=(empty,)))
     finally:
         await hard.db.execute("DELETE FROM agencies WHERE id = $1", empty)
