@@ -12,13 +12,19 @@ from urllib.parse import parse_qsl
 
 import orjson
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from starlette.requests import Request
 
+from cidadao_gql.data.persisted import PersistedDocuments
 from cidadao_gql.errors import (
     BadRequest,
+    MethodNotAllowed,
     PersistedQueryNotSupported,
     UnsupportedMediaType,
     WebSocketRequired,
 )
+from cidadao_gql.execution.expansion import schema_fields
+from cidadao_gql.execution.limits import MAX_SCHEMA_FIELDS
+from cidadao_gql.settings import Settings
 from cidadao_gql.web.media import is_json_body
 
 Params = dict[str, Any]
@@ -215,3 +221,60 @@ def named_operation(
     if chosen is None:
         raise BadRequest(f"{where}the document has no operation named {name!r}")
     return chosen
+
+
+async def request_params(
+    request: Request, settings: Settings, persisted: PersistedDocuments
+) -> Params | list[Params]:
+    """The request's GraphQL parameters, read and checked (graphql_params), a persisted query
+    resolved, and each operation one this method can run. Resolved here, before the
+    response cache, so that a hash is registered even when the answer comes from the cache
+    (execution resolves it again: cheap)."""
+    params: Params | list[Params]
+    if request.method == "GET":
+        params = from_query_string(request.scope["query_string"])
+    else:
+        body = await request.body()
+        params = from_body(request.headers.get("content-type"), body, settings.batch_size)
+    if isinstance(params, dict) and (params.get("extensions") or settings.persisted_queries_only):
+        query = await persisted.resolve(params.get("query"), params.get("extensions"))
+        params = {**params, "query": query}
+    batch = isinstance(params, list)
+    spent = 0  # a batch's documents share one budget of tokens, so it cannot multiply work
+    size = 0  # and of text: the lexer's time grows with a literal's length, not its tokens
+    schemas = 0  # and one `__schema`, which pricing runs
+    for n, each in enumerate(params if isinstance(params, list) else [params], 1):
+        query, name = each.get("query"), each.get("operationName")
+        if not isinstance(query, str):
+            continue  # a persisted query of a batch: execution resolves and checks it
+        where = f"operation {n} of the batch: " if batch else ""
+        size += len(query.encode())
+        allowed = settings.max_document_bytes * (BATCH_TEXT_FACTOR if batch else 1)
+        if size > allowed:
+            raise BadRequest(
+                f"{where}the documents hold more than {allowed} bytes of text",
+                maxDocumentBytes=allowed,
+            )
+        if batch:
+            spent += tokens(query, settings.max_tokens)
+            if spent > settings.max_batch_tokens:
+                raise BadRequest(
+                    f"{where}the batch's documents hold more than {settings.max_batch_tokens}"
+                    " tokens together",
+                    maxBatchTokens=settings.max_batch_tokens,
+                )
+        chosen = chosen_operation(query, name, settings.max_tokens, where)
+        document = parsed(query, settings.max_tokens) if batch else None
+        schemas += schema_fields(document) if document is not None else 0
+        if schemas > MAX_SCHEMA_FIELDS:  # one document's own is refused as it is validated
+            raise BadRequest(
+                f"{where}the request asks for `__schema` more than {MAX_SCHEMA_FIELDS} time",
+                maxSchemaFields=MAX_SCHEMA_FIELDS,
+            )
+        if request.method == "GET" and chosen and chosen.operation is OperationType.MUTATION:
+            raise MethodNotAllowed("mutations are POST only", allow="POST")
+    return params
+
+
+# A batch's documents share a budget of text of this many times one document's.
+BATCH_TEXT_FACTOR = 4

@@ -1,0 +1,71 @@
+"""What an answer looks like to the client that asked: the status and media type GraphQL
+over HTTP gives it, and the ETag and cache headers of a public answer."""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cidadao_gql.errors import (
+    BadUserInput,
+    QueryTooDeep,
+    TooManyAliases,
+    TooManyFields,
+    TooManyTokens,
+)
+from cidadao_gql.web.media import GRAPHQL_RESPONSE, answer_type
+
+# Errors that mean the request was not a valid GraphQL request: nothing was executed.
+REQUEST_ERRORS = frozenset({
+    "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED",  # graphql-core's, coded by error_codes
+    BadUserInput.code, TooManyTokens.code, QueryTooDeep.code, TooManyAliases.code,
+    TooManyFields.code,
+})  # fmt: skip
+
+
+def negotiated(request: Request, response: Response) -> Response:
+    """With application/graphql-response+json, a request error (nothing executed) is a 400
+    without `data`; with application/json, everything GraphQL answers is a 200."""
+    wanted = answer_type(request.headers.get("accept"))
+    if response.status_code != 200 or wanted != GRAPHQL_RESPONSE or not response.body:
+        return response
+    answer = orjson.loads(response.body)
+    if not isinstance(answer, dict):  # a batch keeps 200: each entry has its own errors
+        response.headers["content-type"] = GRAPHQL_RESPONSE
+        return response
+    codes = {e.get("extensions", {}).get("code") for e in answer.get("errors") or ()}
+    status = 200
+    if answer.get("data") is None and codes and codes <= REQUEST_ERRORS:
+        answer.pop("data", None)
+        status = 400
+    return Response(
+        orjson.dumps(answer),
+        status_code=status,
+        media_type=GRAPHQL_RESPONSE,
+        headers=extra_headers(response),
+    )
+
+
+def extra_headers(response: Response) -> dict[str, str]:
+    """A response's headers other than those its body sets."""
+    skip = {"content-type", "content-length"}
+    return {k: v for k, v in response.headers.items() if k not in skip}
+
+
+def public_answer(request: Request, body: bytes, request_id: str, ttl: int, cache: str) -> Response:
+    """A public answer; over GET it carries an ETag and may be kept by browsers and CDNs."""
+    headers = {"x-request-id": request_id, "x-cache": cache}
+    if request.method == "GET":
+        etag = '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"'
+        headers |= {"etag": etag, "cache-control": f"public, max-age={ttl}"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+    media_type = answer_type(request.headers.get("accept")) or "application/json"
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def browser(request: Request) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
