@@ -18,7 +18,7 @@ from compiled import NESTED
 from harness import database_url
 
 from cidadao_gql.data.db import open_database
-from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
@@ -27,7 +27,7 @@ from cidadao_gql.settings import Settings
 async def answer() -> bytes:
     settings = Settings(database_url=database_url())
     async with open_database(settings) as db:
-        context = Context(db, settings, make_loaders(db), None, "bench")
+        context = Context(db, settings, Loaders(db), None, "bench")
         result = await build_schema(settings).execute(NESTED, context_value=context)
         return orjson.dumps({"data": result.data})
 

@@ -33,6 +33,7 @@ from cidadao_gql.data.persisted import register_directory
 from cidadao_gql.errors import (
     BadImportFile,
     CidadaoError,
+    ConfigError,
     TooManyRejects,
     UndecodableFile,
 )
@@ -48,8 +49,8 @@ from cidadao_gql.ingestion.importer import (
     open_directory,
 )
 from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, PncpClient, fetch_rows
-from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.narrative import Narrator
+from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import StreamJobs
 from cidadao_gql.migrations import migrate, pending_migrations
 from cidadao_gql.observability import logging_config
@@ -128,9 +129,11 @@ async def _invalidate(settings: Settings, conn: asyncpg.Connection, namespace: s
 @click.version_option(package_name="cidadao-gql")
 def main() -> None:
     """A GraphQL API over Brazilian public-procurement data."""
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        level = Settings.from_env().log_level
+    except ConfigError:
+        level = "INFO"  # the command that reads the settings says what is wrong with them
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
 @main.command()
@@ -221,7 +224,7 @@ class _ProbeServer(uvicorn.Server):
         yield
 
 
-def _running(executor: Executor) -> bool:
+def _running(executor: AgentPool) -> bool:
     """Liveness: the supervisor that keeps the pool staffed has not stopped."""
     return executor.supervisor is not None and not executor.supervisor.done()
 

@@ -47,7 +47,6 @@ class Settings:
     cache_l1_entries: int = 1000
     cache_l1_ttl: int = 300
     cache_l2_entries: int = 10_000
-    cache_l2_ttl: int = 3600
     response_cache_ttl: int = 60
     agent_pool_size: PoolSize = PoolSize(2, 10)
     investigation_claim_after: int = 30
@@ -149,7 +148,6 @@ class Settings:
             cache_l2_entries=_read(
                 env, "CACHE_L2_ENTRIES", _int(1, 100_000_000), d.cache_l2_entries
             ),
-            cache_l2_ttl=_read(env, "CACHE_L2_TTL", _int(1, 30 * 86_400), d.cache_l2_ttl),
             response_cache_ttl=_read(
                 env, "RESPONSE_CACHE_TTL", _int(0, 86_400), d.response_cache_ttl
             ),

@@ -28,7 +28,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
-from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.ingestion.importer import Rejects, import_directory
@@ -177,7 +177,7 @@ class Run:
     async def execute(self, query: str, variables: dict[str, Any], compiled: bool = True) -> Any:
         """On the schema's default path, or (`compiled=False`) on the same schema built with
         EXECUTOR=ordinary."""
-        context = Context(self.db, self.settings, make_loaders(self.db), None, "test")
+        context = Context(self.db, self.settings, Loaders(self.db), None, "test")
         schema = self.schema if compiled else ordinary(self.schema)
         return await schema.execute(query, variable_values=variables, context_value=context)
 

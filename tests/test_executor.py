@@ -10,7 +10,7 @@ from collections.abc import Callable
 from cidadao_gql.agents import AGENTS, Target
 from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.investigations import store
-from cidadao_gql.investigations.executor import Executor
+from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import LocalJobs
 from cidadao_gql.investigations.runner import chunks, reduce_findings
 from cidadao_gql.settings import Settings
@@ -30,7 +30,7 @@ async def test_pool_grows_with_the_backlog_and_shrinks_when_idle(
 ) -> None:
     assert settings.database_url
     jobs = LocalJobs()
-    pool = Executor(db, jobs, workers=4, agent_concurrency=2, minimum=1, idle_after=0.3, tick=0.05)
+    pool = AgentPool(db, jobs, workers=4, agent_concurrency=2, minimum=1, idle_after=0.3, tick=0.05)
     await pool.start()
     await wait_until(lambda: len(pool.workers) == 1)
     ids = []
@@ -54,7 +54,9 @@ async def test_pool_grows_with_the_backlog_and_shrinks_when_idle(
 
 async def test_workers_are_recycled_after_their_quota(db: Database) -> None:
     jobs = LocalJobs()
-    pool = Executor(db, jobs, workers=1, agent_concurrency=2, minimum=1, recycle_after=1, tick=0.05)
+    pool = AgentPool(
+        db, jobs, workers=1, agent_concurrency=2, minimum=1, recycle_after=1, tick=0.05
+    )
     await pool.start()
     for _ in range(3):
         row = await store.create(db, "pool", Target(), ["amendment_ceiling"])
@@ -69,7 +71,7 @@ async def test_a_worker_that_fails_its_health_probe_takes_no_job(settings: Setti
     async with open_database(settings) as closed:
         pass  # a closed pool: every probe fails
     jobs = LocalJobs()
-    pool = Executor(closed, jobs, workers=2, agent_concurrency=1, minimum=2, tick=0.05)
+    pool = AgentPool(closed, jobs, workers=2, agent_concurrency=1, minimum=2, tick=0.05)
     await pool.start()
     await jobs.submit(uuid.uuid4())
     await wait_until(lambda: pool.recycled >= 4)

@@ -25,7 +25,7 @@ from cidadao_gql.data.db import open_database
 from cidadao_gql.ingestion import synthetic
 from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.events import batches
-from cidadao_gql.investigations.executor import Executor
+from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import GROUP, STREAM, LocalJobs, StreamJobs
 from cidadao_gql.runtime.resources import connect_redis
 from cidadao_gql.settings import PoolSize, Settings
@@ -308,7 +308,7 @@ async def test_the_sweep_queues_in_batches_up_to_the_room_the_queue_has(fault_ur
                  FROM generate_series(1, 1500)"""
         )
         jobs = LocalJobs(max_pending=1000)
-        executor = Executor(db, jobs, workers=1, agent_concurrency=1)
+        executor = AgentPool(db, jobs, workers=1, agent_concurrency=1)
         assert await executor.sweep() == 1000
         assert await executor.sweep() == 0  # full; and what it holds, it carries
         for _ in range(600):
@@ -340,7 +340,7 @@ async def test_the_stream_and_its_group_come_back_when_redis_loses_them(
             "UPDATE investigations SET created_at = now() - interval '1 hour' WHERE id = $1",
             queued,
         )
-        executor = Executor(db, jobs, workers=1, agent_concurrency=1)
+        executor = AgentPool(db, jobs, workers=1, agent_concurrency=1)
         assert await executor.sweep() == 1  # the lost one, from PostgreSQL
         taken = [await jobs.next(wait=1) for _ in range(2)]
         assert {job[1] for job in taken if job} == {new, queued}
@@ -367,7 +367,7 @@ async def test_an_investigation_stored_just_before_redis_is_emptied_waits_no_who
     async with open_database(Settings(database_url=fault_url)) as db:
         jobs = StreamJobs(redis, "mine", claim_after=30)
         await jobs.ensure_group()
-        executor = Executor(db, jobs, workers=1, agent_concurrency=1, minimum=1, lease=600)
+        executor = AgentPool(db, jobs, workers=1, agent_concurrency=1, minimum=1, lease=600)
         await executor.start()
         try:
             lost = (await store.create(db, "sweep", Target(), []))["id"]
@@ -424,7 +424,7 @@ async def test_flushall_loses_no_investigation(
         ):
             # A second worker process, as `cidadao-gql worker` on another machine would be.
             worker_redis = aioredis.Redis.from_url(own_redis)
-            other = Executor(
+            other = AgentPool(
                 db, StreamJobs(worker_redis, "other", 5), workers=2, agent_concurrency=1,
                 minimum=2, lease=5,
             )  # fmt: skip

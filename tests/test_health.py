@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from cidadao_gql.data.db import open_database
 from cidadao_gql.investigations import runner, store
-from cidadao_gql.investigations.executor import Executor
+from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import LocalJobs
 from cidadao_gql.settings import Settings
 from cidadao_gql.web import health
@@ -151,7 +151,7 @@ async def test_queue_metrics_follow_postgresql_and_the_jobs(
 
         before = {name: sample(f"cidadao_ai_investigation_jobs_{name}_total")
                   for name in ("started", "retried", "failed", "recovered")}  # fmt: skip
-        recovered = await Executor(db, LocalJobs(), 1, 1).sweep()
+        recovered = await AgentPool(db, LocalJobs(), 1, 1).sweep()
         assert await runner.run(db, first["id"]) == "completed"
         async with connect(url) as conn:  # as if its worker had died: it runs again
             await conn.execute("UPDATE investigations SET status = 'running',"

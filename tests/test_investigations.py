@@ -17,9 +17,9 @@ import pytest
 
 from cidadao_gql.data.apikeys import User
 from cidadao_gql.data.db import Database
-from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.investigations import runner, store
-from cidadao_gql.investigations.executor import Executor
+from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import LocalJobs
 from cidadao_gql.investigations.runner import MAX_ATTEMPTS
 from cidadao_gql.runtime.resources import open_resources
@@ -43,13 +43,13 @@ class Api:
 
     def __init__(
         self, schema: Any, db: Database, settings: Settings, jobs: LocalJobs,
-        executor: Executor | None = None,
+        executor: AgentPool | None = None,
     ) -> None:  # fmt: skip
         self.schema, self.db, self.settings, self.jobs = schema, db, settings, jobs
         self.executor = executor
 
     async def __call__(self, user: User | None, query: str, **variables: Any) -> Any:
-        context = Context(self.db, self.settings, make_loaders(self.db), user, "t", jobs=self.jobs)
+        context = Context(self.db, self.settings, Loaders(self.db), user, "t", jobs=self.jobs)
         return await self.schema.execute(query, variable_values=variables, context_value=context)
 
     async def data(self, user: User | None, query: str, **variables: Any) -> Any:
@@ -78,7 +78,7 @@ class Api:
 @pytest.fixture
 async def api(schema: Any, db: Database, settings: Settings) -> AsyncIterator[Api]:
     jobs = LocalJobs()
-    executor = Executor(db, jobs, workers=2, agent_concurrency=4)
+    executor = AgentPool(db, jobs, workers=2, agent_concurrency=4)
     await executor.start()
     yield Api(schema, db, settings, jobs, executor)
     await executor.close(drain_seconds=5)
@@ -513,3 +513,37 @@ async def test_a_page_size_out_of_bounds_is_invalid_page_size_as_on_every_list(
 ) -> None:
     query = "query($first: Int!) { investigations(first: $first) { id } }"
     assert await api.code(ANA, query, first=first) == "INVALID_PAGE_SIZE"
+
+
+async def test_an_agent_that_fails_cancels_its_siblings(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Agents run in a TaskGroup: one failing cancels the others at once (gather left them
+    running on after the investigation was failed), and the failure is the reason."""
+    sibling_cancelled = asyncio.Event()
+
+    class Failing:
+        name = "failing"
+
+        async def run(self, db: Database, target: Any) -> list[Any]:
+            await asyncio.sleep(0.05)
+            raise RuntimeError("the statistic broke")
+
+    class Slow:
+        name = "slow"
+
+        async def run(self, db: Database, target: Any) -> list[Any]:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                sibling_cancelled.set()
+                raise
+            return []
+
+    monkeypatch.setattr(runner, "AGENTS_BY_NAME", {"failing": Failing(), "slow": Slow()})
+    row = await store.create(db, "ana", store.target_from_json({}), ["failing", "slow"])
+    status = await asyncio.wait_for(runner.run(db, row["id"]), 30)
+    assert status == "failed" and sibling_cancelled.is_set()
+    failed = await db.fetchrow("SELECT status, error FROM investigations WHERE id = $1", row["id"])
+    assert failed is not None
+    assert tuple(failed) == ("failed", "RuntimeError: the statistic broke")

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from cidadao_gql import metrics
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.db import Database
-from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.data.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
@@ -72,9 +72,7 @@ async def test_two_limiters_share_one_redis_bucket(redis: aioredis.Redis) -> Non
 async def test_a_throttled_query_touches_no_table(
     run: Run, db: Database, settings: Settings
 ) -> None:
-    context = Context(
-        db, settings, make_loaders(db), None, "t", limiter=LocalLimiter(10, 1), client="c"
-    )
+    context = Context(db, settings, Loaders(db), None, "t", limiter=LocalLimiter(10, 1), client="c")
     before = await db.round_trips.settled()
     result = await run.schema.execute(QUERY, context_value=context)
     assert result.errors is not None

@@ -1,7 +1,7 @@
 """Per-request DataLoaders: every lookup by key made while resolving one operation is
 collected and sent as one batched statement per kind of lookup.
 
-A new set is made for each request (`make_loaders`), so a request never sees another
+A new set is made for each request (`Loaders(db, cache)`), so a request never sees another
 request's rows through the loader cache.
 """
 
@@ -185,7 +185,3 @@ class Loaders:
             return await compute()
         rows: list[Record] = await self.cache.get(policy, "keys", compute, user=user_id)
         return rows
-
-
-def make_loaders(db: Database, cache: TieredCache | None = None) -> Loaders:
-    return Loaders(db, cache)

@@ -190,19 +190,23 @@ async def _run(
         return found
 
     try:
-        results = await asyncio.gather(*(one(a) for a in agents))
-    except _Cancelled:
-        return "cancelled"
-    except ServiceUnavailable:
-        raise  # the database, not the investigation: run() goes on once it is back
-    except Exception as exc:
-        log.exception("investigation %s failed", investigation)
+        # A TaskGroup: one agent failing cancels the others (gather left them running).
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(a)) for a in agents]
+    except ExceptionGroup as failed:
+        if failed.subgroup(_Cancelled) is not None:
+            return "cancelled"
+        lost = failed.subgroup(ServiceUnavailable)
+        if lost is not None:  # the database, not the investigation: run() goes on once back
+            raise lost.exceptions[0] from None
+        exc = failed.exceptions[0]
+        log.error("investigation %s failed", investigation, exc_info=exc)
         reason = f"{type(exc).__name__}: {exc}"
         metrics.JOBS_FAILED.inc()
         await store.fail(db, investigation, reason, attempt)
         await announce(investigation, "finished", status="failed", error=reason)
         return "failed"
-    findings = reduce_findings([f for found in results for f in found])
+    findings = reduce_findings([f for task in tasks for f in task.result()])
     report = await (write or _summary)(findings)
     if await store.complete(db, investigation, findings, report, attempt):
         await announce(investigation, "finished", status="completed", findings=len(findings))

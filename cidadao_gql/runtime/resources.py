@@ -25,8 +25,8 @@ from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.persisted import PersistedDocuments
 from cidadao_gql.data.ratelimit import Clock, Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.errors import ConfigError
-from cidadao_gql.investigations.executor import Executor
 from cidadao_gql.investigations.narrative import Narrator
+from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import Jobs, LocalJobs, StreamJobs
 from cidadao_gql.migrations import pending_migrations
 from cidadao_gql.settings import Settings
@@ -99,9 +99,9 @@ async def open_resources(
 
 def make_executor(
     settings: Settings, db: Database, jobs: Jobs, narrator: Narrator | None
-) -> Executor:
+) -> AgentPool:
     pool = settings.agent_pool_size
-    return Executor(
+    return AgentPool(
         db, jobs, pool.maximum, AGENT_CONCURRENCY, narrator, minimum=pool.minimum,
         lease=settings.investigation_claim_after,
     )  # fmt: skip

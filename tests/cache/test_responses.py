@@ -6,7 +6,7 @@ from typing import Any
 
 from cidadao_gql.data.cache import TieredCache
 from cidadao_gql.data.db import Database
-from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
@@ -76,7 +76,7 @@ async def test_entity_rows_come_from_the_cache(
 
         async def round_trips(query: str) -> int:
             before = await db.round_trips.settled()
-            context = Context(db, settings, make_loaders(db, cache), None, "t")
+            context = Context(db, settings, Loaders(db, cache), None, "t")
             result = await schema.execute(query, variable_values={"n": 50}, context_value=context)
             assert result.errors is None
             return await db.round_trips.settled() - before

@@ -35,7 +35,7 @@ from graphql import (
 from cidadao_gql.data import sql
 from cidadao_gql.data.apikeys import User
 from cidadao_gql.data.db import Database
-from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.execution.schema import Schema, sdl
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
@@ -165,7 +165,7 @@ class Probe:
         return self.parents[type_name]
 
     async def execute(self, query: str, variables: dict[str, Any], compiled: bool) -> Any:
-        context = Context(self.db, self.settings, make_loaders(self.db), ANA, "test")
+        context = Context(self.db, self.settings, Loaders(self.db), ANA, "test")
         schema = self.schema if compiled else ordinary(self.schema)
         if query.startswith("subscription"):
             stream = await schema.subscribe(query, variables, context)

@@ -14,7 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from cidadao_gql.data.db import Database, open_database
-from cidadao_gql.data.loaders import make_loaders
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.costs import CostAnalysis
@@ -271,7 +271,7 @@ async def test_internal_errors_are_masked_and_logged_with_the_request_id(
     async with open_database(settings) as closed:
         pass  # the pool is closed now: any query fails inside the driver
     schema = build_schema(settings)
-    context = Context(closed, settings, make_loaders(closed), None, "req-42")
+    context = Context(closed, settings, Loaders(closed), None, "req-42")
     with caplog.at_level(logging.ERROR, logger="cidadao_gql.errors"):
         result = await schema.execute(
             "{ contracts(first: 1) { nodes { id } } }", context_value=context

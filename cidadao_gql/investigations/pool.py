@@ -38,7 +38,7 @@ SWEEP_BATCH = 100
 SETTLE_SECONDS = 2.0
 
 
-class Executor:
+class AgentPool:
     def __init__(
         self,
         db: Database,
