@@ -155,6 +155,30 @@ def test_the_only_loop_is_among_domain_types() -> None:
         assert all(m.startswith("cidadao_gql.schema.") for m in component), component
 
 
+def test_below_the_schema_nothing_knows_graphql() -> None:
+    """Data access, investigations, agents, ingestion and migrations know rows, not GraphQL
+    types: none of them imports Strawberry or graphql-core."""
+    below = ("data", "investigations", "agents", "ingestion", "migrations")
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).parts[0] not in below:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [
+                f"{module_name(path)}: {n}"
+                for n in names
+                if n.split(".")[0] in ("strawberry", "graphql")
+            ]
+    assert found == []
+
+
 def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
     """The checks above are not vacuous: an import of the web layer from data is upward."""
     source = tmp_path / "probe.py"

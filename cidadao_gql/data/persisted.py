@@ -9,14 +9,12 @@ import asyncio
 import contextlib
 import hashlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from strawberry.extensions import SchemaExtension
 
 from cidadao_gql.data.db import Database
 from cidadao_gql.errors import (
@@ -99,19 +97,6 @@ class PersistedDocuments:
         if query is not None and digest is not None:
             await self.remember(digest, query)
         return query
-
-
-class PersistedQueries(SchemaExtension):
-    """Puts the persisted document in place before Strawberry parses the request."""
-
-    async def on_operation(self) -> AsyncIterator[None]:
-        execution = self.execution_context
-        documents = getattr(execution.context, "persisted", None)
-        if documents is not None:
-            execution.query = await documents.resolve(
-                execution.query, execution.operation_extensions
-            )
-        yield
 
 
 def read_documents(directory: Path) -> list[tuple[str, str]]:

@@ -26,10 +26,12 @@ such an operation again on the ordinary path gives exactly the answer, errors, p
 locations included, that the ordinary path gives. Each choice is logged once per plan and
 counted in `cidadao_ai_execution_path_total`.
 
-The planner and what plans are made of live in `plan`; running them, in `execute`.
+The planner lives in `plan`, what plans are made of in `selection`; running them, in
+`execute`.
 """
 
 from cidadao_gql.execution.compiled.execute import Executor
-from cidadao_gql.execution.compiled.plan import Fallback, Planner, Price
+from cidadao_gql.execution.compiled.plan import Planner, Price
+from cidadao_gql.execution.compiled.selection import Fallback
 
 __all__ = ["Executor", "Fallback", "Planner", "Price"]

@@ -16,16 +16,8 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
-from cidadao_gql.execution.compiled.plan import (
-    Batch,
-    Fallback,
-    FieldPlan,
-    Plan,
-    Planner,
-    Price,
-    Selection,
-    Shape,
-)
+from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
+from cidadao_gql.execution.compiled.selection import Batch, Fallback, FieldPlan, Selection, Shape
 
 log = logging.getLogger("cidadao_gql.compiled")
 # For map(): which values are null, by identity in C (list.count(None) would call each

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import binascii
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -14,17 +13,9 @@ from graphql import (
     ASTValidationRule,
     DocumentNode,
     FragmentDefinitionNode,
-    GraphQLAbstractType,
-    GraphQLEnumType,
     GraphQLError,
-    GraphQLField,
-    GraphQLLeafType,
-    GraphQLList,
-    GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLOutputType,
     GraphQLSchema,
-    GraphQLString,
     OperationDefinitionNode,
     OperationType,
     get_operation_ast,
@@ -42,9 +33,22 @@ from graphql.execution.collect_fields import (
 from graphql.execution.values import VariableValues
 from graphql.language import VariableNode, Visitor, visit
 
-from cidadao_gql.schema.relay import BATCH, ROW_TYPES, ROWS, Node, encode_id
+from cidadao_gql.execution.compiled.selection import (
+    Batch,
+    FieldPlan,
+    Selection,
+    enum_output,
+    generate_fill,
+    named_type,
+    node_columns,
+    read_attribute,
+    read_column,
+    read_edge_rows,
+    read_node_ids,
+    shape_of,
+)
+from cidadao_gql.schema.relay import BATCH, ROW_TYPES, ROWS, Node
 from cidadao_gql.schema.strawberry_internals import (
-    enum_class,
     plain_function,
     resolver_function,
     strawberry_field,
@@ -55,71 +59,6 @@ TYPENAME = "__typename"
 _NOT_PLANNABLE = object()
 # Node.id reads nothing but the row's id: the planner reads ids straight from rows.
 NODE_ID = resolver_function(Node, "id")
-
-
-class Fallback(Exception):
-    """The compiled path cannot give the exact answer; the ordinary path will."""
-
-
-@dataclass(slots=True)
-class Shape:
-    """A field's output type, unwrapped: list levels with their nullability, then the
-    named type."""
-
-    nullable: bool
-    list_of: Shape | None = None
-    leaf: GraphQLLeafType | None = None
-    object_type: GraphQLObjectType | None = None
-    abstract: GraphQLAbstractType | None = None
-
-
-def shape_of(output: GraphQLOutputType) -> Shape:
-    nullable = True
-    if isinstance(output, GraphQLNonNull):
-        nullable, output = False, output.of_type
-    if isinstance(output, GraphQLList):
-        return Shape(nullable, list_of=shape_of(output.of_type))
-    if is_leaf_type(output):
-        return Shape(nullable, leaf=output)
-    if is_abstract_type(output):
-        return Shape(nullable, abstract=output)
-    assert isinstance(output, GraphQLObjectType)
-    return Shape(nullable, object_type=output)
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """How a relation field loads: the request's loader `loader`, keyed by the parent's
-    attribute `key`, each row made into the related object by `build`."""
-
-    loader: str
-    key: str
-    build: Callable[[Any], Any] | None  # None: the rows themselves (a row type)
-
-
-@dataclass(slots=True)
-class FieldPlan:
-    key: str
-    name: str
-    details: list[FieldDetails]
-    definition: GraphQLField | None  # None for __typename
-    attribute: str | None  # the attribute a field without a resolver reads
-    shape: Shape | None
-    typename: str | None = None  # for __typename: the type of the selection it is in
-    parent: GraphQLObjectType | None = None  # the type whose field this is
-    direct: Callable[[Any], Any] | None = None  # a resolver that needs nothing but `self`
-    coerce: Callable[[Any], Any] | None = None  # a faster twin of the leaf's own
-    read: Callable[[list[Any]], list[Any]] | None = None  # values of synchronous fields
-    build: Callable[[Any], Any] | None = None  # the parent's object from its row, if needed
-    row_source: str | None = None  # "row": the edge's row; "edges": the rows of the edges
-    batch: Batch | None = None  # a relation loaded for all parents at once
-    # A connection's: the columns its nodes read of their rows (None: all), which its
-    # resolver may select alone (see relay.columns_of).
-    columns: frozenset[str] | None = None
-    # Subfields of object values: one selection for an object type, one per runtime type
-    # (filled as runtime types show up) for an interface.
-    children: Selection | None = None
-    by_runtime_type: dict[str, Selection] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -269,13 +208,13 @@ class Planner:
             )
             plan = FieldPlan(key, name, details, definition, attribute, shape_of(definition.type))
             plan.parent = parent
-            named = _named(plan.shape)
+            named = named_type(plan.shape)
             metadata: Mapping[str, Any] = (
                 (field_source.metadata or {}) if field_source is not None else {}
             )
             child_rows = False
             if named is not None and is_leaf_type(named):
-                plan.coerce = _enum_output(named, raw=rows)
+                plan.coerce = enum_output(named, raw=rows)
             if rows:
                 # Rows only reach row types, whose classes all have from_row.
                 plan.build = getattr(parent_class, "from_row")  # noqa: B009
@@ -301,7 +240,7 @@ class Planner:
                 plan.children = self._fields(
                     named, sub.grouped_field_set, fragments, variables, operation, child_rows
                 )
-                plan.columns = _node_columns(plan.children)
+                plan.columns = node_columns(plan.children)
             elif named is not None and is_abstract_type(named):
                 plan.by_runtime_type = {}
                 for possible in self.schema.get_possible_types(named):
@@ -314,7 +253,7 @@ class Planner:
             plans.append(plan)
         selection = Selection(plans)
         if rows:
-            selection.fill, selection.filled = _generate_fill(plans, parent.name)
+            selection.fill, selection.filled = generate_fill(plans, parent.name)
         selection.settle()
         return selection
 
@@ -330,15 +269,15 @@ class Planner:
         if plan.batch is not None:
             return None
         if rows and plan.attribute is not None:
-            return partial(_column, plan.attribute)  # the column of the same name
+            return partial(read_column, plan.attribute)  # the column of the same name
         if rows and name == "id" and plan.direct is NODE_ID:
-            return partial(_node_ids, type_name)
+            return partial(read_node_ids, type_name)
         if plan.attribute is not None:
-            return partial(_attribute, plan.attribute)
+            return partial(read_attribute, plan.attribute)
         if plan.row_source == "row":
-            return partial(_attribute, "row")
+            return partial(read_attribute, "row")
         if plan.row_source == "edges":
-            return _edge_rows
+            return read_edge_rows
         if plan.direct is not None:
             direct = plan.direct
             if rows:
@@ -351,159 +290,6 @@ class Planner:
 
 class _Unplannable(Exception):
     pass
-
-
-class Selection(list[FieldPlan]):
-    """The plans of one selection, with, for a selection on rows, a function generated for
-    it that fills each row's answer with its leaves in one pass (`filled`: their indexes)."""
-
-    fill: Callable[[list[Any], list[dict[str, Any]]], None] | None = None
-    filled: frozenset[int] = frozenset()
-    loads: bool = True  # whether running it (or a selection below it) may wait on anything
-
-    def settle(self) -> None:
-        """Works out `loads`, once the plans below are built."""
-        self.loads = any(
-            plan.batch is not None
-            or (plan.read is None and index not in self.filled)
-            or any(child.loads for child in (plan.children, *plan.by_runtime_type.values())
-                   if child is not None)
-            for index, plan in enumerate(self)
-            if plan.definition is not None
-        )  # fmt: skip
-
-
-def _node_columns(connection: Selection) -> frozenset[str] | None:
-    """The columns that the nodes of a selection on a connection read of their rows
-    (`nodes { … }`, `edges { node { … } }`), or None when some field needs the whole row
-    (a resolver is given the object made of it) or the nodes are not rows."""
-    nodes = [p.children for p in connection if p.row_source == "edges"]
-    for plan in connection:
-        if plan.row_source is None and plan.children is not None:
-            nodes.extend(p.children for p in plan.children if p.row_source == "row")
-    if not nodes:
-        return None
-    columns = {"id"}
-    for node in nodes:
-        if node is None or node.fill is None:  # not a selection on rows
-            return None
-        for index, plan in enumerate(node):
-            if plan.definition is None or getattr(plan.read, "func", None) is _node_ids:
-                continue  # __typename; id
-            if plan.batch is not None:
-                columns.add(plan.batch.key)  # on rows, the key is a column
-            elif index in node.filled or getattr(plan.read, "func", None) is _column:
-                assert plan.attribute is not None
-                columns.add(plan.attribute)
-            else:
-                return None
-    return frozenset(columns)
-
-
-def _null() -> Any:
-    raise Fallback  # null in a non-null field: the ordinary path propagates it
-
-
-def _generate_fill(
-    plans: list[FieldPlan], type_name: str
-) -> tuple[Callable[[list[Any], list[dict[str, Any]]], None], frozenset[int]]:
-    """Python source for `fill(rows, outs)`: for each row, every key of the selection in
-    field order, the leaves computed inline from the row's columns (`None` for the fields
-    the executor resolves afterwards). One statement per field, no loop per field."""
-    env: dict[str, Any] = {"b2a": binascii.b2a_base64, "_null": _null}
-    body = ["def fill(rows, outs):", "    for r, o in zip(rows, outs):"]
-    filled = set()
-    for index, plan in enumerate(plans):
-        key = repr(plan.key)
-        shape = plan.shape
-        if plan.definition is None:
-            body.append(f"        o[{key}] = {plan.typename!r}")
-            filled.add(index)
-        elif (
-            shape is not None
-            and shape.leaf is not None
-            and plan.attribute is not None
-            and plan.read is not None
-            and getattr(plan.read, "func", None) is _column
-        ):
-            column = repr(plan.attribute)
-            env[f"c{index}"] = plan.coerce or shape.leaf.coerce_output_value
-            missing = "None" if shape.nullable else "_null()"
-            if shape.leaf is GraphQLString:
-                value = f"v if type(v := r[{column}]) is str else (c{index}(v) if v is not None else {missing})"
-            else:
-                value = f"c{index}(v) if (v := r[{column}]) is not None else {missing}"
-            body.append(f"        o[{key}] = {value}")
-            filled.add(index)
-        elif plan.read is not None and getattr(plan.read, "func", None) is _node_ids:
-            # encode_id, inline: the call costs as much as the encoding, on every ID.
-            prefix = f"{type_name}:"
-            body.append(
-                f"        o[{key}] = b2a(f'{prefix}{{r[\"id\"]}}'.encode(), newline=False).decode()"
-            )
-            filled.add(index)
-        else:
-            body.append(f"        o[{key}] = None")
-    if not plans:  # every field skipped: an empty object per row
-        body.append("        pass")
-    exec(compile("\n".join(body), f"<compiled selection on {type_name}>", "exec"), env)
-    return env["fill"], frozenset(filled)
-
-
-def _enum_output(leaf: Any, raw: bool = False) -> Callable[[Any], Any] | None:
-    """Strawberry's enum output scans the enum's values for each one; a dict lookup gives
-    the same name (the first whose value matches) at once. `raw`: the values are a row's,
-    not the enum's members (from_row would have made members of them)."""
-    wrapped = enum_class(leaf)
-    if not isinstance(leaf, GraphQLEnumType) or wrapped is None:
-        return None
-    names: dict[Any, str] = {}
-    for name, value in leaf.values.items():
-        names.setdefault(value.value, name)
-    slow = leaf.coerce_output_value
-
-    if raw:
-
-        def from_raw(value: Any) -> Any:
-            found = names.get(value)
-            if found is None:
-                raise Fallback  # not one of the enum's values: from_row would have raised
-            return found
-
-        return from_raw
-
-    def coerce(value: Any) -> Any:
-        if isinstance(value, wrapped):
-            found = names.get(value.value)
-            if found is not None:
-                return found
-        return slow(value)
-
-    return coerce
-
-
-def _column(name: str, rows: list[Any]) -> list[Any]:
-    return [row[name] for row in rows]
-
-
-def _attribute(name: str, objects: list[Any]) -> list[Any]:
-    return [getattr(o, name) for o in objects]
-
-
-def _node_ids(type_name: str, rows: list[Any]) -> list[Any]:
-    return [encode_id(type_name, row["id"]) for row in rows]
-
-
-def _edge_rows(connections: list[Any]) -> list[Any]:
-    return [[edge.row for edge in connection.edges] for connection in connections]
-
-
-def _named(shape: Shape | None) -> Any:
-    while shape is not None and shape.list_of is not None:
-        shape = shape.list_of
-    if shape is None:
-        return None
-    return shape.leaf or shape.object_type or shape.abstract
 
 
 def _specified() -> Sequence[type[ASTValidationRule]]:
