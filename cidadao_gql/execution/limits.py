@@ -30,8 +30,8 @@ from cidadao_gql.errors import (
     TooManyAliases,
     TooManyFields,
 )
+from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.expansion import Expansion, schema_fields
-from cidadao_gql.schema.costs import CostAnalysis
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 
 

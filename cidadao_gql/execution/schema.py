@@ -35,12 +35,13 @@ from strawberry.utils.aio import aclosing
 from cidadao_gql import metrics
 from cidadao_gql.errors import CidadaoError, QueryTimeout
 from cidadao_gql.execution import compiled
+from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.error_codes import code_error
 from cidadao_gql.execution.limits import Bill, CostLimit, alias_limit, depth_limit, field_limit
 from cidadao_gql.execution.persisted import PersistedQueries
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
-from cidadao_gql.schema.costs import CostAnalysis, apply_cost_directives
+from cidadao_gql.schema.costs import apply_cost_directives
 from cidadao_gql.schema.inputs import DECIMAL, StorableStrings, unstorable_variable
 from cidadao_gql.schema.investigations import (
     Investigation,

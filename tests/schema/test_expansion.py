@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.error_codes import code_error
 from cidadao_gql.execution.expansion import SATURATED, Expansion
 from cidadao_gql.execution.limits import (
@@ -39,7 +40,6 @@ from cidadao_gql.execution.limits import (
     depth_limit,
     field_limit,
 )
-from cidadao_gql.schema.costs import CostAnalysis
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app

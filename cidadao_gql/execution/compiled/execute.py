@@ -99,6 +99,12 @@ class Executor:
             return None
         return data, run.cost
 
+    # One function of 160 lines on purpose: it is the compiled path's inner loop, run once
+    # per selection level, and the compiled path exists for the CPU graphql-core spent on
+    # its layers of calls per field (about 18 ms of the 100-row nested page, 6 ms of the
+    # flat one; README, "Uncached GraphQL"). Its branches share the level's pending loads
+    # (`awaiting`, `finish`) and values (`resolved`, `objects`); split into helpers, they
+    # would pass those on every field of every level.
     async def _level(
         self,
         fields: Selection,
