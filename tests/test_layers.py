@@ -179,6 +179,19 @@ def test_below_the_schema_nothing_knows_graphql() -> None:
     assert found == []
 
 
+def test_resolvers_leave_the_cache_tiers_to_the_loaders() -> None:
+    """Which tiers keep what is the loaders' choice (data/loaders.py): no module of the
+    schema imports the cache."""
+    graph_ = graph(everywhere=True)
+    reaching = sorted(
+        module
+        for module, imported in graph_.items()
+        if module.startswith("cidadao_gql.schema")
+        and any(i.startswith("cidadao_gql.data.cache") for i in imported)
+    )
+    assert reaching == []
+
+
 def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
     """The checks above are not vacuous: an import of the web layer from data is upward."""
     source = tmp_path / "probe.py"

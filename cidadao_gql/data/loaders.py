@@ -15,11 +15,18 @@ from typing import Any
 from aiodataloader import DataLoader
 
 from cidadao_gql.data import sql
-from cidadao_gql.data.cache import Policy, TieredCache
+from cidadao_gql.data.cache import L1, L2, L3, Policy, TieredCache
 from cidadao_gql.data.db import Database, Record
 from cidadao_gql.data.sql import Entity, Filters, PageRequest
 
 ROW_TTL = 3600.0
+# An aggregate over every matching contract: kept in all three tiers (L3 survives restarts)
+# for an hour or until the data changes, and recomputed by one process at a time.
+SPENDING_CACHE = Policy("spending", ttl=3600, tiers=frozenset({L1, L2, L3}), lock=True)
+# A supplier's totals scan all its contracts: cached in every tier, per supplier.
+SUPPLIER_TOTALS_CACHE = Policy("supplier_totals", ttl=3600, tiers=frozenset({L1, L2, L3}))
+# Private: cached under the user, never served to anyone else; key changes invalidate it.
+API_KEYS_CACHE = Policy("viewer_keys", ttl=300, version="apikeys", private=True)
 BatchFunction = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
 _BY_ID = {"agency": sql.AGENCIES, "supplier": sql.SUPPLIERS,
           "procurement": sql.PROCUREMENTS, "item": sql.ITEMS, "award": sql.AWARDS,
@@ -37,7 +44,6 @@ class Loaders:
     def __init__(self, db: Database, cache: TieredCache | None = None) -> None:
         self.db = db
         self.cache = cache
-        self._totals: DataLoader[int, Record | None] | None = None
         self._pages: dict[Hashable, DataLoader[int, list[Record]]] = {}
         self._counts: dict[Hashable, DataLoader[int, int]] = {}
 
@@ -150,38 +156,35 @@ class Loaders:
     async def count(self, entity: Entity, filters: Filters) -> int:
         return await sql.count_rows(self.db, entity, filters)
 
-    async def spending(
-        self, group: str, filters: Filters, first: int, policy: Policy | None = None
-    ) -> list[Record]:
+    async def spending(self, group: str, filters: Filters, first: int) -> list[Record]:
         async def compute() -> list[Record]:
             return await sql.fetch_spending(self.db, group, filters, first)
 
-        if self.cache is None or policy is None:
+        if self.cache is None:
             return await compute()
-        rows: list[Record] = await self.cache.get(policy, _digest(group, filters, first), compute)
+        key = _digest(group, filters, first)
+        rows: list[Record] = await self.cache.get(SPENDING_CACHE, key, compute)
         return rows
 
-    def supplier_totals(self, policy: Policy | None = None) -> DataLoader[int, Record | None]:
-        if self._totals is None:
-            fetch = partial(sql.fetch_supplier_totals, self.db)
-            cache = self.cache
-            if cache is None or policy is None:
-                self._totals = DataLoader(fetch)
-            else:
+    @cached_property
+    def supplier_totals(self) -> DataLoader[int, Record | None]:
+        fetch = partial(sql.fetch_supplier_totals, self.db)
+        cache = self.cache
+        if cache is None:
+            return DataLoader(fetch)
 
-                async def load(ids: list[int]) -> list[Record | None]:
-                    return await cache.get_many(policy, ids, fetch)
+        async def load(ids: list[int]) -> list[Record | None]:
+            return await cache.get_many(SUPPLIER_TOTALS_CACHE, ids, fetch)
 
-                self._totals = DataLoader(load)
-        return self._totals
+        return DataLoader(load)
 
-    async def api_keys(self, user_id: str, policy: Policy | None = None) -> list[Record]:
+    async def api_keys(self, user_id: str) -> list[Record]:
         """A user's own keys: private, so cached under the user and never shared."""
 
         async def compute() -> list[Record]:
             return await sql.fetch_api_keys(self.db, user_id)
 
-        if self.cache is None or policy is None:
+        if self.cache is None:
             return await compute()
-        rows: list[Record] = await self.cache.get(policy, "keys", compute, user=user_id)
+        rows: list[Record] = await self.cache.get(API_KEYS_CACHE, "keys", compute, user=user_id)
         return rows

@@ -7,16 +7,11 @@ from enum import Enum
 
 import strawberry
 
-from cidadao_gql.data.cache import L1, L2, L3, Policy
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import ContractFilter, contract_filter
 from cidadao_gql.schema.enums import Modality
 from cidadao_gql.schema.relay import check_page_size, encode_id
-
-# An aggregate over every matching contract: kept in all three tiers (L3 survives restarts)
-# for an hour or until the data changes, and recomputed by one process at a time.
-SPENDING_CACHE = Policy("spending", ttl=3600, tiers=frozenset({L1, L2, L3}), lock=True)
 
 
 @strawberry.enum(description="What to group contract spending by.")
@@ -65,7 +60,5 @@ class SpendingQueries:
         first: int = 20,
     ) -> list[SpendingGroup]:
         check_page_size(first)
-        rows = await info.context.loaders.spending(
-            group_by.value, contract_filter(filter), first, SPENDING_CACHE
-        )
+        rows = await info.context.loaders.spending(group_by.value, contract_filter(filter), first)
         return [_group(group_by, r) for r in rows]

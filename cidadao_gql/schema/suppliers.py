@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from cidadao_gql.data import sql
-from cidadao_gql.data.cache import L1, L2, L3, Policy
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
@@ -38,9 +37,7 @@ if TYPE_CHECKING:
     from cidadao_gql.schema.sanctions import Sanction
 
 
-# A supplier's totals scan all its contracts: cached in every tier, per supplier.
 SANCTIONS_SHOWN = LIST_SIZES["Supplier.sanctions"]
-SUPPLIER_TOTALS_CACHE = Policy("supplier_totals", ttl=3600, tiers=frozenset({L1, L2, L3}))
 
 
 @strawberry.type(description="What a supplier has been contracted for, in all.")
@@ -67,7 +64,7 @@ class Supplier(Node):
 
     @strawberry.field(description="Contract count, total value and first and last signature.")
     async def totals(self, info: Info) -> SupplierTotals:
-        row = await info.context.loaders.supplier_totals(SUPPLIER_TOTALS_CACHE).load(self.pk)
+        row = await info.context.loaders.supplier_totals.load(self.pk)
         if row is None:
             return SupplierTotals(
                 contract_count=0, total_value=Decimal(0), first_signed_on=None, last_signed_on=None

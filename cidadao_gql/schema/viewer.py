@@ -6,11 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from cidadao_gql.data.cache import Policy
 from cidadao_gql.schema.context import Info
-
-# Private: cached under the user, never served to anyone else; key changes invalidate it.
-VIEWER_KEYS_CACHE = Policy("viewer_keys", ttl=300, version="apikeys", private=True)
 
 
 @strawberry.type(description="One of the viewer's API keys (never the secret itself).")
@@ -30,7 +26,7 @@ class Viewer:
 
     @strawberry.field(description="The viewer's API keys, revoked ones included.")
     async def keys(self, info: Info) -> list[ApiKey]:
-        rows = await info.context.loaders.api_keys(self.id, VIEWER_KEYS_CACHE)
+        rows = await info.context.loaders.api_keys(self.id)
         return [
             ApiKey(
                 id=r["id"],

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 
 from cidadao_gql.data.cache import TieredCache
 from cidadao_gql.data.db import open_database
-from cidadao_gql.schema.spending import SPENDING_CACHE
+from cidadao_gql.data.loaders import SPENDING_CACHE
 from cidadao_gql.settings import Settings
 
 READERS = 100
