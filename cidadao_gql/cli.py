@@ -180,6 +180,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         settings = _run(embedded.prepare)(settings)
         assert settings.database_url is not None
         os.environ["DATABASE_URL"] = settings.database_url  # for the worker processes
+    _run(_probe_database)(settings)  # one line, exit 1, rather than a traceback per worker
     _graphiql_files(settings)
     workers = workers or settings.workers
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -246,6 +247,11 @@ async def worker() -> None:
             probes.should_exit = True
             await serving
     await narrator.close()
+
+
+async def _probe_database(settings: Settings) -> None:
+    async with _connect(settings):
+        pass
 
 
 class _ProbeServer(uvicorn.Server):

@@ -241,7 +241,7 @@ async def test_an_unknown_or_non_text_encoding_is_a_usage_error(
     "command",
     [("db", "migrate"), ("import", "pncp", str(SAMPLE_DIR)), ("apikey", "revoke", "1"),
      ("session", "revoke", "--user", "ana"), ("db", "seed", "--contracts", "10"),
-     ("documents", "register", str(ROOT / "tests"))],
+     ("documents", "register", str(ROOT / "tests")), ("serve", "--port", "0")],
     ids=lambda c: " ".join(c[:2]),
 )  # fmt: skip
 async def test_a_database_that_cannot_be_used_is_one_line_and_exit_1(
