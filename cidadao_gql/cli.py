@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import click
@@ -28,23 +29,16 @@ from tqdm import tqdm
 from cidadao_gql.client import Checkpoint, Exporter, QueryFailed, read_variables
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
-from cidadao_gql.data.db import RoundTrips, init_connection, open_database
+from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
-from cidadao_gql.errors import (
-    BadImportFile,
-    CidadaoError,
-    ConfigError,
-    TooManyRejects,
-    UndecodableFile,
-)
+from cidadao_gql.errors import CidadaoError, ConfigError, DatabaseFailed, ExitStatus, TooManyRejects
 from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion.exports import CsvExport, check_encoding
 from cidadao_gql.ingestion.importer import (
-    ITEMS,
-    PROCUREMENTS,
-    RESULTS,
     ImportReport,
     RejectLimit,
     Rejects,
+    import_exports,
     import_rows,
     open_directory,
 )
@@ -62,30 +56,57 @@ from cidadao_gql.web import graphiql, health, sessions
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Exit statuses that scripts rely on (README, Data); any other failure is 1, and click's
-# own usage errors are 2, like a file that cannot be imported as it is.
-EXIT_STATUS: dict[type[CidadaoError], int] = {
-    BadImportFile: 2,
-    TooManyRejects: 3,
-    UndecodableFile: 4,
-}
+# What a failed connection or statement raises: asyncpg's errors, and the socket's.
+_DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 def _run(command: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
-    """Run an async command; our errors end it with their message and their exit status
-    (EXIT_STATUS, else 1)."""
+    """Run an async command; our errors end it with one line, their message, and their
+    exit status (ExitStatus; README, Data)."""
 
     @wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return asyncio.run(command(*args, **kwargs))
-        except (CidadaoError, FileNotFoundError) as exc:
-            status = next((s for kind, s in EXIT_STATUS.items() if isinstance(exc, kind)), 1)
+        except (CidadaoError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.filename is None:
+                raise  # not a file of ours: a bug, shown whole
+            status = getattr(exc, "exit_status", ExitStatus.FAILED)
+            logging.getLogger(__name__).debug("command failed", exc_info=exc)
             # What click.ClickException prints, with a status of our choosing.
             click.echo(f"Error: {exc}", err=True)
             raise click.exceptions.Exit(status) from None
 
     return wrapper
+
+
+def _where(url: str) -> str:
+    """The server and database of a URL, without its password: `user@host:port/db`."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    host = parts.hostname or query.get("host", ["localhost"])[0]
+    database = parts.path.lstrip("/") or query.get("dbname", [""])[0] or parts.username or ""
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{user}{host}:{parts.port or 5432}/{database}"
+
+
+@contextmanager
+def _database_errors(url: str, doing: str) -> Iterator[None]:
+    """A database that cannot be reached, or refuses us, as one line naming it."""
+    try:
+        yield
+    except _DATABASE_ERRORS as exc:
+        if isinstance(exc, OSError) and not _is_network(exc):
+            raise  # a file of ours, not the database
+        logging.getLogger(__name__).debug("database failed", exc_info=exc)
+        reason = (
+            "no answer in time" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+        )
+        raise DatabaseFailed(f"PostgreSQL at {_where(url)}: {doing} failed: {reason}") from None
+
+
+def _is_network(exc: OSError) -> bool:
+    return isinstance(exc, ConnectionError | socket.gaierror) or exc.filename is None
 
 
 def _settings() -> Settings:
@@ -104,12 +125,28 @@ async def _database_url(settings: Settings) -> str:
 
 @asynccontextmanager
 async def _connect(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(await _database_url(settings))
+    """A connection to the command's database; a failure to connect, or of any statement
+    run on it, ends the command as DatabaseFailed."""
+    url = await _database_url(settings)
+    with _database_errors(url, "connecting"):
+        conn = await asyncpg.connect(url)
     try:
-        await init_connection(conn, RoundTrips())
-        yield conn
+        with _database_errors(url, "a statement"):
+            await init_connection(conn, RoundTrips())
+            yield conn
     finally:
-        await conn.close()
+        with suppress(*_DATABASE_ERRORS):
+            await conn.close()
+
+
+@asynccontextmanager
+async def _open_database(settings: Settings) -> AsyncIterator[Database]:
+    """The pools of `open_database`; a database that cannot be reached is DatabaseFailed."""
+    assert settings.database_url is not None
+    async with AsyncExitStack() as stack:
+        with _database_errors(settings.database_url, "connecting"):
+            database = await stack.enter_async_context(open_database(settings))
+        yield database
 
 
 async def _invalidate(settings: Settings, conn: asyncpg.Connection, namespace: str) -> None:
@@ -147,6 +184,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         settings = _run(embedded.prepare)(settings)
         assert settings.database_url is not None
         os.environ["DATABASE_URL"] = settings.database_url  # for the worker processes
+    _run(_probe_database)(settings)  # one line, exit 1, rather than a traceback per worker
     _graphiql_files(settings)
     workers = workers or settings.workers
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -186,7 +224,7 @@ async def worker() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     narrator = Narrator(settings)
-    async with open_database(settings) as database, open_jobs(settings) as jobs:
+    async with _open_database(settings) as database, open_jobs(settings) as jobs:
         executor = make_executor(settings, database, jobs, narrator)
         await executor.start()
         redis = jobs.redis if isinstance(jobs, StreamJobs) else None
@@ -213,6 +251,11 @@ async def worker() -> None:
             probes.should_exit = True
             await serving
     await narrator.close()
+
+
+async def _probe_database(settings: Settings) -> None:
+    async with _connect(settings):
+        pass
 
 
 class _ProbeServer(uvicorn.Server):
@@ -293,9 +336,9 @@ class _RejectLimitType(click.ParamType[RejectLimit, "str | RejectLimit"]):
 def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
         try:
-            codecs.lookup(value)
-        except LookupError:
-            raise click.BadParameter(f"unknown encoding {value!r}") from None
+            check_encoding(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
     return value
 
 
@@ -316,6 +359,9 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--dry-run", is_flag=True,
               help="Read and check everything, report what would be loaded and rejected, "
                    "write nothing.")  # fmt: skip
+@click.option("--allow-empty", is_flag=True,
+              help="Import files that have a header but no rows; without it, such a file "
+                   "fails the import (exit 2).")  # fmt: skip
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where rejected rows go, with reasons. Default: pncp.rejects.csv; a dry "
                    "run writes them only when this is given.")  # fmt: skip
@@ -323,14 +369,15 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 async def import_pncp(
     directory: Path | None, api: bool, start: datetime | None, end: datetime | None,
     modalities: tuple[int, ...], base_url: str, encoding: str | None,
-    max_rejects: RejectLimit, dry_run: bool, rejects_path: Path | None,
+    max_rejects: RejectLimit, dry_run: bool, allow_empty: bool, rejects_path: Path | None,
 ) -> None:  # fmt: skip
     """Import PNCP procurements, items and results: from DIRECTORY (default PNCP_SAMPLE_DIR)
     or, with --api, from the PNCP APIs for a date range. Re-running changes nothing.
 
-    Exit status: 0 loaded; 2 a file is missing, lacks a required column or is not CSV (or
-    bad usage); 3 a file has more rejected rows than --max-rejects; 4 a file is not text or
-    not in its encoding; 1 anything else. After 2, 3 or 4 nothing was written.
+    Exit status: 0 loaded; 2 a file is missing, empty, has no rows (see --allow-empty),
+    lacks a required column or is not CSV (or bad usage); 3 a file has more rejected rows
+    than --max-rejects; 4 a file is not text or not in its encoding; 1 anything else, the
+    database unreachable or refusing included. After 2, 3 or 4 nothing was written.
     """
     if api and encoding:
         raise click.UsageError("--encoding applies to files, not to --api")
@@ -338,12 +385,19 @@ async def import_pncp(
         rejects_path = Path("pncp.rejects.csv")
     settings = _settings()
     found = Rejects()
+    # The files are checked before the database is opened: their faults need none.
+    exports = (
+        None
+        if api
+        else open_directory(
+            directory or settings.pncp_sample_dir, encoding, allow_empty=allow_empty
+        )
+    )
     async with _connect(settings) as conn:
         await _schema_ready(conn, dry_run)
         try:
             report = await _import_pncp(
-                conn, found, directory or settings.pncp_sample_dir, api, start, end,
-                modalities, base_url, encoding, max_rejects, dry_run,
+                conn, found, exports, start, end, modalities, base_url, max_rejects, dry_run,
             )  # fmt: skip
         except TooManyRejects:
             _write_rejects(found, rejects_path)  # they are what explains the failure
@@ -372,18 +426,14 @@ async def _schema_ready(conn: asyncpg.Connection, dry_run: bool) -> None:
 
 
 async def _import_pncp(
-    conn: asyncpg.Connection, found: Rejects, directory: Path, api: bool,
+    conn: asyncpg.Connection, found: Rejects, exports: dict[str, CsvExport] | None,
     start: datetime | None, end: datetime | None, modalities: tuple[int, ...], base_url: str,
-    encoding: str | None, max_rejects: RejectLimit, dry_run: bool,
+    max_rejects: RejectLimit, dry_run: bool,
 ) -> ImportReport:  # fmt: skip
-    if not api:
-        exports = open_directory(directory, encoding)
+    if exports is not None:
         for export in exports.values():
             click.echo(export.describe())
-        return await import_rows(
-            conn, exports[PROCUREMENTS].rows(), exports[ITEMS].rows(), exports[RESULTS].rows(),
-            found, max_rejects=max_rejects, dry_run=dry_run,
-        )  # fmt: skip
+        return await import_exports(conn, exports, found, max_rejects=max_rejects, dry_run=dry_run)
     if start is None or end is None or start > end:
         raise click.UsageError("--api needs --from DATE and --to DATE, in that order")
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:

@@ -31,8 +31,9 @@
     ├── ServiceBusy              SERVICE_BUSY        the investigation queue is full
     ├── TooManySubscriptions     TOO_MANY_SUBSCRIPTIONS  WS_MAX_SUBSCRIPTIONS reached; maxSubscriptions
     ├── QueryTimeout             TIMEOUT             timeoutMs
-    ├── ImportFailed             IMPORT_FAILED       (command line only; exit status on the right)
-    │   ├── BadImportFile        IMPORT_BAD_FILE     missing file or column, broken CSV   2
+    ├── DatabaseFailed           DATABASE_FAILED     (command line only) unreachable, refused   1
+    ├── ImportFailed             IMPORT_FAILED       (command line only; ExitStatus on the right)
+    │   ├── BadImportFile        IMPORT_BAD_FILE     missing file, column or rows; broken CSV 2
     │   ├── TooManyRejects       IMPORT_TOO_MANY_REJECTS                                  3
     │   └── UndecodableFile      IMPORT_UNDECODABLE  not text, or not in its encoding     4
     └── Refused                                      (HTTP: no GraphQL request to run; `status`)
@@ -52,7 +53,19 @@ and logged with the request id.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any, ClassVar
+
+
+class ExitStatus(IntEnum):
+    """How the command line ends; scripts rely on these (README, Data), so they stay few
+    and never change meaning. Click's own usage errors end with 2 as well."""
+
+    OK = 0
+    FAILED = 1  # anything else: the database unreachable or refusing, a failing API, ...
+    BAD_FILE = 2  # a file missing, empty, without rows, lacking a column, not CSV; bad usage
+    TOO_MANY_REJECTS = 3  # more rejected rows than --max-rejects allows
+    UNDECODABLE = 4  # not text, or not in its encoding (detected or given)
 
 
 class CidadaoError(Exception):
@@ -193,22 +206,34 @@ class QueryTimeout(CidadaoError):
     code = "TIMEOUT"
 
 
+class DatabaseFailed(CidadaoError):
+    """The command line could not reach, or was refused by, its database; the message names
+    the server and database and what failed."""
+
+    code = "DATABASE_FAILED"
+    exit_status: ClassVar[ExitStatus] = ExitStatus.FAILED
+
+
 class ImportFailed(CidadaoError):
     """An import that loaded nothing; the message names the file and what to do."""
 
     code = "IMPORT_FAILED"
+    exit_status: ClassVar[ExitStatus] = ExitStatus.FAILED
 
 
 class BadImportFile(ImportFailed):
     code = "IMPORT_BAD_FILE"
+    exit_status = ExitStatus.BAD_FILE
 
 
 class TooManyRejects(ImportFailed):
     code = "IMPORT_TOO_MANY_REJECTS"
+    exit_status = ExitStatus.TOO_MANY_REJECTS
 
 
 class UndecodableFile(ImportFailed):
     code = "IMPORT_UNDECODABLE"
+    exit_status = ExitStatus.UNDECODABLE
 
 
 class Refused(CidadaoError):

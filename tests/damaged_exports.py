@@ -92,3 +92,22 @@ async def table_contents(url: str) -> dict[str, list[asyncpg.Record]]:
     """Every loaded row of every table the importer writes, in id order."""
     async with connect(url) as conn:
         return {t: await conn.fetch(f"SELECT * FROM {t} ORDER BY id") for t in TABLES}
+
+
+def edit_records(
+    directory: Path, name: str, change: Callable[[list[list[str]]], list[list[str]]]
+) -> Path:
+    """The sample with `name`'s records (header first) passed through `change`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for other in NAMES:
+        if not (directory / other).exists():
+            (directory / other).write_bytes((SAMPLE_DIR / other).read_bytes())
+    records = list(csv.reader(io.StringIO(sample_text(name), newline="")))
+    changed = change(records)
+    _write(directory / name, changed[0], changed[1:])
+    return directory
+
+
+def drop_columns(records: list[list[str]], columns: set[str]) -> list[list[str]]:
+    keep = [i for i, name in enumerate(records[0]) if name not in columns]
+    return [[r[i] for i in keep] for r in records]

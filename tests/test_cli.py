@@ -3,19 +3,27 @@ process where the exit status is what a batch script goes by."""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from cidadao_gql.cli import main
+from cidadao_gql.errors import ExitStatus
 from tests.conftest import ROOT, SAMPLE_DIR, DatabaseFactory, run_cli
 from tests.damaged_exports import (
+    drop_columns,
+    edit_records,
     latin1_safe,
     not_text,
+    redelimit,
     reencode,
+    sample_text,
     table_contents,
     truncated,
     without_column,
@@ -185,3 +193,271 @@ async def test_a_dry_run_reports_what_the_real_run_does_and_writes_nothing(
         cut = [r for r in csv.DictReader(fh) if r["source"] == "contratacoes"]
     assert [r["record"] for r in cut] == [str(loaded + 1)]
     assert cut[0]["reason"].endswith("(the file ends inside this record: is it truncated?)")
+
+
+def _one_error_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    [line] = err.splitlines()
+    assert line.startswith("Error: ")
+    return line
+
+
+@pytest.mark.parametrize(
+    ("encoding", "status", "says"),
+    [("utf-16", ExitStatus.UNDECODABLE, "is not utf-16 (UTF-16 stream does not start with BOM);"
+      " name the file's encoding with --encoding"),
+     ("utf-16-le", ExitStatus.BAD_FILE, "cannot read the header as CSV (no line break in its"
+      " first 65,536 characters); check its quoting, or, if it is not utf-16-le, name the"
+      " file's encoding with --encoding"),
+     ("utf-32", ExitStatus.UNDECODABLE, "is not utf-32 (code point not in range(0x110000))")],
+)  # fmt: skip
+async def test_a_wrong_encoding_given_is_one_line_with_a_stable_status(
+    database_url: str, tmp_path: Path, encoding: str, status: int, says: str
+) -> None:
+    directory = str(reencode(tmp_path / "pncp", "utf-8"))
+    code, _, err = await run_cli(
+        database_url, tmp_path, "import", "pncp", directory, "--encoding", encoding
+    )
+    assert code == status
+    assert says in _one_error_line(err)
+    assert "contratacoes.csv" in err
+
+
+@pytest.mark.parametrize("encoding", ["nope", "rot13", "base64"])
+async def test_an_unknown_or_non_text_encoding_is_a_usage_error(
+    database_url: str, tmp_path: Path, encoding: str
+) -> None:
+    code, _, err = await run_cli(
+        database_url, tmp_path, "import", "pncp", str(SAMPLE_DIR), "--encoding", encoding
+    )
+    assert code == ExitStatus.BAD_FILE
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        f"Error: Invalid value for '--encoding': unknown text encoding {encoding!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("db", "migrate"), ("import", "pncp", str(SAMPLE_DIR)), ("apikey", "revoke", "1"),
+     ("session", "revoke", "--user", "ana"), ("db", "seed", "--contracts", "10"),
+     ("documents", "register", str(ROOT / "tests")), ("serve", "--port", "0")],
+    ids=lambda c: " ".join(c[:2]),
+)  # fmt: skip
+async def test_a_database_that_cannot_be_used_is_one_line_and_exit_1(
+    database_url: str, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    base = database_url.rsplit("/", 1)[0]
+    host = base.split("@")[1]
+    for url, says in [
+        (f"postgresql://root@127.0.0.1:1/{tmp_path.name}", "connecting failed: [Errno 111]"),
+        (f"{base}/no_such_db_22", 'connecting failed: database "no_such_db_22" does not exist'),
+        (f"postgresql://nobody_22:secret@{host}/postgres", 'role "nobody_22" does not exist'),
+    ]:
+        code, _, err = await run_cli(url, tmp_path, *command)
+        assert code == ExitStatus.FAILED, err
+        line = _one_error_line(err)
+        assert line.startswith("Error: PostgreSQL at ") and says in line
+        assert "secret" not in line
+
+
+async def test_a_missing_result_sequence_column_is_refused_not_merged(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = edit_records(
+        tmp_path / "pncp", "resultados.csv", lambda r: drop_columns(r, {"sequencialResultado"})
+    )
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == ExitStatus.BAD_FILE
+    assert "resultados.csv lacks the required column(s) sequencialResultado" in (
+        _one_error_line(err)
+    )
+    assert all(rows == [] for rows in (await table_contents(database_url)).values())
+
+
+def _duplicates(records: list[list[str]]) -> list[list[str]]:
+    """Result 1 written again for another supplier, and a row with an empty sequence."""
+    header = records[0]
+    sequence, supplier = header.index("sequencialResultado"), header.index("niFornecedor")
+    again = list(records[1])
+    again[supplier] = "60665981000975"
+    blank = list(records[2])
+    blank[sequence] = ""
+    return [*records, again, blank]
+
+
+async def test_rows_with_the_same_key_or_an_empty_one_are_rejected_with_reasons(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = str(edit_records(tmp_path / "pncp", "resultados.csv", _duplicates))
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", directory)
+    assert code == ExitStatus.TOO_MANY_REJECTS  # 2 of 83 is over the default 1 %
+    assert "resultados 2 of 83" in _one_error_line(err)
+    assert all(rows == [] for rows in (await table_contents(database_url)).values())
+
+    code, out, _ = await run_cli(
+        database_url, tmp_path, "import", "pncp", directory, "--max-rejects", "2"
+    )
+    assert code == 0
+    assert "resultados: read 83, loaded 81, rejected 2" in out
+    with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
+        reasons = {r["record"]: r["reason"] for r in csv.DictReader(fh)}
+    assert reasons["82"] == (
+        "duplicate of record 1: the same result 1 of item 1 of 14814139000183-1-000207/2024"
+    )
+    assert reasons["83"] == "sequencialResultado: missing"
+    awards = (await table_contents(database_url))["awards"]
+    assert len(awards) == 81  # the first row of the key loaded, the later one did not
+
+
+OPTIONAL = {
+    "contratacoes.csv": {"data.valorTotalHomologado", "data.unidadeOrgao.codigoIbge",
+                         "data.processo", "data.modalidadeNome", "data.unidadeOrgao.ufSigla"},
+    "itens_medicamentos.csv": {"unidadeMedida", "codigo_br", "catalogoCodigoItem"},
+    "resultados.csv": {"porteFornecedorNome", "dataResultado", "valorUnitarioHomologado"},
+}  # fmt: skip
+
+
+async def test_a_file_without_an_optional_column_keeps_what_is_stored(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A missing column means unknown: the re-import changes nothing. An empty value in a
+    column that is there means empty, and clears what is stored."""
+    code, _, _ = await run_cli(database_url, tmp_path, "import", "pncp", str(SAMPLE_DIR))
+    assert code == 0
+    before = await table_contents(database_url)
+    directory = tmp_path / "pncp"
+    for name, columns in OPTIONAL.items():
+        edit_records(directory, name, lambda r, c=columns: drop_columns(r, c))  # type: ignore[misc]
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert (code, err) == (0, "")
+    assert "procurements: 0 new, 0 updated, 500 unchanged" in out
+    assert "awards: 0 new, 0 updated, 81 unchanged" in out
+    assert await table_contents(database_url) == before
+
+    def blank_process(records: list[list[str]]) -> list[list[str]]:
+        records[1][records[0].index("data.processo")] = ""
+        return records
+
+    edit_records(directory, "contratacoes.csv", blank_process)
+    code, out, _ = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == 0 and "procurements: 0 new, 1 updated, 499 unchanged" in out
+    after = await table_contents(database_url)
+    assert after["procurements"][0]["process"] is None
+    assert before["procurements"][0]["process"] is not None
+    assert after["procurements"][1:] == before["procurements"][1:]
+
+
+async def test_a_file_with_a_header_and_no_rows_fails_unless_allowed(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = str(edit_records(tmp_path / "pncp", "itens_medicamentos.csv", lambda r: r[:1]))
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", directory)
+    assert code == ExitStatus.BAD_FILE
+    assert _one_error_line(err).endswith(
+        "itens_medicamentos.csv has a header but no rows; nothing was imported"
+        " (--allow-empty imports such files)"
+    )
+    assert all(rows == [] for rows in (await table_contents(database_url)).values())
+    code, out, _ = await run_cli(
+        database_url,
+        tmp_path,
+        "import",
+        "pncp",
+        directory,
+        "--allow-empty",
+        "--max-rejects",
+        "100%",
+    )
+    assert code == 0
+    assert "itens: read 0, loaded 0, rejected 0" in out
+    assert "procurements: 500 new, 0 updated, 0 unchanged" in out
+
+
+async def test_mixed_encodings_and_delimiters_in_one_directory_load_the_sample(
+    database_url: str, make_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    """Each file as another system would write it: Windows-1252; UTF-8 with a byte-order
+    mark and `;`; ISO-8859-1 with bare LF line ends."""
+    directory = tmp_path / "pncp"
+    reencode(directory, "utf-8")
+    (directory / "contratacoes.csv").write_bytes(sample_text("contratacoes.csv").encode("cp1252"))
+    redelimit(tmp_path / "semicolons", ";")
+    (directory / "itens_medicamentos.csv").write_bytes(
+        codecs.BOM_UTF8 + (tmp_path / "semicolons" / "itens_medicamentos.csv").read_bytes()
+    )
+    results = sample_text("resultados.csv")
+    assert "\r\n" in results
+    (directory / "resultados.csv").write_bytes(results.replace("\r\n", "\n").encode("latin-1"))
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert (code, err) == (0, ""), err
+    assert out.splitlines()[:3] == [
+        "contratacoes.csv: windows-1252 (detected), delimiter ','",
+        "itens_medicamentos.csv: utf-8-sig (detected), delimiter ';'",
+        "resultados.csv: windows-1252 (detected), delimiter ','",
+    ]
+    expected_url = await make_database()
+    assert (await run_cli(expected_url, tmp_path, "import", "pncp", str(SAMPLE_DIR)))[0] == 0
+    assert await table_contents(database_url) == await table_contents(expected_url)
+
+
+@pytest.mark.parametrize(
+    ("damage", "status", "says"),
+    [(lambda p: (p.unlink(), p.mkdir()), ExitStatus.BAD_FILE, "not regular files: "),
+     (lambda p: p.write_bytes(b""), ExitStatus.BAD_FILE, "resultados.csv is empty"),
+     (lambda p: p.write_bytes(p.read_bytes().replace(b'"PJ"', b'"' + b"x" * 200_000 + b'"', 1)),
+      ExitStatus.BAD_FILE, "resultados.csv: cannot read record 1 as CSV (field larger than"),
+     (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256))), ExitStatus.UNDECODABLE,
+      "resultados.csv is not text (byte 0x00")],
+    ids=["a-directory", "zero-bytes", "huge-field", "binary"],
+)  # fmt: skip
+async def test_other_damage_is_one_line_and_writes_nothing(
+    database_url: str, tmp_path: Path, damage: Callable[[Path], object], status: int, says: str
+) -> None:
+    directory = reencode(tmp_path / "pncp", "utf-8")
+    damage(directory / "resultados.csv")
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == status
+    assert says in _one_error_line(err)
+    assert all(rows == [] for rows in (await table_contents(database_url)).values())
+
+
+def _hostile_values(records: list[list[str]]) -> list[list[str]]:
+    header = records[0]
+    records[1][header.index("data.unidadeOrgao.ufSigla")] = "SPX"
+    records[2][header.index("data.anoCompra")] = "99999"
+    records[3][header.index("data.valorTotalEstimado")] = "1e20"
+    # Past the first 64 KiB, which would be refused whole as not text.
+    records[200][header.index("data.objetoCompra")] += "\x00"
+    return records
+
+
+async def test_values_the_tables_cannot_hold_are_rejected_not_fatal(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = str(edit_records(tmp_path / "pncp", "contratacoes.csv", _hostile_values))
+    code, out, err = await run_cli(
+        database_url, tmp_path, "import", "pncp", directory, "--max-rejects", "4"
+    )
+    assert code == 0, err
+    assert "contratacoes: read 500, loaded 496, rejected 4" in out
+    with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
+        reasons = [r["reason"] for r in csv.DictReader(fh) if r["source"] == "contratacoes"]
+    assert reasons == [
+        "data.unidadeOrgao.ufSigla: expected a two-letter UF, got 'SPX'",
+        "data.anoCompra: '99999' is out of range",
+        "data.valorTotalEstimado: '1e20' is out of range (at most 1e+14)",
+        "data.objetoCompra: contains a NUL character",
+    ]
+
+
+def test_the_readme_lists_every_exit_status_and_import_option() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    data = readme.split("\n## Data\n", 1)[1].split("\n## ", 1)[0]
+    listed = [int(line.split("|")[1]) for line in data.splitlines() if line.startswith("  | ")
+              and line.split("|")[1].strip().isdigit()]  # fmt: skip
+    assert listed == [int(s) for s in ExitStatus]
+    group = main.commands["import"]
+    assert isinstance(group, click.Group)
+    options = {opt for param in group.commands["pncp"].params for opt in param.opts}
+    assert options - {"directory"} <= set(re.findall(r"`(--[a-z-]+)", data))

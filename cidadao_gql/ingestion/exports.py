@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
-from cidadao_gql.errors import BadImportFile, UndecodableFile
+from cidadao_gql.errors import BadImportFile, ImportFailed, UndecodableFile
 from cidadao_gql.ingestion.pncp import Row
 
 UTF8, UTF8_BOM, WINDOWS_1252 = "utf-8", "utf-8-sig", "windows-1252"
@@ -30,6 +32,9 @@ UTF8, UTF8_BOM, WINDOWS_1252 = "utf-8", "utf-8-sig", "windows-1252"
 MALFORMED = "__malformed__"
 
 _CHUNK = 1 << 16
+# A header of this many characters without a line break is not a header: the file is not
+# CSV, or not in the encoding it is read in (UTF-16 read as UTF-8 or the reverse).
+_HEADER_LIMIT = 1 << 16
 # NUL and the C0 controls other than TAB, LF, VT, FF, CR and the old DOS end-of-file mark
 # (0x1A) never occur in CSV text; ISO-8859-1 and Windows-1252 would decode them anyway.
 _NOT_TEXT = re.compile(rb"[\x00-\x08\x0e-\x19\x1b-\x1f]")
@@ -62,7 +67,7 @@ class CsvExport:
         """
         number = 0
         try:
-            with self.path.open(newline="", encoding=self.encoding, errors=self.errors) as fh:
+            with self._open() as fh:
                 reader = csv.reader(fh, delimiter=self.delimiter)
                 next(reader, None)
                 previous: tuple[int, list[str]] | None = None
@@ -73,13 +78,21 @@ class CsvExport:
                     previous = (number, fields)
                 if previous is not None:
                     yield self._row(*previous, last=True)
-        except UnicodeDecodeError as exc:
-            raise UndecodableFile(
-                f"{self.path} is not {self.encoding} near record {number + 1} ({exc.reason});"
-                " name the file's encoding with --encoding"
-            ) from None
-        except csv.Error as exc:
-            raise BadImportFile(f"{self.path}: cannot read record {number + 1} ({exc})") from None
+        except (UnicodeError, csv.Error, OSError) as exc:
+            raise _unreadable(self.path, self.encoding, exc, f"record {number + 1}") from None
+
+    def has_rows(self) -> bool:
+        """Whether any record follows the header (blank lines are not records)."""
+        try:
+            with self._open() as fh:
+                reader = csv.reader(fh, delimiter=self.delimiter)
+                next(reader, None)
+                return any(reader)
+        except (UnicodeError, csv.Error, OSError) as exc:
+            raise _unreadable(self.path, self.encoding, exc, "record 1") from None
+
+    def _open(self) -> TextIO:
+        return self.path.open(newline="", encoding=self.encoding, errors=self.errors)
 
     def _row(self, number: int, fields: list[str], *, last: bool) -> tuple[int, Row]:
         width = len(self.columns)
@@ -98,30 +111,43 @@ class CsvExport:
         return number, row
 
 
+def check_encoding(name: str) -> None:
+    """ValueError unless `name` is a codec that decodes bytes to text (not rot13, base64)."""
+    try:
+        # What open() does: LookupError for an unknown name and for codecs not text.
+        io.TextIOWrapper(io.BytesIO(), encoding=name)
+    except LookupError:
+        raise ValueError(f"unknown text encoding {name!r}") from None
+
+
 def open_export(path: Path, required: Collection[str], encoding: str | None = None) -> CsvExport:
     """Settle a file's encoding (detected unless given), delimiter (`,` or `;`) and header.
 
     Raises UndecodableFile when the file is not text in any encoding tried, or not in the
-    one given; BadImportFile when it is empty or lacks a column in `required`.
+    one given; BadImportFile when it is empty, unreadable as CSV or lacks a column in
+    `required`.
     """
     cut, detected = False, encoding is None
+    if encoding is not None:
+        try:
+            check_encoding(encoding)
+        except ValueError as exc:
+            raise BadImportFile(f"{path}: {exc}; name a text encoding such as latin-1") from None
     try:
         if encoding is None:
             encoding, cut = detect_encoding(path)
         errors = "replace" if cut else "strict"
         with path.open(newline="", encoding=encoding, errors=errors) as fh:
-            header = fh.readline()
+            header = fh.readline(_HEADER_LIMIT)
         ends_with_line_break = _ends_with_line_break(path)
-    except UnicodeDecodeError as exc:
-        raise UndecodableFile(
-            f"{path} is not {encoding} ({exc.reason}); name the file's encoding with --encoding"
-        ) from None
-    except OSError as exc:
-        raise BadImportFile(f"cannot read {path}: {exc.strerror}") from None
-    if not header.strip():
-        raise BadImportFile(f"{path} is empty: expected a header row naming its columns")
-    delimiter = sniff_delimiter(header)
-    names = next(csv.reader([header], delimiter=delimiter))
+        if len(header) == _HEADER_LIMIT and not header.endswith(("\n", "\r")):
+            raise csv.Error(f"no line break in its first {_HEADER_LIMIT:,} characters")
+        if not header.strip():
+            raise BadImportFile(f"{path} is empty: expected a header row naming its columns")
+        delimiter = sniff_delimiter(header)
+        names = next(csv.reader([header], delimiter=delimiter))
+    except (UnicodeError, csv.Error, OSError) as exc:
+        raise _unreadable(path, encoding, exc, "the header") from None
     # A byte-order mark read as text (--encoding utf-8 on a utf-8-sig file) is not a name.
     columns = (names[0].lstrip("\ufeff"), *names[1:])
     missing = [name for name in required if name not in columns]
@@ -132,6 +158,23 @@ def open_export(path: Path, required: Collection[str], encoding: str | None = No
             " nothing was imported"
         )
     return CsvExport(path, encoding, detected, delimiter, columns, ends_with_line_break, errors)
+
+
+def _unreadable(path: Path, encoding: str | None, exc: Exception, where: str) -> ImportFailed:
+    """One line for a file that cannot be read past `where`: it names the file and says
+    what to do."""
+    if isinstance(exc, OSError):
+        return BadImportFile(f"cannot read {path}: {exc.strerror or exc}")
+    if isinstance(exc, UnicodeError):
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+        near = "" if where == "the header" else f" near {where}"
+        return UndecodableFile(
+            f"{path} is not {encoding}{near} ({reason}); name the file's encoding with --encoding"
+        )
+    return BadImportFile(
+        f"{path}: cannot read {where} as CSV ({exc}); check its quoting, or, if it is not"
+        f" {encoding}, name the file's encoding with --encoding"
+    )
 
 
 def detect_encoding(path: Path) -> tuple[str, bool]:

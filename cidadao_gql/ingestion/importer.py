@@ -8,7 +8,7 @@ rolled back when a source has more rejected rows than the limit allows, and afte
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -23,6 +23,8 @@ from cidadao_gql.ingestion.exports import MALFORMED, CsvExport, open_export
 from cidadao_gql.ingestion.pncp import (
     AWARD_COLUMNS,
     ITEM_COLUMNS,
+    METADATA_SOURCES,
+    OPTIONAL_SOURCES,
     PROCUREMENT_COLUMNS,
     AgencyRecord,
     AwardRecord,
@@ -151,6 +153,25 @@ class _Batch:
     items: dict[tuple[str, int], tuple[int, Row, ItemRecord]] = field(default_factory=dict)
     suppliers: dict[str, SupplierRecord] = field(default_factory=dict)
     awards: dict[tuple[str, int, int], tuple[int, Row, AwardRecord]] = field(default_factory=dict)
+    # The record that first carried each natural key, by source; a later one is a duplicate.
+    first: dict[tuple[str, object], int] = field(default_factory=dict)
+    # The columns each source's rows have; a source not named has every column (the API).
+    columns: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def kept(self, table: str, source: str) -> set[str]:
+        """The optional fields of `table` that `source` has no column for: unknown, so an
+        update keeps what is stored."""
+        known = self.columns.get(source)
+        if known is None:
+            return set()
+        return {
+            name for name, sources in OPTIONAL_SOURCES[table].items() if known.isdisjoint(sources)
+        }
+
+    def claim(self, source: str, key: object, number: int, what: str) -> None:
+        first = self.first.setdefault((source, key), number)
+        if first != number:
+            raise Rejected(f"duplicate of record {first}: the same {what}")
 
 
 async def import_rows(
@@ -162,14 +183,23 @@ async def import_rows(
     *,
     max_rejects: RejectLimit = UNLIMITED,
     dry_run: bool = False,
+    columns: Mapping[str, Collection[str]] | None = None,
 ) -> ImportReport:
     """Map every row, then load in one transaction. Raises TooManyRejects, having loaded
     nothing, when a source has more rejected rows than `max_rejects` allows; a dry run does
-    everything a real one does, reports the same counts, and rolls back."""
+    everything a real one does, reports the same counts, and rolls back.
+
+    `columns` names the columns each source's rows have (a file's header); an optional
+    field none of whose columns a source has is left as stored. Without it, every column
+    is taken to be there, and a missing value is an empty one.
+
+    A row whose natural key an earlier row of the same source carried is rejected as a
+    duplicate: the first one loads, and no row silently replaces another.
+    """
     report = ImportReport(
         sources={PROCUREMENTS: SourceCount(), ITEMS: SourceCount(), RESULTS: SourceCount()}
     )
-    batch = _Batch()
+    batch = _Batch(columns={s: frozenset(c) for s, c in (columns or {}).items()})
     _map_all(batch, report, rejects, procurements, items, results)
     # Items and results are also rejected inside the transaction (their procurement or item
     # is unknown), so the limit is checked there, before the commit.
@@ -181,7 +211,7 @@ async def import_rows(
         report.tables["items"] = await _upsert_items(conn, batch, report, rejects)
         awards = await _resolve_awards(conn, batch, report, rejects)
         report.tables["suppliers"] = await _upsert_suppliers(conn, batch, awards)
-        report.tables["awards"] = await _upsert_awards(conn, awards)
+        report.tables["awards"] = await _upsert_awards(conn, batch, awards)
         _check_rejects(report, max_rejects)
         awards_changed = report.tables["awards"].inserted or report.tables["awards"].updated
         if awards_changed and not dry_run:
@@ -234,16 +264,25 @@ def _map_one(batch: _Batch, source: str, number: int, row: Row) -> None:
         raise Rejected(row[MALFORMED])
     if source == PROCUREMENTS:
         agency, procurement = map_procurement(row)
+        key = procurement.pncp_control_number
+        batch.claim(source, key, number, f"data.numeroControlePNCP {key}")
+        # An agency named by several rows takes its values from the first (README, Data).
         batch.agencies.setdefault(agency.cnpj, agency)
-        batch.procurements[procurement.pncp_control_number] = procurement
+        batch.procurements[key] = procurement
     elif source == ITEMS:
         item = map_item(row)
-        batch.items[(item.pncp_control_number, item.number)] = (number, row, item)
+        item_key = (item.pncp_control_number, item.number)
+        batch.claim(source, item_key, number, f"item {item.number} of {item.pncp_control_number}")
+        batch.items[item_key] = (number, row, item)
     else:
         supplier, award = map_award(row)
+        award_key = (award.pncp_control_number, award.item_number, award.sequence)
+        batch.claim(
+            source, award_key, number,
+            f"result {award.sequence} of item {award.item_number} of {award.pncp_control_number}",
+        )  # fmt: skip
         batch.suppliers.setdefault(supplier.document, supplier)
-        key = (award.pncp_control_number, award.item_number, award.sequence)
-        batch.awards[key] = (number, row, award)
+        batch.awards[award_key] = (number, row, award)
 
 
 async def upsert(
@@ -252,10 +291,15 @@ async def upsert(
     key: Sequence[str],
     columns: Sequence[tuple[str, str]],
     rows: Sequence[Sequence[Any]],
+    *,
+    keep: Collection[str] = (),
+    replace_keys: Mapping[str, Sequence[str]] | None = None,
 ) -> TableCount:
     """Insert `rows` or update the rows whose values differ; one statement, one round trip.
 
     `columns` are (name, PostgreSQL type) pairs; the rows are sent as one array per column.
+    An update leaves the columns in `keep` as stored; for a jsonb column in `replace_keys`,
+    it replaces only those keys of the stored object, keeping the others.
     """
     if not rows:
         return TableCount()
@@ -267,21 +311,26 @@ async def upsert(
         f"c{i}{'::jsonb' if kind == 'jsonb' else ''}" for i, (_, kind) in enumerate(columns, 1)
     )
     aliases = ", ".join(f"c{i}" for i in range(1, len(columns) + 1))
-    changing = [name for name in names if name not in key]
+    changing = [name for name in names if name not in key and name not in keep]
+    new = {name: f"EXCLUDED.{name}" for name in changing}
+    extra: list[list[str]] = []
+    for name, replaced in (replace_keys or {}).items():
+        extra.append(list(replaced))
+        new[name] = f"(({table}.{name} - ${len(columns) + len(extra)}::text[]) || EXCLUDED.{name})"
     sql = f"""
         INSERT INTO {table} ({", ".join(names)})
         SELECT {selected} FROM unnest({arrays}) AS u({aliases})
         ON CONFLICT ({", ".join(key)}) DO UPDATE
-           SET {", ".join(f"{n} = EXCLUDED.{n}" for n in changing)}
-         WHERE ({", ".join(f"{table}.{n}" for n in changing)})
-               IS DISTINCT FROM ({", ".join(f"EXCLUDED.{n}" for n in changing)})
+           SET {", ".join(f"{n} = {v}" for n, v in new.items())}
+         WHERE ({", ".join(f"{table}.{n}" for n in new)})
+               IS DISTINCT FROM ({", ".join(new.values())})
         RETURNING (xmax = 0) AS inserted"""
     json_columns = {i for i, (_, kind) in enumerate(columns) if kind == "jsonb"}
     arrays_by_column = [
         [orjson.dumps(row[i]).decode() if i in json_columns else row[i] for row in rows]
         for i in range(len(columns))
     ]
-    changed = await conn.fetch(sql, *arrays_by_column)
+    changed = await conn.fetch(sql, *arrays_by_column, *extra)
     inserted = sum(1 for r in changed if r["inserted"])
     return TableCount(inserted, len(changed) - inserted, len(rows) - len(changed))
 
@@ -300,9 +349,9 @@ async def _upsert_agencies(conn: asyncpg.Connection, batch: _Batch) -> TableCoun
         ("cnpj", "text"), ("name", "text"), ("sphere", "text"), ("power", "text"),
         ("uf", "text"), ("municipality", "text"), ("ibge_code", "text"),
     ]  # fmt: skip
-    return await upsert(
-        conn, "agencies", ["cnpj"], columns, [astuple(a) for a in batch.agencies.values()]
-    )
+    rows = [astuple(a) for a in batch.agencies.values()]
+    keep = batch.kept("agencies", PROCUREMENTS)
+    return await upsert(conn, "agencies", ["cnpj"], columns, rows, keep=keep)
 
 
 async def _upsert_procurements(conn: asyncpg.Connection, batch: _Batch) -> TableCount:
@@ -320,7 +369,17 @@ async def _upsert_procurements(conn: asyncpg.Connection, batch: _Batch) -> Table
     for p in batch.procurements.values():
         values = astuple(p)
         rows.append((values[0], agency_ids[p.agency_cnpj], *values[2:]))
-    return await upsert(conn, "procurements", ["pncp_control_number"], columns, rows)
+    known = batch.columns.get(PROCUREMENTS)
+    replace_keys = None
+    if known is not None and not known.issuperset(METADATA_SOURCES.values()):
+        # Metadata from the columns this file has; the stored keys of the others stay.
+        replace_keys = {
+            "metadata": [key for key, name in METADATA_SOURCES.items() if name in known]
+        }
+    return await upsert(
+        conn, "procurements", ["pncp_control_number"], columns, rows,
+        keep=batch.kept("procurements", PROCUREMENTS), replace_keys=replace_keys,
+    )  # fmt: skip
 
 
 async def _upsert_items(
@@ -343,7 +402,8 @@ async def _upsert_items(
             rejects.add(ITEMS, number, f"unknown procurement {key}", row)
             continue
         rows.append((procurement_id, *astuple(item)[1:]))
-    return await upsert(conn, "items", ["procurement_id", "number"], columns, rows)
+    keep = batch.kept("items", ITEMS)
+    return await upsert(conn, "items", ["procurement_id", "number"], columns, rows, keep=keep)
 
 
 async def _resolve_awards(
@@ -378,11 +438,12 @@ async def _upsert_suppliers(
     ]  # fmt: skip
     documents = dict.fromkeys(award.supplier_document for _, award in awards)
     rows = [astuple(batch.suppliers[d]) for d in documents]
-    return await upsert(conn, "suppliers", ["document"], columns, rows)
+    keep = batch.kept("suppliers", RESULTS)
+    return await upsert(conn, "suppliers", ["document"], columns, rows, keep=keep)
 
 
 async def _upsert_awards(
-    conn: asyncpg.Connection, awards: list[tuple[int, AwardRecord]]
+    conn: asyncpg.Connection, batch: _Batch, awards: list[tuple[int, AwardRecord]]
 ) -> TableCount:
     supplier_ids = await _ids(
         conn, "suppliers", "document", {a.supplier_document for _, a in awards}
@@ -396,20 +457,35 @@ async def _upsert_awards(
         (item_id, supplier_ids[award.supplier_document], *astuple(award)[3:])
         for item_id, award in awards
     ]
-    return await upsert(conn, "awards", ["item_id", "sequence"], columns, rows)
+    keep = batch.kept("awards", RESULTS)
+    return await upsert(conn, "awards", ["item_id", "sequence"], columns, rows, keep=keep)
 
 
-def open_directory(directory: Path, encoding: str | None = None) -> dict[str, CsvExport]:
+def open_directory(
+    directory: Path, encoding: str | None = None, *, allow_empty: bool = False
+) -> dict[str, CsvExport]:
     """The three PNCP files of `directory`, each with its encoding (detected unless given),
-    delimiter and required columns checked; BadImportFile or UndecodableFile otherwise."""
+    delimiter and required columns checked, and rows after its header unless `allow_empty`;
+    BadImportFile or UndecodableFile otherwise."""
     paths = {source: directory / name for source, name in SAMPLE_FILES.items()}
-    missing = [str(p) for p in paths.values() if not p.is_file()]
+    missing = [str(p) for p in paths.values() if not p.exists()]
     if missing:
         raise BadImportFile(f"missing PNCP files: {', '.join(missing)}")
-    return {
+    odd = [str(p) for p in paths.values() if not p.is_file()]
+    if odd:
+        raise BadImportFile(f"not regular files: {', '.join(odd)}")
+    exports = {
         source: open_export(path, REQUIRED_COLUMNS[source], encoding)
         for source, path in paths.items()
     }
+    if not allow_empty:
+        for export in exports.values():
+            if not export.has_rows():
+                raise BadImportFile(
+                    f"{export.path} has a header but no rows; nothing was imported"
+                    " (--allow-empty imports such files)"
+                )
+    return exports
 
 
 async def import_directory(
@@ -420,9 +496,22 @@ async def import_directory(
     encoding: str | None = None,
     max_rejects: RejectLimit = UNLIMITED,
     dry_run: bool = False,
+    allow_empty: bool = False,
 ) -> ImportReport:
     """Import the three PNCP sample files from `directory`."""
-    exports = open_directory(directory, encoding)
+    exports = open_directory(directory, encoding, allow_empty=allow_empty)
+    return await import_exports(conn, exports, rejects, max_rejects=max_rejects, dry_run=dry_run)
+
+
+async def import_exports(
+    conn: asyncpg.Connection,
+    exports: Mapping[str, CsvExport],
+    rejects: Rejects,
+    *,
+    max_rejects: RejectLimit = UNLIMITED,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Import opened files (open_directory), each source's columns as its header has them."""
     return await import_rows(
         conn,
         exports[PROCUREMENTS].rows(),
@@ -431,4 +520,5 @@ async def import_directory(
         rejects,
         max_rejects=max_rejects,
         dry_run=dry_run,
+        columns={source: export.columns for source, export in exports.items()},
     )

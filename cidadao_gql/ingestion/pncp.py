@@ -25,6 +25,7 @@ _CONTROL_NUMBER = re.compile(r"^([0-9A-Z]{14})-1-(\d{6})/(\d{4})$")
 _ITEMS_ENDPOINT = re.compile(r"/orgaos/([0-9A-Z]{14})/compras/(\d{4})/(\d+)/itens")
 _SIZES = {"ME": "ME", "EPP": "EPP", "DEMAIS": "DEMAIS", "NÃO INFORMADO": "NI"}
 _SPHERES = frozenset("FEMN")
+_UF = re.compile(r"^[A-Z]{2}$")
 _POWERS = frozenset("ELJN")
 
 
@@ -36,9 +37,69 @@ PROCUREMENT_COLUMNS = (
     "data.modalidadeId", "data.objetoCompra", "data.dataPublicacaoPncp",
 )  # fmt: skip
 ITEM_COLUMNS = ("endpoint", "numeroItem", "descricao")
+# sequencialResultado is in the key of an award: two suppliers of one item are told apart
+# only by it, so without it distinct awards would merge.
 AWARD_COLUMNS = (
     "niFornecedor", "nomeRazaoSocialFornecedor", "numeroControlePNCPCompra", "numeroItem",
+    "sequencialResultado",
 )  # fmt: skip
+
+# Where each optional field of a record is read from, by table. A file that has none of a
+# field's source columns says nothing about it (unknown, not empty): re-importing it keeps
+# the value stored. Procurement metadata is kept key by key (METADATA_SOURCES).
+METADATA_SOURCES = {
+    "modalityName": "data.modalidadeNome",
+    "statusName": "data.situacaoCompraNome",
+    "disputeMode": "data.modoDisputaNome",
+    "legalBasisDescription": "data.amparoLegal.descricao",
+    "unitCode": "data.unidadeOrgao.codigoUnidade",
+    "unitName": "data.unidadeOrgao.nomeUnidade",
+    "instrument": "data.tipoInstrumentoConvocatorioNome",
+    "additionalInfo": "data.informacaoComplementar",
+    "sourceSystemLink": "data.linkSistemaOrigem",
+    "includedAt": "data.dataInclusao",
+    "updatedAt": "data.dataAtualizacao",
+}
+OPTIONAL_SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
+    "agencies": {
+        "power": ("data.orgaoEntidade.poderId",),
+        "uf": ("data.unidadeOrgao.ufSigla",),
+        "municipality": ("data.unidadeOrgao.municipioNome",),
+        "ibge_code": ("data.unidadeOrgao.codigoIbge",),
+    },
+    "procurements": {
+        "number": ("data.numeroCompra",),
+        "process": ("data.processo",),
+        "status": ("data.situacaoCompraId",),
+        "legal_basis": ("data.amparoLegal.nome",),
+        "estimated_total": ("data.valorTotalEstimado",),
+        "homologated_total": ("data.valorTotalHomologado",),
+        "srp": ("data.srp",),
+        "uf": ("data.unidadeOrgao.ufSigla",),
+        "municipality": ("data.unidadeOrgao.municipioNome",),
+        "opening_at": ("data.dataAberturaProposta",),
+        "closing_at": ("data.dataEncerramentoProposta",),
+    },
+    "items": {
+        "catalog_code": ("codigo_br", "catalogoCodigoItem"),
+        "unit": ("unidadeMedida",),
+        "quantity": ("quantidade",),
+        "estimated_unit_price": ("valorUnitarioEstimado",),
+        "estimated_total": ("valorTotal",),
+        "material_or_service": ("materialOuServico",),
+    },
+    "suppliers": {
+        "size": ("porteFornecedorNome",),
+        "legal_nature": ("naturezaJuridicaNome",),
+    },
+    "awards": {
+        "quantity": ("quantidadeHomologada",),
+        "unit_price": ("valorUnitarioHomologado",),
+        "total": ("valorTotalHomologado",),
+        "awarded_on": ("dataResultado",),
+        "status": ("situacaoCompraItemResultadoNome",),
+    },
+}
 
 
 class Rejected(Exception):
@@ -147,7 +208,7 @@ def _cnpj(row: Row, name: str) -> str:
 def map_procurement(row: Row) -> tuple[AgencyRecord, ProcurementRecord]:
     key = _required(row, "data.numeroControlePNCP", values.text)
     agency_cnpj = _cnpj(row, "data.orgaoEntidade.cnpj")
-    year = _required(row, "data.anoCompra", values.integer)
+    year = _required(row, "data.anoCompra", values.small_integer)
     sequence = _required(row, "data.sequencialCompra", values.integer)
     match = _CONTROL_NUMBER.match(key)
     if not match or key != control_number(agency_cnpj, sequence, year):
@@ -159,6 +220,8 @@ def map_procurement(row: Row) -> tuple[AgencyRecord, ProcurementRecord]:
         raise Rejected(f"data.orgaoEntidade.esferaId: unknown sphere {sphere!r}")
     power = _field(row, "data.orgaoEntidade.poderId", values.text)
     uf = _field(row, "data.unidadeOrgao.ufSigla", values.text)
+    if uf is not None and not _UF.match(uf):
+        raise Rejected(f"data.unidadeOrgao.ufSigla: expected a two-letter UF, got {uf!r}")
     municipality = _field(row, "data.unidadeOrgao.municipioNome", values.text)
     agency = AgencyRecord(
         cnpj=agency_cnpj,
@@ -176,8 +239,8 @@ def map_procurement(row: Row) -> tuple[AgencyRecord, ProcurementRecord]:
         sequence=sequence,
         number=_field(row, "data.numeroCompra", values.text),
         process=_field(row, "data.processo", values.text),
-        modality=_required(row, "data.modalidadeId", values.integer),
-        status=_field(row, "data.situacaoCompraId", values.integer),
+        modality=_required(row, "data.modalidadeId", values.small_integer),
+        status=_field(row, "data.situacaoCompraId", values.small_integer),
         legal_basis=_field(row, "data.amparoLegal.nome", values.text),
         object=_required(row, "data.objetoCompra", values.text),
         estimated_total=_field(row, "data.valorTotalEstimado", values.decimal),
@@ -194,20 +257,7 @@ def map_procurement(row: Row) -> tuple[AgencyRecord, ProcurementRecord]:
 
 
 def _procurement_metadata(row: Row) -> dict[str, Any]:
-    names = {
-        "modalityName": "data.modalidadeNome",
-        "statusName": "data.situacaoCompraNome",
-        "disputeMode": "data.modoDisputaNome",
-        "legalBasisDescription": "data.amparoLegal.descricao",
-        "unitCode": "data.unidadeOrgao.codigoUnidade",
-        "unitName": "data.unidadeOrgao.nomeUnidade",
-        "instrument": "data.tipoInstrumentoConvocatorioNome",
-        "additionalInfo": "data.informacaoComplementar",
-        "sourceSystemLink": "data.linkSistemaOrigem",
-        "includedAt": "data.dataInclusao",
-        "updatedAt": "data.dataAtualizacao",
-    }
-    found = {key: values.text(row.get(name)) for key, name in names.items()}
+    found = {key: _field(row, name, values.text) for key, name in METADATA_SOURCES.items()}
     return {key: value for key, value in found.items() if value is not None}
 
 
@@ -261,7 +311,7 @@ def map_award(row: Row) -> tuple[SupplierRecord, AwardRecord]:
         pncp_control_number=_required(row, "numeroControlePNCPCompra", values.text),
         item_number=_required(row, "numeroItem", values.integer),
         supplier_document=document,
-        sequence=_field(row, "sequencialResultado", values.integer) or 1,
+        sequence=_required(row, "sequencialResultado", values.integer),
         quantity=_field(row, "quantidadeHomologada", values.decimal),
         unit_price=_field(row, "valorUnitarioHomologado", values.decimal),
         total=_field(row, "valorTotalHomologado", values.decimal),

@@ -15,6 +15,11 @@ from decimal import Decimal, InvalidOperation
 # variable (`{justificativaPresencial}`).
 _JUNK = re.compile(r"^(?:[a-z]+(?:\.[A-Za-z_$]+)+@[0-9a-f]+|\{[A-Za-z_]+\})$")
 _SPACES = re.compile(r"\s+")
+# The widest values the tables hold: integer columns, and numeric(18, 4) (R$ 100 trillion,
+# beyond any real procurement). A wider value is rejected with its row instead of failing
+# the whole import in PostgreSQL.
+_INT_RANGE = range(-(2**31), 2**31)
+_DECIMAL_LIMIT = Decimal(10) ** 14
 
 
 class BadValue(ValueError):
@@ -28,6 +33,8 @@ def text(raw: object) -> str | None:
     value = _SPACES.sub(" ", str(raw)).strip()
     if not value or _JUNK.match(value):
         return None
+    if "\x00" in value:  # PostgreSQL text cannot hold it
+        raise BadValue("contains a NUL character")
     return value
 
 
@@ -44,6 +51,8 @@ def decimal(raw: object) -> Decimal | None:
         raise BadValue(f"expected a number, got {value!r}") from None
     if not number.is_finite():
         raise BadValue(f"expected a finite number, got {value!r}")
+    if abs(number) >= _DECIMAL_LIMIT:
+        raise BadValue(f"{value!r} is out of range (at most {_DECIMAL_LIMIT:.0e})")
     return number
 
 
@@ -53,7 +62,17 @@ def integer(raw: object) -> int | None:
         return None
     if number != number.to_integral_value():
         raise BadValue(f"expected an integer, got {raw!r}")
+    if int(number) not in _INT_RANGE:
+        raise BadValue(f"{raw!r} is out of range")
     return int(number)
+
+
+def small_integer(raw: object) -> int | None:
+    """An integer for a smallint column (years, codes)."""
+    number = integer(raw)
+    if number is not None and not -(2**15) <= number < 2**15:
+        raise BadValue(f"{raw!r} is out of range")
+    return number
 
 
 def boolean(raw: object) -> bool | None:
