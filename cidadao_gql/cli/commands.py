@@ -1,4 +1,5 @@
-"""The `cidadao-gql` command line."""
+"""The `cidadao-gql` command line: the group, its shared helpers, and every command but
+`import` (cli.importing)."""
 
 from __future__ import annotations
 
@@ -26,27 +27,17 @@ import redis.asyncio as aioredis
 import uvicorn
 from tqdm import tqdm
 
-from cidadao_gql.client import Checkpoint, Exporter, QueryFailed, read_variables
+from cidadao_gql.cli.client import Checkpoint, Exporter, QueryFailed, read_variables
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
-from cidadao_gql.errors import CidadaoError, ConfigError, DatabaseFailed, ExitStatus, TooManyRejects
+from cidadao_gql.errors import CidadaoError, ConfigError, DatabaseFailed, ExitStatus
 from cidadao_gql.ingestion import synthetic
-from cidadao_gql.ingestion.exports import CsvExport, check_encoding
-from cidadao_gql.ingestion.importer import (
-    ImportReport,
-    RejectLimit,
-    Rejects,
-    import_exports,
-    import_rows,
-    open_directory,
-)
-from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, PncpClient, fetch_rows
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import StreamJobs
-from cidadao_gql.migrations import migrate, pending_migrations
+from cidadao_gql.migrations import migrate
 from cidadao_gql.observability import logging_config
 from cidadao_gql.runtime import embedded
 from cidadao_gql.runtime.resources import make_executor, open_jobs
@@ -314,145 +305,6 @@ async def db_seed(contracts: int, seed: int, reset: bool) -> None:
         click.echo(f"planted anomalies: {len(dataset.planted):,}")
 
 
-@main.group("import")
-def import_() -> None:
-    """Load real data."""
-
-
-class _RejectLimitType(click.ParamType[RejectLimit, "str | RejectLimit"]):
-    name = "ROWS|PERCENT%"
-
-    def convert(
-        self, value: str | RejectLimit, param: click.Parameter | None, ctx: click.Context | None
-    ) -> RejectLimit:
-        if isinstance(value, RejectLimit):
-            return value
-        try:
-            return RejectLimit.parse(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        try:
-            check_encoding(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return value
-
-
-@import_.command("pncp")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
-@click.option("--api", is_flag=True, help="Pull from the PNCP APIs instead of files.")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First publication day.")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last publication day.")
-@click.option("--modality", "modalities", type=click.IntRange(1, 13), multiple=True,
-              help="PNCP modality code (repeatable); all by default.")  # fmt: skip
-@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True)
-@click.option("--encoding", callback=_encoding,
-              help="The files' encoding, e.g. latin-1. Default: detected per file, UTF-8 "
-                   "else Windows-1252.")  # fmt: skip
-@click.option("--max-rejects", type=_RejectLimitType(), default="1%", show_default=True,
-              help="Rejected rows a file may have, as rows (10) or a share of its rows (1%); "
-                   "more fails the import, which then loads nothing.")  # fmt: skip
-@click.option("--dry-run", is_flag=True,
-              help="Read and check everything, report what would be loaded and rejected, "
-                   "write nothing.")  # fmt: skip
-@click.option("--allow-empty", is_flag=True,
-              help="Import files that have a header but no rows; without it, such a file "
-                   "fails the import (exit 2).")  # fmt: skip
-@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where rejected rows go, with reasons. Default: pncp.rejects.csv; a dry "
-                   "run writes them only when this is given.")  # fmt: skip
-@_run
-async def import_pncp(
-    directory: Path | None, api: bool, start: datetime | None, end: datetime | None,
-    modalities: tuple[int, ...], base_url: str, encoding: str | None,
-    max_rejects: RejectLimit, dry_run: bool, allow_empty: bool, rejects_path: Path | None,
-) -> None:  # fmt: skip
-    """Import PNCP procurements, items and results: from DIRECTORY (default PNCP_SAMPLE_DIR)
-    or, with --api, from the PNCP APIs for a date range. Re-running changes nothing.
-
-    Exit status: 0 loaded; 2 a file is missing, empty, has no rows (see --allow-empty),
-    lacks a required column or is not CSV (or bad usage); 3 a file has more rejected rows
-    than --max-rejects; 4 a file is not text or not in its encoding; 1 anything else, the
-    database unreachable or refusing included. After 2, 3 or 4 nothing was written.
-    """
-    if api and encoding:
-        raise click.UsageError("--encoding applies to files, not to --api")
-    if rejects_path is None and not dry_run:
-        rejects_path = Path("pncp.rejects.csv")
-    settings = _settings()
-    found = Rejects()
-    # The files are checked before the database is opened: their faults need none.
-    exports = (
-        None
-        if api
-        else open_directory(
-            directory or settings.pncp_sample_dir, encoding, allow_empty=allow_empty
-        )
-    )
-    async with _connect(settings) as conn:
-        await _schema_ready(conn, dry_run)
-        try:
-            report = await _import_pncp(
-                conn, found, exports, start, end, modalities, base_url, max_rejects, dry_run,
-            )  # fmt: skip
-        except TooManyRejects:
-            _write_rejects(found, rejects_path)  # they are what explains the failure
-            raise
-        changed = any(t.inserted or t.updated for t in report.tables.values())
-        if changed and not dry_run:
-            await _invalidate(settings, conn, "data")
-    for line in report.lines():
-        click.echo(line)
-    _write_rejects(found, rejects_path)
-    if found.rows and rejects_path is None:
-        click.echo(f"{len(found.rows)} row(s) would be rejected; --rejects FILE lists them")
-    if dry_run:
-        click.echo("dry run: nothing was written to the database")
-
-
-async def _schema_ready(conn: asyncpg.Connection, dry_run: bool) -> None:
-    """Migrate, except in a dry run, which writes nothing and so needs the schema as is."""
-    if not dry_run:
-        await migrate(conn)
-    elif pending := await pending_migrations(conn):
-        raise click.ClickException(
-            f"the database lacks {len(pending)} migration(s); a dry run changes nothing,"
-            " so run `cidadao-gql db migrate` first"
-        )
-
-
-async def _import_pncp(
-    conn: asyncpg.Connection, found: Rejects, exports: dict[str, CsvExport] | None,
-    start: datetime | None, end: datetime | None, modalities: tuple[int, ...], base_url: str,
-    max_rejects: RejectLimit, dry_run: bool,
-) -> ImportReport:  # fmt: skip
-    if exports is not None:
-        for export in exports.values():
-            click.echo(export.describe())
-        return await import_exports(conn, exports, found, max_rejects=max_rejects, dry_run=dry_run)
-    if start is None or end is None or start > end:
-        raise click.UsageError("--api needs --from DATE and --to DATE, in that order")
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        rows = await fetch_rows(
-            PncpClient(http), start.date(), end.date(), modalities or ALL_MODALITIES
-        )
-    return await import_rows(
-        conn, rows.procurements, rows.items, rows.results, found,
-        max_rejects=max_rejects, dry_run=dry_run,
-    )  # fmt: skip
-
-
-def _write_rejects(found: Rejects, path: Path | None) -> None:
-    if found.rows and path is not None:
-        with path.open("w", newline="", encoding="utf-8") as out:
-            found.write(out)
-        click.echo(f"{len(found.rows)} rejected row(s) written to {path}")
-
-
 @main.group()
 def apikey() -> None:
     """API keys for `Authorization: Bearer <key>`."""
@@ -598,7 +450,3 @@ def export_schema(output: Path | None) -> None:
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
