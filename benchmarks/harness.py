@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 
 from cidadao_gql.data.db import RoundTrips, init_connection
-from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.migrations import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,11 +75,11 @@ async def ensure_data(url: str, contracts: int) -> float | None:
         await migrate(conn)
         if await conn.fetchval("SELECT count(*) FROM contracts") == contracts:
             return None
-        tables = ", ".join((*synthetic.LOAD_ORDER, "planted_anomalies"))
+        tables = ", ".join((*loading.LOAD_ORDER, "planted_anomalies"))
         await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         started = time.perf_counter()
         dataset = synthetic.generate(synthetic.Scale.for_contracts(contracts), 1, {})
-        await synthetic.load_dataset(conn, dataset, lambda _: None)
+        await loading.load_dataset(conn, dataset, lambda _: None)
         return time.perf_counter() - started
     finally:
         await conn.close()

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.execution.schema import build_schema
-from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.ingestion.importer import Rejects, import_directory
 from cidadao_gql.migrations import migrate
 from cidadao_gql.schema.context import Context
@@ -113,8 +113,8 @@ async def data_url(make_database: DatabaseFactory) -> str:
     url = await make_database()
     async with connect(url) as conn:
         scale = synthetic.Scale.for_contracts(SEED_CONTRACTS)
-        dataset = synthetic.generate(scale, SEED, await synthetic.current_ids(conn))
-        await synthetic.load_dataset(conn, dataset, lambda _: None)
+        dataset = synthetic.generate(scale, SEED, await loading.current_ids(conn))
+        await loading.load_dataset(conn, dataset, lambda _: None)
         await import_directory(conn, SAMPLE_DIR, Rejects())
     return url
 

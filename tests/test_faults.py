@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from cidadao_gql.agents import Target
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.db import open_database
-from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.pool import AgentPool
@@ -57,8 +57,8 @@ async def fault_url(make_database: DatabaseFactory) -> str:
     url = await make_database()
     async with connect(url) as conn:
         scale = synthetic.Scale.for_contracts(600)
-        dataset = synthetic.generate(scale, 5, await synthetic.current_ids(conn))
-        await synthetic.load_dataset(conn, dataset, lambda _: None)
+        dataset = synthetic.generate(scale, 5, await loading.current_ids(conn))
+        await loading.load_dataset(conn, dataset, lambda _: None)
     return url
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.law import direct_purchase_limits
 from cidadao_gql.taxids import is_valid_cnpj, is_valid_cpf
 from tests.conftest import DatabaseFactory, connect
@@ -53,8 +53,8 @@ async def test_loaded_ground_truth_matches_its_definitions(make_database: Databa
     url = await make_database()
     data = synthetic.generate(SCALE, 5)
     async with connect(url) as conn:
-        await synthetic.load_dataset(conn, data, lambda _: None)
-        counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in synthetic.LOAD_ORDER}
+        await loading.load_dataset(conn, data, lambda _: None)
+        counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in loading.LOAD_ORDER}
         planted = Counter(r["kind"] for r in await conn.fetch("SELECT kind FROM planted_anomalies"))
         over_ceiling = await conn.fetch(
             "SELECT id FROM contracts WHERE final_value > initial_value * 1.25 ORDER BY id"

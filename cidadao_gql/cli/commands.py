@@ -33,7 +33,7 @@ from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
 from cidadao_gql.errors import CidadaoError, ConfigError, DatabaseFailed, ExitStatus
-from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import StreamJobs
@@ -289,16 +289,16 @@ async def db_seed(contracts: int, seed: int, reset: bool) -> None:
     async with _connect(_settings()) as conn:
         await migrate(conn)
         if reset:
-            tables = ", ".join((*synthetic.LOAD_ORDER, "planted_anomalies"))
+            tables = ", ".join((*loading.LOAD_ORDER, "planted_anomalies"))
             await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         elif await conn.fetchval("SELECT count(*) FROM contracts"):
             raise click.ClickException("contracts already exist; use --reset to replace all data")
         click.echo(f"generating {contracts:,} contracts (seed {seed})")
         dataset = synthetic.generate(
-            synthetic.Scale.for_contracts(contracts), seed, await synthetic.current_ids(conn)
+            synthetic.Scale.for_contracts(contracts), seed, await loading.current_ids(conn)
         )
-        with tqdm(total=synthetic.row_count(dataset), unit="row", unit_scale=True) as bar:
-            await synthetic.load_dataset(conn, dataset, bar.update)
+        with tqdm(total=loading.row_count(dataset), unit="row", unit_scale=True) as bar:
+            await loading.load_dataset(conn, dataset, bar.update)
         await _invalidate(_settings(), conn, "data")
         for name, table in dataset.tables.items():
             click.echo(f"{name}: {len(table):,}")

@@ -20,16 +20,32 @@ November and December, January is slow, weekends are rare). Kinds of planted ano
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, cast
 
-import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from cidadao_gql.ingestion.derived import refresh_derived
+from cidadao_gql.ingestion.vocabulary import (
+    CATALOG_UNITS,
+    CATEGORIES,
+    COMPANY_SUFFIXES,
+    COMPANY_WORDS,
+    DESTINATIONS,
+    FEDERAL,
+    FIRST_NAMES,
+    LAST_NAMES,
+    MODALITIES,
+    MODALITY_WEIGHTS,
+    STATE_AREAS,
+    TOWN_PREFIXES,
+    TOWN_STEMS,
+    UF_WEIGHTS,
+    UFS,
+    object_texts,
+)
 from cidadao_gql.law import ART_75_I, DIRECT_PURCHASE_LIMITS
 from cidadao_gql.objects import classify_object
 from cidadao_gql.taxids import complete_cnpj, complete_cpf
@@ -41,82 +57,9 @@ START, END = date(2021, 4, 1), date(2025, 12, 31)
 _EPOCH = np.datetime64("1970-01-01", "D")
 _STRIDE = 7_919_233  # odd and not a multiple of 5: coprime with every 2^a * 5^b
 
-UFS = np.array(
-    [
-        "SP",
-        "MG",
-        "RJ",
-        "BA",
-        "PR",
-        "RS",
-        "PE",
-        "CE",
-        "PA",
-        "SC",
-        "MA",
-        "GO",
-        "AM",
-        "ES",
-        "PB",
-        "RN",
-        "MT",
-        "AL",
-        "PI",
-        "DF",
-        "MS",
-        "SE",
-        "RO",
-        "TO",
-        "AC",
-        "AP",
-        "RR",
-    ]
-)
-_UF_WEIGHTS = np.array([46, 21, 17, 15, 12, 11, 9.6, 9.2, 8.7, 7.6, 7.1, 7.1, 4.3, 4.1, 4.1, 3.5, 3.6,
-                        3.4, 3.3, 3.1, 2.8, 2.3, 1.8, 1.6, 0.9, 0.9, 0.6])  # fmt: skip
-_TOWN_PREFIXES = ["São", "Santa", "Nova", "Porto", "Campo", "Vila", "Serra", "Rio", "Bom", "Alto"]
-_TOWN_STEMS = ["Esperança", "Alegre", "Verde", "Bonito", "Grande", "Dourado", "Azul", "Branco",
-               "Formoso", "Claro", "Belo", "Novo", "Feliz", "Redondo", "Largo", "Seco"]  # fmt: skip
-_STATE_AREAS = ["SAÚDE", "EDUCAÇÃO", "SEGURANÇA PÚBLICA", "INFRAESTRUTURA", "FAZENDA", "CULTURA"]
-_FEDERAL = ["MINISTÉRIO DA SAÚDE", "UNIVERSIDADE FEDERAL", "INSTITUTO FEDERAL",
-            "COMANDO DO EXÉRCITO", "DEPARTAMENTO NACIONAL DE INFRAESTRUTURA"]  # fmt: skip
-_COMPANY_WORDS = ["Alfa", "Brasil", "Central", "Delta", "Norte", "Sul", "Prime", "Global",
-                  "União", "Vitória", "Atlântico", "Horizonte", "Nacional", "Real", "Líder",
-                  "Master", "Tec", "Med", "Pharma", "Construtora", "Distribuidora", "Comercial"]  # fmt: skip
-_COMPANY_SUFFIXES = ["LTDA", "EIRELI", "S.A.", "ME", "EPP"]
-_FIRST_NAMES = ["Ana", "João", "Maria", "José", "Francisco", "Antônia", "Carlos", "Paulo",
-                "Luiza", "Pedro", "Fernanda", "Lucas", "Juliana", "Marcos", "Patrícia"]  # fmt: skip
-_LAST_NAMES = ["Silva", "Santos", "Oliveira", "Souza", "Rodrigues", "Ferreira", "Alves",
-               "Pereira", "Lima", "Gomes", "Costa", "Ribeiro", "Martins", "Carvalho"]  # fmt: skip
-_CATEGORIES: list[tuple[str, list[str]]] = [
-    ("Aquisição de medicamentos", ["dipirona sódica", "amoxicilina", "insulina NPH",
-                                   "losartana potássica", "omeprazol", "soro fisiológico"]),
-    ("Aquisição de material hospitalar", ["luvas de procedimento", "seringas descartáveis",
-                                          "gaze estéril", "cateteres", "máscaras cirúrgicas"]),
-    ("Aquisição de gêneros alimentícios", ["merenda escolar", "hortifrutigranjeiros",
-                                           "carnes e frios", "leite e derivados"]),
-    ("Aquisição de material de expediente", ["papel A4", "toner para impressoras",
-                                             "material de escritório", "envelopes"]),
-    ("Contratação de serviços de limpeza", ["prédios públicos", "unidades de saúde",
-                                            "escolas municipais"]),
-    ("Manutenção de veículos", ["frota municipal", "ambulâncias", "ônibus escolares"]),
-    ("Aquisição de combustíveis", ["gasolina comum", "óleo diesel S10", "etanol"]),
-    ("Obras de pavimentação", ["vias urbanas", "estradas vicinais", "calçadas"]),
-    ("Locação de equipamentos", ["máquinas pesadas", "impressoras", "geradores"]),
-    ("Serviços de tecnologia da informação", ["licenças de software", "suporte técnico",
-                                              "hospedagem de sistemas"]),
-    ("Aquisição de mobiliário", ["cadeiras escolares", "mesas de escritório", "armários"]),
-    ("Serviços de vigilância", ["patrimônio público", "unidades escolares"]),
-]  # fmt: skip
-_DESTINATIONS = ["a Secretaria Municipal de Saúde", "a Secretaria de Educação",
-                 "o Hospital Regional", "as Unidades Básicas de Saúde", "a Administração",
-                 "a Secretaria de Obras", "o Fundo Municipal de Assistência Social"]  # fmt: skip
 _PURCHASES = np.array(
-    [i for i, (verb, _) in enumerate(_CATEGORIES) if classify_object(verb) not in ART_75_I]
+    [i for i, (verb, _) in enumerate(CATEGORIES) if classify_object(verb) not in ART_75_I]
 )
-_MODALITIES = np.array([6, 8, 9, 4, 7, 12, 1])
-_MODALITY_WEIGHTS = np.array([0.45, 0.28, 0.10, 0.08, 0.04, 0.03, 0.02])
-_CATALOG_UNITS = ["Comprimido", "Frasco", "Ampola", "Caixa", "Unidade", "Litro", "Quilograma"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +145,9 @@ def _agencies(
     n = scale.agencies
     roots = _unique_roots(n, 90_000_000, 10_000_000, rng)
     spheres = rng.choice(np.array(["M", "E", "F"]), size=n, p=[0.7, 0.2, 0.1])
-    ufs = rng.choice(UFS, size=n, p=_UF_WEIGHTS / _UF_WEIGHTS.sum())
+    ufs = rng.choice(UFS, size=n, p=UF_WEIGHTS / UF_WEIGHTS.sum())
     towns = [
-        f"{_TOWN_PREFIXES[i % len(_TOWN_PREFIXES)]} {_TOWN_STEMS[(i // len(_TOWN_PREFIXES)) % len(_TOWN_STEMS)]}"
+        f"{TOWN_PREFIXES[i % len(TOWN_PREFIXES)]} {TOWN_STEMS[(i // len(TOWN_PREFIXES)) % len(TOWN_STEMS)]}"
         for i in rng.integers(0, 10_000, size=n)
     ]
     names = []
@@ -212,11 +155,9 @@ def _agencies(
         if spheres[i] == "M":
             names.append(f"MUNICÍPIO DE {towns[i].upper()} ({i + 1})")
         elif spheres[i] == "E":
-            names.append(
-                f"SECRETARIA DE ESTADO DE {_STATE_AREAS[i % len(_STATE_AREAS)]} - {ufs[i]}"
-            )
+            names.append(f"SECRETARIA DE ESTADO DE {STATE_AREAS[i % len(STATE_AREAS)]} - {ufs[i]}")
         else:
-            names.append(f"{_FEDERAL[i % len(_FEDERAL)]} - {ufs[i]} ({i + 1})")
+            names.append(f"{FEDERAL[i % len(FEDERAL)]} - {ufs[i]} ({i + 1})")
     table = Table(
         ["id", "cnpj", "name", "sphere", "power", "uf", "municipality", "ibge_code"],
         [
@@ -246,13 +187,13 @@ def _suppliers(
         else complete_cnpj(f"{roots[i]:08d}0001")
         for i in range(n)
     ]
-    words = rng.integers(0, len(_COMPANY_WORDS), size=(n, 2))
-    suffixes = rng.integers(0, len(_COMPANY_SUFFIXES), size=n)
+    words = rng.integers(0, len(COMPANY_WORDS), size=(n, 2))
+    suffixes = rng.integers(0, len(COMPANY_SUFFIXES), size=n)
     people = rng.integers(0, 1000, size=(n, 2))
     names = [
-        f"{_FIRST_NAMES[people[i, 0] % len(_FIRST_NAMES)]} {_LAST_NAMES[people[i, 1] % len(_LAST_NAMES)]}"
+        f"{FIRST_NAMES[people[i, 0] % len(FIRST_NAMES)]} {LAST_NAMES[people[i, 1] % len(LAST_NAMES)]}"
         if is_person[i]
-        else f"{_COMPANY_WORDS[words[i, 0]]} {_COMPANY_WORDS[words[i, 1]]} {_COMPANY_SUFFIXES[suffixes[i]]}"
+        else f"{COMPANY_WORDS[words[i, 0]]} {COMPANY_WORDS[words[i, 1]]} {COMPANY_SUFFIXES[suffixes[i]]}"
         for i in range(n)
     ]
     sizes = np.where(
@@ -274,14 +215,6 @@ def _suppliers(
     return table, is_person
 
 
-def _object_texts(categories: Ints, products: Ints, destinations: Ints) -> list[str]:
-    texts = []
-    for c, p, d in zip(categories.tolist(), products.tolist(), destinations.tolist(), strict=True):
-        verb, items = _CATEGORIES[c]
-        texts.append(f"{verb}: {items[p % len(items)]} para {_DESTINATIONS[d]}")
-    return texts
-
-
 def generate(scale: Scale, seed: int, base: dict[str, int] | None = None) -> Dataset:
     """The whole data set in memory. `base` holds the current maximum id of each table."""
     base = base or {}
@@ -294,7 +227,7 @@ def generate(scale: Scale, seed: int, base: dict[str, int] | None = None) -> Dat
     agency = rng.choice(scale.agencies, size=n, p=_zipf_weights(scale.agencies, 0.8, rng))
     supplier = rng.choice(scale.suppliers, size=n, p=_zipf_weights(scale.suppliers, 1.1, rng))
     signed = _seasonal_days(n, rng)
-    modality = rng.choice(_MODALITIES, size=n, p=_MODALITY_WEIGHTS)
+    modality = rng.choice(MODALITIES, size=n, p=MODALITY_WEIGHTS)
     initial = np.round(np.maximum(rng.lognormal(10.3, 1.5, n), 50.0), 2).astype(np.float64)
     dispensa = modality == 8
     initial[dispensa] = np.round(
@@ -302,10 +235,10 @@ def generate(scale: Scale, seed: int, base: dict[str, int] | None = None) -> Dat
     )
     amended = rng.random(n) < 0.35
     final = np.where(amended, np.floor(initial * rng.uniform(1.0, 1.25, n) * 100) / 100, initial)
-    category = rng.integers(0, len(_CATEGORIES), size=n)
+    category = rng.integers(0, len(CATEGORIES), size=n)
     product = rng.integers(0, 6, size=n)
-    destination = rng.integers(0, len(_DESTINATIONS), size=n)
-    objects = _object_texts(category, product, destination)
+    destination = rng.integers(0, len(DESTINATIONS), size=n)
+    objects = object_texts(category, product, destination)
 
     _plant_agency_patterns(out, rng, agency, supplier, initial, final, scale, base)
     _plant_contract_patterns(
@@ -326,7 +259,7 @@ def generate(scale: Scale, seed: int, base: dict[str, int] | None = None) -> Dat
             [f"{i % 100_000:05d}/{d.year}" for i, d in zip(range(n), _dates(signed), strict=True)],
             objects, modality.tolist(), agency_ufs[agency].tolist(), initial.tolist(), final.tolist(),
             _dates(signed), _dates(starts), _dates(starts + rng.integers(90, 730, n)),
-            [{"source": "synthetic", "category": _CATEGORIES[c][0]} for c in category.tolist()],
+            [{"source": "synthetic", "category": CATEGORIES[c][0]} for c in category.tolist()],
         ],
     )  # fmt: skip
     _registrations(out, rng, suppliers, supplier, signed, base)
@@ -404,10 +337,10 @@ def _plant_contract_patterns(
         signed[rows] = days
         initial[rows] = final[rows] = np.round(shares * limit, 2)
         # A purchase (art. 75 II), not works or vehicle maintenance (art. 75 I).
-        (text,) = _object_texts(
+        (text,) = object_texts(
             rng.choice(_PURCHASES, size=1),
             rng.integers(0, 6, 1),
-            rng.integers(0, len(_DESTINATIONS), 1),
+            rng.integers(0, len(DESTINATIONS), 1),
         )
         for r in rows:
             objects[r] = text
@@ -473,10 +406,10 @@ def _items_and_awards(
     )
     m = len(owner)
     # Catalog items belong to a category, so a procurement buys related things.
-    code_category = rng.integers(0, len(_CATEGORIES), scale.catalog)
+    code_category = rng.integers(0, len(CATEGORIES), scale.catalog)
     code_price = np.round(rng.lognormal(3.0, 1.5, scale.catalog), 4)
-    code_unit = rng.integers(0, len(_CATALOG_UNITS), scale.catalog)
-    by_category = [np.flatnonzero(code_category == c) for c in range(len(_CATEGORIES))]
+    code_unit = rng.integers(0, len(CATALOG_UNITS), scale.catalog)
+    by_category = [np.flatnonzero(code_category == c) for c in range(len(CATEGORIES))]
     codes = np.array([
         rng.choice(by_category[c]) if len(by_category[c]) else int(rng.integers(scale.catalog))
         for c in category[owner].tolist()
@@ -492,7 +425,7 @@ def _items_and_awards(
     award_ids = np.arange(base.get("awards", 0) + 1, base.get("awards", 0) + m + 1)
     out.plant("price_outlier", "award", award_ids[outliers])
     catalog_codes = [f"9{c:05d}" for c in codes.tolist()]
-    units = [_CATALOG_UNITS[u] for u in code_unit[codes].tolist()]
+    units = [CATALOG_UNITS[u] for u in code_unit[codes].tolist()]
     out.tables["items"] = Table(
         ["id", "procurement_id", "number", "description", "catalog_code", "unit", "quantity",
          "estimated_unit_price", "estimated_total", "material_or_service"],
@@ -561,62 +494,3 @@ def _sanctions(
         if s in by_supplier and by_supplier[s][0] <= d <= by_supplier[s][1]
     ]  # fmt: skip
     out.plant("sanctioned_supplier", "contract", contract_ids[np.array(hit, dtype=np.int64)])
-
-
-LOAD_ORDER = ("agencies", "suppliers", "procurements", "items", "awards", "contracts", "sanctions")
-_CHUNK = 50_000
-
-
-async def current_ids(conn: asyncpg.Connection) -> dict[str, int]:
-    """The highest id of each table, so generated ids follow what is already there."""
-    row = await conn.fetchrow(
-        "SELECT " + ", ".join(f"(SELECT coalesce(max(id), 0) FROM {t}) AS {t}" for t in LOAD_ORDER)
-    )
-    assert row is not None
-    return dict(row)
-
-
-async def load_dataset(
-    conn: asyncpg.Connection, dataset: Dataset, progress: Callable[[int], object]
-) -> None:
-    """COPY the data set in, in one transaction. Secondary indexes are dropped and rebuilt
-    around the load (from their own definitions), which is several times faster than
-    maintaining them row by row."""
-    async with conn.transaction():
-        await conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        indexes = await conn.fetch(
-            """SELECT indexname, indexdef FROM pg_indexes i
-                WHERE schemaname = current_schema() AND tablename = any($1::text[])
-                  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""",
-            list(LOAD_ORDER),
-        )
-        for index in indexes:
-            await conn.execute(f'DROP INDEX "{index["indexname"]}"')
-        for name in LOAD_ORDER:
-            table = dataset.tables[name]
-            for start in range(0, len(table), _CHUNK):
-                stop = min(start + _CHUNK, len(table))
-                await conn.copy_records_to_table(
-                    name, records=table.records(start, stop), columns=table.columns
-                )
-                progress(stop - start)
-        await conn.copy_records_to_table(
-            "planted_anomalies",
-            records=((k, e, i, d) for k, e, i, d in dataset.planted),
-            columns=["kind", "entity", "entity_id", "details"],
-        )
-        for index in indexes:
-            await conn.execute(index["indexdef"])
-            progress(0)
-        for name in (*LOAD_ORDER, "planted_anomalies"):
-            await conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'),"
-                f" (SELECT coalesce(max(id), 0) + 1 FROM {name}), false)"
-            )
-    for name in LOAD_ORDER:
-        await conn.execute(f"ANALYZE {name}")
-    await refresh_derived(conn)
-
-
-def row_count(dataset: Dataset) -> int:
-    return sum(len(t) for t in dataset.tables.values())

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from cidadao_gql.data.db import RoundTrips, init_connection
-from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.ingestion.importer import Rejects, import_directory
 from cidadao_gql.migrations import migrate
 from cidadao_gql.settings import Settings
@@ -43,8 +43,8 @@ async def fill(url: str, settings: Settings) -> None:
         if await conn.fetchval("SELECT count(*) FROM contracts") == 0 and settings.seed_contracts:
             log.info("first start: generating %d synthetic contracts", settings.seed_contracts)
             scale = synthetic.Scale.for_contracts(settings.seed_contracts)
-            dataset = synthetic.generate(scale, SEED, await synthetic.current_ids(conn))
-            await synthetic.load_dataset(conn, dataset, lambda _: None)
+            dataset = synthetic.generate(scale, SEED, await loading.current_ids(conn))
+            await loading.load_dataset(conn, dataset, lambda _: None)
             if settings.pncp_sample_dir.is_dir():
                 log.info("loading the PNCP sample from %s", settings.pncp_sample_dir)
                 await import_directory(conn, settings.pncp_sample_dir, Rejects())

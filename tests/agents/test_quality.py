@@ -12,7 +12,7 @@ from cidadao_gql.agents import AGENTS, Agent, Finding, Target
 from cidadao_gql.agents.patterns import SplitPurchase
 from cidadao_gql.agents.statistics import Concentration, benford_deviation, first_digit
 from cidadao_gql.data.db import Database, open_database
-from cidadao_gql.ingestion import synthetic
+from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.settings import Settings
 from tests.conftest import DatabaseFactory, connect
 
@@ -25,7 +25,7 @@ async def seeded(make_database: DatabaseFactory) -> AsyncIterator[Database]:
     url = await make_database()
     async with connect(url) as conn:
         data = synthetic.generate(synthetic.Scale.for_contracts(CONTRACTS), SEED, {})
-        await synthetic.load_dataset(conn, data, lambda _: None)
+        await loading.load_dataset(conn, data, lambda _: None)
     async with open_database(Settings(database_url=url)) as db:
         yield db
 
