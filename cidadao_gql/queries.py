@@ -41,7 +41,9 @@ class Sql:
             self.filter(f"t.{column} = {self.arg(value)}")
 
     def any_of(self, column: str, ids: Sequence[int]) -> None:
-        if ids:
+        if len(ids) == 1:  # `= any(array)` loses the index order a page's ORDER BY reads
+            self.filter(f"t.{column} = {self.arg(ids[0])}")
+        elif ids:
             self.filter(f"t.{column} = any({self.arg(list(ids))}::bigint[])")
 
     def keyed(self, column: str, table: str, key: str, value: str | None) -> None:
