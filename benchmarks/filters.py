@@ -42,6 +42,7 @@ from cidadao_gql.settings import Settings
 from tests.filter_plans import cases, measure, timed
 
 RESULTS = ROOT / "benchmarks" / "results"
+BOUND = 50  # the issue's target: rows read per row returned, worst case
 PORT = 18300
 LUA = r"""
 agencies = {%(agencies)s}
@@ -148,15 +149,28 @@ def markdown(report: dict[str, Any]) -> str:
                   f" {run['p95']} | {run['p99']} | {run['errors']} |", ""]  # fmt: skip
     if "statements" in report:
         rows = sorted(report["statements"], key=lambda r: -r["read_per_row"])
-        lines += ["## Rows read per row returned, worst first", "",
-                  "| list | filter | value | ordering | returned | read | read/row | statements ms |",
-                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        lines += [
+        pages = [r for r in rows if not r["list"].startswith("spending")]
+        over = [r for r in pages if r["read_per_row"] > BOUND]
+        lines += ["## Pages: rows read per row returned, worst first", "",
+                  f"{len(pages)} filter × ordering cases (page of 20; nested lists: 5 parents);"
+                  f" worst {pages[0]['read_per_row']}; {len(over)} over {BOUND}.", ""]  # fmt: skip
+        lines += _table(pages, "returned", "read/row")
+        lines += ["", "## Spending: rows read per contract aggregated", ""]
+        lines += _table([r for r in rows if r["list"].startswith("spending")], "aggregated",
+                        "read/row")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _table(rows: list[dict[str, Any]], returned: str, ratio: str) -> list[str]:
+    return [
+        f"| list | filter | value | ordering | {returned} | read | {ratio} | statements ms |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
             f"| {r['list']} | {r['field']} | {r['strength']} | {r['ordering']} | {r['returned']}"
             f" | {r['read']} | {r['read_per_row']} | {r['statement_ms']} |"
             for r in rows
-        ]
-    return "\n".join(lines) + "\n"
+        ),
+    ]
 
 
 def main() -> None:

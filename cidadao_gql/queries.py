@@ -26,10 +26,10 @@ class Clause:
     sql: str
     column: str | None = None
     equality: bool = False
-    # Whether the planner's row estimate of it can be trusted: not for full-text search,
-    # whose estimate for a word outside its most common ones is half the rarest of them's
-    # (thousands of rows for a word no row has).
-    estimated: bool = True
+    # For a clause whose row estimate cannot be trusted when it is low (full-text search:
+    # a word outside the most common ones is estimated at 0.5 % of the table, even one that
+    # no row has), the clause alone with its value as $1, to count its matches instead.
+    alone: tuple[str, Any] | None = None
 
 
 class Sql:
@@ -44,9 +44,13 @@ class Sql:
         return f"${len(self.args)}"
 
     def filter(
-        self, clause: str, column: str | None = None, equality: bool = False, estimated: bool = True
+        self,
+        clause: str,
+        column: str | None = None,
+        equality: bool = False,
+        alone: tuple[str, Any] | None = None,
     ) -> None:
-        self.clauses.append(Clause(clause, column, equality, estimated))
+        self.clauses.append(Clause(clause, column, equality, alone))
 
     def where_sql(self, clauses: Sequence[Clause] | None = None) -> str:
         chosen = self.clauses if clauses is None else clauses
@@ -84,11 +88,8 @@ class Sql:
         """Full-text match in Portuguese (stemmed: "medicamentos" finds "medicamento"), on
         the expression the GIN index is built on."""
         if query is not None:
-            self.filter(
-                f"to_tsvector('portuguese', t.{column})"
-                f" @@ websearch_to_tsquery('portuguese', {self.arg(query)})",
-                estimated=False,
-            )
+            match = f"to_tsvector('portuguese', t.{column}) @@ websearch_to_tsquery('portuguese', "
+            self.filter(f"{match}{self.arg(query)})", alone=(f"{match}$1)", query))
 
     def contains(self, column: str, text: str | None) -> None:
         """Case-insensitive substring (served by a trigram index where it matters)."""
@@ -336,6 +337,11 @@ def _keyset(sql: Sql, alias: str, page: PageRequest) -> str:
 # and ordering to it.
 
 
+# The share of rows PostgreSQL estimates for a full-text match it has no statistics for
+# (DEFAULT_TS_MATCH_SEL): at or below it, an estimate says nothing.
+UNKNOWN_WORD = 0.005
+
+
 def _served(sql: Sql, ordering: Ordering, parent: str | None = None) -> tuple[Clause, ...] | None:
     """The clauses an ordered walk of the page serves from its index (ranges on the
     ordering's column and the equality its index leads with), or None when it serves all
@@ -370,14 +376,16 @@ async def _matches_first(
         return False
     matches, walked = (float(p["Plan Rows"]) for p in members)
     enough = walked * page * parents
-    if matches * matches <= enough or all(c.estimated for c in sql.clauses):
+    untrusted = next((c.alone for c in sql.clauses if c.alone is not None), None)
+    if matches * matches <= enough or untrusted is None or matches > UNKNOWN_WORD * walked:
         return matches * matches <= enough
-    # An estimate that says "walk" but cannot be trusted: count the matches, up to the
-    # most that reading them first may read (the search's own index finds them).
+    # An estimate that says "walk" but may only mean "a word I do not know": count the
+    # clause's matches through its own index, up to the most that reading them first may
+    # read (its matches are at least all the page's).
     most = int(enough**0.5) + 1
     found: int = await db.fetchval(
-        f"SELECT count(*) FROM (SELECT FROM {table} t WHERE {sql.where_sql()} LIMIT {most}) m",
-        *sql.args,
+        f"SELECT count(*) FROM (SELECT FROM {table} t WHERE {untrusted[0]} LIMIT {most}) m",
+        untrusted[1],
     )
     return found < most
 
@@ -408,21 +416,28 @@ async def fetch_child_pages(
     filters(sql)
     order = _keyset(sql, "t", page)
     served = _served(sql, page.ordering, parent_column)
-    first = served is not None and await _matches_first(
+    if served is not None and await _matches_first(
         db, entity.table, sql, served, page.first + 1, len(parent_ids)
-    )
-    # Each parent's own page: its rows, not any parent's.
-    sql.clauses[0] = Clause(f"t.{parent_column} = p.parent_id", parent_column, equality=True)
-    source = f"SELECT {entity.select_list('t', page.columns)} FROM {entity.table} t"
-    if first:
-        source = f"SELECT * FROM ({source} WHERE {sql.where_sql()} OFFSET 0) t"
+    ):
+        # The matches of all the parents at once, numbered within each parent: planned with
+        # the parents' own ids, so one parent far larger than the others (a Zipf-like
+        # tail) does not decide the index, as the LATERAL's plan for an average parent did.
+        rank = order.removeprefix("ORDER BY ")
+        text = f"""WITH matches AS MATERIALIZED (
+                SELECT t.{parent_column} AS _parent, {entity.select_list("t", page.columns)}
+                  FROM {entity.table} t WHERE {sql.where_sql()})
+            SELECT t._parent, {entity.select_list("t", page.columns)} FROM (
+                SELECT t.*, row_number() OVER (PARTITION BY t._parent {order}) AS _rank
+                  FROM matches t) t
+             WHERE t._rank <= {sql.arg(page.first + 1)} ORDER BY t._parent, {rank}"""
     else:
-        source = f"{source} WHERE {sql.where_sql()}"
-    rows = await db.fetch(
-        f"""SELECT p.parent_id AS _parent, c.* FROM unnest({parents}::bigint[]) AS p(parent_id)
-            CROSS JOIN LATERAL ({source} {order} LIMIT {sql.arg(page.first + 1)}) c""",
-        *sql.args,
-    )
+        # Each parent's own page: its rows, walked along its index.
+        sql.clauses[0] = Clause(f"t.{parent_column} = p.parent_id", parent_column, equality=True)
+        text = f"""SELECT p.parent_id AS _parent, c.* FROM unnest({parents}::bigint[]) AS p(parent_id)
+            CROSS JOIN LATERAL (
+                SELECT {entity.select_list("t", page.columns)} FROM {entity.table} t
+                 WHERE {sql.where_sql()} {order} LIMIT {sql.arg(page.first + 1)}) c"""
+    rows = await db.fetch(text, *sql.args)
     grouped: dict[int, list[Record]] = {p: [] for p in parent_ids}
     for r in rows:
         grouped[r["_parent"]].append(r)
