@@ -9,7 +9,7 @@ with wrk on 127.0.0.1, C connections (32), S seconds per row (15), 2 uvicorn wor
   (b) a naive Strawberry server resolving the same 100-row nested page with one query per
       row and relation (benchmarks/naive_app.py), what a user would write first;
   (c) cidadao-gql cold: response cache and field cache off, every request executed;
-  (d) cidadao-gql warm: the caches on (Redis as L2 when REDIS_URL or 127.0.0.1:6379
+  (d) cidadao-gql warm: the caches on (Redis as L2 when BENCH_REDIS_URL or 127.0.0.1:6379
       answers), after one warming request;
   and the mixed workload (nested and flat pages, one agency's contracts, an agency node
   with its contracts, spending by month; agencies drawn from a Zipf-like list) on cold
@@ -161,7 +161,7 @@ def cidadao(env: dict[str, str], port: int, workers: int) -> Iterator[tuple[str,
 
 
 def redis_url() -> str | None:
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     try:
         import redis
 
