@@ -401,7 +401,10 @@ def create_app(
         configure_tracing(settings)
         async with open_resources(settings, limiter_clock) as resources:
             responses = ResponseCache(
-                resources.cache, settings.response_cache_ttl, settings.max_tokens
+                resources.cache,
+                settings.response_cache_ttl,
+                settings.max_tokens,
+                settings.compression_level,
             )
             ticker = asyncio.create_task(_publish_metrics(resources))
             watcher = asyncio.create_task(health.watch(resources.db, resources.redis))

@@ -292,3 +292,18 @@ async def test_the_full_paths_hits_keep_compressed_variants_with_their_own_etags
     assert all(g.content == plain.content for g in gets)
     assert gets[0].headers["etag"] == plain.headers["etag"][:-1] + '-br"'
     assert again.status_code == 304 and again.headers["etag"] == gets[0].headers["etag"]
+
+
+async def test_the_kept_variants_are_compressed_at_compression_level(settings: Settings) -> None:
+    """COMPRESSION_LEVEL is the Brotli quality of the variants the cache keeps, as it is
+    of what the middleware compresses."""
+    sizes = {}
+    for level in (0, 11):
+        async with live_server(create_app(replace(settings, compression_level=level))) as client:
+            client.headers.pop("accept-encoding")
+            await client.post("/graphql", json=LONG)  # the miss, stored
+            identity = (await client.post("/graphql", json=LONG)).content
+            answer = await client.post("/graphql", json=LONG, headers={"accept-encoding": "br"})
+        assert answer.headers["content-encoding"] == "br" and answer.content == identity
+        sizes[level] = int(answer.headers["content-length"])
+    assert sizes[11] < sizes[0]
