@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from starlette_compress import CompressMiddleware, add_compress_type
+from starlette_compress import add_compress_type
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
@@ -32,7 +32,7 @@ from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from cidadao_gql import graphiql, health, metrics
+from cidadao_gql import encodings, graphiql, health, metrics
 from cidadao_gql.apikeys import Tokens, User, authenticate
 from cidadao_gql.errors import (
     BadRequest,
@@ -332,30 +332,34 @@ def _extra(response: Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k not in skip}
 
 
-def _answer(request: Request, body: bytes, request_id: str, ttl: int, cache: str) -> Response:
-    """A public answer; over GET it carries an ETag and may be kept by browsers and CDNs."""
-    headers = {"x-request-id": request_id, "x-cache": cache}
+def _answer(
+    request: Request, responses: ResponseCache, key: str, body: str, cache: str
+) -> Response:
+    """A public answer from the response cache, in the coding the request accepts (made
+    once per answer: response_cache.Variants). Over GET it carries an ETag, one per coding,
+    and may be kept by browsers and CDNs."""
+    wanted = encodings.chosen(request.headers.get("accept-encoding"))
+    coding, data = responses.variants.encoded(key, body, wanted)
+    headers = {"x-request-id": request_id(request), "x-cache": cache}
+    if coding != encodings.IDENTITY:
+        headers["content-encoding"] = coding  # the compression middleware leaves it as it is
+    if coding != encodings.IDENTITY or len(data) >= encodings.MINIMUM_SIZE:
+        headers["vary"] = "Accept-Encoding"
     if request.method == "GET":
-        etag = '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"'
-        headers |= {"etag": etag, "cache-control": f"public, max-age={ttl}"}
+        digest = hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()
+        etag = f'"{digest}"' if coding == encodings.IDENTITY else f'"{digest}-{coding}"'
+        headers |= {"etag": etag, "cache-control": f"public, max-age={responses.ttl}"}
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
     media_type = answer_type(request.headers.get("accept")) or "application/json"
-    return Response(body, media_type=media_type, headers=headers)
+    return Response(data, media_type=media_type, headers=headers)
 
 
 def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
     """zstd, Brotli or gzip above 1 KB, for requests that accept one of them."""
 
     def wrap(app: ASGIApp) -> ASGIApp:
-        compress = CompressMiddleware(
-            app,
-            minimum_size=1024,
-            brotli_quality=settings.compression_level,
-            zstd_level=3,
-            gzip_level=6,
-        )
-        return CompressWhenAsked(app, compress)
+        return CompressWhenAsked(app, encodings.middleware(app, settings.compression_level))
 
     return wrap
 
@@ -397,7 +401,10 @@ def create_app(
         configure_tracing(settings)
         async with open_resources(settings, limiter_clock) as resources:
             responses = ResponseCache(
-                resources.cache, settings.response_cache_ttl, settings.max_tokens
+                resources.cache,
+                settings.response_cache_ttl,
+                settings.max_tokens,
+                settings.compression_level,
             )
             ticker = asyncio.create_task(_publish_metrics(resources))
             watcher = asyncio.create_task(health.watch(resources.db, resources.redis))
@@ -468,7 +475,9 @@ def create_app(
             metrics.cache_lookup("response", "response", cached is not None)
             if cached is not None:
                 request.state.answered_by = "cache"
-                return _answer(request, cached.encode(), rid, responses.ttl, "hit")
+                response = _answer(request, responses, key, cached, "hit")
+                metrics.response_hit("full", response.headers.get("content-encoding", "identity"))
+                return response
         request.state.answered_by = "executed"
         compiled = (
             await view.answer_compiled(request, operation)
@@ -483,11 +492,11 @@ def create_app(
         response = _negotiated(request, response)
         if key is not None and response.status_code == 200:
             stored = await responses.store(key, orjson.loads(response.body))
-            if stored is not None:
-                # A GET answers with the body hits will send, so its ETag stays the same;
-                # a POST keeps its own, with the throttle status of this very request.
-                body = stored.encode() if request.method == "GET" else bytes(response.body)
-                return _answer(request, body, rid, responses.ttl, "miss")
+            if stored is not None and request.method == "GET":
+                # the body hits will send, so that its ETag stays the same
+                return _answer(request, responses, key, stored, "miss")
+            if stored is not None:  # a POST keeps its own, with this request's throttle status
+                response.headers["x-cache"] = "miss"
         response.headers["x-request-id"] = rid
         return response
 
