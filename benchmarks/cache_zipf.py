@@ -1,12 +1,13 @@
-"""Cache hit ratio under a Zipf workload, and the response-cache hit path against bare Starlette.
+"""Cache hit ratio under a Zipf workload (the hit path itself: benchmarks/hit_path.py).
 
     .venv/bin/python benchmarks/cache_zipf.py [--distinct N] [--duration S]
 
-1. Hit ratio: wrk replays `--distinct` different queries (contract pages of one agency,
-   2..6 rows) drawn from a Zipf distribution with exponent 1.1, for `--duration` seconds,
-   against one uvicorn worker with Redis; then /metrics gives the hits and lookups per tier.
-2. Hit path: wrk repeats one query (always a response-cache hit) against two workers, then
-   a bare Starlette endpoint returns the same bytes from the same uvicorn setup.
+wrk replays `--distinct` different queries (contract pages of one agency, 2..6 rows) drawn
+from a Zipf distribution with exponent 1.1, for `--duration` seconds, against one uvicorn
+worker with Redis; then /metrics gives the hits and lookups per tier. The 50 most asked
+requests are checked for GraphQL errors first (their answers stay in L1, Redis is flushed
+again); the run counts HTTP and GraphQL errors. Writes benchmarks/results/cache_zipf.md
+and .json.
 
 Needs wrk, PostgreSQL (BENCH_DATABASE_URL, seeded as benchmarks/harness.py seeds it) and a Redis
 (BENCH_REDIS_URL, default redis://127.0.0.1:6379/14, flushed first).
@@ -21,16 +22,17 @@ import json
 import os
 import random
 import re
+from typing import Any
 
 import asyncpg
 import httpx
 import redis
-from harness import WRK_SCRIPT, bare_server, database_url, ensure_wrk, seed, server, wrk
+from harness import check_answers, database_url, ensure_wrk, load, lua_script, port, seed, server
+from record import save
 
 PAGE = "query Page($agency: ID, $n: Int!) { contracts(first: $n, filter: {agency: $agency}) { nodes { number finalValue signedOn supplier { name } } } }"
 
-ZIPF_SCRIPT = """
-local bodies = {%(bodies)s}
+ZIPF = """
 local n, s = #bodies, %(exponent)s
 local cdf, total = {}, 0
 for k = 1, n do total = total + 1 / k ^ s; cdf[k] = total end
@@ -42,17 +44,6 @@ local function pick()
     if cdf[mid] < u then lo = mid + 1 else hi = mid end
   end
   return lo
-end
-setup = function(thread) thread:set("seed", math.random(1, 1000000)) end
-init = function() math.randomseed(seed) end
-request = function()
-  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"}, bodies[pick()])
-end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT {\\"rps\\": %%.1f, \\"p50\\": %%.2f, \\"p95\\": %%.2f, \\"p99\\": %%.2f, \\"errors\\": %%d, \\"requests\\": %%d}\\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(95) / 1000,
-    latency:percentile(99) / 1000, summary.errors.status + summary.errors.connect + summary.errors.read
-    + summary.errors.write + summary.errors.timeout, summary.requests))
 end
 """
 
@@ -70,10 +61,6 @@ def bodies(agency_ids: list[int], distinct: int, rng: random.Random) -> list[str
         )
         for a, n in pairs
     ]
-
-
-def lua_strings(items: list[str]) -> str:
-    return ",".join("[==[" + item + "]==]" for item in items)
 
 
 def tier_counts(metrics_text: str) -> dict[str, dict[str, float]]:
@@ -108,47 +95,38 @@ def main() -> None:
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     redis.Redis.from_url(redis_url).flushdb()
     ids = asyncio.run(agencies(database_url(), args.distinct // 5 + 1))
-    script = ZIPF_SCRIPT % {
-        "bodies": lua_strings(bodies(ids, args.distinct, random.Random(7))),
-        "exponent": args.exponent,
-    }
+    distinct = bodies(ids, args.distinct, random.Random(7))
+    script = lua_script(distinct, pick=ZIPF % {"exponent": args.exponent})
     env = {"DATABASE_URL": database_url(), "REDIS_URL": redis_url, "RATE_LIMIT_CAPACITY": "0"}
     one = ["cidadao_gql.web.app:create_app", "--factory", "--workers", "1"]
-    with server(one, env, 8711) as base:
-        replay = wrk(base, PAGE, args.duration, args.connections, script)
+    with server(one, env, port(21)) as base:
+        check_answers(base, distinct[:50])  # the most asked; every one has the same shape
+        redis.Redis.from_url(redis_url).flushdb()  # the cold start in the figures
+        replay = load(base, script, args.duration, args.connections, warmup=0)
         counts = tier_counts(httpx.get(f"{base}/metrics").text)
+    report(replay, counts, args)
 
-    hot = json.loads(bodies(ids, 1, random.Random(1))[0])
-    two = ["cidadao_gql.web.app:create_app", "--factory", "--workers", "2"]
-    with server(two, env, 8712) as base:
-        body = httpx.post(f"{base}/graphql", json=hot).content
-        fixed = WRK_SCRIPT % {"method": "POST", "body": json.dumps(hot)}
-        hit = wrk(base, PAGE, 10, args.connections, fixed)
-    with bare_server(body, 8713, 2) as base:
-        bare = wrk(base, PAGE, 10, args.connections)
 
-    served = counts.get("response", {"hit": 0.0, "miss": 0.0})
-    total = served["hit"] + served["miss"]
-    print(
-        f"\nZipf {args.exponent} over {args.distinct:,} distinct queries, {replay['requests']:,.0f} requests in"
-        f" {args.duration} s ({replay['rps']:.0f} req/s, P95 {replay['p95']:.1f} ms, {replay['errors']:.0f} errors)\n"
-    )
-    print("| tier | lookups | hits | hit ratio |")
-    print("|---|---:|---:|---:|")
-    for tier in ("response", "l1", "l2", "l3"):
+def report(replay: dict[str, float], counts: dict[str, dict[str, float]], args: Any) -> None:
+    lines = [
+        f"Zipf (exponent {args.exponent}) over {args.distinct:,} distinct contract pages, one "
+        f"uvicorn worker with Redis, {args.duration} s, the cold start included: "
+        f"{replay['requests']:,.0f} requests, {replay['rps']:,.0f} req/s, P95 "
+        f"{replay['p95']:.1f} ms, {replay['errors']:.0f} HTTP errors, "
+        f"{replay['graphql_errors']:.0f} GraphQL errors.",
+        "",
+        "| tier | lookups | hits | hit ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    names = {"response": "whole response", "l1": "L1 (responses and rows behind the loaders)",
+             "l2": "L2", "l3": "L3"}  # fmt: skip
+    for tier, name in names.items():
         c = counts.get(tier, {"hit": 0.0, "miss": 0.0})
         looked = c["hit"] + c["miss"]
-        ratio = c["hit"] / looked if looked else 0.0
-        print(f"| {tier} | {looked:,.0f} | {c['hit']:,.0f} | {ratio:.1%} |")
-    print(
-        f"| **overall** (answered from a cache) | {total:,.0f} | {served['hit']:,.0f} | {served['hit'] / total:.1%} |"
-    )
-    print("\n| server | req/s | P50 ms | P95 ms | P99 ms | ratio to bare |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, r in (("response-cache hit path", hit), ("bare Starlette, same bytes", bare)):
-        print(
-            f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['rps'] / bare['rps']:.2f} |"
-        )
+        if looked:
+            ratio = f"{c['hit'] / looked:.1%}"
+            lines.append(f"| {name} | {looked:,.0f} | {c['hit']:,.0f} | {ratio} |")
+    save("cache_zipf", "\n".join(lines), {"load": replay, "tiers": counts, "options": vars(args)})
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ without Redis), wrk on 127.0.0.1 with 32 connections for S seconds (10) per row 
 round (3 rounds, each after 3 s of warm-up), two processes per server: cidadao-gql with two
 uvicorn workers on each executor, and
 PostGraphile v4 (`postgraphile@4` from the npm registry, installed on first use into
-benchmarks/results/postgraphile, never committed) with `--cluster-workers 2`. Each serves
+benchmarks/.peers/postgraphile, ignored by git) with `--cluster-workers 2`. Each serves
 the 100-row nested page (contracts with their supplier and agency) and the 100-row flat
 page, newest signature first.
 """
@@ -18,12 +18,22 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-import httpx
-from harness import ROOT, answering, arguments, database_url, ensure_wrk, seed, server
+from harness import (
+    ROOT,
+    answering,
+    arguments,
+    check_answers,
+    database_url,
+    ensure_wrk,
+    median,
+    port,
+    seed,
+    server,
+)
+from record import save
 from suite import run_wrk
 
 NESTED = """query Nested { contracts(first: 100) { edges { node {
@@ -36,7 +46,7 @@ PG_NESTED = """query Nested { allContracts(first: 100, orderBy: SIGNED_ON_DESC) 
   supplierBySupplierId { id name document } agencyByAgencyId { id name cnpj uf } } } } }"""
 PG_FLAT = """query Flat { allContracts(first: 100, orderBy: SIGNED_ON_DESC) { edges { node {
   id number object finalValue signedOn modality uf } } } }"""
-POSTGRAPHILE = ROOT / "benchmarks" / "results" / "postgraphile"
+POSTGRAPHILE = ROOT / "benchmarks" / ".peers" / "postgraphile"
 
 
 def body(query: str) -> str:
@@ -85,32 +95,29 @@ def main() -> None:
     with ExitStack() as stack:
         bases = {
             name: stack.enter_context(server(
-                app, {**base_env, "EXECUTOR": executor, "CACHE_STRATEGY": cache}, 8721 + i
+                app, {**base_env, "EXECUTOR": executor, "CACHE_STRATEGY": cache}, port(11 + i)
             ))
             for i, (name, executor, cache) in enumerate(SERVERS)
         }  # fmt: skip
-        bases["postgraphile"] = stack.enter_context(postgraphile(8729, w))
+        bases["postgraphile"] = stack.enter_context(postgraphile(port(19), w))
         queries = {name: {"nested": NESTED, "flat": FLAT} for name in bases}
         queries["postgraphile"] = {"nested": PG_NESTED, "flat": PG_FLAT}
-        for name, base in bases.items():
-            for query in queries[name].values():
-                assert "errors" not in httpx.post(f"{base}/graphql", json={"query": query}).json()
+        for name, base in bases.items():  # every answer checked before any load
+            check_answers(base, [body(query) for query in queries[name].values()])
         for _ in range(args.rounds):
             for page in ("nested", "flat"):
                 for name, base in bases.items():
                     result = run_wrk(base, [body(queries[name][page])], d, c)
                     runs.setdefault((name, page), []).append(result)
-    results = {
-        key: sorted(found, key=lambda r: r["rps"])[len(found) // 2] for key, found in runs.items()
-    }
+    results = {key: median(found) for key, found in runs.items()}
 
     lines = [
         f"{args.contracts:,} contracts; response cache off; wrk, {c} connections; {args.rounds} "
-        f"rounds of {d} s per row, the median round shown; {w} processes per server; "
-        f"{time.strftime('%Y-%m-%d')}.",
+        f"rounds of {d} s per row, the median round shown; {w} processes per server.",
         "",
-        "| server | page | req/s (median) | req/s (all rounds) | P50 ms | P95 ms | P99 ms | errors |",
-        "|---|---|---:|---|---:|---:|---:|---:|",
+        "| server | page | req/s (median) | req/s (all rounds) | P50 ms | P95 ms | P99 ms "
+        "| HTTP errors | GraphQL errors |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     order = [name for name, _, _ in SERVERS] + ["postgraphile"]
     for page in ("nested", "flat"):
@@ -118,7 +125,8 @@ def main() -> None:
             r = results[(name, page)]
             every = ", ".join(f"{x['rps']:.0f}" for x in runs[(name, page)])
             lines.append(f"| {name} | {page} | {r['rps']:,.0f} | {every} | {r['p50']:.1f} | "
-                         f"{r['p95']:.1f} | {r['p99']:.1f} | {int(r['errors'])} |")  # fmt: skip
+                         f"{r['p95']:.1f} | {r['p99']:.1f} | {int(r['errors'])} | "
+                         f"{int(r['graphql_errors'])} |")  # fmt: skip
     lines.append("")
     graphile = {page: results[("postgraphile", page)]["rps"] for page in ("nested", "flat")}
     for page in ("nested", "flat"):
@@ -129,10 +137,8 @@ def main() -> None:
                 f"**{rate / results[(f'ordinary{cache}', page)]['rps']:.2f}×** the ordinary path"
                 f"{cache}"
             )
-    text = "\n".join(lines) + "\n"
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "compiled.md").write_text(text)
-    print(text)
+    figures = {f"{name} / {page}": found for (name, page), found in runs.items()}
+    save("compiled", "\n".join(lines), {"rounds": figures, "options": vars(args)})
 
 
 if __name__ == "__main__":

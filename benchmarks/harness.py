@@ -26,19 +26,98 @@ from cidadao_gql.migrations import migrate
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql://root@127.0.0.1/cgql_bench"
 
-WRK_SCRIPT = """
-wrk.method = "%(method)s"
-wrk.body = [[%(body)s]]
-wrk.headers["Content-Type"] = "application/json"
+# One script for every load: the bodies, picked by `pick`; every answer is looked at, so a
+# row counts GraphQL errors (an answer with "errors", even in a 200) and answers that were
+# not response-cache hits, besides wrk's own HTTP and socket errors.
+LUA = r"""
+local bodies = {%(bodies)s}
+local headers = {%(headers)s}
+%(pick)s
+local threads = {}
+setup = function(thread)
+  table.insert(threads, thread)
+  thread:set("id", #threads)
+end
+init = function(args)
+  math.randomseed(os.time() * 1000 + id)
+  graphql_errors, not_hits = 0, 0
+end
+request = function()
+  return wrk.format("POST", "/graphql", headers, bodies[pick()])
+end
+response = function(status, answer_headers, body)
+  if body and string.find(body, '"errors"', 1, true) then graphql_errors = graphql_errors + 1 end
+  if answer_headers["x-cache"] ~= "hit" then not_hits = not_hits + 1 end
+end
 done = function(summary, latency, requests)
+  local graphql, misses = 0, 0
+  for _, thread in ipairs(threads) do
+    graphql = graphql + thread:get("graphql_errors")
+    misses = misses + thread:get("not_hits")
+  end
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
                  + summary.errors.status + summary.errors.timeout
   io.write(string.format(
-    "RESULT {\\"rps\\": %%.1f, \\"p50\\": %%.2f, \\"p95\\": %%.2f, \\"p99\\": %%.2f, \\"errors\\": %%d, \\"requests\\": %%d}\\n",
+    "RESULT {\"rps\": %%.1f, \"p50\": %%.2f, \"p95\": %%.2f, \"p99\": %%.2f, \"errors\": %%d, "
+    .. "\"graphql_errors\": %%d, \"not_hits\": %%d, \"requests\": %%d}\n",
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(95) / 1000, latency:percentile(99) / 1000, errors, summary.requests))
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000, errors, graphql, misses,
+    summary.requests))
 end
 """
+UNIFORM = "local function pick() return math.random(#bodies) end"
+
+
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def lua_script(
+    bodies: list[str], headers: dict[str, str] | None = None, pick: str = UNIFORM
+) -> str:
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    return LUA % {
+        "bodies": ", ".join(lua_string(b) for b in bodies),
+        "headers": ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in sent.items()),
+        "pick": pick,
+    }
+
+
+def load(
+    base: str, script: str, duration: int, connections: int, warmup: int = 3
+) -> dict[str, float]:
+    """wrk's figures for a script of `lua_script`, after `warmup` seconds of the same load
+    whose figures are dropped (connections, statement caches and plans warm up)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    command = ["wrk", "-t2", f"-c{connections}", "--timeout", "10s", "-s", file.name]
+    if warmup:
+        subprocess.run([*command, f"-d{warmup}s", f"{base}/graphql"], capture_output=True,
+                       check=True, timeout=warmup + 60)  # fmt: skip
+    run = subprocess.run(
+        [*command, f"-d{duration}s", f"{base}/graphql"],
+        capture_output=True, text=True, check=True, timeout=duration + 60,
+    )  # fmt: skip
+    line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:  # wrk reports a broken script on stderr and exits 0
+        raise SystemExit(f"wrk gave no figures:\n{run.stdout}\n{run.stderr}")
+    result: dict[str, float] = json.loads(line.removeprefix("RESULT "))
+    return result
+
+
+def check_answers(base: str, bodies: list[str], headers: dict[str, str] | None = None) -> None:
+    """Each distinct body asked once before any load: an answer that is not a 200 without
+    GraphQL errors stops the benchmark, so that no row measures error answers."""
+    for body in dict.fromkeys(bodies):
+        answer = httpx.post(f"{base}/graphql", content=body, timeout=60,
+                            headers={"content-type": "application/json", **(headers or {})})  # fmt: skip
+        found = answer.json() if answer.status_code == 200 else None
+        if not isinstance(found, dict) or found.get("errors") or found.get("data") is None:
+            raise SystemExit(
+                f"{base} answered {answer.status_code} with errors to {body[:200]}:\n"
+                f"{answer.text[:2000]}"
+            )
+
 
 BARE_APP = """
 from pathlib import Path
@@ -135,23 +214,6 @@ def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
         yield base
 
 
-def wrk(
-    base: str, query: str, duration: int, connections: int, script_text: str | None = None
-) -> dict[str, float]:
-    """wrk against /graphql with one query (or a script of its own); its figures as a dict."""
-    body = json.dumps({"query": query})
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(script_text or WRK_SCRIPT % {"method": "POST", "body": body})
-    httpx.post(f"{base}/graphql", content=body, headers={"content-type": "application/json"})
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "-s", script.name, f"{base}/graphql"],
-        capture_output=True, text=True, check=True, timeout=duration + 60,
-    ).stdout  # fmt: skip
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    result: dict[str, float] = json.loads(line.removeprefix("RESULT "))
-    return result
-
-
 @contextmanager
 def bare_server(body: bytes, port: int, workers: int) -> Iterator[str]:
     """A bare Starlette endpoint answering `body` to every POST /graphql: the ceiling."""
@@ -178,3 +240,14 @@ def seed(contracts: int) -> None:
     seeded = asyncio.run(ensure_data(database_url(), contracts))
     if seeded is not None:
         print(f"seeded {contracts:,} contracts in {seeded:.1f} s")
+
+
+def port(offset: int) -> int:
+    """A port for a benchmark's server: BENCH_PORT (8710) plus `offset`, so that two
+    benchmarks, or a benchmark beside other servers, can be given ranges apart."""
+    return int(os.environ.get("BENCH_PORT", "8710")) + offset
+
+
+def median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The round of median throughput (its latencies and counts with it)."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]

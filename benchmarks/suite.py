@@ -9,7 +9,7 @@ with wrk on 127.0.0.1, C connections (32), S seconds per row (15), 2 uvicorn wor
   (b) a naive Strawberry server resolving the same 100-row nested page with one query per
       row and relation (benchmarks/naive_app.py), what a user would write first;
   (c) cidadao-gql cold: response cache and field cache off, every request executed;
-  (d) cidadao-gql warm: the caches on (Redis as L2 when REDIS_URL or 127.0.0.1:6379
+  (d) cidadao-gql warm: the caches on (Redis as L2 when BENCH_REDIS_URL or 127.0.0.1:6379
       answers), after one warming request;
   and the mixed workload (nested and flat pages, one agency's contracts, an agency node
   with its contracts, spending by month; agencies drawn from a Zipf-like list) on cold
@@ -17,8 +17,10 @@ with wrk on 127.0.0.1, C connections (32), S seconds per row (15), 2 uvicorn wor
 
 For cidadao-gql rows it also reads, from the servers' own /metrics (multiprocess mode), the
 cache hit ratio and the PostgreSQL statement P90 of that row's traffic, and from /proc the
-peak resident memory of each server instance (master and workers). Results go to
-benchmarks/results/suite.md and suite.png; the table is printed too.
+peak resident memory of each server instance (master and workers). Every distinct request
+is asked once before its row's load and must answer without GraphQL errors; each row counts
+HTTP errors and answers with GraphQL errors. Results go to benchmarks/results/suite.md and
+suite.json (committed: benchmarks/readme.py puts the table in the README) and suite.png.
 """
 
 from __future__ import annotations
@@ -28,16 +30,27 @@ import json
 import os
 import random
 import re
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import ROOT, arguments, bare_server, database_url, ensure_wrk, seed, server_process
+from harness import (
+    ROOT,
+    arguments,
+    bare_server,
+    check_answers,
+    database_url,
+    ensure_wrk,
+    load,
+    lua_script,
+    port,
+    seed,
+    server_process,
+)
+from record import save
 
 RESULTS = ROOT / "benchmarks" / "results"
 NESTED = """query Nested { contracts(first: 100) { edges { node {
@@ -49,34 +62,9 @@ BY_AGENCY = """query ByAgency($agency: ID!) { contracts(first: 20, filter: {agen
   nodes { id number finalValue signedOn supplier { name document } } } }"""
 AGENCY = """query Agency($id: ID!) { node(id: $id) { ... on Agency { name cnpj uf
   contracts(first: 10) { nodes { number finalValue supplier { name } } } } } }"""
+AGENCIES = "query Agencies { agencies(first: 60) { nodes { id } } }"
 SPENDING = """query Spending($agency: ID!) { spending(groupBy: MONTH, first: 12,
-  filter: {agency: $agency}) { key total count } }"""
-
-MIXED_LUA = (
-    r"""
-bodies = {%(bodies)s}
-init = function(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16)) end
-request = function()
-  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"},
-                    bodies[math.random(#bodies)])
-end
-"""
-    + r"""
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
-                 + summary.errors.status + summary.errors.timeout
-  io.write(string.format(
-    "RESULT {\"rps\": %.1f, \"p50\": %.2f, \"p95\": %.2f, \"p99\": %.2f, \"errors\": %d, \"requests\": %d}\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(95) / 1000, latency:percentile(99) / 1000, errors, summary.requests))
-end
-"""
-)
-SINGLE_LUA = MIXED_LUA.replace("bodies[math.random(#bodies)]", "bodies[1]")
-
-
-def lua_string(text: str) -> str:
-    return "[==[" + text + "]==]"
+  filter: {agency: $agency}) { key total contractCount } }"""
 
 
 def mixed_bodies(agencies: list[str]) -> list[str]:
@@ -97,29 +85,10 @@ def mixed_bodies(agencies: list[str]) -> list[str]:
     return bodies
 
 
-def run_wrk(
-    base: str, bodies: list[str], duration: int, connections: int, warmup: int = 3
-) -> dict[str, float]:
-    """wrk's figures for `bodies` (one, or a random mix), after `warmup` seconds of the same
-    load whose figures are dropped (connections, statement caches and plans warm up)."""
-    script = (MIXED_LUA if len(bodies) > 1 else SINGLE_LUA).replace(
-        "%(bodies)s", ", ".join(lua_string(b) for b in bodies)
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
-        file.write(script)
-    if warmup:
-        subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{warmup}s", "-s", file.name, f"{base}/graphql"],
-            capture_output=True, check=True, timeout=warmup + 60,
-        )  # fmt: skip
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", file.name,
-         f"{base}/graphql"],
-        capture_output=True, text=True, check=True, timeout=duration + 60,
-    ).stdout  # fmt: skip
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    result: dict[str, float] = json.loads(line.removeprefix("RESULT "))
-    return result
+def run_wrk(base: str, bodies: list[str], duration: int, connections: int) -> dict[str, float]:
+    """wrk's figures for `bodies` (one, or a random mix), each checked once first."""
+    check_answers(base, bodies)
+    return load(base, lua_script(bodies), duration, connections)
 
 
 def samples(base: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -192,7 +161,7 @@ def cidadao(env: dict[str, str], port: int, workers: int) -> Iterator[tuple[str,
 
 
 def redis_url() -> str | None:
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     try:
         import redis
 
@@ -210,10 +179,10 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
 
     cold = {"RESPONSE_CACHE_TTL": "0", "CACHE_STRATEGY": "none"}
-    with cidadao(cold, 8711, w) as (base, pid):
+    with cidadao(cold, port(1), w) as (base, pid):
         nested_answer = httpx.post(f"{base}/graphql", json={"query": NESTED}).content
-        agencies = [n["id"] for n in httpx.post(f"{base}/graphql", json={
-            "query": "{ agencies(first: 60) { nodes { id } } }"}).json()["data"]["agencies"]["nodes"]]  # fmt: skip
+        answer = httpx.post(f"{base}/graphql", json={"query": AGENCIES}).json()
+        agencies = [n["id"] for n in answer["data"]["agencies"]["nodes"]]
         bodies = mixed_bodies(agencies)
         for label, load in (("(c) cidadao-gql cold, nested page", [json.dumps({"query": NESTED})]),
                             ("(e) cidadao-gql cold, mixed workload", bodies)):  # fmt: skip
@@ -229,7 +198,7 @@ def main() -> None:
         import redis as redis_client
 
         redis_client.Redis.from_url(redis).flushdb()
-    with cidadao(warm, 8712, w) as (base, pid):
+    with cidadao(warm, port(2), w) as (base, pid):
         for body in bodies:  # warm: every distinct request once
             httpx.post(
                 f"{base}/graphql", content=body, headers={"content-type": "application/json"}
@@ -242,11 +211,11 @@ def main() -> None:
         rows[-1]["memory"] = rows[-2]["memory"] = peak_memory(pid)
 
     naive = ["--app-dir", str(ROOT / "benchmarks"), "naive_app:app", "--workers", str(w)]
-    with server_process(naive, {"DATABASE_URL": database_url()}, 8713) as (base, process):
+    with server_process(naive, {"DATABASE_URL": database_url()}, port(3)) as (base, process):
         result = run_wrk(base, [json.dumps({"query": NESTED})], d, c)
         rows.append({"row": "(b) naive Strawberry, nested page (a query per row)", **result,
                      "memory": peak_memory(process.pid)})  # fmt: skip
-    with bare_server(nested_answer, 8714, w) as base:
+    with bare_server(nested_answer, port(4), w) as base:
         result = run_wrk(base, [json.dumps({"query": NESTED})], d, c)
         rows.append({"row": "(a) bare Starlette, the nested page's bytes", **result})
 
@@ -259,10 +228,11 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     rps = {k: float(r["rps"]) for k, r in by.items()}
     lines = [
         f"{args.contracts:,} contracts; wrk, {args.connections} connections, {args.duration} s "
-        f"per row; {args.workers} uvicorn workers per server; {time.strftime('%Y-%m-%d')}.",
+        f"per row after 3 s of warm-up; {args.workers} uvicorn workers per server.",
         "",
-        "| row | req/s | P50 ms | P95 ms | P99 ms | errors | cache hit ratio | DB P90 ms | peak memory |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| row | req/s | P50 ms | P95 ms | P99 ms | HTTP errors | GraphQL errors "
+        "| cache hit ratio | DB P90 ms | peak memory |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         hit = r.get("hit_ratio")
@@ -271,6 +241,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         lines.append(
             f"| {r['row']} | {float(r['rps']):,.0f} | {float(r['p50']):.1f} | "
             f"{float(r['p95']):.1f} | {float(r['p99']):.1f} | {int(r['errors'])} | "
+            f"{int(r['graphql_errors'])} | "
             f"{'' if hit is None else f'{float(hit):.3f}'} | "
             f"{'' if p90 is None else f'≤ {float(p90):g}'} | "
             f"{'' if memory is None else f'{int(memory) / 2**20:,.0f} MiB'} |"
@@ -280,12 +251,9 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"- (c)/(b), cold cidadao-gql over the naive server: **{rps['(c)'] / rps['(b)']:.2f}×**",
         f"- (d)/(a), warm cidadao-gql over the bare ceiling: **{rps['(d)'] / rps['(a)']:.2f}**",
     ]
-    text = "\n".join(lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "suite.md").write_text(text)
+    save("suite", "\n".join(lines), {"rows": rows, "options": vars(args)})
     chart(rows, RESULTS / "suite.png")
-    print(text)
-    print(f"written: {RESULTS / 'suite.md'}, {RESULTS / 'suite.png'}")
+    print(f"written: {RESULTS / 'suite.png'}")
 
 
 def chart(rows: list[dict[str, Any]], path: Path) -> None:

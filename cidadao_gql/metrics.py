@@ -152,15 +152,32 @@ CACHE_INVALIDATIONS = Counter(
 CACHE_ERRORS = Counter(
     "cidadao_ai_cache_errors", "Cache tier failures (answered as misses).", ["tier"]
 )
+RESPONSE_HITS = Counter(
+    "cidadao_ai_response_cache_hits",
+    "Response-cache hits by the path that answered them (fast: before Starlette builds a"
+    " request; full: after authentication) and the content coding they went out in.",
+    ["path", "encoding"],
+)
+RESPONSE_ENCODINGS = Counter(
+    "cidadao_ai_response_cache_encodings",
+    "Cached answers compressed, by coding: once per answer and coding in a process; later"
+    " hits send the bytes kept.",
+    ["encoding"],
+)
 
 # Cache lookups happen several times per request, on the hot path of a response-cache hit:
 # they are counted in a plain dict (no locks, no label lookups) and moved into the counter
 # by `flush`, which `/metrics` and a once-a-second task call.
 _lookups: dict[tuple[str, str, bool], int] = defaultdict(int)
+_hits: dict[tuple[str, str], int] = defaultdict(int)
 
 
 def cache_lookup(tier: str, namespace: str, hit: bool) -> None:
     _lookups[(tier, namespace, hit)] += 1
+
+
+def response_hit(path: str, encoding: str) -> None:
+    _hits[(path, encoding)] += 1
 
 
 def flush() -> None:
@@ -169,6 +186,10 @@ def flush() -> None:
         if count:
             tier, namespace, hit = key
             CACHE_REQUESTS.labels(tier, namespace, "hit" if hit else "miss").inc(count)
+    for path, encoding in list(_hits):
+        count = _hits.pop((path, encoding), 0)
+        if count:
+            RESPONSE_HITS.labels(path, encoding).inc(count)
 
 
 _OPERATIONS_KEPT = 200

@@ -9,6 +9,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 from graphql import GraphQLObjectType
 from hypothesis import HealthCheck, given
@@ -18,6 +19,7 @@ from prometheus_client import REGISTRY
 
 from cidadao_gql.data.db import Database
 from cidadao_gql.execution.schema import build_schema
+from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
 from tests.conftest import Run, answer_bytes, connect
@@ -196,3 +198,51 @@ async def test_skip_and_include_from_variables_run_compiled(
     expected |= set() if brief else {"agency"}
     assert len(nodes) == 3 and all(set(node) == expected for node in nodes)
     assert await run(SKIPPED, full=full, brief=brief)  # and the ordinary path agrees, byte for byte
+
+
+# The shapes a dashboard sends, as benchmarks/peers.py loads them against PostGraphile, with
+# the statements each sends today: one per level and relation (issue 16 wants nested
+# connections, chains and reverse relations in fewer).
+CONTRACT = "number object finalValue signedOn"
+DASHBOARD = {
+    "tuned": (3, f"""query Tuned {{ contracts(first: 100) {{ edges {{ node {{ id {CONTRACT}
+      supplier {{ id name document }} agency {{ id name cnpj uf }} }} }} }} }}"""),
+    "agencies_x_contracts": (3, f"""query AgencyContracts {{ agencies(first: 10) {{ nodes {{
+      id name contracts(first: 20) {{ nodes {{ id {CONTRACT} supplier {{ id name }} }} }} }} }} }}"""),
+    "agency_contracts": (2, f"""query OneAgency($agency: ID!) {{ contracts(first: 50,
+      filter: {{agency: $agency}}) {{ nodes {{ id {CONTRACT} supplier {{ id name document }} }} }} }}"""),
+    "chain4": (5, """query Chain { agencies(first: 5) { nodes { id name
+      procurements(first: 5) { nodes { id object items(first: 5) { nodes { id description
+      awards(first: 5) { nodes { id total supplier { id name } } } } } } } } } }"""),
+    "reverse": (3, f"""query Reverse {{ suppliers(first: 20) {{ nodes {{ id name
+      contracts(first: 5) {{ nodes {{ id {CONTRACT} agency {{ id name uf }} }} }} }} }} }}"""),
+    "filtered": (1, f"""query Filtered($supplier: ID!) {{ contracts(first: 50,
+      filter: {{supplier: $supplier}}, orderBy: {{field: VALUE, direction: DESC}})
+      {{ nodes {{ id {CONTRACT} uf }} }} }}"""),
+    "fragments": (6, """query Fragments { latest: contracts(first: 20) { nodes { ...C } }
+      largest: contracts(first: 20, orderBy: {field: VALUE, direction: DESC}) { nodes { ...C } } }
+      fragment C on Contract { id value: finalValue signedOn supplier { ...S } agency { id name } }
+      fragment S on Supplier { id name document }"""),
+    "total_count": (2, f"""query Counted($agency: ID!) {{ contracts(first: 20,
+      filter: {{agency: $agency}}) {{ totalCount nodes {{ id {CONTRACT} }} }} }}"""),
+    "nest3": (3, """query Nest3 { agencies(first: 10) { nodes { id name
+      procurements(first: 10) { nodes { id object estimatedTotal
+      items(first: 10) { nodes { id description quantity } } } } } } }"""),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARD))
+async def test_dashboard_shapes_run_compiled_within_their_round_trips(run: Run, name: str) -> None:
+    statements, query = DASHBOARD[name]
+    most = """SELECT {0} FROM contracts GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"""
+    agency = await run.db.fetchval(most.format("agency_id"))
+    supplier = await run.db.fetchval(most.format("supplier_id"))
+    variables = {
+        "agency": encode_id("Agency", agency), "supplier": encode_id("Supplier", supplier)
+    }  # fmt: skip
+    variables = {k: v for k, v in variables.items() if f"${k}:" in query}
+    before = _count("compiled")
+    data = await run.data(query, **variables)  # both paths, byte for byte
+    assert _count("compiled") > before
+    assert orjson.dumps(data).count(b'"id"') >= 5  # rows at every level, not empty lists
+    assert await run.round_trips(query, **variables) <= statements

@@ -7,6 +7,7 @@ parent ids), so nested connections cost one round trip per level, not one per pa
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,52 +18,78 @@ from typing import Any
 from cidadao_gql.data.db import Database, Record
 
 
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One condition of a WHERE: its SQL, the column of `t` it restricts (if one), and
+    whether it is an equality (which an index on (column, ordering column) serves)."""
+
+    sql: str
+    column: str | None = None
+    equality: bool = False
+    # For a clause whose row estimate cannot be trusted when it is low (full-text search:
+    # a word outside the most common ones is estimated at 0.5 % of the table, even one that
+    # no row has), the clause alone with its value as $1, to count its matches instead.
+    alone: tuple[str, Any] | None = None
+
+
 class Sql:
     """Collects positional arguments and WHERE clauses while a statement is written."""
 
     def __init__(self) -> None:
         self.args: list[Any] = []
-        self.where: list[str] = []
+        self.clauses: list[Clause] = []
 
     def arg(self, value: Any) -> str:
         self.args.append(value)
         return f"${len(self.args)}"
 
-    def filter(self, clause: str) -> None:
-        self.where.append(clause)
+    def filter(
+        self,
+        clause: str,
+        column: str | None = None,
+        equality: bool = False,
+        alone: tuple[str, Any] | None = None,
+    ) -> None:
+        self.clauses.append(Clause(clause, column, equality, alone))
 
-    def where_sql(self) -> str:
-        return " AND ".join(self.where) if self.where else "TRUE"
+    def where_sql(self, clauses: Sequence[Clause] | None = None) -> str:
+        chosen = self.clauses if clauses is None else clauses
+        return " AND ".join(c.sql for c in chosen) if chosen else "TRUE"
 
     # Clauses on the filtered table, aliased `t`; each does nothing when its value is unset.
 
     def equal(self, column: str, value: Any) -> None:
         if value is not None:
-            self.filter(f"t.{column} = {self.arg(value)}")
+            self.filter(f"t.{column} = {self.arg(value)}", column, equality=True)
 
     def any_of(self, column: str, ids: Sequence[int]) -> None:
-        if ids:
-            self.filter(f"t.{column} = any({self.arg(list(ids))}::bigint[])")
+        # One id as `=`: PostgreSQL 15 walks an index on (column, ordering) in order for
+        # `= $1`, not for `= any($1)`, which it reads whole and sorts.
+        if len(ids) == 1:
+            self.filter(f"t.{column} = {self.arg(ids[0])}::bigint", column, equality=True)
+        elif ids:
+            self.filter(f"t.{column} = any({self.arg(list(ids))}::bigint[])", column)
 
     def keyed(self, column: str, table: str, key: str, value: str | None) -> None:
         """`column` points at the `table` row whose natural `key` is `value`."""
         if value is not None:
-            self.filter(f"t.{column} = (SELECT id FROM {table} WHERE {key} = {self.arg(value)})")
+            self.filter(
+                f"t.{column} = (SELECT id FROM {table} WHERE {key} = {self.arg(value)})",
+                column, equality=True,
+            )  # fmt: skip
 
     def between(self, column: str, low: Any, high: Any) -> None:
         if low is not None:
-            self.filter(f"t.{column} >= {self.arg(low)}")
+            self.filter(f"t.{column} >= {self.arg(low)}", column)
         if high is not None:
-            self.filter(f"t.{column} <= {self.arg(high)}")
+            self.filter(f"t.{column} <= {self.arg(high)}", column)
 
     def text_search(self, column: str, query: str | None) -> None:
         """Full-text match in Portuguese (stemmed: "medicamentos" finds "medicamento"), on
         the expression the GIN index is built on."""
         if query is not None:
-            self.filter(
-                f"to_tsvector('portuguese', t.{column})"
-                f" @@ websearch_to_tsquery('portuguese', {self.arg(query)})"
-            )
+            match = f"to_tsvector('portuguese', t.{column}) @@ websearch_to_tsquery('portuguese', "
+            self.filter(f"{match}{self.arg(query)})", alone=(f"{match}$1)", query))
 
     def contains(self, column: str, text: str | None) -> None:
         """Case-insensitive substring (served by a trigram index where it matters)."""
@@ -158,6 +185,8 @@ class Ordering:
     column: str
     descending: bool
     parse: Callable[[str], Any]
+    # Columns an equality on which an index (column, this column, id) serves with it.
+    served: frozenset[str] = frozenset()
 
     def dump(self, value: Any) -> str:
         """The value as a cursor holds it: one text per value, so that a cursor is taken
@@ -181,17 +210,24 @@ class Entity:
         return next(o for o in self.orderings if o.name == name)
 
 
-def _orderings(*specs: tuple[str, str, Callable[[str], Any]]) -> tuple[Ordering, ...]:
+def _orderings(
+    *specs: tuple[str, str, Callable[[str], Any]] | tuple[str, str, Callable[[str], Any], str],
+) -> tuple[Ordering, ...]:
+    """Both directions of each (name, column, parse[, served columns]) (the indexes behind
+    `served` are in the migrations)."""
     return tuple(
-        Ordering(f"{name}_{direction}", column, direction == "DESC", parse)
-        for name, column, parse in specs
+        Ordering(f"{spec[0]}_{direction}", spec[1], direction == "DESC", spec[2],
+                 frozenset(spec[3].split()) if len(spec) > 3 else frozenset())
+        for spec in specs
         for direction in ("ASC", "DESC")
-    )
+    )  # fmt: skip
 
 
 BY_ID = _orderings(("ID", "id", read_key))
 AGENCIES = Entity(
-    "agencies", ("id", "cnpj", "name", "sphere", "power", "uf", "municipality", "ibge_code"), BY_ID
+    "agencies",
+    ("id", "cnpj", "name", "sphere", "power", "uf", "municipality", "ibge_code"),
+    _orderings(("ID", "id", read_key, "uf sphere")),
 )
 SUPPLIERS = Entity(
     "suppliers", ("id", "document", "kind", "name", "size", "legal_nature", "registered_on"), BY_ID
@@ -201,26 +237,28 @@ PROCUREMENTS = Entity(
     ("id", "pncp_control_number", "agency_id", "year", "sequence", "number", "process",
      "modality", "status", "legal_basis", "object", "estimated_total", "homologated_total",
      "srp", "uf", "municipality", "published_at", "opening_at", "closing_at"),
-    _orderings(("PUBLISHED_AT", "published_at", read_timestamp), ("ID", "id", read_key)),
+    _orderings(("PUBLISHED_AT", "published_at", read_timestamp, "agency_id uf modality status year"),
+               ("ID", "id", read_key)),
 )  # fmt: skip
 ITEMS = Entity(
     "items",
     ("id", "procurement_id", "number", "description", "catalog_code", "unit", "quantity",
      "estimated_unit_price", "estimated_total", "material_or_service"),
-    _orderings(("NUMBER", "number", read_integer), ("ID", "id", read_key)),
+    _orderings(("NUMBER", "number", read_integer, "procurement_id"), ("ID", "id", read_key)),
 )  # fmt: skip
 AWARDS = Entity(
     "awards",
     ("id", "item_id", "supplier_id", "sequence", "quantity", "unit_price", "total",
      "awarded_on", "status"),
-    BY_ID,
+    _orderings(("ID", "id", read_key, "supplier_id")),
 )  # fmt: skip
+_CONTRACT_PARENTS = "agency_id supplier_id uf modality"
 CONTRACTS = Entity(
     "contracts",
     ("id", "agency_id", "supplier_id", "procurement_id", "number", "object", "modality", "uf",
      "initial_value", "final_value", "signed_on", "starts_on", "ends_on"),
-    _orderings(("SIGNED_ON", "signed_on", read_date), ("VALUE", "final_value", read_money),
-               ("ID", "id", read_key)),
+    _orderings(("SIGNED_ON", "signed_on", read_date, _CONTRACT_PARENTS + " procurement_id"),
+               ("VALUE", "final_value", read_money, _CONTRACT_PARENTS), ("ID", "id", read_key)),
 )  # fmt: skip
 SANCTIONS = Entity(
     "sanctions",
@@ -264,20 +302,92 @@ async def fetch_by_column(
 
 
 def _keyset(sql: Sql, alias: str, page: PageRequest) -> str:
+    """The cursor's condition (a clause on the ordering's column) and the ORDER BY."""
     o = page.ordering
     if page.after is not None:
         value, last_id = page.after
         op = "<" if o.descending else ">"
         if o.column == "id":
-            sql.filter(f"{alias}.id {op} {sql.arg(last_id)}")
+            sql.filter(f"{alias}.id {op} {sql.arg(last_id)}", "id")
         else:
             sql.filter(
-                f"({alias}.{o.column}, {alias}.id) {op} ({sql.arg(value)}, {sql.arg(last_id)})"
+                f"({alias}.{o.column}, {alias}.id) {op} ({sql.arg(value)}, {sql.arg(last_id)})",
+                o.column,
             )
     direction = "DESC" if o.descending else "ASC"
     tail = f"{alias}.id {direction}"
-    order = tail if o.column == "id" else f"{alias}.{o.column} {direction}, {tail}"
-    return f"ORDER BY {order} LIMIT {sql.arg(page.first + 1)}"
+    return "ORDER BY " + (tail if o.column == "id" else f"{alias}.{o.column} {direction}, {tail}")
+
+
+# Selective filters and orderings (issue 23). A page ordered by one column and filtered on
+# another has two plans: walk the ordering's index and test each row until the page is full
+# (rows read: about walked/matches × page, where `walked` is what the index holds under the
+# clauses it serves), or read the matches through the filter's own index and sort them
+# (rows read: the matches). PostgreSQL costs the walk as if the matches were spread evenly
+# along the index, and takes it too often: 56,057 rows read for the 21 of "contracts above
+# R$ 4 million, newest first", when the 416 matches read and sorted take 1.9 ms instead of
+# 203 ms. So when a clause is one the ordering's index cannot serve, the planner's own row
+# estimates (one EXPLAIN without ANALYZE: planning only, a fraction of a millisecond) pick:
+# the matches first when matches² ≤ walked × page, which keeps the rows read under
+# √(walked × page), and otherwise the plain statement, whose walk then reads at most as
+# many. The matches are read in a fence (a MATERIALIZED CTE, or OFFSET 0 in a LATERAL
+# subquery) so that the planner cannot turn the sort back into the walk. Both statements
+# give the same rows in the same order (the ordering ends with the id): only the cost
+# differs. Measured by benchmarks/filters.py; tests/test_filter_plans.py holds each filter
+# and ordering to it.
+
+
+# The share of rows PostgreSQL estimates for a full-text match it has no statistics for
+# (DEFAULT_TS_MATCH_SEL): at or below it, an estimate says nothing.
+UNKNOWN_WORD = 0.005
+
+
+def _served(sql: Sql, ordering: Ordering, parent: str | None = None) -> tuple[Clause, ...] | None:
+    """The clauses an ordered walk of the page serves from its index (ranges on the
+    ordering's column and the equality its index leads with), or None when it serves all
+    of them: then the walk reads no row it does not return."""
+    lead = parent
+    served = []
+    for clause in sql.clauses:
+        if clause.column == ordering.column:
+            served.append(clause)
+        elif clause.column is None:
+            continue
+        elif clause.column == lead or (
+            lead is None and clause.equality and clause.column in ordering.served
+        ):
+            lead = clause.column
+            served.append(clause)
+    return None if len(served) == len(sql.clauses) else tuple(served)
+
+
+async def _matches_first(
+    db: Database, table: str, sql: Sql, served: Sequence[Clause], page: int, parents: int = 1
+) -> bool:
+    """Whether reading the matches first reads fewer rows than the walk, by the planner's
+    estimates of both (over all `parents`, each with its own page)."""
+    text = (
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} t WHERE {sql.where_sql()}"
+        f" UNION ALL SELECT 1 FROM {table} t WHERE {sql.where_sql(served)}"
+    )
+    plan = json.loads(await db.fetchval(text, *sql.args))[0]["Plan"]
+    members = [p for p in plan.get("Plans", ()) if p.get("Parent Relationship") == "Member"]
+    if len(members) != 2:  # not the Append of two scans we asked for: the plain statement
+        return False
+    matches, walked = (float(p["Plan Rows"]) for p in members)
+    enough = walked * page * parents
+    untrusted = next((c.alone for c in sql.clauses if c.alone is not None), None)
+    if matches * matches <= enough or untrusted is None or matches > UNKNOWN_WORD * walked:
+        return matches * matches <= enough
+    # An estimate that says "walk" but may only mean "a word I do not know": count the
+    # clause's matches through its own index, up to the most that reading them first may
+    # read (its matches are at least all the page's).
+    most = int(enough**0.5) + 1
+    found: int = await db.fetchval(
+        f"SELECT count(*) FROM (SELECT FROM {table} t WHERE {untrusted[0]} LIMIT {most}) m",
+        untrusted[1],
+    )
+    return found < most
 
 
 async def fetch_page(
@@ -286,12 +396,13 @@ async def fetch_page(
     """Up to `first + 1` rows after the cursor; the extra row only says there is a next page."""
     sql = Sql()
     filters(sql)
-    tail = _keyset(sql, "t", page)
-    return await db.fetch(
-        f"SELECT {entity.select_list('t', page.columns)} FROM {entity.table} t"
-        f" WHERE {sql.where_sql()} {tail}",
-        *sql.args,
-    )
+    order = _keyset(sql, "t", page)
+    served = _served(sql, page.ordering)
+    columns = entity.select_list("t", page.columns)
+    source = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql()}"
+    if served is not None and await _matches_first(db, entity.table, sql, served, page.first + 1):
+        source = f"WITH matches AS MATERIALIZED ({source}) SELECT * FROM matches t"
+    return await db.fetch(f"{source} {order} LIMIT {sql.arg(page.first + 1)}", *sql.args)
 
 
 async def fetch_child_pages(
@@ -301,16 +412,32 @@ async def fetch_child_pages(
     """A page of children for each parent id, in one statement."""
     sql = Sql()
     parents = sql.arg(list(parent_ids))
-    sql.filter(f"t.{parent_column} = p.parent_id")
+    sql.filter(f"t.{parent_column} = any({parents}::bigint[])", parent_column)
     filters(sql)
-    tail = _keyset(sql, "t", page)
-    rows = await db.fetch(
-        f"""SELECT p.parent_id AS _parent, c.* FROM unnest({parents}::bigint[]) AS p(parent_id)
+    order = _keyset(sql, "t", page)
+    served = _served(sql, page.ordering, parent_column)
+    if served is not None and await _matches_first(
+        db, entity.table, sql, served, page.first + 1, len(parent_ids)
+    ):
+        # The matches of all the parents at once, numbered within each parent: planned with
+        # the parents' own ids, so one parent far larger than the others (a Zipf-like
+        # tail) does not decide the index, as the LATERAL's plan for an average parent did.
+        rank = order.removeprefix("ORDER BY ")
+        text = f"""WITH matches AS MATERIALIZED (
+                SELECT t.{parent_column} AS _parent, {entity.select_list("t", page.columns)}
+                  FROM {entity.table} t WHERE {sql.where_sql()})
+            SELECT t._parent, {entity.select_list("t", page.columns)} FROM (
+                SELECT t.*, row_number() OVER (PARTITION BY t._parent {order}) AS _rank
+                  FROM matches t) t
+             WHERE t._rank <= {sql.arg(page.first + 1)} ORDER BY t._parent, {rank}"""
+    else:
+        # Each parent's own page: its rows, walked along its index.
+        sql.clauses[0] = Clause(f"t.{parent_column} = p.parent_id", parent_column, equality=True)
+        text = f"""SELECT p.parent_id AS _parent, c.* FROM unnest({parents}::bigint[]) AS p(parent_id)
             CROSS JOIN LATERAL (
                 SELECT {entity.select_list("t", page.columns)} FROM {entity.table} t
-                 WHERE {sql.where_sql()} {tail}) c""",
-        *sql.args,
-    )
+                 WHERE {sql.where_sql()} {order} LIMIT {sql.arg(page.first + 1)}) c"""
+    rows = await db.fetch(text, *sql.args)
     grouped: dict[int, list[Record]] = {p: [] for p in parent_ids}
     for r in rows:
         grouped[r["_parent"]].append(r)

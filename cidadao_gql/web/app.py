@@ -17,13 +17,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
-from starlette_compress import CompressMiddleware, add_compress_type
+from starlette_compress import add_compress_type
 
 from cidadao_gql import metrics
 from cidadao_gql.observability import configure_tracing
 from cidadao_gql.runtime.resources import Resources, open_resources
 from cidadao_gql.settings import Settings
-from cidadao_gql.web import endpoints, graphiql, health
+from cidadao_gql.web import encodings, endpoints, graphiql, health
 from cidadao_gql.web.endpoints import Site
 from cidadao_gql.web.media import GRAPHQL_RESPONSE
 from cidadao_gql.web.middleware import (
@@ -117,7 +117,12 @@ async def lifespan(
     settings = site.settings
     configure_tracing(settings)
     async with open_resources(settings, limiter_clock) as resources:
-        responses = ResponseCache(resources.cache, settings.response_cache_ttl, settings.max_tokens)
+        responses = ResponseCache(
+            resources.cache,
+            settings.response_cache_ttl,
+            settings.max_tokens,
+            settings.compression_level,
+        )
         ticker = asyncio.create_task(_publish_metrics(resources))
         watcher = asyncio.create_task(health.watch(resources.db, resources.redis))
         # Everything allocated so far lives as long as the process: moved out of the
@@ -142,14 +147,7 @@ def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
     """zstd, Brotli or gzip above 1 KB, for requests that accept one of them."""
 
     def wrap(app: ASGIApp) -> ASGIApp:
-        compress = CompressMiddleware(
-            app,
-            minimum_size=1024,
-            brotli_quality=settings.compression_level,
-            zstd_level=3,
-            gzip_level=6,
-        )
-        return CompressWhenAsked(app, compress)
+        return CompressWhenAsked(app, encodings.middleware(app, settings.compression_level))
 
     return wrap
 

@@ -109,7 +109,9 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
         metrics.cache_lookup("response", "response", cached is not None)
         if cached is not None:
             request.state.answered_by = "cache"
-            return public_answer(request, cached.encode(), rid, responses.ttl, "hit")
+            response = public_answer(request, responses, key, cached, "hit")
+            metrics.response_hit("full", response.headers.get("content-encoding", "identity"))
+            return response
     request.state.answered_by = "executed"
     compiled = (
         await view.answer_compiled(request, operation)
@@ -124,11 +126,11 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
     response = negotiated(request, response)
     if key is not None and response.status_code == 200:
         stored = await responses.store(key, orjson.loads(response.body))
-        if stored is not None:
-            # A GET answers with the body hits will send, so its ETag stays the same;
-            # a POST keeps its own, with the throttle status of this very request.
-            body = stored.encode() if request.method == "GET" else bytes(response.body)
-            return public_answer(request, body, rid, responses.ttl, "miss")
+        if stored is not None and request.method == "GET":
+            # the body hits will send, so that its ETag stays the same
+            return public_answer(request, responses, key, stored, "miss")
+        if stored is not None:  # a POST keeps its own, with this request's throttle status
+            response.headers["x-cache"] = "miss"
     response.headers["x-request-id"] = rid
     return response
 

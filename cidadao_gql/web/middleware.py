@@ -4,6 +4,8 @@ contextvars)."""
 from __future__ import annotations
 
 import os
+import time
+from functools import lru_cache
 
 import orjson
 from starlette.requests import HTTPConnection
@@ -11,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cidadao_gql import metrics
 from cidadao_gql.errors import Overloaded, PayloadTooLarge
-from cidadao_gql.web.media import is_json_body
+from cidadao_gql.web import encodings
+from cidadao_gql.web.media import answer_type, is_json_body
 from cidadao_gql.web.refusals import internal_error, refusal
 
 
@@ -83,15 +86,18 @@ class CompressWhenAsked:
             await self.app(scope, receive, send)
 
 
-# Headers that send a request down the full path: it is authenticated, wants compression,
-# crosses origins, or negotiates a media type the fast path does not write.
-_FULL_PATH = frozenset({b"authorization", b"accept-encoding", b"origin", b"cookie"})
+# Headers that send a request down the full path: it is authenticated (a key, a token, a
+# session's cookie). Compression, origins and media types are answered here as the full
+# path answers them: a browser's hit and a GraphQL client's take this path too.
+_FULL_PATH = frozenset({b"authorization", b"cookie"})
 
 
 class CachedAnswers:
     """The response cache's hot path: an anonymous JSON POST to /graphql whose answer is in
     L1 is answered here, before Starlette builds a request, with the bytes the full path
-    stored. Anything else, or a miss, goes on to the app with its body replayed."""
+    stored, in the media type and content coding the full path would choose (the coding's
+    bytes made once per answer: response_cache.Variants). Anything else, or a miss, goes
+    on to the app with its body replayed. CORS, outside, adds its headers as to any."""
 
     def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
         self.app = app
@@ -99,15 +105,18 @@ class CachedAnswers:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         responses = (scope.get("state") or {}).get("responses")
-        if (
-            responses is None
-            or scope["type"] != "http"
-            or scope["method"] != "POST"
-            or scope["path"] != self.path
-            or not self._plain(scope["headers"])
-        ):
+        negotiated = (
+            _negotiated(scope["headers"])
+            if responses is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == self.path
+            else None
+        )
+        if responses is None or negotiated is None:
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         body, more = b"", True
         while more:
             message = await receive()
@@ -127,24 +136,57 @@ class CachedAnswers:
         if cached is None:
             await self.app(scope, _replay(body, None, receive), send)
             return
+        media_type, wanted = negotiated
+        coding, answer = responses.variants.encoded(key, cached, wanted)
         metrics.cache_lookup("response", "response", True)
-        answer = cached.encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode()),
-            (b"x-cache", b"hit"), (b"x-request-id", os.urandom(16).hex().encode())]})  # fmt: skip
+        metrics.response_hit("fast", coding)
+        headers = [(b"content-type", media_type), (b"content-length", str(len(answer)).encode()),
+                   (b"x-cache", b"hit"), (b"x-request-id", os.urandom(16).hex().encode())]  # fmt: skip
+        if coding != encodings.IDENTITY:
+            headers.append((b"content-encoding", coding.encode()))
+        if coding != encodings.IDENTITY or len(answer) >= encodings.MINIMUM_SIZE:
+            headers.append((b"vary", b"Accept-Encoding"))  # another request may get another
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
+        name = operation.get("operationName")  # latency per operation, as the full path's hits
+        metrics.REQUEST_DURATION.labels(
+            metrics.operation_label(name if isinstance(name, str) else None), "cache"
+        ).observe(time.perf_counter() - started)
 
-    @staticmethod
-    def _plain(headers: list[tuple[bytes, bytes]]) -> bool:
-        json_body = False
-        for name, value in headers:
-            if name in _FULL_PATH:
-                return False
-            if name == b"content-type":
-                json_body = is_json_body(value.decode("latin-1"))
-            elif name == b"accept" and value not in (b"*/*", b"application/json"):
-                return False
-        return json_body
+
+def _negotiated(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, str] | None:
+    """The media type and content coding of a hit for a request with these headers; None
+    when it is not an anonymous JSON POST this path answers as the full path would."""
+    json_body = False
+    media_type: bytes | None = b"application/json"
+    accept: bytes | None = None
+    codings: list[bytes] = []
+    for name, value in headers:
+        if name in _FULL_PATH:
+            return None
+        if name == b"content-type":
+            json_body = is_json_body(value.decode("latin-1"))
+        elif name == b"accept":
+            if accept is not None:  # the full path reads the first; not worth the bother
+                return None
+            accept = value
+            media_type = _media_type(value)
+        elif name == b"accept-encoding":
+            codings.append(value)
+    if not json_body or media_type is None:  # not JSON, or a 406: the full path says why
+        return None
+    return media_type, _coding(b",".join(codings))
+
+
+@lru_cache(maxsize=256)
+def _media_type(accept: bytes) -> bytes | None:
+    chosen = answer_type(accept.decode("latin-1"))
+    return None if chosen is None else chosen.encode()
+
+
+@lru_cache(maxsize=256)
+def _coding(accept_encoding: bytes) -> str:
+    return encodings.chosen(accept_encoding.decode("latin-1"))
 
 
 def _replay(body: bytes, first: Message | None, receive: Receive) -> Receive:

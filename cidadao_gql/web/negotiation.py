@@ -16,7 +16,10 @@ from cidadao_gql.errors import (
     TooManyFields,
     TooManyTokens,
 )
+from cidadao_gql.observability import request_id
+from cidadao_gql.web import encodings
 from cidadao_gql.web.media import GRAPHQL_RESPONSE, answer_type
+from cidadao_gql.web.response_cache import ResponseCache
 
 # Errors that mean the request was not a valid GraphQL request: nothing was executed.
 REQUEST_ERRORS = frozenset({
@@ -55,16 +58,27 @@ def extra_headers(response: Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k not in skip}
 
 
-def public_answer(request: Request, body: bytes, request_id: str, ttl: int, cache: str) -> Response:
-    """A public answer; over GET it carries an ETag and may be kept by browsers and CDNs."""
-    headers = {"x-request-id": request_id, "x-cache": cache}
+def public_answer(
+    request: Request, responses: ResponseCache, key: str, body: str, cache: str
+) -> Response:
+    """A public answer from the response cache, in the coding the request accepts (made
+    once per answer: response_cache.Variants). Over GET it carries an ETag, one per coding,
+    and may be kept by browsers and CDNs."""
+    wanted = encodings.chosen(request.headers.get("accept-encoding"))
+    coding, data = responses.variants.encoded(key, body, wanted)
+    headers = {"x-request-id": request_id(request), "x-cache": cache}
+    if coding != encodings.IDENTITY:
+        headers["content-encoding"] = coding  # the compression middleware leaves it as it is
+    if coding != encodings.IDENTITY or len(data) >= encodings.MINIMUM_SIZE:
+        headers["vary"] = "Accept-Encoding"
     if request.method == "GET":
-        etag = '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"'
-        headers |= {"etag": etag, "cache-control": f"public, max-age={ttl}"}
+        digest = hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()
+        etag = f'"{digest}"' if coding == encodings.IDENTITY else f'"{digest}-{coding}"'
+        headers |= {"etag": etag, "cache-control": f"public, max-age={responses.ttl}"}
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
     media_type = answer_type(request.headers.get("accept")) or "application/json"
-    return Response(body, media_type=media_type, headers=headers)
+    return Response(data, media_type=media_type, headers=headers)
 
 
 def browser(request: Request) -> bool:

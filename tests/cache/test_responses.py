@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from typing import Any
 
+import orjson
+from prometheus_client import REGISTRY
+
+from cidadao_gql import metrics
 from cidadao_gql.data.cache import TieredCache
 from cidadao_gql.data.db import Database
 from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
+from cidadao_gql.web import encodings
 from cidadao_gql.web.app import create_app
 from cidadao_gql.web.response_cache import document_key
 from tests.conftest import live_server
 
+JSON = {"content-type": "application/json"}
 PAGE = "query Page($n: Int!) { contracts(first: $n) { nodes { number agency { name } } } }"
 
 
@@ -102,11 +110,14 @@ async def test_the_fast_path_answers_anonymous_hits_and_only_them(settings: Sett
     body = {"query": PAGE, "variables": {"n": 5}}
     async with live_server(create_app(settings)) as client:
         first = await client.post("/graphql", json=body)
+        before = hits("fast", "identity"), hits("full", "identity")
         fast = await client.post("/graphql", json=body)
         authenticated = await client.post(
             "/graphql", json=body, headers={"authorization": f"Bearer {key.key}"}
         )
         bad_key = await client.post("/graphql", json=body, headers={"authorization": "Bearer nope"})
+        assert hits("fast", "identity") - before[0] == 1  # httpx's Accept-Encoding and all
+        assert hits("full", "identity") - before[1] == 1  # the key's
     assert first.headers["x-cache"] == "miss" and fast.headers["x-cache"] == "hit"
     assert fast.json()["data"] == first.json()["data"]
     assert len(fast.headers["x-request-id"]) == 32
@@ -120,3 +131,180 @@ def test_a_document_is_parsed_no_further_than_the_token_limit() -> None:
     long = "{ " + "__typename " * 3000 + "}"
     assert document_key(long, None) is None
     assert document_key(long, None, max_tokens=5000) is not None
+
+
+# A page long enough to be compressed (the minimum is 1 KB).
+LONG = {"query": PAGE, "variables": {"n": 40}}
+BROWSER = {
+    "accept-encoding": "br, gzip, zstd",
+    "origin": "https://painel.example.org",
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "accept": "*/*",
+}
+
+
+def hits(path: str, encoding: str) -> float:
+    metrics.flush()
+    labels = {"path": path, "encoding": encoding}
+    return REGISTRY.get_sample_value("cidadao_ai_response_cache_hits_total", labels) or 0.0
+
+
+def compressions(encoding: str) -> float:
+    labels = {"encoding": encoding}
+    return REGISTRY.get_sample_value("cidadao_ai_response_cache_encodings_total", labels) or 0.0
+
+
+async def test_a_browsers_hit_takes_the_fast_path_compressed_once(settings: Settings) -> None:
+    """A browser's request (Accept-Encoding, Origin, a user agent) is answered by the fast
+    path, in zstd (the server's first choice, as the compression middleware picks it),
+    compressed on the first hit only; the decoded bytes are the uncompressed answer's."""
+    app = create_app(replace(settings, cors_origins=(BROWSER["origin"],)))
+    async with live_server(app) as client:
+        client.headers.pop("accept-encoding")
+        plain = await client.post("/graphql", json=LONG)  # the miss, stored
+        identity = await client.post("/graphql", json=LONG)
+        fast, made = hits("fast", "zstd"), compressions("zstd")
+        answers = [await client.post("/graphql", json=LONG, headers=BROWSER) for _ in range(5)]
+        assert hits("fast", "zstd") - fast == 5
+        assert compressions("zstd") - made == 1
+    assert plain.headers["x-cache"] == "miss" and identity.headers["x-cache"] == "hit"
+    assert "content-encoding" not in identity.headers
+    assert len(identity.content) >= encodings.MINIMUM_SIZE
+    for answer in answers:
+        assert answer.headers["x-cache"] == "hit"
+        assert answer.headers["content-encoding"] == "zstd"
+        assert answer.headers["vary"] == "Accept-Encoding, Origin"  # CORS adds its own
+        assert answer.headers["access-control-allow-origin"] == BROWSER["origin"]
+        assert int(answer.headers["content-length"]) < len(identity.content)
+        assert answer.content == identity.content  # httpx decoded it
+
+
+async def test_q_values_choose_the_coding_as_the_middleware_does(settings: Settings) -> None:
+    """Each coding, and q=0 refusing one; what a client that accepts none of them gets."""
+    cases = {
+        "gzip": "gzip",
+        "br": "br",
+        "zstd;q=0.1, br;q=1": "zstd",  # the server's order, not the client's weights
+        "zstd;q=0, br": "br",
+        "zstd;q=0, br;q=0, gzip;q=0.5": "gzip",
+        "*": "zstd",
+        "identity": None,
+        "deflate": None,
+    }
+    async with live_server(create_app(settings)) as client:
+        client.headers.pop("accept-encoding")
+        await client.post("/graphql", json=LONG)  # the miss, stored
+        identity = (await client.post("/graphql", json=LONG)).content
+        fast = hits("fast", "identity")
+        answers = {
+            sent: await client.post("/graphql", json=LONG, headers={"accept-encoding": sent})
+            for sent in cases
+        }
+        missing = await client.post("/graphql", json=LONG)
+        assert hits("fast", "identity") - fast == 3  # identity, deflate, none
+    for sent, coding in cases.items():
+        assert answers[sent].headers["x-cache"] == "hit", sent
+        assert answers[sent].headers.get("content-encoding") == coding, sent
+        assert answers[sent].headers["vary"] == "Accept-Encoding", sent
+        assert answers[sent].content == identity, sent
+    assert "content-encoding" not in missing.headers and missing.content == identity
+
+
+async def test_curl_decodes_each_coding_to_the_uncompressed_answer(settings: Settings) -> None:
+    """curl, another client's decoders: `--compressed` with one coding asked for at a time."""
+    body = orjson.dumps(LONG)
+    async with live_server(create_app(settings)) as client:
+        url = str(client.base_url.join("/graphql"))
+        client.headers.pop("accept-encoding")
+        await client.post("/graphql", content=body, headers=JSON)  # the miss, stored
+        identity = (await client.post("/graphql", content=body, headers=JSON)).content
+        decoded = {}
+        for coding in ("identity", "gzip", "br", "zstd"):
+            out = await curl(url, body, "--compressed", "-H", f"accept-encoding: {coding}")
+            headers, _, content = out.partition(b"\r\n\r\n")
+            assert b"x-cache: hit" in headers, headers
+            decoded[coding] = content
+        raw = await curl(url, body)  # no Accept-Encoding at all
+    assert all(content == identity for content in decoded.values())
+    assert raw.partition(b"\r\n\r\n")[2] == identity
+    assert b"content-encoding" not in raw.partition(b"\r\n\r\n")[0].lower()
+
+
+async def curl(url: str, body: bytes, *options: str) -> bytes:
+    process = await asyncio.create_subprocess_exec(
+        "curl", "-s", "-i", "-X", "POST", "-H", "content-type: application/json",
+        "--data-binary", "@-", *options, url,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await process.communicate(body)
+    assert process.returncode == 0
+    return out
+
+
+async def test_graphql_clients_take_the_fast_path_in_their_media_type(settings: Settings) -> None:
+    """An Accept naming application/graphql-response+json (Apollo, urql, graphql-http) is
+    answered in it, on the fast path; one that accepts no answer type goes on to its 406."""
+    accept = "application/graphql-response+json, application/json;q=0.9"
+    async with live_server(create_app(settings)) as client:
+        await client.post("/graphql", json=LONG)
+        fast = hits("fast", "zstd")
+        answer = await client.post("/graphql", json=LONG, headers={"accept": accept})
+        assert hits("fast", "zstd") - fast == 1
+        refused = await client.post("/graphql", json=LONG, headers={"accept": "text/html"})
+    assert answer.headers["content-type"] == "application/graphql-response+json"
+    assert answer.json()["data"]["contracts"]["nodes"]
+    assert refused.status_code == 406
+
+
+async def test_the_full_paths_hits_keep_compressed_variants_with_their_own_etags(
+    settings: Settings,
+) -> None:
+    """An authenticated hit and a GET hit are served from the same kept variants; each
+    coding of a GET answer has its own ETag, which gets a 304."""
+    from cidadao_gql.data import apikeys
+    from tests.conftest import connect
+
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        key = await apikeys.create_key(conn, "variants")
+    params = {"query": PAGE, "variables": '{"n": 40}'}
+    async with live_server(create_app(settings)) as client:
+        client.headers.pop("accept-encoding")
+        plain = await client.get("/graphql", params=params)
+        full, made = hits("full", "br"), compressions("br")
+        signed = await client.post(
+            "/graphql",
+            json=LONG | {"variables": {"n": 40}},
+            headers={"authorization": f"Bearer {key.key}", "accept-encoding": "br"},
+        )
+        gets = [
+            await client.get("/graphql", params=params, headers={"accept-encoding": "br"})
+            for _ in range(3)
+        ]
+        assert hits("full", "br") - full == 4
+        assert compressions("br") - made == 1  # one answer, whichever the method
+        again = await client.get(
+            "/graphql",
+            params=params,
+            headers={"accept-encoding": "br", "if-none-match": gets[0].headers["etag"]},
+        )
+    assert signed.headers["x-cache"] == "hit" and signed.headers["content-encoding"] == "br"
+    assert {g.headers["content-encoding"] for g in gets} == {"br"}
+    assert all(g.content == plain.content for g in gets)
+    assert gets[0].headers["etag"] == plain.headers["etag"][:-1] + '-br"'
+    assert again.status_code == 304 and again.headers["etag"] == gets[0].headers["etag"]
+
+
+async def test_the_kept_variants_are_compressed_at_compression_level(settings: Settings) -> None:
+    """COMPRESSION_LEVEL is the Brotli quality of the variants the cache keeps, as it is
+    of what the middleware compresses."""
+    sizes = {}
+    for level in (0, 11):
+        async with live_server(create_app(replace(settings, compression_level=level))) as client:
+            client.headers.pop("accept-encoding")
+            await client.post("/graphql", json=LONG)  # the miss, stored
+            identity = (await client.post("/graphql", json=LONG)).content
+            answer = await client.post("/graphql", json=LONG, headers={"accept-encoding": "br"})
+        assert answer.headers["content-encoding"] == "br" and answer.content == identity
+        sizes[level] = int(answer.headers["content-length"])
+    assert sizes[11] < sizes[0]

@@ -126,6 +126,26 @@ async def test_agency_filters_by_id_and_cnpj(run: Run, db: Database) -> None:
     assert by_id["contracts"]["totalCount"] == by_cnpj["contracts"]["totalCount"] == expected
 
 
+async def test_one_agency_is_an_equality_that_keeps_the_index_order(
+    run: Run, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`agency_id = any($1)` with one id made PostgreSQL sort all of a busy agency's
+    contracts (or walk the date index) for a 50-row page; `agency_id = $1` reads the
+    (agency_id, signed_on, id) index in order and stops at the page (benchmarks/peers.py)."""
+    sent: list[str] = []
+    fetch = db.fetch
+
+    async def spy(sql: str, *args: Any) -> Any:
+        sent.append(sql)
+        return await fetch(sql, *args)
+
+    monkeypatch.setattr(db, "fetch", spy)
+    agency = encode_id("Agency", await busiest_agency(db))
+    await run.data(PAGE, first=5, filter={"agency": agency})
+    page = next(s for s in sent if "FROM contracts t" in s and "ORDER BY" in s)
+    assert "t.agency_id = $1" in page and "any(" not in page
+
+
 async def test_supplier_filters_by_id_and_document(run: Run, db: Database) -> None:
     row = await db.fetchrow(
         """SELECT s.id, s.document, count(*) AS n FROM contracts c JOIN suppliers s ON s.id = c.supplier_id

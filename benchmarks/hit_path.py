@@ -1,0 +1,130 @@
+"""The response-cache hit path for the requests clients send, against the bare ceiling.
+
+    .venv/bin/python benchmarks/hit_path.py [--duration S] [--rounds R]   # about 2 min
+
+One hot query, the 100-row nested page (40 KB), already in the response cache of a
+cidadao-gql server (two uvicorn workers, L1 only, CORS allowing the browser's origin), is
+asked with wrk (32 connections) in two ways:
+
+  - bare headers: Content-Type alone, as load generators and some scripts send it;
+  - a browser's: `Accept-Encoding: br, gzip, zstd`, an `Origin`, a user agent and
+    `Accept: */*`, as fetch() sends them; the answer goes out in zstd.
+
+beside the ceiling, a bare Starlette endpoint returning the page's bytes from the same
+uvicorn setup. All three servers are up at once and loaded one at a time in R rounds
+(3) of S seconds (10), the median round shown, so that the machine's drift spreads over
+every row, each after 3 s of the same load whose figures are dropped. Each row counts HTTP
+errors, answers with GraphQL errors, answers that were not cache hits, and the share of
+requests the fast path answered (its own count, from /metrics). Writes
+benchmarks/results/hit_path.md and .json (benchmarks/readme.py puts the table in the
+README). Needs wrk and PostgreSQL (BENCH_DATABASE_URL, seeded as the other benchmarks).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+from harness import (
+    arguments,
+    bare_server,
+    check_answers,
+    ensure_wrk,
+    load,
+    lua_script,
+    median,
+    port,
+    seed,
+)
+from record import save
+from suite import NESTED, cidadao, samples
+
+ORIGIN = "https://painel.example.org"
+# Each worker moves its counts into the shared samples once a second (metrics.flush): a
+# scrape waits that long, so that the other worker's last second is in it.
+FLUSHED = 2.0
+BROWSER = {
+    "Accept-Encoding": "br, gzip, zstd",
+    "Origin": ORIGIN,
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Accept": "*/*",
+}
+ROWS: tuple[tuple[str, str, dict[str, str]], ...] = (  # label, server, headers
+    ("bare Starlette, the page's bytes (the ceiling)", "bare", {}),
+    ("response-cache hit, bare headers", "cidadao", {}),
+    ("response-cache hit, a browser's headers (zstd)", "cidadao", BROWSER),
+)
+
+
+def fast_hits(base: str) -> float:
+    time.sleep(FLUSHED)
+    return sum(
+        value
+        for (name, labels), value in samples(base).items()
+        if name == "cidadao_ai_response_cache_hits_total" and ("path", "fast") in labels
+    )
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0], duration=10, rounds=3)
+    ensure_wrk()
+    seed(args.contracts)
+    body = json.dumps({"query": NESTED})
+    env = {"RESPONSE_CACHE_TTL": "600", "CACHE_STRATEGY": "memory", "CORS_ORIGINS": ORIGIN}
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in ROWS}
+    with cidadao(env, port(31), args.workers) as (base, _):
+        page = httpx.post(f"{base}/graphql", content=body,
+                          headers={"content-type": "application/json"}).content  # fmt: skip
+        check_answers(base, [body])
+        check_answers(base, [body], BROWSER)
+        with bare_server(page, port(32), args.workers) as bare:
+            bases = {"bare": bare, "cidadao": base}
+            for _ in range(args.rounds):
+                for label, server, headers in ROWS:
+                    script = lua_script([body], headers)
+                    load(bases[server], script, 3, args.connections, warmup=0)  # dropped
+                    before = fast_hits(base)
+                    result = load(bases[server], script, args.duration, args.connections, 0)
+                    result["fast_hits"] = fast_hits(base) - before
+                    runs[label].append(result)
+    report({label: median(found) for label, found in runs.items()}, runs, args)
+
+
+def report(rows: dict[str, dict[str, float]], runs: dict[str, Any], args: Any) -> None:
+    ceiling = rows[ROWS[0][0]]["rps"]
+    lines = [
+        f"The nested page (100 contracts), one hot query in the response cache; wrk, "
+        f"{args.connections} connections; {args.rounds} rounds of {args.duration} s per row, "
+        f"the median round shown; {args.workers} uvicorn workers per server.",
+        "",
+        "| row | req/s (median) | req/s (all rounds) | P50 ms | P95 ms | P99 ms | HTTP errors "
+        "| GraphQL errors | not hits | by the fast path | ratio to the ceiling |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, server, _ in ROWS:
+        r = rows[label]
+        every = ", ".join(f"{x['rps']:.0f}" for x in runs[label])
+        not_hits = "" if server == "bare" else f"{int(r['not_hits'])}"
+        fast = "" if server == "bare" else f"{r['fast_hits'] / r['requests']:.1%}"
+        lines.append(
+            f"| {label} | {r['rps']:,.0f} | {every} | {r['p50']:.1f} | {r['p95']:.1f} | "
+            f"{r['p99']:.1f} | {int(r['errors'])} | {int(r['graphql_errors'])} | {not_hits} | {fast} | "
+            f"{r['rps'] / ceiling:.2f} |"
+        )
+    browser, plain = rows[ROWS[2][0]]["rps"], rows[ROWS[1][0]]["rps"]
+    lines += [
+        "",
+        "(By the fast path: the server's count of fast-path hits over wrk's count of answers;"
+        " answers in flight when wrk stops can take it past 100 %.)",
+        "",
+        f"- a browser's hit over the bare ceiling: **{browser / ceiling:.2f}**",
+        f"- a hit with bare headers over the bare ceiling: **{plain / ceiling:.2f}**",
+        f"- a browser's hit over a hit with bare headers: **{browser / plain:.2f}**",
+    ]
+    save("hit_path", "\n".join(lines), {"rows": rows, "rounds": runs, "options": vars(args)})
+
+
+if __name__ == "__main__":
+    main()

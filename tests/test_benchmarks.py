@@ -1,0 +1,87 @@
+"""The benchmarks ask what the schema answers, and the README's Performance tables are the
+committed results (benchmarks/readme.py writes them). No server, no load: these run with
+the suite."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from graphql import GraphQLError, OperationDefinitionNode, build_schema, parse, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))  # the benchmarks import each other as scripts do
+
+import readme  # noqa: E402  # benchmarks/readme.py, found through the path above
+
+# PostGraphile's own schema, asked by benchmarks/compiled.py of PostGraphile alone.
+PEER_QUERIES = ("PG_",)
+
+
+def benchmark_queries() -> dict[str, str]:
+    """Every GraphQL operation written in a benchmark, by `module.NAME` (or
+    `module.NAME[key]` inside a dict of them)."""
+    found: dict[str, str] = {}
+    for path in sorted(BENCHMARKS.glob("*.py")):
+        module = importlib.import_module(path.stem)
+        for name, value in vars(module).items():
+            if name.startswith(PEER_QUERIES) or not name.isupper():
+                continue
+            values = value.items() if isinstance(value, dict) else [(None, value)]
+            for key, text in values:
+                if isinstance(text, str) and _is_operation(text):
+                    found[f"{path.stem}.{name}" + (f"[{key}]" if key else "")] = text
+    return found
+
+
+def _is_operation(text: str) -> bool:
+    try:
+        document = parse(text)
+    except GraphQLError:
+        return False
+    return any(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+
+
+QUERIES = benchmark_queries()
+SCHEMA = build_schema((ROOT / "schema.graphql").read_text())
+
+
+def test_the_benchmarks_queries_are_all_found() -> None:
+    """The search above finds what it must (a benchmark query it misses goes unchecked)."""
+    assert {"suite.NESTED", "suite.SPENDING", "compiled.FLAT", "cache_zipf.PAGE"} <= set(QUERIES)
+    assert "in_process.PAGES[nested]" in QUERIES
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_every_benchmark_query_is_valid_against_the_schema(name: str) -> None:
+    errors = validate(SCHEMA, parse(QUERIES[name]))
+    assert not errors, f"{name}: {[e.message for e in errors]}"
+
+
+def test_the_readme_tables_are_the_committed_results() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert readme.rendered(text) == text, "run .venv/bin/python benchmarks/readme.py"
+
+
+def test_every_results_table_is_in_the_readme_with_its_raw_figures() -> None:
+    shown = set(readme.sections((ROOT / "README.md").read_text()))
+    tables = {path.stem for path in (BENCHMARKS / "results").glob("*.md")}
+    assert tables <= shown
+    assert {name for name in shown if (BENCHMARKS / f"{name}.py").exists()} == shown
+    for name in tables:
+        raw = json.loads((BENCHMARKS / "results" / f"{name}.json").read_text())
+        assert raw["benchmark"] == name
+        assert len(raw["commit"]["sha"]) == 40 and raw["date"] and raw["machine"]["cores"]
+        assert raw["figures"]
+
+
+def test_a_readme_that_differs_from_the_results_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "demo.md").write_text("| a |\n|---|\n| 1 |\n")
+    stale = "before\n<!-- results: demo -->\n\n| a |\n|---|\n| 2 |\n\n<!-- /results -->\nafter\n"
+    fresh = readme.rendered(stale, tmp_path)
+    assert fresh != stale and "| 1 |" in fresh and "| 2 |" not in fresh
+    assert readme.rendered(fresh, tmp_path) == fresh
