@@ -66,6 +66,7 @@ class ExitStatus(IntEnum):
     BAD_FILE = 2  # a file missing, empty, without rows, lacking a column, not CSV; bad usage
     TOO_MANY_REJECTS = 3  # more rejected rows than --max-rejects allows
     UNDECODABLE = 4  # not text, or not in its encoding (detected or given)
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); nothing was written
 
 
 class CidadaoError(Exception):

@@ -3,9 +3,14 @@ process where the exit status is what a batch script goes by."""
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
+import io
+import os
 import re
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +20,7 @@ from click.testing import CliRunner
 
 from cidadao_gql.cli import main
 from cidadao_gql.errors import ExitStatus
-from tests.conftest import ROOT, SAMPLE_DIR, DatabaseFactory, run_cli
+from tests.conftest import ROOT, SAMPLE_DIR, DatabaseFactory, connect, run_cli
 from tests.damaged_exports import (
     drop_columns,
     edit_records,
@@ -427,8 +432,8 @@ def _hostile_values(records: list[list[str]]) -> list[list[str]]:
     records[1][header.index("data.unidadeOrgao.ufSigla")] = "SPX"
     records[2][header.index("data.anoCompra")] = "99999"
     records[3][header.index("data.valorTotalEstimado")] = "1e20"
-    # Past the first 64 KiB, which would be refused whole as not text.
-    records[200][header.index("data.objetoCompra")] += "\x00"
+    # In the first KiB: a stray NUL rejects its row; only a file full of them is not text.
+    records[4][header.index("data.objetoCompra")] += "\x00"
     return records
 
 
@@ -461,3 +466,217 @@ def test_the_readme_lists_every_exit_status_and_import_option() -> None:
     assert isinstance(group, click.Group)
     options = {opt for param in group.commands["pncp"].params for opt in param.opts}
     assert options - {"directory"} <= set(re.findall(r"`(--[a-z-]+)", data))
+
+
+def _second_column(records: list[list[str]]) -> list[list[str]]:
+    """A second data.valorTotalEstimado column, which would silently win."""
+    return [[*r, "data.valorTotalEstimado" if i == 0 else "1"] for i, r in enumerate(records)]
+
+
+def _renamed(old: str, new: str) -> Callable[[list[list[str]]], list[list[str]]]:
+    return lambda records: [[new if n == old else n for n in records[0]], *records[1:]]
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "says"),
+    [("contratacoes.csv", _second_column,
+      "contratacoes.csv names the column(s) data.valorTotalEstimado more than once"),
+     ("resultados.csv", _renamed("numeroItem", "numeroitem"),
+      "lacks the required column(s) numeroItem (the header has 'numeroitem': names match"),
+     ("resultados.csv", _renamed("numeroItem", " numeroItem "),
+      "lacks the required column(s) numeroItem (the header has ' numeroItem ': names match")],
+    ids=["a-column-twice", "case", "spaces"],
+)  # fmt: skip
+async def test_a_header_that_names_a_column_twice_or_nearly_is_refused_and_says_so(
+    database_url: str,
+    tmp_path: Path,
+    name: str,
+    change: Callable[[list[list[str]]], list[list[str]]],
+    says: str,
+) -> None:
+    directory = str(edit_records(tmp_path / "pncp", name, change))
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", directory)
+    assert code == ExitStatus.BAD_FILE
+    assert says in _one_error_line(err)
+    assert all(rows == [] for rows in (await table_contents(database_url)).values())
+
+
+@pytest.mark.parametrize("limit", ["100%", "0"], ids=["within-the-limit", "over-the-limit"])
+async def test_a_rejects_file_that_cannot_be_written_is_refused_before_any_work(
+    database_url: str, tmp_path: Path, limit: str
+) -> None:
+    directory = str(edit_records(tmp_path / "pncp", "contratacoes.csv", _hostile_values))
+    rejects = tmp_path / "no-such-dir" / "r.csv"
+    code, out, err = await run_cli(
+        database_url, tmp_path, "import", "pncp", directory,
+        "--rejects", str(rejects), "--max-rejects", limit,
+    )  # fmt: skip
+    assert code == ExitStatus.BAD_FILE
+    assert f"cannot write the rejects file {rejects}: No such file or directory" in (
+        _one_error_line(err)
+    )
+    assert out == ""  # refused before a file was opened
+    assert all(rows == [] for rows in (await table_contents(database_url)).values())
+
+
+def _impossible(
+    column: str, record: int, value: str
+) -> Callable[[list[list[str]]], list[list[str]]]:
+    def change(records: list[list[str]]) -> list[list[str]]:
+        records[record][records[0].index(column)] = value
+        return records
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "value", "reason"),
+    [("contratacoes.csv", "data.valorTotalEstimado", "-1", "-1 is negative"),
+     ("contratacoes.csv", "data.valorTotalHomologado", "-0.01", "-0.01 is negative"),
+     ("contratacoes.csv", "data.modalidadeId", "-1", "unknown modality -1 (PNCP's are 1 to 13)"),
+     ("contratacoes.csv", "data.modalidadeId", "14", "unknown modality 14"),
+     ("contratacoes.csv", "data.dataInclusao", "2999-01-01T00:00:00", "is in the future"),
+     ("contratacoes.csv", "data.dataPublicacaoPncp", "2099-01-01T00:00:00", "is in the future"),
+     ("itens_medicamentos.csv", "quantidade", "-2", "-2 is negative"),
+     ("itens_medicamentos.csv", "valorUnitarioEstimado", "-1.5", "-1.5 is negative"),
+     ("itens_medicamentos.csv", "valorTotal", "-3", "-3 is negative"),
+     ("resultados.csv", "quantidadeHomologada", "-1", "-1 is negative"),
+     ("resultados.csv", "valorUnitarioHomologado", "-1", "-1 is negative"),
+     ("resultados.csv", "valorTotalHomologado", "-1", "-1 is negative"),
+     ("resultados.csv", "dataResultado", "2099-12-31", "2099-12-31 is in the future")],
+)  # fmt: skip
+async def test_impossible_values_reject_their_row_with_the_reason(
+    database_url: str, tmp_path: Path, name: str, column: str, value: str, reason: str
+) -> None:
+    directory = str(edit_records(tmp_path / "pncp", name, _impossible(column, 5, value)))
+    code, _, err = await run_cli(
+        database_url, tmp_path, "import", "pncp", directory, "--max-rejects", "100%"
+    )
+    assert code == 0, err
+    with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
+        rejected = list(csv.DictReader(fh))
+    source = {"contratacoes.csv": "contratacoes", "itens_medicamentos.csv": "itens"}.get(
+        name, "resultados"
+    )
+    first = rejected[0]
+    assert (first["source"], first["record"]) == (source, "5")
+    assert first["reason"].startswith(f"{column}: ") and reason in first["reason"]
+
+
+async def test_a_stray_nul_rejects_its_row_and_a_file_full_of_them_is_not_text(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = str(edit_records(tmp_path / "pncp", "contratacoes.csv", _hostile_values))
+    code, out, err = await run_cli(
+        database_url, tmp_path, "import", "pncp", directory, "--max-rejects", "4"
+    )
+    assert code == 0, err
+    assert "contratacoes: read 500, loaded 496, rejected 4" in out
+
+    utf16 = tmp_path / "utf16"
+    reencode(utf16, "utf-16-le")  # no byte-order mark: half its bytes are NUL
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", str(utf16))
+    assert code == ExitStatus.UNDECODABLE
+    assert "contratacoes.csv is not text (byte 0x00 at offset 1)" in _one_error_line(err)
+
+
+def _cut_inside_a_quoted_field(directory: Path) -> Path:
+    """contratacoes.csv ending inside the quoted object of its last record, right after a
+    line break of it: every field is there, and the file ends with a line break."""
+    reencode(directory, "utf-8")
+    text = sample_text("contratacoes.csv")
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    last = records[-1]
+    column = records[0].index("data.objetoCompra")
+    records[-1] = [*last[:column], "Aquisição de\nmedicamentos", *last[column + 1 :]]
+    out = io.StringIO(newline="")
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(records)
+    data = out.getvalue()
+    cut = data.rindex("Aquisição de\n") + len("Aquisição de\n")
+    (directory / "contratacoes.csv").write_bytes(data[:cut].encode("utf-8"))
+    return directory
+
+
+async def test_a_file_cut_inside_a_quoted_field_is_called_truncated(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = _cut_inside_a_quoted_field(tmp_path / "pncp")
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == 0, err
+    assert "contratacoes: read 500, loaded 499, rejected 1" in out
+    with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
+        [rejected] = list(csv.DictReader(fh))
+    assert rejected["record"] == "500"
+    assert rejected["reason"].endswith("(the file ends inside this record: is it truncated?)")
+
+
+async def test_tab_delimited_files_load_the_sample(database_url: str, tmp_path: Path) -> None:
+    directory = redelimit(tmp_path / "pncp", "\t")
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == 0, err
+    assert "contratacoes.csv: utf-8 (detected), delimiter '\\t'" in out
+    assert "contratacoes: read 500, loaded 500, rejected 0" in out
+
+
+async def test_a_byte_order_mark_read_as_latin1_is_pointed_at(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = reencode(tmp_path / "pncp", "utf-8-sig")
+    code, _, err = await run_cli(
+        database_url, tmp_path, "import", "pncp", str(directory), "--encoding", "latin-1"
+    )
+    assert code == ExitStatus.UNDECODABLE
+    assert "starts with a UTF-8 byte-order mark, so it is UTF-8, not latin-1" in (
+        _one_error_line(err)
+    )
+
+
+async def test_import_on_a_new_database_says_it_migrates_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with connect(database_url) as conn:  # as new: no table, no migration applied
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(SAMPLE_DIR))
+    assert code == 0, err
+    [line] = [line for line in out.splitlines() if "migration" in line]
+    assert re.fullmatch(r"applying \d+ migration\(s\) to the database first", line)
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(SAMPLE_DIR))
+    assert code == 0 and "migration" not in out + err
+
+
+def _many_procurements(records: list[list[str]]) -> list[list[str]]:
+    """The sample's procurements 60 times over (30,000), each copy under new sequences: a
+    load long enough to be interrupted."""
+    header = records[0]
+    key, sequence = header.index("data.numeroControlePNCP"), header.index("data.sequencialCompra")
+    out = [header]
+    for copy in range(60):
+        for record in records[1:]:
+            again = list(record)
+            again[sequence] = str(int(record[sequence]) + 100_000 * (copy + 1))
+            cnpj, _, year = record[key].split("-1-")[0], None, record[key][-4:]
+            again[key] = f"{cnpj}-1-{int(again[sequence]):06d}/{year}"
+            out.append(again)
+    return out
+
+
+async def test_ctrl_c_says_nothing_was_written_and_exits_130(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = edit_records(tmp_path / "pncp", "contratacoes.csv", _many_procurements)
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cidadao_gql.cli", "import", "pncp", str(directory),
+        cwd=tmp_path, env={**env, "DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    # The first file line is printed once the files are checked, as the load begins.
+    await asyncio.wait_for(process.stdout.readline(), timeout=60)
+    process.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    if process.returncode == 0:
+        pytest.skip("the load finished before the signal arrived")
+    assert process.returncode == ExitStatus.INTERRUPTED
+    assert _one_error_line(err.decode()) == "Error: interrupted: nothing was written"
+    assert all(rows == [] for rows in (await table_contents(database_url)).values())

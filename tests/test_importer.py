@@ -19,6 +19,8 @@ from cidadao_gql.ingestion.importer import (
     Rejects,
     SourceCount,
     import_directory,
+    import_exports,
+    open_directory,
 )
 from cidadao_gql.ingestion.pncp import Rejected, Row, map_award, map_item, map_procurement
 from tests.conftest import SAMPLE_DIR, DatabaseFactory, connect
@@ -353,3 +355,20 @@ def test_required_columns_are_those_no_row_maps_without(
     for column in REQUIRED_COLUMNS[source]:
         with pytest.raises(Rejected):
             map_row({k: v for k, v in row.items() if k != column})
+
+
+async def test_what_fails_before_the_commit_rolls_the_load_back(
+    make_database: DatabaseFactory,
+) -> None:
+    """The CLI writes the rejects file there: a file it cannot write loads nothing."""
+    url = await make_database()
+
+    def cannot_write() -> None:
+        raise PermissionError(13, "Permission denied", "r.csv")
+
+    async with connect(url) as conn:
+        with pytest.raises(PermissionError):
+            await import_exports(
+                conn, open_directory(SAMPLE_DIR), Rejects(), before_commit=cannot_write
+            )
+    assert all(rows == [] for rows in (await table_contents(url)).values())

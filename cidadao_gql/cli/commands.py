@@ -32,7 +32,12 @@ from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
-from cidadao_gql.errors import CidadaoError, ConfigError, DatabaseFailed, ExitStatus
+from cidadao_gql.errors import (
+    CidadaoError,
+    ConfigError,
+    DatabaseFailed,
+    ExitStatus,
+)
 from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.pool import AgentPool
@@ -59,6 +64,10 @@ def _run(command: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return asyncio.run(command(*args, **kwargs))
+        except KeyboardInterrupt:
+            # Every write is in one transaction, which the closed connection rolled back.
+            click.echo("Error: interrupted: nothing was written", err=True)
+            raise click.exceptions.Exit(ExitStatus.INTERRUPTED) from None
         except (CidadaoError, OSError) as exc:
             if isinstance(exc, OSError) and exc.filename is None:
                 raise  # not a file of ours: a bug, shown whole

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import click
 import httpx
 
 from cidadao_gql.cli.commands import _connect, _invalidate, _run, _settings, main
-from cidadao_gql.errors import TooManyRejects
+from cidadao_gql.errors import BadImportFile, DatabaseFailed, TooManyRejects
 from cidadao_gql.ingestion.exports import CsvExport, check_encoding
 from cidadao_gql.ingestion.importer import (
     ImportReport,
@@ -93,6 +94,8 @@ async def import_pncp(
         raise click.UsageError("--encoding applies to files, not to --api")
     if rejects_path is None and not dry_run:
         rejects_path = Path("pncp.rejects.csv")
+    if rejects_path is not None:
+        _check_writable(rejects_path)
     settings = _settings()
     found = Rejects()
     # The files are checked before the database is opened: their faults need none.
@@ -106,18 +109,21 @@ async def import_pncp(
     async with _connect(settings) as conn:
         await _schema_ready(conn, dry_run)
         try:
+            # Written before the commit: a rejects file that cannot be written undoes the load.
             report = await _import_pncp(
                 conn, found, exports, start, end, modalities, base_url, max_rejects, dry_run,
+                lambda: _write_rejects(found, rejects_path),
             )  # fmt: skip
         except TooManyRejects:
             _write_rejects(found, rejects_path)  # they are what explains the failure
+            _say_rejects_written(found, rejects_path)
             raise
         changed = any(t.inserted or t.updated for t in report.tables.values())
         if changed and not dry_run:
             await _invalidate(settings, conn, "data")
     for line in report.lines():
         click.echo(line)
-    _write_rejects(found, rejects_path)
+    _say_rejects_written(found, rejects_path)
     if found.rows and rejects_path is None:
         click.echo(f"{len(found.rows)} row(s) would be rejected; --rejects FILE lists them")
     if dry_run:
@@ -125,25 +131,38 @@ async def import_pncp(
 
 
 async def _schema_ready(conn: asyncpg.Connection, dry_run: bool) -> None:
-    """Migrate, except in a dry run, which writes nothing and so needs the schema as is."""
-    if not dry_run:
-        await migrate(conn)
-    elif pending := await pending_migrations(conn):
+    """Apply pending migrations, saying so in one line, so that `import pncp` works on a new
+    database as `serve` does; a dry run writes nothing and so needs the schema as is."""
+    pending = await pending_migrations(conn)
+    if not pending:
+        return
+    if dry_run:
         raise click.ClickException(
             f"the database lacks {len(pending)} migration(s); a dry run changes nothing,"
             " so run `cidadao-gql db migrate` first"
         )
+    click.echo(f"applying {len(pending)} migration(s) to the database first")
+    try:
+        await migrate(conn)
+    except asyncpg.PostgresError as exc:
+        raise DatabaseFailed(
+            f"applying {len(pending)} migration(s) failed, so nothing was imported: {exc}"
+            " (`cidadao-gql db migrate` applies them alone)"
+        ) from None
 
 
 async def _import_pncp(
     conn: asyncpg.Connection, found: Rejects, exports: dict[str, CsvExport] | None,
     start: datetime | None, end: datetime | None, modalities: tuple[int, ...], base_url: str,
-    max_rejects: RejectLimit, dry_run: bool,
+    max_rejects: RejectLimit, dry_run: bool, before_commit: Callable[[], None],
 ) -> ImportReport:  # fmt: skip
     if exports is not None:
         for export in exports.values():
             click.echo(export.describe())
-        return await import_exports(conn, exports, found, max_rejects=max_rejects, dry_run=dry_run)
+        return await import_exports(
+            conn, exports, found,
+            max_rejects=max_rejects, dry_run=dry_run, before_commit=before_commit,
+        )  # fmt: skip
     if start is None or end is None or start > end:
         raise click.UsageError("--api needs --from DATE and --to DATE, in that order")
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
@@ -152,12 +171,32 @@ async def _import_pncp(
         )
     return await import_rows(
         conn, rows.procurements, rows.items, rows.results, found,
-        max_rejects=max_rejects, dry_run=dry_run,
+        max_rejects=max_rejects, dry_run=dry_run, before_commit=before_commit,
     )  # fmt: skip
+
+
+def _check_writable(path: Path) -> None:
+    """Open the rejects file before any work, so that the rows it should list are not lost
+    after a load; it is left as it was (not created, not emptied)."""
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise BadImportFile(
+            f"cannot write the rejects file {path}: {exc.strerror or exc}; nothing was imported"
+            " (--rejects names another)"
+        ) from None
+    if not existed:
+        path.unlink()
+
+
+def _say_rejects_written(found: Rejects, path: Path | None) -> None:
+    if found.rows and path is not None:
+        click.echo(f"{len(found.rows)} rejected row(s) written to {path}")
 
 
 def _write_rejects(found: Rejects, path: Path | None) -> None:
     if found.rows and path is not None:
         with path.open("w", newline="", encoding="utf-8") as out:
             found.write(out)
-        click.echo(f"{len(found.rows)} rejected row(s) written to {path}")

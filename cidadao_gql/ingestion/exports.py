@@ -19,6 +19,7 @@ import codecs
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +36,12 @@ _CHUNK = 1 << 16
 # A header of this many characters without a line break is not a header: the file is not
 # CSV, or not in the encoding it is read in (UTF-16 read as UTF-8 or the reverse).
 _HEADER_LIMIT = 1 << 16
-# NUL and the C0 controls other than TAB, LF, VT, FF, CR and the old DOS end-of-file mark
+# The C0 controls other than NUL, TAB, LF, VT, FF, CR and the old DOS end-of-file mark
 # (0x1A) never occur in CSV text; ISO-8859-1 and Windows-1252 would decode them anyway.
-_NOT_TEXT = re.compile(rb"[\x00-\x08\x0e-\x19\x1b-\x1f]")
+_NOT_TEXT = re.compile(rb"[\x01-\x08\x0e-\x19\x1b-\x1f]")
+# NUL is told apart by how many there are: binary files and UTF-16 are full of them, while
+# a stray NUL in a text file damages only its field, whose row is rejected (values.text).
+_NUL_SHARE = 100  # a file whose first 64 KiB are more than 1 % NUL is not text
 _CONTAINERS = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive", b"%PDF": "a PDF"}
 
 
@@ -91,15 +95,28 @@ class CsvExport:
         except (UnicodeError, csv.Error, OSError) as exc:
             raise _unreadable(self.path, self.encoding, exc, "record 1") from None
 
+    def _ends_inside_quotes(self) -> bool:
+        """An odd number of quotes: the last quoted field was never closed (quotes inside
+        one are doubled, so they do not change the count's parity)."""
+        with self._open() as fh:
+            return sum(chunk.count('"') for chunk in iter(lambda: fh.read(_CHUNK), "")) % 2 == 1
+
     def _open(self) -> TextIO:
         return self.path.open(newline="", encoding=self.encoding, errors=self.errors)
 
     def _row(self, number: int, fields: list[str], *, last: bool) -> tuple[int, Row]:
         width = len(self.columns)
-        if len(fields) == width:
+        # A file cut inside a quoted field ends with a record whose fields may all be there,
+        # the last one short: only an unclosed quote tells.
+        unclosed = last and self._ends_inside_quotes()
+        if len(fields) == width and not unclosed:
             return number, dict(zip(self.columns, fields, strict=True))
-        reason = f"expected {width} fields, got {len(fields)}"
-        if last and not self.ends_with_line_break:
+        reason = (
+            f"expected {width} fields, got {len(fields)}"
+            if len(fields) != width
+            else "its last quoted field is never closed"
+        )
+        if last and (unclosed or not self.ends_with_line_break):
             reason += " (the file ends inside this record: is it truncated?)"
         # What was read goes to the rejects file with the reason, named as far as it goes.
         row: dict[str, object] = {
@@ -121,7 +138,7 @@ def check_encoding(name: str) -> None:
 
 
 def open_export(path: Path, required: Collection[str], encoding: str | None = None) -> CsvExport:
-    """Settle a file's encoding (detected unless given), delimiter (`,` or `;`) and header.
+    """Settle a file's encoding (detected unless given), delimiter (`,`, `;`, tab) and header.
 
     Raises UndecodableFile when the file is not text in any encoding tried, or not in the
     one given; BadImportFile when it is empty, unreadable as CSV or lacks a column in
@@ -133,6 +150,7 @@ def open_export(path: Path, required: Collection[str], encoding: str | None = No
             check_encoding(encoding)
         except ValueError as exc:
             raise BadImportFile(f"{path}: {exc}; name a text encoding such as latin-1") from None
+        _refuse_bom_mismatch(path, encoding)
     try:
         if encoding is None:
             encoding, cut = detect_encoding(path)
@@ -150,14 +168,46 @@ def open_export(path: Path, required: Collection[str], encoding: str | None = No
         raise _unreadable(path, encoding, exc, "the header") from None
     # A byte-order mark read as text (--encoding utf-8 on a utf-8-sig file) is not a name.
     columns = (names[0].lstrip("\ufeff"), *names[1:])
-    missing = [name for name in required if name not in columns]
-    if missing:
-        raise BadImportFile(
-            f"{path} lacks the required column(s) {', '.join(missing)}"
-            f" (its header has {len(columns)} columns delimited by {delimiter!r});"
-            " nothing was imported"
-        )
+    _check_header(path, columns, required, delimiter)
     return CsvExport(path, encoding, detected, delimiter, columns, ends_with_line_break, errors)
+
+
+def _check_header(
+    path: Path, columns: tuple[str, ...], required: Collection[str], delimiter: str
+) -> None:
+    """BadImportFile for a column named twice (which of the two would a row take?) or a
+    required one missing; a name that differs only by case or spaces is pointed at."""
+    twice = [name for name, count in Counter(columns).items() if count > 1]
+    if twice:
+        raise BadImportFile(
+            f"{path} names the column(s) {', '.join(twice)} more than once; nothing was imported"
+        )
+    missing = [name for name in required if name not in columns]
+    if not missing:
+        return
+    loose = {name.strip().casefold(): name for name in columns}
+    named = [
+        f"{name} (the header has {loose[key]!r}: names match exactly, case and spaces too)"
+        if (key := name.casefold()) in loose
+        else name
+        for name in missing
+    ]
+    raise BadImportFile(
+        f"{path} lacks the required column(s) {', '.join(named)}"
+        f" (its header has {len(columns)} columns delimited by {delimiter!r});"
+        " nothing was imported"
+    )
+
+
+def _refuse_bom_mismatch(path: Path, encoding: str) -> None:
+    """A UTF-8 byte-order mark read in another encoding would garble the first name."""
+    with path.open("rb") as fh:
+        starts_with_bom = fh.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+    if starts_with_bom and codecs.lookup(encoding).name not in (UTF8, UTF8_BOM):
+        raise UndecodableFile(
+            f"{path} starts with a UTF-8 byte-order mark, so it is UTF-8, not {encoding}:"
+            " leave out --encoding (or name utf-8-sig)"
+        )
 
 
 def _unreadable(path: Path, encoding: str | None, exc: Exception, where: str) -> ImportFailed:
@@ -224,17 +274,19 @@ def _refuse_binary(path: Path, head: bytes) -> None:
         if head.startswith(magic):
             raise UndecodableFile(f"{path} is {kind}, not CSV text: extract the CSV first")
     control = _NOT_TEXT.search(head)
-    if control:
+    if control or head.count(0) * _NUL_SHARE > len(head):
+        first = [i for i in (head.find(0), control.start() if control else -1) if i >= 0]
+        offset = min(first)
         raise UndecodableFile(
-            f"{path} is not text (byte 0x{control.group()[0]:02x} at offset {control.start()});"
+            f"{path} is not text (byte 0x{head[offset]:02x} at offset {offset});"
             " if it is UTF-16 or another multi-byte encoding, name it with --encoding"
         )
 
 
 def sniff_delimiter(header: str) -> str:
-    """`,` or `;`, read off the header row; `,` when the header has a single column."""
+    """`,`, `;` or a tab, read off the header row; `,` when the header has a single column."""
     try:
-        return csv.Sniffer().sniff(header, delimiters=",;").delimiter
+        return csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
     except csv.Error:
         return ","
 

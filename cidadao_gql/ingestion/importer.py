@@ -8,7 +8,7 @@ rolled back when a source has more rejected rows than the limit allows, and afte
 from __future__ import annotations
 
 import csv
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -184,6 +184,7 @@ async def import_rows(
     max_rejects: RejectLimit = UNLIMITED,
     dry_run: bool = False,
     columns: Mapping[str, Collection[str]] | None = None,
+    before_commit: Callable[[], None] = lambda: None,
 ) -> ImportReport:
     """Map every row, then load in one transaction. Raises TooManyRejects, having loaded
     nothing, when a source has more rejected rows than `max_rejects` allows; a dry run does
@@ -195,6 +196,9 @@ async def import_rows(
 
     A row whose natural key an earlier row of the same source carried is rejected as a
     duplicate: the first one loads, and no row silently replaces another.
+
+    `before_commit` runs once the load is done and within the limit, before the commit (and
+    the rollback of a dry run): what it raises rolls the load back.
     """
     report = ImportReport(
         sources={PROCUREMENTS: SourceCount(), ITEMS: SourceCount(), RESULTS: SourceCount()}
@@ -216,6 +220,7 @@ async def import_rows(
         awards_changed = report.tables["awards"].inserted or report.tables["awards"].updated
         if awards_changed and not dry_run:
             await refresh_derived(conn)
+        before_commit()
     except BaseException:
         await transaction.rollback()
         raise
@@ -510,6 +515,7 @@ async def import_exports(
     *,
     max_rejects: RejectLimit = UNLIMITED,
     dry_run: bool = False,
+    before_commit: Callable[[], None] = lambda: None,
 ) -> ImportReport:
     """Import opened files (open_directory), each source's columns as its header has them."""
     return await import_rows(
@@ -521,4 +527,5 @@ async def import_exports(
         max_rejects=max_rejects,
         dry_run=dry_run,
         columns={source: export.columns for source, export in exports.items()},
+        before_commit=before_commit,
     )

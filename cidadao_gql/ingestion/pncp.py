@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -27,6 +27,23 @@ _SIZES = {"ME": "ME", "EPP": "EPP", "DEMAIS": "DEMAIS", "NÃO INFORMADO": "NI"}
 _SPHERES = frozenset("FEMN")
 _UF = re.compile(r"^[A-Z]{2}$")
 _POWERS = frozenset("ELJN")
+
+# The domain of values a row may hold, beyond what the tables can store (values.py): one
+# place, checked as each field is read (_field). PNCP's modality codes are 1 to 13 (its
+# table of modalidades; --modality takes the same); amounts and quantities are never
+# negative; the days a record was published, entered, changed or awarded are not in the
+# future, give or take a day of time zones and clocks. Proposal opening and closing are
+# future days by nature and are not checked.
+MODALITIES = range(1, 14)
+_NOT_NEGATIVE = frozenset({
+    "data.valorTotalEstimado", "data.valorTotalHomologado", "quantidade",
+    "valorUnitarioEstimado", "valorTotal", "quantidadeHomologada", "valorUnitarioHomologado",
+    "valorTotalHomologado",
+})  # fmt: skip
+_NOT_FUTURE = frozenset({
+    "data.dataPublicacaoPncp", "data.dataInclusao", "data.dataAtualizacao", "dataResultado",
+})  # fmt: skip
+_FUTURE_TOLERANCE = timedelta(days=1)
 
 
 # The columns no row can be mapped without. A file that lacks one is refused whole, before
@@ -184,11 +201,27 @@ def _field(
 ) -> T | None:
     try:
         value = read(row.get(name))
+        if value is not None:
+            _check_domain(name, value)
     except BadValue as exc:
         raise Rejected(f"{name}: {exc}") from None
     if value is None and required:
         raise Rejected(f"{name}: missing")
     return value
+
+
+def _check_domain(name: str, value: object) -> None:
+    """BadValue for a value its column can hold but that cannot be true (MODALITIES)."""
+    if name in _NOT_NEGATIVE and isinstance(value, Decimal) and value < 0:
+        raise BadValue(f"{value} is negative")
+    if name == "data.modalidadeId" and value not in MODALITIES:
+        raise BadValue(f"unknown modality {value} (PNCP's are {MODALITIES[0]} to {MODALITIES[-1]})")
+    if name in _NOT_FUTURE:
+        when = value if isinstance(value, date) else values.timestamp(value)
+        assert when is not None
+        latest = date.today() + _FUTURE_TOLERANCE
+        if (when.date() if isinstance(when, datetime) else when) > latest:
+            raise BadValue(f"{value} is in the future (after {latest})")
 
 
 def _required(row: Row, name: str, read: Callable[[object], T | None]) -> T:

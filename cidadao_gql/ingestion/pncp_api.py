@@ -23,10 +23,10 @@ from tenacity import (
 )
 
 from cidadao_gql.ingestion import values
-from cidadao_gql.ingestion.pncp import Row
+from cidadao_gql.ingestion.pncp import MODALITIES, Row
 
 DEFAULT_BASE_URL = "https://pncp.gov.br/api"
-ALL_MODALITIES = tuple(range(1, 14))
+ALL_MODALITIES = tuple(MODALITIES)
 _WINDOW = timedelta(days=30)
 
 
