@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 from harness import (
@@ -201,14 +202,15 @@ def markdown(figures: dict[str, Any]) -> str:
         rows = sorted(part["cases"], key=lambda r: -r["read_per_row"])
         pages = [r for r in rows if not r["list"].startswith("spending")]
         spending = [r for r in rows if r["list"].startswith("spending")]
-        over = [r for r in pages if r["read_per_row"] > BOUND]
-        shown = pages[: max(10, len(over))]
+        over = Counter(r["list"] for r in pages if r["read_per_row"] > BOUND)
+        shown = pages[:15]
         lines += [
             f"Filter × ordering ({stamped(part)}): a page of 20 (nested lists: 5 parents), "
             f"rows read by the scan nodes of `EXPLAIN (ANALYZE, BUFFERS)` per row returned. "
-            f"{len(pages)} page cases, worst {pages[0]['read_per_row']}, {len(over)} over "
-            f"{BOUND}; the {len(shown)} worst below, every case in "
-            f"`benchmarks/results/filters.json`.",
+            f"{len(pages)} page cases, worst {pages[0]['read_per_row']}; "
+            f"{sum(over.values())} over {BOUND}"
+            f"{': ' if over else ''}{', '.join(f'{n} of {k}' for k, n in over.most_common())}. "
+            f"The {len(shown)} worst below, every case in `benchmarks/results/filters.json`.",
             "",
             *_table(shown, "returned", "read/row"),
             "",
