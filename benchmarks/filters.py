@@ -15,9 +15,11 @@ for S seconds (30) after 5 s of warm-up; each request drawn at random from the i
 shapes (an agency page with its contracts, contracts above a value drawn between R$ 1 and
 R$ 5,000,000, spending by supplier in SP) and three more (a date range by value, a small
 agency's contracts, a rare search word), with variables drawn anew in wrk's Lua for every
-request, so the response cache rarely answers. Each shape is asked once first (with the
-variables of EXAMPLES) and must answer without GraphQL errors; the run counts HTTP errors,
-answers with GraphQL errors and response-cache hits. Reports P50/P95/P99.
+request (the response cache answers those drawn again, mostly of the two shapes with few
+distinct variables: spending by supplier, agencies by UF; the table says how many). Each
+shape is asked once first (with the variables of EXAMPLES) and must answer without GraphQL
+errors; the run counts HTTP errors, answers with GraphQL errors and response-cache hits.
+Reports P50/P95/P99.
 
 Results: benchmarks/results/filters.md and filters.json (benchmarks/record.py; each mode
 fills its part, stamped with its own date and commit, and keeps the other's from an earlier
@@ -186,7 +188,8 @@ def markdown(figures: dict[str, Any]) -> str:
         hits = 1 - run["not_hits"] / max(run["requests"], 1)
         lines += [
             f"Mixed workload ({stamped(run)}): six shapes at random, their variables drawn "
-            f"anew for every request; {run['workers']} uvicorn workers"
+            f"anew for every request; {run['workers']} uvicorn "
+            f"worker{'s' if run['workers'] != 1 else ''}"
             f"{', Redis as L2' if run['redis'] else ''}; wrk, {run['connections']} "
             f"connections, {run['duration_s']} s after 5 s of warm-up.",
             "",
