@@ -9,15 +9,21 @@ number), every list's every filter field with a selective and a broad value, und
 ordering it offers (tests/filter_plans.py enumerates them), each page of 20: rows read by
 the scan nodes of EXPLAIN (ANALYZE, BUFFERS) per row returned, and the statements' time.
 
-`load`: cidadao-gql with two uvicorn workers, Redis as L2 (REDIS_URL, or 127.0.0.1:6379),
-rate limiting off, wrk with C connections (32) for S seconds (30) after 5 s of warm-up; each
-request drawn at random from the issue's three shapes (an agency page with its contracts,
-contracts above a value drawn between R$ 1 and R$ 5,000,000, spending by supplier in SP)
-and three more (a date range by value, a small agency's contracts, a rare search word),
-with variables drawn anew in wrk's Lua for every request, so the response cache rarely
-answers. Reports P50/P95/P99.
+`load`: cidadao-gql with two uvicorn workers, Redis as L2 (BENCH_REDIS_URL, default
+redis://127.0.0.1:6379/14, when it answers), rate limiting off, wrk with C connections (32)
+for S seconds (30) after 5 s of warm-up; each request drawn at random from the issue's three
+shapes (an agency page with its contracts, contracts above a value drawn between R$ 1 and
+R$ 5,000,000, spending by supplier in SP) and three more (a date range by value, a small
+agency's contracts, a rare search word), with variables drawn anew in wrk's Lua for every
+request (the response cache answers those drawn again, mostly of the two shapes with few
+distinct variables: spending by supplier, agencies by UF; the table says how many). Each
+shape is asked once first (with the variables of EXAMPLES) and must answer without GraphQL
+errors; the run counts HTTP errors, answers with GraphQL errors and response-cache hits.
+Reports P50/P95/P99.
 
-Results: benchmarks/results/filters.json and filters.md (each mode fills its part).
+Results: benchmarks/results/filters.md and filters.json (benchmarks/record.py; each mode
+fills its part, stamped with its own date and commit, and keeps the other's from an earlier
+run on as many contracts); benchmarks/readme.py puts the table in the README.
 """
 
 from __future__ import annotations
@@ -26,13 +32,25 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
+from collections import Counter
 from typing import Any
 
-from harness import ROOT, database_url, ensure_wrk, seed, server_process
+from harness import (
+    ROOT,
+    check_answers,
+    database_url,
+    ensure_wrk,
+    load,
+    lua_script,
+    lua_string,
+    port,
+    seed,
+    server_process,
+)
+from record import RESULTS, commit, save
+from suite import redis_url
 
 sys.path.insert(0, str(ROOT))  # tests.filter_plans: the cases, shared with the tests
 
@@ -41,46 +59,53 @@ from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
 from tests.filter_plans import cases, measure, timed
 
-RESULTS = ROOT / "benchmarks" / "results"
 BOUND = 50  # the issue's target: rows read per row returned, worst case
-PORT = 18300
-LUA = r"""
-agencies = {%(agencies)s}
-small = {%(small)s}
-words = {"helicóptero", "submarino", "ambulâncias", "geradores", "calçadas", "xyzzy"}
-ufs = {"AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA",
-       "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO"}
-init = function(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16)) end
+
+# The mixed workload: the issue's three shapes, then three more (tests/test_benchmarks.py
+# validates them against schema.graphql).
+MIXED = {
+    "agencies_by_uf": "query A($uf: UF) { agencies(first: 5, filter: {uf: $uf}) { nodes { name contracts(first: 10) { nodes { number supplier { name } } } } } }",
+    "value_above": "query V($v: Decimal) { contracts(first: 20, filter: {valueMin: $v}) { nodes { number finalValue agency { name } } } }",
+    "spending_sp": "query S($n: Int!) { spending(groupBy: SUPPLIER, filter: {uf: SP}, first: $n) { key label total } }",
+    "date_range": "query D($a: Date, $b: Date) { contracts(first: 20, filter: {signedFrom: $a, signedTo: $b}, orderBy: {field: VALUE}) { nodes { number finalValue } } }",
+    "small_agency": "query G($id: ID, $v: Decimal) { contracts(first: 20, filter: {agency: $id, valueMin: $v}) { nodes { number signedOn } } }",
+    "rare_word": "query T($q: String, $v: Decimal) { contracts(first: 20, filter: {search: $q, valueMin: $v}) { nodes { number object } } }",
+}
+# Each shape's variables, drawn in wrk's Lua for every request (a Lua expression making
+# their JSON), and one set of them (`None`: a small agency's ID) asked once before the load.
+DRAWN = {
+    "agencies_by_uf": """string.format('{"uf": "%s"}', ufs[math.random(#ufs)])""",
+    "value_above": """string.format('{"v": "%d"}', math.random(1, 5000000))""",
+    "spending_sp": """string.format('{"n": %d}', math.random(5, 50))""",
+    "date_range": """(function() local a = math.random(0, 1700) local b = a + math.random(0, 30)
+    return string.format('{"a": "%s", "b": "%s"}', day(a), day(b)) end)()""",
+    "small_agency": """string.format('{"id": "%s", "v": "%d"}', small[math.random(#small)],
+    math.random(0, 100000))""",
+    "rare_word": """string.format('{"q": "%s", "v": "%d"}', words[math.random(#words)],
+    math.random(0, 1000))""",
+}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "agencies_by_uf": {"uf": "SP"},
+    "value_above": {"v": "4000000"},
+    "spending_sp": {"n": 50},
+    "date_range": {"a": "2021-04-01", "b": "2021-05-01"},
+    "small_agency": {"id": None, "v": "0"},
+    "rare_word": {"q": "xyzzy", "v": "0"},
+}
+NEXT_BODY = r"""
+local small = {%s}
+local words = {"helicóptero", "submarino", "ambulâncias", "geradores", "calçadas", "xyzzy"}
+local ufs = {"AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA",
+             "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO"}
 local function day(offset)
   return os.date("!%%Y-%%m-%%d", os.time({year = 2021, month = 4, day = 1}) + offset * 86400)
 end
 local shapes = {
-  function() return [[query A($uf: UF) { agencies(first: 5, filter: {uf: $uf}) { nodes { name contracts(first: 10) { nodes { number supplier { name } } } } } }]],
-    string.format('{"uf": "%%s"}', ufs[math.random(#ufs)]) end,
-  function() return [[query V($v: Decimal) { contracts(first: 20, filter: {valueMin: $v}) { nodes { number finalValue agency { name } } } }]],
-    string.format('{"v": "%%d"}', math.random(1, 5000000)) end,
-  function() return [[query S($n: Int!) { spending(groupBy: SUPPLIER, filter: {uf: SP}, first: $n) { key label total } }]],
-    string.format('{"n": %%d}', math.random(5, 50)) end,
-  function() local a = math.random(0, 1700) local b = a + math.random(0, 30)
-    return [[query D($a: Date, $b: Date) { contracts(first: 20, filter: {signedFrom: $a, signedTo: $b}, orderBy: {field: VALUE}) { nodes { number finalValue } } }]],
-    string.format('{"a": "%%s", "b": "%%s"}', day(a), day(b)) end,
-  function() return [[query G($id: ID, $v: Decimal) { contracts(first: 20, filter: {agency: $id, valueMin: $v}) { nodes { number signedOn } } }]],
-    string.format('{"id": "%%s", "v": "%%d"}', small[math.random(#small)], math.random(0, 100000)) end,
-  function() return [[query T($q: String, $v: Decimal) { contracts(first: 20, filter: {search: $q, valueMin: $v}) { nodes { number object } } }]],
-    string.format('{"q": "%%s", "v": "%%d"}', words[math.random(#words)], math.random(0, 1000)) end,
+%s
 }
-request = function()
-  local query, variables = shapes[math.random(#shapes)]()
-  local body = string.format('{"query": "%%s", "variables": %%s}', query:gsub('"', '\\"'), variables)
-  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"}, body)
-end
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
-                 + summary.errors.status + summary.errors.timeout
-  io.write(string.format(
-    "RESULT {\"rps\": %%.1f, \"p50\": %%.2f, \"p95\": %%.2f, \"p99\": %%.2f, \"errors\": %%d, \"requests\": %%d}\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(95) / 1000, latency:percentile(99) / 1000, errors, summary.requests))
+local function next_body()
+  local shape = shapes[math.random(#shapes)]
+  return '{"query": ' .. shape.query .. ', "variables": ' .. shape.variables() .. '}'
 end
 """
 
@@ -91,6 +116,7 @@ def _settings() -> Settings:
 
 
 async def statements() -> list[dict[str, Any]]:
+    """Every case of tests/filter_plans.py, measured."""
     rows = []
     async with open_database(_settings()) as db:
         for case in await cases(db):
@@ -115,50 +141,87 @@ async def _ids() -> tuple[list[str], list[str]]:
     ]
 
 
-def load(duration: int, connections: int, workers: int) -> dict[str, Any]:
+def mixed_script(small: list[str]) -> str:
+    """wrk's script for the mixed workload: a shape at random, its variables drawn anew."""
+    shapes = ",\n".join(
+        f"  {{query = {lua_string(json.dumps(query))}, "
+        f"variables = function() return {DRAWN[name]} end}}"
+        for name, query in MIXED.items()
+    )
+    ids = ", ".join(lua_string(i) for i in small)
+    return lua_script([], next_body=NEXT_BODY % (ids, shapes))
+
+
+def examples(small: list[str]) -> list[str]:
+    """One body of each shape, with the variables of EXAMPLES."""
+    return [
+        json.dumps({"query": MIXED[name], "variables": {
+            key: small[0] if value is None else value for key, value in variables.items()
+        }})
+        for name, variables in EXAMPLES.items()
+    ]  # fmt: skip
+
+
+def mixed_load(duration: int, connections: int, workers: int) -> dict[str, Any]:
     ensure_wrk()
     agencies, small = asyncio.run(_ids())
-    script = LUA % {
-        "agencies": ", ".join(f'"{a}"' for a in agencies),
-        "small": ", ".join(f'"{a}"' for a in small or agencies),
-    }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
-        file.write(script)
+    small = small or agencies
+    redis = redis_url()
     env = {"DATABASE_URL": database_url(), "RATE_LIMIT_CAPACITY": "0", "LOG_LEVEL": "WARNING",
-           "RUN_INVESTIGATIONS": "false",
-           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}  # fmt: skip
+           "RUN_INVESTIGATIONS": "false", **({"REDIS_URL": redis} if redis else {})}  # fmt: skip
     app = ["cidadao_gql.web.app:create_app", "--factory", "--workers", str(workers)]
-    with server_process(app, env, PORT) as (base, _):
-        command = ["wrk", "-t2", f"-c{connections}", "--timeout", "10s", "-s", file.name]
-        subprocess.run([*command, "-d5s", f"{base}/graphql"], capture_output=True, check=True)
-        out = subprocess.run([*command, f"-d{duration}s", f"{base}/graphql"],
-                             capture_output=True, text=True, check=True, timeout=duration + 60).stdout  # fmt: skip
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
-    return {**result, "connections": connections, "workers": workers, "duration_s": duration}
+    with server_process(app, env, port(50)) as (base, _):
+        check_answers(base, examples(small))
+        result = load(base, mixed_script(small), duration, connections, warmup=5)
+    return {**result, "connections": connections, "workers": workers, "duration_s": duration,
+            "redis": redis is not None}  # fmt: skip
 
 
-def markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Selective filters ({report.get('contracts', 0):,} contracts)", ""]
-    if "load" in report:
-        run = report["load"]
-        lines += ["## Mixed workload", "",
-                  "| connections | workers | req/s | P50 ms | P95 ms | P99 ms | errors |",
-                  "|---|---|---|---|---|---|---|",
-                  f"| {run['connections']} | {run['workers']} | {run['rps']} | {run['p50']} |"
-                  f" {run['p95']} | {run['p99']} | {run['errors']} |", ""]  # fmt: skip
-    if "statements" in report:
-        rows = sorted(report["statements"], key=lambda r: -r["read_per_row"])
+def stamped(part: dict[str, Any]) -> str:
+    return f"measured {part['date']} at commit `{part['commit'][:10]}`"
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    lines = [f"{figures['contracts']:,} contracts.", ""]
+    if "load" in figures:
+        run = figures["load"]
+        hits = 1 - run["not_hits"] / max(run["requests"], 1)
+        lines += [
+            f"Mixed workload ({stamped(run)}): six shapes at random, their variables drawn "
+            f"anew for every request; {run['workers']} uvicorn "
+            f"worker{'s' if run['workers'] != 1 else ''}"
+            f"{', Redis as L2' if run['redis'] else ''}; wrk, {run['connections']} "
+            f"connections, {run['duration_s']} s after 5 s of warm-up.",
+            "",
+            "| req/s | P50 ms | P95 ms | P99 ms | HTTP errors | GraphQL errors "
+            "| answered by the response cache |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {run['rps']:,.0f} | {run['p50']:.1f} | {run['p95']:.1f} | {run['p99']:.1f} | "
+            f"{run['errors']:.0f} | {run['graphql_errors']:.0f} | {hits:.1%} |",
+            "",
+        ]
+    if "statements" in figures:
+        part = figures["statements"]
+        rows = sorted(part["cases"], key=lambda r: -r["read_per_row"])
         pages = [r for r in rows if not r["list"].startswith("spending")]
-        over = [r for r in pages if r["read_per_row"] > BOUND]
-        lines += ["## Pages: rows read per row returned, worst first", "",
-                  f"{len(pages)} filter × ordering cases (page of 20; nested lists: 5 parents);"
-                  f" worst {pages[0]['read_per_row']}; {len(over)} over {BOUND}.", ""]  # fmt: skip
-        lines += _table(pages, "returned", "read/row")
-        lines += ["", "## Spending: rows read per contract aggregated", ""]
-        lines += _table([r for r in rows if r["list"].startswith("spending")], "aggregated",
-                        "read/row")  # fmt: skip
-    return "\n".join(lines) + "\n"
+        spending = [r for r in rows if r["list"].startswith("spending")]
+        over = Counter(r["list"] for r in pages if r["read_per_row"] > BOUND)
+        shown = pages[:15]
+        lines += [
+            f"Filter × ordering ({stamped(part)}): a page of 20 (nested lists: 5 parents), "
+            f"rows read by the scan nodes of `EXPLAIN (ANALYZE, BUFFERS)` per row returned. "
+            f"{len(pages)} page cases, worst {pages[0]['read_per_row']}; "
+            f"{sum(over.values())} over {BOUND}"
+            f"{': ' if over else ''}{', '.join(f'{n} of {k}' for k, n in over.most_common())}. "
+            f"The {len(shown)} worst below, every case in `benchmarks/results/filters.json`.",
+            "",
+            *_table(shown, "returned", "read/row"),
+            "",
+            f"Spending, rows read per contract aggregated: the 5 worst of {len(spending)}.",
+            "",
+            *_table(spending[:5], "aggregated", "read/row"),
+        ]
+    return "\n".join(lines)
 
 
 def _table(rows: list[dict[str, Any]], returned: str, ratio: str) -> list[str]:
@@ -183,19 +246,16 @@ def main() -> None:
     args = parser.parse_args()
     seed(args.contracts)
     path = RESULTS / "filters.json"
-    report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    if report.get("contracts") != args.contracts:
-        report = {}
-    report["contracts"] = args.contracts
-    report["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    kept = json.loads(path.read_text())["figures"] if path.exists() else {}
+    figures = kept if kept.get("contracts") == args.contracts else {}
+    figures["contracts"] = args.contracts
+    stamp = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+             "commit": commit()["sha"]}  # fmt: skip
     if args.mode == "statements":
-        report["statements"] = asyncio.run(statements())
+        figures["statements"] = {**stamp, "cases": asyncio.run(statements())}
     else:
-        report["load"] = load(args.duration, args.connections, args.workers)
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(report, indent=1, default=str) + "\n")
-    (RESULTS / "filters.md").write_text(markdown(report))
-    print(markdown(report)[:3000])
+        figures["load"] = {**stamp, **mixed_load(args.duration, args.connections, args.workers)}
+    save("filters", markdown(figures), figures)
 
 
 if __name__ == "__main__":

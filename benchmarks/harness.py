@@ -11,9 +11,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -26,13 +27,15 @@ from cidadao_gql.migrations import migrate
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql://root@127.0.0.1/cgql_bench"
 
-# One script for every load: the bodies, picked by `pick`; every answer is looked at, so a
-# row counts GraphQL errors (an answer with "errors", even in a 200) and answers that were
-# not response-cache hits, besides wrk's own HTTP and socket errors.
+# One script for every load: the bodies, picked by `pick` (or each made by `next_body`);
+# every answer is looked at, so a row counts GraphQL errors (an answer with "errors", even
+# in a 200) and answers that were not response-cache hits, besides wrk's own HTTP and
+# socket errors.
 LUA = r"""
 local bodies = {%(bodies)s}
 local headers = {%(headers)s}
 %(pick)s
+%(next_body)s
 local threads = {}
 setup = function(thread)
   table.insert(threads, thread)
@@ -43,7 +46,7 @@ init = function(args)
   graphql_errors, not_hits = 0, 0
 end
 request = function()
-  return wrk.format("POST", "/graphql", headers, bodies[pick()])
+  return wrk.format("POST", "/graphql", headers, next_body())
 end
 response = function(status, answer_headers, body)
   if body and string.find(body, '"errors"', 1, true) then graphql_errors = graphql_errors + 1 end
@@ -66,6 +69,7 @@ done = function(summary, latency, requests)
 end
 """
 UNIFORM = "local function pick() return math.random(#bodies) end"
+PICKED = "local function next_body() return bodies[pick()] end"
 
 
 def lua_string(text: str) -> str:
@@ -73,13 +77,19 @@ def lua_string(text: str) -> str:
 
 
 def lua_script(
-    bodies: list[str], headers: dict[str, str] | None = None, pick: str = UNIFORM
+    bodies: list[str],
+    headers: dict[str, str] | None = None,
+    pick: str = UNIFORM,
+    next_body: str = PICKED,
 ) -> str:
+    """The load script: `bodies` drawn by `pick`, or whatever Lua `next_body` makes (a
+    function of that name returning a request body, drawn anew for each request)."""
     sent = {"Content-Type": "application/json", **(headers or {})}
     return LUA % {
         "bodies": ", ".join(lua_string(b) for b in bodies),
         "headers": ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in sent.items()),
         "pick": pick,
+        "next_body": next_body,
     }
 
 
@@ -105,9 +115,13 @@ def load(
     return result
 
 
-def check_answers(base: str, bodies: list[str], headers: dict[str, str] | None = None) -> None:
+def check_answers(
+    base: str, bodies: list[str], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Each distinct body asked once before any load: an answer that is not a 200 without
-    GraphQL errors stops the benchmark, so that no row measures error answers."""
+    GraphQL errors stops the benchmark, so that no row measures error answers. The answers'
+    `data`, by body."""
+    answers: dict[str, Any] = {}
     for body in dict.fromkeys(bodies):
         answer = httpx.post(f"{base}/graphql", content=body, timeout=60,
                             headers={"content-type": "application/json", **(headers or {})})  # fmt: skip
@@ -117,6 +131,8 @@ def check_answers(base: str, bodies: list[str], headers: dict[str, str] | None =
                 f"{base} answered {answer.status_code} with errors to {body[:200]}:\n"
                 f"{answer.text[:2000]}"
             )
+        answers[body] = found["data"]
+    return answers
 
 
 BARE_APP = """
@@ -251,3 +267,52 @@ def port(offset: int) -> int:
 def median(runs: list[dict[str, float]]) -> dict[str, float]:
     """The round of median throughput (its latencies and counts with it)."""
     return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
+class lifespan:
+    """An ASGI app's lifespan, started and stopped around a block, for calling the app in
+    process (`call`); its state."""
+
+    def __init__(self, app: Any) -> None:
+        self.app, self.state = app, dict[str, Any]()
+        self.messages: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        self.started = asyncio.Event()
+
+    async def __aenter__(self) -> dict[str, Any]:
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.started.set()
+
+        await self.messages.put({"type": "lifespan.startup"})
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": self.state}
+        self.task = asyncio.create_task(self.app(scope, self.messages.get, send))
+        await self.started.wait()
+        return self.state
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.messages.put({"type": "lifespan.shutdown"})
+        await self.task
+
+
+async def call(app: Any, state: dict[str, Any], body: bytes) -> None:
+    """One JSON POST /graphql through the app's whole ASGI stack, in process; it must
+    answer 200."""
+    sent: list[MutableMapping[str, Any]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/graphql", "raw_path": b"/graphql",
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "headers": [(b"content-type", b"application/json"), (b"host", b"bench")],
+             "server": ("127.0.0.1", 80), "state": dict(state)}  # fmt: skip
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 200, sent

@@ -19,12 +19,10 @@ import cProfile
 import os
 import pstats
 import time
-from collections.abc import MutableMapping
-from typing import Any
 
 import orjson
 import uvloop
-from harness import database_url, seed
+from harness import call, database_url, lifespan, seed
 
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
@@ -45,59 +43,25 @@ async def measure(page: str, requests: int, concurrency: int, profile: bool) -> 
            "CACHE_STRATEGY": "none", "EXECUTOR": "compiled"}  # fmt: skip
     app = create_app(Settings.from_env(env))
     body = orjson.dumps({"query": PAGES[page]})
-    state: dict[str, Any] = {}
-    startup: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    started = asyncio.Event()
-    await startup.put({"type": "lifespan.startup"})
+    async with lifespan(app) as state:
 
-    async def lifespan_send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "lifespan.startup.complete":
-            started.set()
+        async def batch(n: int) -> None:
+            for _ in range(n // concurrency):
+                await asyncio.gather(*(call(app, state, body) for _ in range(concurrency)))
 
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
-    lifespan = asyncio.create_task(app(scope, startup.get, lifespan_send))
-    await started.wait()
-
-    async def one() -> None:
-        sent: list[MutableMapping[str, Any]] = []
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop()
-            await asyncio.Event().wait()  # the client never disconnects
-            raise AssertionError
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                 "method": "POST", "scheme": "http", "path": "/graphql",
-                 "raw_path": b"/graphql", "query_string": b"", "root_path": "",
-                 "headers": [(b"content-type", b"application/json"), (b"host", b"bench")],
-                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": dict(state)}  # fmt: skip
-        await app(scope, receive, send)
-        assert sent[0]["status"] == 200, sent
-
-    async def batch(n: int) -> None:
-        for _ in range(n // concurrency):
-            await asyncio.gather(*(one() for _ in range(concurrency)))
-
-    await batch(50)
-    wall, cpu = time.perf_counter(), time.process_time()
-    await batch(requests)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    done = requests // concurrency * concurrency
-    print(f"{page}: {cpu / done * 1e6:,.0f} µs of CPU per request "
-          f"({wall / done * 1e6:,.0f} µs of wall time), {done:,} requests, {concurrency} at a time")  # fmt: skip
-    if profile:
-        profiler = cProfile.Profile()
-        profiler.enable()
-        await batch(min(requests, 300))
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
-    await startup.put({"type": "lifespan.shutdown"})
-    await lifespan
+        await batch(50)
+        wall, cpu = time.perf_counter(), time.process_time()
+        await batch(requests)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        done = requests // concurrency * concurrency
+        print(f"{page}: {cpu / done * 1e6:,.0f} µs of CPU per request "
+              f"({wall / done * 1e6:,.0f} µs of wall time), {done:,} requests, {concurrency} at a time")  # fmt: skip
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await batch(min(requests, 300))
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 def main() -> None:

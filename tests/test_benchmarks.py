@@ -4,9 +4,11 @@ the suite."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,24 +20,42 @@ sys.path.insert(0, str(BENCHMARKS))  # the benchmarks import each other as scrip
 
 import readme  # noqa: E402  # benchmarks/readme.py, found through the path above
 
-# PostGraphile's own schema, asked by benchmarks/compiled.py of PostGraphile alone.
-PEER_QUERIES = ("PG_",)
+# PostGraphile's own schema: benchmarks/compiled.py's PG_ constants, and the `postgraphile`
+# field of benchmarks/peers.py's shapes (written for PostGraphile v4 and v5 alike).
+PEER_QUERIES = ("PG_", "postgraphile")
 
 
 def benchmark_queries() -> dict[str, str]:
-    """Every GraphQL operation written in a benchmark, by `module.NAME` (or
-    `module.NAME[key]` inside a dict of them)."""
+    """Every GraphQL operation written in a benchmark, by `module.NAME`, `module.NAME[key]`
+    inside a dict of them, or `module.NAME[name].field` for the fields of the dataclasses
+    in a tuple of them (peers.SHAPES)."""
     found: dict[str, str] = {}
     for path in sorted(BENCHMARKS.glob("*.py")):
         module = importlib.import_module(path.stem)
         for name, value in vars(module).items():
             if name.startswith(PEER_QUERIES) or not name.isupper():
                 continue
-            values = value.items() if isinstance(value, dict) else [(None, value)]
-            for key, text in values:
-                if isinstance(text, str) and _is_operation(text):
-                    found[f"{path.stem}.{name}" + (f"[{key}]" if key else "")] = text
+            for where, text in _texts(f"{path.stem}.{name}", value):
+                if _is_operation(text):
+                    found[where] = text
     return found
+
+
+def _texts(where: str, value: object) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(f"{where}[{key}]", item)
+    elif isinstance(value, tuple):
+        for index, item in enumerate(value):
+            if dataclasses.is_dataclass(item) and not isinstance(item, type):
+                label = getattr(item, "name", index)
+                for field in dataclasses.fields(item):
+                    if not field.name.startswith(PEER_QUERIES):
+                        yield from _texts(
+                            f"{where}[{label}].{field.name}", getattr(item, field.name)
+                        )
 
 
 def _is_operation(text: str) -> bool:
@@ -54,6 +74,12 @@ def test_the_benchmarks_queries_are_all_found() -> None:
     """The search above finds what it must (a benchmark query it misses goes unchecked)."""
     assert {"suite.NESTED", "suite.SPENDING", "compiled.FLAT", "cache_zipf.PAGE"} <= set(QUERIES)
     assert "in_process.PAGES[nested]" in QUERIES
+    peers = importlib.import_module("peers")
+    assert {f"peers.SHAPES[{s.name}].ours" for s in peers.SHAPES} <= set(QUERIES)
+    assert {f"filters.MIXED[{name}]" for name in importlib.import_module("filters").MIXED} <= set(
+        QUERIES
+    )
+    assert len(peers.SHAPES) == 9 and not [q for q in QUERIES if "postgraphile" in q]
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
