@@ -15,9 +15,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from cidadao_gql.data import filters as list_filters
 from cidadao_gql.data import sql as statements
 from cidadao_gql.data.db import Database, Record
-from cidadao_gql.data.sql import Entity, Filters, PageRequest
+from cidadao_gql.data.sql import Entity, PageRequest
+from cidadao_gql.data.statement import Filters
 
 # Scan nodes: what reads rows of a table or entries of an index.
 SCANS = {"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan", "Bitmap Index Scan",
@@ -148,7 +150,7 @@ Values = dict[str, tuple[Any, Any]]  # filter field: (selective value, broad val
 
 
 async def contract_values(db: Database) -> Values:
-    """For each field of statements.ContractFilter, a value few contracts match and one many do."""
+    """For each field of list_filters.ContractFilter, a value few contracts match and one many do."""
     agencies = await db.fetch(
         "SELECT a.id, a.cnpj, count(*) AS n FROM contracts c JOIN agencies a ON a.id = c.agency_id"
         " GROUP BY 1, 2 ORDER BY 3, 1"
@@ -279,8 +281,8 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
     procurements = [r["id"] for r in await db.fetch(
         "SELECT id FROM procurements ORDER BY id LIMIT $1", PARENTS)]  # fmt: skip
     found: list[Case] = []
-    contract_filters = [("-", "-", statements.ContractFilter())] + [
-        (name, strength, statements.ContractFilter(**{name: value}))
+    contract_filters = [("-", "-", list_filters.ContractFilter())] + [
+        (name, strength, list_filters.ContractFilter(**{name: value}))
         for name, strength, value in _each(contract_fields)
     ]
     for name, strength, filters in contract_filters:
@@ -298,9 +300,9 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
                 found.append(Case(f"spending({group})", name, strength, "-",
                                   _spending(group, filters)))  # fmt: skip
     found.append(Case("Procurement.contracts", "-", "-", "SIGNED_ON_DESC", _children(
-        statements.CONTRACTS, "procurement_id", procurements, statements.no_filters, "SIGNED_ON_DESC")))  # fmt: skip
-    procurement_filters = [("-", "-", statements.ProcurementFilter())] + [
-        (name, strength, statements.ProcurementFilter(**{name: value}))
+        statements.CONTRACTS, "procurement_id", procurements, list_filters.no_filters, "SIGNED_ON_DESC")))  # fmt: skip
+    procurement_filters = [("-", "-", list_filters.ProcurementFilter())] + [
+        (name, strength, list_filters.ProcurementFilter(**{name: value}))
         for name, strength, value in _each(procurement_fields)
     ]
     for name, strength, pfilters in procurement_filters:
@@ -311,9 +313,9 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
                               _children(statements.PROCUREMENTS, "agency_id", agencies, pfilters,
                                         "PUBLISHED_AT_DESC")))  # fmt: skip
     for list_name, entity, make in (
-        ("agencies", statements.AGENCIES, statements.AgencyFilter),
-        ("suppliers", statements.SUPPLIERS, statements.SupplierFilter),
-        ("sanctions", statements.SANCTIONS, statements.SanctionFilter),
+        ("agencies", statements.AGENCIES, list_filters.AgencyFilter),
+        ("suppliers", statements.SUPPLIERS, list_filters.SupplierFilter),
+        ("sanctions", statements.SANCTIONS, list_filters.SanctionFilter),
     ):
         for name, strength, value in _each(others[list_name]):
             found.append(Case(list_name, name, strength, "ID_ASC",
@@ -323,11 +325,11 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
 
 # The filter dataclasses each list's cases cover, field by field.
 COVERED = {
-    "contracts": statements.ContractFilter,
-    "procurements": statements.ProcurementFilter,
-    "agencies": statements.AgencyFilter,
-    "suppliers": statements.SupplierFilter,
-    "sanctions": statements.SanctionFilter,
+    "contracts": list_filters.ContractFilter,
+    "procurements": list_filters.ProcurementFilter,
+    "agencies": list_filters.AgencyFilter,
+    "suppliers": list_filters.SupplierFilter,
+    "sanctions": list_filters.SanctionFilter,
 }
 
 

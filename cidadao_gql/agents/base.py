@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any, ClassVar, Protocol
 
 from cidadao_gql.data.db import Database
-from cidadao_gql.data.sql import Sql
+from cidadao_gql.data.statement import Sql
 
 SEVERITIES = ("low", "medium", "high", "critical")
 

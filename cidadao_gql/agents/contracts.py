@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from cidadao_gql.agents.base import Finding, Target, finding
 from cidadao_gql.data.db import Database
-from cidadao_gql.data.sql import Sql
+from cidadao_gql.data.statement import Sql
 from cidadao_gql.law import AMENDMENT_CEILING, amendment_ceiling, object_kind
 
 

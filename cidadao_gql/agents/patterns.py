@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from cidadao_gql.agents.base import Finding, Target, finding
 from cidadao_gql.data.db import Database, Record
-from cidadao_gql.data.sql import Sql
+from cidadao_gql.data.statement import Sql
 from cidadao_gql.law import ART_75_I, direct_purchase_limit, object_kind
 from cidadao_gql.objects import normalise_object
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from cidadao_gql.agents.base import Finding, Target, finding
 from cidadao_gql.data.db import Database
-from cidadao_gql.data.sql import Sql
+from cidadao_gql.data.statement import Sql
 from cidadao_gql.ingestion.derived import ensure_current
 
 BENFORD = [math.log10(1 + 1 / d) for d in range(1, 10)]

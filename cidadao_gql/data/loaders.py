@@ -17,7 +17,8 @@ from aiodataloader import DataLoader
 from cidadao_gql.data import sql
 from cidadao_gql.data.cache import L1, L2, L3, Policy, TieredCache
 from cidadao_gql.data.db import Database, Record
-from cidadao_gql.data.sql import Entity, Filters, PageRequest
+from cidadao_gql.data.sql import Entity, PageRequest
+from cidadao_gql.data.statement import Filters
 
 ROW_TTL = 3600.0
 # An aggregate over every matching contract: kept in all three tiers (L3 survives restarts)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from cidadao_gql import metrics
 from cidadao_gql.agents import AGENTS, Agent, Finding, Target
 from cidadao_gql.data.db import Database, Record
-from cidadao_gql.data.sql import Sql
+from cidadao_gql.data.statement import Sql
 from cidadao_gql.errors import ServiceUnavailable
 from cidadao_gql.investigations import store
 

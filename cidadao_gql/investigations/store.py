@@ -15,7 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from cidadao_gql.agents import Finding, Target
 from cidadao_gql.data.db import Connection, Database, Record
-from cidadao_gql.data.sql import Sql
+from cidadao_gql.data.statement import Sql
 from cidadao_gql.errors import InvalidTarget, NotCancellable, NotFound
 
 FINISHED = ("completed", "failed", "cancelled")

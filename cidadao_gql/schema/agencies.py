@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql.data import sql
+from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
@@ -90,8 +90,8 @@ class AgencyFilter:
     sphere: Sphere | None = None
     search: str | None = strawberry.field(default=None, description="Part of the name.")
 
-    def to_filter(self) -> sql.AgencyFilter:
-        return sql.AgencyFilter(
+    def to_filter(self) -> filters.AgencyFilter:
+        return filters.AgencyFilter(
             uf=None if self.uf is None else self.uf.value,
             sphere=None if self.sphere is None else self.sphere.value,
             search=search_text(self.search),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql.data import sql
+from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.enums import UF, Modality, OrderDirection, optional
@@ -103,8 +103,8 @@ class ContractFilter:
         default=None, description="Full-text search on the object, in Portuguese (web syntax)."
     )
 
-    def to_filter(self) -> sql.ContractFilter:
-        return sql.ContractFilter(
+    def to_filter(self) -> filters.ContractFilter:
+        return filters.ContractFilter(
             agency_ids=ids_of(self.agency, "Agency"),
             agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
             supplier_ids=ids_of(self.supplier, "Supplier"),
@@ -121,7 +121,7 @@ class ContractFilter:
         )
 
 
-def contract_filter(given: ContractFilter | None) -> sql.ContractFilter:
+def contract_filter(given: ContractFilter | None) -> filters.ContractFilter:
     return (given or ContractFilter()).to_filter()
 
 

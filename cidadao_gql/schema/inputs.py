@@ -24,7 +24,7 @@ from graphql import (
 )
 from strawberry.types.scalar import ScalarDefinition
 
-from cidadao_gql.data.sql import read_money
+from cidadao_gql.data.columns import read_money
 from cidadao_gql.errors import BadUserInput
 
 # websearch_to_tsquery nests a NOT per `-` and fails with an error of its own past 32 in

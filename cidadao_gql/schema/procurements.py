@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql.data import sql
+from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract
@@ -78,7 +78,7 @@ class Procurement(Node):
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Item]:
         return await child_connection(
-            info, sql.ITEMS, "procurement_id", self.pk, sql.no_filters, first, after,
+            info, sql.ITEMS, "procurement_id", self.pk, filters.no_filters, first, after,
             "NUMBER_ASC", Item.from_row,
         )  # fmt: skip
 
@@ -87,7 +87,7 @@ class Procurement(Node):
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Contract]:
         return await child_connection(
-            info, sql.CONTRACTS, "procurement_id", self.pk, sql.no_filters, first, after,
+            info, sql.CONTRACTS, "procurement_id", self.pk, filters.no_filters, first, after,
             "SIGNED_ON_DESC", Contract.from_row,
         )  # fmt: skip
 
@@ -119,7 +119,7 @@ class Item(Node):
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Award]:
         return await child_connection(
-            info, sql.AWARDS, "item_id", self.pk, sql.no_filters, first, after, "ID_ASC",
+            info, sql.AWARDS, "item_id", self.pk, filters.no_filters, first, after, "ID_ASC",
             Award.from_row,
         )  # fmt: skip
 
@@ -171,8 +171,8 @@ class ProcurementFilter:
         default=None, description="Full-text search on the object, in Portuguese (web syntax)."
     )
 
-    def to_filter(self) -> sql.ProcurementFilter:
-        return sql.ProcurementFilter(
+    def to_filter(self) -> filters.ProcurementFilter:
+        return filters.ProcurementFilter(
             agency_ids=ids_of(self.agency, "Agency"),
             agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
             uf=None if self.uf is None else self.uf.value,
@@ -187,7 +187,7 @@ class ProcurementFilter:
         )
 
 
-def procurement_filter(given: ProcurementFilter | None) -> sql.ProcurementFilter:
+def procurement_filter(given: ProcurementFilter | None) -> filters.ProcurementFilter:
     return (given or ProcurementFilter()).to_filter()
 
 

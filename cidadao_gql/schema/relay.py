@@ -12,8 +12,10 @@ from typing import Any, Generic, TypeVar
 import orjson
 import strawberry
 
+from cidadao_gql.data.columns import read_key
 from cidadao_gql.data.db import Record
-from cidadao_gql.data.sql import Entity, Filters, Ordering, PageRequest, read_key
+from cidadao_gql.data.sql import Entity, Ordering, PageRequest
+from cidadao_gql.data.statement import Filters
 from cidadao_gql.errors import InvalidCursor, InvalidId, InvalidPageSize
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.costs import FIELD_COSTS, Cost

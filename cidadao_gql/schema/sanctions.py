@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql.data import sql
+from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.enums import SanctionRegister
@@ -59,9 +59,9 @@ class SanctionFilter:
     register: SanctionRegister | None = None
     active_on: date | None = strawberry.field(default=None, description="In force on this day.")
 
-    def to_filter(self) -> sql.SanctionFilter:
+    def to_filter(self) -> filters.SanctionFilter:
         document = self.supplier_document
-        return sql.SanctionFilter(
+        return filters.SanctionFilter(
             supplier_document=None if document is None else parse_document(document),
             register=None if self.register is None else self.register.value,
             active_on=self.active_on,

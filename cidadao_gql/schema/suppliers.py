@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from cidadao_gql.data import sql
+from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
@@ -97,7 +97,7 @@ class Supplier(Node):
         from cidadao_gql.schema.procurements import Award
 
         return await child_connection(
-            info, sql.AWARDS, "supplier_id", self.pk, sql.no_filters, first, after,
+            info, sql.AWARDS, "supplier_id", self.pk, filters.no_filters, first, after,
             "ID_ASC", Award.from_row,
         )  # fmt: skip
 
@@ -121,8 +121,8 @@ class SupplierFilter:
     size: SupplierSize | None = None
     search: str | None = strawberry.field(default=None, description="Part of the name.")
 
-    def to_filter(self) -> sql.SupplierFilter:
-        return sql.SupplierFilter(
+    def to_filter(self) -> filters.SupplierFilter:
+        return filters.SupplierFilter(
             document=None if self.document is None else parse_document(self.document),
             size=None if self.size is None else self.size.value,
             search=search_text(self.search),

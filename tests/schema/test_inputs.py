@@ -32,7 +32,7 @@ from graphql import (
     print_ast,
 )
 
-from cidadao_gql.data import sql
+from cidadao_gql.data import columns, sql
 from cidadao_gql.data.apikeys import User
 from cidadao_gql.data.db import Database
 from cidadao_gql.data.loaders import Loaders
@@ -414,18 +414,18 @@ async def test_years_within_the_bounds_are_taken(probe: Probe) -> None:
 # it must not, among them what Python's own parsers take.
 CURSOR_VALUES: dict[Any, tuple[str, list[str]]] = {
     # the cursors' id is 1: an id ordering's value must be that id
-    sql.read_key: ("1", ["0", "-5", "01", " 1", "1_0", "\u0661", "9223372036854775808",
+    columns.read_key: ("1", ["0", "-5", "01", " 1", "1_0", "\u0661", "9223372036854775808",
                              "1e3", "NaN", "", "1.0", "2"]),
-    sql.read_integer: ("1", ["2147483648", "-2147483649", "01", "1_0", "\u0661", " 1",
+    columns.read_integer: ("1", ["2147483648", "-2147483649", "01", "1_0", "\u0661", " 1",
                                  "NaN", "", "+1", "-0"]),
     # amounts are written with two decimals: other spellings of the same amount are not ours
-    sql.read_money: ("1.00", ["NaN", "sNaN", "-NaN", "Infinity", "-Infinity", "1e999999",
+    columns.read_money: ("1.00", ["NaN", "sNaN", "-NaN", "Infinity", "-Infinity", "1e999999",
                                   "1e-999999", "1.001", "10000000000000000", " 1.00",
                                   "1_0.00", "\u0661.00", "", "1", "1.0", "1.000", "1E+0",
                                   "100E-2", "+1.00", "01.00", "-0", "-0.00", "0.0", "-0.0"]),
-    sql.read_date: ("2024-01-01", ["2024-1-1", "20240101", "2024-W01-1", "2024-01-01T00:00",
+    columns.read_date: ("2024-01-01", ["2024-1-1", "20240101", "2024-W01-1", "2024-01-01T00:00",
                                        "10000-01-01", "NaN", "\u0662024-01-01"]),
-    sql.read_timestamp: ("2024-01-01T00:00:00", ["2024-01-01T00:00:00+00:00",
+    columns.read_timestamp: ("2024-01-01T00:00:00", ["2024-01-01T00:00:00+00:00",
                                                      "2024-01-01 00:00:00", "2024-01-01",
                                                      "2024-01-01T00:00:00Z", "NaN"]),
 }  # fmt: skip

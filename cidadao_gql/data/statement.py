@@ -1,0 +1,91 @@
+"""A statement being written: positional arguments and WHERE clauses, each clause knowing
+the column it restricts (the page planner in `sql` reads that to choose a plan)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One condition of a WHERE: its SQL, the column of `t` it restricts (if one), and
+    whether it is an equality (which an index on (column, ordering column) serves)."""
+
+    sql: str
+    column: str | None = None
+    equality: bool = False
+    # For a clause whose row estimate cannot be trusted when it is low (full-text search:
+    # a word outside the most common ones is estimated at 0.5 % of the table, even one that
+    # no row has), the clause alone with its value as $1, to count its matches instead.
+    alone: tuple[str, Any] | None = None
+
+
+class Sql:
+    """Collects positional arguments and WHERE clauses while a statement is written."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+        self.clauses: list[Clause] = []
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def filter(
+        self,
+        clause: str,
+        column: str | None = None,
+        equality: bool = False,
+        alone: tuple[str, Any] | None = None,
+    ) -> None:
+        self.clauses.append(Clause(clause, column, equality, alone))
+
+    def where_sql(self, clauses: Sequence[Clause] | None = None) -> str:
+        chosen = self.clauses if clauses is None else clauses
+        return " AND ".join(c.sql for c in chosen) if chosen else "TRUE"
+
+    # Clauses on the filtered table, aliased `t`; each does nothing when its value is unset.
+
+    def equal(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.filter(f"t.{column} = {self.arg(value)}", column, equality=True)
+
+    def any_of(self, column: str, ids: Sequence[int]) -> None:
+        # One id as `=`: PostgreSQL 15 walks an index on (column, ordering) in order for
+        # `= $1`, not for `= any($1)`, which it reads whole and sorts.
+        if len(ids) == 1:
+            self.filter(f"t.{column} = {self.arg(ids[0])}::bigint", column, equality=True)
+        elif ids:
+            self.filter(f"t.{column} = any({self.arg(list(ids))}::bigint[])", column)
+
+    def keyed(self, column: str, table: str, key: str, value: str | None) -> None:
+        """`column` points at the `table` row whose natural `key` is `value`."""
+        if value is not None:
+            self.filter(
+                f"t.{column} = (SELECT id FROM {table} WHERE {key} = {self.arg(value)})",
+                column, equality=True,
+            )  # fmt: skip
+
+    def between(self, column: str, low: Any, high: Any) -> None:
+        if low is not None:
+            self.filter(f"t.{column} >= {self.arg(low)}", column)
+        if high is not None:
+            self.filter(f"t.{column} <= {self.arg(high)}", column)
+
+    def text_search(self, column: str, query: str | None) -> None:
+        """Full-text match in Portuguese (stemmed: "medicamentos" finds "medicamento"), on
+        the expression the GIN index is built on."""
+        if query is not None:
+            match = f"to_tsvector('portuguese', t.{column}) @@ websearch_to_tsquery('portuguese', "
+            self.filter(f"{match}{self.arg(query)})", alone=(f"{match}$1)", query))
+
+    def contains(self, column: str, text: str | None) -> None:
+        """Case-insensitive substring (served by a trigram index where it matters)."""
+        if text is not None:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            self.filter(f"t.{column} ILIKE '%' || {self.arg(escaped)} || '%'")
+
+
+Filters = Callable[[Sql], None]
