@@ -574,7 +574,7 @@ def create_app(
             Middleware(Overload, limit=settings.max_concurrent_requests),
             *cors,
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            Middleware(CachedAnswers),
+            Middleware(CachedAnswers, enabled=not settings.persisted_queries_only),
             Middleware(compression(settings)),
         ],
         routes=[

@@ -307,3 +307,85 @@ async def test_the_kept_variants_are_compressed_at_compression_level(settings: S
         assert answer.headers["content-encoding"] == "br" and answer.content == identity
         sizes[level] = int(answer.headers["content-length"])
     assert sizes[11] < sizes[0]
+
+
+async def test_the_fast_path_echoes_a_sane_request_id(settings: Settings) -> None:
+    """As the full path does: the caller's X-Request-ID when it is sane, else a new one."""
+    async with live_server(create_app(settings)) as client:
+        await client.post("/graphql", json=LONG)  # the miss, stored
+        fast = hits("fast", "zstd")
+        given = await client.post("/graphql", json=LONG, headers={"x-request-id": "trace-1.a_b"})
+        insane = await client.post("/graphql", json=LONG, headers={"x-request-id": "no spaces!"})
+        assert hits("fast", "zstd") - fast == 2
+    assert given.headers["x-cache"] == insane.headers["x-cache"] == "hit"
+    assert given.headers["x-request-id"] == "trace-1.a_b"
+    assert insane.headers["x-request-id"] != "no spaces!"
+    assert len(insane.headers["x-request-id"]) == 32
+
+
+async def test_duplicated_headers_are_answered_by_the_full_path(settings: Settings) -> None:
+    """Two Content-Types (or Accepts, or X-Request-IDs): the full path reads the first, so
+    the fast path does not answer, and every worker answers alike: latin-1 first is a 415
+    wherever the answer is cached, application/json first a hit."""
+    body = orjson.dumps(LONG)
+    latin, json = "application/json;charset=latin-1", "application/json"
+    async with live_server(create_app(settings)) as client:
+        await client.post("/graphql", content=body, headers=JSON)  # the miss, stored
+        fast, full = hits("fast", "zstd"), hits("full", "zstd")
+        refused = await client.post(
+            "/graphql", content=body, headers=[("content-type", latin), ("content-type", json)]
+        )
+        taken = await client.post(
+            "/graphql", content=body, headers=[("content-type", json), ("content-type", latin)]
+        )
+        accepts = await client.post(
+            "/graphql", content=body,
+            headers=[*JSON.items(), ("accept", "text/html"), ("accept", "application/json")],
+        )  # fmt: skip
+        ids = await client.post(
+            "/graphql", content=body,
+            headers=[*JSON.items(), ("x-request-id", "one"), ("x-request-id", "two")],
+        )  # fmt: skip
+        assert hits("fast", "zstd") - fast == 0
+        assert hits("full", "zstd") - full == 2  # the first Content-Type's hit, the ids'
+    assert refused.status_code == 415
+    assert taken.status_code == 200 and taken.headers["x-cache"] == "hit"
+    assert accepts.status_code == 406
+    assert ids.headers["x-request-id"] == "one"
+
+
+async def test_two_accept_encodings_choose_one_coding_on_every_path(settings: Settings) -> None:
+    """Combined as one field (RFC 9110 §5.3), `identity` then `gzip` accept gzip: the miss
+    (the compression middleware), a GET hit (the full path) and a POST hit (the fast path)."""
+    body = orjson.dumps(LONG)
+    twice = [*JSON.items(), ("accept-encoding", "identity"), ("accept-encoding", "gzip")]
+    params = {"query": PAGE, "variables": orjson.dumps(LONG["variables"]).decode()}
+    async with live_server(create_app(settings)) as client:
+        client.headers.pop("accept-encoding")
+        miss = await client.post("/graphql", content=body, headers=twice)
+        fast = hits("fast", "gzip")
+        hit = await client.post("/graphql", content=body, headers=twice)
+        assert hits("fast", "gzip") - fast == 1
+        full = hits("full", "gzip")
+        got = await client.get("/graphql", params=params, headers=twice[1:])
+        assert hits("full", "gzip") - full == 1
+    assert miss.headers["x-cache"] == "miss" and hit.headers["x-cache"] == "hit"
+    assert {a.headers.get("content-encoding") for a in (miss, hit, got)} == {"gzip"}
+    assert hit.content == got.content and hit.json()["data"] == miss.json()["data"]
+
+
+async def test_cookies_other_than_the_session_leave_a_hit_on_the_fast_path(
+    settings: Settings,
+) -> None:
+    """An analytics cookie says nothing about who asks: the fast path answers; the session's
+    cookie, alone or among others, sends the request to the full path (its user, its CSRF
+    check)."""
+    async with live_server(create_app(settings)) as client:
+        await client.post("/graphql", json=LONG)  # the miss, stored
+        fast = hits("fast", "zstd")
+        analytics = await client.post("/graphql", json=LONG, headers={"cookie": "_ga=GA1.2.3"})
+        assert hits("fast", "zstd") - fast == 1
+        for cookie in ("cgql_session=x", "_ga=GA1.2.3; cgql_session=x"):
+            await client.post("/graphql", json=LONG, headers={"cookie": cookie})
+        assert hits("fast", "zstd") - fast == 1
+    assert analytics.headers["x-cache"] == "hit"
