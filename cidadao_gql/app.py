@@ -17,7 +17,6 @@ from graphql import OperationType
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -58,6 +57,7 @@ from cidadao_gql.middleware import (
     BodyLimit,
     CachedAnswers,
     CompressWhenAsked,
+    Cors,
     Overload,
     UnhandledErrors,
 )
@@ -343,13 +343,13 @@ def _answer(
     headers = {"x-request-id": request_id(request), "x-cache": cache}
     if coding != encodings.IDENTITY:
         headers["content-encoding"] = coding  # the compression middleware leaves it as it is
-    if coding != encodings.IDENTITY or len(data) >= encodings.MINIMUM_SIZE:
-        headers["vary"] = "Accept-Encoding"
+    headers["vary"] = "Accept-Encoding"  # once: CompressWhenAsked merges the middleware's
     if request.method == "GET":
         digest = hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()
         etag = f'"{digest}"' if coding == encodings.IDENTITY else f'"{digest}-{coding}"'
         headers |= {"etag": etag, "cache-control": f"public, max-age={responses.ttl}"}
-        if etag in request.headers.get("if-none-match", ""):
+        matched = request.headers.get("if-none-match", "")
+        if matched.strip() == "*" or etag in matched:  # `*`: any answer (RFC 9110 §13.1.2)
             return Response(status_code=304, headers=headers)
     media_type = answer_type(request.headers.get("accept")) or "application/json"
     return Response(data, media_type=media_type, headers=headers)
@@ -433,6 +433,11 @@ def create_app(
             response = await answer(request)
         except ServiceUnavailable as exc:  # PostgreSQL lost twice, outside GraphQL's masking
             response = _unavailable(request, exc)
+        if request.method == "GET" and "cache-control" not in response.headers:
+            # not a public answer of the response cache (a viewer's, a refusal): no browser
+            # or edge keeps it, and none serves it to another caller
+            response.headers["cache-control"] = "private, no-store"
+            response.headers.add_vary_header("Cookie, Authorization")
         live: Session | None = getattr(request.state, "session", None)
         if sessions is not None and live is not None:
             sessions.renew(response, request.cookies[COOKIE], live)
@@ -554,7 +559,7 @@ def create_app(
         return Response(body, media_type=media_type)
 
     cors = (
-        [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+        [Middleware(Cors, allow_origins=list(settings.cors_origins),
                     allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"],
                     allow_credentials=sessions is not None, max_age=600)]
         if settings.cors_origins

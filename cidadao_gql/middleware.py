@@ -7,6 +7,8 @@ import time
 from functools import lru_cache
 
 import orjson
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -71,9 +73,26 @@ class BodyLimit:
         await refusal(HTTPConnection(scope), error)(scope, receive, send)
 
 
+class Cors(CORSMiddleware):
+    """Starlette's CORS, but an answer to an origin it does not allow gets no
+    `Access-Control-Allow-Credentials` (Starlette sends it to any `Origin`)."""
+
+    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
+        async def checked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "access-control-allow-origin" not in headers:
+                    del headers["access-control-allow-credentials"]
+            await send(message)
+
+        await super().send(message, checked, request_headers)
+
+
 class CompressWhenAsked:
     """Calls the compression middleware only for requests that accept an encoding; the
-    others (load generators, some scripts) skip its per-response wrapping altogether."""
+    others (load generators, some scripts) skip its per-response wrapping altogether.
+    Either way an answer names Accept-Encoding once in one Vary (the app's, the
+    middleware's and any other merged), as the fast path's: one answer, one Vary."""
 
     def __init__(self, app: ASGIApp, compress: ASGIApp) -> None:
         self.app = app
@@ -89,10 +108,27 @@ class CompressWhenAsked:
             # them: Starlette's `headers.get` and the compression middleware read the first.
             others = [h for h in scope["headers"] if h[0] != b"accept-encoding"]
             scope = {**scope, "headers": [*others, (b"accept-encoding", b", ".join(codings))]}
-        if codings:
-            await self.compress(scope, receive, send)
+
+        async def varied(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _vary_once(message["headers"])
+            await send(message)
+
+        await (self.compress if codings else self.app)(scope, receive, varied)
+
+
+def _vary_once(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers with one Vary naming Accept-Encoding, then the others named, each once."""
+    named = {b"accept-encoding": b"Accept-Encoding"}
+    others = []
+    for name, value in headers:
+        if name.lower() == b"vary":
+            for each in value.split(b","):
+                named.setdefault(each.strip().lower(), each.strip())
         else:
-            await self.app(scope, receive, send)
+            others.append((name, value))
+    named.pop(b"", None)
+    return [*others, (b"vary", b", ".join(named.values()))]
 
 
 # Headers that send a request down the full path: it may be authenticated (a key or a
@@ -166,8 +202,7 @@ class CachedAnswers:
                    (b"x-cache", b"hit"), (b"x-request-id", rid.encode())]  # fmt: skip
         if coding != encodings.IDENTITY:
             headers.append((b"content-encoding", coding.encode()))
-        if coding != encodings.IDENTITY or len(answer) >= encodings.MINIMUM_SIZE:
-            headers.append((b"vary", b"Accept-Encoding"))  # another request may get another
+        headers.append((b"vary", b"Accept-Encoding"))  # as every answer: CompressWhenAsked
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
         name = operation.get("operationName")  # latency per operation, as the full path's hits

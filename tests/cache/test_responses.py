@@ -389,3 +389,71 @@ async def test_cookies_other_than_the_session_leave_a_hit_on_the_fast_path(
             await client.post("/graphql", json=LONG, headers={"cookie": cookie})
         assert hits("fast", "zstd") - fast == 1
     assert analytics.headers["x-cache"] == "hit"
+
+
+async def test_if_none_match_star_gets_a_304_over_get(settings: Settings) -> None:
+    """`*` matches any current answer (RFC 9110 §13.1.2): a public query has one, made on
+    the miss if need be."""
+    params = {"query": PAGE, "variables": '{"n": 2}'}
+    async with live_server(create_app(settings)) as client:
+        first = await client.get("/graphql", params=params, headers={"if-none-match": "*"})
+        again = await client.get("/graphql", params=params, headers={"if-none-match": "*"})
+    assert (first.status_code, first.headers["x-cache"]) == (304, "miss")
+    assert (again.status_code, again.headers["x-cache"]) == (304, "hit")
+    assert again.content == b"" and again.headers["etag"] == first.headers["etag"]
+
+
+async def test_every_answer_names_accept_encoding_once_in_one_vary(settings: Settings) -> None:
+    """A miss without Accept-Encoding, a small fast-path hit, a GET hit in identity (the
+    compression middleware names it too), a POST from an origin: with CORS (which names Origin
+    for every answer when origins are listed) after it."""
+    small = {"query": PAGE, "variables": {"n": 1}}
+    params = {"query": PAGE, "variables": '{"n": 40}'}
+    origin = "https://painel.example.org"
+    app = create_app(replace(settings, cors_origins=(origin,)))
+    async with live_server(app) as client:
+        client.headers.pop("accept-encoding")
+        miss = await client.post("/graphql", json=small)
+        hit = await client.post("/graphql", json=small)
+        await client.get("/graphql", params=params)
+        identity = await client.get(
+            "/graphql", params=params, headers={"accept-encoding": "identity"}
+        )
+        cors = await client.post("/graphql", json=LONG, headers={"origin": origin})
+    assert miss.headers["x-cache"] == "miss" and hit.headers["x-cache"] == "hit"
+    assert identity.headers["x-cache"] == "hit" and "content-encoding" not in identity.headers
+    for answer in (miss, hit, identity, cors):
+        assert answer.headers.get_list("vary") == ["Accept-Encoding, Origin"]
+
+
+async def test_private_answers_over_get_are_kept_by_no_cache(settings: Settings) -> None:
+    """A viewer's answer with a key: `private, no-store`, varying on the credentials; a
+    public one stays public."""
+    from cidadao_gql import apikeys
+    from tests.conftest import connect
+
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        key = await apikeys.create_key(conn, "private-get")
+    bearer = {"authorization": f"Bearer {key.key}"}
+    async with live_server(create_app(settings)) as client:
+        private = await client.get(
+            "/graphql", params={"query": "{ viewer { id } }"}, headers=bearer
+        )
+        public = await client.get("/graphql", params={"query": PAGE, "variables": '{"n": 1}'})
+    assert private.status_code == 200 and private.json()["data"]["viewer"]
+    assert private.headers["cache-control"] == "private, no-store"
+    assert {"Cookie", "Authorization"} <= {v.strip() for v in private.headers["vary"].split(",")}
+    assert public.headers["cache-control"].startswith("public")
+
+
+async def test_a_disallowed_origin_gets_no_allow_credentials(settings: Settings) -> None:
+    allowed = "https://painel.example.org"
+    on = replace(settings, cors_origins=(allowed,), session_secret="s" * 32)
+    async with live_server(create_app(on)) as client:
+        ours = await client.post("/graphql", json=LONG, headers={"origin": allowed})
+        other = await client.post("/graphql", json=LONG, headers={"origin": "https://evil.example"})
+    assert ours.headers["access-control-allow-credentials"] == "true"
+    assert ours.headers["access-control-allow-origin"] == allowed
+    assert "access-control-allow-origin" not in other.headers
+    assert "access-control-allow-credentials" not in other.headers
