@@ -1,6 +1,6 @@
-"""The response-cache hit path for the requests clients send, against the bare ceiling.
+"""The response-cache hit path for the requests clients send, against bare ceilings.
 
-    .venv/bin/python benchmarks/hit_path.py [--duration S] [--rounds R]   # about 2 min
+    .venv/bin/python benchmarks/hit_path.py [--duration S] [--rounds R]   # about 3 min
 
 One hot query, the 100-row nested page (40 KB), already in the response cache of a
 cidadao-gql server (two uvicorn workers, L1 only, CORS allowing the browser's origin), is
@@ -105,8 +105,11 @@ def main() -> None:
         check_answers(base, [body], BROWSER)
         bases = {"cidadao": base}
         for offset, (kind, headers) in enumerate(KINDS):
-            as_hit, answer = as_sent(base, body, headers)
-            assert answer["x-cache"] == "hit", answer
+            for _ in range(2 * args.workers):  # each worker's L1 holds its own answers
+                as_hit, answer = as_sent(base, body, headers)
+                if answer.get("x-cache") == "hit":
+                    break
+            assert answer.get("x-cache") == "hit", answer
             bare = bare_server(as_hit, port(32 + offset), args.workers, answer)
             bases[f"ceiling {kind}"] = ceilings.enter_context(bare)
         for _ in range(args.rounds):
