@@ -136,15 +136,20 @@ def check_answers(
 
 
 BARE_APP = """
+import json
+import os
 from pathlib import Path
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-BODY = Path(__import__("os").environ["BARE_BODY"]).read_bytes()
+BODY = Path(os.environ["BARE_BODY"]).read_bytes()
+HEADERS = json.loads(Path(os.environ["BARE_HEADERS"]).read_text()) if os.environ.get("BARE_HEADERS") else {}
 
 async def endpoint(request):
     await request.body()
+    if HEADERS:  # the very headers given, Content-Type and Content-Encoding among them
+        return Response(BODY, headers=HEADERS)
     return Response(BODY, media_type="application/json")
 
 app = Starlette(routes=[Route("/graphql", endpoint, methods=["POST"])])
@@ -231,13 +236,21 @@ def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
 
 
 @contextmanager
-def bare_server(body: bytes, port: int, workers: int) -> Iterator[str]:
-    """A bare Starlette endpoint answering `body` to every POST /graphql: the ceiling."""
+def bare_server(
+    body: bytes, port: int, workers: int, headers: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A bare Starlette endpoint answering `body` to every POST /graphql: the ceiling. With
+    `headers`, it sends those (Content-Length and uvicorn's Date and Server aside) instead
+    of a bare Content-Type: the bytes and headers of an answer it stands beside."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "bare_app.py").write_text(BARE_APP)
         (Path(tmp) / "body.json").write_bytes(body)
+        env = {"BARE_BODY": str(Path(tmp) / "body.json")}
+        if headers:
+            (Path(tmp) / "headers.json").write_text(json.dumps(headers))
+            env["BARE_HEADERS"] = str(Path(tmp) / "headers.json")
         args = ["--app-dir", tmp, "bare_app:app", "--workers", str(workers)]
-        with server(args, {"BARE_BODY": str(Path(tmp) / "body.json")}, port) as base:
+        with server(args, env, port) as base:
             yield base
 
 

@@ -35,14 +35,18 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def given_or_new(given: str | None) -> str:
+    """The caller's X-Request-ID when it is sane (1 to 64 of `A-Za-z0-9._-`), else a new id."""
+    return given if given is not None and _SANE_ID.match(given) else os.urandom(16).hex()
+
+
 def request_id(connection: HTTPConnection) -> str:
     """The request's id, the same wherever it is asked for (middleware, endpoint, error
     handler): the caller's X-Request-ID when it is sane, else a new one. The logs carry it."""
     state = connection.scope.setdefault("state", {})
     assigned: str | None = state.get("request_id")
     if assigned is None:
-        given = connection.headers.get("x-request-id", "")
-        assigned = state["request_id"] = given if _SANE_ID.match(given) else os.urandom(16).hex()
+        assigned = state["request_id"] = given_or_new(connection.headers.get("x-request-id"))
     REQUEST_ID.set(assigned)
     return assigned
 

@@ -67,3 +67,26 @@ async def test_trusted_documents_mode_runs_registered_documents_only(
     (error,) = other.json()["errors"]
     assert error["extensions"]["code"] == "TRUSTED_DOCUMENT_REQUIRED"
     assert "data" not in other.json() or other.json()["data"] is None
+
+
+async def test_a_cached_answer_is_not_given_to_another_spelling_of_a_trusted_document(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The response cache keys the normalized document: the registered text's answer is
+    kept under the key another spelling has too. That spelling is not registered, and the
+    cache's fast path must not answer it before the full path refuses it."""
+    assert settings.database_url
+    document = "query Spelled { agencies(first: 1) { nodes { name } } }\n"
+    (tmp_path / "spelled.graphql").write_text(document)
+    async with connect(settings.database_url) as conn:
+        await register_directory(conn, tmp_path)
+    trusted = replace(settings, persisted_queries_only=True)
+    respelled = "query Spelled{agencies(first:1){nodes{name}}}"
+    async with live_server(create_app(trusted)) as client:
+        for _ in range(2):  # the miss, stored; a hit
+            registered = await client.post("/graphql", json={"query": document})
+        other = await client.post("/graphql", json={"query": respelled})
+    assert registered.headers["x-cache"] == "hit"
+    assert "x-cache" not in other.headers
+    (error,) = other.json()["errors"]
+    assert error["extensions"]["code"] == "TRUSTED_DOCUMENT_REQUIRED"

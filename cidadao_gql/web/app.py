@@ -13,7 +13,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -30,6 +29,7 @@ from cidadao_gql.web.middleware import (
     BodyLimit,
     CachedAnswers,
     CompressWhenAsked,
+    Cors,
     Overload,
     UnhandledErrors,
 )
@@ -84,7 +84,7 @@ def middleware(settings: Settings, with_sessions: bool) -> list[Middleware]:
     concurrency limit before doing any, refuse oversized bodies before anything reads
     them, compress what goes out (only above 1 KB, only types that gain from it)."""
     cors = (
-        [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+        [Middleware(Cors, allow_origins=list(settings.cors_origins),
                     allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"],
                     allow_credentials=with_sessions, max_age=600)]
         if settings.cors_origins
@@ -95,7 +95,7 @@ def middleware(settings: Settings, with_sessions: bool) -> list[Middleware]:
         Middleware(Overload, limit=settings.max_concurrent_requests),
         *cors,
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-        Middleware(CachedAnswers),
+        Middleware(CachedAnswers, enabled=not settings.persisted_queries_only),
         Middleware(compression(settings)),
     ]
 

@@ -58,6 +58,11 @@ async def graphql(request: Request) -> Response:
         response = await _answer(request, site)
     except ServiceUnavailable as exc:  # PostgreSQL lost twice, outside GraphQL's masking
         response = unavailable(request, exc)
+    if request.method == "GET" and "cache-control" not in response.headers:
+        # not a public answer of the response cache (a viewer's, a refusal): no browser
+        # or edge keeps it, and none serves it to another caller
+        response.headers["cache-control"] = "private, no-store"
+        response.headers.add_vary_header("Cookie, Authorization")
     live: Session | None = getattr(request.state, "session", None)
     if site.sessions is not None and live is not None:
         site.sessions.renew(response, request.cookies[COOKIE], live)

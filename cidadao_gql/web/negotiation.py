@@ -69,13 +69,13 @@ def public_answer(
     headers = {"x-request-id": request_id(request), "x-cache": cache}
     if coding != encodings.IDENTITY:
         headers["content-encoding"] = coding  # the compression middleware leaves it as it is
-    if coding != encodings.IDENTITY or len(data) >= encodings.MINIMUM_SIZE:
-        headers["vary"] = "Accept-Encoding"
+    headers["vary"] = "Accept-Encoding"  # once: CompressWhenAsked merges the middleware's
     if request.method == "GET":
         digest = hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()
         etag = f'"{digest}"' if coding == encodings.IDENTITY else f'"{digest}-{coding}"'
         headers |= {"etag": etag, "cache-control": f"public, max-age={responses.ttl}"}
-        if etag in request.headers.get("if-none-match", ""):
+        matched = request.headers.get("if-none-match", "")
+        if matched.strip() == "*" or etag in matched:  # `*`: any answer (RFC 9110 §13.1.2)
             return Response(status_code=304, headers=headers)
     media_type = answer_type(request.headers.get("accept")) or "application/json"
     return Response(data, media_type=media_type, headers=headers)

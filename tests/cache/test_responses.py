@@ -308,3 +308,153 @@ async def test_the_kept_variants_are_compressed_at_compression_level(settings: S
         assert answer.headers["content-encoding"] == "br" and answer.content == identity
         sizes[level] = int(answer.headers["content-length"])
     assert sizes[11] < sizes[0]
+
+
+async def test_the_fast_path_echoes_a_sane_request_id(settings: Settings) -> None:
+    """As the full path does: the caller's X-Request-ID when it is sane, else a new one."""
+    async with live_server(create_app(settings)) as client:
+        await client.post("/graphql", json=LONG)  # the miss, stored
+        fast = hits("fast", "zstd")
+        given = await client.post("/graphql", json=LONG, headers={"x-request-id": "trace-1.a_b"})
+        insane = await client.post("/graphql", json=LONG, headers={"x-request-id": "no spaces!"})
+        assert hits("fast", "zstd") - fast == 2
+    assert given.headers["x-cache"] == insane.headers["x-cache"] == "hit"
+    assert given.headers["x-request-id"] == "trace-1.a_b"
+    assert insane.headers["x-request-id"] != "no spaces!"
+    assert len(insane.headers["x-request-id"]) == 32
+
+
+async def test_duplicated_headers_are_answered_by_the_full_path(settings: Settings) -> None:
+    """Two Content-Types (or Accepts, or X-Request-IDs): the full path reads the first, so
+    the fast path does not answer, and every worker answers alike: latin-1 first is a 415
+    wherever the answer is cached, application/json first a hit."""
+    body = orjson.dumps(LONG)
+    latin, json = "application/json;charset=latin-1", "application/json"
+    async with live_server(create_app(settings)) as client:
+        await client.post("/graphql", content=body, headers=JSON)  # the miss, stored
+        fast, full = hits("fast", "zstd"), hits("full", "zstd")
+        refused = await client.post(
+            "/graphql", content=body, headers=[("content-type", latin), ("content-type", json)]
+        )
+        taken = await client.post(
+            "/graphql", content=body, headers=[("content-type", json), ("content-type", latin)]
+        )
+        accepts = await client.post(
+            "/graphql", content=body,
+            headers=[*JSON.items(), ("accept", "text/html"), ("accept", "application/json")],
+        )  # fmt: skip
+        ids = await client.post(
+            "/graphql", content=body,
+            headers=[*JSON.items(), ("x-request-id", "one"), ("x-request-id", "two")],
+        )  # fmt: skip
+        assert hits("fast", "zstd") - fast == 0
+        assert hits("full", "zstd") - full == 2  # the first Content-Type's hit, the ids'
+    assert refused.status_code == 415
+    assert taken.status_code == 200 and taken.headers["x-cache"] == "hit"
+    assert accepts.status_code == 406
+    assert ids.headers["x-request-id"] == "one"
+
+
+async def test_two_accept_encodings_choose_one_coding_on_every_path(settings: Settings) -> None:
+    """Combined as one field (RFC 9110 §5.3), `identity` then `gzip` accept gzip: the miss
+    (the compression middleware), a GET hit (the full path) and a POST hit (the fast path)."""
+    body = orjson.dumps(LONG)
+    twice = [*JSON.items(), ("accept-encoding", "identity"), ("accept-encoding", "gzip")]
+    params = {"query": PAGE, "variables": orjson.dumps(LONG["variables"]).decode()}
+    async with live_server(create_app(settings)) as client:
+        client.headers.pop("accept-encoding")
+        miss = await client.post("/graphql", content=body, headers=twice)
+        fast = hits("fast", "gzip")
+        hit = await client.post("/graphql", content=body, headers=twice)
+        assert hits("fast", "gzip") - fast == 1
+        full = hits("full", "gzip")
+        got = await client.get("/graphql", params=params, headers=twice[1:])
+        assert hits("full", "gzip") - full == 1
+    assert miss.headers["x-cache"] == "miss" and hit.headers["x-cache"] == "hit"
+    assert {a.headers.get("content-encoding") for a in (miss, hit, got)} == {"gzip"}
+    assert hit.content == got.content and hit.json()["data"] == miss.json()["data"]
+
+
+async def test_cookies_other_than_the_session_leave_a_hit_on_the_fast_path(
+    settings: Settings,
+) -> None:
+    """An analytics cookie says nothing about who asks: the fast path answers; the session's
+    cookie, alone or among others, sends the request to the full path (its user, its CSRF
+    check)."""
+    async with live_server(create_app(settings)) as client:
+        await client.post("/graphql", json=LONG)  # the miss, stored
+        fast = hits("fast", "zstd")
+        analytics = await client.post("/graphql", json=LONG, headers={"cookie": "_ga=GA1.2.3"})
+        assert hits("fast", "zstd") - fast == 1
+        for cookie in ("cgql_session=x", "_ga=GA1.2.3; cgql_session=x"):
+            await client.post("/graphql", json=LONG, headers={"cookie": cookie})
+        assert hits("fast", "zstd") - fast == 1
+    assert analytics.headers["x-cache"] == "hit"
+
+
+async def test_if_none_match_star_gets_a_304_over_get(settings: Settings) -> None:
+    """`*` matches any current answer (RFC 9110 §13.1.2): a public query has one, made on
+    the miss if need be."""
+    params = {"query": PAGE, "variables": '{"n": 2}'}
+    async with live_server(create_app(settings)) as client:
+        first = await client.get("/graphql", params=params, headers={"if-none-match": "*"})
+        again = await client.get("/graphql", params=params, headers={"if-none-match": "*"})
+    assert (first.status_code, first.headers["x-cache"]) == (304, "miss")
+    assert (again.status_code, again.headers["x-cache"]) == (304, "hit")
+    assert again.content == b"" and again.headers["etag"] == first.headers["etag"]
+
+
+async def test_every_answer_names_accept_encoding_once_in_one_vary(settings: Settings) -> None:
+    """A miss without Accept-Encoding, a small fast-path hit, a GET hit in identity (the
+    compression middleware names it too), a POST from an origin: with CORS (which names Origin
+    for every answer when origins are listed) after it."""
+    small = {"query": PAGE, "variables": {"n": 1}}
+    params = {"query": PAGE, "variables": '{"n": 40}'}
+    origin = "https://painel.example.org"
+    app = create_app(replace(settings, cors_origins=(origin,)))
+    async with live_server(app) as client:
+        client.headers.pop("accept-encoding")
+        miss = await client.post("/graphql", json=small)
+        hit = await client.post("/graphql", json=small)
+        await client.get("/graphql", params=params)
+        identity = await client.get(
+            "/graphql", params=params, headers={"accept-encoding": "identity"}
+        )
+        cors = await client.post("/graphql", json=LONG, headers={"origin": origin})
+    assert miss.headers["x-cache"] == "miss" and hit.headers["x-cache"] == "hit"
+    assert identity.headers["x-cache"] == "hit" and "content-encoding" not in identity.headers
+    for answer in (miss, hit, identity, cors):
+        assert answer.headers.get_list("vary") == ["Accept-Encoding, Origin"]
+
+
+async def test_private_answers_over_get_are_kept_by_no_cache(settings: Settings) -> None:
+    """A viewer's answer with a key: `private, no-store`, varying on the credentials; a
+    public one stays public."""
+    from cidadao_gql.data import apikeys
+    from tests.conftest import connect
+
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        key = await apikeys.create_key(conn, "private-get")
+    bearer = {"authorization": f"Bearer {key.key}"}
+    async with live_server(create_app(settings)) as client:
+        private = await client.get(
+            "/graphql", params={"query": "{ viewer { id } }"}, headers=bearer
+        )
+        public = await client.get("/graphql", params={"query": PAGE, "variables": '{"n": 1}'})
+    assert private.status_code == 200 and private.json()["data"]["viewer"]
+    assert private.headers["cache-control"] == "private, no-store"
+    assert {"Cookie", "Authorization"} <= {v.strip() for v in private.headers["vary"].split(",")}
+    assert public.headers["cache-control"].startswith("public")
+
+
+async def test_a_disallowed_origin_gets_no_allow_credentials(settings: Settings) -> None:
+    allowed = "https://painel.example.org"
+    on = replace(settings, cors_origins=(allowed,), session_secret="s" * 32)
+    async with live_server(create_app(on)) as client:
+        ours = await client.post("/graphql", json=LONG, headers={"origin": allowed})
+        other = await client.post("/graphql", json=LONG, headers={"origin": "https://evil.example"})
+    assert ours.headers["access-control-allow-credentials"] == "true"
+    assert ours.headers["access-control-allow-origin"] == allowed
+    assert "access-control-allow-origin" not in other.headers
+    assert "access-control-allow-credentials" not in other.headers
