@@ -736,3 +736,60 @@ async def test_date_times_with_a_zone_are_stored_as_brasilia_local_time(
         )
     ten = datetime(2023, 12, 31, 10, 0)
     assert [rows[0]["published_at"], rows[1]["published_at"], rows[2]["opening_at"]] == [ten] * 3
+
+
+def _one_latin1_byte(directory: Path) -> tuple[Path, str]:
+    """The sample as UTF-8 but for one value of record 7 written in Latin-1 (`\\xe9`), as
+    when a row is pasted from another system; returns the key of the damaged record."""
+    reencode(directory, "utf-8")
+    records = list(csv.reader(io.StringIO(sample_text("contratacoes.csv"), newline="")))
+    header = records[0]
+    records[7][header.index("data.objetoCompra")] += " M\x00DICO"
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(records)
+    data = out.getvalue().encode("utf-8").replace(b"\x00", b"\xe9")
+    (directory / "contratacoes.csv").write_bytes(data)
+    return directory, records[7][header.index("data.numeroControlePNCP")]
+
+
+async def test_one_byte_that_is_not_utf8_rejects_its_row_and_garbles_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory, damaged = _one_latin1_byte(tmp_path / "pncp")
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == 0, err
+    assert "contratacoes.csv: utf-8 (detected; rows holding bytes that are not UTF-8" in out
+    assert "contratacoes: read 500, loaded 499, rejected 1" in out
+    with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
+        [rejected] = list(csv.DictReader(fh))
+    assert (rejected["record"], rejected["reason"]) == (
+        "7",
+        "data.objetoCompra: byte 0xe9 is not UTF-8 (the rest of the file is):"
+        " fix the value and import again",
+    )
+    async with connect(database_url) as conn:
+        stored = await conn.fetch(
+            "SELECT p.pncp_control_number, a.name FROM procurements p"
+            " JOIN agencies a ON a.id = p.agency_id"
+        )
+    assert damaged not in {r["pncp_control_number"] for r in stored}
+    assert not [r for r in stored if "Ã" in r["name"]]
+    assert any(ch in "".join(r["name"] for r in stored) for ch in "ÁÉÍÓÚÇÃÊ")
+    assert len(stored) == 499
+
+
+async def test_a_file_neither_utf8_nor_windows_1252_names_the_first_bad_byte(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = reencode(tmp_path / "pncp", "utf-8")
+    data = (directory / "resultados.csv").read_bytes()
+    header_end = data.index(b"\n") + 1
+    # No well-formed UTF-8 character, and 0x81 is undefined in Windows-1252.
+    body = data[header_end:].decode("utf-8").encode("latin-1", "replace")
+    (directory / "resultados.csv").write_bytes(data[:header_end] + b"\xe7\x81" + body)
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == ExitStatus.UNDECODABLE
+    assert (
+        f"is neither UTF-8 (byte 0xe7 at offset {header_end}) nor Windows-1252"
+        f" (byte 0x81 at offset {header_end + 1})"
+    ) in _one_error_line(err)
