@@ -793,3 +793,57 @@ async def test_a_file_neither_utf8_nor_windows_1252_names_the_first_bad_byte(
         f"is neither UTF-8 (byte 0xe7 at offset {header_end}) nor Windows-1252"
         f" (byte 0x81 at offset {header_end + 1})"
     ) in _one_error_line(err)
+
+
+def _renamed_file(directory: Path) -> None:
+    (directory / "contratacoes.csv").rename(directory / "CONTRATACOES.CSV")
+
+
+def _broken_link(directory: Path) -> None:
+    (directory / "contratacoes.csv").unlink()
+    (directory / "contratacoes.csv").symlink_to(directory / "gone.csv")
+
+
+def _preamble(directory: Path) -> None:
+    path = directory / "contratacoes.csv"
+    path.write_bytes(b"Exportado do PNCP em 2025-01-02\r\n" + path.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [(_renamed_file, "contratacoes.csv (the directory has CONTRATACOES.CSV: names must match,"
+      " case too)"),
+     (_broken_link, "contratacoes.csv (a broken symbolic link to "),
+     (_preamble, "nothing was imported; the first line is not the header (it has 1 column):"
+      " remove preamble lines")],
+    ids=["other-case", "broken-symlink", "preamble"],
+)  # fmt: skip
+async def test_a_misnamed_linked_or_prefaced_file_is_named_as_such(
+    database_url: str, tmp_path: Path, damage: Callable[[Path], None], says: str
+) -> None:
+    directory = reencode(tmp_path / "pncp", "utf-8")
+    damage(directory)
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == ExitStatus.BAD_FILE
+    assert says in _one_error_line(err)
+
+
+def _header_again(records: list[list[str]]) -> list[list[str]]:
+    return [*records[:10], records[0], *records[10:]]
+
+
+async def test_a_repeated_header_line_and_extra_files_are_named(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = edit_records(tmp_path / "pncp", "contratacoes.csv", _header_again)
+    (directory / "resultados_2023.csv").write_bytes(b"a,b\r\n1,2\r\n")
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == 0, err
+    assert "ignored, not PNCP files this import reads: resultados_2023.csv" in out
+    assert "contratacoes: read 501, loaded 500, rejected 1" in out
+    with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
+        [rejected] = list(csv.DictReader(fh))
+    assert (rejected["record"], rejected["reason"]) == (
+        "10",
+        "a repeated header line (were files concatenated?)",
+    )

@@ -117,6 +117,8 @@ class CsvExport:
 
     def _row(self, number: int, fields: list[str], *, last: bool) -> tuple[int, Row]:
         width = len(self.columns)
+        if fields and (fields[0].lstrip("\ufeff"), *fields[1:]) == self.columns:
+            return number, {MALFORMED: "a repeated header line (were files concatenated?)"}
         if self.errors == _DAMAGED and (bad := _undecoded(self.columns, fields)):
             # Kept for the rejects file with each such byte as U+FFFD: JSON cannot hold it.
             shown = [f.encode(UTF8, _DAMAGED).decode(UTF8, "replace") for f in fields]
@@ -219,10 +221,17 @@ def _check_header(
         else name
         for name in missing
     ]
+    # A header of one column, or fewer than the required ones, is not the header at all.
+    preamble = (
+        f"; the first line is not the header (it has {len(columns)} column"
+        f"{'' if len(columns) == 1 else 's'}): remove preamble lines"
+        if len(columns) == 1 or len(columns) < len(required)
+        else ""
+    )
     raise BadImportFile(
         f"{path} lacks the required column(s) {', '.join(named)}"
         f" (its header has {len(columns)} columns delimited by {delimiter!r});"
-        " nothing was imported"
+        f" nothing was imported{preamble}"
     )
 
 
