@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -451,7 +452,7 @@ async def test_values_the_tables_cannot_hold_are_rejected_not_fatal(
     assert reasons == [
         "data.unidadeOrgao.ufSigla: expected a two-letter UF, got 'SPX'",
         "data.anoCompra: '99999' is out of range",
-        "data.valorTotalEstimado: '1e20' is out of range (at most 1e+14)",
+        "data.valorTotalEstimado: '1e20' is out of range (must be below 100,000,000,000,000)",
         "data.objetoCompra: contains a NUL character",
     ]
 
@@ -535,7 +536,7 @@ def _impossible(
      ("contratacoes.csv", "data.valorTotalHomologado", "-0.01", "-0.01 is negative"),
      ("contratacoes.csv", "data.modalidadeId", "-1", "unknown modality -1 (PNCP's are 1 to 13)"),
      ("contratacoes.csv", "data.modalidadeId", "14", "unknown modality 14"),
-     ("contratacoes.csv", "data.dataInclusao", "2999-01-01T00:00:00", "is in the future"),
+     ("contratacoes.csv", "data.dataInclusao", "2098-01-01T00:00:00", "is in the future"),
      ("contratacoes.csv", "data.dataPublicacaoPncp", "2099-01-01T00:00:00", "is in the future"),
      ("itens_medicamentos.csv", "quantidade", "-2", "-2 is negative"),
      ("itens_medicamentos.csv", "valorUnitarioEstimado", "-1.5", "-1.5 is negative"),
@@ -680,3 +681,169 @@ async def test_ctrl_c_says_nothing_was_written_and_exits_130(
     assert process.returncode == ExitStatus.INTERRUPTED
     assert _one_error_line(err.decode()) == "Error: interrupted: nothing was written"
     assert all(rows == [] for rows in (await table_contents(database_url)).values())
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "value", "reason"),
+    [("contratacoes.csv", "data.dataPublicacaoPncp", "0001-01-01", "outside 1990-01-01 to"),
+     ("contratacoes.csv", "data.dataAberturaProposta", "0001-01-01T00:00:00", "a placeholder"),
+     ("contratacoes.csv", "data.dataEncerramentoProposta", "9999-12-31T23:59:59.999999",
+      "outside 1990-01-01 to 2099-12-31"),
+     ("contratacoes.csv", "data.dataEncerramentoProposta", "9999-12-31T23:59:59-03:00",
+      "outside 1990-01-01 to 2099-12-31"),
+     ("resultados.csv", "dataResultado", "20231231", "expected an ISO date-time"),
+     ("contratacoes.csv", "data.dataPublicacaoPncp", "2023-W52-7", "expected an ISO date-time"),
+     ("contratacoes.csv", "data.valorTotalEstimado", "1_000", "in ASCII digits, got '1_000'"),
+     ("contratacoes.csv", "data.valorTotalEstimado", "٣٤", "in ASCII digits"),
+     ("itens_medicamentos.csv", "quantidade", "１２３", "in ASCII digits")],
+)  # fmt: skip
+async def test_placeholder_dates_and_foreign_notations_reject_their_row(
+    database_url: str, tmp_path: Path, name: str, column: str, value: str, reason: str
+) -> None:
+    """Neither -infinity nor infinity in a date column, nor a number read from digits no
+    export writes; only the PNCP date formats."""
+    await test_impossible_values_reject_their_row_with_the_reason(
+        database_url, tmp_path, name, column, value, reason
+    )
+
+
+def _zoned(records: list[list[str]]) -> list[list[str]]:
+    header = records[0]
+    records[1][header.index("data.dataPublicacaoPncp")] = "2023-12-31T10:00:00-03:00"
+    records[2][header.index("data.dataPublicacaoPncp")] = "2023-12-31T13:00:00Z"
+    records[3][header.index("data.dataAberturaProposta")] = "2023-12-31T08:00:00-05:00"
+    return records
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "real"])
+async def test_date_times_with_a_zone_are_stored_as_brasilia_local_time(
+    database_url: str, tmp_path: Path, dry_run: bool
+) -> None:
+    directory = str(edit_records(tmp_path / "pncp", "contratacoes.csv", _zoned))
+    extra = ["--dry-run"] if dry_run else []
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", directory, *extra)
+    assert code == 0, err
+    assert "contratacoes: read 500, loaded 500, rejected 0" in out
+    if dry_run:
+        return
+    records = list(csv.reader(io.StringIO(sample_text("contratacoes.csv"), newline="")))
+    keys = [records[n][records[0].index("data.numeroControlePNCP")] for n in (1, 2, 3)]
+    async with connect(database_url) as conn:
+        rows = await conn.fetch(
+            "SELECT published_at, opening_at FROM procurements"
+            " WHERE pncp_control_number = any($1) ORDER BY array_position($1, pncp_control_number)",
+            keys,
+        )
+    ten = datetime(2023, 12, 31, 10, 0)
+    assert [rows[0]["published_at"], rows[1]["published_at"], rows[2]["opening_at"]] == [ten] * 3
+
+
+def _one_latin1_byte(directory: Path) -> tuple[Path, str]:
+    """The sample as UTF-8 but for one value of record 7 written in Latin-1 (`\\xe9`), as
+    when a row is pasted from another system; returns the key of the damaged record."""
+    reencode(directory, "utf-8")
+    records = list(csv.reader(io.StringIO(sample_text("contratacoes.csv"), newline="")))
+    header = records[0]
+    records[7][header.index("data.objetoCompra")] += " M\x00DICO"
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(records)
+    data = out.getvalue().encode("utf-8").replace(b"\x00", b"\xe9")
+    (directory / "contratacoes.csv").write_bytes(data)
+    return directory, records[7][header.index("data.numeroControlePNCP")]
+
+
+async def test_one_byte_that_is_not_utf8_rejects_its_row_and_garbles_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory, damaged = _one_latin1_byte(tmp_path / "pncp")
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == 0, err
+    assert "contratacoes.csv: utf-8 (detected; rows holding bytes that are not UTF-8" in out
+    assert "contratacoes: read 500, loaded 499, rejected 1" in out
+    with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
+        [rejected] = list(csv.DictReader(fh))
+    assert (rejected["record"], rejected["reason"]) == (
+        "7",
+        "data.objetoCompra: byte 0xe9 is not UTF-8 (the rest of the file is):"
+        " fix the value and import again",
+    )
+    async with connect(database_url) as conn:
+        stored = await conn.fetch(
+            "SELECT p.pncp_control_number, a.name FROM procurements p"
+            " JOIN agencies a ON a.id = p.agency_id"
+        )
+    assert damaged not in {r["pncp_control_number"] for r in stored}
+    assert not [r for r in stored if "Ã" in r["name"]]
+    assert any(ch in "".join(r["name"] for r in stored) for ch in "ÁÉÍÓÚÇÃÊ")
+    assert len(stored) == 499
+
+
+async def test_a_file_neither_utf8_nor_windows_1252_names_the_first_bad_byte(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = reencode(tmp_path / "pncp", "utf-8")
+    data = (directory / "resultados.csv").read_bytes()
+    header_end = data.index(b"\n") + 1
+    # No well-formed UTF-8 character, and 0x81 is undefined in Windows-1252.
+    body = data[header_end:].decode("utf-8").encode("latin-1", "replace")
+    (directory / "resultados.csv").write_bytes(data[:header_end] + b"\xe7\x81" + body)
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == ExitStatus.UNDECODABLE
+    assert (
+        f"is neither UTF-8 (byte 0xe7 at offset {header_end}) nor Windows-1252"
+        f" (byte 0x81 at offset {header_end + 1})"
+    ) in _one_error_line(err)
+
+
+def _renamed_file(directory: Path) -> None:
+    (directory / "contratacoes.csv").rename(directory / "CONTRATACOES.CSV")
+
+
+def _broken_link(directory: Path) -> None:
+    (directory / "contratacoes.csv").unlink()
+    (directory / "contratacoes.csv").symlink_to(directory / "gone.csv")
+
+
+def _preamble(directory: Path) -> None:
+    path = directory / "contratacoes.csv"
+    path.write_bytes(b"Exportado do PNCP em 2025-01-02\r\n" + path.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [(_renamed_file, "contratacoes.csv (the directory has CONTRATACOES.CSV: names must match,"
+      " case too)"),
+     (_broken_link, "contratacoes.csv (a broken symbolic link to "),
+     (_preamble, "nothing was imported; the first line is not the header (it has 1 column):"
+      " remove preamble lines")],
+    ids=["other-case", "broken-symlink", "preamble"],
+)  # fmt: skip
+async def test_a_misnamed_linked_or_prefaced_file_is_named_as_such(
+    database_url: str, tmp_path: Path, damage: Callable[[Path], None], says: str
+) -> None:
+    directory = reencode(tmp_path / "pncp", "utf-8")
+    damage(directory)
+    code, _, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == ExitStatus.BAD_FILE
+    assert says in _one_error_line(err)
+
+
+def _header_again(records: list[list[str]]) -> list[list[str]]:
+    return [*records[:10], records[0], *records[10:]]
+
+
+async def test_a_repeated_header_line_and_extra_files_are_named(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = edit_records(tmp_path / "pncp", "contratacoes.csv", _header_again)
+    (directory / "resultados_2023.csv").write_bytes(b"a,b\r\n1,2\r\n")
+    code, out, err = await run_cli(database_url, tmp_path, "import", "pncp", str(directory))
+    assert code == 0, err
+    assert "ignored, not PNCP files this import reads: resultados_2023.csv" in out
+    assert "contratacoes: read 501, loaded 500, rejected 1" in out
+    with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
+        [rejected] = list(csv.DictReader(fh))
+    assert (rejected["record"], rejected["reason"]) == (
+        "10",
+        "a repeated header line (were files concatenated?)",
+    )

@@ -31,11 +31,11 @@ def test_each_encoding_is_detected_and_reads_the_same_text(tmp_path: Path) -> No
     bom = tmp_path / "bom.csv"
     bom.write_bytes(codecs.BOM_UTF8 + utf8.read_bytes())
 
-    assert detect_encoding(utf8) == ("utf-8", False)
-    assert detect_encoding(bom) == ("utf-8-sig", False)
+    assert detect_encoding(utf8) == ("utf-8", "strict")
+    assert detect_encoding(bom) == ("utf-8-sig", "strict")
     # ISO-8859-1 text reads the same as Windows-1252, so one name serves both.
-    assert detect_encoding(cp1252) == ("windows-1252", False)
-    assert detect_encoding(latin1) == ("windows-1252", False)
+    assert detect_encoding(cp1252) == ("windows-1252", "strict")
+    assert detect_encoding(latin1) == ("windows-1252", "strict")
     original = list(open_export(utf8, PROCUREMENTS).rows())
     assert list(open_export(cp1252, PROCUREMENTS).rows()) == original
     assert list(open_export(bom, PROCUREMENTS).rows()) == original
@@ -80,7 +80,7 @@ def test_a_file_cut_inside_a_character_is_still_utf8(tmp_path: Path) -> None:
     """Cut mid-character, the bytes are not valid UTF-8; read as Windows-1252 every accented
     letter before the cut would be garbled. The cut row is rejected, with a hint."""
     path = truncated(tmp_path, "contratacoes.csv", 30_000) / "contratacoes.csv"
-    assert detect_encoding(path) == ("utf-8", True)
+    assert detect_encoding(path) == ("utf-8", "replace")
     rows = list(open_export(path, PROCUREMENTS).rows())
     complete = rows[:-1]
     assert all(MALFORMED not in row for _, row in complete)
@@ -122,7 +122,7 @@ def test_neither_utf8_nor_windows_1252_names_the_byte(tmp_path: Path) -> None:
     with pytest.raises(UndecodableFile) as caught:
         detect_encoding(path)
     assert str(caught.value) == (
-        f"{path} is neither UTF-8 nor Windows-1252 (byte 0x81 at offset 6);"
+        f"{path} is neither UTF-8 (byte 0xe7 at offset 5) nor Windows-1252 (byte 0x81 at offset 6);"
         " name the file's encoding with --encoding"
     )
 

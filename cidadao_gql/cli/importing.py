@@ -17,6 +17,7 @@ from cidadao_gql.ingestion.importer import (
     ImportReport,
     RejectLimit,
     Rejects,
+    ignored_files,
     import_exports,
     import_rows,
     open_directory,
@@ -159,6 +160,9 @@ async def _import_pncp(
     if exports is not None:
         for export in exports.values():
             click.echo(export.describe())
+        directory = next(iter(exports.values())).path.parent
+        if ignored := ignored_files(directory):
+            click.echo(f"ignored, not PNCP files this import reads: {', '.join(ignored)}")
         return await import_exports(
             conn, exports, found,
             max_rejects=max_rejects, dry_run=dry_run, before_commit=before_commit,

@@ -7,7 +7,11 @@ Windows-1252 file with any accented letter is almost never valid UTF-8. Then Win
 which reads ISO-8859-1 text identically (the two differ only in 0x80-0x9F, control codes
 in ISO-8859-1 that text does not hold) and which, unlike ISO-8859-1, refuses five byte
 values, so it does not accept every byte string. ISO-8859-1 decodes anything: as the
-fallback it would pass a binary file on as text instead of reporting it. A statistical
+fallback it would pass a binary file on as text instead of reporting it. A file that is
+UTF-8 but for a few bytes (a row pasted from a Latin-1 system) is not Windows-1252: read so,
+every accented letter of every other row would be garbled (`MÃ‰DICO`). It is UTF-8 with
+damaged rows when its well-formed multi-byte UTF-8 characters outnumber its bytes that are
+not UTF-8; each row holding such a byte is rejected with the byte named. A statistical
 detector was tried and set aside: charset-normalizer 3.5.3 takes each sample file,
 re-encoded as Windows-1252 or ISO-8859-1, for cp1250, which reads "Contratação" as
 "Contrataçăo".
@@ -42,6 +46,9 @@ _NOT_TEXT = re.compile(rb"[\x01-\x08\x0e-\x19\x1b-\x1f]")
 # NUL is told apart by how many there are: binary files and UTF-16 are full of them, while
 # a stray NUL in a text file damages only its field, whose row is rejected (values.text).
 _NUL_SHARE = 100  # a file whose first 64 KiB are more than 1 % NUL is not text
+_DAMAGED = "surrogateescape"
+_ESCAPED = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, under _DAMAGED
+_MULTIBYTE = re.compile("[\u0080-\ud7ff\ue000-\U0010ffff]")  # a well-formed character
 _CONTAINERS = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive", b"%PDF": "a PDF"}
 
 
@@ -57,10 +64,14 @@ class CsvExport:
     ends_with_line_break: bool
     # "replace" only for a UTF-8 file cut inside its last character: the detector checked
     # every byte before it, and the cut row is rejected for its missing fields.
+    # "surrogateescape" for a UTF-8 file with a few bytes that are not: each is kept as a
+    # lone surrogate, which rejects its row (_row).
     errors: str = "strict"
 
     def describe(self) -> str:
         how = "detected" if self.detected else "as given"
+        if self.errors == _DAMAGED:
+            how += "; rows holding bytes that are not UTF-8 are rejected"
         return f"{self.path.name}: {self.encoding} ({how}), delimiter {self.delimiter!r}"
 
     def rows(self) -> Iterator[tuple[int, Row]]:
@@ -106,6 +117,12 @@ class CsvExport:
 
     def _row(self, number: int, fields: list[str], *, last: bool) -> tuple[int, Row]:
         width = len(self.columns)
+        if fields and (fields[0].lstrip("\ufeff"), *fields[1:]) == self.columns:
+            return number, {MALFORMED: "a repeated header line (were files concatenated?)"}
+        if self.errors == _DAMAGED and (bad := _undecoded(self.columns, fields)):
+            # Kept for the rejects file with each such byte as U+FFFD: JSON cannot hold it.
+            shown = [f.encode(UTF8, _DAMAGED).decode(UTF8, "replace") for f in fields]
+            return number, {MALFORMED: bad, **dict(zip(self.columns, shown, strict=False))}
         # A file cut inside a quoted field ends with a record whose fields may all be there,
         # the last one short: only an unclosed quote tells.
         unclosed = last and self._ends_inside_quotes()
@@ -128,6 +145,19 @@ class CsvExport:
         return number, row
 
 
+def _undecoded(columns: tuple[str, ...], fields: list[str]) -> str | None:
+    """The reason for a row holding a byte that is not UTF-8, naming the byte and column."""
+    for number, value in enumerate(fields):
+        if found := _ESCAPED.search(value):
+            byte = ord(found.group()) - 0xDC00
+            column = columns[number] if number < len(columns) else f"field {number + 1}"
+            return (
+                f"{column}: byte 0x{byte:02x} is not UTF-8 (the rest of the file is):"
+                f" fix the value and import again"
+            )
+    return None
+
+
 def check_encoding(name: str) -> None:
     """ValueError unless `name` is a codec that decodes bytes to text (not rot13, base64)."""
     try:
@@ -144,7 +174,7 @@ def open_export(path: Path, required: Collection[str], encoding: str | None = No
     one given; BadImportFile when it is empty, unreadable as CSV or lacks a column in
     `required`.
     """
-    cut, detected = False, encoding is None
+    errors, detected = "strict", encoding is None
     if encoding is not None:
         try:
             check_encoding(encoding)
@@ -153,8 +183,7 @@ def open_export(path: Path, required: Collection[str], encoding: str | None = No
         _refuse_bom_mismatch(path, encoding)
     try:
         if encoding is None:
-            encoding, cut = detect_encoding(path)
-        errors = "replace" if cut else "strict"
+            encoding, errors = detect_encoding(path)
         with path.open(newline="", encoding=encoding, errors=errors) as fh:
             header = fh.readline(_HEADER_LIMIT)
         ends_with_line_break = _ends_with_line_break(path)
@@ -192,10 +221,17 @@ def _check_header(
         else name
         for name in missing
     ]
+    # A header of one column, or fewer than the required ones, is not the header at all.
+    preamble = (
+        f"; the first line is not the header (it has {len(columns)} column"
+        f"{'' if len(columns) == 1 else 's'}): remove preamble lines"
+        if len(columns) == 1 or len(columns) < len(required)
+        else ""
+    )
     raise BadImportFile(
         f"{path} lacks the required column(s) {', '.join(named)}"
         f" (its header has {len(columns)} columns delimited by {delimiter!r});"
-        " nothing was imported"
+        f" nothing was imported{preamble}"
     )
 
 
@@ -227,21 +263,27 @@ def _unreadable(path: Path, encoding: str | None, exc: Exception, where: str) ->
     )
 
 
-def detect_encoding(path: Path) -> tuple[str, bool]:
-    """UTF-8 (with or without a byte-order mark) or Windows-1252, and whether the file ends
-    inside a UTF-8 character (cut short). Refuses binary files and anything else."""
+def detect_encoding(path: Path) -> tuple[str, str]:
+    """UTF-8 (with or without a byte-order mark) or Windows-1252, and the decoding errors
+    mode the file is read with: "strict"; "replace" when it ends inside a UTF-8 character
+    (cut short); "surrogateescape" when it is UTF-8 but for a few bytes. Refuses binary
+    files and anything else."""
     with path.open("rb") as fh:
         head = fh.read(_CHUNK)
     _refuse_binary(path, head)
     utf8 = _scan(path, UTF8)
+    name = UTF8_BOM if head.startswith(codecs.BOM_UTF8) else UTF8
     if utf8.ok:
-        return (UTF8_BOM if head.startswith(codecs.BOM_UTF8) else UTF8), utf8.cut
+        return name, "replace" if utf8.cut else "strict"
+    if _mostly_utf8(path):
+        return name, _DAMAGED
     windows = _scan(path, WINDOWS_1252)
     if windows.ok:
-        return WINDOWS_1252, False
+        return WINDOWS_1252, "strict"
     raise UndecodableFile(
-        f"{path} is neither UTF-8 nor Windows-1252 (byte 0x{windows.byte:02x} at offset"
-        f" {windows.offset}); name the file's encoding with --encoding"
+        f"{path} is neither UTF-8 (byte 0x{utf8.byte:02x} at offset {utf8.offset}) nor"
+        f" Windows-1252 (byte 0x{windows.byte:02x} at offset {windows.offset});"
+        " name the file's encoding with --encoding"
     )
 
 
@@ -259,14 +301,31 @@ def _scan(path: Path, encoding: str) -> _Scan:
     offset = 0
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
+            # The bytes of a character split between chunks, which the decoder holds.
+            held = len(decoder.getstate()[0])
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                # Exact for Windows-1252, whose decoder buffers nothing between chunks.
-                return _Scan(False, offset=offset + exc.start, byte=exc.object[exc.start])
+                # exc.object is the held bytes followed by this chunk.
+                start = offset - held + exc.start
+                return _Scan(False, offset=start, byte=exc.object[exc.start])
             offset += len(chunk)
     # Bytes still buffered at the end are the start of a character the file never finished.
     return _Scan(True, cut=bool(decoder.getstate()[0]))
+
+
+def _mostly_utf8(path: Path) -> bool:
+    """Whether well-formed multi-byte UTF-8 characters outnumber the bytes that are not
+    UTF-8. Windows-1252 text rarely holds even one such character by chance: an accented
+    letter followed by a symbol from 0x80-0xBF (`Ã©`)."""
+    decoder = codecs.getincrementaldecoder(UTF8)(errors=_DAMAGED)
+    good = bad = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            text = decoder.decode(chunk)
+            bad += len(_ESCAPED.findall(text))
+            good += len(_MULTIBYTE.findall(text))
+    return good > bad
 
 
 def _refuse_binary(path: Path, head: bytes) -> None:

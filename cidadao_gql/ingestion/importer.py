@@ -473,7 +473,7 @@ def open_directory(
     delimiter and required columns checked, and rows after its header unless `allow_empty`;
     BadImportFile or UndecodableFile otherwise."""
     paths = {source: directory / name for source, name in SAMPLE_FILES.items()}
-    missing = [str(p) for p in paths.values() if not p.exists()]
+    missing = [_why_missing(p) for p in paths.values() if not p.exists()]
     if missing:
         raise BadImportFile(f"missing PNCP files: {', '.join(missing)}")
     odd = [str(p) for p in paths.values() if not p.is_file()]
@@ -491,6 +491,27 @@ def open_directory(
                     " (--allow-empty imports such files)"
                 )
     return exports
+
+
+def _why_missing(path: Path) -> str:
+    """`path`, and why it is not there when the directory says more than its absence."""
+    if path.is_symlink():
+        return f"{path} (a broken symbolic link to {path.readlink()})"
+    if path.parent.is_dir():
+        others = [p.name for p in path.parent.iterdir() if p.name.casefold() == path.name]
+        if others:
+            return f"{path} (the directory has {others[0]}: names must match, case too)"
+    return str(path)
+
+
+def ignored_files(directory: Path) -> list[str]:
+    """The CSV files of `directory` that the import does not read, by name."""
+    if not directory.is_dir():
+        return []
+    read = set(SAMPLE_FILES.values())
+    return sorted(
+        p.name for p in directory.iterdir() if p.suffix.casefold() == ".csv" and p.name not in read
+    )
 
 
 async def import_directory(
