@@ -31,7 +31,8 @@ from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_data
 from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.ingestion import loading, synthetic
-from cidadao_gql.ingestion.importer import Rejects, import_directory
+from cidadao_gql.ingestion.importer import import_directory
+from cidadao_gql.ingestion.report import Rejects
 from cidadao_gql.migrations import migrate
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings

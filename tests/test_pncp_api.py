@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cidadao_gql.ingestion.importer import Rejects, import_directory, import_rows
+from cidadao_gql.ingestion.importer import import_directory, import_rows
 from cidadao_gql.ingestion.pncp_api import PncpClient, fetch_rows
+from cidadao_gql.ingestion.report import Rejects
 from tests.conftest import SAMPLE_DIR, DatabaseFactory, connect, live_server, run_cli
 
 NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$")

@@ -14,15 +14,13 @@ from cidadao_gql.cli.commands import _connect, _invalidate, _run, _settings, mai
 from cidadao_gql.errors import BadImportFile, DatabaseFailed, TooManyRejects
 from cidadao_gql.ingestion.exports import CsvExport, check_encoding
 from cidadao_gql.ingestion.importer import (
-    ImportReport,
-    RejectLimit,
-    Rejects,
     ignored_files,
     import_exports,
     import_rows,
     open_directory,
 )
 from cidadao_gql.ingestion.pncp_api import ALL_MODALITIES, DEFAULT_BASE_URL, PncpClient, fetch_rows
+from cidadao_gql.ingestion.report import ImportReport, RejectLimit, Rejects
 from cidadao_gql.migrations import migrate, pending_migrations
 
 

@@ -13,7 +13,8 @@ import asyncpg
 
 from cidadao_gql.data.db import RoundTrips, init_connection
 from cidadao_gql.ingestion import loading, synthetic
-from cidadao_gql.ingestion.importer import Rejects, import_directory
+from cidadao_gql.ingestion.importer import import_directory
+from cidadao_gql.ingestion.report import Rejects
 from cidadao_gql.migrations import migrate
 from cidadao_gql.settings import Settings
 
