@@ -11,7 +11,14 @@ import re
 import asyncpg
 from graphql import GraphQLError
 
-from cidadao_gql.errors import CidadaoError, TooManyFields, TooManyTokens
+from cidadao_gql.errors import (
+    BadUserInput,
+    CidadaoError,
+    InvalidPageSize,
+    QueryTimeout,
+    TooManyFields,
+    TooManyTokens,
+)
 
 log = logging.getLogger("cidadao_gql.errors")
 
@@ -29,7 +36,9 @@ def _request_error_code(error: GraphQLError) -> str:
     value (null for a non-null argument with a default, through a variable) are bad."""
     argument = _INVALID_ARGUMENT.match(error.message)
     if argument is not None:
-        return "INVALID_PAGE_SIZE" if argument[1] in PAGE_SIZE_ARGUMENTS else "BAD_USER_INPUT"
+        if argument[1] in PAGE_SIZE_ARGUMENTS:
+            return InvalidPageSize.code
+        return BadUserInput.code
     if error.message.startswith("Syntax Error: Document contains more than"):
         return TooManyTokens.code
     if error.message == OVERLAP_BUDGET_SPENT:
@@ -37,11 +46,11 @@ def _request_error_code(error: GraphQLError) -> str:
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$"):
-        return "BAD_USER_INPUT"
+        return BadUserInput.code
     if error.path is not None and error.message.startswith("Argument '"):
         # Coerced as the field runs: a variable's explicit null where the argument is
         # non-null with a default (`first`), which validation cannot see.
-        return "BAD_USER_INPUT"
+        return BadUserInput.code
     return "GRAPHQL_VALIDATION_FAILED"
 
 
@@ -81,7 +90,9 @@ def _coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
         return _with(error, original.message, original.extensions)
     if isinstance(original, asyncpg.QueryCanceledError):
         return _with(
-            error, "the database cancelled a statement that ran too long", {"code": "TIMEOUT"}
+            error,
+            "the database cancelled a statement that ran too long",
+            {"code": QueryTimeout.code},
         )
     if original is None or isinstance(original, GraphQLError):
         extensions = dict(error.extensions or {})

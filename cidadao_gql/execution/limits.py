@@ -18,7 +18,6 @@ from graphql import (
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType
 
 from cidadao_gql import metrics
 from cidadao_gql.data.ratelimit import Spend, retry_after_header
@@ -32,7 +31,7 @@ from cidadao_gql.errors import (
 )
 from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.expansion import Expansion, schema_fields
-from cidadao_gql.schema.strawberry_internals import graphql_schema
+from cidadao_gql.schema.strawberry_internals import OperationType, graphql_schema
 
 
 def depth_limit(max_depth: int) -> type[ValidationRule]:

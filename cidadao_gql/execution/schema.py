@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, aclosing, nullcontext
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -14,9 +14,6 @@ import strawberry
 from graphql import (
     ASTValidationRule,
     GraphQLError,
-    GraphQLInputObjectType,
-    GraphQLObjectType,
-    GraphQLSchema,
     NoSchemaIntrospectionCustomRule,
 )
 from strawberry.extensions import (
@@ -27,10 +24,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StreamResult
-from strawberry.types.execution import ExecutionResult, PreExecutionError
-from strawberry.types.graphql import OperationType
-from strawberry.utils.aio import aclosing
+from strawberry.types import ExecutionResult
 
 from cidadao_gql import metrics
 from cidadao_gql.errors import CidadaoError, QueryTimeout
@@ -62,7 +56,14 @@ from cidadao_gql.schema.procurements import (
 from cidadao_gql.schema.relay import Connection
 from cidadao_gql.schema.sanctions import Sanction, SanctionQueries
 from cidadao_gql.schema.spending import SpendingQueries
-from cidadao_gql.schema.strawberry_internals import classes_of, graphql_schema
+from cidadao_gql.schema.strawberry_internals import (
+    OperationType,
+    PreExecutionError,
+    StreamResult,
+    classes_of,
+    graphql_schema,
+    patch_is_one_of,
+)
 from cidadao_gql.schema.suppliers import Supplier, SupplierFilter, SupplierQueries
 from cidadao_gql.schema.viewer import ViewerQueries
 from cidadao_gql.settings import Settings
@@ -100,7 +101,7 @@ class Schema(strawberry.Schema):
         self, settings: Settings, rules: list[type[ASTValidationRule]], **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        _mend_is_one_of(graphql_schema(self))
+        patch_is_one_of(graphql_schema(self))
         self.settings = settings
         self.timeout = settings.query_timeout_ms / 1000
         self.max_cost = settings.max_query_cost
@@ -362,22 +363,3 @@ def build_schema(settings: Settings) -> Schema:
 def sdl(schema: strawberry.Schema) -> str:
     """The schema as SDL, as committed in schema.graphql."""
     return schema.as_str() + "\n"
-
-
-def _mend_is_one_of(schema: GraphQLSchema) -> None:
-    """Strawberry's `__Type.isOneOf` reads `extensions` of whatever type it is asked about,
-    and a list or non-null wrapper has none: an internal error, with a traceback logged,
-    for every `fields { type { isOneOf } }` of an introspection query. Only an input
-    object can be one-of; anything else answers false."""
-    introspected = schema.type_map["__Type"]
-    assert isinstance(introspected, GraphQLObjectType)
-    field = introspected.fields["isOneOf"]
-    strawberry_resolve = field.resolve
-    assert strawberry_resolve is not None, "Strawberry no longer adds isOneOf: drop this"
-
-    def resolve(type_: Any, info: Any) -> Any:
-        if not isinstance(type_, GraphQLInputObjectType):
-            return False
-        return strawberry_resolve(type_, info)
-
-    field.resolve = resolve

@@ -9,10 +9,14 @@ from typing import Any
 
 import strawberry
 from strawberry.schema_directive import Location
-from strawberry.types.base import StrawberryList
-from strawberry.utils.str_converters import to_camel_case
 
-from cidadao_gql.schema.strawberry_internals import object_definition
+from cidadao_gql.schema.strawberry_internals import (
+    StrawberryList,
+    field_python_name,
+    object_definition,
+    set_field_directives,
+    to_camel_case,
+)
 
 FIELD_COSTS: dict[str, int] = {
     "Query.spending": 25,  # an aggregate over every contract under the filter
@@ -64,7 +68,7 @@ def apply_cost_directives(types: Iterable[type]) -> None:
     for cls in types:
         definition = object_definition(cls)
         for field in definition.fields:
-            name = field.graphql_name or to_camel_case(field.python_name)
+            name = field.graphql_name or to_camel_case(field_python_name(field))
             weight = FIELD_COSTS.get(f"{definition.name}.{name}", FIELD_COSTS.get(f"*.{name}"))
             if definition.is_input:
                 weight = ARGUMENT_COSTS.get(f"{definition.name}.{name}")
@@ -74,7 +78,7 @@ def apply_cost_directives(types: Iterable[type]) -> None:
             size = _list_size_directive(definition.name, name, field)
             if size is not None and not any(isinstance(d, ListSize) for d in directives):
                 directives.append(size)
-            field.directives = directives
+            set_field_directives(field, directives)
 
 
 def _list_size_directive(type_name: str, name: str, field: Any) -> ListSize | None:

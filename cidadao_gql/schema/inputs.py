@@ -22,10 +22,10 @@ from graphql import (
     ValueNode,
     print_ast,
 )
-from strawberry.types.scalar import ScalarDefinition
 
 from cidadao_gql.data.columns import read_money
 from cidadao_gql.errors import BadUserInput
+from cidadao_gql.schema.strawberry_internals import ScalarDefinition
 
 # websearch_to_tsquery nests a NOT per `-` and fails with an error of its own past 32 in
 # a row ("tsquery stack too small"); a search of some 50,000 words exhausts its stack.

@@ -1,5 +1,8 @@
 """Every part of Strawberry that is not its public API and that this package reads, in one
-place: private attributes, the converter's type map, a resolver's wrapped function.
+place: names from modules its documentation does not show (re-exported in __all__),
+private and undocumented attributes (read or set here by small functions), the
+converter's type map, a resolver's wrapped function, the `__Type.isOneOf` patch.
+`tests/test_strawberry_boundary.py` checks that no other module imports or reads them.
 
 Written against strawberry-graphql 0.341.2 (pinned in pyproject.toml).
 `tests/schema/test_strawberry_internals.py` checks each function here against the
@@ -15,9 +18,51 @@ from enum import Enum
 from typing import Any, cast
 
 import strawberry
-from graphql import GraphQLEnumType, GraphQLField, GraphQLObjectType, GraphQLSchema
-from strawberry.types.base import StrawberryObjectDefinition, get_object_definition
+from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLObjectType,
+    GraphQLSchema,
+)
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.schema import StreamResult
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    ErrorMessage,
+    Message,
+    SubscribeMessage,
+)
+from strawberry.types.base import StrawberryList, StrawberryObjectDefinition, get_object_definition
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.field import StrawberryField
+from strawberry.types.graphql import OperationType
+from strawberry.types.scalar import ScalarDefinition
+from strawberry.utils.str_converters import to_camel_case
+
+# Names from Strawberry modules it does not document, re-exported for the rest of the
+# package (tests/schema/test_strawberry_internals.py checks each is still there).
+__all__ = [
+    "BaseGraphQLTransportWSHandler",
+    "BaseRequestProtocol",
+    "ConnectionInitMessage",
+    "ErrorMessage",
+    "Message",
+    "OperationType",
+    "PreExecutionError",
+    "ScalarDefinition",
+    "StrawberryList",
+    "StreamResult",
+    "SubscribeMessage",
+    "WebSocketDisconnected",
+    "get_graphql_ide_html",
+    "to_camel_case",
+]
 
 # Where the converter keeps the StrawberryField behind a GraphQL field (its
 # GraphQLCoreConverter.DEFINITION_BACKREF).
@@ -109,3 +154,78 @@ def classes_of(schema: strawberry.Schema) -> dict[type, str]:
                 continue
             found.setdefault(origin, name)
     return found
+
+
+def field_python_name(field: StrawberryField) -> str:
+    """The Python attribute a field reads (its name before camel-casing)."""
+    return field.python_name
+
+
+def field_metadata(field: StrawberryField) -> Mapping[str, Any]:
+    """What `strawberry.field(metadata=...)` recorded on a field; empty if nothing."""
+    return field.metadata or {}
+
+
+def set_field_directives(field: StrawberryField, directives: list[Any]) -> None:
+    """Replace a field's schema directives after decoration (before the schema is built)."""
+    field.directives = directives
+
+
+def subscription_operations(handler: BaseGraphQLTransportWSHandler[Any, Any]) -> Mapping[str, Any]:
+    """The operations a graphql-transport-ws connection runs, by subscription id."""
+    return handler.operations
+
+
+def connection_acknowledged(handler: BaseGraphQLTransportWSHandler[Any, Any]) -> bool:
+    """Whether the connection has been sent `connection_ack`."""
+    return handler.connection_acknowledged
+
+
+def max_subscriptions(handler: BaseGraphQLTransportWSHandler[Any, Any]) -> int | None:
+    """The view's cap on a connection's operations, as the handler was given it."""
+    return handler.max_subscriptions_per_connection
+
+
+def set_max_subscriptions(view: Any, limit: int | None) -> None:
+    """Cap the operations of each graphql-transport-ws connection the view opens."""
+    view.max_subscriptions_per_connection = limit
+
+
+def adapter_socket(adapter: Any) -> Any:
+    """The framework's WebSocket a Strawberry WebSocket adapter wraps."""
+    return adapter.ws
+
+
+def encode_json_string(adapter: Any, message: Mapping[str, object]) -> str:
+    """The message as text, by the JSON encoder of the view the adapter serves."""
+    text: str = adapter.view.encode_json_string(message)
+    return text
+
+
+def install_view_hooks(
+    view: type, *, transport_ws: type, websocket_adapter: type, request_adapter: type
+) -> None:
+    """Set the classes an ASGI view makes its graphql-transport-ws handler, its WebSocket
+    adapter and its request adapter from."""
+    view.graphql_transport_ws_handler_class = transport_ws  # type: ignore[attr-defined]
+    view.websocket_adapter_class = websocket_adapter  # type: ignore[attr-defined]
+    view.request_adapter_class = request_adapter  # type: ignore[attr-defined]
+
+
+def patch_is_one_of(schema: GraphQLSchema) -> None:
+    """Strawberry's `__Type.isOneOf` reads `extensions` of whatever type it is asked about,
+    and a list or non-null wrapper has none: an internal error, with a traceback logged,
+    for every `fields { type { isOneOf } }` of an introspection query. Only an input
+    object can be one-of; anything else answers false."""
+    introspected = schema.type_map["__Type"]
+    assert isinstance(introspected, GraphQLObjectType)
+    field = introspected.fields["isOneOf"]
+    strawberry_resolve = field.resolve
+    assert strawberry_resolve is not None, "Strawberry no longer adds isOneOf: drop this"
+
+    def resolve(type_: Any, info: Any) -> Any:
+        if not isinstance(type_, GraphQLInputObjectType):
+            return False
+        return strawberry_resolve(type_, info)
+
+    field.resolve = resolve

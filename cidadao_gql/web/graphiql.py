@@ -13,8 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from strawberry.http.ides import get_graphql_ide_html
-
+from cidadao_gql.schema.strawberry_internals import get_graphql_ide_html
 from cidadao_gql.settings import Settings
 
 PAGE = get_graphql_ide_html("graphiql")

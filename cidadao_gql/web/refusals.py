@@ -41,9 +41,14 @@ BY_STATUS: dict[int, type[Refused]] = {
 }
 
 
-def error_body(error: CidadaoError, request_id: str | None) -> bytes:
+def error_entry(error: CidadaoError, request_id: str | None) -> dict[str, object]:
+    """One entry of an `errors` list: the message, the code and details, the request id."""
     extensions = {**error.extensions, "requestId": request_id} if request_id else error.extensions
-    return orjson.dumps({"errors": [{"message": error.message, "extensions": extensions}]})
+    return {"message": error.message, "extensions": extensions}
+
+
+def error_body(error: CidadaoError, request_id: str | None) -> bytes:
+    return orjson.dumps({"errors": [error_entry(error, request_id)]})
 
 
 def refusal(

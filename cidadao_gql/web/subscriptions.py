@@ -16,21 +16,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+from cidadao_gql import metrics
+from cidadao_gql.errors import CidadaoError, ServiceUnavailable, TooManySubscriptions
+from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.strawberry_internals import (
     BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     ErrorMessage,
     Message,
     SubscribeMessage,
+    connection_acknowledged,
+    max_subscriptions,
+    subscription_operations,
 )
-
-from cidadao_gql import metrics
-from cidadao_gql.errors import CidadaoError, ServiceUnavailable, TooManySubscriptions
-from cidadao_gql.schema.context import Context
 from cidadao_gql.web.graphql_params import checked, named_operation
+from cidadao_gql.web.refusals import error_entry
 
 TRY_AGAIN_LATER = 1013  # RFC 6455's registry: the server is overloaded or a dependency down
 
@@ -59,12 +59,12 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         if not isinstance(raw.get("id"), str) or not isinstance(raw.get("payload"), dict):
             await self.handle_invalid_message("`subscribe` carries a string `id` and a `payload`")
             return
-        if self.connection_acknowledged and message["id"] not in self.operations:
+        acknowledged = connection_acknowledged(self)
+        if acknowledged and message["id"] not in subscription_operations(self):
             try:
                 self._check(raw["payload"])
             except CidadaoError as exc:
-                extensions = exc.extensions | {"requestId": self.context.request_id}
-                error = GraphQLError(exc.message, extensions=extensions).formatted
+                error: Any = error_entry(exc, self.context.request_id)
                 await self.send_message(
                     ErrorMessage(id=message["id"], type="error", payload=[error])
                 )
@@ -73,8 +73,8 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
     def _check(self, payload: dict[str, Any]) -> None:
         """BAD_REQUEST or TOO_MANY_SUBSCRIPTIONS for an operation this socket cannot run."""
-        limit = self.max_subscriptions_per_connection
-        if limit is not None and len(self.operations) >= limit:
+        limit = max_subscriptions(self)
+        if limit is not None and len(subscription_operations(self)) >= limit:
             raise TooManySubscriptions(
                 f"this connection runs {limit} operations already (WS_MAX_SUBSCRIPTIONS)",
                 maxSubscriptions=limit,

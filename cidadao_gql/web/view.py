@@ -15,8 +15,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
-from strawberry.http.base import BaseRequestProtocol
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from cidadao_gql.data.apikeys import Tokens, User, authenticate
@@ -25,6 +23,14 @@ from cidadao_gql.errors import CidadaoError, ServiceUnavailable, Unauthenticated
 from cidadao_gql.execution.schema import build_schema
 from cidadao_gql.runtime.resources import Resources
 from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.strawberry_internals import (
+    BaseRequestProtocol,
+    WebSocketDisconnected,
+    adapter_socket,
+    encode_json_string,
+    install_view_hooks,
+    set_max_subscriptions,
+)
 from cidadao_gql.settings import Settings
 from cidadao_gql.web import graphiql
 from cidadao_gql.web.graphql_params import Params
@@ -57,16 +63,12 @@ class TextFrames(ASGIWebSocketAdapter):
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         try:
-            await self.ws.send_text(self.view.encode_json_string(message))
+            await adapter_socket(self).send_text(encode_json_string(self, message))
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 
 
 class GraphQLView(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = TransportWS
-    websocket_adapter_class = TextFrames
-    request_adapter_class = CheckedRequest
-
     def __init__(self, settings: Settings) -> None:
         schema = build_schema(settings)
         super().__init__(
@@ -79,7 +81,7 @@ class GraphQLView(GraphQL[Context, None]):
         assets = graphiql.assets_dir(settings)
         self.local_graphiql = graphiql.installed(assets, graphiql.PAGE)
         self.page = graphiql.served_locally(graphiql.PAGE) if self.local_graphiql else graphiql.PAGE
-        self.max_subscriptions_per_connection = settings.ws_max_subscriptions
+        set_max_subscriptions(self, settings.ws_max_subscriptions)
         self.tokens = (
             Tokens(settings.jwt_algorithm, settings.jwt_key, settings.jwt_audience)
             if settings.jwt_algorithm and settings.jwt_key
@@ -177,6 +179,14 @@ class GraphQLView(GraphQL[Context, None]):
             return orjson.dumps(data)
         encoded = super().encode_json(data)
         return encoded if isinstance(encoded, bytes) else encoded.encode()
+
+
+install_view_hooks(
+    GraphQLView,
+    transport_ws=TransportWS,
+    websocket_adapter=TextFrames,
+    request_adapter=CheckedRequest,
+)
 
 
 def client_of(connection: HTTPConnection, user: User | None) -> str:

@@ -7,6 +7,7 @@ import inspect
 from enum import Enum
 from typing import Any
 
+import orjson
 import strawberry
 from graphql import GraphQLObjectType, GraphQLSchema, GraphQLString
 from strawberry.types.field import StrawberryField
@@ -138,3 +139,77 @@ def test_execute_takes_the_parameters_we_pass_on() -> None:
     assert parameters[1:] == internals.EXECUTE_PARAMETERS
     streamed = set(inspect.signature(strawberry.Schema.stream).parameters) - {"self"}
     assert streamed == set(internals.EXECUTE_PARAMETERS)
+
+
+def test_the_private_names_we_reexport_are_there() -> None:
+    """Each name the adapter takes from a Strawberry module that is not documented."""
+    assert inspect.isclass(internals.BaseGraphQLTransportWSHandler)
+    assert inspect.isclass(internals.BaseRequestProtocol)
+    assert inspect.isclass(internals.ScalarDefinition)
+    assert inspect.isclass(internals.StrawberryList)
+    assert issubclass(internals.WebSocketDisconnected, Exception)
+    assert {t.value for t in internals.OperationType} == {"query", "mutation", "subscription"}
+    assert internals.PreExecutionError(data=None, errors=[]).errors == []
+    assert internals.to_camel_case("assumed_size") == "assumedSize"
+    assert "graphiql" in internals.get_graphql_ide_html("graphiql").lower()
+    for message in ("ConnectionInitMessage", "ErrorMessage", "SubscribeMessage"):
+        assert "type" in getattr(internals, message).__annotations__
+    assert internals.StreamResult is not None
+
+
+def test_a_fields_python_name_metadata_and_directives() -> None:
+    @strawberry.type
+    class Tagged:
+        some_name: str = strawberry.field(metadata={"k": 1})
+        plain: str
+
+    definition = internals.object_definition(Tagged)
+    field, plain = definition.fields
+    assert internals.field_python_name(field) == "some_name"
+    assert internals.field_metadata(field) == {"k": 1}
+    assert internals.field_metadata(plain) == {}
+    internals.set_field_directives(field, ["marker"])
+    assert list(field.directives) == ["marker"]
+
+
+def test_the_transport_ws_handler_keeps_what_we_read() -> None:
+    """Set in its __init__: the operations by id, whether `connection_ack` went out, and the
+    view's cap on operations."""
+    source = inspect.getsource(internals.BaseGraphQLTransportWSHandler.__init__)
+    for attribute in ("operations", "connection_acknowledged", "max_subscriptions_per_connection"):
+        assert f"self.{attribute}" in source
+    handler: Any = object.__new__(internals.BaseGraphQLTransportWSHandler)
+    handler.operations = {"1": "op"}
+    handler.connection_acknowledged = True
+    handler.max_subscriptions_per_connection = 3
+    assert internals.subscription_operations(handler) == {"1": "op"}
+    assert internals.connection_acknowledged(handler) is True
+    assert internals.max_subscriptions(handler) == 3
+
+
+def test_the_asgi_view_reads_the_hooks_we_set() -> None:
+    from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+
+    for hook in (
+        "graphql_transport_ws_handler_class",
+        "websocket_adapter_class",
+        "request_adapter_class",
+    ):
+        assert getattr(GraphQL, hook, None) is not None, hook
+    view = GraphQL(schema)
+    assert "max_subscriptions_per_connection" in inspect.getsource(type(view).__mro__[1])
+    internals.set_max_subscriptions(view, 4)
+    assert view.max_subscriptions_per_connection == 4
+    adapter = type("Adapter", (), {"view": view, "ws": "socket"})()
+    assert orjson.loads(internals.encode_json_string(adapter, {"a": 1})) == {"a": 1}
+    assert internals.adapter_socket(adapter) == "socket"
+    assert "self.ws" in inspect.getsource(ASGIWebSocketAdapter.__init__)
+
+
+def test_is_one_of_answers_false_for_wrappers() -> None:
+    built = strawberry.Schema(query=Query)
+    internals.patch_is_one_of(internals.graphql_schema(built))
+    result = built.execute_sync('{ __type(name: "Thing") { fields { type { isOneOf } } } }')
+    assert result.errors is None
+    assert result.data is not None
+    assert all(f["type"]["isOneOf"] is False for f in result.data["__type"]["fields"])

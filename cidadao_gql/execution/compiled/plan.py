@@ -49,6 +49,8 @@ from cidadao_gql.execution.compiled.selection import (
 )
 from cidadao_gql.schema.relay import BATCH, ROW_TYPES, ROWS, Node
 from cidadao_gql.schema.strawberry_internals import (
+    field_metadata,
+    field_python_name,
     plain_function,
     resolver_function,
     strawberry_field,
@@ -202,7 +204,7 @@ class Planner:
             definition = parent.fields[name]
             field_source = strawberry_field(definition)
             attribute = (
-                field_source.python_name
+                field_python_name(field_source)
                 if field_source is not None and field_source.is_basic_field
                 else None
             )
@@ -210,7 +212,7 @@ class Planner:
             plan.parent = parent
             named = named_type(plan.shape)
             metadata: Mapping[str, Any] = (
-                (field_source.metadata or {}) if field_source is not None else {}
+                field_metadata(field_source) if field_source is not None else {}
             )
             child_rows = False
             if named is not None and is_leaf_type(named):
