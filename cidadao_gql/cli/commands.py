@@ -43,7 +43,7 @@ from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import StreamJobs
 from cidadao_gql.migrations import migrate
-from cidadao_gql.observability import logging_config
+from cidadao_gql.observability import configure_logging, logging_config
 from cidadao_gql.runtime import embedded
 from cidadao_gql.runtime.resources import make_executor, open_jobs
 from cidadao_gql.settings import Settings
@@ -218,6 +218,7 @@ async def worker() -> None:
     settings = _settings()
     if not settings.jobs_url:
         raise click.ClickException("a worker takes jobs from Redis: set REDIS_URL")
+    configure_logging(settings)  # JSON lines on stderr, like `serve` (README, Logs)
     settings = replace(settings, database_url=await _database_url(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -242,7 +243,9 @@ async def worker() -> None:
                 )
             )
             serving = asyncio.create_task(probes.serve())
-        click.echo(f"worker: {settings.agent_pool_size.maximum} slots, waiting for jobs", err=True)
+        logging.getLogger(__name__).info(
+            "worker: %d slots, waiting for jobs", settings.agent_pool_size.maximum
+        )
         await stop.wait()
         await executor.close()
         watcher.cancel()
