@@ -206,7 +206,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings),
         timeout_graceful_shutdown=10,
-        ws="cidadao_gql.web.websocket:WebSocketProtocol",
+        ws="cidadao_gql.web.ws_compression:WebSocketProtocol",
     )
 
 
