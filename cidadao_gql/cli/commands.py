@@ -32,6 +32,7 @@ from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
+from cidadao_gql.data.sessions import end_sessions
 from cidadao_gql.errors import (
     CidadaoError,
     ConfigError,
@@ -364,7 +365,7 @@ def session() -> None:
 async def session_revoke(user_id: str) -> None:
     """Sign a user out everywhere: end every session of theirs, on every instance."""
     async with _connect(_settings()) as conn:
-        ended = await sessions.end_sessions(conn, user_id)
+        ended = await end_sessions(conn, user_id)
         if ended:
             await _invalidate(_settings(), conn, sessions.VERSION)
     click.echo(f"ended {ended} session(s) of {user_id}")
