@@ -190,9 +190,16 @@ def test_logs_are_json_lines_with_the_request_id(settings: Settings) -> None:
 
 def test_the_worker_logs_json_lines_like_the_server(settings: Settings, redis_url: str) -> None:
     """`cidadao-gql worker` logs through the same configuration as `serve`: with
-    LOG_FORMAT=json every line it writes on stderr, its greeting included, is a JSON object."""
-    environment = {**os.environ, "DATABASE_URL": str(settings.database_url),
-                   "REDIS_URL": redis_url, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}  # fmt: skip
+    LOG_FORMAT=json every line it writes on stderr, its greeting and its probes' server's
+    included, is a JSON object."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": str(settings.database_url),
+        "REDIS_URL": redis_url,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "WORKER_METRICS_PORT": str(free_port()),  # its probes' uvicorn logs too
+    }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "cidadao-gql"), "worker"],
         env=environment, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,

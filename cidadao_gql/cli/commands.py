@@ -240,6 +240,7 @@ async def worker() -> None:
                     host="0.0.0.0",  # probed and scraped from outside the pod
                     port=settings.worker_metrics_port,
                     log_level="warning",
+                    log_config=logging_config(settings),  # JSON too, not uvicorn's own
                     lifespan="off",
                 )
             )
