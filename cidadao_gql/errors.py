@@ -6,7 +6,7 @@
     ├── BadUserInput             BAD_USER_INPUT
     │   ├── InvalidCursor        INVALID_CURSOR
     │   ├── InvalidPageSize      INVALID_PAGE_SIZE
-    │   ├── InvalidDocument      INVALID_DOCUMENT    (CNPJ/CPF check digits)
+    │   ├── InvalidTaxId         INVALID_DOCUMENT    (CNPJ/CPF check digits)
     │   ├── InvalidId            INVALID_ID          (global IDs, investigation ids)
     │   ├── InvalidTarget        INVALID_TARGET      an investigation's target
     │   └── PersistedQueryMismatch PERSISTED_QUERY_HASH_MISMATCH  a document not its hash's
@@ -102,7 +102,7 @@ class InvalidPageSize(BadUserInput):
     code = "INVALID_PAGE_SIZE"
 
 
-class InvalidDocument(BadUserInput):
+class InvalidTaxId(BadUserInput):
     code = "INVALID_DOCUMENT"
 
 

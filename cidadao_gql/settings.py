@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cidadao_gql.errors import ConfigError
 
@@ -99,110 +99,14 @@ class Settings:
             )
         return settings
 
-    # One call with one keyword a setting: no logic to split out, its length is the number
-    # of settings (every field read, checked and defaulted in one place, as DESIGN asks).
     @classmethod
     def _read_env(cls, env: Mapping[str, str]) -> Settings:
-        d = cls()
+        defaults = cls()
         return cls(
-            database_url=_read(
-                env, "DATABASE_URL", _url(("postgres", "postgresql")), d.database_url
-            ),
-            database_replica_url=_read(
-                env, "DATABASE_REPLICA_URL", _url(("postgres", "postgresql")), None
-            ),
-            redis_url=_read(env, "REDIS_URL", _url(("redis", "rediss", "unix")), None),
-            queue_redis_url=_read(env, "QUEUE_REDIS_URL", _url(("redis", "rediss", "unix")), None),
-            db_pool_size=_read(env, "DB_POOL_SIZE", _pool_size, d.db_pool_size),
-            db_statement_cache_size=_read(
-                env, "DB_STATEMENT_CACHE_SIZE", _int(0, 100_000), d.db_statement_cache_size
-            ),
-            json_encoder=_read(env, "JSON_ENCODER", _choice(JSON_ENCODERS), d.json_encoder),
-            batch_size=_read(env, "BATCH_SIZE", _int(1, 1000), d.batch_size),
-            max_query_depth=_read(env, "MAX_QUERY_DEPTH", _int(1, 100), d.max_query_depth),
-            max_query_cost=_read(env, "MAX_QUERY_COST", _int(1, 10_000_000), d.max_query_cost),
-            max_aliases=_read(env, "MAX_ALIASES", _int(0, 10_000), d.max_aliases),
-            max_fields=_read(env, "MAX_FIELDS", _int(1, 1_000_000), d.max_fields),
-            max_tokens=_read(env, "MAX_TOKENS", _int(10, 1_000_000), d.max_tokens),
-            max_batch_tokens=_read(
-                env, "MAX_BATCH_TOKENS", _int(10, 100_000_000), d.max_batch_tokens
-            ),
-            max_document_bytes=_read(
-                env, "MAX_DOCUMENT_BYTES", _int(256, 100_000_000), d.max_document_bytes
-            ),
-            query_timeout_ms=_read(env, "QUERY_TIMEOUT_MS", _int(1, 3_600_000), d.query_timeout_ms),
-            db_statement_timeout_ms=_read(
-                env, "DB_STATEMENT_TIMEOUT_MS", _int(0, 3_600_000), d.db_statement_timeout_ms
-            ),
-            rate_limit_capacity=_read(
-                env, "RATE_LIMIT_CAPACITY", _int(0, 100_000_000), d.rate_limit_capacity
-            ),
-            rate_limit_restore_rate=_read(
-                env, "RATE_LIMIT_RESTORE_RATE", _int(1, 100_000_000), d.rate_limit_restore_rate
-            ),
-            cache_strategy=_read(
-                env, "CACHE_STRATEGY", _choice(CACHE_STRATEGIES), d.cache_strategy
-            ),
-            cache_l1_entries=_read(
-                env, "CACHE_L1_ENTRIES", _int(0, 10_000_000), d.cache_l1_entries
-            ),
-            cache_l1_ttl=_read(env, "CACHE_L1_TTL", _int(1, 86_400), d.cache_l1_ttl),
-            cache_l2_entries=_read(
-                env, "CACHE_L2_ENTRIES", _int(1, 100_000_000), d.cache_l2_entries
-            ),
-            response_cache_ttl=_read(
-                env, "RESPONSE_CACHE_TTL", _int(0, 86_400), d.response_cache_ttl
-            ),
-            agent_pool_size=_read(env, "AGENT_POOL_SIZE", _pool_size, d.agent_pool_size),
-            investigation_claim_after=_read(
-                env, "INVESTIGATION_CLAIM_AFTER", _int(1, 86_400), d.investigation_claim_after
-            ),
-            llm_api_url=_read(env, "LLM_API_URL", _url(("http", "https")), None),
-            llm_api_key=_read(env, "LLM_API_KEY", str, None),
-            llm_model=_read(env, "LLM_MODEL", str, d.llm_model),
-            run_investigations=_read(env, "RUN_INVESTIGATIONS", _bool, d.run_investigations),
-            compression_level=_read(env, "COMPRESSION_LEVEL", _int(0, 11), d.compression_level),
-            max_body_bytes=_read(
-                env, "MAX_BODY_BYTES", _int(1024, 1_073_741_824), d.max_body_bytes
-            ),
-            persisted_queries_only=_read(
-                env, "PERSISTED_QUERIES_ONLY", _bool, d.persisted_queries_only
-            ),
-            jwt_algorithm=_read(env, "JWT_ALGORITHM", _choice(("HS256", "RS256")), None),
-            jwt_key=_read(env, "JWT_KEY", str, None),
-            jwt_audience=_read(env, "JWT_AUDIENCE", str, None),
-            introspection=_read(env, "INTROSPECTION_ENABLED", _bool, d.introspection),
-            cors_origins=_read(env, "CORS_ORIGINS", _origins, d.cors_origins),
-            ws_init_timeout_s=_read(env, "WS_INIT_TIMEOUT", _int(1, 600), d.ws_init_timeout_s),
-            ws_max_subscriptions=_read(
-                env, "WS_MAX_SUBSCRIPTIONS", _int(1, 1000), d.ws_max_subscriptions
-            ),
-            session_secret=_read(env, "SESSION_SECRET", _secret, None),
-            session_ttl_s=_read(env, "SESSION_TTL", _int(60, 30 * 86_400), d.session_ttl_s),
-            session_idle_ttl_s=_read(
-                env, "SESSION_IDLE_TTL", _int(60, 30 * 86_400), d.session_idle_ttl_s
-            ),
-            session_cookie_secure=_read(
-                env, "SESSION_COOKIE_SECURE", _bool, d.session_cookie_secure
-            ),
-            graphiql_assets_dir=_read(env, "GRAPHIQL_ASSETS_DIR", Path, None),
-            http2_enabled=_read(env, "HTTP2_ENABLED", _bool, d.http2_enabled),
-            host=_read(env, "HOST", str, d.host),
-            port=_read(env, "PORT", _int(1, 65535), d.port),
-            workers=_read(env, "WORKERS", _int(1, 64), d.workers),
-            data_dir=_read(env, "CIDADAO_DATA_DIR", Path, d.data_dir),
-            pncp_sample_dir=_read(env, "PNCP_SAMPLE_DIR", Path, d.pncp_sample_dir),
-            seed_contracts=_read(env, "SEED_CONTRACTS", _int(0, 50_000_000), d.seed_contracts),
-            log_level=_read(
-                env, "LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR")), d.log_level
-            ),
-            log_format=_read(env, "LOG_FORMAT", _choice(("json", "text")), d.log_format),
-            otel_endpoint=_read(env, "OTEL_EXPORTER_OTLP_ENDPOINT", _url(("http", "https")), None),
-            worker_metrics_port=_read(env, "WORKER_METRICS_PORT", _int(0, 65535), 0),
-            executor=_read(env, "EXECUTOR", _choice(("compiled", "ordinary")), d.executor),
-            max_concurrent_requests=_read(
-                env, "MAX_CONCURRENT_REQUESTS", _int(0, 100_000), d.max_concurrent_requests
-            ),
+            **{
+                field: _read(env, name, parse, getattr(defaults, field))
+                for field, name, parse in _ENVIRONMENT
+            }
         )
 
 
@@ -277,3 +181,72 @@ def _pool_size(raw: str) -> PoolSize:
     if not 0 <= minimum <= maximum or maximum < 1:
         raise ValueError("must be N or MIN:MAX with 0 <= MIN <= MAX and MAX >= 1")
     return PoolSize(minimum, maximum)
+
+
+_POSTGRES = _url(("postgres", "postgresql"))
+_REDIS = _url(("redis", "rediss", "unix"))
+_HTTP = _url(("http", "https"))
+
+# Every setting read from the environment: its field, its variable, and how the text is
+# read and checked (a bad value is a ConfigError naming the variable); unset or blank, the
+# field keeps its default. One row a setting, all in one place, as DESIGN asks.
+_ENVIRONMENT: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("database_url", "DATABASE_URL", _POSTGRES),
+    ("database_replica_url", "DATABASE_REPLICA_URL", _POSTGRES),
+    ("redis_url", "REDIS_URL", _REDIS),
+    ("queue_redis_url", "QUEUE_REDIS_URL", _REDIS),
+    ("db_pool_size", "DB_POOL_SIZE", _pool_size),
+    ("db_statement_cache_size", "DB_STATEMENT_CACHE_SIZE", _int(0, 100_000)),
+    ("json_encoder", "JSON_ENCODER", _choice(JSON_ENCODERS)),
+    ("batch_size", "BATCH_SIZE", _int(1, 1000)),
+    ("max_query_depth", "MAX_QUERY_DEPTH", _int(1, 100)),
+    ("max_query_cost", "MAX_QUERY_COST", _int(1, 10_000_000)),
+    ("max_aliases", "MAX_ALIASES", _int(0, 10_000)),
+    ("max_fields", "MAX_FIELDS", _int(1, 1_000_000)),
+    ("max_tokens", "MAX_TOKENS", _int(10, 1_000_000)),
+    ("max_batch_tokens", "MAX_BATCH_TOKENS", _int(10, 100_000_000)),
+    ("max_document_bytes", "MAX_DOCUMENT_BYTES", _int(256, 100_000_000)),
+    ("query_timeout_ms", "QUERY_TIMEOUT_MS", _int(1, 3_600_000)),
+    ("db_statement_timeout_ms", "DB_STATEMENT_TIMEOUT_MS", _int(0, 3_600_000)),
+    ("rate_limit_capacity", "RATE_LIMIT_CAPACITY", _int(0, 100_000_000)),
+    ("rate_limit_restore_rate", "RATE_LIMIT_RESTORE_RATE", _int(1, 100_000_000)),
+    ("cache_strategy", "CACHE_STRATEGY", _choice(CACHE_STRATEGIES)),
+    ("cache_l1_entries", "CACHE_L1_ENTRIES", _int(0, 10_000_000)),
+    ("cache_l1_ttl", "CACHE_L1_TTL", _int(1, 86_400)),
+    ("cache_l2_entries", "CACHE_L2_ENTRIES", _int(1, 100_000_000)),
+    ("response_cache_ttl", "RESPONSE_CACHE_TTL", _int(0, 86_400)),
+    ("agent_pool_size", "AGENT_POOL_SIZE", _pool_size),
+    ("investigation_claim_after", "INVESTIGATION_CLAIM_AFTER", _int(1, 86_400)),
+    ("llm_api_url", "LLM_API_URL", _HTTP),
+    ("llm_api_key", "LLM_API_KEY", str),
+    ("llm_model", "LLM_MODEL", str),
+    ("run_investigations", "RUN_INVESTIGATIONS", _bool),
+    ("compression_level", "COMPRESSION_LEVEL", _int(0, 11)),
+    ("max_body_bytes", "MAX_BODY_BYTES", _int(1024, 1_073_741_824)),
+    ("persisted_queries_only", "PERSISTED_QUERIES_ONLY", _bool),
+    ("jwt_algorithm", "JWT_ALGORITHM", _choice(("HS256", "RS256"))),
+    ("jwt_key", "JWT_KEY", str),
+    ("jwt_audience", "JWT_AUDIENCE", str),
+    ("introspection", "INTROSPECTION_ENABLED", _bool),
+    ("cors_origins", "CORS_ORIGINS", _origins),
+    ("ws_init_timeout_s", "WS_INIT_TIMEOUT", _int(1, 600)),
+    ("ws_max_subscriptions", "WS_MAX_SUBSCRIPTIONS", _int(1, 1000)),
+    ("session_secret", "SESSION_SECRET", _secret),
+    ("session_ttl_s", "SESSION_TTL", _int(60, 30 * 86_400)),
+    ("session_idle_ttl_s", "SESSION_IDLE_TTL", _int(60, 30 * 86_400)),
+    ("session_cookie_secure", "SESSION_COOKIE_SECURE", _bool),
+    ("graphiql_assets_dir", "GRAPHIQL_ASSETS_DIR", Path),
+    ("http2_enabled", "HTTP2_ENABLED", _bool),
+    ("host", "HOST", str),
+    ("port", "PORT", _int(1, 65535)),
+    ("workers", "WORKERS", _int(1, 64)),
+    ("data_dir", "CIDADAO_DATA_DIR", Path),
+    ("pncp_sample_dir", "PNCP_SAMPLE_DIR", Path),
+    ("seed_contracts", "SEED_CONTRACTS", _int(0, 50_000_000)),
+    ("log_level", "LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR"))),
+    ("log_format", "LOG_FORMAT", _choice(("json", "text"))),
+    ("otel_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", _HTTP),
+    ("worker_metrics_port", "WORKER_METRICS_PORT", _int(0, 65535)),
+    ("executor", "EXECUTOR", _choice(("compiled", "ordinary"))),
+    ("max_concurrent_requests", "MAX_CONCURRENT_REQUESTS", _int(0, 100_000)),
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from cidadao_gql.errors import InvalidDocument
+from cidadao_gql.errors import InvalidTaxId
 
 _CNPJ = re.compile(r"[0-9A-Z]{12}[0-9]{2}")
 _CPF = re.compile(r"[0-9]{11}")
@@ -45,18 +45,18 @@ def normalize_document(raw: str) -> str:
 
 
 def parse_document(raw: str) -> str:
-    """A CNPJ or CPF with valid check digits, normalized; InvalidDocument otherwise."""
+    """A CNPJ or CPF with valid check digits, normalized; InvalidTaxId otherwise."""
     text = normalize_document(raw)
     if (len(text) == 14 and is_valid_cnpj(text)) or (len(text) == 11 and is_valid_cpf(text)):
         return text
-    raise InvalidDocument(f"{raw!r} is not a valid CNPJ or CPF", document=raw)
+    raise InvalidTaxId(f"{raw!r} is not a valid CNPJ or CPF", document=raw)
 
 
 def parse_cnpj(raw: str) -> str:
     text = normalize_document(raw)
     if is_valid_cnpj(text):
         return text
-    raise InvalidDocument(f"{raw!r} is not a valid CNPJ", document=raw)
+    raise InvalidTaxId(f"{raw!r} is not a valid CNPJ", document=raw)
 
 
 def complete_cnpj(base: str) -> str:

@@ -36,7 +36,7 @@ from cidadao_gql.ingestion.report import Rejects
 from cidadao_gql.migrations import migrate
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
-from cidadao_gql.web.websocket import WebSocketProtocol
+from cidadao_gql.web.ws_compression import WebSocketProtocol
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = Path(os.environ.get("PNCP_SAMPLE_DIR", ROOT.parent / "shared" / "data" / "pncp"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cidadao_gql.errors import InvalidDocument
+from cidadao_gql.errors import InvalidTaxId
 from cidadao_gql.taxids import (
     complete_cnpj,
     complete_cpf,
@@ -46,6 +46,6 @@ def test_completion_makes_valid_documents() -> None:
 def test_parse_strips_punctuation_and_refuses_bad_digits() -> None:
     assert parse_document("06.140.404/0001-67") == "06140404000167"
     assert parse_document("529.982.247-25") == "52998224725"
-    with pytest.raises(InvalidDocument) as caught:
+    with pytest.raises(InvalidTaxId) as caught:
         parse_document("529.982.247-24")
     assert caught.value.code == "INVALID_DOCUMENT"

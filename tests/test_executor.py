@@ -1,4 +1,4 @@
-"""The pooled executor: scaling with the backlog, idle shrinkage, recycling, health, and
+"""The agent pool: scaling with the backlog, idle shrinkage, recycling, health, and
 map-reduce over chunks giving the same findings as one pass."""
 
 from __future__ import annotations

@@ -357,7 +357,7 @@ async def test_a_full_queue_answers_service_busy(
         "SELECT status, error FROM investigations WHERE user_id = 'ana' ORDER BY created_at DESC LIMIT 1"
     )
     assert refused is not None
-    assert tuple(refused) == ("failed", "the executor's queue was full")
+    assert tuple(refused) == ("failed", "the agent pool's queue was full")
 
 
 @pytest.mark.parametrize("stream_lost", [False, True], ids=["stream-kept", "stream-lost"])

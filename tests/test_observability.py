@@ -188,6 +188,36 @@ def test_logs_are_json_lines_with_the_request_id(settings: Settings) -> None:
     assert {"time", "level", "logger", "message"} <= set(mine[0])
 
 
+def test_the_worker_logs_json_lines_like_the_server(settings: Settings, redis_url: str) -> None:
+    """`cidadao-gql worker` logs through the same configuration as `serve`: with
+    LOG_FORMAT=json every line it writes on stderr, its greeting and its probes' server's
+    included, is a JSON object."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": str(settings.database_url),
+        "REDIS_URL": redis_url,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "WORKER_METRICS_PORT": str(free_port()),  # its probes' uvicorn logs too
+    }
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "cidadao-gql"), "worker"],
+        env=environment, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()  # the worker is up once it says so
+    finally:
+        process.terminate()
+        _, rest = process.communicate(timeout=60)
+    lines = [line for line in (first + rest).splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+    greeting = [r for r in records if "waiting for jobs" in r["message"]]
+    assert len(greeting) == 1, lines
+    assert {"time", "level", "logger", "message", "request_id"} <= set(greeting[0])
+    assert greeting[0]["level"] == "INFO"
+
+
 def test_the_request_id_reaches_records_written_during_the_request() -> None:
     config = logging_config(Settings(log_format="json"))
     stream = io.StringIO()

@@ -69,3 +69,15 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_every_setting_is_read_from_one_variable_of_its_own() -> None:
+    """The table `from_env` reads: each field of Settings once, each variable once."""
+    from dataclasses import fields
+
+    from cidadao_gql.settings import _ENVIRONMENT
+
+    names = [field for field, _, _ in _ENVIRONMENT]
+    variables = [variable for _, variable, _ in _ENVIRONMENT]
+    assert sorted(names) == sorted(f.name for f in fields(Settings))
+    assert len(set(variables)) == len(variables)

@@ -26,7 +26,7 @@ from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.queue import LocalJobs, StreamJobs
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
-from cidadao_gql.web.websocket import DeflateLargeMessages
+from cidadao_gql.web.ws_compression import DeflateLargeMessages
 from tests.conftest import DatabaseFactory, connect, live_server
 
 START = """mutation($agency: ID!) {

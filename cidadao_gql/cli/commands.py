@@ -32,6 +32,7 @@ from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
+from cidadao_gql.data.sessions import end_sessions
 from cidadao_gql.errors import (
     CidadaoError,
     ConfigError,
@@ -43,7 +44,7 @@ from cidadao_gql.investigations.narrative import Narrator
 from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import StreamJobs
 from cidadao_gql.migrations import migrate
-from cidadao_gql.observability import logging_config
+from cidadao_gql.observability import configure_logging, logging_config
 from cidadao_gql.runtime import embedded
 from cidadao_gql.runtime.resources import make_executor, open_jobs
 from cidadao_gql.settings import Settings
@@ -206,7 +207,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings),
         timeout_graceful_shutdown=10,
-        ws="cidadao_gql.web.websocket:WebSocketProtocol",
+        ws="cidadao_gql.web.ws_compression:WebSocketProtocol",
     )
 
 
@@ -218,6 +219,7 @@ async def worker() -> None:
     settings = _settings()
     if not settings.jobs_url:
         raise click.ClickException("a worker takes jobs from Redis: set REDIS_URL")
+    configure_logging(settings)  # JSON lines on stderr, like `serve` (README, Logs)
     settings = replace(settings, database_url=await _database_url(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -238,11 +240,14 @@ async def worker() -> None:
                     host="0.0.0.0",  # probed and scraped from outside the pod
                     port=settings.worker_metrics_port,
                     log_level="warning",
+                    log_config=logging_config(settings),  # JSON too, not uvicorn's own
                     lifespan="off",
                 )
             )
             serving = asyncio.create_task(probes.serve())
-        click.echo(f"worker: {settings.agent_pool_size.maximum} slots, waiting for jobs", err=True)
+        logging.getLogger(__name__).info(
+            "worker: %d slots, waiting for jobs", settings.agent_pool_size.maximum
+        )
         await stop.wait()
         await executor.close()
         watcher.cancel()
@@ -361,7 +366,7 @@ def session() -> None:
 async def session_revoke(user_id: str) -> None:
     """Sign a user out everywhere: end every session of theirs, on every instance."""
     async with _connect(_settings()) as conn:
-        ended = await sessions.end_sessions(conn, user_id)
+        ended = await end_sessions(conn, user_id)
         if ended:
             await _invalidate(_settings(), conn, sessions.VERSION)
     click.echo(f"ended {ended} session(s) of {user_id}")

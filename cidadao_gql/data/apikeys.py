@@ -133,13 +133,3 @@ async def authenticate(
     if row["expired"]:
         raise Unauthenticated("this API key has expired")
     return User(id=row["user_id"], scopes=frozenset(row["scopes"]), key_id=row["id"])
-
-
-async def key_is_live(db: Database, key_id: int) -> bool:
-    """Whether an API key is neither revoked nor expired (read from the primary)."""
-    live: bool | None = await db.fetchval_primary(
-        """SELECT revoked_at IS NULL AND coalesce(expires_at > now(), true)
-             FROM api_keys WHERE id = $1""",
-        key_id,
-    )
-    return bool(live)

@@ -140,7 +140,6 @@ class RedisLimiter:
         self.clock = clock
         self.prefix = prefix
         self.script = redis.register_script(_SCRIPT)
-        self.failures = 0
 
     async def _apply(self, client: str, cost: float) -> tuple[bool, BucketStatus]:
         now = -1.0 if self.clock is None else self.clock()
@@ -150,7 +149,6 @@ class RedisLimiter:
         return bool(allowed), BucketStatus(self.capacity, float(level), self.restore_rate)
 
     def _failed(self, exc: Exception, action: str) -> None:
-        self.failures += 1
         metrics.RATE_LIMITER_FAILURES.inc()
         log.warning("rate limiter: Redis unavailable on %s (%s)", action, exc)
 

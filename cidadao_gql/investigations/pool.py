@@ -1,4 +1,4 @@
-"""The pooled executor: worker tasks that take investigation jobs and run them.
+"""The agent pool: worker tasks that take investigation jobs and run them.
 
 - Pre-warmed: `minimum` workers start with the pool, each after a health probe (a database
   round trip), so the first job does not pay for connections.
@@ -10,9 +10,10 @@
 - Push-back: the in-process queue is bounded (a full one refuses new investigations).
 - Drain: closing stops taking jobs and lets the ones in hand finish, up to a timeout.
 - Sweep: at start, every `lease` seconds and whenever the queue was emptied under it (and
-  once more SETTLE_SECONDS after that, for what was stored just before), the executor queues again from PostgreSQL every unfinished investigation that nothing
-  carries (pending, or running under a lapsed lease), oldest first, in batches, and never
-  more than the queue has room for. Redis carries jobs; PostgreSQL says what is unfinished.
+  once more SETTLE_SECONDS after that, for what was stored just before), the pool queues
+  again from PostgreSQL every unfinished investigation that nothing carries (pending, or
+  running under a lapsed lease), oldest first, in batches, and never more than the queue
+  has room for. Redis carries jobs; PostgreSQL says what is unfinished.
   The claim in PostgreSQL (store.start) makes a job delivered twice run once at a time.
 
 Jobs go to whichever worker is free next (round-robin over the idle ones); each job runs
@@ -67,6 +68,8 @@ class AgentPool:
         self.supervisor: asyncio.Task[None] | None = None
         self.sweeper: asyncio.Task[None] | None = None
         self.busy = 0
+        # Read by tests/test_executor.py to wait for jobs and recycling; the metrics above
+        # show the pool's size and use, not these totals.
         self.completed = 0
         self.recycled = 0
         self.spawned = 0
@@ -116,7 +119,7 @@ class AgentPool:
             queued += len(found)
         if queued:
             metrics.JOBS_RECOVERED.inc(queued)
-            log.warning("executor: queued %d unfinished investigations again", queued)
+            log.warning("agent pool: queued %d unfinished investigations again", queued)
         return queued
 
     async def _sweep_always(self) -> None:
@@ -129,7 +132,7 @@ class AgentPool:
             try:
                 await self.sweep(hold=pause)
             except Exception as exc:  # Redis or PostgreSQL away: the next round tries again
-                log.warning("executor: sweep failed (%s)", exc)
+                log.warning("agent pool: sweep failed (%s)", exc)
             with contextlib.suppress(TimeoutError):  # a round is due, or Redis was emptied
                 await asyncio.wait_for(self.jobs.recreated.wait(), pause)
 
@@ -138,7 +141,7 @@ class AgentPool:
             try:
                 backlog = await self.jobs.backlog()
             except Exception as exc:  # the queue is unreachable: keep what we have
-                log.warning("executor: cannot read the backlog (%s)", exc)
+                log.warning("agent pool: cannot read the backlog (%s)", exc)
                 backlog = 0
             idle = len(self.workers) - self.busy
             wanted = min(
@@ -155,7 +158,7 @@ class AgentPool:
         try:
             return bool(await self.db.fetchval("SELECT 1"))
         except Exception as exc:
-            log.warning("executor: health probe failed (%s)", exc)
+            log.warning("agent pool: health probe failed (%s)", exc)
             return False
 
     async def _work(self, number: int) -> None:

@@ -5,7 +5,7 @@ Redis, an in-process queue.
 
 The queue only carries jobs; PostgreSQL says what is unfinished. A Redis that lost the
 stream (a restart, FLUSHALL, eviction) gets it and its group back on the next call that
-finds them missing, and the executor's sweep (executor.py) re-enqueues from PostgreSQL
+finds them missing, and the agent pool's sweep (pool.py) re-enqueues from PostgreSQL
 whatever nothing carries any more. A job is deleted from the stream once acknowledged, so
 the stream holds exactly what it carries.
 """
@@ -88,7 +88,7 @@ class Jobs(Protocol):
 
 
 class LocalJobs:
-    """Jobs and events of one process: the executor in the same process runs them."""
+    """Jobs and events of one process: the agent pool in the same process runs them."""
 
     def __init__(self, max_pending: int = 1000, investigations_kept: int = 1000) -> None:
         self.max_pending = max_pending

@@ -18,8 +18,6 @@ from cidadao_gql.data.db import Connection, Database, Record
 from cidadao_gql.data.statement import Sql
 from cidadao_gql.errors import InvalidTarget, NotCancellable, NotFound
 
-FINISHED = ("completed", "failed", "cancelled")
-
 
 def target_json(target: Target) -> dict[str, Any]:
     data = asdict(target)

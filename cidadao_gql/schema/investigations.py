@@ -211,7 +211,7 @@ class InvestigationMutations:
             try:
                 await jobs.submit(row["id"])
             except asyncio.QueueFull:
-                await store.fail(info.context.db, row["id"], "the executor's queue was full")
+                await store.fail(info.context.db, row["id"], "the agent pool's queue was full")
                 raise ServiceBusy(
                     "too many investigations are waiting; try again shortly"
                 ) from None

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 
 from cidadao_gql import metrics
 from cidadao_gql.data.apikeys import User, authenticate
+from cidadao_gql.data.sessions import Session
 from cidadao_gql.errors import (
     BadRequest,
     BadUserInput,
@@ -35,7 +36,7 @@ from cidadao_gql.web.media import GRAPHQL_RESPONSE, answer_type
 from cidadao_gql.web.negotiation import browser, negotiated, public_answer
 from cidadao_gql.web.refusals import BY_STATUS, refusal
 from cidadao_gql.web.response_cache import ResponseCache
-from cidadao_gql.web.sessions import COOKIE, Session, Sessions, check_preflighted
+from cidadao_gql.web.sessions import COOKIE, Sessions, check_preflighted
 from cidadao_gql.web.view import GraphQLView
 
 

@@ -33,16 +33,16 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
-import asyncpg
 import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cidadao_gql.data import sessions as store
 from cidadao_gql.data.apikeys import Tokens, User, authenticate
 from cidadao_gql.data.cache import L1, Policy, TieredCache
 from cidadao_gql.data.db import Database
+from cidadao_gql.data.sessions import Session
 from cidadao_gql.errors import (
     BadUserInput,
     CsrfPrevented,
@@ -69,18 +69,6 @@ TOUCH_EVERY = 60
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
-    """A session's row, as an instance holds it (times on the Sessions clock)."""
-
-    id_hash: bytes
-    user: User
-    expires_at: float
-    last_seen: float
-    key_live: bool  # no key behind it, or one neither revoked nor expired
-    renew: bool = False  # this request recorded a use: send the cookie again
-
-
-@dataclass(frozen=True, slots=True)
 class Sessions:
     secret: str
     ttl: int
@@ -92,12 +80,7 @@ class Sessions:
         """Start a session for `user` and set its cookie; sweep the expired ones."""
         sid = secrets.token_urlsafe(32)
         now = self.clock()
-        await db.execute(
-            """INSERT INTO sessions (id_hash, user_id, scopes, key_id, created_at, expires_at,
-                                     last_seen_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $5)""",
-            _hash(sid), user.id, sorted(user.scopes), user.key_id, _at(now), _at(now + self.ttl),
-        )  # fmt: skip
+        await store.create(db, _hash(sid), user, now, now + self.ttl)
         # Sweeping here keeps the table to the sessions started within SESSION_TTL (no
         # sign-ins, no new rows), with no timer on every instance; each sweep reads only that.
         await self.sweep(db)
@@ -110,27 +93,25 @@ class Sessions:
         Unauthenticated when the cookie is bad or the session has ended."""
         id_hash = self._id_hash(token)
         key = id_hash.hex()
-        found: Session | None = await cache.get(SESSION_CACHE, key, lambda: _fetch(db, id_hash))
+        found: Session | None = await cache.get(
+            SESSION_CACHE, key, lambda: store.fetch(db, id_hash)
+        )
         now = self.clock()
         if found is not None and self._idle(found, now):
             # What L1 holds may be seconds old; another instance may have seen it used since.
-            found = await _fetch(db, id_hash)
+            found = await store.fetch(db, id_hash)
             await cache.put(SESSION_CACHE, key, found)
         if found is None:
             raise Unauthenticated("this session has ended; sign in again")
         if not found.key_live:
             raise Unauthenticated("the API key behind this session was revoked or expired")
         if now >= found.expires_at or self._idle(found, now):
-            await db.execute("DELETE FROM sessions WHERE id_hash = $1", id_hash)
+            await store.delete(db, id_hash)
             await cache.put(SESSION_CACHE, key, None)
             raise Unauthenticated("this session has expired; sign in again")
         if now - found.last_seen < TOUCH_EVERY:
             return found
-        status = await db.execute(
-            "UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2) WHERE id_hash = $1",
-            id_hash, _at(now),
-        )  # fmt: skip
-        if status == "UPDATE 0":  # signed out since L1 read it
+        if not await store.touch(db, id_hash, now):  # signed out since L1 read it
             await cache.put(SESSION_CACHE, key, None)
             raise Unauthenticated("this session has ended; sign in again")
         touched = replace(found, last_seen=now)
@@ -164,10 +145,10 @@ class Sessions:
             )
             if user is None:
                 raise Unauthenticated("signing out everywhere needs the session cookie or a key")
-            ended = await end_sessions(db, user.id)
+            ended = await store.end_sessions(db, user.id)
         else:
             id_hash = self._id_hash_or_none(token)
-            ended = 0 if id_hash is None else await _delete(db, id_hash)
+            ended = 0 if id_hash is None else await store.delete(db, id_hash)
         if ended:
             await cache.versions.bump(VERSION)
         return ended
@@ -179,11 +160,7 @@ class Sessions:
     async def sweep(self, db: Database) -> int:
         """Delete the sessions past their absolute or idle limit; how many."""
         now = self.clock()
-        status = await db.execute(
-            "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
-            _at(now), _at(now - self.idle_ttl - TOUCH_EVERY),
-        )  # fmt: skip
-        return int(status.split()[-1])
+        return await store.sweep(db, now, now - self.idle_ttl - TOUCH_EVERY)
 
     def _idle(self, session: Session, now: float) -> bool:
         return now >= session.last_seen + self.idle_ttl + TOUCH_EVERY
@@ -213,36 +190,6 @@ class Sessions:
             return None  # nothing we issued, or already over: nothing to end
 
 
-async def end_sessions(conn: asyncpg.Connection | Database, user_id: str) -> int:
-    """Delete every session of a user; how many. The caller announces it (VERSION)."""
-    status = await conn.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
-    return int(status.split()[-1])
-
-
-async def _delete(db: Database, id_hash: bytes) -> int:
-    status = await db.execute("DELETE FROM sessions WHERE id_hash = $1", id_hash)
-    return int(status.split()[-1])
-
-
-async def _fetch(db: Database, id_hash: bytes) -> Session | None:
-    # The primary, not a replica: a sign-out must take effect at once, not after the lag.
-    row = await db.primary.fetchrow(
-        """SELECT s.user_id, s.scopes, s.key_id, s.expires_at, s.last_seen_at,
-                  s.key_id IS NULL
-                  OR (k.revoked_at IS NULL AND coalesce(k.expires_at > now(), true)) AS key_live
-             FROM sessions s LEFT JOIN api_keys k ON k.id = s.key_id
-            WHERE s.id_hash = $1""",
-        id_hash,
-    )
-    if row is None:
-        return None
-    user = User(id=row["user_id"], scopes=frozenset(row["scopes"]), key_id=row["key_id"])
-    return Session(
-        id_hash, user, row["expires_at"].timestamp(), row["last_seen_at"].timestamp(),
-        row["key_live"],
-    )  # fmt: skip
-
-
 def _everywhere(given: str | None) -> bool:
     if given is None or given.lower() in ("false", "0"):
         return False
@@ -254,10 +201,6 @@ def _everywhere(given: str | None) -> bool:
 def _hash(sid: str) -> bytes:
     # SHA-256, not a slow hash: the id is 256 random bits, there is nothing to guess.
     return hashlib.sha256(sid.encode()).digest()
-
-
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def check_preflighted(request: Request) -> None:
