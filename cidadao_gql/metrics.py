@@ -180,7 +180,19 @@ def response_hit(path: str, encoding: str) -> None:
     _hits[(path, encoding)] += 1
 
 
+# Requests in flight in this process. Setting the multiprocess gauge on every request (an
+# mmap write behind a pid check, twice) was 6 % of a worker's time on the response cache's
+# hit path (py-spy, benchmarks/hit_path.py); `flush` sets it once a second instead.
+_in_flight = 0
+
+
+def in_flight(change: int) -> None:
+    global _in_flight
+    _in_flight += change
+
+
 def flush() -> None:
+    IN_FLIGHT.set(_in_flight)
     for key in list(_lookups):
         count = _lookups.pop(key, 0)
         if count:

@@ -295,12 +295,12 @@ class Overload:
             await refusal(HTTPConnection(scope), error)(scope, receive, send)
             return
         self.in_flight += 1
-        metrics.IN_FLIGHT.inc()
+        metrics.in_flight(1)  # the gauge itself is set by metrics.flush, once a second
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
-            metrics.IN_FLIGHT.dec()
+            metrics.in_flight(-1)
 
 
 class UnhandledErrors:
