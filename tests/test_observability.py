@@ -92,6 +92,11 @@ async def test_agent_pool_utilization_follows_the_jobs_in_hand(settings: Setting
         key = (
             await apikeys.create_key(conn, f"pool-{uuid.uuid4()}", frozenset({"investigate"}))
         ).key
+        # The database is the session's: jobs other tests left unfinished would be
+        # recovered by this pool and take its workers, so the count below would not be ours.
+        await conn.execute(
+            "UPDATE investigations SET status = 'cancelled' WHERE status IN ('pending', 'running')"
+        )
     pool = replace(settings, agent_pool_size=PoolSize(2, 2))
     start = (
         """mutation { startInvestigation(target: {}, agents: ["sanctioned_supplier"]) { id } }"""
