@@ -438,15 +438,20 @@ def _hostile_values(records: list[list[str]]) -> list[list[str]]:
     return records
 
 
-async def test_values_the_tables_cannot_hold_are_rejected_not_fatal(
-    database_url: str, tmp_path: Path
-) -> None:
+async def _import_hostile_values(database_url: str, tmp_path: Path) -> None:
+    """The sample with `_hostile_values` in it imports, its four bad rows rejected."""
     directory = str(edit_records(tmp_path / "pncp", "contratacoes.csv", _hostile_values))
     code, out, err = await run_cli(
         database_url, tmp_path, "import", "pncp", directory, "--max-rejects", "4"
     )
     assert code == 0, err
     assert "contratacoes: read 500, loaded 496, rejected 4" in out
+
+
+async def test_values_the_tables_cannot_hold_are_rejected_not_fatal(
+    database_url: str, tmp_path: Path
+) -> None:
+    await _import_hostile_values(database_url, tmp_path)
     with (tmp_path / "pncp.rejects.csv").open(newline="", encoding="utf-8") as fh:
         reasons = [r["reason"] for r in csv.DictReader(fh) if r["source"] == "contratacoes"]
     assert reasons == [
@@ -567,12 +572,7 @@ async def test_impossible_values_reject_their_row_with_the_reason(
 async def test_a_stray_nul_rejects_its_row_and_a_file_full_of_them_is_not_text(
     database_url: str, tmp_path: Path
 ) -> None:
-    directory = str(edit_records(tmp_path / "pncp", "contratacoes.csv", _hostile_values))
-    code, out, err = await run_cli(
-        database_url, tmp_path, "import", "pncp", directory, "--max-rejects", "4"
-    )
-    assert code == 0, err
-    assert "contratacoes: read 500, loaded 496, rejected 4" in out
+    await _import_hostile_values(database_url, tmp_path)
 
     utf16 = tmp_path / "utf16"
     reencode(utf16, "utf-16-le")  # no byte-order mark: half its bytes are NUL
