@@ -158,6 +158,12 @@ RESPONSE_HITS = Counter(
     " request; full: after authentication) and the content coding they went out in.",
     ["path", "encoding"],
 )
+EDGE_PURGES = Counter(
+    "cidadao_ai_edge_purges",
+    "Purges of a namespace's answers sent to an edge cache (EDGE_PURGE_URL), by outcome"
+    " (failed: after every retry).",
+    ["outcome"],
+)
 RESPONSE_ENCODINGS = Counter(
     "cidadao_ai_response_cache_encodings",
     "Cached answers compressed, by coding: once per answer and coding in a process; later"

@@ -48,6 +48,9 @@ class Settings:
     cache_l1_ttl: int = 300
     cache_l2_entries: int = 10_000
     response_cache_ttl: int = 60
+    edge_max_age: int = 60  # s-maxage: how long shared caches (the edge) keep a public answer
+    edge_stale_while_revalidate: int = 30
+    edge_purge_urls: tuple[str, ...] = ()  # Varnish instances told to drop tagged answers
     agent_pool_size: PoolSize = PoolSize(2, 10)
     investigation_claim_after: int = 30
     llm_api_url: str | None = None
@@ -173,6 +176,11 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _urls(raw: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URLs: one per edge cache to purge."""
+    return tuple(_HTTP(url.strip()) for url in raw.split(",") if url.strip())
+
+
 def _pool_size(raw: str) -> PoolSize:
     """`N` (maximum N, minimum min(2, N)) or `MIN:MAX`."""
     low, sep, high = raw.partition(":")
@@ -215,6 +223,9 @@ _ENVIRONMENT: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("cache_l1_ttl", "CACHE_L1_TTL", _int(1, 86_400)),
     ("cache_l2_entries", "CACHE_L2_ENTRIES", _int(1, 100_000_000)),
     ("response_cache_ttl", "RESPONSE_CACHE_TTL", _int(0, 86_400)),
+    ("edge_max_age", "EDGE_MAX_AGE", _int(0, 31_536_000)),
+    ("edge_stale_while_revalidate", "EDGE_STALE_WHILE_REVALIDATE", _int(0, 86_400)),
+    ("edge_purge_urls", "EDGE_PURGE_URL", _urls),
     ("agent_pool_size", "AGENT_POOL_SIZE", _pool_size),
     ("investigation_claim_after", "INVESTIGATION_CLAIM_AFTER", _int(1, 86_400)),
     ("llm_api_url", "LLM_API_URL", _HTTP),

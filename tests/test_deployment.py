@@ -48,7 +48,7 @@ def test_docker_compose_accepts_the_compose_file() -> None:
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) == {
         "migrate", "api", "worker", "postgres", "postgres-replica", "redis", "redis-queue",
-        "prometheus", "grafana",
+        "prometheus", "grafana", "varnish",
     }  # fmt: skip
 
 

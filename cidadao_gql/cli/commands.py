@@ -30,6 +30,7 @@ from tqdm import tqdm
 from cidadao_gql.cli.client import Checkpoint, Exporter, QueryFailed, read_variables
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
+from cidadao_gql.data.cache.edge import Edge
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
 from cidadao_gql.data.sessions import end_sessions
@@ -151,7 +152,8 @@ async def _open_database(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def _invalidate(settings: Settings, conn: asyncpg.Connection, namespace: str) -> None:
-    """After a write: bump the namespace's version, and tell the running instances."""
+    """After a write: bump the namespace's version, and tell the running instances and the
+    edge caches (EDGE_PURGE_URL)."""
     version = await bump_version(conn, namespace)
     if settings.redis_url:
         redis = aioredis.Redis.from_url(
@@ -161,6 +163,7 @@ async def _invalidate(settings: Settings, conn: asyncpg.Connection, namespace: s
             await announce(redis, namespace, version)
         finally:
             await redis.aclose()
+    await Edge(settings.edge_purge_urls).purge(namespace)  # after: instances hear it first
 
 
 @click.group()

@@ -30,6 +30,7 @@ from cidadao_gql.web.middleware import (
     CachedAnswers,
     CompressWhenAsked,
     Cors,
+    HeadAsGet,
     Overload,
     UnhandledErrors,
 )
@@ -61,7 +62,8 @@ def create_app(
     app = Starlette(
         middleware=middleware(settings, sessions is not None),
         routes=[
-            _without_head(Route("/graphql", endpoints.graphql, methods=["GET", "POST"])),
+            Route("/graphql", endpoints.graphql, methods=["GET", "POST"]),
+            Route("/q/{digest}", endpoints.persisted, methods=["GET"]),
             WebSocketRoute("/graphql", endpoints.subscriptions),
             Route("/session", endpoints.session, methods=["POST", "DELETE"]),
             Route("/health", endpoints.ready, methods=["GET"]),
@@ -92,6 +94,7 @@ def middleware(settings: Settings, with_sessions: bool) -> list[Middleware]:
     )  # fmt: skip
     return [
         Middleware(UnhandledErrors),
+        Middleware(HeadAsGet),
         Middleware(Overload, limit=settings.max_concurrent_requests),
         *cors,
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
@@ -122,6 +125,8 @@ async def lifespan(
             settings.response_cache_ttl,
             settings.max_tokens,
             settings.compression_level,
+            settings.edge_max_age,
+            settings.edge_stale_while_revalidate,
         )
         ticker = asyncio.create_task(_publish_metrics(resources))
         watcher = asyncio.create_task(health.watch(resources.db, resources.redis))
@@ -150,14 +155,6 @@ def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
         return CompressWhenAsked(app, encodings.middleware(app, settings.compression_level))
 
     return wrap
-
-
-def _without_head(route: Route) -> Route:
-    """Starlette routes HEAD wherever GET goes; a GraphQL answer has no HEAD form, so it gets
-    the 405 (with `Allow: GET, POST`) every other method does."""
-    assert route.methods is not None
-    route.methods.discard("HEAD")
-    return route
 
 
 async def _publish_metrics(resources: Resources) -> None:

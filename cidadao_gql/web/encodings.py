@@ -2,9 +2,11 @@
 coding it picks for a request, and the same compressors for the response cache, which
 keeps each cached answer compressed once per coding (response_cache.Variants).
 
-The one place that knows starlette-compress's choice: positive q-values make a coding
-eligible, then the server's order picks (zstd, Brotli, gzip), not the client's weights.
-tests/test_encodings.py runs the middleware beside `chosen` and fails when they part.
+The client's weights choose (RFC 9110 §12.5.3): `br;q=1, zstd;q=0.1` gets Brotli, `q=0`
+refuses a coding, `*` weighs every coding not named; the server's order (zstd, Brotli,
+gzip) only breaks ties. starlette-compress picks by its own order among all positive
+weights, so the app hands it the one coding chosen here (CompressWhenAsked rewrites the
+header); tests/test_encodings.py runs both and fails when they part.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ import brotli
 import zstandard
 from starlette.types import ASGIApp
 from starlette_compress import CompressMiddleware
-from starlette_compress._utils import parse_accept_encoding  # its own parser: the same choice
 
 IDENTITY = "identity"
-PREFERENCE = ("zstd", "br", "gzip")  # CompressMiddleware.__call__'s order
+PREFERENCE = ("zstd", "br", "gzip")  # on equal weights (CompressMiddleware.__call__'s order)
 MINIMUM_SIZE = 1024  # smaller answers go out as they are: the codings' headers eat the gain
 ZSTD_LEVEL = 3
 GZIP_LEVEL = 6
@@ -35,13 +36,38 @@ def middleware(app: ASGIApp, brotli_quality: int) -> CompressMiddleware:
     )
 
 
+def weights(accept_encoding: str) -> dict[str, float]:
+    """Each coding an Accept-Encoding names, in lower case, with its weight (1 when none
+    is given); an entry whose weight does not parse or lies outside 0..1 is ignored."""
+    found: dict[str, float] = {}
+    for entry in accept_encoding.split(","):
+        coding, *parameters = (part.strip() for part in entry.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = -1.0
+        if coding and 0.0 <= weight <= 1.0:
+            found.setdefault(coding.lower(), weight)
+    return found
+
+
 def chosen(accept_encoding: str | None) -> str:
-    """The coding the middleware answers a request with `Accept-Encoding: accept_encoding`
-    in, for a body of at least MINIMUM_SIZE bytes."""
+    """The coding an answer of at least MINIMUM_SIZE bytes goes out in for a request with
+    `Accept-Encoding: accept_encoding`: the weightiest one we have, the server's order on a
+    tie; identity when none weighs more than 0, or when identity is named and weighs more."""
     if not accept_encoding:
         return IDENTITY
-    accepted = parse_accept_encoding(accept_encoding)
-    return next((coding for coding in PREFERENCE if coding in accepted), IDENTITY)
+    given = weights(accept_encoding)
+    anything = given.get("*", 0.0)
+    best = max(PREFERENCE, key=lambda c: (given.get(c, anything), -PREFERENCE.index(c)))
+    weight = given.get(best, anything)
+    if weight <= 0.0 or given.get(IDENTITY, -1.0) > weight:
+        return IDENTITY
+    return best
 
 
 def compressors(brotli_quality: int) -> dict[str, Callable[[bytes], bytes]]:

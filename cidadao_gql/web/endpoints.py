@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import quote_from_bytes
 
 import orjson
 from cross_web import HTTPException
@@ -59,10 +60,15 @@ async def graphql(request: Request) -> Response:
         response = await _answer(request, site)
     except ServiceUnavailable as exc:  # PostgreSQL lost twice, outside GraphQL's masking
         response = unavailable(request, exc)
-    if request.method == "GET" and "cache-control" not in response.headers:
-        # not a public answer of the response cache (a viewer's, a refusal): no browser
-        # or edge keeps it, and none serves it to another caller
+    if request.method == "GET" and (
+        "cache-control" not in response.headers or _credentials(request)
+    ):
+        # not a public answer of the response cache (a viewer's, a refusal), or one given
+        # to a caller who said who they are: no browser or edge keeps it, and none serves
+        # it to another caller
         response.headers["cache-control"] = "private, no-store"
+        if "surrogate-key" in response.headers:
+            del response.headers["surrogate-key"]
         response.headers.add_vary_header("Cookie, Authorization")
     live: Session | None = getattr(request.state, "session", None)
     if site.sessions is not None and live is not None:
@@ -72,6 +78,23 @@ async def graphql(request: Request) -> Response:
         time.perf_counter() - started
     )
     return response
+
+
+def _credentials(request: Request) -> bool:
+    """Whether the request carried credentials: a key or token, or the session's cookie."""
+    return "authorization" in request.headers or COOKIE in request.cookies
+
+
+async def persisted(request: Request) -> Response:
+    """GET /q/<sha256>?variables=…: a registered document by a short URL, the same request
+    as GET /graphql with the hash in `extensions.persistedQuery` (edges and logs see one
+    short, stable URL per operation)."""
+    digest = request.path_params["digest"]
+    extensions = orjson.dumps({"persistedQuery": {"version": 1, "sha256Hash": digest}})
+    query_string = request.scope["query_string"]
+    extra = b"extensions=" + quote_from_bytes(extensions, safe="").encode()
+    joined = query_string + b"&" + extra if query_string else extra
+    return await graphql(Request({**request.scope, "query_string": joined}, request.receive))
 
 
 async def _answer(request: Request, site: Site) -> Response:
@@ -115,7 +138,9 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
         metrics.cache_lookup("response", "response", cached is not None)
         if cached is not None:
             request.state.answered_by = "cache"
-            response = public_answer(request, responses, key, cached, "hit")
+            response = public_answer(
+                request, responses, key, cached, "hit", responses.tags(operation)
+            )
             metrics.response_hit("full", response.headers.get("content-encoding", "identity"))
             return response
     request.state.answered_by = "executed"
@@ -134,7 +159,9 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
         stored = await responses.store(key, orjson.loads(response.body))
         if stored is not None and request.method == "GET":
             # the body hits will send, so that its ETag stays the same
-            return public_answer(request, responses, key, stored, "miss")
+            return public_answer(
+                request, responses, key, stored, "miss", responses.tags(operation)
+            )
         if stored is not None:  # a POST keeps its own, with this request's throttle status
             response.headers["x-cache"] = "miss"
     response.headers["x-request-id"] = rid

@@ -90,10 +90,12 @@ class Cors(CORSMiddleware):
 
 
 class CompressWhenAsked:
-    """Calls the compression middleware only for requests that accept an encoding; the
-    others (load generators, some scripts) skip its per-response wrapping altogether.
-    Either way an answer names Accept-Encoding once in one Vary (the app's, the
-    middleware's and any other merged), as the fast path's: one answer, one Vary."""
+    """Calls the compression middleware only for requests whose Accept-Encoding chooses a
+    coding (encodings.chosen: the client's weights), handing it that coding alone, since it
+    would pick by its own order among all it accepts; the others (load generators, some
+    scripts) skip its per-response wrapping altogether. Either way an answer names
+    Accept-Encoding once in one Vary (the app's, the middleware's and any other merged), as
+    the fast path's: one answer, one Vary."""
 
     def __init__(self, app: ASGIApp, compress: ASGIApp) -> None:
         self.app = app
@@ -104,23 +106,28 @@ class CompressWhenAsked:
             await self.app(scope, receive, send)
             return
         codings = [value for name, value in scope["headers"] if name == b"accept-encoding"]
-        if len(codings) > 1:
-            # One field, the values comma-joined (RFC 9110 §5.3), as CachedAnswers reads
-            # them: Starlette's `headers.get` and the compression middleware read the first.
+        # One field, the values comma-joined (RFC 9110 §5.3), as CachedAnswers reads them.
+        coding = _coding(b", ".join(codings)) if codings else encodings.IDENTITY
+        if codings:  # the app reads the choice made here (negotiation.public_answer)
             others = [h for h in scope["headers"] if h[0] != b"accept-encoding"]
-            scope = {**scope, "headers": [*others, (b"accept-encoding", b", ".join(codings))]}
+            scope = {**scope, "headers": [*others, (b"accept-encoding", coding.encode())]}
 
         async def varied(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = _vary_once(message["headers"])
             await send(message)
 
-        await (self.compress if codings else self.app)(scope, receive, varied)
+        await (self.app if coding == encodings.IDENTITY else self.compress)(scope, receive, varied)
+
+
+VARY = b"Accept-Encoding, Accept"  # what every answer varies on, at least
 
 
 def _vary_once(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The headers with one Vary naming Accept-Encoding, then the others named, each once."""
-    named = {b"accept-encoding": b"Accept-Encoding"}
+    """The headers with one Vary naming Accept-Encoding and Accept (the media type of an
+    answer, and GraphiQL's page instead of JSON, follow it), then the others named, each
+    once: a shared cache keeps one variant per coding and media type."""
+    named = {b"accept-encoding": b"Accept-Encoding", b"accept": b"Accept"}
     others = []
     for name, value in headers:
         if name.lower() == b"vary":
@@ -203,7 +210,7 @@ class CachedAnswers:
                    (b"x-cache", b"hit"), (b"x-request-id", rid.encode())]  # fmt: skip
         if coding != encodings.IDENTITY:
             headers.append((b"content-encoding", coding.encode()))
-        headers.append((b"vary", b"Accept-Encoding"))  # as every answer: CompressWhenAsked
+        headers.append((b"vary", VARY))  # as every answer: CompressWhenAsked
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
         name = operation.get("operationName")  # latency per operation, as the full path's hits
@@ -270,6 +277,31 @@ def _replay(body: bytes, first: Message | None, receive: Receive) -> Receive:
         return pending.pop() if pending else await receive()
 
     return replayed
+
+
+class HeadAsGet:
+    """HEAD on GraphQL's paths answered as GET would be, headers and all (its ETag, its
+    Content-Length), without the body (RFC 9110 §9.3.2): the app below sees a GET."""
+
+    def __init__(self, app: ASGIApp, paths: tuple[str, ...] = ("/graphql", "/q/")) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if not any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.paths):
+            await self.app(scope, receive, send)
+            return
+
+        async def headless(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headless)
 
 
 class Overload:

@@ -18,7 +18,7 @@ from cidadao_gql.errors import (
 )
 from cidadao_gql.observability import request_id
 from cidadao_gql.web import encodings
-from cidadao_gql.web.media import GRAPHQL_RESPONSE, answer_type
+from cidadao_gql.web.media import GRAPHQL_RESPONSE, JSON, answer_type
 from cidadao_gql.web.response_cache import ResponseCache
 
 # Errors that mean the request was not a valid GraphQL request: nothing was executed.
@@ -59,26 +59,43 @@ def extra_headers(response: Response) -> dict[str, str]:
 
 
 def public_answer(
-    request: Request, responses: ResponseCache, key: str, body: str, cache: str
+    request: Request, responses: ResponseCache, key: str, body: str, cache: str, tags: str
 ) -> Response:
     """A public answer from the response cache, in the coding the request accepts (made
-    once per answer: response_cache.Variants). Over GET it carries an ETag, one per coding,
-    and may be kept by browsers and CDNs."""
+    once per answer: response_cache.Variants). Over GET (and HEAD: HeadAsGet) it carries
+    an ETag, one per representation, may be kept by browsers and shared caches, and names
+    what it read for the edge to purge (`Surrogate-Key`)."""
     wanted = encodings.chosen(request.headers.get("accept-encoding"))
     coding, data = responses.variants.encoded(key, body, wanted)
+    media_type = answer_type(request.headers.get("accept")) or JSON
     headers = {"x-request-id": request_id(request), "x-cache": cache}
     if coding != encodings.IDENTITY:
         headers["content-encoding"] = coding  # the compression middleware leaves it as it is
-    headers["vary"] = "Accept-Encoding"  # once: CompressWhenAsked merges the middleware's
+    headers["vary"] = "Accept-Encoding, Accept"  # once: CompressWhenAsked merges the others
     if request.method == "GET":
-        digest = hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()
-        etag = f'"{digest}"' if coding == encodings.IDENTITY else f'"{digest}-{coding}"'
-        headers |= {"etag": etag, "cache-control": f"public, max-age={responses.ttl}"}
-        matched = request.headers.get("if-none-match", "")
-        if matched.strip() == "*" or etag in matched:  # `*`: any answer (RFC 9110 §13.1.2)
+        etag = representation_etag(body, coding, media_type)
+        headers |= {"etag": etag, "cache-control": responses.cache_control, "surrogate-key": tags}
+        if matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
-    media_type = answer_type(request.headers.get("accept")) or "application/json"
     return Response(data, media_type=media_type, headers=headers)
+
+
+def representation_etag(body: str, coding: str, media_type: str) -> str:
+    """A strong ETag for one representation of an answer: the same body in another coding
+    or media type is another representation (RFC 9110 §8.8.3), with another tag."""
+    digest = hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()
+    suffix = "" if coding == encodings.IDENTITY else f"-{coding}"
+    suffix += "" if media_type == JSON else "-gqlr"
+    return f'"{digest}{suffix}"'
+
+
+def matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether If-None-Match names this representation's ETag (weak comparison, as RFC 9110
+    §13.1.2 asks: `W/` is ignored), or is `*` (any representation)."""
+    if not if_none_match:
+        return False
+    given = (tag.strip() for tag in if_none_match.split(","))
+    return any(tag == "*" or tag.removeprefix("W/") == etag for tag in given)
 
 
 def browser(request: Request) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from cidadao_gql import metrics
+from cidadao_gql.data.cache.edge import Edge
 from cidadao_gql.data.cache.memory import Entry, MemoryTier
 from cidadao_gql.data.cache.postgres_tier import PostgresTier
 from cidadao_gql.data.cache.redis_tier import RedisTier
@@ -78,15 +79,25 @@ class TieredCache:
         self.rng = rng or random.Random()
         self.beta = 1.0
         self.inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self.edge = Edge(settings.edge_purge_urls)
+        self.purges: set[asyncio.Task[int]] = set()
 
     async def start(self) -> None:
         await self.versions.start()
 
     async def close(self) -> None:
         await self.versions.close()
+        await asyncio.gather(*self.purges, return_exceptions=True)
 
     def _dropped(self, version_key: str) -> None:
         metrics.CACHE_INVALIDATIONS.labels(version_key).inc()
+        if self.versions.started and self.edge.urls:
+            # The writer purges the edge too, but an instance that has not heard of the
+            # write yet may answer a request the edge sends it after that purge, from its
+            # old L1; purging again once this instance has dropped its L1 closes that gap.
+            task = asyncio.create_task(self.edge.purge(version_key))
+            self.purges.add(task)
+            task.add_done_callback(self.purges.discard)
         for key in [k for k in self.l1.entries if isinstance(k, tuple) and k[1] == version_key]:
             del self.l1.entries[key]
 

@@ -65,6 +65,7 @@ class Versions:
         self.current: dict[str, int] = {}
         self.tasks: list[asyncio.Task[None]] = []
         self.subscribed = asyncio.Event()
+        self.started = False  # past the first read: what changes now is a write heard
 
     def get(self, namespace: str) -> int:
         return self.current.get(namespace, 1)
@@ -86,6 +87,7 @@ class Versions:
 
     async def start(self) -> None:
         await self.refresh()
+        self.started = True
         self.tasks.append(asyncio.create_task(self._poll()))
         if self.redis is not None:
             self.tasks.append(asyncio.create_task(self._listen(self.redis)))

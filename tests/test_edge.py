@@ -1,0 +1,203 @@
+"""The edge: Debian's varnishd, with the repository's VCL, in front of a real server. A
+repeated persisted GET is Varnish's hit; private answers and credentialed requests are never
+stored; `db seed` and `import pncp`, run as commands, purge the data answers and leave the
+schema's."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cidadao_gql.data.apikeys import create_key
+from cidadao_gql.data.cache.edge import Edge
+from cidadao_gql.settings import Settings
+from tests.conftest import (
+    ROOT,
+    SAMPLE_DIR,
+    DatabaseFactory,
+    connect,
+    free_port,
+    needs,
+    server_process,
+)
+
+VARNISH = ROOT / "docker" / "varnish"
+COUNT = "query Count { procurements(first: 1) { totalCount } contracts(first: 1) { totalCount } }"
+SCHEMA = "query Root { __schema { queryType { name } } }"
+
+
+def varnishd() -> str | None:
+    """Debian's varnishd, when it and vmod xkey (varnish-modules) are installed."""
+    binary = shutil.which("varnishd") or (
+        "/usr/sbin/varnishd" if os.access("/usr/sbin/varnishd", os.X_OK) else None
+    )
+    return binary if binary and glob.glob("/usr/lib/*/varnish/vmods/libvmod_xkey.so") else None
+
+
+@contextmanager
+def edge(backend: str, workdir: Path) -> Iterator[str]:
+    """varnishd from Debian's package, with docker/varnish/default.vcl, in front of
+    `backend` (http://host:port); its URL."""
+    binary = varnishd()
+    needs(binary, "Debian's varnish and varnish-modules (vmod xkey)")
+    assert binary is not None
+    host, port = backend.removeprefix("http://").split(":")
+    (workdir / "backends.vcl").write_text(
+        f'backend api_0 {{ .host = "{host}"; .port = "{port}"; }}\n'
+        "sub vcl_init { new api = directors.round_robin(); api.add_backend(api_0); }\n"
+    )
+    listen = free_port()
+    process = subprocess.Popen(
+        # `-j none`: no jail, so the compiler reads backends.vcl in the test's own directory
+        [binary, "-F", "-j", "none", "-n", str(workdir / "instance"), "-a", f"127.0.0.1:{listen}",
+         "-T", "none", "-s", "malloc,64m", "-p", f"vcl_path={workdir}:{VARNISH}",
+         "-p", "http_gzip_support=off", "-f", str(VARNISH / "default.vcl")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{listen}"
+    try:
+        for _ in range(300):
+            if process.poll() is not None:
+                assert process.stderr is not None
+                raise AssertionError(f"varnishd exited: {process.stderr.read()!r}")
+            try:
+                httpx.get(f"{url}/health/live", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def stored(answer: httpx.Response) -> bool:
+    """Whether Varnish answered from its store: two transaction ids, this one and the one
+    that stored it, and an Age."""
+    return len(answer.headers["x-varnish"].split()) == 2 and answer.headers["x-edge"] == "hit"
+
+
+def counts(answer: httpx.Response) -> tuple[int, int]:
+    data = answer.json()["data"]
+    return data["procurements"]["totalCount"], data["contracts"]["totalCount"]
+
+
+async def test_a_repeated_persisted_get_is_an_edge_hit(settings: Settings, tmp_path: Path) -> None:
+    digest = hashlib.sha256(COUNT.encode()).hexdigest()
+    with server_process(settings) as api, edge(api, tmp_path) as front:
+        async with httpx.AsyncClient(base_url=front) as client:
+            extensions = f'{{"persistedQuery":{{"version":1,"sha256Hash":"{digest}"}}}}'
+            sent = await client.get("/graphql", params={"query": COUNT, "extensions": extensions})
+            assert sent.status_code == 200 and "errors" not in sent.json()
+            first = await client.get(f"/q/{digest}")
+            await asyncio.sleep(1.1)  # for an Age of at least 1
+            again = await client.get(f"/q/{digest}")
+            head = await client.head(f"/q/{digest}")
+    assert first.json() == sent.json() and not stored(first)
+    assert stored(again) and int(again.headers["age"]) >= 1 and again.content == first.content
+    assert again.headers["surrogate-key"].split()[0] == "data"
+    assert "xkey" not in again.headers
+    assert again.headers["cache-control"].startswith("public, max-age=")
+    assert stored(head) and head.content == b""
+    assert head.headers["content-length"] == again.headers["content-length"]
+
+
+async def test_private_answers_and_credentialed_requests_are_never_stored(
+    settings: Settings, make_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        key = (await create_key(conn, "edge-test")).key
+    bearer = {"authorization": f"Bearer {key}"}
+    with server_process(settings) as api, edge(api, tmp_path) as front:
+        async with httpx.AsyncClient(base_url=front) as client:
+            viewer = [await client.get("/graphql", params={"query": "{ viewer { id } }"},
+                                       headers=bearer) for _ in range(2)]  # fmt: skip
+            anonymous_viewer = [
+                await client.get("/graphql", params={"query": "{ viewer { id } }"})
+                for _ in range(2)
+            ]
+            public = [
+                await client.get("/graphql", params={"query": COUNT}, headers=bearer)
+                for _ in range(2)
+            ]
+            cookie = [
+                await client.get("/graphql", params={"query": COUNT},
+                                 headers={"cookie": "cgql_session=x"}) for _ in range(2)
+            ]  # fmt: skip
+    for answer in (*viewer, *anonymous_viewer, *public, *cookie):
+        assert not stored(answer), answer.headers
+        assert answer.headers["cache-control"] == "private, no-store", answer.headers
+        assert "surrogate-key" not in answer.headers
+    assert viewer[1].json()["data"]["viewer"]["id"] == "edge-test"
+    assert public[1].headers["etag"]  # a public body, not the caller's: still not shared
+
+
+async def _cli(url: str, env: dict[str, str], *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cidadao_gql.cli", *args,
+        env={**os.environ, "DATABASE_URL": url, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=300)
+    assert process.returncode == 0, err.decode()
+    return err.decode()
+
+
+async def test_seed_and_import_purge_data_answers_and_leave_the_schemas(
+    make_database: DatabaseFactory, redis_url: str, tmp_path: Path
+) -> None:
+    url = await make_database()
+    settings = Settings(database_url=url)
+    with (
+        server_process(settings, REDIS_URL=redis_url, EDGE_MAX_AGE="3600") as api,
+        edge(api, tmp_path) as front,
+    ):
+        purge = {"REDIS_URL": redis_url, "EDGE_PURGE_URL": front, "LOG_LEVEL": "INFO"}
+        async with httpx.AsyncClient(base_url=front) as client:
+
+            async def ask(query: str) -> httpx.Response:
+                return await client.get("/graphql", params={"query": query})
+
+            empty, schema = await ask(COUNT), await ask(SCHEMA)
+            assert counts(empty) == (0, 0) and not stored(empty)
+            assert stored(await ask(COUNT)) and stored(await ask(SCHEMA))
+            assert schema.headers["surrogate-key"] == "schema"
+
+            logged = await _cli(url, purge, "db", "seed", "--contracts", "200", "--seed", "3")
+            assert f"purged data at {front}" in logged
+            seeded = await ask(COUNT)
+            assert not stored(seeded) and counts(seeded)[1] > 0
+            assert stored(await ask(SCHEMA))
+            assert stored(await ask(COUNT))
+
+            await _cli(url, purge, "import", "pncp", str(SAMPLE_DIR))
+            imported = await ask(COUNT)
+            assert not stored(imported) and counts(imported)[0] > counts(seeded)[0]
+            assert counts(imported)[1] >= counts(seeded)[1]
+            after = await ask(SCHEMA)
+            assert stored(after) and after.json() == schema.json()
+
+
+async def test_a_purge_that_cannot_reach_the_edge_is_retried_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    edge_ = Edge((nowhere,), attempts=2)
+    assert await edge_.purge("data") == 0
+    assert any("could not purge data" in r.getMessage() for r in caplog.records)
+    assert await Edge(()).purge("data") == 0  # no edge configured: nothing to tell
