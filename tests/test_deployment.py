@@ -194,7 +194,7 @@ def test_kubernetes_gives_the_job_queue_a_redis_that_never_evicts() -> None:
     (config,) = of_kind("ConfigMap").values()
     host = config["data"]["QUEUE_REDIS_URL"].removeprefix("redis://").partition(":")[0]
     service = of_kind("Service")[host]
-    (server,) = of_kind("StatefulSet").values()
+    server = of_kind("StatefulSet")["redis-queue"]
     pod = server["spec"]["template"]
     assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
     (container,) = pod["spec"]["containers"]

@@ -153,7 +153,7 @@ async def _cli(url: str, env: dict[str, str], *args: str) -> str:
         env={**os.environ, "DATABASE_URL": url, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=300)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=300)
     assert process.returncode == 0, err.decode()
     return err.decode()
 

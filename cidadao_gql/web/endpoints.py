@@ -159,9 +159,7 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
         stored = await responses.store(key, orjson.loads(response.body))
         if stored is not None and request.method == "GET":
             # the body hits will send, so that its ETag stays the same
-            return public_answer(
-                request, responses, key, stored, "miss", responses.tags(operation)
-            )
+            return public_answer(request, responses, key, stored, "miss", responses.tags(operation))
         if stored is not None:  # a POST keeps its own, with this request's throttle status
             response.headers["x-cache"] = "miss"
     response.headers["x-request-id"] = rid

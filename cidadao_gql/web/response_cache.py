@@ -85,16 +85,16 @@ def document_key(
 
 
 @lru_cache(maxsize=4096)
-def reads_data(query: str, operation_name: str | None, max_tokens: int = DEFAULT_MAX_TOKENS) -> bool:
+def reads_data(
+    query: str, operation_name: str | None, max_tokens: int = DEFAULT_MAX_TOKENS
+) -> bool:
     """Whether the operation may read data; False only when it selects nothing but the
     schema (`__schema`, `__type`, `__typename` at its root), which no import changes."""
     found = operation_of(query, operation_name, max_tokens)
     if found is None:
         return True
     selections = found[1].selection_set.selections
-    return not all(
-        isinstance(s, FieldNode) and s.name.value.startswith("__") for s in selections
-    )
+    return not all(isinstance(s, FieldNode) and s.name.value.startswith("__") for s in selections)
 
 
 class Variants:

@@ -61,7 +61,10 @@ async def test_get_answers_carry_etag_and_cache_control(settings: Settings) -> N
             "/graphql", params=params, headers={"if-none-match": first.headers["etag"]}
         )
     assert first.status_code == 200
-    assert first.headers["cache-control"] == f"public, max-age={settings.response_cache_ttl}"
+    assert first.headers["cache-control"] == (
+        f"public, max-age={settings.response_cache_ttl}, s-maxage={settings.edge_max_age}, "
+        f"stale-while-revalidate={settings.edge_stale_while_revalidate}"
+    )
     assert again.status_code == 304
     assert again.headers["etag"] == first.headers["etag"]
     assert again.content == b""
@@ -173,7 +176,7 @@ async def test_a_browsers_hit_takes_the_fast_path_compressed_once(settings: Sett
     for answer in answers:
         assert answer.headers["x-cache"] == "hit"
         assert answer.headers["content-encoding"] == "zstd"
-        assert answer.headers["vary"] == "Accept-Encoding, Origin"  # CORS adds its own
+        assert answer.headers["vary"] == "Accept-Encoding, Accept, Origin"  # CORS adds its own
         assert answer.headers["access-control-allow-origin"] == BROWSER["origin"]
         assert int(answer.headers["content-length"]) < len(identity.content)
         assert answer.content == identity.content  # httpx decoded it
@@ -184,7 +187,8 @@ async def test_q_values_choose_the_coding_as_the_middleware_does(settings: Setti
     cases = {
         "gzip": "gzip",
         "br": "br",
-        "zstd;q=0.1, br;q=1": "zstd",  # the server's order, not the client's weights
+        "zstd;q=0.1, br;q=1": "br",  # the client's weights; the server's order on a tie
+        "br;q=0.5, gzip;q=0.5": "br",
         "zstd;q=0, br": "br",
         "zstd;q=0, br;q=0, gzip;q=0.5": "gzip",
         "*": "zstd",
@@ -205,7 +209,7 @@ async def test_q_values_choose_the_coding_as_the_middleware_does(settings: Setti
     for sent, coding in cases.items():
         assert answers[sent].headers["x-cache"] == "hit", sent
         assert answers[sent].headers.get("content-encoding") == coding, sent
-        assert answers[sent].headers["vary"] == "Accept-Encoding", sent
+        assert answers[sent].headers["vary"] == "Accept-Encoding, Accept", sent
         assert answers[sent].content == identity, sent
     assert "content-encoding" not in missing.headers and missing.content == identity
 
@@ -424,7 +428,7 @@ async def test_every_answer_names_accept_encoding_once_in_one_vary(settings: Set
     assert miss.headers["x-cache"] == "miss" and hit.headers["x-cache"] == "hit"
     assert identity.headers["x-cache"] == "hit" and "content-encoding" not in identity.headers
     for answer in (miss, hit, identity, cors):
-        assert answer.headers.get_list("vary") == ["Accept-Encoding, Origin"]
+        assert answer.headers.get_list("vary") == ["Accept-Encoding, Accept, Origin"]
 
 
 async def test_private_answers_over_get_are_kept_by_no_cache(settings: Settings) -> None:
