@@ -19,9 +19,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from cidadao_gql.data.apikeys import create_key
+from cidadao_gql.data.cache import TieredCache, announce, bump_version
 from cidadao_gql.data.cache.edge import Edge
+from cidadao_gql.data.db import open_database
 from cidadao_gql.settings import Settings
 from tests.conftest import (
     ROOT,
@@ -29,6 +37,7 @@ from tests.conftest import (
     DatabaseFactory,
     connect,
     free_port,
+    live_server,
     needs,
     server_process,
 )
@@ -193,11 +202,55 @@ async def test_seed_and_import_purge_data_answers_and_leave_the_schemas(
             assert stored(after) and after.json() == schema.json()
 
 
+def purges(outcome: str) -> float:
+    value = REGISTRY.get_sample_value("cidadao_ai_edge_purges_total", {"outcome": outcome})
+    return value or 0.0
+
+
 async def test_a_purge_that_cannot_reach_the_edge_is_retried_counted_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
-    edge_ = Edge((nowhere,), attempts=2)
-    assert await edge_.purge("data") == 0
+    failed = purges("failed")
+    assert await Edge((nowhere,), attempts=2).purge("data") == 0
+    assert purges("failed") - failed == 1
     assert any("could not purge data" in r.getMessage() for r in caplog.records)
     assert await Edge(()).purge("data") == 0  # no edge configured: nothing to tell
+
+
+async def test_an_instance_purges_when_it_hears_of_a_write_not_when_it_starts(
+    make_database: DatabaseFactory, redis_url: str
+) -> None:
+    """The writer's purge can come before an instance drops its old L1; the instance purges
+    again once it has. Reading the versions at start-up is no write: no purge then."""
+    heard: list[str] = []
+    refusals = [503]  # the first attempt fails: the purge is retried
+
+    async def purge(request: Request) -> Response:
+        heard.append(f"{request.method} {request.headers['xkey-purge']}")
+        return Response(status_code=refusals.pop() if refusals else 200)
+
+    app = Starlette(routes=[Route("/", purge, methods=["PURGE"])])
+    url = await make_database()
+    async with connect(url) as conn:
+        await bump_version(conn, "data")  # a version from before the instance started
+    async with live_server(app) as receiver, open_database(Settings(database_url=url)) as db:
+        redis = aioredis.Redis.from_url(redis_url)
+        settings = Settings(database_url=url, edge_purge_urls=(str(receiver.base_url) + "/",))
+        cache = TieredCache(settings, db, redis)
+        await cache.start()
+        purged = purges("purged")
+        try:
+            assert heard == []
+            await cache.versions.subscribed.wait()
+            async with connect(url) as conn:
+                await announce(redis, "data", await bump_version(conn, "data"))
+            for _ in range(200):
+                if purges("purged") > purged:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await cache.close()
+            await redis.aclose()
+    assert heard == ["PURGE data", "PURGE data"]  # refused once, then taken
+    assert purges("purged") - purged == 1
