@@ -1,5 +1,6 @@
-"""The Starlette application: GraphQL at /graphql (GraphiQL for browsers), /session,
-/health, /metrics; the endpoints are in endpoints.py, Strawberry's view in view.py."""
+"""The Starlette application: GraphQL at /graphql (GraphiQL for browsers) and registered
+documents at /q/<sha256>, /session, /health, /metrics; the endpoints are in endpoints.py,
+Strawberry's view in view.py."""
 
 from __future__ import annotations
 
