@@ -28,9 +28,10 @@ from starlette.routing import Route
 
 from cidadao_gql.data.apikeys import create_key
 from cidadao_gql.data.cache import TieredCache, announce, bump_version
-from cidadao_gql.data.cache.edge import Edge
+from cidadao_gql.data.cache.edge import PURGE_HEADER, Edge
 from cidadao_gql.data.db import open_database
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.sessions import COOKIE
 from tests.conftest import (
     ROOT,
     SAMPLE_DIR,
@@ -200,6 +201,13 @@ async def test_seed_and_import_purge_data_answers_and_leave_the_schemas(
             assert counts(imported)[1] >= counts(seeded)[1]
             after = await ask(SCHEMA)
             assert stored(after) and after.json() == schema.json()
+
+
+def test_the_vcl_passes_the_session_cookie_and_purges_by_our_header() -> None:
+    """What the VCL must agree on with the code, checked where no varnishd runs too."""
+    vcl = (VARNISH / "default.vcl").read_text()
+    assert f"{COOKIE}=" in vcl and f"req.http.{PURGE_HEADER}" in vcl
+    assert "Surrogate-Key" in vcl
 
 
 def purges(outcome: str) -> float:
