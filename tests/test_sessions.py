@@ -253,7 +253,8 @@ async def test_a_session_ends_at_its_absolute_limit_however_much_it_is_used(
 
 async def test_a_renewed_cookie_is_never_left_to_shared_caches(with_sessions: Settings) -> None:
     """A public answer over GET may be kept by a CDN; one that renews a cookie must not be,
-    or the CDN would hand the cookie to everyone after."""
+    or the CDN would hand the cookie to everyone after. Neither is one to a request that
+    rode on the session's cookie: it carried credentials (issue 20)."""
     clock = FakeClock(round(time.time()))
     key = await new_key(with_sessions, f"rita-{uuid.uuid4()}")
     public = {"query": "{ agencies(first: 1) { totalCount } }"}
@@ -264,7 +265,8 @@ async def test_a_renewed_cookie_is_never_left_to_shared_caches(with_sessions: Se
         clock.now += TOUCH_EVERY
         renewing = await client.get("/graphql", params=public, headers=preflighted)
     assert "set-cookie" not in plain.headers
-    assert plain.headers["cache-control"].startswith("public")
+    assert plain.headers["cache-control"] == "private, no-store"
+    assert "surrogate-key" not in plain.headers
     assert COOKIE in renewing.headers["set-cookie"]
     assert renewing.headers["cache-control"].startswith("private")
 
