@@ -282,7 +282,7 @@ class CachedAnswers:
                    (b"x-cache", b"hit"), (b"x-request-id", rid.encode())]  # fmt: skip
         if coding != encodings.IDENTITY:
             headers.append((b"content-encoding", coding.encode()))
-        headers += await self.cors(origin)
+        headers += self.cors.kept.get(origin) or await self.cors(origin)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
         name = operation.get("operationName")  # latency per operation, as the full path's hits
@@ -314,7 +314,7 @@ def _negotiated(headers: list[tuple[bytes, bytes]], max_bytes: int) -> Negotiate
                 return None
             seen.add(name)
         if name == b"content-type":
-            json_body = is_json_body(value.decode("latin-1"))
+            json_body = _json_body(value)
         elif name == b"accept":
             media_type = _media_type(value)
         elif name == b"accept-encoding":
@@ -336,6 +336,11 @@ def _session_cookie(header: bytes) -> bool:
     """Whether a Cookie header holds the session's cookie (other cookies, analytics' say,
     leave a request anonymous)."""
     return _SESSION in header and COOKIE in cookie_parser(header.decode("latin-1"))
+
+
+@lru_cache(maxsize=256)
+def _json_body(content_type: bytes) -> bool:
+    return is_json_body(content_type.decode("latin-1"))
 
 
 @lru_cache(maxsize=256)
