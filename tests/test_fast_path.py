@@ -212,3 +212,17 @@ async def test_bodies_past_the_limit_or_of_no_declared_length_are_not_read_by_th
     assert padded.status_code == 413
     assert orjson.loads(padded.content)["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     assert streamed.status_code == 200 and streamed.headers["x-cache"] == "hit"
+
+
+async def test_two_origins_are_answered_by_the_full_path(settings: Settings) -> None:
+    """Cors reads the first Origin; the fast path leaves a request naming two to it."""
+    on = replace(settings, cors_origins=(ALLOWED,))
+    async with live_server(create_app(on)) as client:
+        await client.post("/graphql", json=LONG)  # the miss, stored
+        fast, full = hits("fast", "zstd"), hits("full", "zstd")
+        twice = [("content-type", "application/json"), ("origin", ALLOWED),
+                 ("origin", "https://evil.example")]  # fmt: skip
+        answer = await client.post("/graphql", content=orjson.dumps(LONG), headers=twice)
+        assert (hits("fast", "zstd") - fast, hits("full", "zstd") - full) == (0, 1)
+    assert answer.headers["x-cache"] == "hit"
+    assert answer.headers["access-control-allow-origin"] == ALLOWED

@@ -189,8 +189,12 @@ class CorsHeaders:
         kept = self.kept.get(origin)
         if kept is not None:
             return kept
-        if self.cors is None:
-            return self.VARY
+        headers = self.VARY if self.cors is None else await self._made(self.cors, origin)
+        if len(self.kept) < self.MAX_ORIGINS:
+            self.kept[origin] = headers
+        return headers
+
+    async def _made(self, cors: Cors, origin: bytes | None) -> tuple[tuple[bytes, bytes], ...]:
         made: list[Message] = []
 
         async def sent(message: Message) -> None:
@@ -198,11 +202,8 @@ class CorsHeaders:
 
         scope = {"type": "http", "headers": [] if origin is None else [(b"origin", origin)]}
         start = {"type": "http.response.start", "status": 200, "headers": list(self.VARY)}
-        await self.cors.send(start, sent, Headers(scope=scope))
-        headers = tuple(made[0]["headers"])
-        if len(self.kept) < self.MAX_ORIGINS:
-            self.kept[origin] = headers
-        return headers
+        await cors.send(start, sent, Headers(scope=scope))
+        return tuple(made[0]["headers"])
 
 
 class CachedAnswers:
