@@ -45,14 +45,20 @@ def given_or_new(given: str | None) -> str:
 # digits as before, without a call to os.urandom per request (8 % of a worker's time on the
 # response cache's hit path, py-spy under benchmarks/hit_path.py). The prefix is drawn
 # again in a forked child, which must not repeat its parent's ids.
-_ids: tuple[int, str, itertools.count[int]] = (0, "", itertools.count())
+_ids: tuple[str, itertools.count[int]] = ("", itertools.count())
+
+
+def _new_prefix() -> None:
+    global _ids
+    _ids = (os.urandom(8).hex(), itertools.count())
+
+
+_new_prefix()
+os.register_at_fork(after_in_child=_new_prefix)
 
 
 def new_id() -> str:
-    global _ids
-    pid, prefix, counter = _ids
-    if pid != os.getpid():
-        pid, prefix, counter = _ids = (os.getpid(), os.urandom(8).hex(), itertools.count())
+    prefix, counter = _ids
     return f"{prefix}{next(counter):016x}"
 
 

@@ -32,6 +32,7 @@ from cidadao_gql.web.middleware import (
     CompressWhenAsked,
     Cors,
     HeadAsGet,
+    InFlight,
     Overload,
     UnhandledErrors,
 )
@@ -43,6 +44,19 @@ from cidadao_gql.web.view import GraphQLView
 add_compress_type(GRAPHQL_RESPONSE)
 
 GC_YOUNG_THRESHOLD = 10_000
+
+
+class App(Starlette):
+    """Starlette with one layer outside all of its own (its error middleware included):
+    `outermost`, the response cache's fast path, which answers a hit before any other
+    layer runs and hands the rest to them."""
+
+    def __init__(self, outermost: Callable[[ASGIApp], ASGIApp], **options: Any) -> None:
+        self.outermost = outermost
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.outermost(super().build_middleware_stack())
 
 
 def create_app(
@@ -60,8 +74,17 @@ def create_app(
         else None
     )  # fmt: skip
     site = Site(settings, GraphQLView(settings), sessions)
-    app = Starlette(
-        middleware=middleware(settings, sessions is not None),
+    cors = cors_options(settings, sessions is not None)
+    flight = InFlight(settings.max_concurrent_requests)
+
+    def fast_path(app: ASGIApp) -> ASGIApp:
+        return CachedAnswers(app, flight, settings.max_body_bytes,
+                             Cors(app, **cors) if cors else None,
+                             enabled=not settings.persisted_queries_only)  # fmt: skip
+
+    app = App(
+        fast_path,
+        middleware=middleware(settings, cors, flight),
         routes=[
             Route("/graphql", endpoints.graphql, methods=["GET", "POST"]),
             Route("/q/{digest}", endpoints.persisted, methods=["GET"]),
@@ -82,24 +105,27 @@ def create_app(
     return app
 
 
-def middleware(settings: Settings, with_sessions: bool) -> list[Middleware]:
-    """Outermost first: a JSON 500 for what nothing else handled; refuse work beyond the
-    concurrency limit before doing any, refuse oversized bodies before anything reads
-    them, compress what goes out (only above 1 KB, only types that gain from it)."""
-    cors = (
-        [Middleware(Cors, allow_origins=list(settings.cors_origins),
-                    allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"],
-                    allow_credentials=with_sessions, max_age=600)]
-        if settings.cors_origins
-        else []
-    )  # fmt: skip
+def cors_options(settings: Settings, with_sessions: bool) -> dict[str, Any] | None:
+    """Cors's options, for its middleware and the fast path's copy; None without origins."""
+    if not settings.cors_origins:
+        return None
+    return {"allow_origins": list(settings.cors_origins), "allow_methods": ["GET", "POST", "DELETE"],
+            "allow_headers": ["*"], "allow_credentials": with_sessions, "max_age": 600}  # fmt: skip
+
+
+def middleware(
+    settings: Settings, cors: dict[str, Any] | None, flight: InFlight
+) -> list[Middleware]:
+    """Outermost first (inside the fast path, App's): a JSON 500 for what nothing else
+    handled; refuse work beyond the concurrency limit before doing any, refuse oversized
+    bodies before anything reads them, compress what goes out (only above 1 KB, only types
+    that gain from it)."""
     return [
         Middleware(UnhandledErrors),
         Middleware(HeadAsGet),
-        Middleware(Overload, limit=settings.max_concurrent_requests),
-        *cors,
+        Middleware(Overload, flight=flight),
+        *([Middleware(Cors, **cors)] if cors else []),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-        Middleware(CachedAnswers, enabled=not settings.persisted_queries_only),
         Middleware(compression(settings)),
     ]
 

@@ -18,6 +18,7 @@ from cidadao_gql.observability import given_or_new
 from cidadao_gql.web import encodings
 from cidadao_gql.web.media import answer_type, is_json_body
 from cidadao_gql.web.refusals import internal_error, refusal
+from cidadao_gql.web.response_cache import ResponseCache
 from cidadao_gql.web.sessions import COOKIE
 
 
@@ -149,83 +150,168 @@ _FULL_PATH = frozenset({b"authorization"})
 # answers. (Accept-Encoding's values are combined in both: CompressWhenAsked.)
 _ONCE = frozenset(
     {b"content-type", b"accept", b"content-length", b"transfer-encoding",
-     b"content-encoding", b"x-request-id"}
+     b"content-encoding", b"x-request-id", b"origin"}
 )  # fmt: skip
 _SESSION = COOKIE.encode()
 
 
+class InFlight:
+    """The HTTP requests one app is answering, against its limit (0: none). Overload counts
+    those the app answers, CachedAnswers those it answers itself, so that one limit holds
+    for both."""
+
+    __slots__ = ("count", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def full(self) -> bool:
+        return 0 < self.limit <= self.count
+
+    def enter(self) -> None:
+        self.count += 1
+        metrics.in_flight(1)  # the gauge itself is set by metrics.flush, once a second
+
+    def leave(self) -> None:
+        self.count -= 1
+        metrics.in_flight(-1)
+
+
+class CorsHeaders:
+    """The headers Cors gives a hit (its Vary included), per Origin the request names,
+    worked out by Cors itself on the hit's one Vary once per origin and kept: the fast path
+    sends what Cors would, without Cors rewriting the headers of every answer (py-spy: a
+    fifth of a worker's time on a browser's hit). Kept for at most MAX_ORIGINS origins;
+    past them (origins a client makes up) worked out per request."""
+
+    MAX_ORIGINS = 256
+    VARY = ((b"vary", VARY),)  # every answer's, once: CompressWhenAsked
+
+    def __init__(self, cors: Cors | None) -> None:
+        self.cors = cors
+        self.kept: dict[bytes | None, tuple[tuple[bytes, bytes], ...]] = {}
+
+    async def __call__(self, origin: bytes | None) -> tuple[tuple[bytes, bytes], ...]:
+        kept = self.kept.get(origin)
+        if kept is not None:
+            return kept
+        headers = self.VARY if self.cors is None else await self._made(self.cors, origin)
+        if len(self.kept) < self.MAX_ORIGINS:
+            self.kept[origin] = headers
+        return headers
+
+    async def _made(self, cors: Cors, origin: bytes | None) -> tuple[tuple[bytes, bytes], ...]:
+        made: list[Message] = []
+
+        async def sent(message: Message) -> None:
+            made.append(message)
+
+        scope = {"type": "http", "headers": [] if origin is None else [(b"origin", origin)]}
+        start = {"type": "http.response.start", "status": 200, "headers": list(self.VARY)}
+        await cors.send(start, sent, Headers(scope=scope))
+        return tuple(made[0]["headers"])
+
+
 class CachedAnswers:
-    """The response cache's hot path: an anonymous JSON POST to /graphql whose answer is in
-    L1 is answered here, before Starlette builds a request, with the bytes the full path
-    stored, in the media type and content coding the full path would choose (the coding's
-    bytes made once per answer: response_cache.Variants). Anything else, or a miss, goes
-    on to the app with its body replayed. CORS, outside, adds its headers as to any. Off
+    """The response cache's hot path, outside every other layer (app.App): an anonymous JSON
+    POST to /graphql whose answer is in L1 is answered here, before any middleware or
+    Starlette runs, with the bytes the full path stored, in the media type and content
+    coding the full path would choose (the coding's bytes made once per answer:
+    response_cache.Variants), with the headers the layers it skips would add (CORS, the
+    request id) and within their limits (in flight, body size: what they would refuse goes
+    on to them). Anything else, or a miss, goes on to the app with its body replayed. Off
     (`enabled` false) when the server runs registered documents only: the text of a hit may
     be another spelling of a registered one, which the full path refuses."""
 
-    def __init__(self, app: ASGIApp, path: str = "/graphql", enabled: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        flight: InFlight,
+        max_bytes: int,
+        cors: Cors | None = None,
+        enabled: bool = True,
+        path: str = "/graphql",
+    ) -> None:
         self.app = app
-        self.path = path
+        self.flight = flight
+        self.max_bytes = max_bytes
+        self.cors = CorsHeaders(cors)
         self.enabled = enabled
+        self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         responses = (scope.get("state") or {}).get("responses") if self.enabled else None
         negotiated = (
-            _negotiated(scope["headers"])
+            _negotiated(scope["headers"], self.max_bytes)
             if responses is not None
             and scope["type"] == "http"
             and scope["method"] == "POST"
             and scope["path"] == self.path
             else None
         )
-        if responses is None or negotiated is None:
-            await self.app(scope, receive, send)
+        if responses is None or negotiated is None or self.flight.full():
+            await self.app(scope, receive, send)  # a 503 when full: Overload's
             return
+        self.flight.enter()
+        try:
+            replayed = await self._hit(responses, negotiated, receive, send)
+        finally:
+            self.flight.leave()
+        if replayed is not None:
+            await self.app(scope, replayed, send)
+
+    async def _hit(
+        self, responses: ResponseCache, negotiated: Negotiated, receive: Receive, send: Send
+    ) -> Receive | None:
+        """Sends the hit and returns None; or returns what the app must read instead."""
         started = time.perf_counter()
         body, more = b"", True
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay(b"", message, receive), send)
-                return
+                return _replay(b"", message, receive)
             body += message.get("body", b"")
             more = message.get("more_body", False)
+        media_type, wanted, given_id, origin = negotiated
         try:
             operation = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            operation = None
-        # With extensions (a persisted query's hash to check, say) the full path answers.
-        plain = isinstance(operation, dict) and not operation.get("extensions")
-        key = responses.key(operation) if plain else None
-        cached = None if key is None else responses.in_memory(key)
-        if cached is None:
-            await self.app(scope, _replay(body, None, receive), send)
-            return
-        media_type, wanted, given_id = negotiated
-        coding, answer = responses.variants.encoded(key, cached, wanted)
-        metrics.cache_lookup("response", "response", True)
-        metrics.response_hit("fast", coding)
+            # With extensions (a persisted query's hash to check, say) the full path answers.
+            plain = isinstance(operation, dict) and not operation.get("extensions")
+            key = responses.key(operation) if plain else None
+            cached = None if key is None else responses.in_memory(key)
+            if key is None or cached is None:
+                return _replay(body, None, receive)
+            coding, answer = responses.variants.encoded(key, cached, wanted)
+        except Exception:  # the full path answers it, or its JSON 500 (UnhandledErrors)
+            return _replay(body, None, receive)
         rid = given_or_new(None if given_id is None else given_id.decode("latin-1"))
         headers = [(b"content-type", media_type), (b"content-length", str(len(answer)).encode()),
                    (b"x-cache", b"hit"), (b"x-request-id", rid.encode())]  # fmt: skip
         if coding != encodings.IDENTITY:
             headers.append((b"content-encoding", coding.encode()))
-        headers.append((b"vary", VARY))  # as every answer: CompressWhenAsked
+        headers += self.cors.kept.get(origin) or await self.cors(origin)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
         name = operation.get("operationName")  # latency per operation, as the full path's hits
-        metrics.REQUEST_DURATION.labels(
-            metrics.operation_label(name if isinstance(name, str) else None), "cache"
-        ).observe(time.perf_counter() - started)
+        label = metrics.operation_label(name if isinstance(name, str) else None)
+        metrics.fast_hit(coding, label, time.perf_counter() - started)
+        return None
 
 
-def _negotiated(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, str, bytes | None] | None:
-    """The media type and content coding of a hit for a request with these headers, and
-    the X-Request-ID it gave; None when it is not an anonymous JSON POST this path answers
-    as the full path would."""
+# A hit's media type, the coding it accepts, the X-Request-ID and the Origin it gave.
+Negotiated = tuple[bytes, str, bytes | None, bytes | None]
+
+
+def _negotiated(headers: list[tuple[bytes, bytes]], max_bytes: int) -> Negotiated | None:
+    """What a hit for a request with these headers is sent with; None when it is not an
+    anonymous JSON POST, of a declared length within `max_bytes`, that this path answers as
+    the full path would."""
     json_body = False
     media_type: bytes | None = b"application/json"
     given_id: bytes | None = None
+    origin: bytes | None = None
+    length = b""
     codings: list[bytes] = []
     seen: set[bytes] = set()
     for name, value in headers:
@@ -236,22 +322,33 @@ def _negotiated(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, str, bytes |
                 return None
             seen.add(name)
         if name == b"content-type":
-            json_body = is_json_body(value.decode("latin-1"))
+            json_body = _json_body(value)
         elif name == b"accept":
             media_type = _media_type(value)
         elif name == b"accept-encoding":
             codings.append(value)
+        elif name == b"content-length":
+            length = value
+        elif name == b"origin":
+            origin = value
         elif name == b"x-request-id":
             given_id = value
     if not json_body or media_type is None:  # not JSON, or a 406: the full path says why
         return None
-    return media_type, _coding(b", ".join(codings)), given_id
+    if not length.isdigit() or int(length) > max_bytes:  # BodyLimit reads it, or refuses it
+        return None
+    return media_type, _coding(b", ".join(codings)), given_id, origin
 
 
 def _session_cookie(header: bytes) -> bool:
     """Whether a Cookie header holds the session's cookie (other cookies, analytics' say,
     leave a request anonymous)."""
     return _SESSION in header and COOKIE in cookie_parser(header.decode("latin-1"))
+
+
+@lru_cache(maxsize=256)
+def _json_body(content_type: bytes) -> bool:
+    return is_json_body(content_type.decode("latin-1"))
 
 
 @lru_cache(maxsize=256)
@@ -305,34 +402,35 @@ class HeadAsGet:
 
 
 class Overload:
-    """At most `limit` HTTP requests in flight in this worker; the next is answered 503 at
-    once (with Retry-After), so that overload shows as fast refusals a load balancer can
-    retry elsewhere rather than as every request queueing for seconds. Health checks and
-    metrics are never refused. `limit` 0 turns it off."""
+    """At most `flight.limit` HTTP requests in flight in this worker; the next is answered
+    503 at once (with Retry-After), so that overload shows as fast refusals a load balancer
+    can retry elsewhere rather than as every request queueing for seconds. Health checks
+    and metrics are never refused. A limit of 0 turns it off."""
 
     EXEMPT = ("/health", "/metrics")
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, flight: InFlight) -> None:
         self.app = app
-        self.limit = limit
-        self.in_flight = 0
+        self.flight = flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limit or scope["path"].startswith(self.EXEMPT):
+        if (
+            scope["type"] != "http"
+            or not self.flight.limit
+            or scope["path"].startswith(self.EXEMPT)
+        ):
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
+        if self.flight.full():
             metrics.OVERLOAD_REJECTIONS.inc()
             error = Overloaded("this server is at its concurrency limit; retry shortly")
             await refusal(HTTPConnection(scope), error)(scope, receive, send)
             return
-        self.in_flight += 1
-        metrics.in_flight(1)  # the gauge itself is set by metrics.flush, once a second
+        self.flight.enter()
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
-            metrics.in_flight(-1)
+            self.flight.leave()
 
 
 class UnhandledErrors:
