@@ -35,7 +35,7 @@ from cidadao_gql.execution.limits import Bill, CostLimit, alias_limit, depth_lim
 from cidadao_gql.execution.persisted import PersistedQueries
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
-from cidadao_gql.schema.costs import apply_cost_directives
+from cidadao_gql.schema.cost_tables import apply_cost_directives
 from cidadao_gql.schema.inputs import DECIMAL, StorableStrings, unstorable_variable
 from cidadao_gql.schema.investigations import (
     Investigation,

@@ -18,7 +18,7 @@ from cidadao_gql.schema.contracts import (
     contract_ordering,
     contract_where,
 )
-from cidadao_gql.schema.costs import LIST_SIZES
+from cidadao_gql.schema.cost_tables import LIST_SIZES
 from cidadao_gql.schema.enums import PersonKind, SupplierSize
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
