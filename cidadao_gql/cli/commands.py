@@ -32,7 +32,7 @@ from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
-from cidadao_gql.data.sessions import end_sessions
+from cidadao_gql.data.session_store import end_sessions
 from cidadao_gql.errors import (
     CidadaoError,
     ConfigError,
