@@ -46,7 +46,7 @@ from cidadao_gql.investigations.queue import StreamJobs
 from cidadao_gql.migrations import migrate
 from cidadao_gql.observability import configure_logging, logging_config
 from cidadao_gql.runtime import embedded
-from cidadao_gql.runtime.resources import make_executor, open_jobs
+from cidadao_gql.runtime.resources import make_agent_pool, open_jobs
 from cidadao_gql.settings import Settings
 from cidadao_gql.web import graphiql, health, sessions
 
@@ -227,8 +227,8 @@ async def worker() -> None:
         loop.add_signal_handler(signum, stop.set)
     narrator = Narrator(settings)
     async with _open_database(settings) as database, open_jobs(settings) as jobs:
-        executor = make_executor(settings, database, jobs, narrator)
-        await executor.start()
+        agent_pool = make_agent_pool(settings, database, jobs, narrator)
+        await agent_pool.start()
         redis = jobs.redis if isinstance(jobs, StreamJobs) else None
         assert redis is not None  # REDIS_URL is set, so the jobs are a stream
         watcher = asyncio.create_task(health.watch(database, redis))
@@ -236,7 +236,7 @@ async def worker() -> None:
         if settings.worker_metrics_port:
             probes = _ProbeServer(
                 uvicorn.Config(
-                    health.worker_app(database, redis, lambda: _running(executor)),
+                    health.worker_app(database, redis, lambda: _running(agent_pool)),
                     host="0.0.0.0",  # probed and scraped from outside the pod
                     port=settings.worker_metrics_port,
                     log_level="warning",
@@ -249,7 +249,7 @@ async def worker() -> None:
             "worker: %d slots, waiting for jobs", settings.agent_pool_size.maximum
         )
         await stop.wait()
-        await executor.close()
+        await agent_pool.close()
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         if probes is not None:
@@ -272,9 +272,9 @@ class _ProbeServer(uvicorn.Server):
         yield
 
 
-def _running(executor: AgentPool) -> bool:
+def _running(agent_pool: AgentPool) -> bool:
     """Liveness: the supervisor that keeps the pool staffed has not stopped."""
-    return executor.supervisor is not None and not executor.supervisor.done()
+    return agent_pool.supervisor is not None and not agent_pool.supervisor.done()
 
 
 @main.group()
