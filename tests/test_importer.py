@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from cidadao_gql.errors import BadImportFile, TooManyRejects
+from cidadao_gql.errors import BadImportFile, Rejected, TooManyRejects
 from cidadao_gql.ingestion.importer import (
     REQUIRED_COLUMNS,
     import_directory,
     import_exports,
     open_directory,
 )
-from cidadao_gql.ingestion.pncp import Rejected, Row, map_award, map_item, map_procurement
+from cidadao_gql.ingestion.pncp import Row, map_award, map_item, map_procurement
 from cidadao_gql.ingestion.report import ImportReport, RejectLimit, Rejects, SourceCount
 from tests.conftest import SAMPLE_DIR, DatabaseFactory, connect
 from tests.damaged_exports import (

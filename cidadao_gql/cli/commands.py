@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 import uvicorn
 from tqdm import tqdm
 
-from cidadao_gql.cli.client import Checkpoint, Exporter, QueryFailed, read_variables
+from cidadao_gql.cli.client import Checkpoint, Exporter, read_variables
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
@@ -38,6 +38,7 @@ from cidadao_gql.errors import (
     ConfigError,
     DatabaseFailed,
     ExitStatus,
+    QueryFailed,
 )
 from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.investigations.narrative import Narrator

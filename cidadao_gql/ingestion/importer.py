@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from cidadao_gql.errors import BadImportFile, TooManyRejects
+from cidadao_gql.errors import BadImportFile, Rejected, TooManyRejects
 from cidadao_gql.ingestion.derived import refresh_derived
 from cidadao_gql.ingestion.exports import MALFORMED, CsvExport, open_export
 from cidadao_gql.ingestion.pncp import (
@@ -28,7 +28,6 @@ from cidadao_gql.ingestion.pncp import (
     AwardRecord,
     ItemRecord,
     ProcurementRecord,
-    Rejected,
     Row,
     SupplierRecord,
     map_award,

@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from cidadao_gql.errors import BadValue, Rejected
 from cidadao_gql.ingestion import values
-from cidadao_gql.ingestion.values import BadValue
 from cidadao_gql.taxids import is_valid_cnpj, is_valid_cpf, normalize_document
 
 Row = Mapping[str, Any]
@@ -117,10 +117,6 @@ OPTIONAL_SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
         "status": ("situacaoCompraItemResultadoNome",),
     },
 }
-
-
-class Rejected(Exception):
-    """A row we cannot use; the reason goes to the rejects file."""
 
 
 @dataclass(frozen=True, slots=True)
