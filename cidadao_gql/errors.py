@@ -58,8 +58,8 @@ says, so none reaches a client, and none carries a code.
     ├── Fallback                 the compiled path cannot answer exactly: the ordinary one does
     ├── Unplannable              the compiled planner leaves an operation to the ordinary path
     ├── InvestigationCancelled   cancelled while its agents ran: the runner stops them
-    ├── Rejected                 an import row we cannot use: its reason goes to the rejects file
-    ├── BadValue                 (also a ValueError) a value its column cannot read: Rejected
+    ├── RowRejected              an import row we cannot use: its reason goes to the rejects file
+    ├── BadValue                 (also a ValueError) a value its column cannot read: RowRejected
     └── QueryFailed              `cidadao-gql query` got errors: the command fails with them
 """
 
@@ -335,7 +335,7 @@ class InvestigationCancelled(ControlFlow):
     pass
 
 
-class Rejected(ControlFlow):
+class RowRejected(ControlFlow):
     """A row we cannot use; the reason goes to the rejects file."""
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cidadao_gql.errors import BadImportFile, Rejected, TooManyRejects
+from cidadao_gql.errors import BadImportFile, RowRejected, TooManyRejects
 from cidadao_gql.ingestion.importer import (
     REQUIRED_COLUMNS,
     import_directory,
@@ -350,7 +350,7 @@ def test_required_columns_are_those_no_row_maps_without(
     row = _csv_rows(name)[0]
     map_row(row)
     for column in REQUIRED_COLUMNS[source]:
-        with pytest.raises(Rejected):
+        with pytest.raises(RowRejected):
             map_row({k: v for k, v in row.items() if k != column})
 
 
