@@ -49,6 +49,19 @@
 
 Anything that is not a CidadaoError is masked from the client as INTERNAL_SERVER_ERROR
 and logged with the request id.
+
+The other tree changes course inside the package: each class is caught where the comment
+says, so none reaches a client, and none carries a code.
+
+    ControlFlow
+    ├── BodyTooLarge             a body past MAX_BODY_BYTES: web/middleware.py answers 413
+    ├── Fallback                 the compiled path cannot answer exactly: the ordinary one does
+    ├── Unplannable              the compiled planner leaves an operation to the ordinary path
+    ├── InvestigationCancelled   cancelled while its agents ran: the runner stops them
+    ├── RowRejected              an import row we cannot use: its reason goes to the rejects file
+    ├── BadValue                 (also a ValueError) a value its column cannot read: RowRejected
+    ├── EdgeRefused              an edge cache answered a purge with other than 200: retried
+    └── QueryFailed              `cidadao-gql query` got errors: the command fails with them
 """
 
 from __future__ import annotations
@@ -301,3 +314,39 @@ class Overloaded(Refused):
     @property
     def headers(self) -> dict[str, str]:
         return {"retry-after": "1"}
+
+
+class ControlFlow(Exception):
+    """Raised and caught inside the package to change course (the tree above says where)."""
+
+
+class BodyTooLarge(ControlFlow):
+    pass
+
+
+class Fallback(ControlFlow):
+    """The compiled path cannot give the exact answer; the ordinary path will."""
+
+
+class Unplannable(ControlFlow):
+    pass
+
+
+class InvestigationCancelled(ControlFlow):
+    pass
+
+
+class RowRejected(ControlFlow):
+    """A row we cannot use; the reason goes to the rejects file."""
+
+
+class EdgeRefused(ControlFlow):
+    """An edge answered a purge with something other than 200 (data/cache/edge.py retries)."""
+
+
+class BadValue(ControlFlow, ValueError):
+    """A value that is present but cannot be read as the type its column needs."""
+
+
+class QueryFailed(ControlFlow):
+    """The server answered errors for a variable set; the export stops there."""

@@ -85,12 +85,12 @@ RATE_LIMITER_FAILURES = Counter(
 )
 AGENT_POOL_SIZE = Gauge(
     "cidadao_ai_agent_pool_size",
-    "Workers in the investigation executor.",
+    "Workers in the investigations' agent pool.",
     multiprocess_mode="livesum",
 )
 AGENT_POOL_UTILIZATION = Gauge(
     "cidadao_ai_agent_pool_utilization",
-    "Share of the executor's workers running a job (the busiest process's).",
+    "Share of the agent pool's workers running a job (the busiest process's).",
     multiprocess_mode="livemax",
 )
 DEPENDENCY_UP = Gauge(

@@ -150,7 +150,7 @@ Values = dict[str, tuple[Any, Any]]  # filter field: (selective value, broad val
 
 
 async def contract_values(db: Database) -> Values:
-    """For each field of list_filters.ContractFilter, a value few contracts match and one many do."""
+    """For each field of list_filters.ContractWhere, a value few contracts match and one many do."""
     agencies = await db.fetch(
         "SELECT a.id, a.cnpj, count(*) AS n FROM contracts c JOIN agencies a ON a.id = c.agency_id"
         " GROUP BY 1, 2 ORDER BY 3, 1"
@@ -281,8 +281,8 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
     procurements = [r["id"] for r in await db.fetch(
         "SELECT id FROM procurements ORDER BY id LIMIT $1", PARENTS)]  # fmt: skip
     found: list[Case] = []
-    contract_filters = [("-", "-", list_filters.ContractFilter())] + [
-        (name, strength, list_filters.ContractFilter(**{name: value}))
+    contract_filters = [("-", "-", list_filters.ContractWhere())] + [
+        (name, strength, list_filters.ContractWhere(**{name: value}))
         for name, strength, value in _each(contract_fields)
     ]
     for name, strength, filters in contract_filters:
@@ -301,8 +301,8 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
                                   _spending(group, filters)))  # fmt: skip
     found.append(Case("Procurement.contracts", "-", "-", "SIGNED_ON_DESC", _children(
         statements.CONTRACTS, "procurement_id", procurements, list_filters.no_filters, "SIGNED_ON_DESC")))  # fmt: skip
-    procurement_filters = [("-", "-", list_filters.ProcurementFilter())] + [
-        (name, strength, list_filters.ProcurementFilter(**{name: value}))
+    procurement_filters = [("-", "-", list_filters.ProcurementWhere())] + [
+        (name, strength, list_filters.ProcurementWhere(**{name: value}))
         for name, strength, value in _each(procurement_fields)
     ]
     for name, strength, pfilters in procurement_filters:
@@ -313,9 +313,9 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
                               _children(statements.PROCUREMENTS, "agency_id", agencies, pfilters,
                                         "PUBLISHED_AT_DESC")))  # fmt: skip
     for list_name, entity, make in (
-        ("agencies", statements.AGENCIES, list_filters.AgencyFilter),
-        ("suppliers", statements.SUPPLIERS, list_filters.SupplierFilter),
-        ("sanctions", statements.SANCTIONS, list_filters.SanctionFilter),
+        ("agencies", statements.AGENCIES, list_filters.AgencyWhere),
+        ("suppliers", statements.SUPPLIERS, list_filters.SupplierWhere),
+        ("sanctions", statements.SANCTIONS, list_filters.SanctionWhere),
     ):
         for name, strength, value in _each(others[list_name]):
             found.append(Case(list_name, name, strength, "ID_ASC",
@@ -325,11 +325,11 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
 
 # The filter dataclasses each list's cases cover, field by field.
 COVERED = {
-    "contracts": list_filters.ContractFilter,
-    "procurements": list_filters.ProcurementFilter,
-    "agencies": list_filters.AgencyFilter,
-    "suppliers": list_filters.SupplierFilter,
-    "sanctions": list_filters.SanctionFilter,
+    "contracts": list_filters.ContractWhere,
+    "procurements": list_filters.ProcurementWhere,
+    "agencies": list_filters.AgencyWhere,
+    "suppliers": list_filters.SupplierWhere,
+    "sanctions": list_filters.SanctionWhere,
 }
 
 

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from cidadao_gql.data.apikeys import create_key
 from cidadao_gql.data.cache import TieredCache, announce, bump_version
-from cidadao_gql.data.cache.edge import PURGE_HEADER, Edge
+from cidadao_gql.data.cache.edge import PURGE_HEADER, EdgePurger
 from cidadao_gql.data.db import open_database
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.sessions import COOKIE
@@ -220,10 +220,10 @@ async def test_a_purge_that_cannot_reach_the_edge_is_retried_counted_and_logged(
 ) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     failed = purges("failed")
-    assert await Edge((nowhere,), attempts=2).purge("data") == 0
+    assert await EdgePurger((nowhere,), attempts=2).purge("data") == 0
     assert purges("failed") - failed == 1
     assert any("could not purge data" in r.getMessage() for r in caplog.records)
-    assert await Edge(()).purge("data") == 0  # no edge configured: nothing to tell
+    assert await EdgePurger(()).purge("data") == 0  # no edge configured: nothing to tell
 
 
 async def test_an_instance_purges_when_it_hears_of_a_write_not_when_it_starts(

@@ -34,7 +34,7 @@ async def _page(_: Request) -> Response:
 @pytest.mark.parametrize("accept_encoding", HEADERS)
 async def test_chosen_is_the_middlewares_choice(accept_encoding: str) -> None:
     page = Starlette(routes=[Route("/", _page)])
-    app = CompressWhenAsked(page, encodings.middleware(page, brotli_quality=3))
+    app = CompressWhenAsked(page, encodings.compression_middleware(page, brotli_quality=3))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         headers = {"accept-encoding": accept_encoding} if accept_encoding else {}

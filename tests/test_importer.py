@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from cidadao_gql.errors import BadImportFile, TooManyRejects
+from cidadao_gql.errors import BadImportFile, RowRejected, TooManyRejects
 from cidadao_gql.ingestion.importer import (
     REQUIRED_COLUMNS,
     import_directory,
     import_exports,
     open_directory,
 )
-from cidadao_gql.ingestion.pncp import Rejected, Row, map_award, map_item, map_procurement
+from cidadao_gql.ingestion.pncp import Row, map_award, map_item, map_procurement
 from cidadao_gql.ingestion.report import ImportReport, RejectLimit, Rejects, SourceCount
 from tests.conftest import SAMPLE_DIR, DatabaseFactory, connect
 from tests.damaged_exports import (
@@ -350,7 +350,7 @@ def test_required_columns_are_those_no_row_maps_without(
     row = _csv_rows(name)[0]
     map_row(row)
     for column in REQUIRED_COLUMNS[source]:
-        with pytest.raises(Rejected):
+        with pytest.raises(RowRejected):
             map_row({k: v for k, v in row.items() if k != column})
 
 

@@ -198,14 +198,45 @@ def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
     assert layer(imported) < layer("cidadao_gql.data.db")
 
 
-def test_the_readme_layout_lists_every_folder() -> None:
-    """The README's Layout section names every folder of the package, one line each."""
-    readme = (PACKAGE.parent / "README.md").read_text()
+def layout_entries(readme: str) -> list[str]:
+    """The folders the README's Layout lists, as paths: `cidadao_gql/data/cache`, `tests`
+    (an entry's indentation says which folder above it it is in)."""
     layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
-    folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and any(p.glob("*.py")))
-    listed = [line.split()[0] for line in layout.splitlines() if line.startswith("  ")]
-    for folder in folders:
-        assert f"{folder}/" in listed, f"{folder}/ is not in the README's Layout"
-    for entry in listed:
-        if entry.endswith("/"):
-            assert entry.rstrip("/") in folders, f"the Layout names {entry}, which is gone"
+    block = layout.split("```", 2)[1]
+    entries: list[str] = []
+    parents: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        if not line.strip() or not line.split()[0].endswith("/"):
+            continue
+        indent, name = len(line) - len(line.lstrip()), line.split()[0].rstrip("/")
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        path = "/".join([p for _, p in parents] + [name])
+        entries.append(path)
+        parents.append((indent, path.rsplit("/", 1)[-1]))
+    return entries
+
+
+def test_the_readme_layout_lists_every_folder() -> None:
+    """The README's Layout section is the tree: every folder of the package (nested ones
+    too) and of the repository's top level, one line each, and nothing that is gone."""
+    root = PACKAGE.parent
+    listed = layout_entries((root / "README.md").read_text())
+    package = {
+        str(p.relative_to(root)) for p in PACKAGE.rglob("*") if p.is_dir() and any(p.glob("*.py"))
+    }
+    top = {
+        p.name
+        for p in root.iterdir()
+        if p.is_dir()
+        and (not p.name.startswith(".") or p.name == ".ci")
+        and not p.name.endswith(".egg-info")
+        and p.name not in ("build", "dist", "node_modules")
+    }
+    assert len(listed) == len(set(listed)), "a folder is listed twice"
+    assert sorted(package | top) == sorted(listed)
+
+
+def test_the_layout_reader_follows_indentation() -> None:
+    readme = "## Layout\n\n```\na/   x\n  b/   y\n    c/ z\n  d/   w\n  *.py v\ne/  u\n```\n"
+    assert layout_entries(readme) == ["a", "a/b", "a/b/c", "a/d", "e"]

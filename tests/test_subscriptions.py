@@ -122,6 +122,12 @@ async def test_credentials_are_checked_on_connection_init(settings: Settings) ->
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(init(ws, "cgk_nobody"), 10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        async with socket(client) as ws:  # an authorization that is not a string: 4403 too
+            hello = {"type": "connection_init", "payload": {"Authorization": ["Bearer x"]}}
+            await ws.send(orjson.dumps(hello).decode())
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
         async with socket(client) as ws:  # another user's investigation looks missing
             await init(ws, bia)
             messages = await follow(ws, investigation)

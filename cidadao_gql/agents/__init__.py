@@ -2,8 +2,8 @@
 the numbers that triggered them."""
 
 from cidadao_gql.agents.base import Agent, Finding, Target
-from cidadao_gql.agents.contracts import AmendmentCeiling, NewSupplier, SanctionedSupplier
 from cidadao_gql.agents.patterns import NearDuplicate, SplitPurchase
+from cidadao_gql.agents.single_contracts import AmendmentCeiling, NewSupplier, SanctionedSupplier
 from cidadao_gql.agents.statistics import Benford, Concentration, PriceOutlier
 
 AGENTS: tuple[Agent, ...] = (

@@ -22,9 +22,7 @@ import httpx
 import orjson
 from tqdm import tqdm
 
-
-class QueryFailed(Exception):
-    """The server answered errors for a variable set; the export stops there."""
+from cidadao_gql.errors import QueryFailed
 
 
 @dataclass

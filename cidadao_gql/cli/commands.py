@@ -27,18 +27,19 @@ import redis.asyncio as aioredis
 import uvicorn
 from tqdm import tqdm
 
-from cidadao_gql.cli.client import Checkpoint, Exporter, QueryFailed, read_variables
+from cidadao_gql.cli.client import Checkpoint, Exporter, read_variables
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
-from cidadao_gql.data.cache.edge import Edge
+from cidadao_gql.data.cache.edge import EdgePurger
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
-from cidadao_gql.data.sessions import end_sessions
+from cidadao_gql.data.session_store import end_sessions
 from cidadao_gql.errors import (
     CidadaoError,
     ConfigError,
     DatabaseFailed,
     ExitStatus,
+    QueryFailed,
 )
 from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.investigations.narrative import Narrator
@@ -47,7 +48,7 @@ from cidadao_gql.investigations.queue import StreamJobs
 from cidadao_gql.migrations import migrate
 from cidadao_gql.observability import configure_logging, logging_config
 from cidadao_gql.runtime import embedded
-from cidadao_gql.runtime.resources import make_executor, open_jobs
+from cidadao_gql.runtime.resources import make_agent_pool, open_jobs
 from cidadao_gql.settings import Settings
 from cidadao_gql.web import graphiql, health, sessions
 
@@ -163,7 +164,7 @@ async def _invalidate(settings: Settings, conn: asyncpg.Connection, namespace: s
             await announce(redis, namespace, version)
         finally:
             await redis.aclose()
-    await Edge(settings.edge_purge_urls).purge(namespace)  # after: instances hear it first
+    await EdgePurger(settings.edge_purge_urls).purge(namespace)  # after: instances hear it first
 
 
 @click.group()
@@ -230,8 +231,8 @@ async def worker() -> None:
         loop.add_signal_handler(signum, stop.set)
     narrator = Narrator(settings)
     async with _open_database(settings) as database, open_jobs(settings) as jobs:
-        executor = make_executor(settings, database, jobs, narrator)
-        await executor.start()
+        agent_pool = make_agent_pool(settings, database, jobs, narrator)
+        await agent_pool.start()
         redis = jobs.redis if isinstance(jobs, StreamJobs) else None
         assert redis is not None  # REDIS_URL is set, so the jobs are a stream
         watcher = asyncio.create_task(health.watch(database, redis))
@@ -239,7 +240,7 @@ async def worker() -> None:
         if settings.worker_metrics_port:
             probes = _ProbeServer(
                 uvicorn.Config(
-                    health.worker_app(database, redis, lambda: _running(executor)),
+                    health.worker_app(database, redis, lambda: _running(agent_pool)),
                     host="0.0.0.0",  # probed and scraped from outside the pod
                     port=settings.worker_metrics_port,
                     log_level="warning",
@@ -252,7 +253,7 @@ async def worker() -> None:
             "worker: %d slots, waiting for jobs", settings.agent_pool_size.maximum
         )
         await stop.wait()
-        await executor.close()
+        await agent_pool.close()
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         if probes is not None:
@@ -275,9 +276,9 @@ class _ProbeServer(uvicorn.Server):
         yield
 
 
-def _running(executor: AgentPool) -> bool:
+def _running(agent_pool: AgentPool) -> bool:
     """Liveness: the supervisor that keeps the pool staffed has not stopped."""
-    return executor.supervisor is not None and not executor.supervisor.done()
+    return agent_pool.supervisor is not None and not agent_pool.supervisor.done()
 
 
 @main.group()

@@ -1,5 +1,6 @@
-"""The filters of each list, as plain frozen values that write their clauses into a
-statement (`Sql`); `no_filters` for a list asked without one."""
+"""The filters of each list, as plain frozen values that write their WHERE clauses into a
+statement (`Sql`): `ContractWhere` is what the schema's `ContractFilter` input becomes;
+`no_filters` for a list asked without one."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def no_filters(_: Sql) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class ContractFilter:
+class ContractWhere:
     agency_ids: tuple[int, ...] = ()
     agency_cnpj: str | None = None
     supplier_ids: tuple[int, ...] = ()
@@ -41,7 +42,7 @@ class ContractFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class ProcurementFilter:
+class ProcurementWhere:
     agency_ids: tuple[int, ...] = ()
     agency_cnpj: str | None = None
     uf: str | None = None
@@ -71,7 +72,7 @@ class ProcurementFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class AgencyFilter:
+class AgencyWhere:
     uf: str | None = None
     sphere: str | None = None
     search: str | None = None
@@ -83,7 +84,7 @@ class AgencyFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class SupplierFilter:
+class SupplierWhere:
     document: str | None = None
     size: str | None = None
     search: str | None = None
@@ -95,7 +96,7 @@ class SupplierFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class SanctionFilter:
+class SanctionWhere:
     supplier_document: str | None = None
     register: str | None = None
     active_on: date | None = None

@@ -1,6 +1,6 @@
 """Query cost on the IBM GraphQL cost-directive model, computed before any resolver runs.
 
-The rules, with the weights kept as plain data in the tables of cidadao_gql.schema.costs
+The rules, with the weights kept as plain data in the tables of cidadao_gql.schema.cost_tables
 (the schema shows them as `@cost` and `@listSize`):
 
 - A field costs its weight: FIELD_COSTS when listed there ("Type.field", or "*.field" for
@@ -57,7 +57,7 @@ from graphql import (
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 from graphql.utilities import value_from_ast_untyped
 
-from cidadao_gql.schema.costs import (
+from cidadao_gql.schema.cost_tables import (
     ARGUMENT_COSTS,
     FIELD_COSTS,
     LIST_SIZES,

@@ -46,7 +46,7 @@ def depth_limit(max_depth: int) -> type[ValidationRule]:
                 name = node.name.value if node.name else "the operation"
                 message = f"{name} is {depth} levels deep; the limit is {max_depth}"
                 error = QueryTooDeep(message, depth=depth, maxDepth=max_depth)
-                self.report_error(refusal(error, node))
+                self.report_error(rejection(error, node))
 
     return DepthLimit
 
@@ -64,7 +64,7 @@ MAX_SCHEMA_FIELDS = 1
 # What bounds the rule's work where no single number of a selection set shows it (a field
 # repeated 40 times, each time selecting 40 same-named fields, is 1,600 fields at one
 # response path): graphql-core's own budget, 500,000 units by default (a second of work),
-# lowered to what our limits let through. error_codes codes its refusal TOO_MANY_FIELDS.
+# lowered to what our limits let through. error_codes codes its rejection TOO_MANY_FIELDS.
 overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 50_000
 
 
@@ -140,7 +140,7 @@ def _too_many(message: str, node: Any, **details: Any) -> ValidationAbortedError
     return ValidationAbortedError(message, node, original_error=error, extensions=error.extensions)
 
 
-def refusal(error: QueryRejected, node: Any = None) -> GraphQLError:
+def rejection(error: QueryRejected, node: Any = None) -> GraphQLError:
     """A validation rule's error for one of our limits: coded by the exception it carries."""
     return GraphQLError(error.message, node, original_error=error, extensions=error.extensions)
 
@@ -159,7 +159,7 @@ def alias_limit(max_aliases: int) -> type[ValidationRule]:
             if self.aliases > max_aliases:
                 message = f"the document uses {self.aliases} aliases; the limit is {max_aliases}"
                 error = TooManyAliases(message, aliases=self.aliases, maxAliases=max_aliases)
-                self.report_error(refusal(error))
+                self.report_error(rejection(error))
 
     return AliasLimit
 

@@ -1,9 +1,9 @@
-"""The GraphQL schema, composed from one module per domain area."""
+"""The GraphQL schema, composed from one module per domain area, with its extensions."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import AbstractContextManager, aclosing, nullcontext
 from decimal import Decimal
 from functools import partial
@@ -20,6 +20,7 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.extensions.tracing import OpenTelemetryExtension
@@ -32,10 +33,9 @@ from cidadao_gql.execution import compiled
 from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.error_codes import code_error
 from cidadao_gql.execution.limits import Bill, CostLimit, alias_limit, depth_limit, field_limit
-from cidadao_gql.execution.persisted import PersistedQueries
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
-from cidadao_gql.schema.costs import apply_cost_directives
+from cidadao_gql.schema.cost_tables import apply_cost_directives
 from cidadao_gql.schema.inputs import DECIMAL, StorableStrings, unstorable_variable
 from cidadao_gql.schema.investigations import (
     Investigation,
@@ -92,6 +92,20 @@ class Mutation(InvestigationMutations):
 @strawberry.type(description="Live events, over WebSocket (graphql-transport-ws).")
 class Subscription(InvestigationSubscriptions):
     pass
+
+
+class PersistedQueries(SchemaExtension):
+    """Puts a persisted query's document in place (data.persisted finds it) before
+    Strawberry parses the request."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        documents = getattr(execution.context, "persisted", None)
+        if documents is not None:
+            execution.query = await documents.resolve(
+                execution.query, execution.operation_extensions
+            )
+        yield
 
 
 class Schema(strawberry.Schema):

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from cidadao_gql.errors import BadImportFile, TooManyRejects
+from cidadao_gql.errors import BadImportFile, RowRejected, TooManyRejects
 from cidadao_gql.ingestion.derived import refresh_derived
 from cidadao_gql.ingestion.exports import MALFORMED, CsvExport, open_export
 from cidadao_gql.ingestion.pncp import (
@@ -28,7 +28,6 @@ from cidadao_gql.ingestion.pncp import (
     AwardRecord,
     ItemRecord,
     ProcurementRecord,
-    Rejected,
     Row,
     SupplierRecord,
     map_award,
@@ -82,7 +81,7 @@ class _Batch:
     def claim(self, source: str, key: object, number: int, what: str) -> None:
         first = self.first.setdefault((source, key), number)
         if first != number:
-            raise Rejected(f"duplicate of record {first}: the same {what}")
+            raise RowRejected(f"duplicate of record {first}: the same {what}")
 
 
 async def import_rows(
@@ -170,14 +169,14 @@ def _map_all(
             count.read += 1
             try:
                 _map_one(batch, source, number, row)
-            except Rejected as exc:
+            except RowRejected as exc:
                 count.rejected += 1
                 rejects.add(source, number, str(exc), row)
 
 
 def _map_one(batch: _Batch, source: str, number: int, row: Row) -> None:
     if MALFORMED in row:
-        raise Rejected(row[MALFORMED])
+        raise RowRejected(row[MALFORMED])
     if source == PROCUREMENTS:
         agency, procurement = map_procurement(row)
         key = procurement.pncp_control_number

@@ -2,7 +2,7 @@
 
 A row is a flat mapping of PNCP field names to raw values: a CSV row as the sample files
 have it, or an API record flattened the same way (`data.orgaoEntidade.cnpj`). Mapping a
-row either gives records or raises `Rejected` with the reason.
+row either gives records or raises `RowRejected` with the reason.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from cidadao_gql.errors import BadValue, RowRejected
 from cidadao_gql.ingestion import values
-from cidadao_gql.ingestion.values import BadValue
 from cidadao_gql.taxids import is_valid_cnpj, is_valid_cpf, normalize_document
 
 Row = Mapping[str, Any]
@@ -119,10 +119,6 @@ OPTIONAL_SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-class Rejected(Exception):
-    """A row we cannot use; the reason goes to the rejects file."""
-
-
 @dataclass(frozen=True, slots=True)
 class AgencyRecord:
     cnpj: str
@@ -204,9 +200,9 @@ def _field(
         if value is not None:
             _check_domain(name, value)
     except BadValue as exc:
-        raise Rejected(f"{name}: {exc}") from None
+        raise RowRejected(f"{name}: {exc}") from None
     if value is None and required:
-        raise Rejected(f"{name}: missing")
+        raise RowRejected(f"{name}: missing")
     return value
 
 
@@ -234,7 +230,7 @@ def _cnpj(row: Row, name: str) -> str:
     raw = _required(row, name, values.text)
     cnpj = normalize_document(raw)
     if not is_valid_cnpj(cnpj):
-        raise Rejected(f"{name}: invalid CNPJ check digits ({raw})")
+        raise RowRejected(f"{name}: invalid CNPJ check digits ({raw})")
     return cnpj
 
 
@@ -245,16 +241,16 @@ def map_procurement(row: Row) -> tuple[AgencyRecord, ProcurementRecord]:
     sequence = _required(row, "data.sequencialCompra", values.integer)
     match = _CONTROL_NUMBER.match(key)
     if not match or key != control_number(agency_cnpj, sequence, year):
-        raise Rejected(
+        raise RowRejected(
             f"data.numeroControlePNCP: {key!r} does not agree with agency, sequence and year"
         )
     sphere = _required(row, "data.orgaoEntidade.esferaId", values.text)
     if sphere not in _SPHERES:
-        raise Rejected(f"data.orgaoEntidade.esferaId: unknown sphere {sphere!r}")
+        raise RowRejected(f"data.orgaoEntidade.esferaId: unknown sphere {sphere!r}")
     power = _field(row, "data.orgaoEntidade.poderId", values.text)
     uf = _field(row, "data.unidadeOrgao.ufSigla", values.text)
     if uf is not None and not _UF.match(uf):
-        raise Rejected(f"data.unidadeOrgao.ufSigla: expected a two-letter UF, got {uf!r}")
+        raise RowRejected(f"data.unidadeOrgao.ufSigla: expected a two-letter UF, got {uf!r}")
     municipality = _field(row, "data.unidadeOrgao.municipioNome", values.text)
     agency = AgencyRecord(
         cnpj=agency_cnpj,
@@ -299,7 +295,7 @@ def item_control_number(row: Row) -> str:
     endpoint = _required(row, "endpoint", values.text)
     match = _ITEMS_ENDPOINT.search(endpoint)
     if not match:
-        raise Rejected(f"endpoint: cannot find agency, year and sequence in {endpoint!r}")
+        raise RowRejected(f"endpoint: cannot find agency, year and sequence in {endpoint!r}")
     cnpj, year, sequence = match.groups()
     return control_number(cnpj, int(sequence), int(year))
 
@@ -327,11 +323,11 @@ def map_award(row: Row) -> tuple[SupplierRecord, AwardRecord]:
     document = normalize_document(raw_document)
     kind = _field(row, "tipoPessoa", values.text) or ("PF" if len(document) == 11 else "PJ")
     if kind == "PJ" and not is_valid_cnpj(document):
-        raise Rejected(f"niFornecedor: invalid CNPJ check digits ({raw_document})")
+        raise RowRejected(f"niFornecedor: invalid CNPJ check digits ({raw_document})")
     if kind == "PF" and not is_valid_cpf(document):
-        raise Rejected(f"niFornecedor: invalid CPF check digits ({raw_document})")
+        raise RowRejected(f"niFornecedor: invalid CPF check digits ({raw_document})")
     if kind not in ("PJ", "PF"):
-        raise Rejected(f"tipoPessoa: foreign or unknown supplier kind {kind!r}")
+        raise RowRejected(f"tipoPessoa: foreign or unknown supplier kind {kind!r}")
     size = _field(row, "porteFornecedorNome", values.text) or "Não Informado"
     supplier = SupplierRecord(
         document=document,

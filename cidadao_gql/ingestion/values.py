@@ -11,6 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from cidadao_gql.errors import BadValue
+
 # Placeholders that some source systems write where a value is missing: a Java object's
 # default toString (`net.sourceforge.jtds.jdbc.ClobImpl@4716792b`) or an unfilled template
 # variable (`{justificativaPresencial}`).
@@ -38,10 +40,6 @@ BRASILIA = ZoneInfo("America/Sao_Paulo")
 # store as -infinity and infinity) or typos, never a PNCP event: the portal opened in 2021,
 # and the oldest procurement in the sample is from 2023. The row is rejected with a reason.
 EARLIEST, LATEST = date(1990, 1, 1), date(2099, 12, 31)
-
-
-class BadValue(ValueError):
-    """A value that is present but cannot be read as the type its column needs."""
 
 
 def text(raw: object) -> str | None:

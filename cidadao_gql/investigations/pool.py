@@ -68,7 +68,7 @@ class AgentPool:
         self.supervisor: asyncio.Task[None] | None = None
         self.sweeper: asyncio.Task[None] | None = None
         self.busy = 0
-        # Read by tests/test_executor.py to wait for jobs and recycling; the metrics above
+        # Read by tests/test_agent_pool.py to wait for jobs and recycling; the metrics above
         # show the pool's size and use, not these totals.
         self.completed = 0
         self.recycled = 0

@@ -16,7 +16,7 @@ from cidadao_gql import metrics
 from cidadao_gql.agents import AGENTS, Agent, Finding, Target
 from cidadao_gql.data.db import Database, Record
 from cidadao_gql.data.statement import Sql
-from cidadao_gql.errors import ServiceUnavailable
+from cidadao_gql.errors import InvestigationCancelled, ServiceUnavailable
 from cidadao_gql.investigations import store
 
 log = logging.getLogger("cidadao_gql.investigations")
@@ -25,10 +25,6 @@ CHUNK_CONTRACTS = 50_000
 MAX_ATTEMPTS = 3
 FINDINGS_ANNOUNCED = 50  # per agent: the stream is for following along, PostgreSQL has all
 RETRY_PAUSE = 1.0  # between tries of an investigation whose database went away
-
-
-class _Cancelled(Exception):
-    pass
 
 
 def summarize(findings: list[Finding]) -> str:
@@ -181,7 +177,7 @@ async def _run(
         async with reporting:  # one at a time, so progress only ever goes up
             fraction = (len(done) + 1) / len(agents)
             if not await store.progress(db, investigation, fraction, agent.name, attempt):
-                raise _Cancelled
+                raise InvestigationCancelled
             done[agent.name] = found
             await announce(investigation, "progress", progress=fraction, agent=agent.name)
             for finding in found[:FINDINGS_ANNOUNCED]:
@@ -194,7 +190,7 @@ async def _run(
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(one(a)) for a in agents]
     except ExceptionGroup as failed:
-        if failed.subgroup(_Cancelled) is not None:
+        if failed.subgroup(InvestigationCancelled) is not None:
             return "cancelled"
         lost = failed.subgroup(ServiceUnavailable)
         if lost is not None:  # the database, not the investigation: run() goes on once back

@@ -89,15 +89,15 @@ async def open_resources(
         if settings.run_investigations:
             narrator = Narrator(settings)
             stack.push_async_callback(narrator.close)
-            executor = make_executor(settings, db, jobs, narrator)
-            await executor.start()  # which sweeps up what a previous run left unfinished
-            stack.push_async_callback(executor.close)
+            agent_pool = make_agent_pool(settings, db, jobs, narrator)
+            await agent_pool.start()  # which sweeps up what a previous run left unfinished
+            stack.push_async_callback(agent_pool.close)
         persisted = PersistedDocuments(db, redis, settings.persisted_queries_only)
         limiter = make_limiter(settings, redis, limiter_clock)
         yield Resources(settings, db, redis, limiter, cache, jobs, persisted)
 
 
-def make_executor(
+def make_agent_pool(
     settings: Settings, db: Database, jobs: Jobs, narrator: Narrator | None
 ) -> AgentPool:
     pool = settings.agent_pool_size

@@ -13,8 +13,8 @@ from cidadao_gql.schema.contracts import (
     Contract,
     ContractFilter,
     ContractOrder,
-    contract_filter,
     contract_ordering,
+    contract_where,
 )
 from cidadao_gql.schema.enums import UF, Power, Sphere, optional
 from cidadao_gql.schema.inputs import search_text
@@ -63,7 +63,7 @@ class Agency(Node):
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
-            info, sql.CONTRACTS, "agency_id", self.pk, contract_filter(filter), first, after,
+            info, sql.CONTRACTS, "agency_id", self.pk, contract_where(filter), first, after,
             contract_ordering(order_by), Contract.from_row,
         )  # fmt: skip
 
@@ -76,10 +76,10 @@ class Agency(Node):
         filter: Annotated[ProcurementFilter, strawberry.lazy("cidadao_gql.schema.procurements")]
         | None = None,
     ) -> Connection[Annotated[Procurement, strawberry.lazy("cidadao_gql.schema.procurements")]]:
-        from cidadao_gql.schema.procurements import Procurement, procurement_filter
+        from cidadao_gql.schema.procurements import Procurement, procurement_where
 
         return await child_connection(
-            info, sql.PROCUREMENTS, "agency_id", self.pk, procurement_filter(filter), first,
+            info, sql.PROCUREMENTS, "agency_id", self.pk, procurement_where(filter), first,
             after, "PUBLISHED_AT_DESC", Procurement.from_row,
         )  # fmt: skip
 
@@ -90,8 +90,8 @@ class AgencyFilter:
     sphere: Sphere | None = None
     search: str | None = strawberry.field(default=None, description="Part of the name.")
 
-    def to_filter(self) -> filters.AgencyFilter:
-        return filters.AgencyFilter(
+    def to_where(self) -> filters.AgencyWhere:
+        return filters.AgencyWhere(
             uf=None if self.uf is None else self.uf.value,
             sphere=None if self.sphere is None else self.sphere.value,
             search=search_text(self.search),
@@ -109,6 +109,6 @@ class AgencyQueries:
         filter: AgencyFilter | None = None,
     ) -> Connection[Agency]:
         return await root_connection(
-            info, sql.AGENCIES, (filter or AgencyFilter()).to_filter(), first, after,
+            info, sql.AGENCIES, (filter or AgencyFilter()).to_where(), first, after,
             "ID_ASC", Agency.from_row,
         )  # fmt: skip

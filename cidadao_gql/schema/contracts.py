@@ -103,8 +103,8 @@ class ContractFilter:
         default=None, description="Full-text search on the object, in Portuguese (web syntax)."
     )
 
-    def to_filter(self) -> filters.ContractFilter:
-        return filters.ContractFilter(
+    def to_where(self) -> filters.ContractWhere:
+        return filters.ContractWhere(
             agency_ids=ids_of(self.agency, "Agency"),
             agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
             supplier_ids=ids_of(self.supplier, "Supplier"),
@@ -121,8 +121,8 @@ class ContractFilter:
         )
 
 
-def contract_filter(given: ContractFilter | None) -> filters.ContractFilter:
-    return (given or ContractFilter()).to_filter()
+def contract_where(given: ContractFilter | None) -> filters.ContractWhere:
+    return (given or ContractFilter()).to_where()
 
 
 @strawberry.enum
@@ -158,6 +158,6 @@ class ContractQueries:
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await root_connection(
-            info, sql.CONTRACTS, contract_filter(filter), first, after,
+            info, sql.CONTRACTS, contract_where(filter), first, after,
             contract_ordering(order_by), Contract.from_row,
         )  # fmt: skip

@@ -171,8 +171,8 @@ class ProcurementFilter:
         default=None, description="Full-text search on the object, in Portuguese (web syntax)."
     )
 
-    def to_filter(self) -> filters.ProcurementFilter:
-        return filters.ProcurementFilter(
+    def to_where(self) -> filters.ProcurementWhere:
+        return filters.ProcurementWhere(
             agency_ids=ids_of(self.agency, "Agency"),
             agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
             uf=None if self.uf is None else self.uf.value,
@@ -187,8 +187,8 @@ class ProcurementFilter:
         )
 
 
-def procurement_filter(given: ProcurementFilter | None) -> filters.ProcurementFilter:
-    return (given or ProcurementFilter()).to_filter()
+def procurement_where(given: ProcurementFilter | None) -> filters.ProcurementWhere:
+    return (given or ProcurementFilter()).to_where()
 
 
 @strawberry.type
@@ -202,6 +202,6 @@ class ProcurementQueries:
         filter: ProcurementFilter | None = None,
     ) -> Connection[Procurement]:
         return await root_connection(
-            info, sql.PROCUREMENTS, procurement_filter(filter), first, after,
+            info, sql.PROCUREMENTS, procurement_where(filter), first, after,
             "PUBLISHED_AT_DESC", Procurement.from_row,
         )  # fmt: skip

@@ -18,7 +18,7 @@ from cidadao_gql.data.sql import Entity, Ordering, PageRequest
 from cidadao_gql.data.statement import Filters
 from cidadao_gql.errors import InvalidCursor, InvalidId, InvalidPageSize
 from cidadao_gql.schema.context import Info
-from cidadao_gql.schema.costs import FIELD_COSTS, Cost
+from cidadao_gql.schema.cost_tables import FIELD_COSTS, Cost
 from cidadao_gql.schema.strawberry_internals import raw_info
 
 T = TypeVar("T")

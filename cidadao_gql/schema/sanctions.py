@@ -59,9 +59,9 @@ class SanctionFilter:
     register: SanctionRegister | None = None
     active_on: date | None = strawberry.field(default=None, description="In force on this day.")
 
-    def to_filter(self) -> filters.SanctionFilter:
+    def to_where(self) -> filters.SanctionWhere:
         document = self.supplier_document
-        return filters.SanctionFilter(
+        return filters.SanctionWhere(
             supplier_document=None if document is None else parse_document(document),
             register=None if self.register is None else self.register.value,
             active_on=self.active_on,
@@ -79,6 +79,6 @@ class SanctionQueries:
         filter: SanctionFilter | None = None,
     ) -> Connection[Sanction]:
         return await root_connection(
-            info, sql.SANCTIONS, (filter or SanctionFilter()).to_filter(), first, after,
+            info, sql.SANCTIONS, (filter or SanctionFilter()).to_where(), first, after,
             "ID_ASC", Sanction.from_row,
         )  # fmt: skip

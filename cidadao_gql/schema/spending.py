@@ -9,7 +9,7 @@ import strawberry
 
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
-from cidadao_gql.schema.contracts import ContractFilter, contract_filter
+from cidadao_gql.schema.contracts import ContractFilter, contract_where
 from cidadao_gql.schema.enums import Modality
 from cidadao_gql.schema.relay import check_page_size, encode_id
 
@@ -60,5 +60,5 @@ class SpendingQueries:
         first: int = 20,
     ) -> list[SpendingGroup]:
         check_page_size(first)
-        rows = await info.context.loaders.spending(group_by.value, contract_filter(filter), first)
+        rows = await info.context.loaders.spending(group_by.value, contract_where(filter), first)
         return [_group(group_by, r) for r in rows]

@@ -15,10 +15,10 @@ from cidadao_gql.schema.contracts import (
     Contract,
     ContractFilter,
     ContractOrder,
-    contract_filter,
     contract_ordering,
+    contract_where,
 )
-from cidadao_gql.schema.costs import LIST_SIZES
+from cidadao_gql.schema.cost_tables import LIST_SIZES
 from cidadao_gql.schema.enums import PersonKind, SupplierSize
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
@@ -86,7 +86,7 @@ class Supplier(Node):
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
-            info, sql.CONTRACTS, "supplier_id", self.pk, contract_filter(filter), first, after,
+            info, sql.CONTRACTS, "supplier_id", self.pk, contract_where(filter), first, after,
             contract_ordering(order_by), Contract.from_row,
         )  # fmt: skip
 
@@ -121,8 +121,8 @@ class SupplierFilter:
     size: SupplierSize | None = None
     search: str | None = strawberry.field(default=None, description="Part of the name.")
 
-    def to_filter(self) -> filters.SupplierFilter:
-        return filters.SupplierFilter(
+    def to_where(self) -> filters.SupplierWhere:
+        return filters.SupplierWhere(
             document=None if self.document is None else parse_document(self.document),
             size=None if self.size is None else self.size.value,
             search=search_text(self.search),
@@ -140,6 +140,6 @@ class SupplierQueries:
         filter: SupplierFilter | None = None,
     ) -> Connection[Supplier]:
         return await root_connection(
-            info, sql.SUPPLIERS, (filter or SupplierFilter()).to_filter(), first, after,
+            info, sql.SUPPLIERS, (filter or SupplierFilter()).to_where(), first, after,
             "ID_ASC", Supplier.from_row,
         )  # fmt: skip

@@ -179,7 +179,9 @@ def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
     """zstd, Brotli or gzip above 1 KB, for requests that accept one of them."""
 
     def wrap(app: ASGIApp) -> ASGIApp:
-        return CompressWhenAsked(app, encodings.middleware(app, settings.compression_level))
+        return CompressWhenAsked(
+            app, encodings.compression_middleware(app, settings.compression_level)
+        )
 
     return wrap
 

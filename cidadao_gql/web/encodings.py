@@ -26,7 +26,7 @@ ZSTD_LEVEL = 3
 GZIP_LEVEL = 6
 
 
-def middleware(app: ASGIApp, brotli_quality: int) -> CompressMiddleware:
+def compression_middleware(app: ASGIApp, brotli_quality: int) -> CompressMiddleware:
     return CompressMiddleware(
         app,
         minimum_size=MINIMUM_SIZE,

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket
 
 from cidadao_gql import metrics
 from cidadao_gql.data.apikeys import User, authenticate
-from cidadao_gql.data.sessions import Session
+from cidadao_gql.data.session_store import Session
 from cidadao_gql.errors import (
     BadRequest,
     BadUserInput,

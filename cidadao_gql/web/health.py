@@ -67,7 +67,7 @@ async def watch(db: Database, redis: aioredis.Redis | None, every: float = EVERY
 
 
 def worker_app(db: Database, redis: aioredis.Redis, alive: Callable[[], bool]) -> Starlette:
-    """`cidadao-gql worker`'s port: /health/live (the loop answers and the executor still
+    """`cidadao-gql worker`'s port: /health/live (the loop answers and the agent pool still
     runs), /health/ready (PostgreSQL, migrations and the job queue's Redis answer),
     /metrics; anything else is a 404."""
 

@@ -13,17 +13,13 @@ from starlette.requests import HTTPConnection, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cidadao_gql import metrics
-from cidadao_gql.errors import Overloaded, PayloadTooLarge
+from cidadao_gql.errors import BodyTooLarge, Overloaded, PayloadTooLarge
 from cidadao_gql.observability import given_or_new
 from cidadao_gql.web import encodings
 from cidadao_gql.web.media import answer_type, is_json_body
 from cidadao_gql.web.refusals import internal_error, refusal
 from cidadao_gql.web.response_cache import ResponseCache
 from cidadao_gql.web.sessions import COOKIE
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodyLimit:

@@ -38,11 +38,11 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cidadao_gql.data import sessions as store
+from cidadao_gql.data import session_store as store
 from cidadao_gql.data.apikeys import Tokens, User, authenticate
 from cidadao_gql.data.cache import L1, Policy, TieredCache
 from cidadao_gql.data.db import Database
-from cidadao_gql.data.sessions import Session
+from cidadao_gql.data.session_store import Session
 from cidadao_gql.errors import (
     BadUserInput,
     CsrfPrevented,

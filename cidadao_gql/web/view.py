@@ -35,6 +35,7 @@ from cidadao_gql.settings import Settings
 from cidadao_gql.web import graphiql
 from cidadao_gql.web.graphql_params import Params
 from cidadao_gql.web.negotiation import extra_headers
+from cidadao_gql.web.refusals import error_entry
 from cidadao_gql.web.subscriptions import TransportWS
 
 
@@ -115,17 +116,18 @@ class GraphQLView(GraphQL[Context, None]):
         anonymous connection."""
         params = {k.lower(): v for k, v in (context.connection_params or {}).items()}
         authorization = params.get("authorization")
-        if authorization is not None and not isinstance(authorization, str):
-            raise ConnectionRejectionError({"code": Unauthenticated.code})
-        if authorization:
-            try:
+        try:
+            if authorization is not None and not isinstance(authorization, str):
+                raise Unauthenticated("`authorization` in connection_init is not a string.")
+            if authorization:
                 context.user = await authenticate(context.db, authorization, self.tokens)
-            except ServiceUnavailable:
-                raise  # not a bad key: the socket closes with "try again later"
-            except CidadaoError as exc:
-                raise ConnectionRejectionError({"message": exc.message, **exc.extensions}) from None
-            if context.user is not None:
-                context.client = f"user:{context.user.id}"
+        except ServiceUnavailable:
+            raise  # not a bad key: the socket closes with "try again later"
+        except CidadaoError as exc:
+            # The body any refusal has (web/refusals.py); the socket closes with 4403.
+            raise ConnectionRejectionError(error_entry(exc, context.request_id)) from None
+        if context.user is not None:
+            context.client = f"user:{context.user.id}"
         return {"user": context.user.id} if context.user else None
 
     async def parse_http_body(

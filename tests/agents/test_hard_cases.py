@@ -12,8 +12,8 @@ import pytest
 
 from cidadao_gql import errors
 from cidadao_gql.agents import AGENTS, Agent, Target
-from cidadao_gql.agents.contracts import AmendmentCeiling, SanctionedSupplier
 from cidadao_gql.agents.patterns import NearDuplicate, SplitPurchase
+from cidadao_gql.agents.single_contracts import AmendmentCeiling, SanctionedSupplier
 from cidadao_gql.agents.statistics import Benford, Concentration, PriceOutlier
 from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.ingestion.derived import ensure_current

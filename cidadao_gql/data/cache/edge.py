@@ -17,6 +17,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from cidadao_gql import metrics
+from cidadao_gql.errors import EdgeRefused
 
 log = logging.getLogger("cidadao_gql.edge")
 SCHEMA = "schema"  # answers that read the schema only (introspection), no data
@@ -33,11 +34,7 @@ def tags(namespaces: Iterable[tuple[str, int | None]]) -> str:
     )
 
 
-class EdgeRefused(Exception):
-    """An edge answered a purge with something other than 200."""
-
-
-class Edge:
+class EdgePurger:
     """The edge caches to purge; with no URL, purging does nothing."""
 
     def __init__(self, urls: tuple[str, ...], attempts: int = ATTEMPTS) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from cidadao_gql import metrics
-from cidadao_gql.data.cache.edge import Edge
+from cidadao_gql.data.cache.edge import EdgePurger
 from cidadao_gql.data.cache.memory import Entry, MemoryTier
 from cidadao_gql.data.cache.postgres_tier import PostgresTier
 from cidadao_gql.data.cache.redis_tier import RedisTier
@@ -79,7 +79,7 @@ class TieredCache:
         self.rng = rng or random.Random()
         self.beta = 1.0
         self.inflight: dict[Hashable, asyncio.Future[Any]] = {}
-        self.edge = Edge(settings.edge_purge_urls)
+        self.edge = EdgePurger(settings.edge_purge_urls)
         self.purges: set[asyncio.Task[int]] = set()
 
     async def start(self) -> None:

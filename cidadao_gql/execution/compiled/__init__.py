@@ -30,8 +30,8 @@ The planner lives in `plan`, what plans are made of in `selection`; running them
 `execute`.
 """
 
+from cidadao_gql.errors import Fallback
 from cidadao_gql.execution.compiled.execute import Executor
 from cidadao_gql.execution.compiled.plan import Planner, Price
-from cidadao_gql.execution.compiled.selection import Fallback
 
 __all__ = ["Executor", "Fallback", "Planner", "Price"]

@@ -16,8 +16,9 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
+from cidadao_gql.errors import Fallback
 from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
-from cidadao_gql.execution.compiled.selection import Batch, Fallback, FieldPlan, Selection, Shape
+from cidadao_gql.execution.compiled.selection import Batch, FieldPlan, Selection, Shape
 
 log = logging.getLogger("cidadao_gql.compiled")
 # For map(): which values are null, by identity in C (list.count(None) would call each

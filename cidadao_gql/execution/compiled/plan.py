@@ -33,6 +33,7 @@ from graphql.execution.collect_fields import (
 from graphql.execution.values import VariableValues
 from graphql.language import VariableNode, Visitor, visit
 
+from cidadao_gql.errors import Unplannable
 from cidadao_gql.execution.compiled.selection import (
     Batch,
     FieldPlan,
@@ -172,7 +173,7 @@ class Planner:
             root = self._fields(
                 root_type, grouped.grouped_field_set, fragments, variables, operation
             )
-        except _Unplannable as reason:
+        except Unplannable as reason:
             return self._ordinary(name, str(reason))
         log.info("operation %s: compiled plan", name)
         return Plan(operation, document, root, fragments)
@@ -200,7 +201,7 @@ class Planner:
                 plans.append(FieldPlan(key, name, details, None, None, None, parent.name))
                 continue
             if name.startswith("__"):
-                raise _Unplannable("introspection")
+                raise Unplannable("introspection")
             definition = parent.fields[name]
             field_source = strawberry_field(definition)
             attribute = (
@@ -232,7 +233,7 @@ class Planner:
                     else:
                         build = getattr(self.classes.get(named.name), "from_row", None)
                         if build is None:
-                            raise _Unplannable(f"no from_row for {named.name}")
+                            raise Unplannable(f"no from_row for {named.name}")
                         plan.batch = Batch(marked[0], marked[1], build)
             plan.read = self._reader(plan, parent.name, rows, name)
             if isinstance(named, GraphQLObjectType):
@@ -288,10 +289,6 @@ class Planner:
                 return lambda parents: [direct(build(p)) for p in parents]
             return lambda parents: [direct(p) for p in parents]
         return None
-
-
-class _Unplannable(Exception):
-    pass
 
 
 def _specified() -> Sequence[type[ASTValidationRule]]:

@@ -24,12 +24,9 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetails
 
+from cidadao_gql.errors import Fallback
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import enum_class
-
-
-class Fallback(Exception):
-    """The compiled path cannot give the exact answer; the ordinary path will."""
 
 
 @dataclass(slots=True)
