@@ -211,33 +211,73 @@ def _served(sql: Sql, ordering: Ordering, parent: str | None = None) -> tuple[Cl
     return None if len(served) == len(sql.clauses) else tuple(served)
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One page's clauses for the choice: all of them (its matches), those its walk serves
+    from the ordering's index, and those a matches-first read finds through their own
+    index (all of them for a root list; a parent's page tests the parent on each row)."""
+
+    matches: Sequence[Clause]
+    walked: Sequence[Clause]
+    found: Sequence[Clause]
+
+
 async def _matches_first(
-    db: Database, table: str, sql: Sql, served: Sequence[Clause], page: int, parents: int = 1
-) -> bool:
-    """Whether reading the matches first reads fewer rows than the walk, by the planner's
-    estimates of both (over all `parents`, each with its own page)."""
-    text = (
-        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} t WHERE {sql.where_sql()}"
-        f" UNION ALL SELECT 1 FROM {table} t WHERE {sql.where_sql(served)}"
-    )
+    db: Database, table: str, sql: Sql, scopes: Sequence[Scope], page: int
+) -> list[bool]:
+    """For each scope (a root list's page, or one parent's), whether reading the matches
+    first reads fewer rows than the walk, by the planner's row estimates (one EXPLAIN for
+    all of them): the walk reads about walked × page / matches (at most walked), the
+    matches first read what their own index finds."""
+    members: dict[str, int] = {}
+    for scope in scopes:
+        for clauses in (scope.matches, scope.walked, scope.found):
+            members.setdefault(
+                f"SELECT 1 FROM {table} t WHERE {sql.where_sql(clauses)}", len(members)
+            )
+    text = "EXPLAIN (FORMAT JSON) " + " UNION ALL ".join(members)
     plan = json.loads(await db.fetchval(text, *sql.args))[0]["Plan"]
-    members = [p for p in plan.get("Plans", ()) if p.get("Parent Relationship") == "Member"]
-    if len(members) != 2:  # not the Append of two scans we asked for: the plain statement
-        return False
-    matches, walked = (float(p["Plan Rows"]) for p in members)
-    enough = walked * page * parents
+    nodes = [p for p in plan.get("Plans", ()) if p.get("Parent Relationship") == "Member"]
+    if len(nodes) != len(members):  # not the Append of the scans we asked for: the walk
+        return [False] * len(scopes)
+    rows = [float(p["Plan Rows"]) for p in nodes]
+
+    def estimate(clauses: Sequence[Clause]) -> float:
+        return rows[members[f"SELECT 1 FROM {table} t WHERE {sql.where_sql(clauses)}"]]
+
+    chosen, doubtful = [], []
+    for i, scope in enumerate(scopes):
+        matches, walked, found = (estimate(c) for c in (scope.matches, scope.walked, scope.found))
+        chosen.append(found * max(matches, 1.0) <= walked * page or found < page)
+        if not chosen[i] and matches <= UNKNOWN_WORD * walked:
+            doubtful.append((i, int((walked * page) ** 0.5) + 1))
     untrusted = next((c.alone for c in sql.clauses if c.alone is not None), None)
-    if matches * matches <= enough or untrusted is None or matches > UNKNOWN_WORD * walked:
-        return matches * matches <= enough
+    if untrusted is None or not doubtful:
+        return chosen
     # An estimate that says "walk" but may only mean "a word I do not know": count the
     # clause's matches through its own index, up to the most that reading them first may
-    # read (its matches are at least all the page's).
-    most = int(enough**0.5) + 1
-    found: int = await db.fetchval(
-        f"SELECT count(*) FROM (SELECT FROM {table} t WHERE {untrusted[0]} LIMIT {most}) m",
+    # read (its matches are at least all the page's); one count for every scope in doubt.
+    count: int = await db.fetchval(
+        f"SELECT count(*) FROM (SELECT FROM {table} t WHERE {untrusted[0]}"
+        f" LIMIT {max(most for _, most in doubtful)}) m",
         untrusted[1],
     )
-    return found < most
+    for i, most in doubtful:
+        chosen[i] = count < most
+    return chosen
+
+
+async def _resolve_keys(db: Database, sql: Sql) -> None:
+    """Clauses naming a row by its natural key (an agency's CNPJ) compare with its id
+    instead, looked up first: a subquery's value is unknown when the statement is planned,
+    so the planner took the largest agency (10,070 contracts) for an average one (500)."""
+    for i, clause in enumerate(sql.clauses):
+        if clause.key is not None:
+            table, key, arg = clause.key
+            found = await db.fetchval(f"SELECT id FROM {table} WHERE {key} = $1", sql.args[arg])
+            sql.args[arg] = found  # None: `= NULL`, no row, as the subquery's NULL was
+            sql.clauses[i] = Clause(f"{clause.sql.split(' = ')[0]} = ${arg + 1}::bigint",
+                                    clause.column, clause.equality)  # fmt: skip
 
 
 async def fetch_page(
@@ -250,9 +290,34 @@ async def fetch_page(
     served = _served(sql, page.ordering)
     columns = entity.select_list("t", page.columns)
     source = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql()}"
-    if served is not None and await _matches_first(db, entity.table, sql, served, page.first + 1):
-        source = f"WITH matches AS MATERIALIZED ({source}) SELECT * FROM matches t"
+    if served is not None:
+        await _resolve_keys(db, sql)
+        scope = Scope(sql.clauses, served, sql.clauses)
+        (first,) = await _matches_first(db, entity.table, sql, [scope], page.first + 1)
+        if first:
+            source = f"WITH matches AS MATERIALIZED ({source}) SELECT * FROM matches t"
     return await db.fetch(f"{source} {order} LIMIT {sql.arg(page.first + 1)}", *sql.args)
+
+
+# Nested lists (a parent's page of children, for many parents at once). Unfiltered, each
+# parent's page is a range of its (parent, ordering) index: a LATERAL over the parent ids,
+# planned once, reads what it returns. Filtered, the parents differ too much for one plan:
+# the LATERAL is planned for an average parent (20 contracts for a supplier), so the five
+# largest suppliers with a broad UF had their 68,150 contracts read whole and sorted for 105
+# rows (100,000 contracts; up to 590,000 rows and 7 s on 1,000,000), and a matches-first
+# read of all the parents at once read the largest agency's 11,382 contracts for a UF it
+# has none in. So each parent is a branch of a UNION ALL with its id written in as a literal
+# (an integer: nothing to quote), which PostgreSQL plans with that parent's own statistics,
+# as it would not a parameter (after five runs of one statement it may settle on a generic
+# plan, made for the average parent). The choice of the root lists, walk or matches first,
+# is made per parent from one EXPLAIN of them all; a parent's matches first are read through
+# the filter's own index (the parent's would read it whole), once for all the parents that
+# chose it. The other values stay parameters: as for a root page, the statement the choice
+# writes is one whose plans suit the values that chose it. Measured (benchmarks/filters.py,
+# 100,000 contracts): the five largest suppliers with a broad UF read 345 rows for 105 (was
+# 68,150), the largest agency and four small ones in a rare UF 380 for 21 (was 11,382), a
+# broad word 1,137 for 105 (was 68,150, 1 s). A natural key (an agency's CNPJ) is looked up
+# first (`_resolve_keys`): the planner cannot see through a subquery to the row it names.
 
 
 async def fetch_child_pages(
@@ -261,34 +326,48 @@ async def fetch_child_pages(
 ) -> list[list[Record]]:  # fmt: skip
     """A page of children for each parent id, in one statement."""
     sql = Sql()
-    parents = sql.arg(list(parent_ids))
-    sql.filter(f"t.{parent_column} = any({parents}::bigint[])", parent_column)
+    parents = list(dict.fromkeys(int(p) for p in parent_ids))  # int(): written as literals
+    sql.filter(f"t.{parent_column} = p.parent_id", parent_column, equality=True)
     filters(sql)
     order = _keyset(sql, "t", page)
     served = _served(sql, page.ordering, parent_column)
-    if served is not None and await _matches_first(
-        db, entity.table, sql, served, page.first + 1, len(parent_ids)
-    ):
-        # The matches of all the parents at once, numbered within each parent: planned with
-        # the parents' own ids, so one parent far larger than the others (a Zipf-like
-        # tail) does not decide the index, as the LATERAL's plan for an average parent did.
-        rank = order.removeprefix("ORDER BY ")
-        text = f"""WITH matches AS MATERIALIZED (
-                SELECT t.{parent_column} AS _parent, {entity.select_list("t", page.columns)}
-                  FROM {entity.table} t WHERE {sql.where_sql()})
-            SELECT t._parent, {entity.select_list("t", page.columns)} FROM (
-                SELECT t.*, row_number() OVER (PARTITION BY t._parent {order}) AS _rank
-                  FROM matches t) t
-             WHERE t._rank <= {sql.arg(page.first + 1)} ORDER BY t._parent, {rank}"""
+    columns = entity.select_list("t", page.columns)
+    limit = page.first + 1
+    if len(sql.clauses) == 1:
+        # Unfiltered: each parent's own page, a range of its (parent, ordering) index.
+        text = f"""SELECT p.parent_id AS _parent, c.* FROM unnest({sql.arg(parents)}::bigint[])
+            AS p(parent_id) CROSS JOIN LATERAL (SELECT {columns} FROM {entity.table} t
+                 WHERE {sql.where_sql()} {order} LIMIT {sql.arg(limit)}) c"""
     else:
-        # Each parent's own page: its rows, walked along its index.
-        sql.clauses[0] = Clause(f"t.{parent_column} = p.parent_id", parent_column, equality=True)
-        text = f"""SELECT p.parent_id AS _parent, c.* FROM unnest({parents}::bigint[]) AS p(parent_id)
-            CROSS JOIN LATERAL (
-                SELECT {entity.select_list("t", page.columns)} FROM {entity.table} t
-                 WHERE {sql.where_sql()} {order} LIMIT {sql.arg(page.first + 1)}) c"""
+        own = [Clause(f"t.{parent_column} = {p}", parent_column, equality=True) for p in parents]
+        await _resolve_keys(db, sql)
+        rest = sql.clauses[1:]
+        scopes = [Scope((o, *rest), (o, *(served or (o,))[1:]), rest) for o in own]
+        firsts = [False] * len(parents)  # every clause served: the walk reads what it returns
+        if served is not None:
+            firsts = await _matches_first(db, entity.table, sql, scopes, limit)
+        limit_arg = sql.arg(limit)
+        branches = [
+            f"(SELECT {p}::bigint AS _parent, {columns} FROM {entity.table} t"
+            f" WHERE {sql.where_sql(scope.matches)} {order} LIMIT {limit_arg})"
+            for p, scope, first in zip(parents, scopes, firsts, strict=True)
+            if not first
+        ]
+        if any(firsts):
+            # The matches of the parents that read them first, once for all of them,
+            # through the filter's own index (`+ 0`: not the parents', which would read a
+            # parent whole), in a fence (OFFSET 0) so the sort stays a sort; numbered within
+            # each parent.
+            ids = ", ".join(str(p) for p, first in zip(parents, firsts, strict=True) if first)
+            where = sql.where_sql((*rest, Clause(f"t.{parent_column} + 0 = any('{{{ids}}}')")))
+            branches.append(f"""(SELECT t._parent, {columns} FROM (
+                SELECT t.*, row_number() OVER (PARTITION BY t._parent {order}) AS _rank FROM (
+                    SELECT t.{parent_column} AS _parent, t.* FROM {entity.table} t
+                     WHERE {where} OFFSET 0) t) t
+                WHERE t._rank <= {limit_arg} ORDER BY t._parent, {order.removeprefix("ORDER BY ")})""")
+        text = "\nUNION ALL ".join(branches)
     rows = await db.fetch(text, *sql.args)
-    grouped: dict[int, list[Record]] = {p: [] for p in parent_ids}
+    grouped: dict[int, list[Record]] = {p: [] for p in parents}
     for r in rows:
         grouped[r["_parent"]].append(r)
     return [grouped[p] for p in parent_ids]
