@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from cidadao_gql.data.columns import (
     read_date,
@@ -222,34 +222,48 @@ class Scope:
     found: Sequence[Clause]
 
 
-async def _matches_first(
-    db: Database, table: str, sql: Sql, scopes: Sequence[Scope], page: int
-) -> list[bool]:
-    """For each scope (a root list's page, or one parent's), whether reading the matches
-    first reads fewer rows than the walk, by the planner's row estimates (one EXPLAIN for
-    all of them): the walk reads about walked × page / matches (at most walked), the
-    matches first read what their own index finds."""
+# How a page is read: the walk along the ordering's index; the matches first, sorted; or
+# (a parent's page) all of the parent's rows, sorted.
+Read = Literal["walk", "first", "whole"]
+
+
+async def _choose(
+    db: Database, table: str, sql: Sql, scopes: Sequence[Scope], page: int, parents: bool
+) -> list[Read]:
+    """For each scope (a root list's page, or one parent's), how to read it, by the
+    planner's row estimates (one EXPLAIN for all of them): the walk reads about walked ×
+    page / matches (at most walked), the matches first what their own index finds, a
+    parent whole its rows. A parent is read whole rather than walked when the walk would
+    pass half its rows anyway: left to walk a small agency's 186 contracts for a broad
+    word, the planner ANDed them with the word's 8,461 entries in the search index."""
     members: dict[str, int] = {}
     for scope in scopes:
         for clauses in (scope.matches, scope.walked, scope.found):
-            members.setdefault(
-                f"SELECT 1 FROM {table} t WHERE {sql.where_sql(clauses)}", len(members)
-            )
-    text = "EXPLAIN (FORMAT JSON) " + " UNION ALL ".join(members)
-    plan = json.loads(await db.fetchval(text, *sql.args))[0]["Plan"]
-    nodes = [p for p in plan.get("Plans", ()) if p.get("Parent Relationship") == "Member"]
-    if len(nodes) != len(members):  # not the Append of the scans we asked for: the walk
-        return [False] * len(scopes)
-    rows = [float(p["Plan Rows"]) for p in nodes]
+            members.setdefault(sql.where_sql(clauses), len(members))
+    # Each member under a Limit, which no parallel plan splits (a Parallel Append reorders
+    # its members and reports a partial scan's rows per worker), and named by its output.
+    text = "EXPLAIN (FORMAT JSON, VERBOSE) " + " UNION ALL ".join(
+        f"(SELECT {i} FROM {table} t WHERE {where} LIMIT {NO_LIMIT})"
+        for where, i in members.items()
+    )
+    rows: dict[str, float] = {}
+    _members(json.loads(await db.fetchval(text, *sql.args))[0]["Plan"], rows)
+    if len(rows) != len(members):  # not the scans we asked for: the walk
+        return ["walk"] * len(scopes)
 
     def estimate(clauses: Sequence[Clause]) -> float:
-        return rows[members[f"SELECT 1 FROM {table} t WHERE {sql.where_sql(clauses)}"]]
+        return rows[str(members[sql.where_sql(clauses)])]
 
-    chosen, doubtful = [], []
+    chosen: list[Read] = []
+    doubtful = []
     for i, scope in enumerate(scopes):
         matches, walked, found = (estimate(c) for c in (scope.matches, scope.walked, scope.found))
-        chosen.append(found * max(matches, 1.0) <= walked * page or found < page)
-        if not chosen[i] and matches <= UNKNOWN_WORD * walked:
+        walk = min(walked, walked * page / max(matches, 1.0))
+        if found * max(matches, 1.0) <= walked * page or found < page:
+            chosen.append("first")
+            continue
+        chosen.append("whole" if parents and walked <= 2 * walk else "walk")
+        if matches <= UNKNOWN_WORD * walked:
             doubtful.append((i, int((walked * page) ** 0.5) + 1))
     untrusted = next((c.alone for c in sql.clauses if c.alone is not None), None)
     if untrusted is None or not doubtful:
@@ -263,8 +277,20 @@ async def _matches_first(
         untrusted[1],
     )
     for i, most in doubtful:
-        chosen[i] = count < most
+        chosen[i] = "first" if count < most else chosen[i]
     return chosen
+
+
+NO_LIMIT = 10**15
+
+
+def _members(node: dict[str, Any], rows: dict[str, float]) -> None:
+    """The row estimate of each member of the plan's Append, by the member's output."""
+    if node.get("Parent Relationship") == "Member" and node.get("Output"):
+        rows[node["Output"][0]] = float(node["Plan Rows"])
+        return
+    for child in node.get("Plans", ()):
+        _members(child, rows)
 
 
 async def _resolve_keys(db: Database, sql: Sql) -> None:
@@ -288,13 +314,15 @@ async def fetch_page(
     filters(sql)
     order = _keyset(sql, "t", page)
     served = _served(sql, page.ordering)
+    if served is not None:
+        await _resolve_keys(db, sql)
+        served = _served(sql, page.ordering)
     columns = entity.select_list("t", page.columns)
     source = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql()}"
     if served is not None:
-        await _resolve_keys(db, sql)
         scope = Scope(sql.clauses, served, sql.clauses)
-        (first,) = await _matches_first(db, entity.table, sql, [scope], page.first + 1)
-        if first:
+        (read,) = await _choose(db, entity.table, sql, [scope], page.first + 1, parents=False)
+        if read == "first":
             source = f"WITH matches AS MATERIALIZED ({source}) SELECT * FROM matches t"
     return await db.fetch(f"{source} {order} LIMIT {sql.arg(page.first + 1)}", *sql.args)
 
@@ -330,47 +358,60 @@ async def fetch_child_pages(
     sql.filter(f"t.{parent_column} = p.parent_id", parent_column, equality=True)
     filters(sql)
     order = _keyset(sql, "t", page)
-    served = _served(sql, page.ordering, parent_column)
     columns = entity.select_list("t", page.columns)
-    limit = page.first + 1
     if len(sql.clauses) == 1:
         # Unfiltered: each parent's own page, a range of its (parent, ordering) index.
         text = f"""SELECT p.parent_id AS _parent, c.* FROM unnest({sql.arg(parents)}::bigint[])
             AS p(parent_id) CROSS JOIN LATERAL (SELECT {columns} FROM {entity.table} t
-                 WHERE {sql.where_sql()} {order} LIMIT {sql.arg(limit)}) c"""
+                 WHERE {sql.where_sql()} {order} LIMIT {sql.arg(page.first + 1)}) c"""
     else:
-        own = [Clause(f"t.{parent_column} = {p}", parent_column, equality=True) for p in parents]
-        await _resolve_keys(db, sql)
-        rest = sql.clauses[1:]
-        scopes = [Scope((o, *rest), (o, *(served or (o,))[1:]), rest) for o in own]
-        firsts = [False] * len(parents)  # every clause served: the walk reads what it returns
-        if served is not None:
-            firsts = await _matches_first(db, entity.table, sql, scopes, limit)
-        limit_arg = sql.arg(limit)
-        branches = [
-            f"(SELECT {p}::bigint AS _parent, {columns} FROM {entity.table} t"
-            f" WHERE {sql.where_sql(scope.matches)} {order} LIMIT {limit_arg})"
-            for p, scope, first in zip(parents, scopes, firsts, strict=True)
-            if not first
-        ]
-        if any(firsts):
-            # The matches of the parents that read them first, once for all of them,
-            # through the filter's own index (`+ 0`: not the parents', which would read a
-            # parent whole), in a fence (OFFSET 0) so the sort stays a sort; numbered within
-            # each parent.
-            ids = ", ".join(str(p) for p, first in zip(parents, firsts, strict=True) if first)
-            where = sql.where_sql((*rest, Clause(f"t.{parent_column} + 0 = any('{{{ids}}}')")))
-            branches.append(f"""(SELECT t._parent, {columns} FROM (
-                SELECT t.*, row_number() OVER (PARTITION BY t._parent {order}) AS _rank FROM (
-                    SELECT t.{parent_column} AS _parent, t.* FROM {entity.table} t
-                     WHERE {where} OFFSET 0) t) t
-                WHERE t._rank <= {limit_arg} ORDER BY t._parent, {order.removeprefix("ORDER BY ")})""")
-        text = "\nUNION ALL ".join(branches)
+        text = await _per_parent(db, entity, sql, parents, page, order)
     rows = await db.fetch(text, *sql.args)
     grouped: dict[int, list[Record]] = {p: [] for p in parents}
     for r in rows:
         grouped[r["_parent"]].append(r)
     return [grouped[p] for p in parent_ids]
+
+
+async def _per_parent(
+    db: Database, entity: Entity, sql: Sql, parents: list[int], page: PageRequest, order: str
+) -> str:
+    """The UNION ALL of the parents' pages, each read as `_choose` says (`sql.clauses[0]`
+    is the parent's)."""
+    column = sql.clauses[0].column
+    await _resolve_keys(db, sql)
+    served = _served(sql, page.ordering, column)
+    rest, walk = sql.clauses[1:], (served or sql.clauses)[1:]
+    scopes = [
+        Scope((own, *rest), (own, *walk), rest)
+        for own in (Clause(f"t.{column} = {p}", column, equality=True) for p in parents)
+    ]
+    reads: list[Read] = ["walk"] * len(parents)  # all served: a walk reads what it returns
+    if served is not None:
+        reads = await _choose(db, entity.table, sql, scopes, page.first + 1, parents=True)
+    columns = entity.select_list("t", page.columns)
+    limit = sql.arg(page.first + 1)
+    branches = []
+    for p, scope, read in zip(parents, scopes, reads, strict=True):
+        source, where = f"{entity.table} t", scope.matches
+        if read == "whole":  # the parent's rows in a fence (OFFSET 0), tested and sorted
+            inner = f"SELECT t.* FROM {source} WHERE {sql.where_sql(scope.walked)} OFFSET 0"
+            source, where = f"({inner}) t", [c for c in scope.matches if c not in scope.walked]
+        if read != "first":
+            branches.append(f"(SELECT {p}::bigint AS _parent, {columns} FROM {source}"
+                            f" WHERE {sql.where_sql(where)} {order} LIMIT {limit})")  # fmt: skip
+    if "first" in reads:
+        # The matches of the parents that read them first, once for all of them, through
+        # the filter's own index (`+ 0`: not the parents', which would read a parent whole),
+        # in a fence (OFFSET 0) so the sort stays a sort; numbered within each parent.
+        ids = ",".join(str(p) for p, read in zip(parents, reads, strict=True) if read == "first")
+        matched = sql.where_sql((*rest, Clause(f"t.{column} + 0 = any('{{{ids}}}')")))
+        branches.append(f"""(SELECT t._parent, {columns} FROM (
+            SELECT t.*, row_number() OVER (PARTITION BY t._parent {order}) AS _rank FROM (
+                SELECT t.{column} AS _parent, t.* FROM {entity.table} t
+                 WHERE {matched} OFFSET 0) t) t
+            WHERE t._rank <= {limit} ORDER BY t._parent, {order.removeprefix("ORDER BY ")})""")
+    return "\nUNION ALL ".join(branches)
 
 
 async def count_rows(db: Database, entity: Entity, filters: Filters) -> int:
