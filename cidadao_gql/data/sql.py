@@ -337,10 +337,10 @@ async def fetch_page(
 # has none in. So each parent is a branch of a UNION ALL with its id written in as a literal
 # (an integer: nothing to quote), which PostgreSQL plans with that parent's own statistics,
 # as it would not a parameter (after five runs of one statement it may settle on a generic
-# plan, made for the average parent). The choice of the root lists, walk or matches first,
-# is made per parent from one EXPLAIN of them all; a parent's matches first are read through
-# the filter's own index (the parent's would read it whole), once for all the parents that
-# chose it. The other values stay parameters: as for a root page, the statement the choice
+# plan, made for the average parent). Each parent is walked, read whole, or has its matches
+# read first, as one EXPLAIN of them all says (`_choose`); the matches first are read
+# through the filter's own index (the parent's would read it whole), once for all the
+# parents that chose it. The other values stay parameters: as for a root page, the statement the choice
 # writes is one whose plans suit the values that chose it. Measured (benchmarks/filters.py,
 # 100,000 contracts): the five largest suppliers with a broad UF read 345 rows for 105 (was
 # 68,150), the largest agency and four small ones in a rare UF 380 for 21 (was 11,382), a
