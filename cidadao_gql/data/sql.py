@@ -461,37 +461,40 @@ async def fetch_api_keys(db: Database, user_id: str) -> list[Record]:
 
 @dataclass(frozen=True, slots=True)
 class Grouping:
-    """How spending is grouped: the key expression, its label, and any join it needs."""
+    """How spending is grouped: the key (of a contract `t`), the label (of a group `g`),
+    the join that reads the label, and whether the largest totals come first."""
 
     key: str
-    label: str
+    label: str = "g.key"
     join: str = ""
-    order: str = "total DESC, key"
+    by_total: bool = True
 
 
 SPENDING_GROUPS = {
-    "AGENCY": Grouping("a.id::text", "a.name", "JOIN agencies a ON a.id = t.agency_id"),
-    "SUPPLIER": Grouping("s.id::text", "s.name", "JOIN suppliers s ON s.id = t.supplier_id"),
-    "MONTH": Grouping(
-        "to_char(t.signed_on, 'YYYY-MM')", "to_char(t.signed_on, 'YYYY-MM')", order="key"
-    ),
-    "MODALITY": Grouping("t.modality::text", "t.modality::text"),
-    "UF": Grouping("coalesce(t.uf, '??')", "coalesce(t.uf, '??')"),
+    "AGENCY": Grouping("t.agency_id", "a.name", "JOIN agencies a ON a.id = g.key"),
+    "SUPPLIER": Grouping("t.supplier_id", "s.name", "JOIN suppliers s ON s.id = g.key"),
+    "MONTH": Grouping("to_char(t.signed_on, 'YYYY-MM')", by_total=False),
+    "MODALITY": Grouping("t.modality::text"),
+    "UF": Grouping("coalesce(t.uf, '??')"),
 }
 
 
 async def fetch_spending(db: Database, group: str, filters: Filters, first: int) -> list[Record]:
     """Count and total final value of contracts per group: largest total first, months in
-    calendar order."""
+    calendar order. The page of groups is joined to its labels after grouping: joined
+    before, every contract looked its supplier up (5,100 rows read to aggregate the 50
+    contracts above a selective value, on 100,000 contracts)."""
     g = SPENDING_GROUPS[group]
     sql = Sql()
     filters(sql)
-    limit = sql.arg(first)
+    inner, outer = (f"sum(t.final_value) DESC, ({g.key})::text", "g.total DESC, g.key::text")
+    if not g.by_total:
+        inner, outer = "1", "g.key"
     return await db.fetch(
-        f"""SELECT {g.key} AS key, min({g.label}) AS label, count(*) AS contract_count,
-                   sum(t.final_value) AS total
-              FROM contracts t {g.join}
-             WHERE {sql.where_sql()}
-             GROUP BY 1 ORDER BY {g.order} LIMIT {limit}""",
+        f"""SELECT g.key::text AS key, {g.label} AS label, g.contract_count, g.total FROM (
+                SELECT {g.key} AS key, count(*) AS contract_count, sum(t.final_value) AS total
+                  FROM contracts t WHERE {sql.where_sql()}
+                 GROUP BY 1 ORDER BY {inner} LIMIT {sql.arg(first)}) g {g.join}
+             ORDER BY {outer}""",
         *sql.args,
     )
