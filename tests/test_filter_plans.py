@@ -90,6 +90,10 @@ async def test_a_natural_key_reads_as_the_id_it_names(big_db: Database) -> None:
         )) == await statements.fetch_child_pages(
             big_db, statements.CONTRACTS, "supplier_id", suppliers, expected, page)  # fmt: skip
     assert root == []
+    no_parents = await statements.fetch_child_pages(
+        big_db, statements.CONTRACTS, "supplier_id", [], named, page
+    )
+    assert no_parents == []
 
 
 @pytest.mark.parametrize("ordering", ["SIGNED_ON_DESC", "VALUE_ASC"])

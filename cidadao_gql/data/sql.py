@@ -243,8 +243,7 @@ async def _choose(
     # Each member under a Limit, which no parallel plan splits (a Parallel Append reorders
     # its members and reports a partial scan's rows per worker), and named by its output.
     text = "EXPLAIN (FORMAT JSON, VERBOSE) " + " UNION ALL ".join(
-        f"(SELECT {i} FROM {table} t WHERE {where} LIMIT {NO_LIMIT})"
-        for where, i in members.items()
+        f"(SELECT {i} FROM {table} t WHERE {where} LIMIT {10**15})" for where, i in members.items()
     )
     rows: dict[str, float] = {}
     _members(json.loads(await db.fetchval(text, *sql.args))[0]["Plan"], rows)
@@ -281,9 +280,6 @@ async def _choose(
     return chosen
 
 
-NO_LIMIT = 10**15
-
-
 def _members(node: dict[str, Any], rows: dict[str, float]) -> None:
     """The row estimate of each member of the plan's Append, by the member's output."""
     if node.get("Parent Relationship") == "Member" and node.get("Output"):
@@ -302,7 +298,7 @@ async def _resolve_keys(db: Database, sql: Sql) -> None:
             table, key, arg = clause.key
             found = await db.fetchval(f"SELECT id FROM {table} WHERE {key} = $1", sql.args[arg])
             sql.args[arg] = found  # None: `= NULL`, no row, as the subquery's NULL was
-            sql.clauses[i] = Clause(f"{clause.sql.split(' = ')[0]} = ${arg + 1}::bigint",
+            sql.clauses[i] = Clause(f"t.{clause.column} = ${arg + 1}::bigint",
                                     clause.column, clause.equality)  # fmt: skip
 
 
@@ -364,8 +360,10 @@ async def fetch_child_pages(
         text = f"""SELECT p.parent_id AS _parent, c.* FROM unnest({sql.arg(parents)}::bigint[])
             AS p(parent_id) CROSS JOIN LATERAL (SELECT {columns} FROM {entity.table} t
                  WHERE {sql.where_sql()} {order} LIMIT {sql.arg(page.first + 1)}) c"""
-    else:
+    elif parents:
         text = await _per_parent(db, entity, sql, parents, page, order)
+    else:
+        return []
     rows = await db.fetch(text, *sql.args)
     grouped: dict[int, list[Record]] = {p: [] for p in parents}
     for r in rows:
