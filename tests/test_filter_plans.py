@@ -6,25 +6,30 @@ that the walk along the ordering's index reads thousands of rows for a selective
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from cidadao_gql.data import sql as statements
 from cidadao_gql.data.db import Database, open_database
+from cidadao_gql.data.filters import ContractFilter
 from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.settings import Settings
 from tests.conftest import DatabaseFactory, connect
-from tests.filter_plans import PAGE, Case, cases, measure, uncovered
+from tests.filter_plans import PAGE, cases, measure, uncovered
 
 CONTRACTS = 100_000
 # Rows read per row returned plus the page; the worst of these lists reads about 48 on
 # 1,000,000 contracts (benchmarks/filters.py), the walk before the fix up to 100,000.
 BOUND = 50
-# The lists held to the bound. Not yet: a parent's contracts filtered on another column
-# (Agency.contracts, Supplier.contracts), where one large parent among small ones defeats
-# the planner's per-parent estimate; and a broad full-text search, whose count of matches
-# reads the search index's entries (see the README, "Selective filters").
-HELD = ("contracts", "procurements", "agencies", "suppliers", "Procurement.contracts")
+# Every case is held to the bound but one: the middle band where walk, matches first and
+# the parent whole all read about as much (the largest agency's procurements in a modality
+# a twentieth of them have: 2,441 rows for 25, 1 ms; see the README, "Selective filters").
+NOT_HELD = {"Agency.procurements modality=selective PUBLISHED_AT_DESC"}
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +47,80 @@ async def test_every_filter_field_has_cases(big_db: Database) -> None:
     assert uncovered(await cases(big_db, spending=False)) == []
 
 
-def _held(case: Case) -> bool:
-    return case.list in HELD and not (case.field == "search" and case.strength == "broad")
+async def test_the_nested_lists_have_one_parent_far_larger_than_the_others(
+    big_db: Database,
+) -> None:
+    """The nested cases' parents (tests/filter_plans.py: the largest agency and four small
+    ones, the five largest suppliers) are skewed as the issue's are: a plan made for an
+    average parent reads the large one whole."""
+    sizes = [r["n"] for r in await big_db.fetch(
+        "SELECT count(*) AS n FROM contracts GROUP BY agency_id ORDER BY 1 DESC")]  # fmt: skip
+    assert sizes[0] > 20 * sizes[len(sizes) // 2]
+
+
+# Per parent column: filters with selective and broad values, on other columns.
+PARENT_FILTERS = {
+    "agency_id": [ContractFilter(uf="RR"), ContractFilter(uf="SP"),
+                  ContractFilter(value_min=Decimal(4_000_000)), ContractFilter(search="combustíveis"),
+                  ContractFilter(signed_from=date(2025, 12, 1))],
+    "supplier_id": [ContractFilter(uf="SP"), ContractFilter(modality=6),
+                    ContractFilter(value_max=Decimal(1000))],
+}  # fmt: skip
+
+
+async def test_a_natural_key_reads_as_the_id_it_names(big_db: Database) -> None:
+    """An agency named by its CNPJ beside a filter that needs a plan chosen (it is looked up
+    first), on a root page and a supplier's: the rows of the agency named by its ID."""
+    agency = await big_db.fetchrow(
+        "SELECT a.id, a.cnpj FROM agencies a JOIN contracts c ON c.agency_id = a.id"
+        " GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1"
+    )
+    assert agency is not None
+    suppliers = [r["p"] for r in await big_db.fetch(
+        "SELECT supplier_id AS p FROM contracts GROUP BY 1 ORDER BY count(*) DESC LIMIT 3")]  # fmt: skip
+    page = statements.PageRequest(5, statements.CONTRACTS.ordering("SIGNED_ON_DESC"))
+    named = ContractFilter(agency_cnpj=agency["cnpj"], value_min=Decimal(100_000))
+    by_id = ContractFilter(agency_ids=(agency["id"],), value_min=Decimal(100_000))
+    unknown = ContractFilter(agency_cnpj="00000000000000", value_min=Decimal(100_000))
+    for filters, expected in ((named, by_id), (unknown, ContractFilter(agency_ids=(0,)))):
+        root = await statements.fetch_page(big_db, statements.CONTRACTS, filters, page)
+        assert root == await statements.fetch_page(big_db, statements.CONTRACTS, expected, page)
+        assert (await statements.fetch_child_pages(
+            big_db, statements.CONTRACTS, "supplier_id", suppliers, filters, page
+        )) == await statements.fetch_child_pages(
+            big_db, statements.CONTRACTS, "supplier_id", suppliers, expected, page)  # fmt: skip
+    assert root == []
+    no_parents = await statements.fetch_child_pages(
+        big_db, statements.CONTRACTS, "supplier_id", [], named, page
+    )
+    assert no_parents == []
+
+
+@pytest.mark.parametrize("ordering", ["SIGNED_ON_DESC", "VALUE_ASC"])
+async def test_a_parents_page_is_the_root_page_filtered_on_the_parent(
+    big_db: Database, ordering: str
+) -> None:
+    """Per-parent statements give the rows the root list gives with the parent as a filter,
+    in the same order, for a large parent and small ones (empty pages included)."""
+    for column, field in (("agency_id", "agency_ids"), ("supplier_id", "supplier_ids")):
+        parents = [r["p"] for r in await big_db.fetch(
+            f"SELECT {column} AS p FROM contracts GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2")]  # fmt: skip
+        parents += [r["p"] for r in await big_db.fetch(
+            f"SELECT {column} AS p FROM contracts GROUP BY 1 ORDER BY count(*), 1 LIMIT 2")]  # fmt: skip
+        page = statements.PageRequest(5, statements.CONTRACTS.ordering(ordering))
+        for filters in PARENT_FILTERS[column]:
+            pages = await statements.fetch_child_pages(
+                big_db, statements.CONTRACTS, column, parents, filters, page
+            )
+            for parent, rows in zip(parents, pages, strict=True):
+                own: dict[str, Any] = {field: (parent,)}
+                alone = dataclasses.replace(filters, **own)
+                expected = await statements.fetch_page(big_db, statements.CONTRACTS, alone, page)
+                assert [r["id"] for r in rows] == [r["id"] for r in expected], (filters, parent)
 
 
 async def test_rows_read_stay_within_a_multiple_of_rows_returned(big_db: Database) -> None:
-    found = [c for c in await cases(big_db, spending=False) if _held(c)]
+    found = [c for c in await cases(big_db, spending=False) if c.name not in NOT_HELD]
     assert len(found) > 60
     over = []
     for case in found:

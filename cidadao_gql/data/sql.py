@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from cidadao_gql.data.columns import (
     read_date,
@@ -211,33 +211,95 @@ def _served(sql: Sql, ordering: Ordering, parent: str | None = None) -> tuple[Cl
     return None if len(served) == len(sql.clauses) else tuple(served)
 
 
-async def _matches_first(
-    db: Database, table: str, sql: Sql, served: Sequence[Clause], page: int, parents: int = 1
-) -> bool:
-    """Whether reading the matches first reads fewer rows than the walk, by the planner's
-    estimates of both (over all `parents`, each with its own page)."""
-    text = (
-        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} t WHERE {sql.where_sql()}"
-        f" UNION ALL SELECT 1 FROM {table} t WHERE {sql.where_sql(served)}"
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One page's clauses for the choice: all of them (its matches), those its walk serves
+    from the ordering's index, and those a matches-first read finds through their own
+    index (all of them for a root list; a parent's page tests the parent on each row)."""
+
+    matches: Sequence[Clause]
+    walked: Sequence[Clause]
+    found: Sequence[Clause]
+
+
+# How a page is read: the walk along the ordering's index; the matches first, sorted; or
+# (a parent's page) all of the parent's rows, sorted.
+Read = Literal["walk", "first", "whole"]
+
+
+async def _choose(
+    db: Database, table: str, sql: Sql, scopes: Sequence[Scope], page: int, parents: bool
+) -> list[Read]:
+    """For each scope (a root list's page, or one parent's), how to read it, by the
+    planner's row estimates (one EXPLAIN for all of them): the walk reads about walked ×
+    page / matches (at most walked), the matches first what their own index finds, a
+    parent whole its rows. A parent is read whole rather than walked when the walk would
+    pass half its rows anyway: left to walk a small agency's 186 contracts for a broad
+    word, the planner ANDed them with the word's 8,461 entries in the search index."""
+    members: dict[str, int] = {}
+    for scope in scopes:
+        for clauses in (scope.matches, scope.walked, scope.found):
+            members.setdefault(sql.where_sql(clauses), len(members))
+    # Each member under a Limit, which no parallel plan splits (a Parallel Append reorders
+    # its members and reports a partial scan's rows per worker), and named by its output.
+    text = "EXPLAIN (FORMAT JSON, VERBOSE) " + " UNION ALL ".join(
+        f"(SELECT {i} FROM {table} t WHERE {where} LIMIT {10**15})" for where, i in members.items()
     )
-    plan = json.loads(await db.fetchval(text, *sql.args))[0]["Plan"]
-    members = [p for p in plan.get("Plans", ()) if p.get("Parent Relationship") == "Member"]
-    if len(members) != 2:  # not the Append of two scans we asked for: the plain statement
-        return False
-    matches, walked = (float(p["Plan Rows"]) for p in members)
-    enough = walked * page * parents
+    rows: dict[str, float] = {}
+    _members(json.loads(await db.fetchval(text, *sql.args))[0]["Plan"], rows)
+    if len(rows) != len(members):  # not the scans we asked for: the walk
+        return ["walk"] * len(scopes)
+
+    def estimate(clauses: Sequence[Clause]) -> float:
+        return rows[str(members[sql.where_sql(clauses)])]
+
+    chosen: list[Read] = []
+    doubtful = []
+    for i, scope in enumerate(scopes):
+        matches, walked, found = (estimate(c) for c in (scope.matches, scope.walked, scope.found))
+        walk = min(walked, walked * page / max(matches, 1.0))
+        if found * max(matches, 1.0) <= walked * page or found < page:
+            chosen.append("first")
+            continue
+        chosen.append("whole" if parents and walked <= 2 * walk else "walk")
+        if matches <= UNKNOWN_WORD * walked:
+            doubtful.append((i, int((walked * page) ** 0.5) + 1))
     untrusted = next((c.alone for c in sql.clauses if c.alone is not None), None)
-    if matches * matches <= enough or untrusted is None or matches > UNKNOWN_WORD * walked:
-        return matches * matches <= enough
+    if untrusted is None or not doubtful:
+        return chosen
     # An estimate that says "walk" but may only mean "a word I do not know": count the
     # clause's matches through its own index, up to the most that reading them first may
-    # read (its matches are at least all the page's).
-    most = int(enough**0.5) + 1
-    found: int = await db.fetchval(
-        f"SELECT count(*) FROM (SELECT FROM {table} t WHERE {untrusted[0]} LIMIT {most}) m",
+    # read (its matches are at least all the page's); one count for every scope in doubt.
+    count: int = await db.fetchval(
+        f"SELECT count(*) FROM (SELECT FROM {table} t WHERE {untrusted[0]}"
+        f" LIMIT {max(most for _, most in doubtful)}) m",
         untrusted[1],
     )
-    return found < most
+    for i, most in doubtful:
+        chosen[i] = "first" if count < most else chosen[i]
+    return chosen
+
+
+def _members(node: dict[str, Any], rows: dict[str, float]) -> None:
+    """The row estimate of each member of the plan's Append, by the member's output."""
+    if node.get("Parent Relationship") == "Member" and node.get("Output"):
+        rows[node["Output"][0]] = float(node["Plan Rows"])
+        return
+    for child in node.get("Plans", ()):
+        _members(child, rows)
+
+
+async def _resolve_keys(db: Database, sql: Sql) -> None:
+    """Clauses naming a row by its natural key (an agency's CNPJ) compare with its id
+    instead, looked up first: a subquery's value is unknown when the statement is planned,
+    so the planner took the largest agency (10,070 contracts) for an average one (500)."""
+    for i, clause in enumerate(sql.clauses):
+        if clause.key is not None:
+            table, key, arg = clause.key
+            found = await db.fetchval(f"SELECT id FROM {table} WHERE {key} = $1", sql.args[arg])
+            sql.args[arg] = found  # None: `= NULL`, no row, as the subquery's NULL was
+            sql.clauses[i] = Clause(f"t.{clause.column} = ${arg + 1}::bigint",
+                                    clause.column, clause.equality)  # fmt: skip
 
 
 async def fetch_page(
@@ -248,11 +310,38 @@ async def fetch_page(
     filters(sql)
     order = _keyset(sql, "t", page)
     served = _served(sql, page.ordering)
+    if served is not None:
+        await _resolve_keys(db, sql)
+        served = _served(sql, page.ordering)
     columns = entity.select_list("t", page.columns)
     source = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql()}"
-    if served is not None and await _matches_first(db, entity.table, sql, served, page.first + 1):
-        source = f"WITH matches AS MATERIALIZED ({source}) SELECT * FROM matches t"
+    if served is not None:
+        scope = Scope(sql.clauses, served, sql.clauses)
+        (read,) = await _choose(db, entity.table, sql, [scope], page.first + 1, parents=False)
+        if read == "first":
+            source = f"WITH matches AS MATERIALIZED ({source}) SELECT * FROM matches t"
     return await db.fetch(f"{source} {order} LIMIT {sql.arg(page.first + 1)}", *sql.args)
+
+
+# Nested lists (a parent's page of children, for many parents at once). Unfiltered, each
+# parent's page is a range of its (parent, ordering) index: a LATERAL over the parent ids,
+# planned once, reads what it returns. Filtered, the parents differ too much for one plan:
+# the LATERAL is planned for an average parent (20 contracts for a supplier), so the five
+# largest suppliers with a broad UF had their 68,150 contracts read whole and sorted for 105
+# rows (100,000 contracts; up to 590,000 rows and 7 s on 1,000,000), and a matches-first
+# read of all the parents at once read the largest agency's 11,382 contracts for a UF it
+# has none in. So each parent is a branch of a UNION ALL with its id written in as a literal
+# (an integer: nothing to quote), which PostgreSQL plans with that parent's own statistics,
+# as it would not a parameter (after five runs of one statement it may settle on a generic
+# plan, made for the average parent). Each parent is walked, read whole, or has its matches
+# read first, as one EXPLAIN of them all says (`_choose`); the matches first are read
+# through the filter's own index (the parent's would read it whole), once for all the
+# parents that chose it. The other values stay parameters: as for a root page, the statement the choice
+# writes is one whose plans suit the values that chose it. Measured (benchmarks/filters.py,
+# 100,000 contracts): the five largest suppliers with a broad UF read 345 rows for 105 (was
+# 68,150), the largest agency and four small ones in a rare UF 380 for 21 (was 11,382), a
+# broad word 1,137 for 105 (was 68,150, 1 s). A natural key (an agency's CNPJ) is looked up
+# first (`_resolve_keys`): the planner cannot see through a subquery to the row it names.
 
 
 async def fetch_child_pages(
@@ -261,37 +350,66 @@ async def fetch_child_pages(
 ) -> list[list[Record]]:  # fmt: skip
     """A page of children for each parent id, in one statement."""
     sql = Sql()
-    parents = sql.arg(list(parent_ids))
-    sql.filter(f"t.{parent_column} = any({parents}::bigint[])", parent_column)
+    parents = list(dict.fromkeys(int(p) for p in parent_ids))  # int(): written as literals
+    sql.filter(f"t.{parent_column} = p.parent_id", parent_column, equality=True)
     filters(sql)
     order = _keyset(sql, "t", page)
-    served = _served(sql, page.ordering, parent_column)
-    if served is not None and await _matches_first(
-        db, entity.table, sql, served, page.first + 1, len(parent_ids)
-    ):
-        # The matches of all the parents at once, numbered within each parent: planned with
-        # the parents' own ids, so one parent far larger than the others (a Zipf-like
-        # tail) does not decide the index, as the LATERAL's plan for an average parent did.
-        rank = order.removeprefix("ORDER BY ")
-        text = f"""WITH matches AS MATERIALIZED (
-                SELECT t.{parent_column} AS _parent, {entity.select_list("t", page.columns)}
-                  FROM {entity.table} t WHERE {sql.where_sql()})
-            SELECT t._parent, {entity.select_list("t", page.columns)} FROM (
-                SELECT t.*, row_number() OVER (PARTITION BY t._parent {order}) AS _rank
-                  FROM matches t) t
-             WHERE t._rank <= {sql.arg(page.first + 1)} ORDER BY t._parent, {rank}"""
-    else:
-        # Each parent's own page: its rows, walked along its index.
-        sql.clauses[0] = Clause(f"t.{parent_column} = p.parent_id", parent_column, equality=True)
-        text = f"""SELECT p.parent_id AS _parent, c.* FROM unnest({parents}::bigint[]) AS p(parent_id)
-            CROSS JOIN LATERAL (
-                SELECT {entity.select_list("t", page.columns)} FROM {entity.table} t
+    columns = entity.select_list("t", page.columns)
+    if len(sql.clauses) == 1:
+        # Unfiltered: each parent's own page, a range of its (parent, ordering) index.
+        text = f"""SELECT p.parent_id AS _parent, c.* FROM unnest({sql.arg(parents)}::bigint[])
+            AS p(parent_id) CROSS JOIN LATERAL (SELECT {columns} FROM {entity.table} t
                  WHERE {sql.where_sql()} {order} LIMIT {sql.arg(page.first + 1)}) c"""
+    elif parents:
+        text = await _per_parent(db, entity, sql, parents, page, order)
+    else:
+        return []
     rows = await db.fetch(text, *sql.args)
-    grouped: dict[int, list[Record]] = {p: [] for p in parent_ids}
+    grouped: dict[int, list[Record]] = {p: [] for p in parents}
     for r in rows:
         grouped[r["_parent"]].append(r)
     return [grouped[p] for p in parent_ids]
+
+
+async def _per_parent(
+    db: Database, entity: Entity, sql: Sql, parents: list[int], page: PageRequest, order: str
+) -> str:
+    """The UNION ALL of the parents' pages, each read as `_choose` says (`sql.clauses[0]`
+    is the parent's)."""
+    column = sql.clauses[0].column
+    await _resolve_keys(db, sql)
+    served = _served(sql, page.ordering, column)
+    rest, walk = sql.clauses[1:], (served or sql.clauses)[1:]
+    scopes = [
+        Scope((own, *rest), (own, *walk), rest)
+        for own in (Clause(f"t.{column} = {p}", column, equality=True) for p in parents)
+    ]
+    reads: list[Read] = ["walk"] * len(parents)  # all served: a walk reads what it returns
+    if served is not None:
+        reads = await _choose(db, entity.table, sql, scopes, page.first + 1, parents=True)
+    columns = entity.select_list("t", page.columns)
+    limit = sql.arg(page.first + 1)
+    branches = []
+    for p, scope, read in zip(parents, scopes, reads, strict=True):
+        source, where = f"{entity.table} t", scope.matches
+        if read == "whole":  # the parent's rows in a fence (OFFSET 0), tested and sorted
+            inner = f"SELECT t.* FROM {source} WHERE {sql.where_sql(scope.walked)} OFFSET 0"
+            source, where = f"({inner}) t", [c for c in scope.matches if c not in scope.walked]
+        if read != "first":
+            branches.append(f"(SELECT {p}::bigint AS _parent, {columns} FROM {source}"
+                            f" WHERE {sql.where_sql(where)} {order} LIMIT {limit})")  # fmt: skip
+    if "first" in reads:
+        # The matches of the parents that read them first, once for all of them, through
+        # the filter's own index (`+ 0`: not the parents', which would read a parent whole),
+        # in a fence (OFFSET 0) so the sort stays a sort; numbered within each parent.
+        ids = ",".join(str(p) for p, read in zip(parents, reads, strict=True) if read == "first")
+        matched = sql.where_sql((*rest, Clause(f"t.{column} + 0 = any('{{{ids}}}')")))
+        branches.append(f"""(SELECT t._parent, {columns} FROM (
+            SELECT t.*, row_number() OVER (PARTITION BY t._parent {order}) AS _rank FROM (
+                SELECT t.{column} AS _parent, t.* FROM {entity.table} t
+                 WHERE {matched} OFFSET 0) t) t
+            WHERE t._rank <= {limit} ORDER BY t._parent, {order.removeprefix("ORDER BY ")})""")
+    return "\nUNION ALL ".join(branches)
 
 
 async def count_rows(db: Database, entity: Entity, filters: Filters) -> int:
@@ -341,37 +459,40 @@ async def fetch_api_keys(db: Database, user_id: str) -> list[Record]:
 
 @dataclass(frozen=True, slots=True)
 class Grouping:
-    """How spending is grouped: the key expression, its label, and any join it needs."""
+    """How spending is grouped: the key (of a contract `t`), the label (of a group `g`),
+    the join that reads the label, and whether the largest totals come first."""
 
     key: str
-    label: str
+    label: str = "g.key"
     join: str = ""
-    order: str = "total DESC, key"
+    by_total: bool = True
 
 
 SPENDING_GROUPS = {
-    "AGENCY": Grouping("a.id::text", "a.name", "JOIN agencies a ON a.id = t.agency_id"),
-    "SUPPLIER": Grouping("s.id::text", "s.name", "JOIN suppliers s ON s.id = t.supplier_id"),
-    "MONTH": Grouping(
-        "to_char(t.signed_on, 'YYYY-MM')", "to_char(t.signed_on, 'YYYY-MM')", order="key"
-    ),
-    "MODALITY": Grouping("t.modality::text", "t.modality::text"),
-    "UF": Grouping("coalesce(t.uf, '??')", "coalesce(t.uf, '??')"),
+    "AGENCY": Grouping("t.agency_id", "a.name", "JOIN agencies a ON a.id = g.key"),
+    "SUPPLIER": Grouping("t.supplier_id", "s.name", "JOIN suppliers s ON s.id = g.key"),
+    "MONTH": Grouping("to_char(t.signed_on, 'YYYY-MM')", by_total=False),
+    "MODALITY": Grouping("t.modality::text"),
+    "UF": Grouping("coalesce(t.uf, '??')"),
 }
 
 
 async def fetch_spending(db: Database, group: str, filters: Filters, first: int) -> list[Record]:
     """Count and total final value of contracts per group: largest total first, months in
-    calendar order."""
+    calendar order. The page of groups is joined to its labels after grouping: joined
+    before, every contract looked its supplier up (5,100 rows read to aggregate the 50
+    contracts above a selective value, on 100,000 contracts)."""
     g = SPENDING_GROUPS[group]
     sql = Sql()
     filters(sql)
-    limit = sql.arg(first)
+    inner, outer = (f"sum(t.final_value) DESC, ({g.key})::text", "g.total DESC, g.key::text")
+    if not g.by_total:
+        inner, outer = "1", "g.key"
     return await db.fetch(
-        f"""SELECT {g.key} AS key, min({g.label}) AS label, count(*) AS contract_count,
-                   sum(t.final_value) AS total
-              FROM contracts t {g.join}
-             WHERE {sql.where_sql()}
-             GROUP BY 1 ORDER BY {g.order} LIMIT {limit}""",
+        f"""SELECT g.key::text AS key, {g.label} AS label, g.contract_count, g.total FROM (
+                SELECT {g.key} AS key, count(*) AS contract_count, sum(t.final_value) AS total
+                  FROM contracts t WHERE {sql.where_sql()}
+                 GROUP BY 1 ORDER BY {inner} LIMIT {sql.arg(first)}) g {g.join}
+             ORDER BY {outer}""",
         *sql.args,
     )

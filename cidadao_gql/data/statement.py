@@ -20,6 +20,9 @@ class Clause:
     # a word outside the most common ones is estimated at 0.5 % of the table, even one that
     # no row has), the clause alone with its value as $1, to count its matches instead.
     alone: tuple[str, Any] | None = None
+    # For a row named by its natural key: its table, the key column, and the index of the
+    # key's argument (`sql._resolve_keys` compares with the row's id instead).
+    key: tuple[str, str, int] | None = None
 
 
 class Sql:
@@ -63,10 +66,11 @@ class Sql:
     def keyed(self, column: str, table: str, key: str, value: str | None) -> None:
         """`column` points at the `table` row whose natural `key` is `value`."""
         if value is not None:
-            self.filter(
-                f"t.{column} = (SELECT id FROM {table} WHERE {key} = {self.arg(value)})",
-                column, equality=True,
-            )  # fmt: skip
+            arg = self.arg(value)
+            self.clauses.append(Clause(
+                f"t.{column} = (SELECT id FROM {table} WHERE {key} = {arg})",
+                column, equality=True, key=(table, key, len(self.args) - 1),
+            ))  # fmt: skip
 
     def between(self, column: str, low: Any, high: Any) -> None:
         if low is not None:
