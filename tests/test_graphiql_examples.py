@@ -82,6 +82,23 @@ async def test_the_supplier_example_shows_sales_and_sanctions(trusted: Settings)
     assert supplier["sanctions"] and supplier["contracts"]["nodes"] and supplier["awards"]["nodes"]
 
 
+async def test_the_item_example_s_hint_finds_real_pncp_purchases(trusted: Settings) -> None:
+    """Its comments suggest "reagentes": procurements of the PNCP sample, of several
+    agencies, whose items carry catalogue codes and awarded unit prices."""
+    name = "5-price-of-an-item"
+    document = EXAMPLES[name].read_text()
+    assert '"reagentes"' in document
+    async with live_server(create_app(trusted)) as client:
+        answer = await client.post(
+            "/graphql", json={"query": document, "variables": {"product": "reagentes"}}
+        )
+    procurements = answer.json()["data"]["procurements"]["nodes"]
+    assert len({p["agency"]["name"] for p in procurements}) > 1
+    items = [i for p in procurements for i in p["items"]["nodes"]]
+    assert all(i["catalogCode"] for i in items)
+    assert any(a["unitPrice"] for i in items for a in i["awards"]["nodes"])
+
+
 async def test_the_investigation_example_starts_one_and_follows_it_live(
     trusted: Settings, redis_url: str
 ) -> None:
