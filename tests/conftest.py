@@ -34,6 +34,7 @@ from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.ingestion.importer import import_directory
 from cidadao_gql.ingestion.report import Rejects
 from cidadao_gql.migrations import migrate
+from cidadao_gql.runtime import embedded
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.ws_compression import WebSocketProtocol
@@ -117,6 +118,16 @@ async def data_url(make_database: DatabaseFactory) -> str:
         dataset = synthetic.generate(scale, SEED, await loading.current_ids(conn))
         await loading.load_dataset(conn, dataset, lambda _: None)
         await import_directory(conn, SAMPLE_DIR, Rejects())
+    return url
+
+
+@pytest.fixture(scope="session")
+async def default_data_url(make_database: DatabaseFactory) -> str:
+    """A database filled as `serve` fills its embedded one on a first start (the synthetic set
+    at its default size and seed, then the PNCP sample): what GraphiQL's worked examples are
+    written against. About 10 s; only their tests ask for it."""
+    url = await make_database()
+    await embedded.fill(url, replace(Settings(), pncp_sample_dir=SAMPLE_DIR))
     return url
 
 

@@ -1,6 +1,7 @@
 """GraphiQL in a real headless browser (Debian's chromium, driven by Playwright): the page
-loads with no network beyond 127.0.0.1, runs a query and shows the answer, and follows an
-investigation over a subscription."""
+loads with no network beyond 127.0.0.1, runs a query and shows the answer, builds one in
+the explorer, runs every worked example in its tab, and follows an investigation over a
+subscription."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def test_the_page_points_at_our_copies_of_unpkg_s_files() -> None:
     local = graphiql.served_locally(graphiql.PAGE)
     assert "unpkg.com" not in local
     assert f'src="{graphiql.MOUNT}/graphiql/graphiql.min.js"' in local
-    assert "integrity=" in local  # the same bytes as unpkg's, so the same hashes
+    # the same bytes as unpkg's, so the same hashes: one per file
+    assert local.count("integrity=") == local.count("crossorigin") == 6
     assert {"react", "react-dom", "graphiql"} <= set(graphiql.packages(graphiql.PAGE))
 
 
@@ -71,13 +73,18 @@ async def headless_page(outside: list[str]) -> AsyncIterator[Page]:
             await browser.close()
 
 
+RESULT = "document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue()"
+EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
+# The variables editor, then the headers editor, under the query editor.
+TOOLS = "document.querySelectorAll('.graphiql-editor-tool .CodeMirror')"
+
+
 async def run_in_graphiql(page: Page, until: str) -> str:
     """Clicks GraphiQL's run button and waits until the result holds `until`; the result."""
     await page.wait_for_selector(".graphiql-execute-button", timeout=30_000)
     await page.click(".graphiql-execute-button")
-    result = "document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue()"
-    await page.wait_for_function(f"({result} || '').includes({until!r})", timeout=60_000)
-    shown: str = await page.evaluate(result)
+    await page.wait_for_function(f"({RESULT} || '').includes({until!r})", timeout=60_000)
+    shown: str = await page.evaluate(RESULT)
     return shown
 
 
@@ -140,3 +147,98 @@ async def test_graphiql_follows_an_investigation_over_a_subscription(
     last = json.loads(shown)["data"]["investigationEvents"]["events"]  # the last batch
     assert last[-1]["kind"] == "FINISHED" and last[-1]["payload"]["status"] == "completed"
     assert outside == []
+
+
+async def test_the_explorer_is_open_and_builds_a_question_that_runs(
+    settings: Settings, graphiql_files: Path
+) -> None:
+    """A newcomer's path: the explorer is open beside the editor on arrival; in a new tab,
+    ticking fields in it writes the query, and ▶ answers it."""
+    settings = replace(settings, graphiql_assets_dir=graphiql_files)
+    outside: list[str] = []
+    async with live_server(create_app(settings)) as client, headless_page(outside) as page:
+        await page.goto(f"{client.base_url}/graphql")
+        explorer = page.locator(".graphiql-explorer-root")
+        await explorer.wait_for(timeout=30_000)  # open, without a click on its icon
+        await page.click(".graphiql-tab-add")
+        await page.wait_for_function(f"{EDITOR}.getValue().includes('MyQuestion')")
+        for path, written in [
+            ("suppliers", "suppliers"),
+            ("suppliers nodes", "nodes"),
+            ("suppliers nodes totals", "totals"),
+            ("suppliers nodes totals totalValue", "totalValue"),
+        ]:
+            field = " ".join(f".graphiql-explorer-{name}" for name in path.split())
+            before = await page.evaluate(f"{EDITOR}.getValue()")
+            await explorer.locator(field).first.locator("span").first.click()
+            # a person's next click comes after the editor shows this one
+            await page.wait_for_function(
+                f"{EDITOR}.getValue() !== {before!r} && {EDITOR}.getValue().includes({written!r})"
+            )
+        built = await page.evaluate(f"{EDITOR}.getValue()")
+        shown = json.loads(await run_in_graphiql(page, "totalValue"))
+    assert "suppliers {" in built and "totalValue" in built
+    assert "errors" not in shown
+    assert shown["data"]["suppliers"]["nodes"][0]["totals"]["totalValue"]
+    assert outside == []
+
+
+async def test_every_example_tab_runs_without_an_error(
+    default_data_url: str, redis_url: str, graphiql_files: Path
+) -> None:
+    """On a first visit the worked examples are open as tabs; each runs from its tab with
+    the variables it came with and answers rows, the investigation with a key in Headers,
+    started and then followed live with its id pasted into Variables."""
+    settings = Settings(
+        database_url=default_data_url, graphiql_assets_dir=graphiql_files, redis_url=redis_url
+    )
+    key = await new_key(settings, f"ana-{uuid.uuid4()}", {"read", "investigate"})
+    outside: list[str] = []
+    errors: list[str] = []
+    answers: dict[str, Any] = {}
+    async with live_server(create_app(settings)) as client, headless_page(outside) as page:
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{client.base_url}/graphql")
+        await page.wait_for_selector(".graphiql-explorer-root", timeout=30_000)
+        titles = [t.strip() for t in await page.locator(".graphiql-tab").all_inner_texts()]
+        for title in titles:
+            await page.locator(".graphiql-tab", has_text=title).first.click()
+            await page.wait_for_function(f"{EDITOR}.getValue().includes({title!r})")
+            if title == "StartAnInvestigation":
+                answers[title] = await run_investigation(page, key)
+            else:
+                answers[title] = json.loads(await run_in_graphiql(page, '"data"'))
+        errors += await page.locator(".graphiql-container .error, [role=alert]").all_inner_texts()
+    assert titles == [
+        "LargestSuppliers", "SupplierAndSanctions", "DirectPurchasesInAMonth",
+        "SpendingByMonth", "PriceOfAnItem", "StartAnInvestigation",
+    ]  # fmt: skip
+    for title, answer in answers.items():
+        assert "errors" not in answer, (title, answer)
+        assert all(value for value in answer["data"].values()), (title, answer)
+    last = answers["StartAnInvestigation"]["data"]["investigationEvents"]["events"]
+    assert last[-1]["kind"] == "FINISHED"
+    assert errors == [] and outside == []
+
+
+async def run_investigation(page: Page, key: str) -> dict[str, Any]:
+    """Runs the investigation tab as its comments tell a person to: the key in Headers,
+    ▶ and the mutation, its id into Variables, ▶ and the subscription; the last answer."""
+    await page.evaluate(
+        f"h => {TOOLS}[1].CodeMirror.setValue(h)", json.dumps({"authorization": f"Bearer {key}"})
+    )
+    started = json.loads(await run_operation(page, "StartAnInvestigation", "startInvestigation"))
+    variables = json.loads(await page.evaluate(f"{TOOLS}[0].CodeMirror.getValue()"))
+    variables["id"] = started["data"]["startInvestigation"]["id"]
+    await page.evaluate(f"v => {TOOLS}[0].CodeMirror.setValue(v)", json.dumps(variables))
+    answer: dict[str, Any] = json.loads(await run_operation(page, "FollowItLive", "FINISHED"))
+    return answer
+
+
+async def run_operation(page: Page, operation: str, until: str) -> str:
+    """With two operations in the editor, ▶ asks which to run: this one."""
+    await page.click(".graphiql-execute-button")
+    await page.get_by_role("menuitem", name=operation).click()
+    await page.wait_for_function(f"({RESULT} || '').includes({until!r})", timeout=60_000)
+    shown: str = await page.evaluate(RESULT)
+    return shown

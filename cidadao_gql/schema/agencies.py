@@ -33,15 +33,22 @@ if TYPE_CHECKING:
 
 
 @from_columns
-@strawberry.type(description="A public body that buys: federal, state or municipal.")
+@strawberry.type(
+    description="An agency (órgão): a public body that buys, federal, state or municipal,"
+    " known by its CNPJ."
+)
 class Agency(Node):
-    cnpj: str
-    name: str
-    sphere: Sphere
-    power: Power | None
-    uf: UF | None
-    municipality: str | None
-    ibge_code: str | None = strawberry.field(description="IBGE code of the municipality.")
+    cnpj: str = strawberry.field(description="The agency's CNPJ (its tax number), 14 digits.")
+    name: str = strawberry.field(description="Its official name (razão social).")
+    sphere: Sphere = strawberry.field(description="Federal, state or municipal (esfera).")
+    power: Power | None = strawberry.field(
+        description="Executive, legislative or judiciary (poder)."
+    )
+    uf: UF | None = strawberry.field(description="The state (UF) it is in.")
+    municipality: str | None = strawberry.field(description="The town (município) it is in.")
+    ibge_code: str | None = strawberry.field(
+        description="IBGE code of the town (código IBGE do município)."
+    )
 
     @classmethod
     def from_row(cls, row: Record) -> Agency:
@@ -53,7 +60,7 @@ class Agency(Node):
             uf=optional(UF, row["uf"]),
         )
 
-    @strawberry.field(description="Contracts this agency signed.")
+    @strawberry.field(description="Contracts (contratos) this agency signed.")
     async def contracts(
         self,
         info: Info,
@@ -67,7 +74,9 @@ class Agency(Node):
             contract_ordering(order_by), Contract.from_row,
         )  # fmt: skip
 
-    @strawberry.field(description="Procurements this agency published, newest first.")
+    @strawberry.field(
+        description="Procurements (contratações, licitações) this agency published, newest first."
+    )
     async def procurements(
         self,
         info: Info,
@@ -100,7 +109,9 @@ class AgencyFilter:
 
 @strawberry.type
 class AgencyQueries:
-    @strawberry.field(description="Agencies, in the order they were loaded.")
+    @strawberry.field(
+        description="Agencies (órgãos): the public bodies that buy, in the order they were loaded."
+    )
     async def agencies(
         self,
         info: Info,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -34,20 +34,33 @@ if TYPE_CHECKING:
 
 
 @from_columns
-@strawberry.type(description="A contract signed by an agency with a supplier.")
+@strawberry.type(
+    description="A contract (contrato) an agency (órgão) signed with a supplier (fornecedor):"
+    " what, for how much, when."
+)
 class Contract(Node):
     agency_id: strawberry.Private[int]
     supplier_id: strawberry.Private[int]
     procurement_id: strawberry.Private[int | None]
-    number: str
-    object: str = strawberry.field(description="What was contracted (objeto).")
-    modality: Modality
-    uf: UF | None
-    initial_value: Decimal = strawberry.field(description="Value when signed, in BRL.")
-    final_value: Decimal = strawberry.field(description="Value after amendments, in BRL.")
-    signed_on: date
-    starts_on: date | None
-    ends_on: date | None
+    number: str = strawberry.field(description="The contract's number, as the agency wrote it.")
+    object: str = strawberry.field(
+        description="What was contracted (objeto), in the agency's words."
+    )
+    modality: Modality = strawberry.field(
+        description="How the supplier was chosen (modalidade): pregão, dispensa…"
+    )
+    uf: UF | None = strawberry.field(description="The state (UF) of the agency.")
+    initial_value: Decimal = strawberry.field(
+        description="Value when signed (valor inicial), in reais."
+    )
+    final_value: Decimal = strawberry.field(
+        description="Value after amendments (valor global, with aditivos), in reais: what totals add up."
+    )
+    signed_on: date = strawberry.field(description="Day it was signed (data de assinatura).")
+    starts_on: date | None = strawberry.field(
+        description="First day in force (início da vigência)."
+    )
+    ends_on: date | None = strawberry.field(description="Last day in force (fim da vigência).")
 
     @classmethod
     def from_row(cls, row: Record) -> Contract:
@@ -87,20 +100,42 @@ class Contract(Node):
         )
 
 
-@strawberry.input(description="Contracts matching all the given conditions.")
+@strawberry.input(
+    description="Contracts matching all the conditions given; leave out what you do not need."
+)
 class ContractFilter:
-    agency: strawberry.ID | None = None
-    agency_cnpj: str | None = None
-    supplier: strawberry.ID | None = None
-    supplier_document: str | None = strawberry.field(default=None, description="CNPJ or CPF.")
-    uf: UF | None = None
-    modality: Modality | None = None
-    signed_from: date | None = None
-    signed_to: date | None = None
-    value_min: Decimal | None = strawberry.field(default=None, description="On final value.")
-    value_max: Decimal | None = strawberry.field(default=None, description="On final value.")
+    agency: strawberry.ID | None = strawberry.field(
+        default=None, description="The agency's ID, as this API gives it."
+    )
+    agency_cnpj: str | None = strawberry.field(
+        default=None, description="The agency's (órgão's) CNPJ, punctuation allowed."
+    )
+    supplier: strawberry.ID | None = strawberry.field(
+        default=None, description="The supplier's ID, as this API gives it."
+    )
+    supplier_document: str | None = strawberry.field(
+        default=None, description="The supplier's (fornecedor's) CNPJ or CPF, punctuation allowed."
+    )
+    uf: UF | None = strawberry.field(default=None, description="Only this state (UF).")
+    modality: Modality | None = strawberry.field(
+        default=None, description="Only this modality (modalidade), e.g. DISPENSA."
+    )
+    signed_from: date | None = strawberry.field(
+        default=None, description="Signed on or after this day (YYYY-MM-DD)."
+    )
+    signed_to: date | None = strawberry.field(
+        default=None, description="Signed on or before this day (YYYY-MM-DD)."
+    )
+    value_min: Decimal | None = strawberry.field(
+        default=None, description="Final value at least this, in reais (10000.00)."
+    )
+    value_max: Decimal | None = strawberry.field(
+        default=None, description="Final value at most this, in reais."
+    )
     search: str | None = strawberry.field(
-        default=None, description="Full-text search on the object, in Portuguese (web syntax)."
+        default=None,
+        description="Words in the object (objeto), in Portuguese:"
+        ' `"óleo diesel" -gasolina` (quotes for a phrase, - to leave out).',
     )
 
     def to_where(self) -> filters.ContractWhere:
@@ -112,7 +147,7 @@ class ContractFilter:
                 None if self.supplier_document is None else parse_document(self.supplier_document)
             ),
             uf=None if self.uf is None else self.uf.value,
-            modality=None if self.modality is None else self.modality.value,
+            modality=None if self.modality is None else cast(int, self.modality.value),
             signed_from=self.signed_from,
             signed_to=self.signed_to,
             value_min=self.value_min,
@@ -147,7 +182,7 @@ def contract_ordering(order: ContractOrder | None) -> str:
 @strawberry.type
 class ContractQueries:
     @strawberry.field(
-        description="Contracts, newest signature first unless `orderBy` says otherwise."
+        description="Contracts (contratos), newest signature first unless `orderBy` says otherwise."
     )
     async def contracts(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -34,26 +34,49 @@ if TYPE_CHECKING:
 
 
 @from_columns
-@strawberry.type(description="A procurement process published in PNCP.")
+@strawberry.type(
+    description="A procurement (contratação, licitação) published in PNCP, the national portal:"
+    " what an agency set out to buy, how, and its items."
+)
 class Procurement(Node):
     agency_id: strawberry.Private[int]
     pncp_control_number: str = strawberry.field(description="PNCP key: CNPJ-1-SEQUENCE/YEAR.")
-    year: int
-    sequence: int
-    number: str | None
-    process: str | None
-    modality: Modality
-    status: ProcurementStatus | None
-    legal_basis: str | None
-    object: str
-    estimated_total: Decimal | None
-    homologated_total: Decimal | None
+    year: int = strawberry.field(description="Year in its PNCP key.")
+    sequence: int = strawberry.field(description="Sequence number in its PNCP key.")
+    number: str | None = strawberry.field(
+        description="The agency's own number for it (número da compra)."
+    )
+    process: str | None = strawberry.field(description="The agency's process number (processo).")
+    modality: Modality = strawberry.field(
+        description="How the supplier is chosen (modalidade): pregão, dispensa…"
+    )
+    status: ProcurementStatus | None = strawberry.field(
+        description="Published, revoked, annulled or suspended (situação)."
+    )
+    legal_basis: str | None = strawberry.field(
+        description="The law it rests on (amparo legal), e.g. Lei 14.133/2021, art. 28, I."
+    )
+    object: str = strawberry.field(
+        description="What is being bought (objeto), in the agency's words."
+    )
+    estimated_total: Decimal | None = strawberry.field(
+        description="Estimated total (valor estimado), in reais."
+    )
+    homologated_total: Decimal | None = strawberry.field(
+        description="Total of the winning bids once approved (valor homologado), in reais."
+    )
     srp: bool | None = strawberry.field(description="Price registration (registro de preços).")
-    uf: UF | None
-    municipality: str | None
-    published_at: datetime
-    opening_at: datetime | None
-    closing_at: datetime | None
+    uf: UF | None = strawberry.field(description="The state (UF) of the buying unit.")
+    municipality: str | None = strawberry.field(
+        description="The town (município) of the buying unit."
+    )
+    published_at: datetime = strawberry.field(description="When it was published in PNCP.")
+    opening_at: datetime | None = strawberry.field(
+        description="When bids open (abertura das propostas)."
+    )
+    closing_at: datetime | None = strawberry.field(
+        description="When bids close (encerramento das propostas)."
+    )
 
     @classmethod
     def from_row(cls, row: Record) -> Procurement:
@@ -73,7 +96,7 @@ class Procurement(Node):
 
         return Agency.from_row(existing(await info.context.loaders.agency.load(self.agency_id)))
 
-    @strawberry.field(description="Items in this procurement, by item number.")
+    @strawberry.field(description="What is being bought, item by item (itens), by item number.")
     async def items(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Item]:
@@ -82,7 +105,7 @@ class Procurement(Node):
             "NUMBER_ASC", Item.from_row,
         )  # fmt: skip
 
-    @strawberry.field(description="Contracts signed from this procurement.")
+    @strawberry.field(description="Contracts (contratos) signed from this procurement.")
     async def contracts(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Contract]:
@@ -93,16 +116,27 @@ class Procurement(Node):
 
 
 @from_columns
-@strawberry.type(description="One item of a procurement: what, how many, at what estimated price.")
+@strawberry.type(
+    description="One item (item) of a procurement: what, how many, at what estimated price."
+)
 class Item(Node):
     procurement_id: strawberry.Private[int]
-    number: int
-    description: str
-    catalog_code: str | None = strawberry.field(description="CATMAT/CATSER-style code.")
+    number: int = strawberry.field(description="Its number in the procurement.")
+    description: str = strawberry.field(
+        description="What it is (descrição), in the agency's words."
+    )
+    catalog_code: str | None = strawberry.field(
+        description="Catalogue code (CATMAT for goods, CATSER for services): the same code is the"
+        " same thing, whoever buys it."
+    )
     unit: str | None = strawberry.field(description="Unit of supply, as the agency wrote it.")
-    quantity: Decimal | None
-    estimated_unit_price: Decimal | None
-    estimated_total: Decimal | None
+    quantity: Decimal | None = strawberry.field(description="How many units (quantidade).")
+    estimated_unit_price: Decimal | None = strawberry.field(
+        description="Estimated price of one unit (valor unitário estimado), in reais."
+    )
+    estimated_total: Decimal | None = strawberry.field(
+        description="Estimated price of them all (valor total estimado), in reais."
+    )
 
     @classmethod
     def from_row(cls, row: Record) -> Item:
@@ -114,7 +148,9 @@ class Item(Node):
             existing(await info.context.loaders.procurement.load(self.procurement_id))
         )
 
-    @strawberry.field(description="Results awarded for this item.")
+    @strawberry.field(
+        description="Who won this item, how many and at what unit price (resultados)."
+    )
     async def awards(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Award]:
@@ -125,16 +161,26 @@ class Item(Node):
 
 
 @from_columns
-@strawberry.type(description="A result: an item awarded to a supplier at a unit price.")
+@strawberry.type(
+    description="A result (resultado): an item awarded to a supplier, how many, at what unit price."
+)
 class Award(Node):
     item_id: strawberry.Private[int]
     supplier_id: strawberry.Private[int]
-    sequence: int
-    quantity: Decimal | None
-    unit_price: Decimal | None
-    total: Decimal | None
-    awarded_on: date | None
-    status: str | None
+    sequence: int = strawberry.field(description="Its number among the item's results.")
+    quantity: Decimal | None = strawberry.field(
+        description="Units awarded (quantidade homologada)."
+    )
+    unit_price: Decimal | None = strawberry.field(
+        description="Price of one unit (valor unitário homologado), in reais."
+    )
+    total: Decimal | None = strawberry.field(
+        description="Price of them all (valor total homologado), in reais."
+    )
+    awarded_on: date | None = strawberry.field(description="Day of the result (data do resultado).")
+    status: str | None = strawberry.field(
+        description="Situation of the result as PNCP gives it, e.g. Informado, Cancelado."
+    )
 
     @classmethod
     def from_row(cls, row: Record) -> Award:
@@ -155,20 +201,36 @@ class Award(Node):
         )
 
 
-@strawberry.input(description="Procurements matching all the given conditions.")
+@strawberry.input(
+    description="Procurements matching all the conditions given; leave out what you do not need."
+)
 class ProcurementFilter:
-    agency: strawberry.ID | None = None
-    agency_cnpj: str | None = None
-    uf: UF | None = None
-    modality: Modality | None = None
-    status: ProcurementStatus | None = None
+    agency: strawberry.ID | None = strawberry.field(
+        default=None, description="The agency's ID, as this API gives it."
+    )
+    agency_cnpj: str | None = strawberry.field(
+        default=None, description="The agency's (órgão's) CNPJ, punctuation allowed."
+    )
+    uf: UF | None = strawberry.field(default=None, description="Only this state (UF).")
+    modality: Modality | None = strawberry.field(
+        default=None, description="Only this modality (modalidade), e.g. PREGAO_ELETRONICO."
+    )
+    status: ProcurementStatus | None = strawberry.field(
+        default=None, description="Only this situation (situação)."
+    )
     year: int | None = strawberry.field(default=None, description="From 1900 to 2100.")
-    published_from: date | None = None
-    published_to: date | None = None
+    published_from: date | None = strawberry.field(
+        default=None, description="Published on or after this day (YYYY-MM-DD)."
+    )
+    published_to: date | None = strawberry.field(
+        default=None, description="Published on or before this day (YYYY-MM-DD)."
+    )
     value_min: Decimal | None = strawberry.field(default=None, description="On estimated total.")
     value_max: Decimal | None = strawberry.field(default=None, description="On estimated total.")
     search: str | None = strawberry.field(
-        default=None, description="Full-text search on the object, in Portuguese (web syntax)."
+        default=None,
+        description="Words in the object (objeto), in Portuguese:"
+        ' `"óleo diesel" -gasolina` (quotes for a phrase, - to leave out).',
     )
 
     def to_where(self) -> filters.ProcurementWhere:
@@ -176,7 +238,7 @@ class ProcurementFilter:
             agency_ids=ids_of(self.agency, "Agency"),
             agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
             uf=None if self.uf is None else self.uf.value,
-            modality=None if self.modality is None else self.modality.value,
+            modality=None if self.modality is None else cast(int, self.modality.value),
             status=None if self.status is None else self.status.value,
             year=checked_year(self.year),
             published_from=self.published_from,
@@ -193,7 +255,9 @@ def procurement_where(given: ProcurementFilter | None) -> filters.ProcurementWhe
 
 @strawberry.type
 class ProcurementQueries:
-    @strawberry.field(description="Procurements, newest publication first.")
+    @strawberry.field(
+        description="Procurements (contratações, licitações) published in PNCP, newest first."
+    )
     async def procurements(
         self,
         info: Info,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -27,14 +27,23 @@ if TYPE_CHECKING:
 
 
 @from_columns
-@strawberry.type(description="A sanction in a federal register (CEIS or CNEP).")
+@strawberry.type(
+    description="A sanction (sanção) in a federal register of punished companies and people:"
+    " CEIS or CNEP."
+)
 class Sanction(Node):
-    supplier_document: str
-    register: SanctionRegister
-    starts_on: date
-    ends_on: date | None = strawberry.field(description="Null while open-ended.")
-    authority: str
-    reason: str | None
+    supplier_document: str = strawberry.field(description="CNPJ or CPF of whom it punishes.")
+    register: SanctionRegister = strawberry.field(
+        description="The register it is in: CEIS or CNEP."
+    )
+    starts_on: date = strawberry.field(description="First day in force.")
+    ends_on: date | None = strawberry.field(
+        description="Last day in force; empty while it has no end."
+    )
+    authority: str = strawberry.field(description="Who imposed it (órgão sancionador).")
+    reason: str | None = strawberry.field(
+        description="What it is, e.g. Inidoneidade para licitar e contratar."
+    )
 
     @classmethod
     def from_row(cls, row: Record) -> Sanction:
@@ -56,21 +65,25 @@ class Sanction(Node):
 @strawberry.input
 class SanctionFilter:
     supplier_document: str | None = strawberry.field(default=None, description="CNPJ or CPF.")
-    register: SanctionRegister | None = None
+    register: SanctionRegister | None = strawberry.field(
+        default=None, description="Only this register: CEIS or CNEP."
+    )
     active_on: date | None = strawberry.field(default=None, description="In force on this day.")
 
     def to_where(self) -> filters.SanctionWhere:
         document = self.supplier_document
         return filters.SanctionWhere(
             supplier_document=None if document is None else parse_document(document),
-            register=None if self.register is None else self.register.value,
+            register=None if self.register is None else cast(str, self.register.value),
             active_on=self.active_on,
         )
 
 
 @strawberry.type
 class SanctionQueries:
-    @strawberry.field
+    @strawberry.field(
+        description="Sanctions (sanções) in the federal registers CEIS and CNEP, in the order they were loaded."
+    )
     async def sanctions(
         self,
         info: Info,

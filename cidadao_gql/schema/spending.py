@@ -14,7 +14,10 @@ from cidadao_gql.schema.enums import Modality
 from cidadao_gql.schema.relay import check_page_size, encode_id
 
 
-@strawberry.enum(description="What to group contract spending by.")
+@strawberry.enum(
+    description="What to add contracts up by: agency (órgão), supplier (fornecedor), month,"
+    " modality (modalidade) or state (UF)."
+)
 class SpendingGroupBy(Enum):
     AGENCY = "AGENCY"
     SUPPLIER = "SUPPLIER"
@@ -23,14 +26,16 @@ class SpendingGroupBy(Enum):
     UF = "UF"
 
 
-@strawberry.type(description="One group of contracts: how many, and their total final value.")
+@strawberry.type(
+    description="One group of contracts: how many, and their total final value in reais."
+)
 class SpendingGroup:
     key: str = strawberry.field(
         description="Global ID for AGENCY and SUPPLIER, YYYY-MM for MONTH, enum name otherwise."
     )
     label: str = strawberry.field(description="A name for people: agency or supplier name.")
-    contract_count: int
-    total: Decimal
+    contract_count: int = strawberry.field(description="How many contracts.")
+    total: Decimal = strawberry.field(description="Sum of their final values, in reais.")
 
 
 def _group(group: SpendingGroupBy, row: Record) -> SpendingGroup:

@@ -27,7 +27,6 @@ from graphql import (
 )
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.schema import StreamResult
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -60,7 +59,6 @@ __all__ = [
     "StreamResult",
     "SubscribeMessage",
     "WebSocketDisconnected",
-    "get_graphql_ide_html",
     "to_camel_case",
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -40,23 +40,29 @@ if TYPE_CHECKING:
 SANCTIONS_SHOWN = LIST_SIZES["Supplier.sanctions"]
 
 
-@strawberry.type(description="What a supplier has been contracted for, in all.")
+@strawberry.type(description="What a supplier has been contracted for, in all its contracts.")
 class SupplierTotals:
-    contract_count: int
-    total_value: Decimal = strawberry.field(description="Sum of final values, in BRL.")
-    first_signed_on: date | None
-    last_signed_on: date | None
+    contract_count: int = strawberry.field(description="How many contracts.")
+    total_value: Decimal = strawberry.field(description="Sum of their final values, in reais.")
+    first_signed_on: date | None = strawberry.field(description="Day the first was signed.")
+    last_signed_on: date | None = strawberry.field(description="Day the latest was signed.")
 
 
 @from_columns
-@strawberry.type(description="A company (CNPJ) or person (CPF) that sells to agencies.")
+@strawberry.type(
+    description="A supplier (fornecedor): a company (CNPJ) or person (CPF) that sells to agencies."
+)
 class Supplier(Node):
     document: str = strawberry.field(description="CNPJ or CPF, digits only.")
-    kind: PersonKind
-    name: str
-    size: SupplierSize
-    legal_nature: str | None
-    registered_on: date | None = strawberry.field(description="Date of registration (CNPJ).")
+    kind: PersonKind = strawberry.field(description="Company (PJ) or person (PF).")
+    name: str = strawberry.field(description="Name (razão social, or the person's name).")
+    size: SupplierSize = strawberry.field(description="Company size (porte): ME, EPP or larger.")
+    legal_nature: str | None = strawberry.field(
+        description="Legal nature (natureza jurídica), e.g. Sociedade Empresária Limitada."
+    )
+    registered_on: date | None = strawberry.field(
+        description="Day the CNPJ was opened (data de abertura)."
+    )
 
     @classmethod
     def from_row(cls, row: Record) -> Supplier:
@@ -76,7 +82,7 @@ class Supplier(Node):
             last_signed_on=row["last_signed_on"],
         )
 
-    @strawberry.field(description="Contracts this supplier signed.")
+    @strawberry.field(description="Contracts (contratos) this supplier signed.")
     async def contracts(
         self,
         info: Info,
@@ -90,7 +96,9 @@ class Supplier(Node):
             contract_ordering(order_by), Contract.from_row,
         )  # fmt: skip
 
-    @strawberry.field(description="Items awarded to this supplier.")
+    @strawberry.field(
+        description="Procurement items this supplier won (resultados), with the unit price."
+    )
     async def awards(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Annotated[Award, strawberry.lazy("cidadao_gql.schema.procurements")]]:
@@ -117,21 +125,27 @@ class Supplier(Node):
 
 @strawberry.input
 class SupplierFilter:
-    document: str | None = strawberry.field(default=None, description="CNPJ or CPF.")
-    size: SupplierSize | None = None
+    document: str | None = strawberry.field(
+        default=None, description="CNPJ or CPF, punctuation allowed."
+    )
+    size: SupplierSize | None = strawberry.field(
+        default=None, description="Only this company size (porte)."
+    )
     search: str | None = strawberry.field(default=None, description="Part of the name.")
 
     def to_where(self) -> filters.SupplierWhere:
         return filters.SupplierWhere(
             document=None if self.document is None else parse_document(self.document),
-            size=None if self.size is None else self.size.value,
+            size=None if self.size is None else cast(str, self.size.value),
             search=search_text(self.search),
         )
 
 
 @strawberry.type
 class SupplierQueries:
-    @strawberry.field(description="Suppliers, in the order they were loaded.")
+    @strawberry.field(
+        description="Suppliers (fornecedores): who sells to agencies, in the order they were loaded."
+    )
     async def suppliers(
         self,
         info: Info,

@@ -1,24 +1,47 @@
-"""GraphiQL without a CDN. Strawberry's page loads React and GraphiQL from unpkg; where the
-browser cannot reach it (an air-gapped network, a locked-down office, this project's CI),
-the same files are installed from the npm registry (`cidadao-gql graphiql install`) and
-served from /graphiql/. unpkg serves exactly the files of the npm packages, so the page's
-integrity hashes still hold. The package list is read off Strawberry's page, so it follows
-Strawberry's upgrades.
+"""Our GraphiQL page (`graphiql.html`), without a CDN. The page names the exact npm files
+it loads (React, GraphiQL, the explorer plugin) at their unpkg addresses with integrity
+hashes; where the browser cannot reach unpkg (an air-gapped network, a locked-down office,
+this project's CI), the same files are installed from the npm registry (`cidadao-gql
+graphiql-install`) and served from /graphiql/. unpkg serves exactly the files of the npm
+packages, so the hashes still hold. The worked examples (`graphiql_examples/`, each a
+document and its variables) open as tabs on a first visit; the same documents are
+registered as trusted documents with `cidadao-gql documents register`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-from cidadao_gql.schema.strawberry_internals import get_graphql_ide_html
 from cidadao_gql.settings import Settings
 
-PAGE = get_graphql_ide_html("graphiql")
-
+HERE = Path(__file__).parent
+EXAMPLES_DIR = HERE / "graphiql_examples"
 MOUNT = "/graphiql"
+
+
+def examples(directory: Path = EXAMPLES_DIR) -> list[dict[str, str]]:
+    """The worked examples in file order, as GraphiQL tabs: {query, variables}."""
+    tabs = []
+    for document in sorted(directory.glob("*.graphql")):
+        variables = document.with_suffix(".json")
+        tab = {"query": document.read_text(encoding="utf-8")}
+        if variables.is_file():
+            tab["variables"] = variables.read_text(encoding="utf-8").strip()
+        tabs.append(tab)
+    return tabs
+
+
+def page(tabs: list[dict[str, str]]) -> str:
+    """The page with the examples in it (as JSON that no `</script>` can close early)."""
+    embedded = json.dumps(tabs, ensure_ascii=False).replace("<", "\\u003c")
+    return (HERE / "graphiql.html").read_text(encoding="utf-8").replace("/*EXAMPLES*/", embedded)
+
+
+PAGE = page(examples())
 
 
 def assets_dir(settings: Settings) -> Path:
