@@ -16,7 +16,7 @@ import pytest
 
 from cidadao_gql.data import sql as statements
 from cidadao_gql.data.db import Database, open_database
-from cidadao_gql.data.filters import ContractFilter
+from cidadao_gql.data.filters import ContractWhere
 from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.settings import Settings
 from tests.conftest import DatabaseFactory, connect
@@ -60,11 +60,11 @@ async def test_the_nested_lists_have_one_parent_far_larger_than_the_others(
 
 # Per parent column: filters with selective and broad values, on other columns.
 PARENT_FILTERS = {
-    "agency_id": [ContractFilter(uf="RR"), ContractFilter(uf="SP"),
-                  ContractFilter(value_min=Decimal(4_000_000)), ContractFilter(search="combustíveis"),
-                  ContractFilter(signed_from=date(2025, 12, 1))],
-    "supplier_id": [ContractFilter(uf="SP"), ContractFilter(modality=6),
-                    ContractFilter(value_max=Decimal(1000))],
+    "agency_id": [ContractWhere(uf="RR"), ContractWhere(uf="SP"),
+                  ContractWhere(value_min=Decimal(4_000_000)), ContractWhere(search="combustíveis"),
+                  ContractWhere(signed_from=date(2025, 12, 1))],
+    "supplier_id": [ContractWhere(uf="SP"), ContractWhere(modality=6),
+                    ContractWhere(value_max=Decimal(1000))],
 }  # fmt: skip
 
 
@@ -79,10 +79,10 @@ async def test_a_natural_key_reads_as_the_id_it_names(big_db: Database) -> None:
     suppliers = [r["p"] for r in await big_db.fetch(
         "SELECT supplier_id AS p FROM contracts GROUP BY 1 ORDER BY count(*) DESC LIMIT 3")]  # fmt: skip
     page = statements.PageRequest(5, statements.CONTRACTS.ordering("SIGNED_ON_DESC"))
-    named = ContractFilter(agency_cnpj=agency["cnpj"], value_min=Decimal(100_000))
-    by_id = ContractFilter(agency_ids=(agency["id"],), value_min=Decimal(100_000))
-    unknown = ContractFilter(agency_cnpj="00000000000000", value_min=Decimal(100_000))
-    for filters, expected in ((named, by_id), (unknown, ContractFilter(agency_ids=(0,)))):
+    named = ContractWhere(agency_cnpj=agency["cnpj"], value_min=Decimal(100_000))
+    by_id = ContractWhere(agency_ids=(agency["id"],), value_min=Decimal(100_000))
+    unknown = ContractWhere(agency_cnpj="00000000000000", value_min=Decimal(100_000))
+    for filters, expected in ((named, by_id), (unknown, ContractWhere(agency_ids=(0,)))):
         root = await statements.fetch_page(big_db, statements.CONTRACTS, filters, page)
         assert root == await statements.fetch_page(big_db, statements.CONTRACTS, expected, page)
         assert (await statements.fetch_child_pages(
