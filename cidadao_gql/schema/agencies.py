@@ -2,34 +2,48 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
+from cidadao_gql.data.statement import Filters
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
     Contract,
     ContractFilter,
     ContractOrder,
-    contract_filter,
-    contract_ordering,
+    contract_order,
+    contract_where,
 )
 from cidadao_gql.schema.enums import UF, Power, Sphere, optional
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    ChildPage,
     Connection,
     Node,
     build,
     child_connection,
     from_columns,
+    paged,
     root_connection,
 )
 
 if TYPE_CHECKING:
     from cidadao_gql.schema.procurements import Procurement, ProcurementFilter
+
+
+def _procurement_where(arguments: Mapping[str, Any]) -> Filters:
+    from cidadao_gql.schema.procurements import procurement_filter
+
+    return procurement_filter(arguments.get("filter"))
+
+
+CONTRACTS = ChildPage(sql.CONTRACTS, "agency_id", contract_order, contract_where)
+PROCUREMENTS = ChildPage(sql.PROCUREMENTS, "agency_id", "PUBLISHED_AT_DESC", _procurement_where)
 
 
 @from_columns
@@ -53,7 +67,7 @@ class Agency(Node):
             uf=optional(UF, row["uf"]),
         )
 
-    @strawberry.field(description="Contracts this agency signed.")
+    @strawberry.field(description="Contracts this agency signed.", metadata=paged(CONTRACTS))
     async def contracts(
         self,
         info: Info,
@@ -63,11 +77,14 @@ class Agency(Node):
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
-            info, sql.CONTRACTS, "agency_id", self.pk, contract_filter(filter), first, after,
-            contract_ordering(order_by), Contract.from_row,
+            info, CONTRACTS, self.pk, Contract.from_row,
+            first=first, after=after, filter=filter, order_by=order_by,
         )  # fmt: skip
 
-    @strawberry.field(description="Procurements this agency published, newest first.")
+    @strawberry.field(
+        description="Procurements this agency published, newest first.",
+        metadata=paged(PROCUREMENTS),
+    )
     async def procurements(
         self,
         info: Info,
@@ -76,11 +93,11 @@ class Agency(Node):
         filter: Annotated[ProcurementFilter, strawberry.lazy("cidadao_gql.schema.procurements")]
         | None = None,
     ) -> Connection[Annotated[Procurement, strawberry.lazy("cidadao_gql.schema.procurements")]]:
-        from cidadao_gql.schema.procurements import Procurement, procurement_filter
+        from cidadao_gql.schema.procurements import Procurement
 
         return await child_connection(
-            info, sql.PROCUREMENTS, "agency_id", self.pk, procurement_filter(filter), first,
-            after, "PUBLISHED_AT_DESC", Procurement.from_row,
+            info, PROCUREMENTS, self.pk, Procurement.from_row,
+            first=first, after=after, filter=filter,
         )  # fmt: skip
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -125,6 +126,11 @@ def contract_filter(given: ContractFilter | None) -> filters.ContractFilter:
     return (given or ContractFilter()).to_filter()
 
 
+def contract_where(arguments: Mapping[str, Any]) -> filters.ContractFilter:
+    """The filter of a contracts connection's arguments (`filter`)."""
+    return contract_filter(arguments.get("filter"))
+
+
 @strawberry.enum
 class ContractOrderField(Enum):
     SIGNED_ON = "SIGNED_ON"
@@ -142,6 +148,11 @@ class ContractOrder:
 
 def contract_ordering(order: ContractOrder | None) -> str:
     return (order or ContractOrder()).name()
+
+
+def contract_order(arguments: Mapping[str, Any]) -> str:
+    """The ordering of a contracts connection's arguments (`orderBy`)."""
+    return contract_ordering(arguments.get("order_by"))
 
 
 @strawberry.type

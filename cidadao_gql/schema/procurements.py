@@ -16,6 +16,7 @@ from cidadao_gql.schema.enums import UF, Modality, ProcurementStatus, optional
 from cidadao_gql.schema.inputs import checked_year, search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    ChildPage,
     Connection,
     Node,
     batched,
@@ -24,6 +25,7 @@ from cidadao_gql.schema.relay import (
     existing,
     from_columns,
     ids_of,
+    paged,
     root_connection,
 )
 from cidadao_gql.taxids import parse_cnpj
@@ -31,6 +33,11 @@ from cidadao_gql.taxids import parse_cnpj
 if TYPE_CHECKING:
     from cidadao_gql.schema.agencies import Agency
     from cidadao_gql.schema.suppliers import Supplier
+
+
+ITEMS = ChildPage(sql.ITEMS, "procurement_id", "NUMBER_ASC")
+CONTRACTS = ChildPage(sql.CONTRACTS, "procurement_id", "SIGNED_ON_DESC")
+AWARDS = ChildPage(sql.AWARDS, "item_id", "ID_ASC")
 
 
 @from_columns
@@ -73,23 +80,23 @@ class Procurement(Node):
 
         return Agency.from_row(existing(await info.context.loaders.agency.load(self.agency_id)))
 
-    @strawberry.field(description="Items in this procurement, by item number.")
+    @strawberry.field(
+        description="Items in this procurement, by item number.", metadata=paged(ITEMS)
+    )
     async def items(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Item]:
-        return await child_connection(
-            info, sql.ITEMS, "procurement_id", self.pk, filters.no_filters, first, after,
-            "NUMBER_ASC", Item.from_row,
-        )  # fmt: skip
+        return await child_connection(info, ITEMS, self.pk, Item.from_row, first=first, after=after)
 
-    @strawberry.field(description="Contracts signed from this procurement.")
+    @strawberry.field(
+        description="Contracts signed from this procurement.", metadata=paged(CONTRACTS)
+    )
     async def contracts(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Contract]:
         return await child_connection(
-            info, sql.CONTRACTS, "procurement_id", self.pk, filters.no_filters, first, after,
-            "SIGNED_ON_DESC", Contract.from_row,
-        )  # fmt: skip
+            info, CONTRACTS, self.pk, Contract.from_row, first=first, after=after
+        )
 
 
 @from_columns
@@ -114,14 +121,13 @@ class Item(Node):
             existing(await info.context.loaders.procurement.load(self.procurement_id))
         )
 
-    @strawberry.field(description="Results awarded for this item.")
+    @strawberry.field(description="Results awarded for this item.", metadata=paged(AWARDS))
     async def awards(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Award]:
         return await child_connection(
-            info, sql.AWARDS, "item_id", self.pk, filters.no_filters, first, after, "ID_ASC",
-            Award.from_row,
-        )  # fmt: skip
+            info, AWARDS, self.pk, Award.from_row, first=first, after=after
+        )
 
 
 @from_columns

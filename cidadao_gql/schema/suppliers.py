@@ -15,19 +15,21 @@ from cidadao_gql.schema.contracts import (
     Contract,
     ContractFilter,
     ContractOrder,
-    contract_filter,
-    contract_ordering,
+    contract_order,
+    contract_where,
 )
 from cidadao_gql.schema.costs import LIST_SIZES
 from cidadao_gql.schema.enums import PersonKind, SupplierSize
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    ChildPage,
     Connection,
     Node,
     build,
     child_connection,
     from_columns,
+    paged,
     root_connection,
 )
 from cidadao_gql.taxids import parse_document
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 
 SANCTIONS_SHOWN = LIST_SIZES["Supplier.sanctions"]
+CONTRACTS = ChildPage(sql.CONTRACTS, "supplier_id", contract_order, contract_where)
+AWARDS = ChildPage(sql.AWARDS, "supplier_id", "ID_ASC")
 
 
 @strawberry.type(description="What a supplier has been contracted for, in all.")
@@ -76,7 +80,7 @@ class Supplier(Node):
             last_signed_on=row["last_signed_on"],
         )
 
-    @strawberry.field(description="Contracts this supplier signed.")
+    @strawberry.field(description="Contracts this supplier signed.", metadata=paged(CONTRACTS))
     async def contracts(
         self,
         info: Info,
@@ -86,20 +90,19 @@ class Supplier(Node):
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
-            info, sql.CONTRACTS, "supplier_id", self.pk, contract_filter(filter), first, after,
-            contract_ordering(order_by), Contract.from_row,
+            info, CONTRACTS, self.pk, Contract.from_row,
+            first=first, after=after, filter=filter, order_by=order_by,
         )  # fmt: skip
 
-    @strawberry.field(description="Items awarded to this supplier.")
+    @strawberry.field(description="Items awarded to this supplier.", metadata=paged(AWARDS))
     async def awards(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Annotated[Award, strawberry.lazy("cidadao_gql.schema.procurements")]]:
         from cidadao_gql.schema.procurements import Award
 
         return await child_connection(
-            info, sql.AWARDS, "supplier_id", self.pk, filters.no_filters, first, after,
-            "ID_ASC", Award.from_row,
-        )  # fmt: skip
+            info, AWARDS, self.pk, Award.from_row, first=first, after=after
+        )
 
     @strawberry.field(
         description=f"CEIS/CNEP sanctions against this supplier's document (at most"
