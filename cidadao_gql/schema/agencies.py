@@ -115,9 +115,16 @@ class AgencyFilter:
         )
 
 
+def _agency_where(arguments: Mapping[str, Any]) -> Filters:
+    return (arguments.get("filter") or AgencyFilter()).to_filter()
+
+
+ALL = ChildPage(sql.AGENCIES, None, "ID_ASC", _agency_where)
+
+
 @strawberry.type
 class AgencyQueries:
-    @strawberry.field(description="Agencies, in the order they were loaded.")
+    @strawberry.field(description="Agencies, in the order they were loaded.", metadata=paged(ALL))
     async def agencies(
         self,
         info: Info,
@@ -126,6 +133,5 @@ class AgencyQueries:
         filter: AgencyFilter | None = None,
     ) -> Connection[Agency]:
         return await root_connection(
-            info, sql.AGENCIES, (filter or AgencyFilter()).to_filter(), first, after,
-            "ID_ASC", Agency.from_row,
-        )  # fmt: skip
+            info, ALL, Agency.from_row, first=first, after=after, filter=filter
+        )

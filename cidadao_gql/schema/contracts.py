@@ -17,6 +17,7 @@ from cidadao_gql.schema.enums import UF, Modality, OrderDirection, optional
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    ChildPage,
     Connection,
     Node,
     batched,
@@ -24,6 +25,7 @@ from cidadao_gql.schema.relay import (
     existing,
     from_columns,
     ids_of,
+    paged,
     root_connection,
 )
 from cidadao_gql.taxids import parse_cnpj, parse_document
@@ -155,10 +157,14 @@ def contract_order(arguments: Mapping[str, Any]) -> str:
     return contract_ordering(arguments.get("order_by"))
 
 
+CONTRACTS = ChildPage(sql.CONTRACTS, None, contract_order, contract_where)
+
+
 @strawberry.type
 class ContractQueries:
     @strawberry.field(
-        description="Contracts, newest signature first unless `orderBy` says otherwise."
+        description="Contracts, newest signature first unless `orderBy` says otherwise.",
+        metadata=paged(CONTRACTS),
     )
     async def contracts(
         self,
@@ -169,6 +175,6 @@ class ContractQueries:
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await root_connection(
-            info, sql.CONTRACTS, contract_filter(filter), first, after,
-            contract_ordering(order_by), Contract.from_row,
+            info, CONTRACTS, Contract.from_row,
+            first=first, after=after, filter=filter, order_by=order_by,
         )  # fmt: skip

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 ITEMS = ChildPage(sql.ITEMS, "procurement_id", "NUMBER_ASC")
 CONTRACTS = ChildPage(sql.CONTRACTS, "procurement_id", "SIGNED_ON_DESC")
 AWARDS = ChildPage(sql.AWARDS, "item_id", "ID_ASC")
+ALL = ChildPage(
+    sql.PROCUREMENTS, None, "PUBLISHED_AT_DESC", lambda a: procurement_filter(a.get("filter"))
+)
 
 
 @from_columns
@@ -199,7 +202,7 @@ def procurement_filter(given: ProcurementFilter | None) -> filters.ProcurementFi
 
 @strawberry.type
 class ProcurementQueries:
-    @strawberry.field(description="Procurements, newest publication first.")
+    @strawberry.field(description="Procurements, newest publication first.", metadata=paged(ALL))
     async def procurements(
         self,
         info: Info,
@@ -208,6 +211,5 @@ class ProcurementQueries:
         filter: ProcurementFilter | None = None,
     ) -> Connection[Procurement]:
         return await root_connection(
-            info, sql.PROCUREMENTS, procurement_filter(filter), first, after,
-            "PUBLISHED_AT_DESC", Procurement.from_row,
-        )  # fmt: skip
+            info, ALL, Procurement.from_row, first=first, after=after, filter=filter
+        )

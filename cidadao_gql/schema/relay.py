@@ -83,8 +83,9 @@ def rows_of(source: str) -> dict[str, Any]:
 
 def paged(source: ChildPage) -> dict[str, Any]:
     """Field metadata marking a connection resolver as plannable: it returns
-    `child_connection(info, source, self.pk, …, **its arguments)` and nothing else, so the
-    compiled path may fetch the pages of every parent of a level in one call instead."""
+    `child_connection(info, source, self.pk, …, **its arguments)` (or root_connection, for
+    a root list) and nothing else, so the compiled path may fetch the pages of every
+    parent of a level in one call instead."""
     return {PAGE: source}
 
 
@@ -252,13 +253,13 @@ def to_connection(
 
 
 async def root_connection(
-    info: Info, entity: Entity, filters: Filters, first: int, after: str | None,
-    ordering: str, make_node: Callable[[Record], T],
-) -> Connection[T]:  # fmt: skip
+    info: Info, source: ChildPage, make_node: Callable[[Record], T], **arguments: Any
+) -> Connection[T]:
+    """A page of a root list (`source` without a parent column)."""
     loaders = info.context.loaders
-    page = page_request(first, after, entity.ordering(ordering), columns_of(info))
-    rows = await loaders.page(entity, filters, page)
-    return to_connection(rows, page, make_node, lambda: loaders.count(entity, filters))
+    filters, page = source.request(arguments, columns_of(info))
+    rows = await loaders.page(source.entity, filters, page)
+    return to_connection(rows, page, make_node, lambda: loaders.count(source.entity, filters))
 
 
 def _unfiltered(arguments: Mapping[str, Any]) -> Filters:
@@ -268,13 +269,14 @@ def _unfiltered(arguments: Mapping[str, Any]) -> Filters:
 @dataclasses.dataclass(frozen=True, slots=True)
 class ChildPage:
     """A connection of a parent's children: the rows of `entity` whose `parent_column` is
-    the parent's id, filtered by `where` and ordered by `order` (an ordering's name, or
-    one computed by `order`), both from the field's arguments by their Python names. The
-    resolver answers with it (child_connection), and the compiled executor, told by the
-    field's metadata (`paged`), fetches every parent's page of a level in one call."""
+    the parent's id (None: a root list, all the rows), filtered by `where` and ordered by
+    `order` (an ordering's name, or one computed by `order`), both from the field's
+    arguments by their Python names. The resolver answers with it (child_connection,
+    root_connection), and the compiled executor, told by the field's metadata (`paged`),
+    fetches every parent's page of a level in one call."""
 
     entity: Entity
-    parent_column: str
+    parent_column: str | None
     order: str | Callable[[Mapping[str, Any]], str]
     where: Callable[[Mapping[str, Any]], Filters] = _unfiltered
 
@@ -292,6 +294,8 @@ class ChildPage:
         self, loaders: Loaders, parent_ids: Sequence[int], filters: Filters, page: PageRequest
     ) -> list[list[Record]]:
         """Every parent's page at once (up to `first + 1` rows each), in one statement."""
+        if self.parent_column is None:  # a root list: its one parent is the query
+            return [await loaders.page(self.entity, filters, page) for _ in parent_ids]
         return await sql.fetch_child_pages(
             loaders.db, self.entity, self.parent_column, parent_ids, filters=filters, page=page
         )
@@ -299,6 +303,8 @@ class ChildPage:
     async def counts(
         self, loaders: Loaders, parent_ids: Sequence[int], filters: Filters
     ) -> list[int]:
+        if self.parent_column is None:
+            return [await loaders.count(self.entity, filters) for _ in parent_ids]
         return await sql.count_children(
             loaders.db, self.entity, self.parent_column, parent_ids, filters=filters
         )
@@ -312,6 +318,7 @@ async def child_connection(
     loaders = info.context.loaders
     filters, page = source.request(arguments, columns_of(info))
     entity, column = source.entity, source.parent_column
+    assert column is not None, "a root list: root_connection"
     rows = await loaders.child_pages(entity, column, filters, page).load(parent_id)
 
     async def count() -> int:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
+from cidadao_gql.data.statement import Filters
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
     Contract,
@@ -132,9 +134,16 @@ class SupplierFilter:
         )
 
 
+def _supplier_where(arguments: Mapping[str, Any]) -> Filters:
+    return (arguments.get("filter") or SupplierFilter()).to_filter()
+
+
+ALL = ChildPage(sql.SUPPLIERS, None, "ID_ASC", _supplier_where)
+
+
 @strawberry.type
 class SupplierQueries:
-    @strawberry.field(description="Suppliers, in the order they were loaded.")
+    @strawberry.field(description="Suppliers, in the order they were loaded.", metadata=paged(ALL))
     async def suppliers(
         self,
         info: Info,
@@ -143,6 +152,5 @@ class SupplierQueries:
         filter: SupplierFilter | None = None,
     ) -> Connection[Supplier]:
         return await root_connection(
-            info, sql.SUPPLIERS, (filter or SupplierFilter()).to_filter(), first, after,
-            "ID_ASC", Supplier.from_row,
-        )  # fmt: skip
+            info, ALL, Supplier.from_row, first=first, after=after, filter=filter
+        )

@@ -1,4 +1,5 @@
-"""Connections of children as plan nodes, as relations are (relay.paged).
+"""Connections as plan nodes, as relations are (relay.paged): a parent's children, and root
+lists (one parent: the query).
 
 A connection field such as `Agency.contracts` used to be run by calling its resolver once
 per parent row: Strawberry's wrapper converting the same arguments again, an object made of
@@ -101,7 +102,10 @@ async def fetch_pages(plan: FieldPlan, parents: list[Any], run: Any) -> list[Pag
     node = plan.page
     assert node is not None
     filters, page = _request(plan, node, run)
-    ids = [p["id"] for p in parents] if node.rows else [p.pk for p in parents]
+    if node.source.parent_column is None:
+        ids = [0] * len(parents)  # a root list: its one parent is the query
+    else:
+        ids = [p["id"] for p in parents] if node.rows else [p.pk for p in parents]
     unique = list(dict.fromkeys(ids))
     try:
         groups = await node.source.pages(run.info.context.loaders, unique, filters, page)
