@@ -219,9 +219,6 @@ class Planner:
             plan = FieldPlan(key, name, details, definition, attribute, shape_of(definition.type))
             plan.parent = parent
             named = named_type(plan.shape)
-            metadata: Mapping[str, Any] = (
-                field_metadata(field_source) if field_source is not None else {}
-            )
             child_rows = child_pages = False
             if named is not None and is_leaf_type(named):
                 plan.coerce = enum_output(named, raw=rows)
@@ -230,25 +227,7 @@ class Planner:
                 plan.build = getattr(parent_class, "from_row")  # noqa: B009
             if attribute is None and field_source is not None:
                 plan.direct = plain_function(field_source)
-                source = metadata.get(ROWS)
-                if source is not None and named is not None and self._row_type(named.name):
-                    plan.row_source, child_rows = source, True
-                marked = metadata.get(BATCH)
-                if marked is not None and isinstance(named, GraphQLObjectType):
-                    if self._row_type(named.name):
-                        plan.batch, child_rows = Batch(marked[0], marked[1], None), True
-                    else:
-                        build = getattr(self.classes.get(named.name), "from_row", None)
-                        if build is None:
-                            raise _Unplannable(f"no from_row for {named.name}")
-                        plan.batch = Batch(marked[0], marked[1], build)
-                source = metadata.get(PAGE)
-                if source is not None and isinstance(named, GraphQLObjectType):
-                    convert = partial(self.convert, field_source)
-                    plan.page, plan.gather = PageNode(source, convert, rows), fetch_pages
-                    child_pages = True
-                if pages and metadata.get(COUNT):
-                    plan.gather = count_pages  # one grouped count for the level's pages
+                child_rows, child_pages = self._marked(plan, field_source, named, rows, pages)
             plan.read = self._reader(plan, parent.name, rows, name)
             if pages and plan.row_source == "edges":
                 plan.read = read_page_rows
@@ -276,6 +255,35 @@ class Planner:
             selection.fill, selection.filled = generate_fill(plans, parent.name)
         selection.settle()
         return selection
+
+    def _marked(
+        self, plan: FieldPlan, field_source: Any, named: Any, rows: bool, pages: bool
+    ) -> tuple[bool, bool]:
+        """What a resolver's metadata says the planner may do instead of calling it (read
+        rows, load a relation, fetch pages, count them); whether its values are rows, and
+        whether they are pages."""
+        metadata: Mapping[str, Any] = field_metadata(field_source)
+        child_rows = child_pages = False
+        source = metadata.get(ROWS)
+        if source is not None and named is not None and self._row_type(named.name):
+            plan.row_source, child_rows = source, True
+        marked = metadata.get(BATCH)
+        if marked is not None and isinstance(named, GraphQLObjectType):
+            if self._row_type(named.name):
+                plan.batch, child_rows = Batch(marked[0], marked[1], None), True
+            else:
+                build = getattr(self.classes.get(named.name), "from_row", None)
+                if build is None:
+                    raise _Unplannable(f"no from_row for {named.name}")
+                plan.batch = Batch(marked[0], marked[1], build)
+        source = metadata.get(PAGE)
+        if source is not None and isinstance(named, GraphQLObjectType):
+            convert = partial(self.convert, field_source)
+            plan.page, plan.gather = PageNode(source, convert, rows), fetch_pages
+            child_pages = True
+        if pages and metadata.get(COUNT):
+            plan.gather = count_pages  # one grouped count for the level's pages
+        return child_rows, child_pages
 
     def _row_type(self, name: str) -> bool:
         return self.classes.get(name) in ROW_TYPES
