@@ -1,10 +1,12 @@
 """CPU per request of the app called in process: no server, no load generator, no network
 between client and app; what a change to the request path costs or saves, in µs.
 
-    .venv/bin/python benchmarks/in_process.py [--page nested|flat|typename] [--requests N]
-        [--concurrency C] [--contracts N] [--profile]
+    .venv/bin/python benchmarks/in_process.py [--page nested|flat|typename|SHAPE|peers]
+        [--requests N] [--concurrency C] [--contracts N] [--profile]
 
-The app (compiled executor, response cache and field cache off) answers N POSTs of the
+SHAPE is one of the shapes of benchmarks/peers.py (`peers`: all nine in turn), with its
+variables naming the agency and the supplier with the most contracts. The app (compiled
+executor, response cache and field cache off) answers N POSTs of the
 page (1,000, C at a time: 8) after 50 of warm-up, on uvloop, through the whole ASGI stack;
 process CPU time per request is printed. PostgreSQL's own CPU is not in it (see
 benchmarks/compiled.py for the whole machine). `--profile` adds cProfile's top functions.
@@ -23,6 +25,7 @@ import time
 import orjson
 import uvloop
 from harness import call, database_url, lifespan, seed
+from peers import SHAPES, body_of, pick_keys
 
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
@@ -37,12 +40,26 @@ PAGES = {
 }
 
 
+async def bodies(page: str) -> dict[str, bytes]:
+    if page in PAGES:
+        return {page: orjson.dumps({"query": PAGES[page]})}
+    keys = await pick_keys()
+    shapes = [s for s in SHAPES if page in ("peers", s.name)]
+    return {s.name: body_of(s, "cidadao-gql", keys).encode() for s in shapes}
+
+
 async def measure(page: str, requests: int, concurrency: int, profile: bool) -> None:
+    for name, body in (await bodies(page)).items():
+        await measure_one(name, body, requests, concurrency, profile)
+
+
+async def measure_one(
+    page: str, body: bytes, requests: int, concurrency: int, profile: bool
+) -> None:
     env = {**os.environ, "DATABASE_URL": database_url(), "RATE_LIMIT_CAPACITY": "0",
            "LOG_LEVEL": "WARNING", "RESPONSE_CACHE_TTL": "0", "RUN_INVESTIGATIONS": "false",
            "CACHE_STRATEGY": "none", "EXECUTOR": "compiled"}  # fmt: skip
     app = create_app(Settings.from_env(env))
-    body = orjson.dumps({"query": PAGES[page]})
     async with lifespan(app) as state:
 
         async def batch(n: int) -> None:
@@ -66,7 +83,8 @@ async def measure(page: str, requests: int, concurrency: int, profile: bool) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--page", choices=sorted(PAGES), default="nested")
+    shapes = [*sorted(PAGES), *(s.name for s in SHAPES), "peers"]
+    parser.add_argument("--page", choices=shapes, default="nested")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--contracts", type=int, default=1_000_000)

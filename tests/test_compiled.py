@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 
 from cidadao_gql.data.db import Database
 from cidadao_gql.execution.schema import build_schema
+from cidadao_gql.schema import relay
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
@@ -246,3 +247,118 @@ async def test_dashboard_shapes_run_compiled_within_their_round_trips(run: Run, 
     assert _count("compiled") > before
     assert orjson.dumps(data).count(b'"id"') >= 5  # rows at every level, not empty lists
     assert await run.round_trips(query, **variables) <= statements
+
+
+# Connections of children run as plan nodes (pages.py): one fetch for all the parents of a
+# level, filled without their resolvers. Each shape below runs on both paths, byte for byte.
+PAGED = {
+    "four levels, cursors, pageInfo and totals at each": """{ agencies(first: 3) { totalCount
+      nodes { __typename name procurements(first: 3) { __typename totalCount
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor __typename }
+        edges { cursor __typename node { object items(first: 2) { totalCount
+          pageInfo { startCursor } nodes { description awards(first: 2) { totalCount
+            pageInfo { endCursor } nodes { id total supplier { name } item { number } }
+          } } } } } } } } }""",
+    "a reverse relation with a filter and an ordering": """{ suppliers(first: 5) { nodes {
+      name contracts(first: 3, orderBy: {field: VALUE, direction: ASC},
+                     filter: {valueMin: "1000"}) {
+        totalCount pageInfo { hasNextPage endCursor }
+        edges { cursor node { finalValue agency { name contracts(first: 2) {
+          nodes { number procurement { object } } } } } } } } } }""",
+    "aliases of one connection with other arguments, and fragments": """{ agencies(first: 3) {
+      nodes { ...A latest: contracts(first: 2) { ...Page }
+        oldest: contracts(first: 2, orderBy: {field: SIGNED_ON, direction: ASC}) { ...Page }
+        again: contracts(first: 2) { totalCount } } } }
+      fragment A on Agency { id procurements(first: 1) { nodes { id ... on Procurement {
+        items(first: 1) { nodes { number } } } } } }
+      fragment Page on ContractConnection { totalCount edges { cursor } nodes { number } }""",
+    "empty pages": """{ agencies(first: 3) { nodes { name contracts(first: 3,
+      filter: {valueMin: "999999999999"}) { totalCount pageInfo { hasNextPage hasPreviousPage
+      startCursor endCursor } edges { cursor } nodes { id } } } } }""",
+    "parents reached by relations": """{ contracts(first: 3) { nodes {
+      agency { contracts(first: 2) { nodes { number } } }
+      supplier { awards(first: 2) { totalCount nodes { total } } } } } }""",
+    "a parent that is an object (node), not a row": """{ node(id: "QWdlbmN5OjE=") {
+      ... on Agency { contracts(first: 2) { totalCount nodes { number } } } } }""",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PAGED))
+async def test_nested_connections_run_compiled_as_the_ordinary_path_answers(
+    run: Run, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """And no connection calls its resolver, the root's included."""
+    made: list[int] = []
+    to_connection = relay.to_connection
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(1)
+        return to_connection(*args, **kwargs)
+
+    before = {path: _count(path) for path in PATHS}
+    data = await run.data(PAGED[name])  # both paths, byte for byte
+    assert b'":[{' in orjson.dumps(data)  # some list has rows
+    monkeypatch.setattr(relay, "to_connection", counted)
+    await run.execute(PAGED[name], {})
+    assert made == []
+    after = {path: _count(path) - before[path] for path in PATHS}
+    assert after == {"compiled": 2, "fallback": 0, "ordinary": 1}, after
+
+
+NESTED_VARIABLES = """query Paged($n: Int!, $after: String, $uf: UF, $deep: Boolean!) {
+  agencies(first: 3) { nodes { name
+    contracts(first: $n, after: $after, filter: {uf: $uf}) { totalCount
+      pageInfo { hasNextPage hasPreviousPage endCursor }
+      nodes { number supplier @include(if: $deep) { name contracts(first: $n) { totalCount } } } }
+  } } }"""
+
+
+async def test_nested_connections_take_variables_cursors_and_directives(run: Run) -> None:
+    first = await run.data(NESTED_VARIABLES, n=2, after=None, uf=None, deep=True)
+    cursor = first["agencies"]["nodes"][0]["contracts"]["pageInfo"]["endCursor"]
+    assert cursor is not None
+    for variables in ({"n": 2, "after": cursor, "uf": None, "deep": False},
+                      {"n": 3, "after": None, "uf": "SP", "deep": True},
+                      {"n": 1, "after": cursor, "uf": "MG", "deep": True}):  # fmt: skip
+        before = _count("fallback")
+        data = await run.data(NESTED_VARIABLES, **variables)
+        assert _count("fallback") == before
+        pages = [agency["contracts"] for agency in data["agencies"]["nodes"]]
+        assert all(p["pageInfo"]["hasPreviousPage"] == (variables["after"] is not None)
+                   for p in pages)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code"),
+    [("first: 0", "INVALID_PAGE_SIZE"), ('after: "garbage"', "INVALID_CURSOR"),
+     ('filter: {supplier: "not-an-id"}', "INVALID_ID")],
+)  # fmt: skip
+async def test_bad_arguments_of_a_nested_connection_answer_as_the_ordinary_path(
+    run: Run, arguments: str, code: str
+) -> None:
+    """The ordinary path's error, with its path (a fallback; the null propagates up)."""
+    query = f"{{ agencies(first: 2) {{ nodes {{ name contracts({arguments}) {{ nodes {{ id }} }} }} }} }}"
+    before = _count("fallback")
+    result = await run(query)  # both paths, byte for byte
+    assert _count("fallback") - before == 1
+    assert result.errors[0].formatted["extensions"]["code"] == code
+    assert result.errors[0].formatted["path"] == ["agencies", "nodes", 0, "contracts"]
+
+
+async def test_a_level_above_a_nested_connection_selects_only_what_it_reads(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parents stay rows: the agencies' statement reads their ids and names, not every
+    column, and the contracts' reads their number and the keyset's columns."""
+    sent: list[str] = []
+    fetch = run.db.fetch
+
+    async def spy(sql: str, *args: Any) -> Any:
+        sent.append(" ".join(sql.split()))
+        return await fetch(sql, *args)
+
+    monkeypatch.setattr(run.db, "fetch", spy)
+    await run.execute("{ agencies(first: 2) { nodes { name contracts(first: 2) { nodes { number } } } } }", {})  # fmt: skip
+    agencies, contracts = sent
+    assert agencies.startswith("SELECT t.id, t.name FROM agencies t")
+    assert "SELECT t.id, t.number, t.signed_on FROM contracts t" in contracts

@@ -60,6 +60,7 @@ from cidadao_gql.schema.strawberry_internals import (
     OperationType,
     PreExecutionError,
     StreamResult,
+    argument_converter,
     classes_of,
     graphql_schema,
     patch_is_one_of,
@@ -125,8 +126,9 @@ class Schema(strawberry.Schema):
         self.compiled: compiled.Executor | None = None
         if settings.executor == "compiled" and not settings.persisted_queries_only:
             planner = compiled.Planner(
-                graphql_schema(self), rules, settings.max_tokens, classes_of(self)
-            )
+                graphql_schema(self), rules, settings.max_tokens, classes_of(self),
+                argument_converter(self),
+            )  # fmt: skip
             self.compiled = compiled.Executor(planner)
 
     async def execute(

@@ -2,34 +2,48 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
+from cidadao_gql.data.statement import Filters
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
     Contract,
     ContractFilter,
     ContractOrder,
-    contract_ordering,
-    contract_where,
+    contract_order,
+    where_of_contracts,
 )
 from cidadao_gql.schema.enums import UF, Power, Sphere, optional
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    ChildPage,
     Connection,
     Node,
     build,
     child_connection,
     from_columns,
+    paged,
     root_connection,
 )
 
 if TYPE_CHECKING:
     from cidadao_gql.schema.procurements import Procurement, ProcurementFilter
+
+
+def _procurement_where(arguments: Mapping[str, Any]) -> Filters:
+    from cidadao_gql.schema.procurements import procurement_where
+
+    return procurement_where(arguments.get("filter"))
+
+
+CONTRACTS = ChildPage(sql.CONTRACTS, "agency_id", contract_order, where_of_contracts)
+PROCUREMENTS = ChildPage(sql.PROCUREMENTS, "agency_id", "PUBLISHED_AT_DESC", _procurement_where)
 
 
 @from_columns
@@ -60,7 +74,9 @@ class Agency(Node):
             uf=optional(UF, row["uf"]),
         )
 
-    @strawberry.field(description="Contracts (contratos) this agency signed.")
+    @strawberry.field(
+        description="Contracts (contratos) this agency signed.", metadata=paged(CONTRACTS)
+    )
     async def contracts(
         self,
         info: Info,
@@ -70,12 +86,13 @@ class Agency(Node):
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
-            info, sql.CONTRACTS, "agency_id", self.pk, contract_where(filter), first, after,
-            contract_ordering(order_by), Contract.from_row,
+            info, CONTRACTS, self.pk, Contract.from_row,
+            first=first, after=after, filter=filter, order_by=order_by,
         )  # fmt: skip
 
     @strawberry.field(
-        description="Procurements (contratações, licitações) this agency published, newest first."
+        description="Procurements (contratações, licitações) this agency published, newest first.",
+        metadata=paged(PROCUREMENTS),
     )
     async def procurements(
         self,
@@ -85,11 +102,11 @@ class Agency(Node):
         filter: Annotated[ProcurementFilter, strawberry.lazy("cidadao_gql.schema.procurements")]
         | None = None,
     ) -> Connection[Annotated[Procurement, strawberry.lazy("cidadao_gql.schema.procurements")]]:
-        from cidadao_gql.schema.procurements import Procurement, procurement_where
+        from cidadao_gql.schema.procurements import Procurement
 
         return await child_connection(
-            info, sql.PROCUREMENTS, "agency_id", self.pk, procurement_where(filter), first,
-            after, "PUBLISHED_AT_DESC", Procurement.from_row,
+            info, PROCUREMENTS, self.pk, Procurement.from_row,
+            first=first, after=after, filter=filter,
         )  # fmt: skip
 
 
@@ -107,10 +124,18 @@ class AgencyFilter:
         )
 
 
+def _agency_where(arguments: Mapping[str, Any]) -> Filters:
+    return (arguments.get("filter") or AgencyFilter()).to_where()
+
+
+ALL = ChildPage(sql.AGENCIES, None, "ID_ASC", _agency_where)
+
+
 @strawberry.type
 class AgencyQueries:
     @strawberry.field(
-        description="Agencies (órgãos): the public bodies that buy, in the order they were loaded."
+        description="Agencies (órgãos): the public bodies that buy, in the order they were loaded.",
+        metadata=paged(ALL),
     )
     async def agencies(
         self,
@@ -120,6 +145,5 @@ class AgencyQueries:
         filter: AgencyFilter | None = None,
     ) -> Connection[Agency]:
         return await root_connection(
-            info, sql.AGENCIES, (filter or AgencyFilter()).to_where(), first, after,
-            "ID_ASC", Agency.from_row,
-        )  # fmt: skip
+            info, ALL, Agency.from_row, first=first, after=after, filter=filter
+        )

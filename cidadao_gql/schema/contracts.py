@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
@@ -16,6 +17,7 @@ from cidadao_gql.schema.enums import UF, Modality, OrderDirection, optional
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    ChildPage,
     Connection,
     Node,
     batched,
@@ -23,6 +25,7 @@ from cidadao_gql.schema.relay import (
     existing,
     from_columns,
     ids_of,
+    paged,
     root_connection,
 )
 from cidadao_gql.taxids import parse_cnpj, parse_document
@@ -160,6 +163,11 @@ def contract_where(given: ContractFilter | None) -> filters.ContractWhere:
     return (given or ContractFilter()).to_where()
 
 
+def where_of_contracts(arguments: Mapping[str, Any]) -> filters.ContractWhere:
+    """The filter of a contracts connection's arguments (`filter`)."""
+    return contract_where(arguments.get("filter"))
+
+
 @strawberry.enum
 class ContractOrderField(Enum):
     SIGNED_ON = "SIGNED_ON"
@@ -179,10 +187,19 @@ def contract_ordering(order: ContractOrder | None) -> str:
     return (order or ContractOrder()).name()
 
 
+def contract_order(arguments: Mapping[str, Any]) -> str:
+    """The ordering of a contracts connection's arguments (`orderBy`)."""
+    return contract_ordering(arguments.get("order_by"))
+
+
+CONTRACTS = ChildPage(sql.CONTRACTS, None, contract_order, where_of_contracts)
+
+
 @strawberry.type
 class ContractQueries:
     @strawberry.field(
-        description="Contracts (contratos), newest signature first unless `orderBy` says otherwise."
+        description="Contracts (contratos), newest signature first unless `orderBy` says otherwise.",
+        metadata=paged(CONTRACTS),
     )
     async def contracts(
         self,
@@ -193,6 +210,6 @@ class ContractQueries:
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await root_connection(
-            info, sql.CONTRACTS, contract_where(filter), first, after,
-            contract_ordering(order_by), Contract.from_row,
+            info, CONTRACTS, Contract.from_row,
+            first=first, after=after, filter=filter, order_by=order_by,
         )  # fmt: skip

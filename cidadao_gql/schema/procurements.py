@@ -16,6 +16,7 @@ from cidadao_gql.schema.enums import UF, Modality, ProcurementStatus, optional
 from cidadao_gql.schema.inputs import checked_year, search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    ChildPage,
     Connection,
     Node,
     batched,
@@ -24,6 +25,7 @@ from cidadao_gql.schema.relay import (
     existing,
     from_columns,
     ids_of,
+    paged,
     root_connection,
 )
 from cidadao_gql.taxids import parse_cnpj
@@ -31,6 +33,14 @@ from cidadao_gql.taxids import parse_cnpj
 if TYPE_CHECKING:
     from cidadao_gql.schema.agencies import Agency
     from cidadao_gql.schema.suppliers import Supplier
+
+
+ITEMS = ChildPage(sql.ITEMS, "procurement_id", "NUMBER_ASC")
+CONTRACTS = ChildPage(sql.CONTRACTS, "procurement_id", "SIGNED_ON_DESC")
+AWARDS = ChildPage(sql.AWARDS, "item_id", "ID_ASC")
+ALL = ChildPage(
+    sql.PROCUREMENTS, None, "PUBLISHED_AT_DESC", lambda a: procurement_where(a.get("filter"))
+)
 
 
 @from_columns
@@ -96,23 +106,24 @@ class Procurement(Node):
 
         return Agency.from_row(existing(await info.context.loaders.agency.load(self.agency_id)))
 
-    @strawberry.field(description="What is being bought, item by item (itens), by item number.")
+    @strawberry.field(
+        description="What is being bought, item by item (itens), by item number.",
+        metadata=paged(ITEMS),
+    )
     async def items(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Item]:
-        return await child_connection(
-            info, sql.ITEMS, "procurement_id", self.pk, filters.no_filters, first, after,
-            "NUMBER_ASC", Item.from_row,
-        )  # fmt: skip
+        return await child_connection(info, ITEMS, self.pk, Item.from_row, first=first, after=after)
 
-    @strawberry.field(description="Contracts (contratos) signed from this procurement.")
+    @strawberry.field(
+        description="Contracts (contratos) signed from this procurement.", metadata=paged(CONTRACTS)
+    )
     async def contracts(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Contract]:
         return await child_connection(
-            info, sql.CONTRACTS, "procurement_id", self.pk, filters.no_filters, first, after,
-            "SIGNED_ON_DESC", Contract.from_row,
-        )  # fmt: skip
+            info, CONTRACTS, self.pk, Contract.from_row, first=first, after=after
+        )
 
 
 @from_columns
@@ -149,15 +160,15 @@ class Item(Node):
         )
 
     @strawberry.field(
-        description="Who won this item, how many and at what unit price (resultados)."
+        description="Who won this item, how many and at what unit price (resultados).",
+        metadata=paged(AWARDS),
     )
     async def awards(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[Award]:
         return await child_connection(
-            info, sql.AWARDS, "item_id", self.pk, filters.no_filters, first, after, "ID_ASC",
-            Award.from_row,
-        )  # fmt: skip
+            info, AWARDS, self.pk, Award.from_row, first=first, after=after
+        )
 
 
 @from_columns
@@ -256,7 +267,8 @@ def procurement_where(given: ProcurementFilter | None) -> filters.ProcurementWhe
 @strawberry.type
 class ProcurementQueries:
     @strawberry.field(
-        description="Procurements (contratações, licitações) published in PNCP, newest first."
+        description="Procurements (contratações, licitações) published in PNCP, newest first.",
+        metadata=paged(ALL),
     )
     async def procurements(
         self,
@@ -266,6 +278,5 @@ class ProcurementQueries:
         filter: ProcurementFilter | None = None,
     ) -> Connection[Procurement]:
         return await root_connection(
-            info, sql.PROCUREMENTS, procurement_where(filter), first, after,
-            "PUBLISHED_AT_DESC", Procurement.from_row,
-        )  # fmt: skip
+            info, ALL, Procurement.from_row, first=first, after=after, filter=filter
+        )

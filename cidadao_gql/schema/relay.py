@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cache
 from typing import Any, Generic, TypeVar
 
 import orjson
 import strawberry
 
+from cidadao_gql.data import sql
 from cidadao_gql.data.columns import read_key
 from cidadao_gql.data.db import Record
+from cidadao_gql.data.filters import no_filters
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.data.sql import Entity, Ordering, PageRequest
 from cidadao_gql.data.statement import Filters
 from cidadao_gql.errors import InvalidCursor, InvalidId, InvalidPageSize
@@ -60,6 +63,8 @@ def ids_of(global_id: str | None, type_name: str) -> tuple[int, ...]:
 # they describe, so that schema modules need not import the executor.
 BATCH = "cidadao_gql.compiled.batch"
 ROWS = "cidadao_gql.compiled.rows"
+PAGE = "cidadao_gql.compiled.page"
+COUNT = "cidadao_gql.compiled.count"
 ROW_TYPES: set[type] = set()
 
 
@@ -74,6 +79,14 @@ def rows_of(source: str) -> dict[str, Any]:
     """Field metadata: the objects this field returns are made from rows the compiled
     path may take as they are: `self.row` ("row") or the rows of `self.edges` ("edges")."""
     return {ROWS: source}
+
+
+def paged(source: ChildPage) -> dict[str, Any]:
+    """Field metadata marking a connection resolver as plannable: it returns
+    `child_connection(info, source, self.pk, …, **its arguments)` (or root_connection, for
+    a root list) and nothing else, so the compiled path may fetch the pages of every
+    parent of a level in one call instead."""
+    return {PAGE: source}
 
 
 def from_columns(cls: type[T]) -> type[T]:
@@ -215,6 +228,7 @@ class Connection(Generic[T]):
         # Specialized connections copy this field before the schema is built, so the
         # weight goes here rather than through apply_cost_directives.
         directives=[Cost(weight=str(FIELD_COSTS["*.totalCount"]))],
+        metadata={COUNT: True},
     )
     async def total_count(self) -> int:
         return await self.counter()
@@ -239,26 +253,76 @@ def to_connection(
 
 
 async def root_connection(
-    info: Info, entity: Entity, filters: Filters, first: int, after: str | None,
-    ordering: str, make_node: Callable[[Record], T],
-) -> Connection[T]:  # fmt: skip
+    info: Info, source: ChildPage, make_node: Callable[[Record], T], **arguments: Any
+) -> Connection[T]:
+    """A page of a root list (`source` without a parent column)."""
     loaders = info.context.loaders
-    page = page_request(first, after, entity.ordering(ordering), columns_of(info))
-    rows = await loaders.page(entity, filters, page)
-    return to_connection(rows, page, make_node, lambda: loaders.count(entity, filters))
+    filters, page = source.request(arguments, columns_of(info))
+    rows = await loaders.page(source.entity, filters, page)
+    return to_connection(rows, page, make_node, lambda: loaders.count(source.entity, filters))
+
+
+def _unfiltered(arguments: Mapping[str, Any]) -> Filters:
+    return no_filters
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChildPage:
+    """A connection of a parent's children: the rows of `entity` whose `parent_column` is
+    the parent's id (None: a root list, all the rows), filtered by `where` and ordered by
+    `order` (an ordering's name, or one computed by `order`), both from the field's
+    arguments by their Python names. The resolver answers with it (child_connection,
+    root_connection), and the compiled executor, told by the field's metadata (`paged`),
+    fetches every parent's page of a level in one call."""
+
+    entity: Entity
+    parent_column: str | None
+    order: str | Callable[[Mapping[str, Any]], str]
+    where: Callable[[Mapping[str, Any]], Filters] = _unfiltered
+
+    def request(
+        self, arguments: Mapping[str, Any], columns: frozenset[str] | None
+    ) -> tuple[Filters, PageRequest]:
+        """The filters and the page the arguments ask for; a domain error if they are bad."""
+        filters = self.where(arguments)
+        order = self.order if isinstance(self.order, str) else self.order(arguments)
+        first = arguments.get("first", DEFAULT_PAGE)
+        page = page_request(first, arguments.get("after"), self.entity.ordering(order), columns)
+        return filters, page
+
+    async def pages(
+        self, loaders: Loaders, parent_ids: Sequence[int], filters: Filters, page: PageRequest
+    ) -> list[list[Record]]:
+        """Every parent's page at once (up to `first + 1` rows each), in one statement."""
+        if self.parent_column is None:  # a root list: its one parent is the query
+            return [await loaders.page(self.entity, filters, page) for _ in parent_ids]
+        return await sql.fetch_child_pages(
+            loaders.db, self.entity, self.parent_column, parent_ids, filters=filters, page=page
+        )
+
+    async def counts(
+        self, loaders: Loaders, parent_ids: Sequence[int], filters: Filters
+    ) -> list[int]:
+        if self.parent_column is None:
+            return [await loaders.count(self.entity, filters) for _ in parent_ids]
+        return await sql.count_children(
+            loaders.db, self.entity, self.parent_column, parent_ids, filters=filters
+        )
 
 
 async def child_connection(
-    info: Info, entity: Entity, parent_column: str, parent_id: int, filters: Filters,
-    first: int, after: str | None, ordering: str, make_node: Callable[[Record], T],
+    info: Info, source: ChildPage, parent_id: int, make_node: Callable[[Record], T],
+    **arguments: Any,
 ) -> Connection[T]:  # fmt: skip
     """A page of a parent's children; sibling parents share one batched statement."""
     loaders = info.context.loaders
-    page = page_request(first, after, entity.ordering(ordering), columns_of(info))
-    rows = await loaders.child_pages(entity, parent_column, filters, page).load(parent_id)
+    filters, page = source.request(arguments, columns_of(info))
+    entity, column = source.entity, source.parent_column
+    assert column is not None, "a root list: root_connection"
+    rows = await loaders.child_pages(entity, column, filters, page).load(parent_id)
 
     async def count() -> int:
-        total: int = await loaders.child_counts(entity, parent_column, filters).load(parent_id)
+        total: int = await loaders.child_counts(entity, column, filters).load(parent_id)
         return total
 
     return to_connection(rows, page, make_node, count)

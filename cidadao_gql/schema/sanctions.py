@@ -13,11 +13,13 @@ from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.enums import SanctionRegister
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    ChildPage,
     Connection,
     Node,
     batched,
     build,
     from_columns,
+    paged,
     root_connection,
 )
 from cidadao_gql.taxids import parse_document
@@ -79,10 +81,16 @@ class SanctionFilter:
         )
 
 
+ALL = ChildPage(
+    sql.SANCTIONS, None, "ID_ASC", lambda a: (a.get("filter") or SanctionFilter()).to_where()
+)
+
+
 @strawberry.type
 class SanctionQueries:
     @strawberry.field(
-        description="Sanctions (sanções) in the federal registers CEIS and CNEP, in the order they were loaded."
+        description="Sanctions (sanções) in the federal registers CEIS and CNEP, in the order they were loaded.",
+        metadata=paged(ALL),
     )
     async def sanctions(
         self,
@@ -92,6 +100,5 @@ class SanctionQueries:
         filter: SanctionFilter | None = None,
     ) -> Connection[Sanction]:
         return await root_connection(
-            info, sql.SANCTIONS, (filter or SanctionFilter()).to_where(), first, after,
-            "ID_ASC", Sanction.from_row,
-        )  # fmt: skip
+            info, ALL, Sanction.from_row, first=first, after=after, filter=filter
+        )

@@ -37,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
+from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import StrawberryList, StrawberryObjectDefinition, get_object_definition
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.field import StrawberryField
@@ -152,6 +153,21 @@ def classes_of(schema: strawberry.Schema) -> dict[type, str]:
                 continue
             found.setdefault(origin, name)
     return found
+
+
+def argument_converter(
+    schema: strawberry.Schema,
+) -> Callable[[StrawberryField, dict[str, Any]], dict[str, Any]]:
+    """What Strawberry's resolver wrapper does to a field's arguments before each call:
+    from graphql-core's values (by GraphQL name) to the resolver's (by Python name, input
+    objects made into their classes). The compiled executor does it once per plan and set
+    of variables instead of once per parent."""
+    config, registry = schema.config, schema.schema_converter.scalar_registry
+
+    def convert(field: StrawberryField, values: dict[str, Any]) -> dict[str, Any]:
+        return convert_arguments(values, field.arguments, scalar_registry=registry, config=config)
+
+    return convert
 
 
 def field_python_name(field: StrawberryField) -> str:

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
 from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
+from cidadao_gql.data.statement import Filters
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
     Contract,
     ContractFilter,
     ContractOrder,
-    contract_ordering,
-    contract_where,
+    contract_order,
+    where_of_contracts,
 )
 from cidadao_gql.schema.cost_tables import LIST_SIZES
 from cidadao_gql.schema.enums import PersonKind, SupplierSize
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    ChildPage,
     Connection,
     Node,
     build,
     child_connection,
     from_columns,
+    paged,
     root_connection,
 )
 from cidadao_gql.taxids import parse_document
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
 
 
 SANCTIONS_SHOWN = LIST_SIZES["Supplier.sanctions"]
+CONTRACTS = ChildPage(sql.CONTRACTS, "supplier_id", contract_order, where_of_contracts)
+AWARDS = ChildPage(sql.AWARDS, "supplier_id", "ID_ASC")
 
 
 @strawberry.type(description="What a supplier has been contracted for, in all its contracts.")
@@ -82,7 +88,9 @@ class Supplier(Node):
             last_signed_on=row["last_signed_on"],
         )
 
-    @strawberry.field(description="Contracts (contratos) this supplier signed.")
+    @strawberry.field(
+        description="Contracts (contratos) this supplier signed.", metadata=paged(CONTRACTS)
+    )
     async def contracts(
         self,
         info: Info,
@@ -92,12 +100,13 @@ class Supplier(Node):
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
-            info, sql.CONTRACTS, "supplier_id", self.pk, contract_where(filter), first, after,
-            contract_ordering(order_by), Contract.from_row,
+            info, CONTRACTS, self.pk, Contract.from_row,
+            first=first, after=after, filter=filter, order_by=order_by,
         )  # fmt: skip
 
     @strawberry.field(
-        description="Procurement items this supplier won (resultados), with the unit price."
+        description="Procurement items this supplier won (resultados), with the unit price.",
+        metadata=paged(AWARDS),
     )
     async def awards(
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
@@ -105,9 +114,8 @@ class Supplier(Node):
         from cidadao_gql.schema.procurements import Award
 
         return await child_connection(
-            info, sql.AWARDS, "supplier_id", self.pk, filters.no_filters, first, after,
-            "ID_ASC", Award.from_row,
-        )  # fmt: skip
+            info, AWARDS, self.pk, Award.from_row, first=first, after=after
+        )
 
     @strawberry.field(
         description=f"CEIS/CNEP sanctions against this supplier's document (at most"
@@ -141,10 +149,18 @@ class SupplierFilter:
         )
 
 
+def _supplier_where(arguments: Mapping[str, Any]) -> Filters:
+    return (arguments.get("filter") or SupplierFilter()).to_where()
+
+
+ALL = ChildPage(sql.SUPPLIERS, None, "ID_ASC", _supplier_where)
+
+
 @strawberry.type
 class SupplierQueries:
     @strawberry.field(
-        description="Suppliers (fornecedores): who sells to agencies, in the order they were loaded."
+        description="Suppliers (fornecedores): who sells to agencies, in the order they were loaded.",
+        metadata=paged(ALL),
     )
     async def suppliers(
         self,
@@ -154,6 +170,5 @@ class SupplierQueries:
         filter: SupplierFilter | None = None,
     ) -> Connection[Supplier]:
         return await root_connection(
-            info, sql.SUPPLIERS, (filter or SupplierFilter()).to_where(), first, after,
-            "ID_ASC", Supplier.from_row,
-        )  # fmt: skip
+            info, ALL, Supplier.from_row, first=first, after=after, filter=filter
+        )

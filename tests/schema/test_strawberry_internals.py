@@ -171,6 +171,31 @@ def test_a_fields_python_name_metadata_and_directives() -> None:
     assert list(field.directives) == ["marker"]
 
 
+@strawberry.input
+class Window:
+    from_year: int = 2000
+
+
+@strawberry.type
+class Windowed:
+    @strawberry.field
+    def count(self, first_count: int = 1, window: Window | None = None) -> int:
+        return first_count
+
+
+def test_arguments_convert_as_the_resolver_wrapper_converts_them() -> None:
+    """By Python name, input objects made into their classes, absent ones left out."""
+    built = strawberry.Schema(query=Windowed)
+    query = internals.graphql_schema(built).query_type
+    assert query is not None
+    field = internals.strawberry_field(query.fields["count"])
+    assert field is not None
+    convert = internals.argument_converter(built)
+    converted = convert(field, {"firstCount": 3, "window": {"fromYear": 2020}})
+    assert converted == {"first_count": 3, "window": Window(from_year=2020)}
+    assert convert(field, {"firstCount": 2}) == {"first_count": 2}
+
+
 def test_the_transport_ws_handler_keeps_what_we_read() -> None:
     """Set in its __init__: the operations by id, whether `connection_ack` went out, and the
     view's cap on operations."""

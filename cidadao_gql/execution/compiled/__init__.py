@@ -11,9 +11,11 @@ fragments are merged and directives applied, and then runs it level by level:
 - a relation marked plannable (relay.batched) calls its DataLoader's batch function once
   for every parent row of the level, through the same cache tiers; the run remembers what
   it loaded, by key, for the levels below;
+- a connection marked plannable (relay.paged) fetches the pages of every parent of the
+  level in one call, its arguments converted once per plan and set of variables, and its
+  edges, page info and cursors are read from the rows only when selected (`pages`);
 - any other field with a resolver calls that same resolver (with the same argument
-  coercion), for every parent object of the level at once, so the DataLoaders behind child
-  connections make one batched load per level;
+  coercion), for every parent object of the level at once;
 - values are completed as graphql-core completes them (`coerce_output_value` of scalars and
   enums, lists, `__typename`, the runtime type of an interface), into plain dicts in field
   order, which the view encodes with orjson.

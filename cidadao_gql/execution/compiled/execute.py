@@ -143,6 +143,9 @@ class Executor:
             elif plan.batch is not None:
                 awaiting.append(self._batch(plan, plan.batch, parents, run))
                 finish.append(partial(resolved.__setitem__, index))
+            elif plan.gather is not None:  # pages of children and their counts
+                awaiting.append(plan.gather(plan, parents, run))
+                finish.append(partial(resolved.__setitem__, index))
             else:
                 try:  # an explicit null for an argument with a default, say: a field error
                     arguments = (

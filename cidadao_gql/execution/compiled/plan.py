@@ -34,9 +34,11 @@ from graphql.execution.values import VariableValues
 from graphql.language import VariableNode, Visitor, visit
 
 from cidadao_gql.errors import Unplannable
+from cidadao_gql.execution.compiled.pages import count_pages, fetch_pages, read_page_rows
 from cidadao_gql.execution.compiled.selection import (
     Batch,
     FieldPlan,
+    PageNode,
     Selection,
     enum_output,
     generate_fill,
@@ -48,7 +50,7 @@ from cidadao_gql.execution.compiled.selection import (
     read_node_ids,
     shape_of,
 )
-from cidadao_gql.schema.relay import BATCH, ROW_TYPES, ROWS, Node
+from cidadao_gql.schema.relay import BATCH, COUNT, PAGE, ROW_TYPES, ROWS, Node
 from cidadao_gql.schema.strawberry_internals import (
     field_metadata,
     field_python_name,
@@ -72,6 +74,8 @@ class Price:
     requested: int
     weigh: Callable[[GraphQLObjectType, FieldPlan], int]
     weights: dict[int, int] = field(default_factory=dict)
+    # Fields' arguments as their fetches take them (pages.PageNode), by FieldPlan id.
+    arguments: dict[int, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -100,9 +104,11 @@ class Planner:
         rules: Sequence[type[ASTValidationRule]],
         max_tokens: int,
         types_by_class: dict[type, str],
+        convert: Callable[[Any, dict[str, Any]], dict[str, Any]],
         max_plans: int = 1024,
     ) -> None:
         self.schema = schema
+        self.convert = convert  # a field's arguments as its resolver is given them
         self.rules = rules
         self.max_tokens = max_tokens
         self.types_by_class = types_by_class
@@ -190,9 +196,11 @@ class Planner:
         variables: VariableValues,
         operation: OperationDefinitionNode,
         rows: bool = False,
+        pages: bool = False,
     ) -> Selection:
         """Plans of a selection on `parent`, whose values at run time are its rows
-        (`rows`: a row type's records, see relay.from_columns) or its objects."""
+        (`rows`: a row type's records, see relay.from_columns), pages (`pages`: a
+        connection's, see pages.Page) or its objects."""
         plans = []
         parent_class = self.classes.get(parent.name)
         for key, details in grouped.items():
@@ -212,10 +220,7 @@ class Planner:
             plan = FieldPlan(key, name, details, definition, attribute, shape_of(definition.type))
             plan.parent = parent
             named = named_type(plan.shape)
-            metadata: Mapping[str, Any] = (
-                field_metadata(field_source) if field_source is not None else {}
-            )
-            child_rows = False
+            child_rows = child_pages = False
             if named is not None and is_leaf_type(named):
                 plan.coerce = enum_output(named, raw=rows)
             if rows:
@@ -223,26 +228,18 @@ class Planner:
                 plan.build = getattr(parent_class, "from_row")  # noqa: B009
             if attribute is None and field_source is not None:
                 plan.direct = plain_function(field_source)
-                source = metadata.get(ROWS)
-                if source is not None and named is not None and self._row_type(named.name):
-                    plan.row_source, child_rows = source, True
-                marked = metadata.get(BATCH)
-                if marked is not None and isinstance(named, GraphQLObjectType):
-                    if self._row_type(named.name):
-                        plan.batch, child_rows = Batch(marked[0], marked[1], None), True
-                    else:
-                        build = getattr(self.classes.get(named.name), "from_row", None)
-                        if build is None:
-                            raise Unplannable(f"no from_row for {named.name}")
-                        plan.batch = Batch(marked[0], marked[1], build)
+                child_rows, child_pages = self._marked(plan, field_source, named, rows, pages)
             plan.read = self._reader(plan, parent.name, rows, name)
+            if pages and plan.row_source == "edges":
+                plan.read = read_page_rows
             if isinstance(named, GraphQLObjectType):
                 sub = collect_subfields(
                     self.schema, fragments, variables, operation, named, details
                 )
                 plan.children = self._fields(
-                    named, sub.grouped_field_set, fragments, variables, operation, child_rows
-                )
+                    named, sub.grouped_field_set, fragments, variables, operation, child_rows,
+                    child_pages,
+                )  # fmt: skip
                 plan.columns = node_columns(plan.children)
             elif named is not None and is_abstract_type(named):
                 plan.by_runtime_type = {}
@@ -260,6 +257,35 @@ class Planner:
         selection.settle()
         return selection
 
+    def _marked(
+        self, plan: FieldPlan, field_source: Any, named: Any, rows: bool, pages: bool
+    ) -> tuple[bool, bool]:
+        """What a resolver's metadata says the planner may do instead of calling it (read
+        rows, load a relation, fetch pages, count them); whether its values are rows, and
+        whether they are pages."""
+        metadata: Mapping[str, Any] = field_metadata(field_source)
+        child_rows = child_pages = False
+        source = metadata.get(ROWS)
+        if source is not None and named is not None and self._row_type(named.name):
+            plan.row_source, child_rows = source, True
+        marked = metadata.get(BATCH)
+        if marked is not None and isinstance(named, GraphQLObjectType):
+            if self._row_type(named.name):
+                plan.batch, child_rows = Batch(marked[0], marked[1], None), True
+            else:
+                build = getattr(self.classes.get(named.name), "from_row", None)
+                if build is None:
+                    raise Unplannable(f"no from_row for {named.name}")
+                plan.batch = Batch(marked[0], marked[1], build)
+        source = metadata.get(PAGE)
+        if source is not None and isinstance(named, GraphQLObjectType):
+            convert = partial(self.convert, field_source)
+            plan.page, plan.gather = PageNode(source, convert, rows), fetch_pages
+            child_pages = True
+        if pages and metadata.get(COUNT):
+            plan.gather = count_pages  # one grouped count for the level's pages
+        return child_rows, child_pages
+
     def _row_type(self, name: str) -> bool:
         return self.classes.get(name) in ROW_TYPES
 
@@ -269,7 +295,7 @@ class Planner:
     ) -> Callable[[list[Any]], list[Any]] | None:
         """How a synchronous field's values come from its parents, or None when a resolver
         must be called (or awaited) for them."""
-        if plan.batch is not None:
+        if plan.batch is not None or plan.gather is not None:
             return None
         if rows and plan.attribute is not None:
             return partial(read_column, plan.attribute)  # the column of the same name

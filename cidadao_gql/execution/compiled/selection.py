@@ -5,7 +5,7 @@ selection, columns, ids)."""
 from __future__ import annotations
 
 import binascii
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetails
 
 from cidadao_gql.errors import Fallback
-from cidadao_gql.schema.relay import encode_id
+from cidadao_gql.schema.relay import ChildPage, encode_id
 from cidadao_gql.schema.strawberry_internals import enum_class
 
 
@@ -65,6 +65,17 @@ class Batch:
     build: Callable[[Any], Any] | None  # None: the rows themselves (a row type)
 
 
+@dataclass(frozen=True, slots=True)
+class PageNode:
+    """How a connection field of children is fetched: its metadata (`source`), how its
+    arguments become the resolver's (Strawberry's conversion), and whether its parents are
+    rows (their id a column) or objects (`pk`)."""
+
+    source: ChildPage
+    convert: Callable[[dict[str, Any]], dict[str, Any]]
+    rows: bool
+
+
 @dataclass(slots=True)
 class FieldPlan:
     key: str
@@ -81,6 +92,9 @@ class FieldPlan:
     build: Callable[[Any], Any] | None = None  # the parent's object from its row, if needed
     row_source: str | None = None  # "row": the edge's row; "edges": the rows of the edges
     batch: Batch | None = None  # a relation loaded for all parents at once
+    page: PageNode | None = None  # a connection of children fetched for all parents at once
+    # The values of all parents of a level from one awaited call (pages, their counts).
+    gather: Callable[[FieldPlan, list[Any], Any], Awaitable[list[Any]]] | None = None
     # A connection's: the columns its nodes read of their rows (None: all), which its
     # resolver may select alone (see relay.columns_of).
     columns: frozenset[str] | None = None
@@ -129,6 +143,8 @@ def node_columns(connection: Selection) -> frozenset[str] | None:
                 continue  # __typename; id
             if plan.batch is not None:
                 columns.add(plan.batch.key)  # on rows, the key is a column
+            elif plan.page is not None:
+                continue  # its parents' ids
             elif index in node.filled or getattr(plan.read, "func", None) is read_column:
                 assert plan.attribute is not None
                 columns.add(plan.attribute)
