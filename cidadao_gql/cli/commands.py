@@ -434,6 +434,7 @@ def _graphiql_files(settings: Settings) -> None:
         return
     try:
         graphiql.install(directory, graphiql.PAGE)
+        click.echo(f"GraphiQL's files installed from the npm registry into {directory}", err=True)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         click.echo(f"GraphiQL will load its files from unpkg.com ({exc})", err=True)
 
