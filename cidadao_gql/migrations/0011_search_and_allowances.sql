@@ -1,3 +1,5 @@
+-- Two parts of issue 17: search that ignores accents, and per-key rate-limit allowances.
+--
 -- Search speaks Portuguese as typed (issue 17): "oleo diesel" found none of the 590
 -- contracts "óleo diesel" finds, "lider" none of the 202 suppliers "Líder" finds, and the
 -- real PNCP rows (capitals, often no accents) and the synthetic ones split on it.
@@ -27,3 +29,11 @@ DROP INDEX agencies_name_trgm_idx;
 CREATE INDEX agencies_name_trgm_idx ON agencies USING gin (unaccented(name) gin_trgm_ops);
 DROP INDEX suppliers_name_trgm_idx;
 CREATE INDEX suppliers_name_trgm_idx ON suppliers USING gin (unaccented(name) gin_trgm_ops);
+
+-- Per-key allowances (issue 17): a key may carry its own rate-limit bucket, capacity and
+-- refill in points a second (`apikey create --capacity --refill`), for batch exports that
+-- the default bucket held to about 54 rows a second. Both or neither.
+ALTER TABLE api_keys
+    ADD COLUMN rate_capacity integer CHECK (rate_capacity > 0),
+    ADD COLUMN rate_refill integer CHECK (rate_refill > 0),
+    ADD CONSTRAINT api_keys_allowance_whole CHECK ((rate_capacity IS NULL) = (rate_refill IS NULL));
