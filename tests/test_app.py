@@ -209,3 +209,13 @@ async def test_investigations_over_http_need_a_key_the_scope_and_the_owner(
         assert await code(client, start, reader.key) == "FORBIDDEN"
         assert await code(client, read, reader.key, id=investigation) == "NOT_FOUND"
         assert await code(client, read, owner.key, id=investigation) == "OK"
+
+
+async def test_the_root_leads_to_graphiql(settings: Settings) -> None:
+    async with live_server(create_app(settings)) as client:
+        answer = await client.get("/")
+        page = await client.get("/", headers={"accept": "text/html"}, follow_redirects=True)
+    assert answer.status_code == 307
+    assert answer.headers["location"] == "/graphql"
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()

@@ -86,6 +86,26 @@ def test_apikey_create_and_revoke(database_url: str) -> None:
     assert again.exit_code == 1 and "no live key" in again.output
 
 
+def test_apikey_create_sets_the_keys_own_allowance(database_url: str) -> None:
+    env = {"DATABASE_URL": database_url}
+    args = ["apikey", "create", "--user", "bulk", "--capacity", "20000", "--refill", "5000"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    key_id = int(result.stderr.split("key id ")[1].split()[0])
+    half = CliRunner().invoke(main, ["apikey", "create", "--user", "b", "--capacity", "9"], env=env)
+    assert half.exit_code == 2 and "--capacity and --refill go together" in half.output
+
+    async def allowance() -> tuple[int, int]:
+        async with connect(database_url) as conn:
+            row = await conn.fetchrow(
+                "SELECT rate_capacity, rate_refill FROM api_keys WHERE id = $1", key_id
+            )
+        assert row is not None
+        return row["rate_capacity"], row["rate_refill"]
+
+    assert asyncio.run(allowance()) == (20000, 5000)
+
+
 def test_bad_setting_is_named() -> None:
     result = CliRunner().invoke(main, ["db", "migrate"], env={"DB_POOL_SIZE": "lots"})
     assert result.exit_code == 1

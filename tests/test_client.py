@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
+from cidadao_gql.cli.client import named_operation
 from cidadao_gql.data.db import Database
+from cidadao_gql.errors import QueryFailed
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
@@ -48,6 +51,16 @@ async def until_written(checkpoint: Path, export: asyncio.subprocess.Process, si
     raise AssertionError("the export wrote nothing for a minute")
 
 
+def test_the_operation_is_named_for_the_server() -> None:
+    assert named_operation(DOCUMENT, "any") == (DOCUMENT, "Export")
+    document, name = named_operation("{ contracts { totalCount } }", "2024 exports-SP")
+    assert name == "_2024_exports_SP"
+    assert document.startswith("query _2024_exports_SP {")
+    for bad, reason in (("{ a", "does not parse"), ("query A { a } query B { b }", "not 2")):
+        with pytest.raises(QueryFailed, match=reason):
+            named_operation(bad, "x")
+
+
 async def test_an_interrupted_export_resumes_to_the_same_rows(
     settings: Settings, db: Database, tmp_path: Path
 ) -> None:
@@ -75,16 +88,25 @@ async def test_an_interrupted_export_resumes_to_the_same_rows(
         cut.send_signal(signal.SIGKILL)
         await cut.wait()
         partial = (tmp_path / "cut.ndjson").read_text().count("\n")
+        counted = orjson.loads(checkpoint.read_bytes())
         resumed = await export(
             base, tmp_path, "cut.ndjson", "--page-size", "25", "--concurrency", "1"
         )
         assert await resumed.wait() == 0
+        assert resumed.stderr is not None
+        resumed_output = (await resumed.stderr.read()).decode()
+        scraped = (await client.get("/metrics")).text
 
         as_csv = await export(base, tmp_path, "whole.csv", "--format", "csv", "--page-size", "50")
         assert await as_csv.wait() == 0
     whole_lines = (tmp_path / "whole.ndjson").read_text().splitlines()
     assert len(whole_lines) == expected
     assert 0 < partial < expected  # it really was cut midway
+    assert counted["rows"] == partial  # the checkpoint counts what its bytes hold
+    # The bar goes on from there to the total, not from 0 to `expected - partial`.
+    assert f"{expected}/{expected}" in resumed_output
+    # Operations are named in metrics by the name the client now sends.
+    assert 'operation="Export"' in scraped
     assert (tmp_path / "cut.ndjson").read_text().splitlines() == whole_lines
     with (tmp_path / "whole.csv").open(newline="") as fh:
         table = list(csv.DictReader(fh))

@@ -32,7 +32,8 @@ START = """mutation($target: InvestigationTarget!, $agents: [String!]) {
   startInvestigation(target: $target, agents: $agents) { id status agents }
 }"""
 READ = """query($id: ID!) { investigation(id: $id) {
-  status progress error summary findings { kind severity score summary evidence contracts { id } }
+  status progress error summary
+  findings(first: 100) { totalCount nodes { kind severity score summary evidence contracts { id } } }
 } }"""
 ANA = User(id="ana", scopes=frozenset({"read", "investigate"}))
 BIA = User(id="bia", scopes=frozenset({"read", "investigate"}))
@@ -97,16 +98,17 @@ async def test_an_investigation_runs_to_completion_with_findings(api: Api, db: D
     assert started["status"] == "PENDING" and len(started["agents"]) == 8
     done = await api.finished(ANA, started["id"])
     assert done["status"] == "COMPLETED" and done["progress"] == 1
-    assert done["findings"], "the busiest agency has planted anomalies"
-    assert all(f["summary"] and f["evidence"] for f in done["findings"])
-    assert done["summary"].startswith(f"{len(done['findings'])} findings")
+    found = done["findings"]
+    assert found["nodes"], "the busiest agency has planted anomalies"
+    assert all(f["summary"] and f["evidence"] for f in found["nodes"])
+    assert done["summary"].startswith(f"{found['totalCount']} findings")
     kinds = [e["kind"] for e in await store.events_of(db, uuid.UUID(started["id"]))]
     assert kinds[:2] == ["created", "started"]
     assert kinds[2:-1] == ["progress"] * 8 and kinds[-1] == "finished"
 
 
 PRICED = """query($id: ID!, $n: Int!, $m: Int!) { investigation(id: $id) {
-  findings(first: $n) { kind contracts(first: $m) { number finalValue supplier { name } } }
+  findings(first: $n) { nodes { kind contracts(first: $m) { number finalValue supplier { name } } } }
 } }"""
 
 
@@ -120,14 +122,14 @@ async def test_findings_and_their_contracts_are_priced_by_first(api: Api, db: Da
     assert len(stored) > 2 and max(len(f["contract_ids"]) for f in stored) > 1
     result = await api(ANA, PRICED, id=started["id"], n=2, m=1)
     assert result.errors is None, result.errors
-    findings = result.data["investigation"]["findings"]
+    findings = result.data["investigation"]["findings"]["nodes"]
     assert [f["kind"] for f in findings] == [f["kind"] for f in stored[:2]]
     assert all(len(f["contracts"]) == 1 for f in findings)
     cost = result.extensions["cost"]
-    # investigation 1 + findings 1 + 2 × (contracts 1 + 1 × supplier 1)
-    assert cost["requestedQueryCost"] == 6
+    # investigation 1 + findings 1 + nodes 1 + 2 × (contracts 1 + 1 × supplier 1)
+    assert cost["requestedQueryCost"] == 7
     assert cost["actualQueryCost"] <= cost["requestedQueryCost"]
-    everything = await api(ANA, PRICED, id=started["id"], n=90, m=9)  # 2 + 90 × 10
+    everything = await api(ANA, PRICED, id=started["id"], n=90, m=9)  # 3 + 90 × 10
     assert everything.errors is None, everything.errors
     cost = everything.extensions["cost"]
     assert cost["actualQueryCost"] <= cost["requestedQueryCost"]
@@ -141,7 +143,7 @@ async def test_chosen_agents_only(api: Api, db: Database) -> None:
         "startInvestigation"
     ]
     done = await api.finished(ANA, started["id"])
-    assert {f["kind"] for f in done["findings"]} <= {"amendment_over_ceiling"}
+    assert {f["kind"] for f in done["findings"]["nodes"]} <= {"amendment_over_ceiling"}
 
 
 async def test_cancelling_a_running_investigation(
@@ -168,7 +170,7 @@ async def test_cancelling_a_running_investigation(
         return executor.busy == 0
 
     await until(idle, "the executor to let go of the job")
-    assert done["status"] == "CANCELLED" and done["findings"] == []
+    assert done["status"] == "CANCELLED" and done["findings"] == {"totalCount": 0, "nodes": []}
     again = await api.code(
         ANA, "mutation($id: ID!) { cancelInvestigation(id: $id) { status } }", id=started["id"]
     )
@@ -441,13 +443,14 @@ async def test_a_worker_killed_mid_job_loses_nothing(
 
 
 async def test_events_are_appended_to_the_investigations_stream(
-    db: Database, redis_url: str
+    db: Database, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import redis.asyncio as aioredis
 
     from cidadao_gql.investigations import runner
     from cidadao_gql.investigations.queue import StreamJobs, events_stream
 
+    monkeypatch.setattr(runner, "FINDINGS_ANNOUNCED", 2)  # below what agents find here
     client = aioredis.Redis.from_url(redis_url)
     jobs = StreamJobs(client, "test")
     row = await store.create(
@@ -460,10 +463,42 @@ async def test_events_are_appended_to_the_investigations_stream(
     assert kinds[0] == "started" and kinds[-1] == "finished"
     assert kinds.count("progress") == 8
     assert "finding" in kinds
-    progress = [
-        orjson.loads(f[b"payload"])["progress"] for _, f in events if f[b"kind"] == b"progress"
-    ]
+    payloads = [orjson.loads(f[b"payload"]) for _, f in events if f[b"kind"] == b"progress"]
+    progress = [p["progress"] for p in payloads]
     assert progress == sorted(progress) and progress[-1] == 1.0
+    # The stream's cap is reported in it: each agent's progress says how many it found
+    # and how many of them follow as events.
+    cap = 2
+    assert all(p["announced"] == min(p["findings"], cap) for p in payloads)
+    assert kinds.count("finding") == sum(p["announced"] for p in payloads)
+    assert any(p["findings"] > cap for p in payloads), "an agent found more than the cap"
+
+
+PAGES = """query($id: ID!, $after: String) { investigation(id: $id) {
+  findings(first: 2, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } nodes { kind score summary } } } }"""
+
+
+async def test_findings_are_a_connection_paged_by_cursor(api: Api, db: Database) -> None:
+    """Every finding once, in the stored order (strongest first), by pages of 2."""
+    target = {"agencies": [encode_id("Agency", await busiest_agency(db))]}
+    started = (await api.data(ANA, START, target=target))["startInvestigation"]
+    await api.finished(ANA, started["id"])
+    stored = await store.findings_of(db, uuid.UUID(started["id"]))
+    seen: list[tuple[str, float, str]] = []
+    after = None
+    while True:
+        page = (await api.data(ANA, PAGES, id=started["id"], after=after))["investigation"]
+        findings = page["findings"]
+        assert findings["totalCount"] == len(stored)
+        seen += [(f["kind"], f["score"], f["summary"]) for f in findings["nodes"]]
+        if not findings["pageInfo"]["hasNextPage"]:
+            break
+        after = findings["pageInfo"]["endCursor"]
+    assert len(stored) > 4
+    assert seen == [(r["kind"], r["score"], r["summary"]) for r in stored]
+    bad = await api.code(ANA, PAGES, id=started["id"], after=f"{after}x")
+    assert bad == "INVALID_CURSOR"
 
 
 async def test_the_report_is_written_by_the_llm_when_one_is_configured(settings: Settings) -> None:

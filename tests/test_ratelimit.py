@@ -17,7 +17,7 @@ from cidadao_gql import metrics
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.db import Database
 from cidadao_gql.data.loaders import Loaders
-from cidadao_gql.data.ratelimit import Limiter, LocalLimiter, RedisLimiter
+from cidadao_gql.data.ratelimit import Allowance, Limiter, LocalLimiter, RedisLimiter
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
@@ -138,6 +138,39 @@ async def test_two_app_instances_share_a_bucket_that_refills_on_the_clock(
     assert third.json()["data"] is None
     assert fourth.headers["retry-after"] == "1"
     assert available(fifth) == 0
+
+
+async def test_a_key_with_an_allowance_has_a_bucket_of_its_own(
+    settings: Settings, redis_url: str
+) -> None:
+    """A bulk key (`apikey create --capacity --refill`) spends from its own bucket, with
+    its own capacity and refill, reported in `throttleStatus`; the user's other keys keep
+    the default bucket, untouched by it."""
+    limited = replace(
+        settings, redis_url=redis_url, rate_limit_capacity=50, rate_limit_restore_rate=1,
+        response_cache_ttl=0,
+    )  # fmt: skip
+    assert limited.database_url
+    user = f"bulk-{uuid.uuid4()}"
+    async with connect(limited.database_url) as conn:
+        plain = await apikeys.create_key(conn, user)
+        bulk = await apikeys.create_key(conn, user, allowance=Allowance(5000, 2000))
+    clock = FakeClock()
+
+    async def ask(client: httpx.AsyncClient, key: str) -> httpx.Response:
+        headers = {"authorization": f"Bearer {key}"}
+        return await client.post("/graphql", json={"query": QUERY}, headers=headers)
+
+    async with live_server(create_app(limited, limiter_clock=clock)) as client:
+        bulk_answers = [await ask(client, bulk.key) for _ in range(5)]  # 110 points: over 50
+        plain_answer = await ask(client, plain.key)
+    assert [a.status_code for a in bulk_answers] == [200] * 5
+    bulk_status = bulk_answers[-1].json()["extensions"]["cost"]["throttleStatus"]
+    assert bulk_status == {
+        "maximumAvailable": 5000, "currentlyAvailable": 5000 - 5 * 22, "restoreRate": 2000,
+    }  # fmt: skip
+    plain_status = plain_answer.json()["extensions"]["cost"]["throttleStatus"]
+    assert plain_status == {"maximumAvailable": 50, "currentlyAvailable": 28, "restoreRate": 1}
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ from decimal import Decimal
 import numpy as np
 
 from cidadao_gql.ingestion import loading, synthetic
+from cidadao_gql.ingestion.vocabulary import CATALOGUE, CATALOGUE_CODES, CATEGORIES
 from cidadao_gql.law import direct_purchase_limits
 from cidadao_gql.taxids import is_valid_cnpj, is_valid_cpf
 from tests.conftest import DatabaseFactory, connect
@@ -95,3 +96,48 @@ async def test_loaded_ground_truth_matches_its_definitions(make_database: Databa
         assert cluster["largest"] < limit < cluster["total"]
     assert new_suppliers is True
     assert isinstance(splits[0]["total"], Decimal)
+
+
+async def test_items_are_what_their_procurement_buys(make_database: DatabaseFactory) -> None:
+    """A domain reader's checks, in SQL on the loaded set: each item is a catalogue product
+    of its procurement's category, in that product's unit, its first item the product the
+    object names ("gasolina comum" is bought in litres, not ampoules); no item is named
+    by its code alone."""
+    url = await make_database()
+    async with connect(url) as conn:
+        dataset = synthetic.generate(synthetic.Scale.for_contracts(3000), 11)
+        await loading.load_dataset(conn, dataset, lambda _: None)
+        rows = await conn.fetch(
+            """SELECT p.object, i.number, i.description, i.unit, i.catalog_code
+                 FROM items i JOIN procurements p ON p.id = i.procurement_id"""
+        )
+        fuel_units = await conn.fetch(
+            """SELECT DISTINCT i.unit FROM items i JOIN procurements p ON p.id = i.procurement_id
+                WHERE p.object LIKE '%gasolina comum%'"""
+        )
+    by_description = {entry[0]: (product, entry) for product, entry in CATALOGUE.items()}
+    assert rows
+    for row in rows:
+        verb, _, rest = row["object"].partition(": ")
+        product, entry = by_description[row["description"]]
+        category = dict(CATEGORIES)[verb]
+        assert product in category, (row["object"], row["description"])
+        assert (row["unit"], row["catalog_code"]) == (entry[1], CATALOGUE_CODES[product])
+        if row["number"] == 1:
+            assert rest.startswith(f"{product} para "), (row["object"], product)
+    assert [r["unit"] for r in fuel_units] == ["Litro"]
+
+
+def test_unrelated_agencies_do_not_share_values() -> None:
+    """Direct purchases drawn above half the art. 75 II limit were set to it: hundreds of
+    contracts of unrelated agencies at exactly R$ 31,362.80. No value is now shared by more
+    than a couple of agencies (the planted near-duplicates share one agency)."""
+    dataset = synthetic.generate(synthetic.Scale.for_contracts(20_000), 20_261_129)
+    table = dataset.tables["contracts"]
+    values = table.data[table.columns.index("initial_value")]
+    agencies = table.data[table.columns.index("agency_id")]
+    seen: dict[float, set[int]] = {}
+    for value, agency in zip(values, agencies, strict=True):
+        seen.setdefault(value, set()).add(agency)
+    assert max(len(a) for a in seen.values()) <= 2
+    assert 31_362.80 not in seen and 29_953.01 not in seen

@@ -2,9 +2,10 @@
 NDJSON or CSV, resumable.
 
 Each variable set is paged through `$after` to the end of the connection at `path`. Pages
-are written by one writer; after each, the checkpoint records every set's last cursor and
-the output's size. A resumed export cuts the output back to that size and goes on from
-those cursors, so an interrupted run loses and repeats nothing.
+are written by one writer; after each, the checkpoint records every set's last cursor, the
+output's size and the rows it holds. A resumed export cuts the output back to that size
+and goes on from those cursors, so an interrupted run loses and repeats nothing, and its
+progress bar starts where the last run stopped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import csv
 import io
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 import httpx
 import orjson
+from graphql import DocumentNode, GraphQLError, NameNode, OperationDefinitionNode, parse, print_ast
 from tqdm import tqdm
 
 from cidadao_gql.errors import QueryFailed
@@ -31,17 +34,23 @@ class Checkpoint:
     cursors: dict[str, str | None] = field(default_factory=dict)  # set index -> last cursor
     done: set[str] = field(default_factory=set)
     size: int = 0  # bytes of output the cursors account for
+    rows: int = 0  # rows in those bytes (a checkpoint older than this field says 0)
+    totals: dict[str, int] = field(default_factory=dict)  # set index -> its totalCount
 
     @classmethod
     def load(cls, path: Path) -> Checkpoint:
         if not path.exists():
             return cls(path)
         data = orjson.loads(path.read_bytes())
-        return cls(path, dict(data["cursors"]), set(data["done"]), int(data["size"]))
+        return cls(
+            path, dict(data["cursors"]), set(data["done"]), int(data["size"]),
+            int(data.get("rows", 0)), dict(data.get("totals", {})),
+        )  # fmt: skip
 
     def save(self) -> None:
         temporary = self.path.with_suffix(".tmp")
-        body = {"cursors": self.cursors, "done": sorted(self.done), "size": self.size}
+        body = {"cursors": self.cursors, "done": sorted(self.done), "size": self.size,
+                "rows": self.rows, "totals": self.totals}  # fmt: skip
         temporary.write_bytes(orjson.dumps(body))
         os.replace(temporary, self.path)  # atomic: a reader sees the old or the new one
 
@@ -54,6 +63,31 @@ def read_variables(path: Path | None) -> list[dict[str, Any]]:
     if path.suffix.lower() == ".csv":
         return [dict(row) for row in csv.DictReader(io.StringIO(text))]
     return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def named_operation(document: str, fallback: str) -> tuple[str, str]:
+    """The document and its operation's name, sent as `operationName`: metrics and logs
+    label operations by it, and the exports of a client that sent none were all
+    "anonymous". An anonymous operation is given `fallback` (made an identifier)."""
+    try:
+        tree = parse(document)
+    except GraphQLError as exc:
+        raise QueryFailed(f"the document does not parse: {exc.message}") from None
+    operations = [d for d in tree.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) != 1:
+        raise QueryFailed(f"the document must hold one operation, not {len(operations)}")
+    (operation,) = operations
+    if operation.name is not None:
+        return document, operation.name.value
+    name = re.sub(r"\W", "_", fallback, flags=re.ASCII)
+    name = name if re.match(r"[A-Za-z_]", name) else f"_{name}"
+    named = OperationDefinitionNode(
+        operation=operation.operation, name=NameNode(value=name),
+        variable_definitions=operation.variable_definitions,
+        directives=operation.directives, selection_set=operation.selection_set,
+    )  # fmt: skip
+    others = tuple(d for d in tree.definitions if d is not operation)
+    return print_ast(DocumentNode(definitions=(named, *others))), name
 
 
 def _flat(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -86,7 +120,7 @@ class Exporter:
         attempts: int = 6,
     ) -> None:
         self.client = client
-        self.document = document
+        self.document, self.operation = named_operation(document, out.stem)
         self.path = path
         self.out = out
         self.checkpoint = checkpoint
@@ -101,7 +135,10 @@ class Exporter:
     async def run(self, sets: Sequence[dict[str, Any]], progress: bool = True) -> int:
         """Export every set; returns the rows written by this run."""
         self._cut_back()
-        self.bar = tqdm(unit="row", disable=not progress, dynamic_ncols=True)
+        self.bar = tqdm(
+            unit="row", disable=not progress, dynamic_ncols=True,
+            initial=self.checkpoint.rows, total=sum(self.checkpoint.totals.values()) or None,
+        )  # fmt: skip
         try:
             written = await asyncio.gather(
                 *(
@@ -138,12 +175,12 @@ class Exporter:
                     connection.get("nodes") or []
                 )
                 info = connection.get("pageInfo") or {}
-                if (
-                    self.bar is not None
-                    and connection.get("totalCount") is not None
-                    and not self.bar.total
-                ):
-                    self.bar.total = connection["totalCount"]
+                total = connection.get("totalCount")
+                if isinstance(total, int) and index not in self.checkpoint.totals:
+                    self.checkpoint.totals[index] = total  # saved with the page
+                    if self.bar is not None:
+                        self.bar.total = sum(self.checkpoint.totals.values())
+                        self.bar.refresh()
                 cursor = info.get("endCursor") or cursor
                 finished = not info.get("hasNextPage")
                 await self._write(index, nodes, cursor, finished)
@@ -155,9 +192,9 @@ class Exporter:
         delay = 0.5
         for attempt in range(self.attempts):
             try:
-                response = await self.client.post(
-                    "/graphql", json={"query": self.document, "variables": variables}
-                )
+                body = {"query": self.document, "variables": variables,
+                        "operationName": self.operation}  # fmt: skip
+                response = await self.client.post("/graphql", json=body)
             except httpx.TransportError:
                 if attempt == self.attempts - 1:
                     raise
@@ -184,6 +221,7 @@ class Exporter:
                 fh.flush()
                 os.fsync(fh.fileno())
                 self.checkpoint.size = fh.tell()
+            self.checkpoint.rows += len(nodes)
             self.checkpoint.cursors[index] = cursor
             if finished:
                 self.checkpoint.done.add(index)

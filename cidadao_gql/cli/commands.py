@@ -33,6 +33,7 @@ from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.data.cache.edge import EdgePurger
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.persisted import register_directory
+from cidadao_gql.data.ratelimit import Allowance
 from cidadao_gql.data.session_store import end_sessions
 from cidadao_gql.errors import (
     CidadaoError,
@@ -333,15 +334,29 @@ def apikey() -> None:
 @click.option("--scope", "scopes", type=click.Choice(sorted(apikeys.SCOPES)), multiple=True,
               default=["read"], show_default=True)  # fmt: skip
 @click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None)
+@click.option(
+    "--capacity",
+    type=click.IntRange(1, 10_000_000),
+    default=None,
+    help="The key's own rate-limit bucket, in cost points (with --refill).",
+)
+@click.option("--refill", type=click.IntRange(1, 10_000_000), default=None,
+              help="Points a second that bucket refills (with --capacity).")  # fmt: skip
 @_run
-async def apikey_create(user_id: str, scopes: tuple[str, ...], expires_in_days: int | None) -> None:
+async def apikey_create(
+    user_id: str, scopes: tuple[str, ...], expires_in_days: int | None,
+    capacity: int | None, refill: int | None,
+) -> None:  # fmt: skip
     """Create a key; it is shown once and stored only as a hash."""
+    if (capacity is None) != (refill is None):
+        raise click.UsageError("--capacity and --refill go together")
+    allowance = None if capacity is None or refill is None else Allowance(capacity, refill)
     expires = (
         None if expires_in_days is None else datetime.now(UTC) + timedelta(days=expires_in_days)
     )
     async with _connect(_settings()) as conn:
         await migrate(conn)
-        new = await apikeys.create_key(conn, user_id, frozenset(scopes), expires)
+        new = await apikeys.create_key(conn, user_id, frozenset(scopes), expires, allowance)
         await _invalidate(_settings(), conn, "apikeys")
     click.echo(f"key id {new.id} for {user_id}; keep it now, it is not shown again:", err=True)
     click.echo(new.key)
@@ -414,15 +429,19 @@ async def query(
 ) -> None:  # fmt: skip
     """Export every page of a connection for each variable set, resumably. DOCUMENT must
     declare `$first: Int` and `$after: String` and pass them to the connection."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per page, under the bar
     sets = await asyncio.to_thread(read_variables, variables)
     text = await asyncio.to_thread(document.read_text, encoding="utf-8")
     checkpoint = Checkpoint.load(out.with_name(out.name + ".checkpoint"))
     headers = {"authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(base_url=url, headers=headers, http2=True, timeout=60) as http:
-        exporter = Exporter(
-            http, text, connection, out, checkpoint,
-            output_format, page_size, concurrency,
-        )  # fmt: skip
+        try:
+            exporter = Exporter(
+                http, text, connection, out, checkpoint,
+                output_format, page_size, concurrency,
+            )  # fmt: skip
+        except QueryFailed as exc:
+            raise click.ClickException(str(exc)) from None
         try:
             rows = await exporter.run(sets)
         except QueryFailed as exc:
@@ -438,6 +457,7 @@ def _graphiql_files(settings: Settings) -> None:
         return
     try:
         graphiql.install(directory, graphiql.PAGE)
+        click.echo(f"GraphiQL's files installed from the npm registry into {directory}", err=True)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         click.echo(f"GraphiQL will load its files from unpkg.com ({exc})", err=True)
 

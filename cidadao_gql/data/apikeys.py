@@ -16,6 +16,7 @@ import asyncpg
 import jwt
 
 from cidadao_gql.data.db import Database
+from cidadao_gql.data.ratelimit import Allowance
 from cidadao_gql.errors import Unauthenticated
 
 PREFIX = "cgk_"
@@ -27,6 +28,15 @@ class User:
     id: str
     scopes: frozenset[str]
     key_id: int | None = None  # the API key it authenticated with, if it was one
+    allowance: Allowance | None = None  # that key's own rate-limit bucket, if it has one
+
+    @property
+    def bucket(self) -> str:
+        """Whose bucket this user's operations are charged to: a key with an allowance has
+        its own, so a bulk export does not drain what the user's other keys share."""
+        if self.allowance is not None and self.key_id is not None:
+            return f"key:{self.key_id}"
+        return f"user:{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +54,23 @@ async def create_key(
     user_id: str,
     scopes: frozenset[str] = frozenset({"read"}),
     expires_at: datetime | None = None,
+    allowance: Allowance | None = None,
 ) -> NewKey:
     unknown = scopes - SCOPES
     if unknown:
         raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
     key = PREFIX + secrets.token_urlsafe(32)
     key_id: int = await conn.fetchval(
-        """INSERT INTO api_keys (user_id, key_hash, prefix, scopes, expires_at)
-           VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+        """INSERT INTO api_keys (user_id, key_hash, prefix, scopes, expires_at,
+                                 rate_capacity, rate_refill)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
         user_id,
         hash_key(key),
         key[: len(PREFIX) + 6],
         sorted(scopes),
         expires_at,
+        None if allowance is None else int(allowance.capacity),
+        None if allowance is None else int(allowance.refill),
     )
     return NewKey(key_id, key)
 
@@ -122,7 +136,7 @@ async def authenticate(
     # The primary, not a replica: a revoked key must stop working at once, not after the lag.
     row = await db.fetchrow_primary(
         """SELECT id, user_id, scopes, revoked_at IS NOT NULL AS revoked,
-                  coalesce(expires_at <= now(), false) AS expired
+                  coalesce(expires_at <= now(), false) AS expired, rate_capacity, rate_refill
              FROM api_keys WHERE key_hash = $1""",
         hash_key(token),
     )
@@ -132,4 +146,11 @@ async def authenticate(
         raise Unauthenticated("this API key was revoked")
     if row["expired"]:
         raise Unauthenticated("this API key has expired")
-    return User(id=row["user_id"], scopes=frozenset(row["scopes"]), key_id=row["id"])
+    allowance = (
+        None
+        if row["rate_capacity"] is None
+        else Allowance(float(row["rate_capacity"]), float(row["rate_refill"]))
+    )
+    return User(
+        id=row["user_id"], scopes=frozenset(row["scopes"]), key_id=row["id"], allowance=allowance
+    )

@@ -29,6 +29,15 @@ Clock = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)
+class Allowance:
+    """A bucket of its own, for a client (an API key) that the default one would hold back:
+    `capacity` points, refilled at `refill` points a second."""
+
+    capacity: float
+    refill: float
+
+
+@dataclass(frozen=True, slots=True)
 class BucketStatus:
     maximum_available: float
     currently_available: float
@@ -57,9 +66,13 @@ class Limiter(Protocol):
     capacity: float
     restore_rate: float
 
-    async def spend(self, client: str, cost: float, *, read_only: bool) -> Spend: ...
+    async def spend(
+        self, client: str, cost: float, *, read_only: bool, allowance: Allowance | None = None
+    ) -> Spend: ...
 
-    async def refund(self, client: str, points: float) -> BucketStatus: ...
+    async def refund(
+        self, client: str, points: float, allowance: Allowance | None = None
+    ) -> BucketStatus: ...
 
 
 def _leak(
@@ -81,19 +94,33 @@ class LocalLimiter:
         self.clock = clock
         self.buckets: dict[str, tuple[float, float]] = {}
 
-    def _apply(self, client: str, cost: float) -> tuple[bool, BucketStatus]:
+    def _apply(
+        self, client: str, cost: float, allowance: Allowance | None
+    ) -> tuple[bool, BucketStatus]:
+        capacity, rate = _bucket(self, allowance)
         now = self.clock()
-        available, last = self.buckets.get(client, (self.capacity, now))
-        allowed, level = _leak(available, now - last, cost, self.capacity, self.restore_rate)
+        available, last = self.buckets.get(client, (capacity, now))
+        allowed, level = _leak(available, now - last, cost, capacity, rate)
         self.buckets[client] = (level, now)
-        return allowed, BucketStatus(self.capacity, level, self.restore_rate)
+        return allowed, BucketStatus(capacity, level, rate)
 
-    async def spend(self, client: str, cost: float, *, read_only: bool) -> Spend:
-        allowed, status = self._apply(client, cost)
+    async def spend(
+        self, client: str, cost: float, *, read_only: bool, allowance: Allowance | None = None
+    ) -> Spend:
+        allowed, status = self._apply(client, cost, allowance)
         return Spend(allowed, status)
 
-    async def refund(self, client: str, points: float) -> BucketStatus:
-        return self._apply(client, -points)[1]
+    async def refund(
+        self, client: str, points: float, allowance: Allowance | None = None
+    ) -> BucketStatus:
+        return self._apply(client, -points, allowance)[1]
+
+
+def _bucket(limiter: Limiter, allowance: Allowance | None) -> tuple[float, float]:
+    """(capacity, refill) of a client's bucket: its allowance's, or the limiter's default."""
+    if allowance is None:
+        return limiter.capacity, limiter.restore_rate
+    return allowance.capacity, allowance.refill
 
 
 # KEYS[1] the bucket; ARGV capacity, rate, cost (negative refunds), now (negative: use the
@@ -141,35 +168,44 @@ class RedisLimiter:
         self.prefix = prefix
         self.script = redis.register_script(_SCRIPT)
 
-    async def _apply(self, client: str, cost: float) -> tuple[bool, BucketStatus]:
+    async def _apply(
+        self, client: str, cost: float, allowance: Allowance | None
+    ) -> tuple[bool, BucketStatus]:
+        capacity, rate = _bucket(self, allowance)
         now = -1.0 if self.clock is None else self.clock()
         allowed, level = await self.script(
-            keys=[self.prefix + client], args=[self.capacity, self.restore_rate, cost, now]
+            keys=[self.prefix + client], args=[capacity, rate, cost, now]
         )
-        return bool(allowed), BucketStatus(self.capacity, float(level), self.restore_rate)
+        return bool(allowed), BucketStatus(capacity, float(level), rate)
 
     def _failed(self, exc: Exception, action: str) -> None:
         metrics.RATE_LIMITER_FAILURES.inc()
         log.warning("rate limiter: Redis unavailable on %s (%s)", action, exc)
 
-    async def spend(self, client: str, cost: float, *, read_only: bool) -> Spend:
+    async def spend(
+        self, client: str, cost: float, *, read_only: bool, allowance: Allowance | None = None
+    ) -> Spend:
         try:
-            allowed, status = await self._apply(client, cost)
+            allowed, status = await self._apply(client, cost, allowance)
         except (RedisError, OSError) as exc:
             self._failed(exc, "spend")
             if not read_only:
                 raise LimiterUnavailable(
                     "the rate limiter is unavailable; writes are refused until it is back"
                 ) from None
-            return Spend(True, BucketStatus(self.capacity, self.capacity, self.restore_rate))
+            capacity, rate = _bucket(self, allowance)
+            return Spend(True, BucketStatus(capacity, capacity, rate))
         return Spend(allowed, status)
 
-    async def refund(self, client: str, points: float) -> BucketStatus:
+    async def refund(
+        self, client: str, points: float, allowance: Allowance | None = None
+    ) -> BucketStatus:
         try:
-            return (await self._apply(client, -points))[1]
+            return (await self._apply(client, -points, allowance))[1]
         except (RedisError, OSError) as exc:
             self._failed(exc, "refund")
-            return BucketStatus(self.capacity, self.capacity, self.restore_rate)
+            capacity, rate = _bucket(self, allowance)
+            return BucketStatus(capacity, capacity, rate)
 
 
 def retry_after_header(seconds: float) -> str:

@@ -79,17 +79,20 @@ class Sql:
             self.filter(f"t.{column} <= {self.arg(high)}", column)
 
     def text_search(self, column: str, query: str | None) -> None:
-        """Full-text match in Portuguese (stemmed: "medicamentos" finds "medicamento"), on
-        the expression the GIN index is built on."""
+        """Full-text match in Portuguese (stemmed: "medicamentos" finds "medicamento"; accents
+        set aside: "oleo" finds "óleo"), on the expression the GIN index is built on."""
         if query is not None:
-            match = f"to_tsvector('portuguese', t.{column}) @@ websearch_to_tsquery('portuguese', "
+            config = "'portuguese_unaccent'"
+            match = f"to_tsvector({config}, t.{column}) @@ websearch_to_tsquery({config}, "
             self.filter(f"{match}{self.arg(query)})", alone=(f"{match}$1)", query))
 
     def contains(self, column: str, text: str | None) -> None:
-        """Case-insensitive substring (served by a trigram index where it matters)."""
+        """Case- and accent-insensitive substring ("lider" finds "Líder"), on the expression
+        the trigram index is built on (migration 0010)."""
         if text is not None:
             escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            self.filter(f"t.{column} ILIKE '%' || {self.arg(escaped)} || '%'")
+            pattern = f"'%' || unaccented({self.arg(escaped)}) || '%'"
+            self.filter(f"unaccented(t.{column}) ILIKE {pattern}")
 
 
 Filters = Callable[[Sql], None]

@@ -20,7 +20,7 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 
 from cidadao_gql import metrics
-from cidadao_gql.data.ratelimit import Spend, retry_after_header
+from cidadao_gql.data.ratelimit import Allowance, Spend, retry_after_header
 from cidadao_gql.errors import (
     QueryRejected,
     QueryTooComplex,
@@ -184,7 +184,9 @@ class Bill:
         limiter = self.context.limiter
         if limiter is None:
             return None
-        spend: Spend = await limiter.spend(self.context.client, self.requested, read_only=read_only)
+        spend: Spend = await limiter.spend(
+            self.context.client, self.requested, read_only=read_only, allowance=self._allowance()
+        )
         self.cost["throttleStatus"] = spend.status.as_extension()
         return spend
 
@@ -193,8 +195,15 @@ class Bill:
         self.cost["actualQueryCost"] = actual
         limiter = self.context.limiter
         if limiter is not None and self.requested > actual:
-            status = await limiter.refund(self.context.client, self.requested - actual)
+            status = await limiter.refund(
+                self.context.client, self.requested - actual, self._allowance()
+            )
             self.cost["throttleStatus"] = status.as_extension()
+
+    def _allowance(self) -> Allowance | None:
+        """The bucket of the key the operation came with, when that key has its own."""
+        user = self.context.user
+        return None if user is None else user.allowance
 
 
 class CostLimit(SchemaExtension):

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import asyncpg
 
+from cidadao_gql.ingestion.dataset import Dataset
 from cidadao_gql.ingestion.derived import refresh_derived
-from cidadao_gql.ingestion.synthetic import Dataset
 
 LOAD_ORDER = ("agencies", "suppliers", "procurements", "items", "awards", "contracts", "sanctions")
 _CHUNK = 50_000

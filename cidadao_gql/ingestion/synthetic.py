@@ -20,16 +20,17 @@ November and December, January is slow, weekends are rare). Kinds of planted ano
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
+from cidadao_gql.ingestion.dataset import Dataset, Table
 from cidadao_gql.ingestion.vocabulary import (
-    CATALOG_UNITS,
+    CATALOGUE,
+    CATALOGUE_CODES,
     CATEGORIES,
     COMPANY_SUFFIXES,
     COMPANY_WORDS,
@@ -45,7 +46,8 @@ from cidadao_gql.ingestion.vocabulary import (
     UF_WEIGHTS,
     UFS,
     object_texts,
-)
+    product_bought,
+)  # fmt: skip
 from cidadao_gql.law import ART_75_I, DIRECT_PURCHASE_LIMITS
 from cidadao_gql.objects import classify_object
 from cidadao_gql.taxids import complete_cnpj, complete_cpf
@@ -80,29 +82,6 @@ class Scale:
             procurements=procurements,
             catalog=max(10, procurements // 60),
         )
-
-
-@dataclass
-class Table:
-    """Columns of one table, in COPY order; each value is a list or an array of equal length."""
-
-    columns: list[str]
-    data: list[Any]
-
-    def __len__(self) -> int:
-        return len(self.data[0]) if self.data else 0
-
-    def records(self, start: int, stop: int) -> Iterator[tuple[Any, ...]]:
-        return zip(*(column[start:stop] for column in self.data), strict=True)
-
-
-@dataclass
-class Dataset:
-    tables: dict[str, Table] = field(default_factory=dict)
-    planted: list[tuple[str, str, int, dict[str, Any]]] = field(default_factory=list)
-
-    def plant(self, kind: str, entity: str, ids: Ints, **details: Any) -> None:
-        self.planted.extend((kind, entity, int(i), details) for i in ids)
 
 
 def _dates(days: Ints) -> list[date]:
@@ -219,6 +198,9 @@ def generate(scale: Scale, seed: int, base: dict[str, int] | None = None) -> Dat
     """The whole data set in memory. `base` holds the current maximum id of each table."""
     base = base or {}
     rng = np.random.default_rng(seed)
+    # Draws added since the data set was first made come from their own stream, so the
+    # main one, and every row it made, stays as it was.
+    detail = np.random.default_rng([seed, 17])
     out = Dataset()
     n = scale.contracts
     agencies, agency_ufs = _agencies(scale, base.get("agencies", 0), rng)
@@ -230,9 +212,14 @@ def generate(scale: Scale, seed: int, base: dict[str, int] | None = None) -> Dat
     modality = rng.choice(MODALITIES, size=n, p=MODALITY_WEIGHTS)
     initial = np.round(np.maximum(rng.lognormal(10.3, 1.5, n), 50.0), 2).astype(np.float64)
     dispensa = modality == 8
-    initial[dispensa] = np.round(
-        np.minimum(rng.lognormal(9.0, 1.0, dispensa.sum()), 0.5 * _limit_ii(signed[dispensa])), 2
-    )
+    # Direct purchases stay under half the art. 75 II limit; one drawn above it is drawn
+    # again below it (`detail`), not set to the cap: clipping gave hundreds of contracts of
+    # unrelated agencies the same R$ 31,362.80 (half of R$ 62,725.59).
+    cap = 0.5 * _limit_ii(signed[dispensa])
+    direct = rng.lognormal(9.0, 1.0, dispensa.sum())
+    over = direct > cap
+    direct[over] = cap[over] * detail.uniform(0.2, 0.5, over.sum())
+    initial[dispensa] = np.round(direct, 2)
     amended = rng.random(n) < 0.35
     final = np.where(amended, np.floor(initial * rng.uniform(1.0, 1.25, n) * 100) / 100, initial)
     category = rng.integers(0, len(CATEGORIES), size=n)
@@ -249,7 +236,7 @@ def generate(scale: Scale, seed: int, base: dict[str, int] | None = None) -> Dat
     agency_ids = agency + base.get("agencies", 0) + 1
     supplier_ids = supplier + base.get("suppliers", 0) + 1
     procurement_of = _procurements(out, rng, scale, base, agencies, agency, supplier_ids, signed,
-                                   modality, initial, objects, category)  # fmt: skip
+                                   modality, initial, objects, category, product)  # fmt: skip
     starts = signed + rng.integers(0, 15, n)
     out.tables["contracts"] = Table(
         ["id", "agency_id", "supplier_id", "procurement_id", "number", "object", "modality", "uf",
@@ -350,7 +337,7 @@ def _plant_contract_patterns(
 def _procurements(
     out: Dataset, rng: np.random.Generator, scale: Scale, base: dict[str, int], agencies: Table,
     agency: Ints, supplier_ids: Ints, signed: Ints, modality: Ints, initial: Floats,
-    objects: list[str], category: Ints,
+    objects: list[str], category: Ints, product: Ints,
 ) -> list[int | None]:  # fmt: skip
     """Competitive contracts get the procurement they came from, with items and awards."""
     competitive = np.flatnonzero((modality != 8) & (modality != 9))[: scale.procurements]
@@ -389,13 +376,13 @@ def _procurements(
         ],
     )  # fmt: skip
     _items_and_awards(out, rng, scale, base, ids, supplier_ids[competitive], signed[competitive],
-                      category[competitive])  # fmt: skip
+                      category[competitive], product[competitive])  # fmt: skip
     return procurement_of
 
 
 def _items_and_awards(
     out: Dataset, rng: np.random.Generator, scale: Scale, base: dict[str, int], procurement_ids: Ints,
-    supplier_ids: Ints, signed: Ints, category: Ints,
+    supplier_ids: Ints, signed: Ints, category: Ints, product: Ints,
 ) -> None:  # fmt: skip
     per = rng.integers(1, 5, len(procurement_ids))
     owner = np.repeat(np.arange(len(procurement_ids)), per)
@@ -408,7 +395,7 @@ def _items_and_awards(
     # Catalog items belong to a category, so a procurement buys related things.
     code_category = rng.integers(0, len(CATEGORIES), scale.catalog)
     code_price = np.round(rng.lognormal(3.0, 1.5, scale.catalog), 4)
-    code_unit = rng.integers(0, len(CATALOG_UNITS), scale.catalog)
+    rng.integers(0, 7, scale.catalog)  # once units; drawn still, to keep the stream
     by_category = [np.flatnonzero(code_category == c) for c in range(len(CATEGORIES))]
     codes = np.array([
         rng.choice(by_category[c]) if len(by_category[c]) else int(rng.integers(scale.catalog))
@@ -424,15 +411,24 @@ def _items_and_awards(
     item_ids = np.arange(base.get("items", 0) + 1, base.get("items", 0) + m + 1)
     award_ids = np.arange(base.get("awards", 0) + 1, base.get("awards", 0) + m + 1)
     out.plant("price_outlier", "award", award_ids[outliers])
-    catalog_codes = [f"9{c:05d}" for c in codes.tolist()]
-    units = [CATALOG_UNITS[u] for u in code_unit[codes].tolist()]
+    # What is bought: the procurement's own product first, then others of its category; the
+    # draws above give each item its noise (the ratio to its code's norm, outliers among
+    # them), carried over to the product's own price, unit and usual quantity.
+    names = [product_bought(c, p, k) for c, p, k in
+             zip(category[owner].tolist(), product[owner].tolist(), number.tolist(), strict=True)]  # fmt: skip
+    entries = [CATALOGUE[name] for name in names]
+    norm = np.array([e[2] for e in entries])
+    estimated = np.round(norm * estimated / code_price[codes], 4)
+    price = np.round(norm * price / code_price[codes], 4)
+    quantity = np.maximum(1.0, np.round(quantity * np.array([e[4] for e in entries])))
     out.tables["items"] = Table(
         ["id", "procurement_id", "number", "description", "catalog_code", "unit", "quantity",
          "estimated_unit_price", "estimated_total", "material_or_service"],
         [
             item_ids.tolist(), procurement_ids[owner].tolist(), number.tolist(),
-            [f"Item de catálogo {code}" for code in catalog_codes], catalog_codes, units,
-            quantity.tolist(), estimated.tolist(), np.round(quantity * estimated, 2).tolist(), ["M"] * m,
+            [e[0] for e in entries], [CATALOGUE_CODES[name] for name in names], [e[1] for e in entries],
+            quantity.tolist(), estimated.tolist(), np.round(quantity * estimated, 2).tolist(),
+            [e[3] for e in entries],
         ],
     )  # fmt: skip
     out.tables["awards"] = Table(

@@ -179,7 +179,10 @@ async def _run(
             if not await store.progress(db, investigation, fraction, agent.name, attempt):
                 raise InvestigationCancelled
             done[agent.name] = found
-            await announce(investigation, "progress", progress=fraction, agent=agent.name)
+            # The stream says how many it carries, so a client following along knows when
+            # to read the rest from `findings` (a connection over PostgreSQL, which has all).
+            await announce(investigation, "progress", progress=fraction, agent=agent.name,
+                           findings=len(found), announced=min(len(found), FINDINGS_ANNOUNCED))  # fmt: skip
             for finding in found[:FINDINGS_ANNOUNCED]:
                 await announce(investigation, "finding", kind=finding.kind, severity=finding.severity,
                                score=finding.score, summary=finding.summary)  # fmt: skip

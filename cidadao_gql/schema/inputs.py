@@ -10,6 +10,7 @@ of the variables before execution. Global IDs and cursors are checked where they
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -105,6 +106,39 @@ def _money_literal(node: ValueNode, _variables: Any = None) -> Decimal:
     raise BadUserInput(f"{print_ast(node)} is not a decimal number")
 
 
+_CENTS = Decimal("0.01")
+# PNCP publishes times without a zone, in Brasília time; Brazil has kept no daylight saving
+# since 2019 (Decreto 9.772/2019), before any PNCP record (2021), so the offset is fixed.
+BRASILIA = timezone(timedelta(hours=-3))
+
+
+def _decimal_text(value: Decimal | int) -> str:
+    # At least two decimals: a supplier with no contracts totalled Decimal(0), printed "0".
+    # Unit prices and quantities keep the four their columns hold.
+    exact = value if isinstance(value, Decimal) else Decimal(value)
+    exponent = exact.as_tuple().exponent
+    return str(exact if isinstance(exponent, int) and exponent <= -2 else exact.quantize(_CENTS))
+
+
+def _datetime_text(value: datetime) -> str:
+    # timestamptz columns come back in UTC; timestamp ones (PNCP's) are Brasília's.
+    return (value if value.tzinfo is not None else value.replace(tzinfo=BRASILIA)).isoformat()
+
+
+# Our DateTime: always with its UTC offset, so a client need not know where a time came from.
+DATETIME = ScalarDefinition(
+    name="DateTime",
+    description=(
+        "Date with time, ISO 8601 with its UTC offset (PNCP's times are Brasília's, -03:00)."
+    ),
+    specified_by_url=None,
+    serialize=_datetime_text,
+    parse_value=datetime.fromisoformat,
+    parse_literal=None,
+    origin=datetime,
+)
+
+
 # Our Decimal: every Decimal input is compared with a numeric(18, 2) column, so it is
 # refused (BAD_USER_INPUT) unless that column could hold it: NaN matched nothing or
 # everything, and 1e999999 made PostgreSQL raise.
@@ -112,10 +146,11 @@ DECIMAL = ScalarDefinition(
     name="Decimal",
     description=(
         'An exact decimal number, as a string ("1234.56"). As input (an amount of money):'
-        " at most 16 digits before the point and 2 after; no NaN or infinity."
+        " at most 16 digits before the point and 2 after; no NaN or infinity. As output,"
+        ' always with at least two decimals ("0.00").'
     ),
     specified_by_url=None,
-    serialize=str,
+    serialize=_decimal_text,
     parse_value=_money,
     parse_literal=_money_literal,
     origin=Decimal,

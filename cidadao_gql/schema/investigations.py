@@ -4,6 +4,7 @@ started one sees it; anonymous users cannot start any."""
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import uuid
 from collections.abc import AsyncGenerator
@@ -17,6 +18,7 @@ from strawberry.scalars import JSON
 from cidadao_gql.agents import AGENTS, Target
 from cidadao_gql.data.apikeys import User
 from cidadao_gql.data.db import Record
+from cidadao_gql.data.sql import Ordering
 from cidadao_gql.errors import (
     BadUserInput,
     CidadaoError,
@@ -32,13 +34,28 @@ from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract
 from cidadao_gql.schema.relay import (
     DEFAULT_PAGE,
+    Connection,
     check_page_size,
     decode_id,
     encode_id,
     existing,
+    page_request,
+    to_connection,
 )
 
 AGENT_NAMES = sorted(agent.name for agent in AGENTS)
+
+
+def _score(text: str) -> float:
+    # A cursor's score as str() wrote it; decode_cursor refuses any other spelling.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a score is a finite number")
+    return value
+
+
+# Findings' one order (store.findings_of): strongest first, then as the agents found them.
+FINDINGS_ORDER = Ordering("SCORE_DESC", "score", True, _score)
 
 
 @strawberry.enum
@@ -131,13 +148,17 @@ class Investigation:
             summary=row["summary"],
         )
 
-    @strawberry.field(
-        description="Findings, strongest first: the first `first` (empty until completed)."
-    )
-    async def findings(self, info: Info, first: int = DEFAULT_PAGE) -> list[InvestigationFinding]:
-        check_page_size(first)  # the size the cost analysis priced
-        rows = await store.findings_of(info.context.db, uuid.UUID(self.id), first)
-        return [InvestigationFinding.from_row(r) for r in rows]
+    @strawberry.field(description="Findings, strongest first (none until completed).")
+    async def findings(
+        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
+    ) -> Connection[InvestigationFinding]:
+        page = page_request(first, after, FINDINGS_ORDER)
+        investigation, db = uuid.UUID(self.id), info.context.db
+        rows = await store.findings_page(db, investigation, first, page.after)
+        return to_connection(
+            rows, page, InvestigationFinding.from_row,
+            lambda: store.findings_count(db, investigation),
+        )  # fmt: skip
 
 
 def _user(info: Info, scope: str) -> User:

@@ -94,6 +94,7 @@ def create_app(
             Route("/health/ready", endpoints.ready, methods=["GET"]),
             Route("/health/live", endpoints.live, methods=["GET"]),
             Route("/metrics", endpoints.exposition, methods=["GET"]),
+            Route("/", endpoints.home, methods=["GET"]),
             *graphiql_files(settings, site.view),
         ],
         exception_handlers={StarletteHTTPException: http_exception},

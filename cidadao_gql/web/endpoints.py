@@ -1,4 +1,4 @@
-"""The endpoints: /graphql over HTTP and WebSocket, /session, /health, /metrics. Each is a
+"""The endpoints: /graphql over HTTP and WebSocket, /session, /health, /metrics, /. Each is a
 function of the request; what they share per app (the view, sessions) is a Site in the
 lifespan's state, and the resources are there too."""
 
@@ -11,7 +11,7 @@ from urllib.parse import quote_from_bytes
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.websockets import WebSocket
 
 from cidadao_gql import metrics
@@ -228,6 +228,12 @@ async def ready(request: Request) -> Response:
     resources: Resources = request.state.resources
     checks = await health.check(resources.db, resources.redis)
     return health.readiness(checks, required=("database", "migrations"))
+
+
+async def home(request: Request) -> Response:
+    """`/` leads to GraphiQL (GET /graphql in a browser): a new user opening the address
+    printed by `serve` got a 404."""
+    return RedirectResponse(request.scope.get("root_path", "") + "/graphql", status_code=307)
 
 
 async def live(_: Request) -> Response:

@@ -81,4 +81,5 @@ def install(directory: Path, html: str) -> None:
         [npm, "install", "--prefix", str(directory), "--no-audit", "--no-fund",
          "--no-save", "--loglevel=error", *wanted],
         check=True,
+        stdout=subprocess.DEVNULL,  # a bare "added 120 packages"; `serve` says what it did
     )  # fmt: skip

@@ -127,7 +127,7 @@ class GraphQLView(GraphQL[Context, None]):
             # The body any refusal has (web/refusals.py); the socket closes with 4403.
             raise ConnectionRejectionError(error_entry(exc, context.request_id)) from None
         if context.user is not None:
-            context.client = f"user:{context.user.id}"
+            context.client = context.user.bucket
         return {"user": context.user.id} if context.user else None
 
     async def parse_http_body(
@@ -194,5 +194,5 @@ install_view_hooks(
 def client_of(connection: HTTPConnection, user: User | None) -> str:
     """Whose bucket an operation is charged to: the user's, or else the address's."""
     if user is not None:
-        return f"user:{user.id}"
+        return user.bucket
     return f"ip:{connection.client.host if connection.client else '?'}"

@@ -48,9 +48,9 @@ async def test_procurement_from_pncp_reaches_items_awards_and_suppliers(
     [
         ("agencies", {"uf": "SP"}, "uf = $1", ["SP"]),
         ("agencies", {"sphere": "FEDERAL"}, "sphere = $1", ["F"]),
-        ("agencies", {"search": "município de são"}, "name ILIKE $1", ["%município de são%"]),
+        ("agencies", {"search": "município de são"}, "unaccent(name) ILIKE unaccent($1)", ["%município de são%"]),
         ("suppliers", {"size": "EPP"}, "size = $1", ["EPP"]),
-        ("suppliers", {"search": "pharma"}, "name ILIKE $1", ["%pharma%"]),
+        ("suppliers", {"search": "pharma"}, "unaccent(name) ILIKE unaccent($1)", ["%pharma%"]),
         ("procurements", {"modality": "PREGAO_ELETRONICO", "year": 2024}, "modality = 6 AND year = $1", [2024]),
         ("procurements", {"status": "REVOKED"}, "status = $1", [2]),
         ("procurements", {"publishedFrom": "2024-06-01", "publishedTo": "2024-06-30"}, "published_at >= $1 AND published_at < $2", [date(2024, 6, 1), date(2024, 7, 1)]),
@@ -166,10 +166,11 @@ async def test_spending_under_a_filter_sums_the_filtered_contracts(run: Run, db:
 
 async def test_procurement_search_matches_the_word(run: Run, db: Database) -> None:
     """Portuguese full text: the word in any case, not a longer word sharing its start
-    (ambulatorial). The expectation is computed here, in Python, not by the same SQL.
-    (PostgreSQL's Portuguese stemmer makes "ambul" of the word and "ambulânc" of its
-    plural, so "ambulâncias" is not a match.)"""
-    word = re.compile(r"\bambulância\b", re.IGNORECASE)
+    (ambulatorial), its plural, with or without the accent. The expectation is computed
+    here, in Python, not by the same SQL. (Before accents were set aside, PostgreSQL's
+    Portuguese stemmer made "ambul" of the word and "ambulânc" of its plural, so
+    "ambulâncias" was not a match; unaccented, both are "ambulanc".)"""
+    word = re.compile(r"\bambul[âa]ncias?\b", re.IGNORECASE)
     rows = await db.fetch("SELECT id, object FROM procurements")
     expected = {encode_id("Procurement", r["id"]) for r in rows if word.search(r["object"])}
     assert any("ambulatorial" in r["object"].lower() for r in rows)  # a near miss is there
@@ -179,7 +180,9 @@ async def test_procurement_search_matches_the_word(run: Run, db: Database) -> No
         f={"search": "ambulância"},
     )
     assert expected
-    assert {n["id"] for n in data["procurements"]["nodes"]} == expected
+    found = {n["id"] for n in data["procurements"]["nodes"]}
+    assert found <= expected
+    assert len(found) == min(len(expected), 100)
     assert data["procurements"]["totalCount"] == len(expected)
 
 

@@ -45,10 +45,14 @@ from tests.conftest import answer_bytes, ordinary
 ANA = User(id="ana", scopes=frozenset({"read", "investigate"}))
 ROOTS = {"Query": "query", "Mutation": "mutation", "Subscription": "subscription"}
 SOME_UUID = "00000000-0000-4000-8000-000000000000"
-# Types reached only below an investigation a test must first run: their one argument, a
-# page size, is refused as every other one is in tests/test_investigations.py
-# (test_findings_and_their_contracts_are_priced_by_first).
-BELOW_INVESTIGATIONS = {"Investigation": {"findings"}, "InvestigationFinding": {"contracts"}}
+# Types reached only below an investigation a test must first run: their arguments, a page
+# size and a cursor, are refused as every other one is in tests/test_investigations.py
+# (test_findings_and_their_contracts_are_priced_by_first,
+# test_findings_are_a_connection_paged_by_cursor).
+BELOW_INVESTIGATIONS = {
+    "Investigation": {"findings": {"first", "after"}},
+    "InvestigationFinding": {"contracts": {"first"}},
+}
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,9 @@ def discover(schema: Schema) -> Found:
         if not taking:
             continue
         if name in BELOW_INVESTIGATIONS:
-            assert taking == BELOW_INVESTIGATIONS[name], (name, taking)
-            assert all(set(named.fields[f].args) == {"first"} for f in taking), name
+            below = BELOW_INVESTIGATIONS[name]
+            assert taking == set(below), (name, taking)
+            assert all(set(named.fields[f].args) == below[f] for f in taking), name
             continue
         assert name in ROOTS or name in node_types, (
             f"{name} has fields with arguments but is neither a root nor a Node: teach this "
