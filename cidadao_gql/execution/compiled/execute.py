@@ -370,7 +370,7 @@ async def _send(load: _Load, name: str, run: _Run) -> None:
     try:
         if name in run.shared:
             await asyncio.sleep(0)
-        del run.open[name]
+        _close(load, name, run)
         found = await run.info.context.loaders.batch(name)(load.keys)
         run.rows[name].update(zip(load.keys, found, strict=True))
     except BaseException as exc:  # told to the waiting levels by `done`, never lost
@@ -378,8 +378,14 @@ async def _send(load: _Load, name: str, run: _Run) -> None:
         if not isinstance(exc, Exception):
             raise
     finally:
-        run.open.pop(name, None)
+        _close(load, name, run)
         load.done.set_result(failed)
+
+
+def _close(load: _Load, name: str, run: _Run) -> None:
+    """No more keys for `load`: the next level to ask opens a load of its own."""
+    if run.open.get(name) is load:
+        del run.open[name]
 
 
 async def _all(awaitables: list[Any]) -> list[Any]:
