@@ -220,7 +220,7 @@ DASHBOARD = {
     "filtered": (1, f"""query Filtered($supplier: ID!) {{ contracts(first: 50,
       filter: {{supplier: $supplier}}, orderBy: {{field: VALUE, direction: DESC}})
       {{ nodes {{ id {CONTRACT} uf }} }} }}"""),
-    "fragments": (6, """query Fragments { latest: contracts(first: 20) { nodes { ...C } }
+    "fragments": (4, """query Fragments { latest: contracts(first: 20) { nodes { ...C } }
       largest: contracts(first: 20, orderBy: {field: VALUE, direction: DESC}) { nodes { ...C } } }
       fragment C on Contract { id value: finalValue signedOn supplier { ...S } agency { id name } }
       fragment S on Supplier { id name document }"""),
@@ -272,6 +272,12 @@ PAGED = {
       fragment A on Agency { id procurements(first: 1) { nodes { id ... on Procurement {
         items(first: 1) { nodes { number } } } } } }
       fragment Page on ContractConnection { totalCount edges { cursor } nodes { number } }""",
+    "relations of one type at several levels, side by side": """{
+      latest: contracts(first: 3) { nodes { supplier { name } agency { name } } }
+      agencies(first: 2) { nodes { contracts(first: 2) { nodes { supplier { name }
+        agency { cnpj } } } } }
+      largest: contracts(first: 3, orderBy: {field: VALUE, direction: DESC}) {
+        nodes { supplier { name document } } } }""",
     "empty pages": """{ agencies(first: 3) { nodes { name contracts(first: 3,
       filter: {valueMin: "999999999999"}) { totalCount pageInfo { hasNextPage hasPreviousPage
       startCursor endCursor } edges { cursor } nodes { id } } } } }""",

@@ -26,17 +26,33 @@ log = logging.getLogger("cidadao_gql.compiled")
 _is_none = partial(operator.is_, None)
 
 
+class _Load:
+    """One call of a loader's batch function: the keys that levels running side by side ask
+    for before it goes out, and `done`, set to None or to what the call raised."""
+
+    __slots__ = ("done", "keys")
+
+    def __init__(self) -> None:
+        self.keys: list[Any] = []
+        self.done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+
 class _Run:
     """One execution: what every level needs, and the actual cost as it adds up."""
 
-    __slots__ = ("cost", "info", "price", "rows", "variables")
+    __slots__ = ("cost", "info", "loads", "open", "price", "rows", "shared", "variables")
 
-    def __init__(self, info: _Info, variables: VariableValues, price: Price) -> None:
+    def __init__(
+        self, info: _Info, variables: VariableValues, price: Price, shared: frozenset[str]
+    ) -> None:
         self.info = info
+        self.shared = shared  # loaders whose loads levels side by side may share
         self.variables = variables
         self.price = price
         self.cost = 0
         self.rows: dict[str, dict[Any, Any]] = {}  # by loader: what it loaded, by key
+        self.loads: dict[str, dict[Any, _Load]] = {}  # by loader: the load of each key asked
+        self.open: dict[str, _Load] = {}  # by loader: the load not sent yet
 
     def weight(self, plan: FieldPlan) -> int:
         weights = self.price.weights
@@ -92,7 +108,7 @@ class Executor:
         `price` weighs it: the cost analysis' own), or None when the ordinary path must
         answer instead."""
         data: dict[str, Any] = {}
-        run = _Run(_Info(context), variables, price)
+        run = _Run(_Info(context), variables, price, plan.shared)
         try:
             await self._level(plan.root, [None], [data], run)
         except Fallback as reason:
@@ -275,25 +291,38 @@ class Executor:
     @staticmethod
     async def _batch(plan: FieldPlan, batch: Batch, parents: list[Any], run: _Run) -> list[Any]:
         """One load of the relation for every parent of the level: the keys this run has
-        not loaded yet go to the loader's batch function (through the cache tiers, as the
-        resolvers' loads go) in one call. Keys are remembered per run rather than in the
-        loader's own cache, which would cost a future per key; two levels that run side by
-        side may then both load a key they share (a sibling's relation to the same type)."""
+        not asked for yet go to the loader's batch function (through the cache tiers, as the
+        resolvers' loads go) in one call, shared with the levels running side by side (two
+        aliases of one connection, say: their suppliers in one statement). Keys are
+        remembered per run rather than in the loader's own cache, which would cost a future
+        per key: one future per call here."""
         if plan.build is not None:  # parents are rows: the key is a column
             keys = [p[batch.key] for p in parents]
         else:
             keys = [getattr(p, batch.key) for p in parents]
-        rows = run.rows.get(batch.loader)
+        name = batch.loader
+        rows = run.rows.get(name)
         if rows is None:
-            rows = run.rows[batch.loader] = {}
-        missing = [key for key in dict.fromkeys(keys) if key is not None and key not in rows]
+            rows = run.rows[name] = {}
+            run.loads[name] = {}
+        loads = run.loads[name]
+        missing = [key for key in dict.fromkeys(keys) if key is not None and key not in loads]
         if missing:
-            load = run.info.context.loaders.batch(batch.loader)
-            try:
-                found = await load(missing)
-            except Exception as exc:  # (cancelled: the operation timed out; not a fallback)
-                raise Fallback from exc
-            rows.update(zip(missing, found, strict=True))
+            load = run.open.get(name)
+            if load is None:  # the first to ask sends it, the others add their keys
+                load = run.open[name] = _Load()
+                load.keys.extend(missing)
+                loads.update(dict.fromkeys(missing, load))
+                await _send(load, name, run)
+            else:
+                load.keys.extend(missing)
+                loads.update(dict.fromkeys(missing, load))
+        for load in dict.fromkeys(loads[key] for key in keys if key is not None):
+            failed = await load.done
+            if isinstance(failed, asyncio.CancelledError):
+                raise asyncio.CancelledError  # the operation timed out: not a fallback
+            if failed is not None:
+                raise Fallback from failed
         values = [rows.get(key) for key in keys]  # None for a None key
         if None in values and not (plan.shape is not None and plan.shape.nullable):
             for key, value in zip(keys, values, strict=True):
@@ -332,6 +361,31 @@ class Executor:
         out: dict[str, Any] = {}
         deeper.append((children, [value], [out]))
         return out
+
+
+async def _send(load: _Load, name: str, run: _Run) -> None:
+    """A load, once the levels running side by side have had a turn to add their keys (when
+    another relation of the plan loads through the same loader)."""
+    failed: BaseException | None = None
+    try:
+        if name in run.shared:
+            await asyncio.sleep(0)
+        _close(load, name, run)
+        found = await run.info.context.loaders.batch(name)(load.keys)
+        run.rows[name].update(zip(load.keys, found, strict=True))
+    except BaseException as exc:  # told to the waiting levels by `done`, never lost
+        failed = exc
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        _close(load, name, run)
+        load.done.set_result(failed)
+
+
+def _close(load: _Load, name: str, run: _Run) -> None:
+    """No more keys for `load`: the next level to ask opens a load of its own."""
+    if run.open.get(name) is load:
+        del run.open[name]
 
 
 async def _all(awaitables: list[Any]) -> list[Any]:

@@ -84,6 +84,9 @@ class Plan:
     document: DocumentNode
     root: Selection
     fragments: dict[str, FragmentDetails]
+    # Loaders that more than one relation of the plan loads through: levels running side by
+    # side may share their loads (execute._batch); a loader met once never waits for company.
+    shared: frozenset[str] = frozenset()
     # Prices by variables (as canonical JSON): they change only with the variables.
     prices: OrderedDict[bytes, Price] = field(default_factory=OrderedDict)
     max_prices: int = 64
@@ -182,7 +185,7 @@ class Planner:
         except Unplannable as reason:
             return self._ordinary(name, str(reason))
         log.info("operation %s: compiled plan", name)
-        return Plan(operation, document, root, fragments)
+        return Plan(operation, document, root, fragments, _shared(root))
 
     def _ordinary(self, name: str, reason: str) -> object:
         log.info("operation %s: ordinary path (%s)", name, reason)
@@ -315,6 +318,20 @@ class Planner:
                 return lambda parents: [direct(build(p)) for p in parents]
             return lambda parents: [direct(p) for p in parents]
         return None
+
+
+def _shared(root: Selection) -> frozenset[str]:
+    """The loaders that more than one relation below `root` loads through."""
+    met: list[str] = []
+    selections = [root]
+    while selections:
+        for plan in selections.pop():
+            if plan.batch is not None:
+                met.append(plan.batch.loader)
+            selections.extend(plan.by_runtime_type.values())
+            if plan.children is not None:
+                selections.append(plan.children)
+    return frozenset(name for name in met if met.count(name) > 1)
 
 
 def _specified() -> Sequence[type[ASTValidationRule]]:
