@@ -12,9 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -426,3 +428,37 @@ async def test_a_callers_request_id_is_never_replayed_to_another(
     assert stored(theirs) and theirs.headers["x-request-id"] == "theirs-2"
     assert stored(odd) and odd.headers["x-request-id"].startswith("edge-")
     assert len({anyone.headers["x-request-id"], odd.headers["x-request-id"]}) == 2
+
+
+def test_the_edge_stores_only_public_answers_of_graphql(tmp_path: Path) -> None:
+    """Whatever a backend forgets: an answer without Cache-Control is not kept for
+    Varnish's default TTL, and nothing outside /graphql and /q/ is looked up."""
+    fetched: list[str] = []
+
+    class Backend(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetched.append(self.path)
+            self.send_response(200)
+            if self.path != "/graphql":
+                self.send_header("cache-control", "public, max-age=60")
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with edge(f"http://127.0.0.1:{server.server_port}", tmp_path) as front:
+            fetched.clear()  # edge()'s own readiness request
+            for path in ("/graphql", "/other", "/q/x"):
+                for _ in range(2):
+                    httpx.get(f"{front}{path}")
+            kept = httpx.get(f"{front}/q/x")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert fetched == ["/graphql", "/graphql", "/other", "/other", "/q/x"]
+    assert stored(kept)
