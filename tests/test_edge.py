@@ -347,6 +347,10 @@ async def test_forged_forwarded_for_through_the_edge_shares_one_bucket(
             left: float = status["currentlyAvailable"]
             return left
 
+        redis = aioredis.Redis.from_url(redis_url)
+        # full buckets for the edge's address and the forged one (other tests spend them)
+        await redis.delete("cidadao:bucket:ip:127.0.0.1", "cidadao:bucket:ip:198.51.100.3")
+        await redis.aclose()
         first = await available(front, "198.51.100.1")
         second = await available(front, "198.51.100.2")
         direct = await available(api, "198.51.100.3")
