@@ -79,6 +79,8 @@ def varnish(backend: str, listen: int) -> Iterator[str]:
             f'backend api_0 {{ .host = "{host}"; .port = "{backend_port}"; }}\n'
             "sub vcl_init { new api = directors.round_robin(); api.add_backend(api_0); }\n"
         )
+        # no EDGE_PURGE_TOKEN: nothing purges during the run (entrypoint.sh's file then)
+        (Path(tmp) / "purge_token.vcl").write_text("sub purge_token {\n}\n")
         process = subprocess.Popen(
             [binary, "-F", "-j", "none", "-n", f"{tmp}/instance", "-a", f"127.0.0.1:{listen}",
              "-T", "none", "-s", "malloc,256m", "-p", f"vcl_path={tmp}:{VARNISH}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ class Settings:
     edge_max_age: int = 60  # s-maxage: how long shared caches (the edge) keep a public answer
     edge_stale_while_revalidate: int = 30
     edge_purge_urls: tuple[str, ...] = ()  # Varnish instances told to drop tagged answers
+    edge_purge_token: str | None = None  # sent with every purge; the VCL refuses others
     agent_pool_size: PoolSize = PoolSize(2, 10)
     investigation_claim_after: int = 30
     llm_api_url: str | None = None
@@ -181,6 +183,13 @@ def _urls(raw: str) -> tuple[str, ...]:
     return tuple(_HTTP(url.strip()) for url in raw.split(",") if url.strip())
 
 
+def _token(raw: str) -> str:
+    """A secret the VCL compares as it is: long, and of characters that need no quoting."""
+    if not re.fullmatch(r"[A-Za-z0-9._~+/=-]{32,256}", raw):
+        raise ValueError("must be 32 to 256 of A-Za-z0-9._~+/=- (use `openssl rand -hex 32`)")
+    return raw
+
+
 def _pool_size(raw: str) -> PoolSize:
     """`N` (maximum N, minimum min(2, N)) or `MIN:MAX`."""
     low, sep, high = raw.partition(":")
@@ -226,6 +235,7 @@ _ENVIRONMENT: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("edge_max_age", "EDGE_MAX_AGE", _int(0, 31_536_000)),
     ("edge_stale_while_revalidate", "EDGE_STALE_WHILE_REVALIDATE", _int(0, 86_400)),
     ("edge_purge_urls", "EDGE_PURGE_URL", _urls),
+    ("edge_purge_token", "EDGE_PURGE_TOKEN", _token),
     ("agent_pool_size", "AGENT_POOL_SIZE", _pool_size),
     ("investigation_claim_after", "INVESTIGATION_CLAIM_AFTER", _int(1, 86_400)),
     ("llm_api_url", "LLM_API_URL", _HTTP),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -44,6 +45,7 @@ def test_docker_compose_accepts_the_compose_file() -> None:
     done = subprocess.run(
         ["docker-compose", "-f", str(DOCKER / "compose.yaml"), "config", "--services"],
         capture_output=True, text=True, check=False,
+        env={**os.environ, "EDGE_PURGE_TOKEN": "0" * 64},  # the file asks for one
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) == {

@@ -165,7 +165,9 @@ async def _invalidate(settings: Settings, conn: asyncpg.Connection, namespace: s
             await announce(redis, namespace, version)
         finally:
             await redis.aclose()
-    await EdgePurger(settings.edge_purge_urls).purge(namespace)  # after: instances hear it first
+    await EdgePurger(settings.edge_purge_urls, settings.edge_purge_token).purge(
+        namespace
+    )  # after: instances hear it first
 
 
 @click.group()

@@ -61,7 +61,7 @@ async def graphql(request: Request) -> Response:
     except ServiceUnavailable as exc:  # PostgreSQL lost twice, outside GraphQL's masking
         response = unavailable(request, exc)
     if request.method == "GET" and (
-        "cache-control" not in response.headers or _credentials(request)
+        not response.headers.get("cache-control", "").startswith("public") or _credentials(request)
     ):
         # not a public answer of the response cache (a viewer's, a refusal), or one given
         # to a caller who said who they are: no browser or edge keeps it, and none serves
@@ -239,12 +239,12 @@ async def home(request: Request) -> Response:
 async def live(_: Request) -> Response:
     """Liveness: the process and its event loop answer; nothing else is asked, so a
     database outage does not get every instance restarted."""
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ok"}, headers=health.NO_STORE)
 
 
 async def exposition(_: Request) -> Response:
     body, media_type = metrics.exposition()
-    return Response(body, media_type=media_type)
+    return Response(body, media_type=media_type, headers=health.NO_STORE)
 
 
 def unavailable(request: Request, error: ServiceUnavailable) -> Response:

@@ -25,6 +25,9 @@ from cidadao_gql.investigations import store
 from cidadao_gql.migrations import pending_migrations
 
 TIMEOUT = 2.0
+# A probe's or a scrape's answer is now's: no cache in front (Varnish would keep an answer
+# without Cache-Control for its default TTL) may answer the next one with it.
+NO_STORE = {"cache-control": "no-store"}
 EVERY = 5.0  # seconds between the gauges' own checks
 
 
@@ -45,7 +48,7 @@ def readiness(checks: dict[str, bool], required: Iterable[str]) -> Response:
         status, code = "unavailable", 503
     else:
         status, code = ("ok" if all(checks.values()) else "degraded"), 200
-    return JSONResponse({"status": status, "checks": checks}, status_code=code)
+    return JSONResponse({"status": status, "checks": checks}, status_code=code, headers=NO_STORE)
 
 
 async def measure_queue(db: Database) -> None:
@@ -73,14 +76,15 @@ def worker_app(db: Database, redis: aioredis.Redis, alive: Callable[[], bool]) -
 
     async def live(_: Request) -> Response:
         ok = alive()
-        return JSONResponse({"status": "ok" if ok else "stopped"}, status_code=200 if ok else 503)
+        status = 200 if ok else 503
+        return JSONResponse({"status": "ok" if ok else "stopped"}, status, NO_STORE)
 
     async def ready(_: Request) -> Response:
         return readiness(await check(db, redis), ("database", "migrations", "redis"))
 
     async def exposition(_: Request) -> Response:
         body, media_type = metrics.exposition()
-        return Response(body, media_type=media_type)
+        return Response(body, media_type=media_type, headers=NO_STORE)
 
     return Starlette(
         routes=[

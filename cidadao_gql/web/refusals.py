@@ -59,7 +59,8 @@ def refusal(
 ) -> Response:
     """The answer to a request refused with `error`: its status (a Refused knows its own),
     the request id, and the media type the client accepts (application/json when it
-    accepts neither: a 406 is still JSON)."""
+    accepts neither: a 406 is still JSON). `no-store`: no cache keeps a refusal (Varnish
+    would keep an answer without Cache-Control for its default TTL)."""
     if status is None:
         status = error.status if isinstance(error, Refused) else 400
     metrics.ERRORS.labels(error.code).inc()
@@ -70,6 +71,7 @@ def refusal(
         media_type=answer_type(connection.headers.get("accept")) or JSON,
         headers={
             "x-request-id": rid,
+            "cache-control": "no-store",
             **(error.headers if isinstance(error, Refused) else {}),
             **(headers or {}),
         },

@@ -3,8 +3,9 @@ a namespace when a write bumps its version.
 
 Every public answer names what it read in `Surrogate-Key` (`tags`): the namespace and the
 namespace at its version (`data data:v7`). A purge is `PURGE /` with `xkey-purge: data`
-to each configured edge (EDGE_PURGE_URL), which the VCL in docker/varnish hands to vmod
-xkey; retried on failure, logged, counted in `cidadao_ai_edge_purges_total`. A purge that
+to each configured edge (EDGE_PURGE_URL), with the shared secret in `edge-purge-token`
+(EDGE_PURGE_TOKEN: the VCL refuses a purge without it), which the VCL in docker/varnish
+hands to vmod xkey; retried on failure, logged, counted in `cidadao_ai_edge_purges_total`. A purge that
 fails for good leaves answers at most `s-maxage` seconds old (EDGE_MAX_AGE).
 """
 
@@ -22,6 +23,7 @@ from cidadao_gql.errors import EdgeRefused
 log = logging.getLogger("cidadao_gql.edge")
 SCHEMA = "schema"  # answers that read the schema only (introspection), no data
 PURGE_HEADER = "xkey-purge"
+TOKEN_HEADER = "edge-purge-token"
 ATTEMPTS = 4  # 0.1 + 0.2 + 0.4 s between them: an edge restarting has time to come back
 TIMEOUT_S = 2.0
 
@@ -37,8 +39,11 @@ def tags(namespaces: Iterable[tuple[str, int | None]]) -> str:
 class EdgePurger:
     """The edge caches to purge; with no URL, purging does nothing."""
 
-    def __init__(self, urls: tuple[str, ...], attempts: int = ATTEMPTS) -> None:
+    def __init__(
+        self, urls: tuple[str, ...], token: str | None = None, attempts: int = ATTEMPTS
+    ) -> None:
         self.urls = urls
+        self.headers = {TOKEN_HEADER: token} if token else {}
         self.attempts = attempts
 
     async def purge(self, namespace: str) -> int:
@@ -61,7 +66,9 @@ class EdgePurger:
         try:
             async for attempt in retrying:
                 with attempt:
-                    answer = await client.request("PURGE", url, headers={PURGE_HEADER: namespace})
+                    answer = await client.request(
+                        "PURGE", url, headers={PURGE_HEADER: namespace, **self.headers}
+                    )
                     if answer.status_code != 200:
                         raise EdgeRefused(f"{answer.status_code} {answer.text[:200]!r}")
         except (httpx.TransportError, EdgeRefused) as exc:

@@ -79,7 +79,7 @@ class TieredCache:
         self.rng = rng or random.Random()
         self.beta = 1.0
         self.inflight: dict[Hashable, asyncio.Future[Any]] = {}
-        self.edge = EdgePurger(settings.edge_purge_urls)
+        self.edge = EdgePurger(settings.edge_purge_urls, settings.edge_purge_token)
         self.purges: set[asyncio.Task[int]] = set()
 
     async def start(self) -> None:
