@@ -61,10 +61,10 @@ def ids_of(global_id: str | None, type_name: str) -> tuple[int, ...]:
 
 # Markers for the compiled executor (cidadao_gql/execution/compiled/), kept here, beside the types
 # they describe, so that schema modules need not import the executor.
-BATCH = "cidadao_gql.compiled.batch"
-ROWS = "cidadao_gql.compiled.rows"
-PAGE = "cidadao_gql.compiled.page"
-COUNT = "cidadao_gql.compiled.count"
+BATCH = "cidadao_gql.execution.compiled.batch"
+ROWS = "cidadao_gql.execution.compiled.rows"
+PAGE = "cidadao_gql.execution.compiled.page"
+COUNT = "cidadao_gql.execution.compiled.count"
 ROW_TYPES: set[type] = set()
 
 
