@@ -128,7 +128,7 @@ def test_the_enum_class_behind_a_graphql_enum() -> None:
 
 def test_classes_of_a_schema() -> None:
     assert internals.classes_of(schema)[Thing] == "Thing"
-    from cidadao_gql.execution.schema import build_schema
+    from cidadao_gql.execution.executable_schema import build_schema
 
     ours = internals.classes_of(build_schema(Settings()))
     assert ours[Contract] == "Contract"
