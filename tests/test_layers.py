@@ -10,6 +10,7 @@ the import deferred into a resolver or kept under `TYPE_CHECKING`).
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import cidadao_gql
@@ -198,12 +199,12 @@ def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
     assert layer(imported) < layer("cidadao_gql.data.db")
 
 
-def layout_entries(readme: str) -> list[str]:
-    """The folders the README's Layout lists, as paths: `cidadao_gql/data/cache`, `tests`
-    (an entry's indentation says which folder above it it is in)."""
+def layout_lines(readme: str) -> list[tuple[str, str]]:
+    """The folders the README's Layout lists, as paths (`cidadao_gql/data/cache`, `tests`:
+    an entry's indentation says which folder above it it is in), each with its line."""
     layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
     block = layout.split("```", 2)[1]
-    entries: list[str] = []
+    entries: list[tuple[str, str]] = []
     parents: list[tuple[int, str]] = []
     for line in block.splitlines():
         if not line.strip() or not line.split()[0].endswith("/"):
@@ -212,9 +213,30 @@ def layout_entries(readme: str) -> list[str]:
         while parents and parents[-1][0] >= indent:
             parents.pop()
         path = "/".join([p for _, p in parents] + [name])
-        entries.append(path)
+        entries.append((path, line.strip().partition(" ")[2].strip()))
         parents.append((indent, path.rsplit("/", 1)[-1]))
     return entries
+
+
+def layout_entries(readme: str) -> list[str]:
+    return [path for path, _ in layout_lines(readme)]
+
+
+def test_the_layouts_named_files_and_classes_are_where_it_says() -> None:
+    """A Layout line that names a module (`limits.py`) names one in its folder, and a class
+    it names (`CachedAnswers`) is defined in a module the same line names."""
+    root = PACKAGE.parent
+    wrong = []
+    for folder, line in layout_lines((root / "README.md").read_text()):
+        named = re.findall(r"`([\w/]+\.py)`", line)
+        wrong += [f"{folder}/{m}" for m in named if not (root / folder / m).is_file()]
+        for cls in re.findall(r"`([A-Z]\w+)`", line):
+            sources = [
+                (root / folder / m).read_text() for m in named if (root / folder / m).is_file()
+            ]
+            if not any(re.search(rf"^class {cls}\b", s, re.MULTILINE) for s in sources):
+                wrong.append(f"{folder}: {cls}")
+    assert wrong == []
 
 
 def test_the_readme_layout_lists_every_folder() -> None:
