@@ -191,6 +191,70 @@ def test_resolvers_leave_the_cache_tiers_to_the_loaders() -> None:
     assert reaching == []
 
 
+def raw_data_access(source: str) -> list[str]:
+    """Where a module reaches past the loaders and stores: reading a pool (`.db`, as in
+    `info.context.db` or `loaders.db`), calling data.sql's fetch and count functions, or
+    importing them, or the investigations' pool-taking store."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Attribute) and (
+            node.attr == "db"
+            or (
+                isinstance(node.value, ast.Name)
+                and node.value.id == "sql"
+                and node.attr.startswith(("fetch_", "count_"))
+            )
+        ):
+            found.append(f"{line}: {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "cidadao_gql.data.sql":
+            found += [
+                f"{line}: imports {a.name}"
+                for a in node.names
+                if a.name.startswith(("fetch_", "count_"))
+            ]
+        elif isinstance(node, ast.ImportFrom) and node.module == "cidadao_gql.investigations":
+            found += [f"{line}: imports store" for a in node.names if a.name == "store"]
+        elif isinstance(node, ast.Import):
+            found += [
+                f"{line}: imports {a.name}"
+                for a in node.names
+                if a.name in ("cidadao_gql.data.sql", "cidadao_gql.investigations.store")
+            ]
+    return found
+
+
+def test_resolvers_reach_rows_through_loaders_and_stores() -> None:
+    """No module of the schema holds a pool or runs SQL: rows come from the request's
+    loaders (`info.context.loaders`) and investigations from the store bound to the pool
+    (`info.context.investigations`). The context itself (schema/context.py) carries the
+    pool for the web layer, which authenticates with it, and binds the store to it."""
+    found = [
+        f"{module_name(p)}:{where}"
+        for p in sorted((PACKAGE / "schema").rglob("*.py"))
+        if p.name != "context.py"
+        for where in raw_data_access(p.read_text())
+    ]
+    assert found == []
+
+
+def test_the_raw_access_check_sees_a_pool_and_a_fetch() -> None:
+    source = (
+        "from cidadao_gql.data.sql import fetch_page\n"
+        "from cidadao_gql.investigations import store\n"
+        "async def f(info, loaders):\n"
+        "    await store.get(info.context.db, 1, 'u')\n"
+        "    await sql.count_children(loaders.db)\n"
+    )
+    assert raw_data_access(source) == [
+        "1: imports fetch_page",
+        "2: imports store",
+        "4: info.context.db",
+        "5: sql.count_children",
+        "5: loaders.db",
+    ]
+
+
 def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
     """The checks above are not vacuous: an import of the web layer from data is upward."""
     source = tmp_path / "probe.py"
