@@ -323,6 +323,20 @@ def test_the_readme_layout_lists_every_folder() -> None:
     assert sorted(package | top) == sorted(listed)
 
 
+def test_the_layouts_tests_line_names_every_folder_of_tests() -> None:
+    """tests/ is organised by area, not as a mirror of the package: its line names each of
+    its folders (`schema/`, `cache/`...), and nothing that is gone."""
+    root = PACKAGE.parent
+    (line,) = [d for f, d in layout_lines((root / "README.md").read_text()) if f == "tests"]
+    named = set(re.findall(r"(?:^|\s)(\w+)/", line))
+    folders = {
+        p.name
+        for p in (root / "tests").iterdir()
+        if p.is_dir() and p.name not in ("__pycache__", "node_modules")
+    }
+    assert sorted(named) == sorted(folders)
+
+
 def test_the_layout_reader_follows_indentation() -> None:
     readme = "## Layout\n\n```\na/   x\n  b/   y\n    c/ z\n  d/   w\n  *.py v\ne/  u\n```\n"
     assert layout_entries(readme) == ["a", "a/b", "a/b/c", "a/d", "e"]
