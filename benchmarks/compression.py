@@ -28,7 +28,7 @@ from record import save
 
 from cidadao_gql.data.db import open_database
 from cidadao_gql.data.loaders import Loaders
-from cidadao_gql.execution.schema import build_schema
+from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
 from cidadao_gql.web import encodings

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp
 
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
 from cidadao_gql.data.loaders import Loaders
-from cidadao_gql.execution.schema import build_schema
+from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.ingestion.importer import import_directory
 from cidadao_gql.ingestion.report import Rejects

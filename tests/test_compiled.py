@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from cidadao_gql.data.db import Database
-from cidadao_gql.execution.schema import build_schema
+from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.schema import relay
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import graphql_schema

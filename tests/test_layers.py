@@ -10,6 +10,7 @@ the import deferred into a resolver or kept under `TYPE_CHECKING`).
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import cidadao_gql
@@ -190,6 +191,70 @@ def test_resolvers_leave_the_cache_tiers_to_the_loaders() -> None:
     assert reaching == []
 
 
+def raw_data_access(source: str) -> list[str]:
+    """Where a module reaches past the loaders and stores: reading a pool (`.db`, as in
+    `info.context.db` or `loaders.db`), calling data.sql's fetch and count functions, or
+    importing them, or the investigations' pool-taking store."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Attribute) and (
+            node.attr == "db"
+            or (
+                isinstance(node.value, ast.Name)
+                and node.value.id == "sql"
+                and node.attr.startswith(("fetch_", "count_"))
+            )
+        ):
+            found.append(f"{line}: {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "cidadao_gql.data.sql":
+            found += [
+                f"{line}: imports {a.name}"
+                for a in node.names
+                if a.name.startswith(("fetch_", "count_"))
+            ]
+        elif isinstance(node, ast.ImportFrom) and node.module == "cidadao_gql.investigations":
+            found += [f"{line}: imports store" for a in node.names if a.name == "store"]
+        elif isinstance(node, ast.Import):
+            found += [
+                f"{line}: imports {a.name}"
+                for a in node.names
+                if a.name in ("cidadao_gql.data.sql", "cidadao_gql.investigations.store")
+            ]
+    return found
+
+
+def test_resolvers_reach_rows_through_loaders_and_stores() -> None:
+    """No module of the schema holds a pool or runs SQL: rows come from the request's
+    loaders (`info.context.loaders`) and investigations from the store bound to the pool
+    (`info.context.investigations`). The context itself (schema/context.py) carries the
+    pool for the web layer, which authenticates with it, and binds the store to it."""
+    found = [
+        f"{module_name(p)}:{where}"
+        for p in sorted((PACKAGE / "schema").rglob("*.py"))
+        if p.name != "context.py"
+        for where in raw_data_access(p.read_text())
+    ]
+    assert found == []
+
+
+def test_the_raw_access_check_sees_a_pool_and_a_fetch() -> None:
+    source = (
+        "from cidadao_gql.data.sql import fetch_page\n"
+        "from cidadao_gql.investigations import store\n"
+        "async def f(info, loaders):\n"
+        "    await store.get(info.context.db, 1, 'u')\n"
+        "    await sql.count_children(loaders.db)\n"
+    )
+    assert raw_data_access(source) == [
+        "1: imports fetch_page",
+        "2: imports store",
+        "4: info.context.db",
+        "5: sql.count_children",
+        "5: loaders.db",
+    ]
+
+
 def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
     """The checks above are not vacuous: an import of the web layer from data is upward."""
     source = tmp_path / "probe.py"
@@ -198,12 +263,12 @@ def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
     assert layer(imported) < layer("cidadao_gql.data.db")
 
 
-def layout_entries(readme: str) -> list[str]:
-    """The folders the README's Layout lists, as paths: `cidadao_gql/data/cache`, `tests`
-    (an entry's indentation says which folder above it it is in)."""
+def layout_lines(readme: str) -> list[tuple[str, str]]:
+    """The folders the README's Layout lists, as paths (`cidadao_gql/data/cache`, `tests`:
+    an entry's indentation says which folder above it it is in), each with its line."""
     layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
     block = layout.split("```", 2)[1]
-    entries: list[str] = []
+    entries: list[tuple[str, str]] = []
     parents: list[tuple[int, str]] = []
     for line in block.splitlines():
         if not line.strip() or not line.split()[0].endswith("/"):
@@ -212,9 +277,30 @@ def layout_entries(readme: str) -> list[str]:
         while parents and parents[-1][0] >= indent:
             parents.pop()
         path = "/".join([p for _, p in parents] + [name])
-        entries.append(path)
+        entries.append((path, line.strip().partition(" ")[2].strip()))
         parents.append((indent, path.rsplit("/", 1)[-1]))
     return entries
+
+
+def layout_entries(readme: str) -> list[str]:
+    return [path for path, _ in layout_lines(readme)]
+
+
+def test_the_layouts_named_files_and_classes_are_where_it_says() -> None:
+    """A Layout line that names a module (`limits.py`) names one in its folder, and a class
+    it names (`CachedAnswers`) is defined in a module the same line names."""
+    root = PACKAGE.parent
+    wrong = []
+    for folder, line in layout_lines((root / "README.md").read_text()):
+        named = re.findall(r"`([\w/]+\.py)`", line)
+        wrong += [f"{folder}/{m}" for m in named if not (root / folder / m).is_file()]
+        for cls in re.findall(r"`([A-Z]\w+)`", line):
+            sources = [
+                (root / folder / m).read_text() for m in named if (root / folder / m).is_file()
+            ]
+            if not any(re.search(rf"^class {cls}\b", s, re.MULTILINE) for s in sources):
+                wrong.append(f"{folder}: {cls}")
+    assert wrong == []
 
 
 def test_the_readme_layout_lists_every_folder() -> None:
@@ -235,6 +321,20 @@ def test_the_readme_layout_lists_every_folder() -> None:
     }
     assert len(listed) == len(set(listed)), "a folder is listed twice"
     assert sorted(package | top) == sorted(listed)
+
+
+def test_the_layouts_tests_line_names_every_folder_of_tests() -> None:
+    """tests/ is organised by area, not as a mirror of the package: its line names each of
+    its folders (`schema/`, `cache/`...), and nothing that is gone."""
+    root = PACKAGE.parent
+    (line,) = [d for f, d in layout_lines((root / "README.md").read_text()) if f == "tests"]
+    named = set(re.findall(r"(?:^|\s)(\w+)/", line))
+    folders = {
+        p.name
+        for p in (root / "tests").iterdir()
+        if p.is_dir() and p.name not in ("__pycache__", "node_modules")
+    }
+    assert sorted(named) == sorted(folders)
 
 
 def test_the_layout_reader_follows_indentation() -> None:

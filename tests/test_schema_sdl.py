@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cidadao_gql.execution.schema import build_schema, sdl
+from cidadao_gql.execution.executable_schema import build_schema, sdl
 from cidadao_gql.settings import Settings
 from tests.conftest import ROOT
 

@@ -1,7 +1,7 @@
 """The package's shape, as the README's Layout and the house rules promise it: small
 modules, no function over 80 lines without the measured cost that keeps it whole, a short
-`create_app`, one noun for one thing (no class name or module name in two places), and
-every exception class in errors.py's drawn tree.
+`create_app`, one noun for one thing (no class name or module name in two places, no
+module named as a package), and every exception class in errors.py's drawn tree.
 
 Read from the source (as tests/test_layers.py reads the imports), except the exception
 check, which imports each module to see what its classes derive from.
@@ -125,12 +125,35 @@ def test_no_module_name_is_in_two_folders() -> None:
     assert module_names(PACKAGE) == {}
 
 
+def modules_named_as_packages(root: Path) -> list[str]:
+    """Modules that share their name with a package (a folder holding `__init__.py`)
+    anywhere under `root`: `execution/schema.py` beside the `schema/` package."""
+    packages = {p.parent.name for p in root.rglob("__init__.py") if p.parent != root}
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if p.stem in packages)
+
+
+# The schema keeps one module per domain area (as Saleor's graphql/<area>/ sits beside
+# saleor/<area>/): the GraphQL types of investigations/ are schema/investigations.py.
+AREA_FACES = ["schema/investigations.py"]
+
+
+def test_no_module_shares_its_name_with_a_package() -> None:
+    """The executable schema is `execution/executable_schema.py`, not a second `schema`
+    beside the `schema/` package of domain types; only a domain area's GraphQL types take
+    their package's name."""
+    assert modules_named_as_packages(PACKAGE) == AREA_FACES
+
+
 def test_the_name_checks_see_a_duplicate(tmp_path: Path) -> None:
     for folder in ("web", "data"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "sessions.py").write_text("class Session:\n    pass\n")
     assert class_names(tmp_path) == {"Session": ["data/sessions.py:1", "web/sessions.py:1"]}
     assert module_names(tmp_path) == {"sessions.py": ["data/sessions.py", "web/sessions.py"]}
+    (tmp_path / "web" / "__init__.py").write_text("")
+    assert modules_named_as_packages(tmp_path) == []
+    (tmp_path / "data" / "web.py").write_text("")
+    assert modules_named_as_packages(tmp_path) == ["data/web.py"]
 
 
 def exception_classes() -> list[type[BaseException]]:

@@ -483,7 +483,7 @@ def graphiql_install(directory: Path | None) -> None:
               help="File to write; standard output by default.")  # fmt: skip
 def export_schema(output: Path | None) -> None:
     """Print the GraphQL SDL (the committed schema.graphql is this output)."""
-    from cidadao_gql.execution.schema import build_schema, sdl
+    from cidadao_gql.execution.executable_schema import build_schema, sdl
 
     text = sdl(build_schema(_settings()))
     if output is None:

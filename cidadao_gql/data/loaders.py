@@ -151,6 +151,25 @@ class Loaders:
             self._counts[key] = loader
         return loader
 
+    async def pages_of(
+        self,
+        entity: Entity,
+        parent_column: str,
+        parent_ids: Sequence[int],
+        filters: Filters,
+        page: PageRequest,
+    ) -> list[list[Record]]:
+        """Every parent's page at once, in one statement, for a caller that collected the
+        parents itself (the compiled executor, a level at a time)."""
+        return await sql.fetch_child_pages(
+            self.db, entity, parent_column, parent_ids, filters=filters, page=page
+        )
+
+    async def counts_of(
+        self, entity: Entity, parent_column: str, parent_ids: Sequence[int], filters: Filters
+    ) -> list[int]:
+        return await sql.count_children(self.db, entity, parent_column, parent_ids, filters=filters)
+
     async def page(self, entity: Entity, filters: Filters, page: PageRequest) -> list[Record]:
         return await sql.fetch_page(self.db, entity, filters, page)
 

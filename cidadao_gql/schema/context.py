@@ -13,6 +13,7 @@ from cidadao_gql.data.db import Database
 from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.data.persisted import PersistedDocuments
 from cidadao_gql.data.ratelimit import Limiter
+from cidadao_gql.investigations.access import Investigations
 from cidadao_gql.investigations.queue import Jobs
 from cidadao_gql.settings import Settings
 
@@ -31,6 +32,11 @@ class Context:
     response: Response | None = None  # status and headers of the HTTP answer, when there is one
     cost: dict[str, Any] = field(default_factory=dict)  # extensions.cost, as far as it got
     connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload
+    # The investigations the resolvers reach, bound to `db`: they never hold the pool.
+    investigations: Investigations = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.investigations = Investigations(self.db)
 
 
 Info: TypeAlias = StrawberryInfo[Context, None]

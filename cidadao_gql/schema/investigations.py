@@ -27,8 +27,6 @@ from cidadao_gql.errors import (
     ServiceBusy,
     Unauthenticated,
 )
-from cidadao_gql.investigations import store
-from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.queue import Event
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import Contract
@@ -153,11 +151,11 @@ class Investigation:
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> Connection[InvestigationFinding]:
         page = page_request(first, after, FINDINGS_ORDER)
-        investigation, db = uuid.UUID(self.id), info.context.db
-        rows = await store.findings_page(db, investigation, first, page.after)
+        investigation, investigations = uuid.UUID(self.id), info.context.investigations
+        rows = await investigations.findings_page(investigation, first, page.after)
         return to_connection(
             rows, page, InvestigationFinding.from_row,
-            lambda: store.findings_count(db, investigation),
+            lambda: investigations.findings_count(investigation),
         )  # fmt: skip
 
 
@@ -201,13 +199,13 @@ def _uuid(value: str) -> uuid.UUID:
 class InvestigationQueries:
     @strawberry.field(description="One of your investigations.")
     async def investigation(self, info: Info, id: strawberry.ID) -> Investigation:
-        row = await store.get(info.context.db, _uuid(id), _user(info, "read").id)
+        row = await info.context.investigations.get(_uuid(id), _user(info, "read").id)
         return Investigation.from_row(row)
 
     @strawberry.field(description="Your investigations, newest first.")
     async def investigations(self, info: Info, first: int = 20) -> list[Investigation]:
         check_page_size(first)
-        rows = await store.list_for(info.context.db, _user(info, "read").id, first)
+        rows = await info.context.investigations.list_for(_user(info, "read").id, first)
         return [Investigation.from_row(r) for r in rows]
 
 
@@ -224,15 +222,15 @@ class InvestigationMutations:
                 f"unknown agents: {', '.join(unknown)}", agents=unknown, known=AGENT_NAMES
             )
         wanted = target.to_target()
-        await store.validate(info.context.db, wanted)
-        row = await store.create(info.context.db, user.id, wanted, sorted(set(agents or ())))
+        await info.context.investigations.validate(wanted)
+        row = await info.context.investigations.create(user.id, wanted, sorted(set(agents or ())))
         jobs = info.context.jobs
         if jobs is not None:
             await jobs.announce(row["id"], "created", agents=row["agents"])
             try:
                 await jobs.submit(row["id"])
             except asyncio.QueueFull:
-                await store.fail(info.context.db, row["id"], "the agent pool's queue was full")
+                await info.context.investigations.fail(row["id"], "the agent pool's queue was full")
                 raise ServiceBusy(
                     "too many investigations are waiting; try again shortly"
                 ) from None
@@ -240,7 +238,7 @@ class InvestigationMutations:
 
     @strawberry.mutation(description="Cancel one of your investigations that has not finished.")
     async def cancel_investigation(self, info: Info, id: strawberry.ID) -> Investigation:
-        row = await store.cancel(info.context.db, _uuid(id), _user(info, "investigate").id)
+        row = await info.context.investigations.cancel(_uuid(id), _user(info, "investigate").id)
         if info.context.jobs is not None:
             await info.context.jobs.announce(row["id"], "finished", status="cancelled")
         return Investigation.from_row(row)
@@ -293,11 +291,11 @@ class InvestigationSubscriptions:
         self, info: Info, id: strawberry.ID, after: str = "0"
     ) -> AsyncGenerator[InvestigationEvents, None]:
         start = _event_id(after)
-        row = await store.get(info.context.db, _uuid(id), _user(info, "read").id)
+        row = await info.context.investigations.get(_uuid(id), _user(info, "read").id)
         jobs = info.context.jobs
         if jobs is None:
             raise CidadaoError("this server runs no investigations")
-        async for batch in batches(info.context.db, jobs, row["id"], start):
+        async for batch in info.context.investigations.events(jobs, row["id"], start):
             yield InvestigationEvents(
                 investigation_id=id, events=[InvestigationEvent.from_event(e) for e in batch]
             )

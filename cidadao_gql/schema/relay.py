@@ -12,7 +12,6 @@ from typing import Any, Generic, TypeVar
 import orjson
 import strawberry
 
-from cidadao_gql.data import sql
 from cidadao_gql.data.columns import read_key
 from cidadao_gql.data.db import Record
 from cidadao_gql.data.filters import no_filters
@@ -61,10 +60,10 @@ def ids_of(global_id: str | None, type_name: str) -> tuple[int, ...]:
 
 # Markers for the compiled executor (cidadao_gql/execution/compiled/), kept here, beside the types
 # they describe, so that schema modules need not import the executor.
-BATCH = "cidadao_gql.compiled.batch"
-ROWS = "cidadao_gql.compiled.rows"
-PAGE = "cidadao_gql.compiled.page"
-COUNT = "cidadao_gql.compiled.count"
+BATCH = "cidadao_gql.execution.compiled.batch"
+ROWS = "cidadao_gql.execution.compiled.rows"
+PAGE = "cidadao_gql.execution.compiled.page"
+COUNT = "cidadao_gql.execution.compiled.count"
 ROW_TYPES: set[type] = set()
 
 
@@ -296,18 +295,14 @@ class ChildPage:
         """Every parent's page at once (up to `first + 1` rows each), in one statement."""
         if self.parent_column is None:  # a root list: its one parent is the query
             return [await loaders.page(self.entity, filters, page) for _ in parent_ids]
-        return await sql.fetch_child_pages(
-            loaders.db, self.entity, self.parent_column, parent_ids, filters=filters, page=page
-        )
+        return await loaders.pages_of(self.entity, self.parent_column, parent_ids, filters, page)
 
     async def counts(
         self, loaders: Loaders, parent_ids: Sequence[int], filters: Filters
     ) -> list[int]:
         if self.parent_column is None:
             return [await loaders.count(self.entity, filters) for _ in parent_ids]
-        return await sql.count_children(
-            loaders.db, self.entity, self.parent_column, parent_ids, filters=filters
-        )
+        return await loaders.counts_of(self.entity, self.parent_column, parent_ids, filters)
 
 
 async def child_connection(

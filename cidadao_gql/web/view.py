@@ -20,7 +20,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from cidadao_gql.data.apikeys import Tokens, User, authenticate
 from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.errors import CidadaoError, ServiceUnavailable, Unauthenticated
-from cidadao_gql.execution.schema import build_schema
+from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.runtime.resources import Resources
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.strawberry_internals import (

@@ -36,7 +36,7 @@ from cidadao_gql.data import columns, sql
 from cidadao_gql.data.apikeys import User
 from cidadao_gql.data.db import Database
 from cidadao_gql.data.loaders import Loaders
-from cidadao_gql.execution.schema import Schema, sdl
+from cidadao_gql.execution.executable_schema import Schema, sdl
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings

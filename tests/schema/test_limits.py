@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.execution.costs import CostAnalysis
-from cidadao_gql.execution.schema import build_schema
+from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import graphql_schema

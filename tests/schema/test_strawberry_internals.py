@@ -128,7 +128,7 @@ def test_the_enum_class_behind_a_graphql_enum() -> None:
 
 def test_classes_of_a_schema() -> None:
     assert internals.classes_of(schema)[Thing] == "Thing"
-    from cidadao_gql.execution.schema import build_schema
+    from cidadao_gql.execution.executable_schema import build_schema
 
     ours = internals.classes_of(build_schema(Settings()))
     assert ours[Contract] == "Contract"
@@ -237,3 +237,103 @@ def test_is_one_of_answers_false_for_wrappers() -> None:
     assert result.errors is None
     assert result.data is not None
     assert all(f["type"]["isOneOf"] is False for f in result.data["__type"]["fields"])
+
+
+def _shape(function: Any) -> list[tuple[str, Any]]:
+    return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
+
+
+def _overridden() -> dict[type, tuple[str, ...]]:
+    """Our subclasses of Strawberry's (and cross_web's) classes, and the methods of theirs
+    we override (an `__init__` is listed when Strawberry constructs the class)."""
+    from cidadao_gql.web.subscriptions import TransportWS
+    from cidadao_gql.web.view import CheckedRequest, GraphQLView, TextFrames
+
+    return {
+        GraphQLView: (  # its __init__ is ours: we construct it, Strawberry does not
+            "get_context", "on_ws_connect", "parse_http_body",
+            "should_render_graphql_ide", "encode_json",
+        ),
+        TextFrames: ("send_json",),
+        CheckedRequest: ("__init__",),
+        TransportWS: (
+            "handle_message", "send_message", "handle_connection_init", "handle_subscribe",
+        ),
+    }  # fmt: skip
+
+
+def test_the_methods_we_override_keep_their_signatures() -> None:
+    """Strawberry calls what we override: a method it renames or whose parameters change
+    would leave ours uncalled, or called wrongly. Each must still be defined by a base class
+    (the nearest one outside the package) with the parameters ours takes; and every method
+    of ours that shadows a base's is listed here."""
+    for ours, names in _overridden().items():
+        bases = [c for c in ours.__mro__[1:] if not c.__module__.startswith("cidadao_gql")]
+        for name in names:
+            base = next((c for c in bases if name in vars(c)), None)
+            assert base is not None, f"{ours.__name__}.{name} overrides nothing any more"
+            assert _shape(getattr(ours, name)) == _shape(getattr(base, name)), (
+                f"{ours.__name__}.{name} no longer matches {base.__qualname__}.{name}"
+            )
+        shadowing = {
+            name
+            for name, value in vars(ours).items()
+            if inspect.isfunction(value)
+            and name != "__init__"
+            and any(name in vars(c) for c in bases)
+        }
+        assert shadowing <= set(names), f"{ours.__name__}: list {shadowing - set(names)}"
+    from cidadao_gql.web.view import GraphQLView
+
+    # The page GraphiQL is served from, a property the view reads.
+    assert any(
+        isinstance(vars(c).get("graphql_ide_html"), property) for c in GraphQLView.__mro__[1:]
+    )
+
+
+def test_the_signature_check_sees_a_changed_parameter() -> None:
+    class Base:
+        def send_json(self, message: object) -> None: ...
+
+    class Ours(Base):
+        def send_json(self, payload: object, *, binary: bool = False) -> None: ...
+
+    assert _shape(Ours.send_json) != _shape(Base.send_json)
+
+
+async def test_install_view_hooks_makes_the_view_use_our_classes() -> None:
+    """The hooks set by install_view_hooks are the ones the ASGI view builds its request
+    adapter from: a request through a hooked view goes through our adapter."""
+    import httpx
+    from cross_web import StarletteRequestAdapter
+    from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+
+    made: list[str] = []
+
+    class Recording(StarletteRequestAdapter):
+        def __init__(self, request: Any) -> None:
+            super().__init__(request)
+            made.append(request.method)
+
+    class Frames(ASGIWebSocketAdapter):
+        pass
+
+    class Handler(internals.BaseGraphQLTransportWSHandler[Any, Any]):
+        pass
+
+    class View(GraphQL[Any, None]):
+        async def get_context(self, request: Any, response: Any) -> Any:
+            return {"who": "test"}
+
+    internals.install_view_hooks(
+        View, transport_ws=Handler, websocket_adapter=Frames, request_adapter=Recording
+    )
+    view = View(schema)
+    assert view.graphql_transport_ws_handler_class is Handler
+    assert view.websocket_adapter_class is Frames
+    assert GraphQL.request_adapter_class is not Recording  # only the subclass is hooked
+    transport = httpx.ASGITransport(app=view)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.post("/", json={"query": "{ thing { greet } }"})
+    assert answer.json() == {"data": {"thing": {"greet": "hi from test"}}}
+    assert made == ["POST"]
