@@ -108,7 +108,7 @@ async def test_introspection_is_priced_at_what_it_answers(run: Run) -> None:
     assert deep.errors is None
     assert deep.extensions["cost"]["requestedQueryCost"] == 7  # 7 types; ofType is null
     once = await run("{ __schema { types { ...T } } } " + TYPES_AND_ARGUMENTS)
-    assert once.extensions["cost"]["requestedQueryCost"] == 322
+    assert once.extensions["cost"]["requestedQueryCost"] == 331
     four = " ".join(f"s{i}: __schema {{ types {{ ...T }} }}" for i in range(4))
     error = await run.error("{ " + four + " } " + TYPES_AND_ARGUMENTS)
     # Refused before pricing would run them: a document asks for `__schema` once.
