@@ -14,7 +14,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from cidadao_gql.data import sql
+from cidadao_gql.data import apikeys, sql
 from cidadao_gql.data.cache import L1, L2, L3, Policy, TieredCache
 from cidadao_gql.data.db import Database, Record
 from cidadao_gql.data.sql import Entity, PageRequest
@@ -183,7 +183,7 @@ class Loaders:
         """A user's own keys: private, so cached under the user and never shared."""
 
         async def compute() -> list[Record]:
-            return await sql.fetch_api_keys(self.db, user_id)
+            return await apikeys.fetch_api_keys(self.db, user_id)
 
         if self.cache is None:
             return await compute()

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from cidadao_gql.data import child_pages
 from cidadao_gql.data.columns import (
     read_date,
     read_integer,
@@ -346,9 +347,10 @@ async def fetch_page(
 
 async def fetch_child_pages(
     db: Database, entity: Entity, parent_column: str, parent_ids: Sequence[int],
-    filters: Filters, page: PageRequest,
+    filters: Filters, page: PageRequest, settled: bool = False,
 ) -> list[list[Record]]:  # fmt: skip
-    """A page of children for each parent id, in one statement."""
+    """A page of children for each parent id, in one statement (two when some parents are
+    read as unfiltered: `child_pages.settle`)."""
     sql = Sql()
     parents = list(dict.fromkeys(int(p) for p in parent_ids))  # int(): written as literals
     sql.filter(f"t.{parent_column} = p.parent_id", parent_column, equality=True)
@@ -361,6 +363,14 @@ async def fetch_child_pages(
             AS p(parent_id) CROSS JOIN LATERAL (SELECT {columns} FROM {entity.table} t
                  WHERE {sql.where_sql()} {order} LIMIT {sql.arg(page.first + 1)}) c"""
     elif parents:
+        skipped, whole = await child_pages.settle(db, entity.table, sql, parents, settled)
+        if skipped or whole:  # these parents' pages unfiltered, the others' filtered
+            pages: dict[int, list[Record]] = {p: [] for p in skipped}
+            rest = [p for p in parents if p not in skipped | whole]
+            for chosen, only in ((list(whole), child_pages.nothing), (rest, filters)):
+                read = fetch_child_pages(db, entity, parent_column, chosen, only, page, True)
+                pages.update(zip(chosen, await read, strict=True))
+            return [pages[int(p)] for p in parent_ids]
         text = await _per_parent(db, entity, sql, parents, page, order)
     else:
         return []
@@ -447,14 +457,6 @@ async def fetch_supplier_totals(db: Database, supplier_ids: Sequence[int]) -> li
     )
     by_id = {r["supplier_id"]: r for r in rows}
     return [by_id.get(i) for i in supplier_ids]
-
-
-async def fetch_api_keys(db: Database, user_id: str) -> list[Record]:
-    return await db.fetch_primary(
-        """SELECT id, prefix, scopes, created_at, expires_at, revoked_at
-             FROM api_keys WHERE user_id = $1 ORDER BY id""",
-        user_id,
-    )
 
 
 @dataclass(frozen=True, slots=True)
