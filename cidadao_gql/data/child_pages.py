@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cidadao_gql.data.db import Database
-from cidadao_gql.data.statement import Sql
+from cidadao_gql.data.statement import Filters, Sql
+
+if TYPE_CHECKING:
+    from cidadao_gql.data.sql import Entity
 
 # (table, parent column): the columns often constant per parent, each with an index on
 # (parent column, column) (migration 0011).
@@ -75,3 +79,19 @@ async def settle(
         elif everything and len(constant) == len(wanted):
             whole.add(row["id"])
     return skipped, whole
+
+
+async def count_children(
+    db: Database, entity: Entity, parent_column: str, parent_ids: Sequence[int], filters: Filters
+) -> list[int]:
+    sql = Sql()
+    parents = sql.arg(list(parent_ids))
+    sql.filter(f"t.{parent_column} = any({parents}::bigint[])")
+    filters(sql)
+    rows = await db.fetch(
+        f"SELECT t.{parent_column} AS parent, count(*) AS n FROM {entity.table} t"
+        f" WHERE {sql.where_sql()} GROUP BY 1",
+        *sql.args,
+    )
+    counts = {r["parent"]: r["n"] for r in rows}
+    return [counts.get(p, 0) for p in parent_ids]

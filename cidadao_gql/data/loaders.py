@@ -14,7 +14,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from cidadao_gql.data import apikeys, sql
+from cidadao_gql.data import apikeys, child_pages, sql
 from cidadao_gql.data.cache import L1, L2, L3, Policy, TieredCache
 from cidadao_gql.data.db import Database, Record
 from cidadao_gql.data.sql import Entity, PageRequest
@@ -146,7 +146,7 @@ class Loaders:
         loader = self._counts.get(key)
         if loader is None:
             loader = DataLoader(
-                partial(sql.count_children, self.db, entity, parent_column, filters=filters)
+                partial(child_pages.count_children, self.db, entity, parent_column, filters=filters)
             )
             self._counts[key] = loader
         return loader

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 import strawberry
 
-from cidadao_gql.data import sql
+from cidadao_gql.data import child_pages, sql
 from cidadao_gql.data.columns import read_key
 from cidadao_gql.data.db import Record
 from cidadao_gql.data.filters import no_filters
@@ -305,7 +305,7 @@ class ChildPage:
     ) -> list[int]:
         if self.parent_column is None:
             return [await loaders.count(self.entity, filters) for _ in parent_ids]
-        return await sql.count_children(
+        return await child_pages.count_children(
             loaders.db, self.entity, self.parent_column, parent_ids, filters=filters
         )
 
