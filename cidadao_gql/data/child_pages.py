@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 from cidadao_gql.data.db import Database
 from cidadao_gql.data.statement import Filters, Sql
-
-if TYPE_CHECKING:
-    from cidadao_gql.data.sql import Entity
 
 # (table, parent column): the columns often constant per parent, each with an index on
 # (parent column, column) (migration 0011).
@@ -82,7 +79,7 @@ async def settle(
 
 
 async def count_children(
-    db: Database, entity: Entity, parent_column: str, parent_ids: Sequence[int], filters: Filters
+    db: Database, entity: Any, parent_column: str, parent_ids: Sequence[int], filters: Filters
 ) -> list[int]:
     sql = Sql()
     parents = sql.arg(list(parent_ids))
