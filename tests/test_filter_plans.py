@@ -19,6 +19,7 @@ from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.filters import ContractWhere
 from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.settings import Settings
+from tests import filter_plans
 from tests.conftest import DatabaseFactory, connect
 from tests.filter_plans import PAGE, cases, measure, uncovered
 
@@ -128,3 +129,128 @@ async def test_rows_read_stay_within_a_multiple_of_rows_returned(big_db: Databas
         if measured.read > BOUND * (measured.returned + PAGE + 1):
             over.append(f"{case.name}: {measured.read} rows read for {measured.returned}")
     assert over == []
+
+
+async def test_an_agency_is_read_by_its_own_uf(big_db: Database) -> None:
+    """Issue 23's correlated filter: an agency whose contracts are all in one UF is read as
+    if unfiltered for that UF and not at all for another, from three index probes of each
+    agency (data/child_pages.py): the largest agency read for 0 contracts of another UF
+    (16,553 rows on 200,000 contracts before), and a hundred agencies for their RN pages."""
+    largest = await big_db.fetchrow(
+        "SELECT agency_id AS id, min(uf) AS uf FROM contracts GROUP BY 1 ORDER BY count(*) DESC"
+        " LIMIT 1"
+    )
+    assert largest is not None
+    other = await big_db.fetchval("SELECT min(uf) FROM contracts WHERE uf <> $1", largest["uf"])
+    page = statements.PageRequest(5, statements.CONTRACTS.ordering("SIGNED_ON_DESC"))
+    hundred = [r["id"] for r in await big_db.fetch("SELECT id FROM agencies ORDER BY id LIMIT 100")]
+    for parents, uf in (([largest["id"]], other), (hundred, largest["uf"])):
+        run = filter_plans.Case(
+            "Agency.contracts", "uf", "correlated", "SIGNED_ON_DESC",
+            filter_plans._children(statements.CONTRACTS, "agency_id", parents,
+                                   ContractWhere(uf=uf), "SIGNED_ON_DESC"),
+        )  # fmt: skip
+        measured = await measure(big_db, run)
+        # Three index entries per agency, then the pages of those in the UF, as unfiltered
+        # (each row's key, then the row by its id).
+        assert measured.read <= 3 * len(parents) + 2 * measured.returned, (uf, measured)
+        assert measured.returned > 0 or uf == other
+        pages = await statements.fetch_child_pages(
+            big_db, statements.CONTRACTS, "agency_id", parents, ContractWhere(uf=uf), page
+        )
+        for parent, rows in zip(parents, pages, strict=True):
+            alone = ContractWhere(agency_ids=(parent,), uf=uf)
+            expected = await statements.fetch_page(big_db, statements.CONTRACTS, alone, page)
+            assert [r["id"] for r in rows] == [r["id"] for r in expected], parent
+
+
+async def test_an_agency_in_several_ufs_is_read_filtered(make_database: DatabaseFactory) -> None:
+    """The data model does not promise an agency's contracts one UF (a federal agency's units
+    sign in many): an agency with contracts in two UFs and one without a UF gets the rows
+    of its own filtered page, the UF alone or beside another filter."""
+    url = await make_database()
+    async with connect(url) as conn:
+        dataset = synthetic.generate(synthetic.Scale.for_contracts(3_000), 3, {})
+        await loading.load_dataset(conn, dataset, lambda _: None)
+        mixed, nulls = await conn.fetch(
+            "SELECT agency_id FROM contracts GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2"
+        )
+        await conn.execute(
+            "UPDATE contracts SET uf = CASE WHEN uf = 'AC' THEN 'RO' ELSE 'AC' END"
+            " WHERE agency_id = $1 AND id % 2 = 0",
+            mixed[0],
+        )
+        await conn.execute(
+            "UPDATE contracts SET uf = NULL WHERE agency_id = $1 AND id % 3 = 0", nulls[0]
+        )
+    settings = Settings(database_url=url, db_pool_size=Settings().db_pool_size)
+    async with open_database(settings) as db:
+        parents = [r["id"] for r in await db.fetch("SELECT id FROM agencies ORDER BY id")]
+        page = statements.PageRequest(3, statements.CONTRACTS.ordering("VALUE_DESC"))
+        ufs = {r["uf"] for r in await db.fetch("SELECT DISTINCT uf FROM contracts")} - {None}
+        for uf in [*sorted(ufs)[:4], "AC", "RO"]:
+            for where in (ContractWhere(uf=uf), ContractWhere(uf=uf, value_min=Decimal(1000))):
+                pages = await statements.fetch_child_pages(
+                    db, statements.CONTRACTS, "agency_id", parents, where, page
+                )
+                for parent, rows in zip(parents, pages, strict=True):
+                    alone = dataclasses.replace(where, agency_ids=(parent,))
+                    expected = await statements.fetch_page(db, statements.CONTRACTS, alone, page)
+                    assert [r["id"] for r in rows] == [r["id"] for r in expected], (uf, parent)
+
+
+@pytest.mark.parametrize(
+    ("entity", "column", "ordering", "first"),
+    [(statements.AWARDS, "supplier_id", "ID_ASC", 20),
+     (statements.PROCUREMENTS, "agency_id", "PUBLISHED_AT_DESC", 100),
+     (statements.CONTRACTS, "supplier_id", "VALUE_DESC", 20)],
+)  # fmt: skip
+async def test_an_unfiltered_page_reads_its_rows_whatever_the_parents_size(
+    big_db: Database, entity: statements.Entity, column: str, ordering: str, first: int
+) -> None:
+    """Issue 23: an unfiltered nested page, planned once for an average parent, read each
+    large parent whole and sorted it (a supplier's 8,126 awards for 21, an agency's 1,640
+    procurements for 101); its keys read from the index alone, then its rows by id, it reads
+    each row it returns twice and no other."""
+    parents = [r["p"] for r in await big_db.fetch(
+        f"SELECT {column} AS p FROM {entity.table} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 3"
+    )]  # fmt: skip
+    parents += [r["p"] for r in await big_db.fetch(
+        f"SELECT {column} AS p FROM {entity.table} GROUP BY 1 ORDER BY count(*), 1 LIMIT 2"
+    )]  # fmt: skip
+
+    async def run(db: Database) -> int:
+        page = statements.PageRequest(first, entity.ordering(ordering))
+        pages = await statements.fetch_child_pages(db, entity, column, parents, _none, page)
+        return sum(len(p) for p in pages)
+
+    case = filter_plans.Case(entity.table, column, "none", ordering, run)
+    measured = await measure(big_db, case)
+    assert measured.returned >= 3 * (first + 1)
+    assert measured.read <= 2 * measured.returned, measured
+
+
+def _none(sql: Any) -> None:
+    """No filter."""
+
+
+async def test_a_word_across_many_agencies_reads_its_matches_once(big_db: Database) -> None:
+    """Issue 23: a word in a hundred agencies' contracts, each agency's walk too long alone
+    but the word's matches fewer than all the walks, reads the matches once for them all
+    (82,873 rows for 378 before, on 100,000 contracts), with each agency's own page."""
+    hundred = [r["id"] for r in await big_db.fetch("SELECT id FROM agencies ORDER BY id LIMIT 100")]
+    where = ContractWhere(search="omeprazol")
+    run = filter_plans._children(
+        statements.CONTRACTS, "agency_id", hundred, where, "SIGNED_ON_DESC"
+    )
+    measured = await measure(big_db, filter_plans.Case("Agency.contracts", "search", "-", "-", run))
+    assert measured.returned > 0
+    assert measured.read <= 10 * (measured.returned + 100), measured
+    page = statements.PageRequest(5, statements.CONTRACTS.ordering("SIGNED_ON_DESC"))
+    pages = await statements.fetch_child_pages(
+        big_db, statements.CONTRACTS, "agency_id", hundred, where, page
+    )
+    for parent, rows in zip(hundred, pages, strict=True):
+        alone = dataclasses.replace(where, agency_ids=(parent,))
+        expected = await statements.fetch_page(big_db, statements.CONTRACTS, alone, page)
+        assert [r["id"] for r in rows] == [r["id"] for r in expected], parent

@@ -154,3 +154,11 @@ async def authenticate(
     return User(
         id=row["user_id"], scopes=frozenset(row["scopes"]), key_id=row["id"], allowance=allowance
     )
+
+
+async def fetch_api_keys(db: Database, user_id: str) -> list[Any]:
+    return await db.fetch_primary(
+        """SELECT id, prefix, scopes, created_at, expires_at, revoked_at
+             FROM api_keys WHERE user_id = $1 ORDER BY id""",
+        user_id,
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from cidadao_gql.data import sql
+from cidadao_gql.data import apikeys, child_pages, sql
 from cidadao_gql.data.cache import L1, L2, L3, Policy, TieredCache
 from cidadao_gql.data.db import Database, Record
 from cidadao_gql.data.sql import Entity, PageRequest
@@ -146,7 +146,7 @@ class Loaders:
         loader = self._counts.get(key)
         if loader is None:
             loader = DataLoader(
-                partial(sql.count_children, self.db, entity, parent_column, filters=filters)
+                partial(child_pages.count_children, self.db, entity, parent_column, filters=filters)
             )
             self._counts[key] = loader
         return loader
@@ -168,7 +168,9 @@ class Loaders:
     async def counts_of(
         self, entity: Entity, parent_column: str, parent_ids: Sequence[int], filters: Filters
     ) -> list[int]:
-        return await sql.count_children(self.db, entity, parent_column, parent_ids, filters=filters)
+        return await child_pages.count_children(
+            self.db, entity, parent_column, parent_ids, filters=filters
+        )
 
     async def page(self, entity: Entity, filters: Filters, page: PageRequest) -> list[Record]:
         return await sql.fetch_page(self.db, entity, filters, page)
@@ -202,7 +204,7 @@ class Loaders:
         """A user's own keys: private, so cached under the user and never shared."""
 
         async def compute() -> list[Record]:
-            return await sql.fetch_api_keys(self.db, user_id)
+            return await apikeys.fetch_api_keys(self.db, user_id)
 
         if self.cache is None:
             return await compute()
