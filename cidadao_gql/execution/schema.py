@@ -37,6 +37,7 @@ from cidadao_gql.execution.limits import Bill, CostLimit, alias_limit, depth_lim
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
 from cidadao_gql.schema.cost_tables import apply_cost_directives
+from cidadao_gql.schema.descriptions import describe
 from cidadao_gql.schema.inputs import DATE, DATETIME, DECIMAL, StorableStrings, unstorable_variable
 from cidadao_gql.schema.investigations import (
     Investigation,
@@ -354,7 +355,7 @@ def build_schema(settings: Settings) -> Schema:
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     tracing = [OpenTelemetryExtension] if settings.otel_endpoint else []
-    return Schema(
+    schema = Schema(
         settings,
         rules,
         query=Query,
@@ -375,6 +376,8 @@ def build_schema(settings: Settings) -> Schema:
         ),
         scalar_overrides={Decimal: DECIMAL, datetime: DATETIME, date: DATE},
     )
+    describe(graphql_schema(schema))
+    return schema
 
 
 def sdl(schema: strawberry.Schema) -> str:
