@@ -101,6 +101,9 @@ async def test_graphiql_runs_a_query_in_a_headless_browser(
             ".CodeMirror.setValue(q)",
             QUERY,
         )
+        # GraphiQL reads the operation's name from the editor a moment after a change
+        # (debounced); a click within it ran the tab's previous name. People type slower.
+        await page.wait_for_timeout(500)
         shown = await run_in_graphiql(page, "totalCount")
     assert '"totalCount"' in shown and '"name"' in shown
     assert outside == []  # every file came from us
@@ -242,3 +245,31 @@ async def run_operation(page: Page, operation: str, until: str) -> str:
     await page.wait_for_function(f"({RESULT} || '').includes({until!r})", timeout=60_000)
     shown: str = await page.evaluate(RESULT)
     return shown
+
+
+async def test_arrival_focuses_the_editor_and_a_key_in_headers_is_neither_kept_nor_duplicated(
+    settings: Settings, graphiql_files: Path
+) -> None:
+    """An outside tester found the focus in the explorer's `first: 10` (typing changed the
+    query), and a key typed under Headers kept in localStorage and its tab opened again on
+    each reload."""
+    settings = replace(settings, graphiql_assets_dir=graphiql_files)
+    outside: list[str] = []
+    async with live_server(create_app(settings)) as client, headless_page(outside) as page:
+        await page.goto(f"{client.base_url}/graphql")
+        await page.wait_for_selector(".graphiql-explorer-root", timeout=30_000)
+        await page.wait_for_timeout(1500)  # the explorer has rendered, and took focus before
+        focused = "document.activeElement.closest('.graphiql-query-editor') !== null"
+        assert await page.evaluate(focused)
+        await page.locator(".graphiql-tab", has_text="StartAnInvestigation").first.click()
+        await page.evaluate(
+            f"h => {TOOLS}[1].CodeMirror.setValue(h)", '{"authorization": "Bearer cgk_not_to_keep"}'
+        )
+        await page.wait_for_timeout(1000)  # GraphiQL stores its tabs after a pause
+        for _ in range(2):
+            await page.reload()
+            await page.wait_for_selector(".graphiql-explorer-root", timeout=30_000)
+            assert await page.locator(".graphiql-tab").count() == 6
+        stored = await page.evaluate("JSON.stringify(Object.entries(localStorage))")
+        assert "cgk_not_to_keep" not in stored  # (the example's comments name the header)
+    assert outside == []

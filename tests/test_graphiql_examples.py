@@ -1,6 +1,7 @@
 """GraphiQL's worked examples (`cidadao_gql/web/graphiql_examples/`): each is a trusted
 document once registered, asks for less than the default cost limit, and answers rows on
-the data `serve` starts with. The browser side is in test_graphiql.py."""
+the data `serve` starts with and on any seeded data set (their variables name no CNPJ that
+only one data set holds). The browser side is in test_graphiql.py."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ import asyncio
 import json
 import uuid
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
 
 from cidadao_gql.data.persisted import register_directory
+from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.settings import Settings
 from cidadao_gql.web import graphiql
 from cidadao_gql.web.app import create_app
-from tests.conftest import connect, live_server
+from tests.conftest import DatabaseFactory, connect, live_server
 from tests.test_subscriptions import init, new_key, socket
 
 EXAMPLES = {
@@ -33,6 +36,28 @@ async def trusted(default_data_url: str) -> Settings:
     async with connect(default_data_url) as conn:
         await register_directory(conn, graphiql.EXAMPLES_DIR)
     return Settings(database_url=default_data_url, persisted_queries_only=True)
+
+
+@pytest.fixture(scope="module", params=[1, 7], ids=lambda seed: f"seed{seed}")
+async def seeded(request: pytest.FixtureRequest, make_database: DatabaseFactory) -> Settings:
+    """`db seed --contracts 10000 --seed N` without the PNCP sample: a journalist's data set."""
+    url = await make_database()
+    async with connect(url) as conn:
+        scale = synthetic.Scale.for_contracts(10_000)
+        dataset = synthetic.generate(scale, request.param, await loading.current_ids(conn))
+        await loading.load_dataset(conn, dataset, lambda _: None)
+    return Settings(database_url=url)
+
+
+async def answer(settings: Settings, name: str) -> dict[str, Any]:
+    document = EXAMPLES[name].read_text()
+    async with live_server(create_app(settings)) as client:
+        response = await client.post(
+            "/graphql", json={"query": document, "variables": variables(name)}
+        )
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body["errors"]
+    return body
 
 
 def variables(name: str) -> dict[str, Any]:
@@ -72,14 +97,57 @@ async def test_each_example_is_trusted_costs_under_the_limit_and_answers_rows(
     assert all(rows(value) > 0 for value in body["data"].values()), body["data"]
 
 
-async def test_the_supplier_example_shows_sales_and_sanctions(trusted: Settings) -> None:
-    name = "2-supplier-and-sanctions"
-    async with live_server(create_app(trusted)) as client:
-        answer = await client.post(
-            "/graphql", json={"query": EXAMPLES[name].read_text(), "variables": variables(name)}
+@pytest.mark.parametrize("name", QUESTIONS)
+async def test_each_example_answers_rows_on_a_seeded_data_set(seeded: Settings, name: str) -> None:
+    body = await answer(seeded, name)
+    assert all(rows(value) > 0 for value in body["data"].values()), body["data"]
+
+
+async def test_the_agency_example_s_keys_pick_one_agency(seeded: Settings) -> None:
+    """Its comments say: copy a `key` of `largestAgencies` into "agency" and run it again."""
+    name = "1-largest-suppliers"
+    first = (await answer(seeded, name))["data"]
+    largest = first["largestAgencies"][0]
+    document = EXAMPLES[name].read_text()
+    async with live_server(create_app(seeded)) as client:
+        again = await client.post(
+            "/graphql", json={"query": document, "variables": {"agency": largest["key"]}}
         )
-    (supplier,) = answer.json()["data"]["suppliers"]["nodes"]
-    assert supplier["sanctions"] and supplier["contracts"]["nodes"] and supplier["awards"]["nodes"]
+    data = again.json()["data"]
+    assert data["spending"] and data["contracts"]["nodes"]
+    assert {c["agency"]["name"] for c in data["contracts"]["nodes"]} == {largest["label"]}
+    assert sum(Decimal(s["total"]) for s in data["spending"]) <= Decimal(largest["total"])
+
+
+async def test_the_state_example_s_keys_pick_one_state(seeded: Settings) -> None:
+    """Its comments say: put a `key` of `states` into "uf" and run it again."""
+    name = "4-spending-by-month"
+    largest = (await answer(seeded, name))["data"]["states"][0]
+    document = EXAMPLES[name].read_text()
+    async with live_server(create_app(seeded)) as client:
+        again = await client.post(
+            "/graphql",
+            json={"query": document, "variables": {**variables(name), "uf": largest["key"]}},
+        )
+    months = again.json()["data"]["spending"]
+    assert months and sum(Decimal(m["total"]) for m in months) == Decimal(largest["total"])
+
+
+async def sanctioned_suppliers_sell(settings: Settings) -> None:
+    sanctions = (await answer(settings, "2-supplier-and-sanctions"))["data"]["sanctions"]["nodes"]
+    suppliers = [s["supplier"] for s in sanctions if s["supplier"]]
+    assert any(s["contracts"]["nodes"] for s in suppliers)
+    assert any(s["awards"]["nodes"] for s in suppliers)
+
+
+async def test_the_supplier_example_shows_sales_and_sanctions(trusted: Settings) -> None:
+    await sanctioned_suppliers_sell(trusted)
+
+
+async def test_the_supplier_example_shows_sales_and_sanctions_when_seeded(
+    seeded: Settings,
+) -> None:
+    await sanctioned_suppliers_sell(seeded)
 
 
 async def test_the_item_example_s_hint_finds_real_pncp_purchases(trusted: Settings) -> None:

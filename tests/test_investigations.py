@@ -102,8 +102,13 @@ async def test_an_investigation_runs_to_completion_with_findings(api: Api, db: D
     assert found["nodes"], "the busiest agency has planted anomalies"
     assert all(f["summary"] and f["evidence"] for f in found["nodes"])
     assert done["summary"].startswith(f"{found['totalCount']} findings")
-    kinds = [e["kind"] for e in await store.events_of(db, uuid.UUID(started["id"]))]
+    events = await store.events_of(db, uuid.UUID(started["id"]))
+    kinds = [e["kind"] for e in events]
     assert kinds[:2] == ["created", "started"]
+    created = events[0]["payload"]  # the agents that run, as the mutation said: not []
+    assert (orjson.loads(created) if isinstance(created, str) else created) == {
+        "agents": started["agents"]
+    }
     assert kinds[2:-1] == ["progress"] * 8 and kinds[-1] == "finished"
 
 

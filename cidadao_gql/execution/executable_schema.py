@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import AbstractContextManager, aclosing, nullcontext
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -37,7 +37,8 @@ from cidadao_gql.execution.limits import Bill, CostLimit, alias_limit, depth_lim
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
 from cidadao_gql.schema.cost_tables import apply_cost_directives
-from cidadao_gql.schema.inputs import DATETIME, DECIMAL, StorableStrings, unstorable_variable
+from cidadao_gql.schema.descriptions import describe
+from cidadao_gql.schema.inputs import DATE, DATETIME, DECIMAL, StorableStrings, unstorable_variable
 from cidadao_gql.schema.investigations import (
     Investigation,
     InvestigationEvents,
@@ -354,7 +355,7 @@ def build_schema(settings: Settings) -> Schema:
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     tracing = [OpenTelemetryExtension] if settings.otel_endpoint else []
-    return Schema(
+    schema = Schema(
         settings,
         rules,
         query=Query,
@@ -373,8 +374,10 @@ def build_schema(settings: Settings) -> Schema:
         config=StrawberryConfig(
             auto_camel_case=True, batching_config={"max_operations": settings.batch_size}
         ),
-        scalar_overrides={Decimal: DECIMAL, datetime: DATETIME},
+        scalar_overrides={Decimal: DECIMAL, datetime: DATETIME, date: DATE},
     )
+    describe(graphql_schema(schema))
+    return schema
 
 
 def sdl(schema: strawberry.Schema) -> str:

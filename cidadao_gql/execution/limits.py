@@ -231,7 +231,8 @@ class CostLimit(SchemaExtension):
         if requested > self.max_cost:
             metrics.QUERY_REJECTIONS.labels("QUERY_TOO_COMPLEX").inc()
             raise QueryTooComplex(
-                f"this operation costs {requested} points; the limit is {self.max_cost}",
+                f"this operation costs {requested} points; the limit is {self.max_cost}: lower"
+                " `first` on the largest lists (nested lists multiply), or ask for fewer",
                 cost=requested,
                 maxCost=self.max_cost,
             )

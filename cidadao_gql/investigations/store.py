@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from cidadao_gql.agents import Finding, Target
+from cidadao_gql.agents import AGENTS, Finding, Target
 from cidadao_gql.data.db import Connection, Database, Record
 from cidadao_gql.data.statement import Sql
 from cidadao_gql.errors import InvalidTarget, NotCancellable, NotFound
@@ -111,7 +111,9 @@ async def create(db: Database, user_id: str, target: Target, agents: list[str]) 
         if row is None:  # an earlier try committed, then lost its connection (Database.write)
             row = await conn.fetchrow("SELECT * FROM investigations WHERE id = $1", investigation)
         else:
-            await record(conn, investigation, "created", agents=agents)
+            # No agents named means all of them: the event says which ran, as the mutation does.
+            ran = agents or sorted(agent.name for agent in AGENTS)
+            await record(conn, investigation, "created", agents=ran)
         assert row is not None
         found: Record = row
         return found

@@ -10,7 +10,7 @@ of the variables before execution. Global IDs and cursors are checked where they
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -125,6 +125,46 @@ def _datetime_text(value: datetime) -> str:
     return (value if value.tzinfo is not None else value.replace(tzinfo=BRASILIA)).isoformat()
 
 
+def _date(value: object) -> date:
+    # A Brazilian "01/09/2024" met Python's "Invalid isoformat string": say the form wanted.
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise BadUserInput(f"{value!r} is not a date: write it as YYYY-MM-DD (2024-09-01)")
+
+
+def _datetime(value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise BadUserInput(
+        f"{value!r} is not a date with time: write it as YYYY-MM-DDTHH:MM:SS-03:00"
+        " (2024-09-01T14:30:00-03:00), or a date alone"
+    )
+
+
+def _string_literal(parse: Any) -> Any:
+    def literal(node: ValueNode, _variables: Any = None) -> Any:
+        return parse(node.value if isinstance(node, StringValueNode) else print_ast(node))
+
+    return literal
+
+
+DATE = ScalarDefinition(
+    name="Date",
+    description="A calendar day, ISO 8601: YYYY-MM-DD (2024-09-01 is 1 September 2024).",
+    specified_by_url=None,
+    serialize=date.isoformat,
+    parse_value=_date,
+    parse_literal=_string_literal(_date),
+    origin=date,
+)
+
+
 # Our DateTime: always with its UTC offset, so a client need not know where a time came from.
 DATETIME = ScalarDefinition(
     name="DateTime",
@@ -133,8 +173,8 @@ DATETIME = ScalarDefinition(
     ),
     specified_by_url=None,
     serialize=_datetime_text,
-    parse_value=datetime.fromisoformat,
-    parse_literal=None,
+    parse_value=_datetime,
+    parse_literal=_string_literal(_datetime),
     origin=datetime,
 )
 

@@ -226,7 +226,7 @@ class InvestigationMutations:
         row = await info.context.investigations.create(user.id, wanted, sorted(set(agents or ())))
         jobs = info.context.jobs
         if jobs is not None:
-            await jobs.announce(row["id"], "created", agents=row["agents"])
+            await jobs.announce(row["id"], "created", agents=list(row["agents"]) or AGENT_NAMES)
             try:
                 await jobs.submit(row["id"])
             except asyncio.QueueFull:

@@ -157,7 +157,20 @@ async def test_cost_at_the_limit_passes_and_one_over_fails(
     before = await run.db.round_trips.settled()
     error = await run.error(query % "viewer { id } ", **variables)
     assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "cost": 1001, "maxCost": 1000}
+    assert "lower `first` on the largest lists" in error["message"]  # what to change
     assert await run.db.round_trips.settled() == before  # refused without touching the database
+
+
+DATED = "query($d: Date!) { contracts(first: 1, filter: {signedFrom: $d}) { totalCount } }"
+
+
+@pytest.mark.parametrize("written", ["01/09/2024", "2024-13-01", "ontem", ""])
+async def test_a_date_in_another_form_is_refused_saying_the_form(run: Run, written: str) -> None:
+    """A Brazilian "01/09/2024" met Python's "Invalid isoformat string"."""
+    literal = f'{{ contracts(first: 1, filter: {{signedFrom: "{written}"}}) {{ totalCount }} }}'
+    for error in [await run.error(DATED, d=written), await run.error(literal)]:
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+        assert "YYYY-MM-DD" in error["message"] and "isoformat" not in error["message"], error
 
 
 async def test_actual_cost_counts_what_came_back(run: Run, db: Database) -> None:
