@@ -82,14 +82,19 @@ async def agencies(url: str, wanted: int) -> list[int]:
     return [r["id"] for r in rows]
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
+    """The Zipf workload's options, shared with edge_zipf.py (the same workload through Varnish)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--distinct", type=int, default=10_000)
     parser.add_argument("--exponent", type=float, default=1.1)
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
     ensure_wrk()
     seed(args.contracts)
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")

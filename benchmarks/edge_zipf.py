@@ -17,7 +17,6 @@ redis://127.0.0.1:6379/14, flushed first).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -34,7 +33,7 @@ from urllib.parse import urlencode
 
 import httpx
 import redis
-from cache_zipf import PAGE, ZIPF, agencies, bodies
+from cache_zipf import PAGE, ZIPF, agencies, arguments, bodies
 from harness import LUA, ROOT, database_url, ensure_wrk, load, lua_string, port, seed, server
 from record import save
 
@@ -102,13 +101,7 @@ def varnish(backend: str, listen: int) -> Iterator[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--contracts", type=int, default=1_000_000)
-    parser.add_argument("--distinct", type=int, default=10_000)
-    parser.add_argument("--exponent", type=float, default=1.1)
-    parser.add_argument("--duration", type=int, default=60)
-    parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
+    args = arguments()
     ensure_wrk()
     seed(args.contracts)
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
