@@ -146,6 +146,8 @@ def _spending(group: str, filters: Filters) -> Callable[[Database], Awaitable[in
 
 
 CONTRACT_ORDERINGS = ("SIGNED_ON_DESC", "SIGNED_ON_ASC", "VALUE_DESC", "VALUE_ASC")
+PROCUREMENT_ORDERINGS = ("PUBLISHED_AT_DESC", "VALUE_DESC", "VALUE_ASC")
+PARTY_ORDERINGS = ("ID_ASC", "NAME_ASC", "NAME_DESC", "TOTAL_VALUE_DESC", "TOTAL_VALUE_ASC")
 Values = dict[str, tuple[Any, Any]]  # filter field: (selective value, broad value)
 
 
@@ -177,12 +179,31 @@ async def contract_values(db: Database) -> Values:
              FROM contracts"""
     )
     assert values is not None
+    spheres = await db.fetch(
+        "SELECT a.sphere, count(*) FROM contracts c JOIN agencies a ON a.id = c.agency_id"
+        " GROUP BY 1 ORDER BY 2, 1"
+    )
+    towns = await db.fetch(
+        "SELECT a.ibge_code, count(*) FROM contracts c JOIN agencies a ON a.id = c.agency_id"
+        " WHERE a.ibge_code IS NOT NULL GROUP BY 1 ORDER BY 2, 1"
+    )
+    procurements = await db.fetch(
+        "SELECT procurement_id AS id FROM contracts WHERE procurement_id IS NOT NULL"
+        " GROUP BY 1 ORDER BY count(*), 1"
+    )
+    by_share = sorted(modalities, key=lambda m: (modalities[m], m))
     return {
         "agency_ids": ((small_agency["id"],), (big_agency["id"],)),
         "agency_cnpj": (small_agency["cnpj"], big_agency["cnpj"]),
         "supplier_ids": ((small_supplier["id"],), (big_supplier["id"],)),
         "supplier_document": (small_supplier["document"], big_supplier["document"]),
+        "procurement_ids": ((procurements[0]["id"],), (procurements[-1]["id"],)),
+        "sphere": (spheres[0]["sphere"], spheres[-1]["sphere"]),
+        "ibge_code": (towns[len(towns) // 10]["ibge_code"], towns[-1]["ibge_code"]),
         "uf": (ufs[0]["uf"], ufs[-1]["uf"]),
+        # the three rarest states (and an absent modality), or the two commonest
+        "ufs": (tuple(r["uf"] for r in ufs[:3]), tuple(r["uf"] for r in ufs[-2:])),
+        "modalities": ((rarest, *by_share[:2]), tuple(by_share[-2:])),
         "modality": (rarest, commonest),
         "signed_from": (high - timedelta(days=2), low + timedelta(days=180)),
         "signed_to": (low + timedelta(days=2), high - timedelta(days=180)),
@@ -219,10 +240,20 @@ async def procurement_values(db: Database) -> Values:
              FROM procurements"""
     )
     assert values is not None
+    ufs = await db.fetch(
+        "SELECT uf FROM procurements WHERE uf IS NOT NULL GROUP BY 1 ORDER BY count(*), 1"
+    )
+    spheres = await db.fetch(
+        "SELECT a.sphere FROM procurements p JOIN agencies a ON a.id = p.agency_id"
+        " GROUP BY 1 ORDER BY count(*), 1"
+    )
     return {
         "agency_ids": ((small["id"],), (big["id"],)),
         "agency_cnpj": (small["cnpj"], big["cnpj"]),
+        "sphere": (spheres[0]["sphere"], spheres[-1]["sphere"]),
         "uf": await extremes("uf"),
+        "ufs": (tuple(r["uf"] for r in ufs[:3]), tuple(r["uf"] for r in ufs[-2:])),
+        "modalities": ((12 if modalities[0] != 12 else 13, modalities[0]), (6, 8)),
         "modality": (12 if modalities[0] != 12 else 13, modalities[1]),
         "status": (3, 1),  # annulled: none; published: nearly all
         "year": (span["low"].year - 1, span["high"].year),
@@ -306,20 +337,24 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
         for name, strength, value in _each(procurement_fields)
     ]
     for name, strength, pfilters in procurement_filters:
-        found.append(Case("procurements", name, strength, "PUBLISHED_AT_DESC",
-                          _root(statements.PROCUREMENTS, pfilters, "PUBLISHED_AT_DESC")))  # fmt: skip
-        if not name.startswith("agency"):
-            found.append(Case("Agency.procurements", name, strength, "PUBLISHED_AT_DESC",
-                              _children(statements.PROCUREMENTS, "agency_id", agencies, pfilters,
-                                        "PUBLISHED_AT_DESC")))  # fmt: skip
+        for ordering in PROCUREMENT_ORDERINGS:
+            found.append(Case("procurements", name, strength, ordering,
+                              _root(statements.PROCUREMENTS, pfilters, ordering)))  # fmt: skip
+            if not name.startswith("agency"):
+                found.append(Case("Agency.procurements", name, strength, ordering,
+                                  _children(statements.PROCUREMENTS, "agency_id", agencies,
+                                            pfilters, ordering)))  # fmt: skip
     for list_name, entity, make in (
         ("agencies", statements.AGENCIES, list_filters.AgencyWhere),
         ("suppliers", statements.SUPPLIERS, list_filters.SupplierWhere),
         ("sanctions", statements.SANCTIONS, list_filters.SanctionWhere),
     ):
-        for name, strength, value in _each(others[list_name]):
-            found.append(Case(list_name, name, strength, "ID_ASC",
-                              _root(entity, make(**{name: value}), "ID_ASC")))  # fmt: skip
+        orderings = ("ID_ASC",) if list_name == "sanctions" else PARTY_ORDERINGS
+        for name, strength, value in [("-", "-", None), *_each(others[list_name])]:
+            where = make() if value is None else make(**{name: value})
+            for ordering in orderings:
+                found.append(Case(list_name, name, strength, ordering,
+                                  _root(entity, where, ordering)))  # fmt: skip
     return found
 
 

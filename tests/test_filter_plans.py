@@ -30,7 +30,15 @@ BOUND = 50
 # Every case is held to the bound but one: the middle band where walk, matches first and
 # the parent whole all read about as much (the largest agency's procurements in a modality
 # a twentieth of them have: 2,441 rows for 25, 1 ms; see the README, "Selective filters").
-NOT_HELD = {"Agency.procurements modality=selective PUBLISHED_AT_DESC"}
+NOT_HELD = {
+    *(f"Agency.procurements modality=selective {o}" for o in filter_plans.PROCUREMENT_ORDERINGS),
+    # Several modalities a twentieth of the contracts have, in the five largest suppliers'
+    # contracts: the planner ANDs two suppliers' index entries with the modalities' (3,664
+    # and 4,983) rather than walk the 420 rows of each page; 17,927 rows for 105, 3 ms.
+    # One modality, as rare, is walked (issue 17; an index on (supplier, modality, ...)
+    # for each ordering was not worth it for this one shape).
+    *(f"Supplier.contracts modalities=selective {o}" for o in filter_plans.CONTRACT_ORDERINGS),
+}
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +130,7 @@ async def test_a_parents_page_is_the_root_page_filtered_on_the_parent(
 
 async def test_rows_read_stay_within_a_multiple_of_rows_returned(big_db: Database) -> None:
     found = [c for c in await cases(big_db, spending=False) if c.name not in NOT_HELD]
-    assert len(found) > 60
+    assert len(found) > 400
     over = []
     for case in found:
         measured = await measure(big_db, case)

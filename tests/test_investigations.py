@@ -504,6 +504,23 @@ async def test_findings_are_a_connection_paged_by_cursor(api: Api, db: Database)
     assert seen == [(r["kind"], r["score"], r["summary"]) for r in stored]
     bad = await api.code(ANA, PAGES, id=started["id"], after=f"{after}x")
     assert bad == "INVALID_CURSOR"
+    # and backwards, by `last` and `before` (issue 17): the same findings, none twice
+    back: list[tuple[str, float, str]] = []
+    before = None
+    while True:
+        page = (await api.data(ANA, BACK, id=started["id"], before=before))["investigation"]
+        findings = page["findings"]
+        back = [(f["kind"], f["score"], f["summary"]) for f in findings["nodes"]] + back
+        assert findings["pageInfo"]["hasNextPage"] is (before is not None)
+        if not findings["pageInfo"]["hasPreviousPage"]:
+            break
+        before = findings["pageInfo"]["startCursor"]
+    assert back == seen
+
+
+BACK = """query($id: ID!, $before: String) { investigation(id: $id) {
+  findings(last: 3, before: $before) {
+    pageInfo { hasPreviousPage hasNextPage startCursor } nodes { kind score summary } } } }"""
 
 
 async def test_the_report_is_written_by_the_llm_when_one_is_configured(settings: Settings) -> None:

@@ -26,8 +26,8 @@ from cidadao_gql.data.statement import Filters, Sql
 # (table, parent column): the columns often constant per parent, each with an index on
 # (parent column, column) (migration 0011).
 DETERMINED = {("contracts", "agency_id"): ("uf",), ("procurements", "agency_id"): ("uf",)}
-# A clause `Sql.equal` writes: the column and its argument's number.
-_EQUAL = re.compile(r"t\.(\w+) = \$(\d+)")
+# A clause `Sql.equal` or `Sql.any_value` writes: the column and its argument's number.
+_EQUAL = re.compile(r"t\.(\w+) = (?:\$(\d+)|any\(\$(\d+)::\w+\[\]\))")
 
 
 def nothing(sql: Sql) -> None:
@@ -44,13 +44,20 @@ async def settle(
         return set(), set()
     parent = sql.clauses[0].column
     columns = DETERMINED.get((table, parent or ""), ())
-    wanted: dict[str, str] = {}
+    wanted: dict[str, frozenset[str]] = {}  # each column's values (`ufIn`: several)
+    decided = 0
     for clause in sql.clauses[1:]:
         equal = _EQUAL.fullmatch(clause.sql)
-        if clause.column in columns and clause.equality and equal is not None:
-            value = sql.args[int(equal[2]) - 1]
-            if isinstance(value, str) and wanted.setdefault(equal[1], value) != value:
-                return set(parents), set()  # two values for one column: nothing matches
+        if clause.column in columns and equal is not None:
+            value = sql.args[int(equal[2] or equal[3]) - 1]
+            given = value if equal[3] else [value]
+            if not all(isinstance(v, str) for v in given):
+                continue
+            values = frozenset(v.rstrip() for v in given)
+            wanted[equal[1]] = wanted.get(equal[1], values) & values
+            decided += 1
+            if not wanted[equal[1]]:
+                return set(parents), set()  # no value for one column: nothing matches
     if not wanted or not parents:
         return set(), set()
     probes = ", ".join(
@@ -65,13 +72,13 @@ async def settle(
         list(parents),
     )
     skipped, whole = set(), set()
-    everything = len(wanted) == len(sql.clauses) - 1  # no clause but the decided ones
+    everything = decided == len(sql.clauses) - 1  # no clause but the decided ones
     for row in rows:
         if not row["any"]:
             skipped.add(row["id"])
             continue
         constant = {c: row[f"lo_{c}"] for c in wanted if row[f"lo_{c}"] == row[f"hi_{c}"]}
-        if any(v is None or v.rstrip() != wanted[c].rstrip() for c, v in constant.items()):
+        if any(v is None or v.rstrip() not in wanted[c] for c, v in constant.items()):
             skipped.add(row["id"])
         elif everything and len(constant) == len(wanted):
             whole.add(row["id"])

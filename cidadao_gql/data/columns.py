@@ -61,6 +61,13 @@ def write_money(value: Decimal) -> str:
     return str(value.quantize(CENT) + 0)
 
 
+def read_text(text: str) -> str:
+    """A text column's value (a name): anything PostgreSQL text holds, so not NUL."""
+    if "\x00" in text:
+        raise ValueError("text holds no NUL")
+    return text
+
+
 def read_date(text: str) -> date:
     """A date as isoformat writes it (YYYY-MM-DD; fromisoformat takes more)."""
     value = date.fromisoformat(text)

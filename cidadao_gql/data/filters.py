@@ -21,8 +21,13 @@ class ContractWhere:
     agency_cnpj: str | None = None
     supplier_ids: tuple[int, ...] = ()
     supplier_document: str | None = None
+    procurement_ids: tuple[int, ...] = ()
+    sphere: str | None = None
+    ibge_code: str | None = None
     uf: str | None = None
+    ufs: tuple[str, ...] = ()
     modality: int | None = None
+    modalities: tuple[int, ...] = ()
     signed_from: date | None = None
     signed_to: date | None = None
     value_min: Decimal | None = None
@@ -34,8 +39,13 @@ class ContractWhere:
         sql.keyed("agency_id", "agencies", "cnpj", self.agency_cnpj)
         sql.any_of("supplier_id", self.supplier_ids)
         sql.keyed("supplier_id", "suppliers", "document", self.supplier_document)
+        sql.any_of("procurement_id", self.procurement_ids)
+        sql.among("agency_id", "agencies", "sphere", self.sphere)
+        sql.among("agency_id", "agencies", "ibge_code", self.ibge_code)
         sql.equal("uf", self.uf)
+        sql.any_value("uf", self.ufs, "bpchar")
         sql.equal("modality", self.modality)
+        sql.any_value("modality", self.modalities, "smallint")
         sql.between("signed_on", self.signed_from, self.signed_to)
         sql.between("final_value", self.value_min, self.value_max)
         sql.text_search("object", self.search)
@@ -45,8 +55,11 @@ class ContractWhere:
 class ProcurementWhere:
     agency_ids: tuple[int, ...] = ()
     agency_cnpj: str | None = None
+    sphere: str | None = None
     uf: str | None = None
+    ufs: tuple[str, ...] = ()
     modality: int | None = None
+    modalities: tuple[int, ...] = ()
     status: int | None = None
     year: int | None = None
     published_from: date | None = None
@@ -58,8 +71,11 @@ class ProcurementWhere:
     def __call__(self, sql: Sql) -> None:
         sql.any_of("agency_id", self.agency_ids)
         sql.keyed("agency_id", "agencies", "cnpj", self.agency_cnpj)
+        sql.among("agency_id", "agencies", "sphere", self.sphere)
         sql.equal("uf", self.uf)
+        sql.any_value("uf", self.ufs, "bpchar")
         sql.equal("modality", self.modality)
+        sql.any_value("modality", self.modalities, "smallint")
         sql.equal("status", self.status)
         sql.equal("year", self.year)
         # published_at is a timestamp: the last day counts whole.
@@ -67,7 +83,11 @@ class ProcurementWhere:
             sql.filter(f"t.published_at >= {sql.arg(self.published_from)}::date")
         if self.published_to is not None:
             sql.filter(f"t.published_at < {sql.arg(self.published_to)}::date + 1")
-        sql.between("estimated_total", self.value_min, self.value_max)
+        # On the column the VALUE ordering walks, so that its index serves the range (on
+        # estimated_total, "below the median, largest first" walked half the table for 21).
+        sql.between("estimated_or_zero", self.value_min, self.value_max)
+        if self.value_min is not None or self.value_max is not None:
+            sql.filter("t.estimated_total IS NOT NULL", "estimated_or_zero")
         sql.text_search("object", self.search)
 
 

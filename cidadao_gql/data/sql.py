@@ -14,12 +14,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from cidadao_gql.data import child_pages
+from cidadao_gql.data import child_pages, spread
 from cidadao_gql.data.columns import (
     read_date,
     read_integer,
     read_key,
     read_money,
+    read_text,
     read_timestamp,
     write_money,
 )
@@ -75,20 +76,28 @@ def _orderings(
 
 
 BY_ID = _orderings(("ID", "id", read_key))
+# Names and totals (contracted_total: kept by triggers on contracts, migration 0012).
+_BY_NAME_OR_TOTAL = (("NAME", "name", read_text), ("TOTAL_VALUE", "contracted_total", read_money))
 AGENCIES = Entity(
     "agencies",
-    ("id", "cnpj", "name", "sphere", "power", "uf", "municipality", "ibge_code"),
-    _orderings(("ID", "id", read_key, "uf sphere")),
-)
+    ("id", "cnpj", "name", "sphere", "power", "uf", "municipality", "ibge_code",
+     "contracted_total"),
+    _orderings(("ID", "id", read_key, "uf sphere"), *_BY_NAME_OR_TOTAL),
+)  # fmt: skip
 SUPPLIERS = Entity(
-    "suppliers", ("id", "document", "kind", "name", "size", "legal_nature", "registered_on"), BY_ID
-)
+    "suppliers",
+    ("id", "document", "kind", "name", "size", "legal_nature", "registered_on",
+     "contracted_total"),
+    _orderings(("ID", "id", read_key), *_BY_NAME_OR_TOTAL),
+)  # fmt: skip
 PROCUREMENTS = Entity(
     "procurements",
     ("id", "pncp_control_number", "agency_id", "year", "sequence", "number", "process",
      "modality", "status", "legal_basis", "object", "estimated_total", "homologated_total",
-     "srp", "uf", "municipality", "published_at", "opening_at", "closing_at"),
+     "srp", "uf", "municipality", "published_at", "opening_at", "closing_at",
+     "estimated_or_zero"),
     _orderings(("PUBLISHED_AT", "published_at", read_timestamp, "agency_id uf modality status year"),
+               ("VALUE", "estimated_or_zero", read_money, "agency_id uf modality"),
                ("ID", "id", read_key)),
 )  # fmt: skip
 ITEMS = Entity(
@@ -125,6 +134,9 @@ class PageRequest:
     after: tuple[Any, int] | None = None
     # The columns the caller reads of each row, the keyset's included; None: all of them.
     columns: frozenset[str] | None = None
+    # A page before the cursor (`last`/`before`): read in the opposite order, so its rows
+    # come nearest the cursor first, the extra one (a previous page) last.
+    backward: bool = False
 
 
 async def fetch_by_ids(db: Database, entity: Entity, ids: Sequence[int]) -> list[Record | None]:
@@ -155,9 +167,10 @@ async def fetch_by_column(
 def _keyset(sql: Sql, alias: str, page: PageRequest) -> str:
     """The cursor's condition (a clause on the ordering's column) and the ORDER BY."""
     o = page.ordering
+    descending = o.descending != page.backward
     if page.after is not None:
         value, last_id = page.after
-        op = "<" if o.descending else ">"
+        op = "<" if descending else ">"
         if o.column == "id":
             sql.filter(f"{alias}.id {op} {sql.arg(last_id)}", "id")
         else:
@@ -165,7 +178,7 @@ def _keyset(sql: Sql, alias: str, page: PageRequest) -> str:
                 f"({alias}.{o.column}, {alias}.id) {op} ({sql.arg(value)}, {sql.arg(last_id)})",
                 o.column,
             )
-    direction = "DESC" if o.descending else "ASC"
+    direction = "DESC" if descending else "ASC"
     tail = f"{alias}.id {direction}"
     return "ORDER BY " + (tail if o.column == "id" else f"{alias}.{o.column} {direction}, {tail}")
 
@@ -294,19 +307,6 @@ def _members(node: dict[str, Any], rows: dict[str, float]) -> None:
         _members(child, rows)
 
 
-async def _resolve_keys(db: Database, sql: Sql) -> None:
-    """Clauses naming a row by its natural key (an agency's CNPJ) compare with its id
-    instead, looked up first: a subquery's value is unknown when the statement is planned,
-    so the planner took the largest agency (10,070 contracts) for an average one (500)."""
-    for i, clause in enumerate(sql.clauses):
-        if clause.key is not None:
-            table, key, arg = clause.key
-            found = await db.fetchval(f"SELECT id FROM {table} WHERE {key} = $1", sql.args[arg])
-            sql.args[arg] = found  # None: `= NULL`, no row, as the subquery's NULL was
-            sql.clauses[i] = Clause(f"t.{clause.column} = ${arg + 1}::bigint",
-                                    clause.column, clause.equality)  # fmt: skip
-
-
 async def fetch_page(
     db: Database, entity: Entity, filters: Filters, page: PageRequest
 ) -> list[Record]:
@@ -316,9 +316,14 @@ async def fetch_page(
     order = _keyset(sql, "t", page)
     served = _served(sql, page.ordering)
     if served is not None:
-        await _resolve_keys(db, sql)
+        await spread.resolve_keys(db, sql)
         served = _served(sql, page.ordering)
     columns = entity.select_list("t", page.columns)
+    o = page.ordering
+    walks = None if served is None else spread.value_walks(sql, o.served, lambda s: _served(s, o))
+    if walks is not None:
+        text = walks.statement(entity.table, columns, order, page.first + 1)
+        return await db.fetch(text, *sql.args)
     source = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql()}"
     if served is not None:
         scope = Scope(sql.clauses, served, sql.clauses)
@@ -346,7 +351,7 @@ async def fetch_page(
 # 100,000 contracts): the five largest suppliers with a broad UF read 345 rows for 105 (was
 # 68,150), the largest agency and four small ones in a rare UF 380 for 21 (was 11,382), a
 # broad word 1,137 for 105 (was 68,150, 1 s). A natural key (an agency's CNPJ) is looked up
-# first (`_resolve_keys`): the planner cannot see through a subquery to the row it names.
+# first (`spread.resolve_keys`): the planner cannot see through a subquery to the row it names.
 
 
 async def fetch_child_pages(
@@ -392,7 +397,7 @@ async def _per_parent(
     """The UNION ALL of the parents' pages, each read as `_choose` says (`sql.clauses[0]`
     is the parent's)."""
     column = sql.clauses[0].column
-    await _resolve_keys(db, sql)
+    await spread.resolve_keys(db, sql)
     served = _served(sql, page.ordering, column)
     rest, walk = sql.clauses[1:], (served or sql.clauses)[1:]
     scopes = [

@@ -21,8 +21,15 @@ class Clause:
     # no row has), the clause alone with its value as $1, to count its matches instead.
     alone: tuple[str, Any] | None = None
     # For a row named by its natural key: its table, the key column, and the index of the
-    # key's argument (`sql._resolve_keys` compares with the row's id instead).
+    # key's argument (`spread.resolve_keys` compares with the row's id instead).
     key: tuple[str, str, int] | None = None
+    # For rows pointing at any of several rows of another table (the agencies of a sphere
+    # or of a town): that table, its column, and the index of the value's argument, which
+    # `spread.resolve_keys` replaces with the ids it names.
+    among: tuple[str, str, int] | None = None
+    # For `column = any(array)`: the index of the array's argument and its element type, so
+    # that a page may walk the (column, ordering) index value by value (data/spread.py).
+    spread: tuple[int, str] | None = None
 
 
 class Sql:
@@ -62,6 +69,24 @@ class Sql:
             self.filter(f"t.{column} = {self.arg(ids[0])}::bigint", column, equality=True)
         elif ids:
             self.filter(f"t.{column} = any({self.arg(list(ids))}::bigint[])", column)
+
+    def any_value(self, column: str, values: Sequence[Any], kind: str) -> None:
+        """`column` is one of `values` (of SQL type `kind`); one value is an equality."""
+        if len(values) == 1:
+            self.equal(column, values[0])
+        elif values:
+            arg = self.arg(list(values))
+            spread = (len(self.args) - 1, kind)
+            self.clauses.append(Clause(f"t.{column} = any({arg}::{kind}[])", column, spread=spread))
+
+    def among(self, column: str, table: str, key: str, value: Any) -> None:
+        """`column` points at one of the `table` rows whose `key` is `value`."""
+        if value is not None:
+            arg = self.arg(value)
+            self.clauses.append(Clause(
+                f"t.{column} = any(ARRAY(SELECT id FROM {table} WHERE {key} = {arg}))",
+                column, among=(table, key, len(self.args) - 1),
+            ))  # fmt: skip
 
     def keyed(self, column: str, table: str, key: str, value: str | None) -> None:
         """`column` points at the `table` row whose natural `key` is `value`."""

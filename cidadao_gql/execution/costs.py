@@ -46,6 +46,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    Undefined,
     VariableNode,
     execute_sync,
     get_named_type,
@@ -59,6 +60,7 @@ from graphql.utilities import value_from_ast_untyped
 
 from cidadao_gql.schema.cost_tables import (
     ARGUMENT_COSTS,
+    DEFAULT_PAGE,
     FIELD_COSTS,
     LIST_SIZES,
     MUTATION_COST,
@@ -253,19 +255,29 @@ class CostAnalysis:
         return []
 
     def _page_size(self, field: _Field) -> int | None:
-        """The size a field slices itself to, or None when it has no slicing argument."""
+        """The size a field slices itself to (`first` or `last`, whichever is given, else
+        DEFAULT_PAGE), or None when it has no slicing argument."""
+        sizes: list[int] = []
+        sliced = False
         for name in SLICING_ARGUMENTS:
             argument = field.definition.args.get(name)
             if argument is None:
                 continue
+            sliced = True
             node = next((a for a in field.nodes[0].arguments or () if a.name.value == name), None)
             value = (
                 argument.default_value
                 if node is None
                 else value_from_ast(node.value, argument.type, self.variables)
             )
-            return max(value, 0) if isinstance(value, int) and not isinstance(value, bool) else 0
-        return None
+            if value is None or value is Undefined:
+                continue
+            sizes.append(
+                max(value, 0) if isinstance(value, int) and not isinstance(value, bool) else 0
+            )
+        if not sliced:
+            return None
+        return max(sizes) if sizes else DEFAULT_PAGE
 
     def _list_size(self, field: _Field, handed_down: int | None) -> int:
         if field.name.startswith("__") or field.parent.name.startswith("__"):

@@ -38,9 +38,10 @@ class Investigations:
         await store.fail(self.db, investigation, reason)
 
     async def findings_page(
-        self, investigation: uuid.UUID, first: int, after: tuple[float, int] | None
-    ) -> list[Record]:
-        return await store.findings_page(self.db, investigation, first, after)
+        self, investigation: uuid.UUID, first: int, after: tuple[float, int] | None,
+        backward: bool = False,
+    ) -> list[Record]:  # fmt: skip
+        return await store.findings_page(self.db, investigation, first, after, backward)
 
     async def findings_count(self, investigation: uuid.UUID) -> int:
         return await store.findings_count(self.db, investigation)

@@ -319,19 +319,25 @@ async def findings_of(
 
 
 async def findings_page(
-    db: Database, investigation: uuid.UUID, first: int, after: tuple[float, int] | None
-) -> list[Record]:
+    db: Database, investigation: uuid.UUID, first: int, after: tuple[float, int] | None,
+    backward: bool = False,
+) -> list[Record]:  # fmt: skip
     """`first` + 1 findings in the order of findings_of, after the (score, id) of `after`:
-    the extra row says whether more follow. An investigation has a few thousand findings
-    at most (1,813 for the busiest agency of 1,000,000 contracts), read whole by its index."""
-    if after is None:
+    the extra row says whether more follow (`backward`: before it, nearest first). An
+    investigation has a few thousand findings at most (1,813 for the busiest agency of
+    1,000,000 contracts), read whole by its index."""
+    if after is None and not backward:
         return await findings_of(db, investigation, first + 1)
+    order = "score ASC, id DESC" if backward else "score DESC, id"  # backwards: reversed
+    position, args = "", [investigation, first + 1]
+    if after is not None:
+        score, key = (">", "<") if backward else ("<", ">")
+        position = f"AND (score {score} $3 OR (score = $3 AND id {key} $4))"
+        args += after
     return await db.fetch_primary(
-        """SELECT * FROM findings WHERE investigation_id = $1
-              AND (score < $3 OR (score = $3 AND id > $4))
-            ORDER BY score DESC, id LIMIT $2""",
-        investigation, first + 1, after[0], after[1],
-    )  # fmt: skip
+        f"SELECT * FROM findings WHERE investigation_id = $1 {position} ORDER BY {order} LIMIT $2",
+        *args,
+    )
 
 
 async def findings_count(db: Database, investigation: uuid.UUID) -> int:

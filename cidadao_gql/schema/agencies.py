@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -18,10 +19,9 @@ from cidadao_gql.schema.contracts import (
     contract_order,
     where_of_contracts,
 )
-from cidadao_gql.schema.enums import UF, Power, Sphere, optional
+from cidadao_gql.schema.enums import UF, OrderDirection, Power, Sphere, optional
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
-    DEFAULT_PAGE,
     ChildPage,
     Connection,
     Node,
@@ -33,7 +33,7 @@ from cidadao_gql.schema.relay import (
 )
 
 if TYPE_CHECKING:
-    from cidadao_gql.schema.procurements import Procurement, ProcurementFilter
+    from cidadao_gql.schema.procurements import Procurement, ProcurementFilter, ProcurementOrder
 
 
 def _procurement_where(arguments: Mapping[str, Any]) -> Filters:
@@ -43,7 +43,15 @@ def _procurement_where(arguments: Mapping[str, Any]) -> Filters:
 
 
 CONTRACTS = ChildPage(sql.CONTRACTS, "agency_id", contract_order, where_of_contracts)
-PROCUREMENTS = ChildPage(sql.PROCUREMENTS, "agency_id", "PUBLISHED_AT_DESC", _procurement_where)
+
+
+def _procurement_order(arguments: Mapping[str, Any]) -> str:
+    from cidadao_gql.schema.procurements import procurement_order
+
+    return procurement_order(arguments)
+
+
+PROCUREMENTS = ChildPage(sql.PROCUREMENTS, "agency_id", _procurement_order, _procurement_where)
 
 
 @from_columns
@@ -80,33 +88,40 @@ class Agency(Node):
     async def contracts(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: ContractFilter | None = None,
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
             info, CONTRACTS, self.pk, Contract.from_row,
-            first=first, after=after, filter=filter, order_by=order_by,
+            first=first, after=after, last=last, before=before, filter=filter, order_by=order_by,
         )  # fmt: skip
 
     @strawberry.field(
-        description="Procurements (contratações, licitações) this agency published, newest first.",
+        description="Procurements (contratações, licitações) this agency published, newest first"
+        " unless `orderBy` says otherwise.",
         metadata=paged(PROCUREMENTS),
     )
     async def procurements(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: Annotated[ProcurementFilter, strawberry.lazy("cidadao_gql.schema.procurements")]
+        | None = None,
+        order_by: Annotated[ProcurementOrder, strawberry.lazy("cidadao_gql.schema.procurements")]
         | None = None,
     ) -> Connection[Annotated[Procurement, strawberry.lazy("cidadao_gql.schema.procurements")]]:
         from cidadao_gql.schema.procurements import Procurement
 
         return await child_connection(
-            info, PROCUREMENTS, self.pk, Procurement.from_row,
-            first=first, after=after, filter=filter,
+            info, PROCUREMENTS, self.pk, Procurement.from_row, first=first, after=after,
+            last=last, before=before, filter=filter, order_by=order_by,
         )  # fmt: skip
 
 
@@ -128,22 +143,59 @@ def _agency_where(arguments: Mapping[str, Any]) -> Filters:
     return (arguments.get("filter") or AgencyFilter()).to_where()
 
 
-ALL = ChildPage(sql.AGENCIES, None, "ID_ASC", _agency_where)
+@strawberry.enum(description="What agencies and suppliers can be ordered by.")
+class PartyOrderField(Enum):
+    NAME = strawberry.enum_value("NAME", description="The name, letter by letter (accents count).")
+    TOTAL_VALUE = strawberry.enum_value(
+        "TOTAL_VALUE", description="The sum of the final values of all their contracts."
+    )
+
+
+@strawberry.input(description="How to order agencies or suppliers; without it, as loaded.")
+class PartyOrder:
+    field: PartyOrderField = strawberry.field(
+        default=PartyOrderField.NAME, description="What to order by."
+    )
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.ASC,
+        description="A to Z or smallest first (ASC), Z to A or largest first (DESC).",
+    )
+
+
+def party_order(arguments: Mapping[str, Any]) -> str:
+    """The ordering of an agencies or suppliers connection's arguments (`orderBy`)."""
+    order: PartyOrder | None = arguments.get("order_by")
+    return "ID_ASC" if order is None else f"{order.field.value}_{order.direction.value}"
+
+
+ALL = ChildPage(sql.AGENCIES, None, party_order, _agency_where)
 
 
 @strawberry.type
 class AgencyQueries:
     @strawberry.field(
-        description="Agencies (órgãos): the public bodies that buy, in the order they were loaded.",
+        description="Agencies (órgãos): the public bodies that buy, in the order they were loaded"
+        " unless `orderBy` says otherwise.",
         metadata=paged(ALL),
     )
     async def agencies(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: AgencyFilter | None = None,
+        order_by: PartyOrder | None = None,
     ) -> Connection[Agency]:
         return await root_connection(
-            info, ALL, Agency.from_row, first=first, after=after, filter=filter
+            info,
+            ALL,
+            Agency.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filter=filter,
+            order_by=order_by,
         )

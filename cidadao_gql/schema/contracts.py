@@ -13,10 +13,9 @@ import strawberry
 from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
-from cidadao_gql.schema.enums import UF, Modality, OrderDirection, optional
-from cidadao_gql.schema.inputs import search_text
+from cidadao_gql.schema.enums import UF, Modality, OrderDirection, Sphere, optional
+from cidadao_gql.schema.inputs import chosen, ibge_code, search_text
 from cidadao_gql.schema.relay import (
-    DEFAULT_PAGE,
     ChildPage,
     Connection,
     Node,
@@ -119,9 +118,27 @@ class ContractFilter:
     supplier_document: str | None = strawberry.field(
         default=None, description="The supplier's (fornecedor's) CNPJ or CPF, punctuation allowed."
     )
+    procurement: strawberry.ID | None = strawberry.field(
+        default=None, description="The procurement's ID: the contracts signed from it."
+    )
+    sphere: Sphere | None = strawberry.field(
+        default=None, description="Only contracts of agencies of this sphere (esfera)."
+    )
+    ibge_code: str | None = strawberry.field(
+        default=None,
+        description="Only contracts of agencies of this municipality, by its seven-digit IBGE"
+        " code (3550308 for São Paulo), as `Agency.ibgeCode` gives it.",
+    )
     uf: UF | None = strawberry.field(default=None, description="Only this state (UF).")
+    uf_in: list[UF] | None = strawberry.field(
+        default=None, description="Only these states (UF), any of them: `[SP, RJ]`."
+    )
     modality: Modality | None = strawberry.field(
         default=None, description="Only this modality (modalidade), e.g. DISPENSA."
+    )
+    modality_in: list[Modality] | None = strawberry.field(
+        default=None,
+        description="Only these modalities, any of them: `[DISPENSA, INEXIGIBILIDADE]`.",
     )
     signed_from: date | None = strawberry.field(
         default=None, description="Signed on or after this day (YYYY-MM-DD)."
@@ -149,8 +166,13 @@ class ContractFilter:
             supplier_document=(
                 None if self.supplier_document is None else parse_document(self.supplier_document)
             ),
+            procurement_ids=ids_of(self.procurement, "Procurement"),
+            sphere=None if self.sphere is None else self.sphere.value,
+            ibge_code=ibge_code(self.ibge_code),
             uf=None if self.uf is None else self.uf.value,
+            ufs=chosen(self.uf_in, "ufIn"),
             modality=None if self.modality is None else cast(int, self.modality.value),
+            modalities=chosen(self.modality_in, "modalityIn"),
             signed_from=self.signed_from,
             signed_to=self.signed_to,
             value_min=self.value_min,
@@ -204,12 +226,14 @@ class ContractQueries:
     async def contracts(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: ContractFilter | None = None,
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await root_connection(
             info, CONTRACTS, Contract.from_row,
-            first=first, after=after, filter=filter, order_by=order_by,
+            first=first, after=after, last=last, before=before, filter=filter, order_by=order_by,
         )  # fmt: skip

@@ -35,6 +35,7 @@ LIST_SIZES: dict[str, int] = {
     "InvestigationEvents.events": 50,  # a batch of the stream (events.batches)
 }
 SLICING_ARGUMENTS = ("first", "last")
+DEFAULT_PAGE = 20  # a connection's size when neither `first` nor `last` is given
 SIZED_FIELDS = ("edges", "nodes")
 OBJECT_COST, SCALAR_COST, MUTATION_COST = 1, 0, 10
 

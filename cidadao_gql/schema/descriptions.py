@@ -19,8 +19,10 @@ from graphql import (
 FIELDS = {
     "PageInfo.hasNextPage": "Whether more rows follow this page: if so, ask again with"
     " `after` set to `endCursor`.",
-    "PageInfo.hasPreviousPage": "Whether rows come before this page.",
-    "PageInfo.startCursor": "The cursor of this page's first row.",
+    "PageInfo.hasPreviousPage": "Whether rows come before this page: if so, ask again with"
+    " `before` set to `startCursor` (and `last`).",
+    "PageInfo.startCursor": "The cursor of this page's first row: pass it as `before` for the"
+    " previous page.",
     "PageInfo.endCursor": "The cursor of this page's last row: pass it as `after` for the"
     " next page.",
     "*.edges": "The rows of this page, each with its cursor.",
@@ -128,8 +130,13 @@ UFS = {
     "TO": "Tocantins",
 }  # fmt: skip
 ARGUMENTS = {
-    "first": "How many rows to answer (a page); at most 100.",
+    "first": "How many rows to answer (a page); at most 100; 20 when neither it nor `last` is"
+    " given.",
     "after": "Answer the rows after this cursor (a previous page's `pageInfo.endCursor`).",
+    "last": "How many rows to answer from the end, or just before `before` (paging backwards);"
+    " at most 100. Not with `first` or `after`.",
+    "before": "Answer the rows just before this cursor (a page's `pageInfo.startCursor`),"
+    " with `last`.",
     "filter": "Only the rows that match every field given here.",
     "orderBy": "The order of the rows.",
     "id": "The identifier, as an earlier answer gave it.",
@@ -139,7 +146,7 @@ ARGUMENTS = {
     # the cost directives' (schema.cost_tables)
     "weight": "What the field costs, in points, each time it is answered.",
     "assumedSize": "The list's size when no argument gives it.",
-    "slicingArguments": "The arguments that give the list's size (`first`).",
+    "slicingArguments": "The arguments that give the list's size (`first`, `last`).",
     "sizedFields": "The fields of the answer that hold the list (`nodes`, `edges`).",
 }
 

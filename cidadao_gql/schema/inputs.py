@@ -223,3 +223,29 @@ def search_text(text: str | None) -> str | None:
             maximum=MAX_SEARCH,
         )
     return text
+
+
+def chosen(values: list[Any] | None, argument: str) -> tuple[Any, ...]:
+    """The codes of a list of enum values (`ufIn`, `modalityIn`), each once, in order;
+    an empty list is refused rather than read as "none" or as "any"."""
+    if values is None:
+        return ()
+    if not values:
+        raise BadUserInput(
+            f"`{argument}` needs at least one value; leave it out for any", argument=argument
+        )
+    return tuple(dict.fromkeys(v.value for v in values))
+
+
+def ibge_code(text: str | None) -> str | None:
+    """A municipality's IBGE code as agencies carry it: seven digits (3550308, São Paulo).
+    A name is not taken: towns share names across states."""
+    if text is None:
+        return None
+    if not (len(text) == 7 and text.isascii() and text.isdigit()):
+        raise BadUserInput(
+            f"{text!r} is not an IBGE municipality code: write its seven digits"
+            " (3550308 for São Paulo), as `Agency.ibgeCode` gives it",
+            argument="ibgeCode",
+        )
+    return text

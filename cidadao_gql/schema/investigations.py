@@ -148,11 +148,14 @@ class Investigation:
 
     @strawberry.field(description="Findings, strongest first (none until completed).")
     async def findings(
-        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
-    ) -> Connection[InvestigationFinding]:
-        page = page_request(first, after, FINDINGS_ORDER)
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+    ) -> Connection[InvestigationFinding]:  # fmt: skip
+        page = page_request(first, after, FINDINGS_ORDER, None, last, before)
         investigation, investigations = uuid.UUID(self.id), info.context.investigations
-        rows = await investigations.findings_page(investigation, first, page.after)
+        rows = await investigations.findings_page(
+            investigation, page.first, page.after, page.backward
+        )
         return to_connection(
             rows, page, InvestigationFinding.from_row,
             lambda: investigations.findings_count(investigation),

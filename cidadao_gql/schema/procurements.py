@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, cast
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
 from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
-from cidadao_gql.schema.contracts import Contract
-from cidadao_gql.schema.enums import UF, Modality, ProcurementStatus, optional
-from cidadao_gql.schema.inputs import checked_year, search_text
+from cidadao_gql.schema.contracts import (
+    Contract,
+    ContractFilter,
+    ContractOrder,
+    contract_order,
+    where_of_contracts,
+)
+from cidadao_gql.schema.enums import (
+    UF,
+    Modality,
+    OrderDirection,
+    ProcurementStatus,
+    Sphere,
+    optional,
+)
+from cidadao_gql.schema.inputs import checked_year, chosen, search_text
 from cidadao_gql.schema.relay import (
-    DEFAULT_PAGE,
     ChildPage,
     Connection,
     Node,
@@ -36,10 +50,40 @@ if TYPE_CHECKING:
 
 
 ITEMS = ChildPage(sql.ITEMS, "procurement_id", "NUMBER_ASC")
-CONTRACTS = ChildPage(sql.CONTRACTS, "procurement_id", "SIGNED_ON_DESC")
+CONTRACTS = ChildPage(sql.CONTRACTS, "procurement_id", contract_order, where_of_contracts)
 AWARDS = ChildPage(sql.AWARDS, "item_id", "ID_ASC")
+
+
+@strawberry.enum(description="What procurements can be ordered by.")
+class ProcurementOrderField(Enum):
+    PUBLISHED_AT = strawberry.enum_value(
+        "PUBLISHED_AT", description="When it was published in PNCP (data de publicação)."
+    )
+    VALUE = strawberry.enum_value(
+        "VALUE",
+        description="Its estimated total (valor total estimado); one without an estimate as zero.",
+    )
+
+
+@strawberry.input(description="How to order procurements: by which field, in which direction.")
+class ProcurementOrder:
+    field: ProcurementOrderField = strawberry.field(
+        default=ProcurementOrderField.PUBLISHED_AT, description="What to order by."
+    )
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.DESC,
+        description="Smallest or oldest first (ASC), or largest or newest (DESC).",
+    )
+
+
+def procurement_order(arguments: Mapping[str, Any]) -> str:
+    """The ordering of a procurements connection's arguments (`orderBy`)."""
+    order = arguments.get("order_by") or ProcurementOrder()
+    return f"{order.field.value}_{order.direction.value}"
+
+
 ALL = ChildPage(
-    sql.PROCUREMENTS, None, "PUBLISHED_AT_DESC", lambda a: procurement_where(a.get("filter"))
+    sql.PROCUREMENTS, None, procurement_order, lambda a: procurement_where(a.get("filter"))
 )
 
 
@@ -111,19 +155,34 @@ class Procurement(Node):
         metadata=paged(ITEMS),
     )
     async def items(
-        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Item]:
-        return await child_connection(info, ITEMS, self.pk, Item.from_row, first=first, after=after)
+        return await child_connection(
+            info, ITEMS, self.pk, Item.from_row, first=first, after=after, last=last, before=before
+        )
 
     @strawberry.field(
         description="Contracts (contratos) signed from this procurement.", metadata=paged(CONTRACTS)
     )
     async def contracts(
-        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: ContractFilter | None = None,
+        order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
-            info, CONTRACTS, self.pk, Contract.from_row, first=first, after=after
-        )
+            info, CONTRACTS, self.pk, Contract.from_row, first=first, after=after,
+            last=last, before=before, filter=filter, order_by=order_by,
+        )  # fmt: skip
 
 
 @from_columns
@@ -164,10 +223,22 @@ class Item(Node):
         metadata=paged(AWARDS),
     )
     async def awards(
-        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Award]:
         return await child_connection(
-            info, AWARDS, self.pk, Award.from_row, first=first, after=after
+            info,
+            AWARDS,
+            self.pk,
+            Award.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -222,9 +293,18 @@ class ProcurementFilter:
     agency_cnpj: str | None = strawberry.field(
         default=None, description="The agency's (órgão's) CNPJ, punctuation allowed."
     )
+    sphere: Sphere | None = strawberry.field(
+        default=None, description="Only procurements of agencies of this sphere (esfera)."
+    )
     uf: UF | None = strawberry.field(default=None, description="Only this state (UF).")
+    uf_in: list[UF] | None = strawberry.field(
+        default=None, description="Only these states (UF), any of them: `[SP, RJ]`."
+    )
     modality: Modality | None = strawberry.field(
         default=None, description="Only this modality (modalidade), e.g. PREGAO_ELETRONICO."
+    )
+    modality_in: list[Modality] | None = strawberry.field(
+        default=None, description="Only these modalities, any of them."
     )
     status: ProcurementStatus | None = strawberry.field(
         default=None, description="Only this situation (situação)."
@@ -248,8 +328,11 @@ class ProcurementFilter:
         return filters.ProcurementWhere(
             agency_ids=ids_of(self.agency, "Agency"),
             agency_cnpj=None if self.agency_cnpj is None else parse_cnpj(self.agency_cnpj),
+            sphere=None if self.sphere is None else self.sphere.value,
             uf=None if self.uf is None else self.uf.value,
+            ufs=chosen(self.uf_in, "ufIn"),
             modality=None if self.modality is None else cast(int, self.modality.value),
+            modalities=chosen(self.modality_in, "modalityIn"),
             status=None if self.status is None else self.status.value,
             year=checked_year(self.year),
             published_from=self.published_from,
@@ -267,16 +350,28 @@ def procurement_where(given: ProcurementFilter | None) -> filters.ProcurementWhe
 @strawberry.type
 class ProcurementQueries:
     @strawberry.field(
-        description="Procurements (contratações, licitações) published in PNCP, newest first.",
+        description="Procurements (contratações, licitações) published in PNCP, newest first"
+        " unless `orderBy` says otherwise.",
         metadata=paged(ALL),
     )
     async def procurements(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: ProcurementFilter | None = None,
+        order_by: ProcurementOrder | None = None,
     ) -> Connection[Procurement]:
         return await root_connection(
-            info, ALL, Procurement.from_row, first=first, after=after, filter=filter
+            info,
+            ALL,
+            Procurement.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filter=filter,
+            order_by=order_by,
         )

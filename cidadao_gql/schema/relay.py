@@ -18,15 +18,15 @@ from cidadao_gql.data.filters import no_filters
 from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.data.sql import Entity, Ordering, PageRequest
 from cidadao_gql.data.statement import Filters
-from cidadao_gql.errors import InvalidCursor, InvalidId, InvalidPageSize
+from cidadao_gql.errors import BadUserInput, InvalidCursor, InvalidId, InvalidPageSize
 from cidadao_gql.schema.context import Info
-from cidadao_gql.schema.cost_tables import FIELD_COSTS, Cost
+from cidadao_gql.schema.cost_tables import DEFAULT_PAGE, FIELD_COSTS, Cost
 from cidadao_gql.schema.strawberry_internals import raw_info
 
 T = TypeVar("T")
 
 MAX_PAGE = 100
-DEFAULT_PAGE = 20
+__all__ = ["DEFAULT_PAGE"]  # the connections' `first` when neither it nor `last` is given
 
 
 def encode_id(type_name: str, pk: int) -> strawberry.ID:
@@ -159,11 +159,11 @@ def decode_cursor(cursor: str, ordering: Ordering) -> tuple[Any, int]:
     return value, key
 
 
-def check_page_size(first: int) -> None:
+def check_page_size(first: int, argument: str = "first") -> None:
     if not 1 <= first <= MAX_PAGE:
         raise InvalidPageSize(
-            f"`first` must be between 1 and {MAX_PAGE}, got {first}",
-            argument="first",
+            f"`{argument}` must be between 1 and {MAX_PAGE}, got {first}",
+            argument=argument,
             value=first,
             minimum=1,
             maximum=MAX_PAGE,
@@ -171,13 +171,39 @@ def check_page_size(first: int) -> None:
 
 
 def page_request(
-    first: int, after: str | None, ordering: Ordering, columns: frozenset[str] | None = None
-) -> PageRequest:
-    check_page_size(first)
-    cursor = None if after is None else decode_cursor(after, ordering)
+    first: int | None, after: str | None, ordering: Ordering,
+    columns: frozenset[str] | None = None, last: int | None = None, before: str | None = None,
+) -> PageRequest:  # fmt: skip
+    """A page forwards (`first` rows `after` a cursor) or backwards (the `last` rows
+    `before` one), never both: Relay allows mixing them, but no client needs a page
+    that both ends (and its `first` of the `last` rows) rather than one of two."""
+    backward = last is not None or before is not None
+    if backward and (first is not None or after is not None):
+        raise BadUserInput(
+            "page forwards with `first` and `after`, or backwards with `last` and `before`;"
+            " not both",
+            arguments=[n for n, v in (("first", first), ("after", after), ("last", last),
+                                      ("before", before)) if v is not None],
+        )  # fmt: skip
+    size = last if backward and last is not None else first if first is not None else DEFAULT_PAGE
+    check_page_size(size, "last" if backward else "first")
+    cursor = before if backward else after
+    position = None if cursor is None else decode_cursor(cursor, ordering)
     if columns is not None:  # what cursors are made of, too
         columns = columns | {"id", ordering.column}
-    return PageRequest(first, ordering, cursor, columns)
+    return PageRequest(size, ordering, position, columns, backward)
+
+
+def page_slice(rows: Sequence[Record], page: PageRequest) -> tuple[Sequence[Record], bool, bool]:
+    """The rows a page shows, in the list's order, and whether rows follow it and precede
+    it. A page backwards comes nearest its cursor first, its extra row (more before) last;
+    across a cursor, the rows on the other side are said to exist (the cursor's own row
+    did), as Relay allows, without a query to check."""
+    more = len(rows) > page.first
+    shown = rows[: page.first]
+    if page.backward:
+        return shown[::-1], page.after is not None, more
+    return shown, more, page.after is not None
 
 
 def columns_of(info: Info) -> frozenset[str] | None:
@@ -239,12 +265,12 @@ def to_connection(
     make_node: Callable[[Record], T],
     counter: Callable[[], Awaitable[int]],
 ) -> Connection[T]:
-    shown = rows[: page.first]
+    shown, has_next, has_previous = page_slice(rows, page)
     ordering = page.ordering
     edges = [Edge(row=r, ordering=ordering, make=make_node) for r in shown]
     info = PageInfo(
-        has_next_page=len(rows) > page.first,
-        has_previous_page=page.after is not None,
+        has_next_page=has_next,
+        has_previous_page=has_previous,
         start_cursor=edges[0].cursor() if edges else None,
         end_cursor=edges[-1].cursor() if edges else None,
     )
@@ -285,8 +311,10 @@ class ChildPage:
         """The filters and the page the arguments ask for; a domain error if they are bad."""
         filters = self.where(arguments)
         order = self.order if isinstance(self.order, str) else self.order(arguments)
-        first = arguments.get("first", DEFAULT_PAGE)
-        page = page_request(first, arguments.get("after"), self.entity.ordering(order), columns)
+        page = page_request(
+            arguments.get("first"), arguments.get("after"), self.entity.ordering(order),
+            columns, arguments.get("last"), arguments.get("before"),
+        )  # fmt: skip
         return filters, page
 
     async def pages(

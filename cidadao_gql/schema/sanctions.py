@@ -12,7 +12,6 @@ from cidadao_gql.data.db import Record
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.enums import SanctionRegister
 from cidadao_gql.schema.relay import (
-    DEFAULT_PAGE,
     ChildPage,
     Connection,
     Node,
@@ -95,10 +94,19 @@ class SanctionQueries:
     async def sanctions(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: SanctionFilter | None = None,
     ) -> Connection[Sanction]:
         return await root_connection(
-            info, ALL, Sanction.from_row, first=first, after=after, filter=filter
+            info,
+            ALL,
+            Sanction.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filter=filter,
         )

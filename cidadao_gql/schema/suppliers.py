@@ -12,6 +12,7 @@ import strawberry
 from cidadao_gql.data import filters, sql
 from cidadao_gql.data.db import Record
 from cidadao_gql.data.statement import Filters
+from cidadao_gql.schema.agencies import PartyOrder, party_order
 from cidadao_gql.schema.context import Info
 from cidadao_gql.schema.contracts import (
     Contract,
@@ -24,7 +25,6 @@ from cidadao_gql.schema.cost_tables import LIST_SIZES
 from cidadao_gql.schema.enums import PersonKind, SupplierSize
 from cidadao_gql.schema.inputs import search_text
 from cidadao_gql.schema.relay import (
-    DEFAULT_PAGE,
     ChildPage,
     Connection,
     Node,
@@ -94,14 +94,16 @@ class Supplier(Node):
     async def contracts(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: ContractFilter | None = None,
         order_by: ContractOrder | None = None,
     ) -> Connection[Contract]:
         return await child_connection(
             info, CONTRACTS, self.pk, Contract.from_row,
-            first=first, after=after, filter=filter, order_by=order_by,
+            first=first, after=after, last=last, before=before, filter=filter, order_by=order_by,
         )  # fmt: skip
 
     @strawberry.field(
@@ -109,12 +111,24 @@ class Supplier(Node):
         metadata=paged(AWARDS),
     )
     async def awards(
-        self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Annotated[Award, strawberry.lazy("cidadao_gql.schema.procurements")]]:
         from cidadao_gql.schema.procurements import Award
 
         return await child_connection(
-            info, AWARDS, self.pk, Award.from_row, first=first, after=after
+            info,
+            AWARDS,
+            self.pk,
+            Award.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(
@@ -153,22 +167,34 @@ def _supplier_where(arguments: Mapping[str, Any]) -> Filters:
     return (arguments.get("filter") or SupplierFilter()).to_where()
 
 
-ALL = ChildPage(sql.SUPPLIERS, None, "ID_ASC", _supplier_where)
+ALL = ChildPage(sql.SUPPLIERS, None, party_order, _supplier_where)
 
 
 @strawberry.type
 class SupplierQueries:
     @strawberry.field(
-        description="Suppliers (fornecedores): who sells to agencies, in the order they were loaded.",
+        description="Suppliers (fornecedores): who sells to agencies, in the order they were loaded"
+        " unless `orderBy` says otherwise.",
         metadata=paged(ALL),
     )
     async def suppliers(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: SupplierFilter | None = None,
+        order_by: PartyOrder | None = None,
     ) -> Connection[Supplier]:
         return await root_connection(
-            info, ALL, Supplier.from_row, first=first, after=after, filter=filter
+            info,
+            ALL,
+            Supplier.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filter=filter,
+            order_by=order_by,
         )

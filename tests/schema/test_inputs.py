@@ -368,11 +368,14 @@ async def test_every_search_is_bounded_as_postgresql_parses_it(probe: Probe) -> 
 
 
 async def test_every_page_size_is_refused_the_same_way(probe: Probe) -> None:
-    positions = [p for p in of_type(probe, "Int") if p.argument == "first" and not p.path]
-    assert len(positions) >= 14  # every connection, spending and investigations
+    sizes = ("first", "last")
+    positions = [p for p in of_type(probe, "Int") if p.argument in sizes and not p.path]
+    assert len(positions) >= 26  # every connection's both, spending and investigations
     for position in positions:
         query = probe.operation(position, "$v", "Int")  # nullable: the argument has a default
-        for hostile in (-1, 0, 101, None):
+        # null: a connection's `first` and `last` are null unless given (a page of 20);
+        # spending's and investigations' `first: Int! = 20` take no null
+        for hostile in (-1, 0, 101, *((None,) if position.required else ())):
             codes = await probe.refused(position, query, {"v": hostile})
             assert codes == ["INVALID_PAGE_SIZE"], (str(position), hostile, codes)
         for hostile in (-1, 0, 101):
@@ -386,7 +389,7 @@ async def test_every_page_size_is_refused_the_same_way(probe: Probe) -> None:
 # one (a page size) must be refused there, not by PostgreSQL or asyncpg.
 HOSTILE_INTS = [2**31 - 1, -(2**31), 32768, -32769, 99999, -1, 0]
 # What each Int position answers to them; a new one must be added here (and checked).
-INT_REFUSALS = {"first": "INVALID_PAGE_SIZE", "year": "BAD_USER_INPUT"}
+INT_REFUSALS = {"first": "INVALID_PAGE_SIZE", "last": "INVALID_PAGE_SIZE", "year": "BAD_USER_INPUT"}
 
 
 async def test_every_int_is_refused_before_it_reaches_a_column(probe: Probe) -> None:
@@ -433,6 +436,7 @@ CURSOR_VALUES: dict[Any, tuple[str, list[str]]] = {
     columns.read_timestamp: ("2024-01-01T00:00:00", ["2024-01-01T00:00:00+00:00",
                                                      "2024-01-01 00:00:00", "2024-01-01",
                                                      "2024-01-01T00:00:00Z", "NaN"]),
+    columns.read_text: ("a", ["a\u0000"]),
 }  # fmt: skip
 
 
@@ -506,7 +510,8 @@ async def test_every_cursor_of_every_ordering_is_read_strictly(probe: Probe) -> 
                 codes = await probe.refused(position, query, {"v": hostile})
                 assert codes == ["INVALID_CURSOR"], (str(position), order, hostile, codes)
     # every ordering a list can be asked for was tried (ID_DESC, NUMBER_DESC... are not)
-    assert {"SIGNED_ON_ASC", "VALUE_DESC", "PUBLISHED_AT_DESC", "NUMBER_ASC", "ID_ASC"} <= used
+    assert {"SIGNED_ON_ASC", "VALUE_DESC", "PUBLISHED_AT_DESC", "NUMBER_ASC", "ID_ASC",
+            "NAME_DESC", "TOTAL_VALUE_ASC", "PUBLISHED_AT_ASC"} <= used  # fmt: skip
 
 
 async def test_event_ids_are_read_strictly(probe: Probe) -> None:

@@ -26,7 +26,7 @@ from cidadao_gql.data.sql import Ordering
 from cidadao_gql.data.statement import Filters
 from cidadao_gql.errors import Fallback
 from cidadao_gql.execution.compiled.selection import FieldPlan, PageNode
-from cidadao_gql.schema.relay import ChildPage, encode_cursor
+from cidadao_gql.schema.relay import ChildPage, encode_cursor, page_slice
 
 
 class RowEdge:
@@ -112,10 +112,9 @@ async def fetch_pages(plan: FieldPlan, parents: list[Any], run: Any) -> list[Pag
         groups = await node.source.pages(run.info.context.loaders, unique, filters, page)
     except Exception as exc:  # (cancelled: the operation timed out; not a fallback)
         raise Fallback from exc
-    first, ordering, previous = page.first, page.ordering, page.after is not None
-    count = (node.source, filters)
+    ordering, count = page.ordering, (node.source, filters)
     pages = {
-        parent: Page(rows[:first], len(rows) > first, previous, ordering, parent, count)
+        parent: Page(*page_slice(rows, page), ordering, parent, count)
         for parent, rows in zip(unique, groups, strict=True)
     }
     return [pages[parent] for parent in ids]
