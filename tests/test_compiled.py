@@ -370,3 +370,29 @@ async def test_a_level_above_a_nested_connection_selects_only_what_it_reads(
     agencies, contracts = sent
     assert agencies.startswith("SELECT t.id, t.name FROM agencies t")
     assert contracts.startswith("SELECT k._parent, t.id, t.number, t.signed_on FROM")
+
+
+BACKWARD = """query Backward($before: String) {
+  agencies(last: 3, before: $before, orderBy: {field: TOTAL_VALUE, direction: DESC}) {
+    pageInfo { hasPreviousPage hasNextPage startCursor endCursor }
+    nodes { name contracts(last: 2, filter: {ufIn: [SP, RJ], sphere: MUNICIPAL},
+                           orderBy: {field: VALUE, direction: ASC}) {
+      edges { cursor node { id finalValue } } pageInfo { hasPreviousPage startCursor } } }
+  }
+  procurements(last: 4, filter: {modalityIn: [PREGAO_ELETRONICO, DISPENSA]},
+               orderBy: {field: VALUE, direction: DESC}) { nodes { id estimatedTotal } }
+}"""
+
+
+async def test_backward_pages_and_the_new_filters_run_compiled(run: Run) -> None:
+    """Issue 17's orderings, filters and `last`/`before` are plans as `first`/`after` are:
+    no fallback, and the ordinary path's answer byte for byte (the `run` fixture)."""
+    before = {path: _count(path) for path in PATHS}
+    first = await run.data(BACKWARD)
+    cursor = first["agencies"]["pageInfo"]["startCursor"]
+    second = await run.data(BACKWARD, before=cursor)
+    assert _count("fallback") == before["fallback"]
+    assert _count("compiled") >= before["compiled"] + 2
+    assert first["agencies"]["pageInfo"]["hasPreviousPage"] is True
+    assert second["agencies"]["pageInfo"]["hasNextPage"] is True
+    assert len(second["agencies"]["nodes"]) == 3
