@@ -121,6 +121,23 @@ def _root(entity: Entity, filters: Filters, ordering: str) -> Callable[[Database
     return run
 
 
+def _back(entity: Entity, filters: Filters, ordering: str) -> Callable[[Database], Awaitable[int]]:
+    """The page before the last row of the first page (`last`/`before`), which a forward
+    page finds first, unrecorded."""
+
+    async def run(db: Database) -> int:
+        plain = Database(db.primary, None, db.round_trips)
+        rows = await statements.fetch_page(plain, entity, filters, _page(entity, ordering))
+        if not rows:
+            return 0
+        order = entity.ordering(ordering)
+        cursor = (rows[-1][order.column], rows[-1]["id"])
+        page = PageRequest(PAGE, order, cursor, None, backward=True)
+        return len(await statements.fetch_page(db, entity, filters, page))
+
+    return run
+
+
 def _children(
     entity: Entity, column: str, parents: list[int], filters: Filters, ordering: str
 ) -> Callable[[Database], Awaitable[int]]:
@@ -317,6 +334,8 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
         for name, strength, value in _each(contract_fields)
     ]
     for name, strength, filters in contract_filters:
+        found.append(Case("contracts", name, strength, "SIGNED_ON_DESC backward",
+                          _back(statements.CONTRACTS, filters, "SIGNED_ON_DESC")))  # fmt: skip
         for ordering in CONTRACT_ORDERINGS:
             found.append(Case("contracts", name, strength, ordering,
                               _root(statements.CONTRACTS, filters, ordering)))  # fmt: skip
@@ -337,6 +356,8 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
         for name, strength, value in _each(procurement_fields)
     ]
     for name, strength, pfilters in procurement_filters:
+        found.append(Case("procurements", name, strength, "VALUE_DESC backward",
+                          _back(statements.PROCUREMENTS, pfilters, "VALUE_DESC")))  # fmt: skip
         for ordering in PROCUREMENT_ORDERINGS:
             found.append(Case("procurements", name, strength, ordering,
                               _root(statements.PROCUREMENTS, pfilters, ordering)))  # fmt: skip
@@ -355,6 +376,8 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
             for ordering in orderings:
                 found.append(Case(list_name, name, strength, ordering,
                                   _root(entity, where, ordering)))  # fmt: skip
+            found.append(Case(list_name, name, strength, f"{orderings[-1]} backward",
+                              _back(entity, where, orderings[-1])))  # fmt: skip
     return found
 
 

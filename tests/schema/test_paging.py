@@ -353,3 +353,41 @@ async def test_totals_follow_every_write(make_database: DatabaseFactory) -> None
         await conn.execute("TRUNCATE contracts")
         assert await wrong(conn) == 0
         assert await conn.fetchval("SELECT count(*) FROM agencies WHERE contracted_total <> 0") == 0
+
+
+NESTED = """query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+  node(id: $id) { ... on %s { %s(first: $first, after: $after, last: $last, before: $before) {
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { id } } } } }"""
+
+
+@pytest.mark.parametrize(
+    ("parent", "field", "sql"),
+    [("Procurement", "items", "SELECT id FROM items WHERE procurement_id = $1 ORDER BY number"),
+     ("Supplier", "awards", "SELECT id FROM awards WHERE supplier_id = $1 ORDER BY id"),
+     ("Agency", "procurements",
+      "SELECT id FROM procurements WHERE agency_id = $1 ORDER BY published_at DESC, id DESC")],
+)  # fmt: skip
+async def test_unfiltered_nested_lists_page_both_ways(
+    run: Run, db: Database, parent: str, field: str, sql: str
+) -> None:
+    column = {"Procurement": "procurement_id", "Supplier": "supplier_id", "Agency": "agency_id"}
+    table = {"items": "items", "awards": "awards", "procurements": "procurements"}[field]
+    owner = await db.fetchval(
+        f"SELECT {column[parent]} FROM {table} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    )
+    expected = await sql_ids(db, sql, owner)
+    assert len(expected) > 4
+    query, pid = NESTED % (parent, field), encode_id(parent, owner)
+    for backward in (False, True):
+        found: list[int] = []
+        cursor = None
+        while True:
+            given = {"last": 3, "before": cursor} if backward else {"first": 3, "after": cursor}
+            page = (await run.data(query, id=pid, **given))["node"][field]
+            ids, info = _ids(page), page["pageInfo"]
+            found = ids + found if backward else found + ids
+            more = info["hasPreviousPage"] if backward else info["hasNextPage"]
+            if not more:
+                break
+            cursor = info["startCursor"] if backward else info["endCursor"]
+        assert found == expected, backward
