@@ -15,11 +15,14 @@ The rules, with the weights kept as plain data in the tables of cidadao_gql.sche
 - Introspection (`__schema`, `__type` and what hangs below them) is priced exactly: those
   root fields alone are executed against the schema (graphql-core's introspection
   resolvers are synchronous and read nothing but the schema) and their answer weighed as
-  the actual cost weighs it, so the price is the actual cost. Sizes assumed from the
-  schema's own cardinalities would also bound it, but far above the limit for GraphiQL's
-  introspection query (every type times every field times every argument), which costs
-  944 points exactly; pricing every introspection list at size 1, as before, put it at
-  71 and let `{__schema{types{fields{args{type{name}}}}}}` cost 5 and answer 322.
+  the actual cost weighs it, so the price is the actual cost. An introspection object
+  weighs a fifth of an object (INTROSPECTION_SCALE; each root field's total rounded up):
+  it is read from memory, not from the database, and one document's introspection is
+  bounded by INTROSPECTION_WORK resolutions and one `__schema`, so the points only need
+  to keep bulk introspection dear. At one point per object GraphiQL's introspection query
+  cost 969 of the default 1000 and the next few fields of the schema would have refused it;
+  at a fifth it costs 194, a schema twice as large about 390, while every type's fields'
+  types' fields with the root type 25 times over (19,351 resolutions) costs 1,152.
 
 The actual cost applies the same weights to what the response holds, element by element.
 """
@@ -75,9 +78,12 @@ INTROSPECTION_PRICES = 256  # exact prices kept, by document, operation and vari
 # takes 4,917): aliased copies of `__schema` would otherwise make pricing itself the
 # work. Past it the price is COST_CEILING: refused, having answered nothing.
 INTROSPECTION_WORK = 20_000
+# Objects of an introspection answer per point (see the module docstring).
+INTROSPECTION_SCALE = 5
 
 
 Selections = list[tuple[GraphQLNamedType, SelectionSetNode]]
+_Step = tuple[str, int, Selections, int]  # response key, weight, children, objects per point
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +134,8 @@ class CostAnalysis:
         root = schema.get_root_type(self.operation.operation)
         assert root is not None
         self.root: Selections = [(root, self.operation.selection_set)]
-        self._plans: dict[tuple[tuple[int, int], ...], list[tuple[str, int, Selections]]] = {}
-        self._plans_of: dict[int, tuple[Selections, list[tuple[str, int, Selections]]]] = {}
+        self._plans: dict[tuple[tuple[int, int], ...], list[_Step]] = {}
+        self._plans_of: dict[int, tuple[Selections, list[_Step]]] = {}
 
     def requested(self) -> int:
         """The price, saturated at COST_CEILING: `first: 2147483647` three lists deep is
@@ -334,36 +340,45 @@ class CostAnalysis:
             _PRICES.popitem(last=False)
         return price
 
-    def _plan(self, selections: Selections) -> list[tuple[str, int, Selections]]:
-        """(response key, weight, child selections) of each field, worked out once per
-        selection: the actual cost visits the same selection for every element of a list."""
+    def _plan(self, selections: Selections) -> list[_Step]:
+        """(response key, weight, child selections, objects per point) of each field, worked
+        out once per selection: the actual cost visits the same selection for every element
+        of a list."""
         known = self._plans_of.get(id(selections))
         if known is not None and known[0] is selections:  # the same list object: no key
             return known[1]
         key = tuple((id(parent), id(selection_set)) for parent, selection_set in selections)
         plan = self._plans.get(key)
         if plan is None:
-            fields = self._collect(selections).items()
-            weighed = [(name, self._weight(field), field.children()) for name, field in fields]
+            plan = [
+                (name, self._weight(field), field.children(), self._scale(field))
+                for name, field in self._collect(selections).items()
+            ]
             # Fields that weigh nothing and select nothing add nothing: not visited at all.
-            plan = [(name, weight, children) for name, weight, children in weighed
-                    if weight or children]  # fmt: skip
+            plan = [step for step in plan if step[1] or step[2]]
             self._plans[key] = plan
         self._plans_of[id(selections)] = (selections, plan)
         return plan
+
+    def _scale(self, field: _Field) -> int:
+        introspection = field.name in INTROSPECTION_FIELDS
+        return (
+            INTROSPECTION_SCALE if introspection and field.parent is self.schema.query_type else 1
+        )
 
     def _objects_actual(self, selections: Selections, values: list[Mapping[str, Any]]) -> int:
         """What the objects `values` (all answering `selections`) actually cost: each
         non-null field its weight, and its objects theirs. One pass per selection for all
         the objects of a list, not one call per object."""
         total = 0
-        for key, weight, children in self._plan(selections):
+        for key, weight, children, scale in self._plan(selections):
+            own = 0
             nested: list[Mapping[str, Any]] = []
             for value in values:
                 item = value.get(key)
                 if item is None:
                     continue
-                total += weight
+                own += weight
                 if not children:
                     continue
                 if isinstance(item, list):
@@ -371,7 +386,8 @@ class CostAnalysis:
                 elif isinstance(item, Mapping):
                     nested.append(item)
             if nested:
-                total += self._objects_actual(children, nested)
+                own += self._objects_actual(children, nested)
+            total += -(-own // scale)  # rounded up: a scaled field's answer costs at least 1
         return total
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.loaders import Loaders
+from cidadao_gql.execution import costs
 from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.schema.context import Context
@@ -92,28 +93,63 @@ GRAPHIQL_INTROSPECTION = get_introspection_query(  # the options GraphiQL 3 and 
 TYPES_AND_ARGUMENTS = "fragment T on __Type { name fields { name args { name type { name } } } }"
 
 
-async def test_introspection_is_priced_at_what_it_answers(run: Run) -> None:
-    """GraphiQL's introspection query is priced exactly (under the default limit of 1000);
-    depth alone costs nothing where the answer is null (`ofType` of a named type), and
-    what introspection answers in bulk is refused by cost before it is answered."""
+def unscaled_price(schema: Any, text: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    """What `text`'s introspection would cost at one point per object."""
+    with monkeypatch.context() as patched:
+        patched.setattr(costs, "INTROSPECTION_SCALE", 1)
+        return CostAnalysis(graphql_schema(schema), parse(text), None, None).requested()
+
+
+async def test_introspection_is_priced_at_what_it_answers(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GraphiQL's introspection query is priced exactly, at a fifth of a point per object:
+    under a quarter of the default limit of 1000, so a schema twice as large still loads
+    its docs with half the limit to spare; depth alone costs nothing where the answer is null (`ofType` of a named
+    type), and what introspection answers in bulk is refused by cost before it is answered."""
     result = await run(GRAPHIQL_INTROSPECTION)
     assert result.errors is None
     cost = result.extensions["cost"]
-    assert cost["requestedQueryCost"] == cost["actualQueryCost"] == 969
+    assert cost["requestedQueryCost"] == cost["actualQueryCost"]
+    unscaled = unscaled_price(run.schema, GRAPHIQL_INTROSPECTION, monkeypatch)
+    assert cost["requestedQueryCost"] == -(-unscaled // costs.INTROSPECTION_SCALE)
+    assert 2 * cost["requestedQueryCost"] < 1000 // 2  # twice the schema, half the limit
     # graphql-core's parser refuses nesting past ~190 levels; aliases multiply the rest.
     one = '__type(name: "Contract") { ' + "ofType { " * 150 + "name" + " }" * 151
     deep_type = "{ " + " ".join(f"t{i}: {one}" for i in range(7)) + " }"
     wide_open = Run(build_schema(replace(run.settings, max_tokens=100_000)), run.db, run.settings)
     deep = await wide_open(deep_type)
     assert deep.errors is None
-    assert deep.extensions["cost"]["requestedQueryCost"] == 7  # 7 types; ofType is null
+    assert deep.extensions["cost"]["requestedQueryCost"] == 7  # 7 types, a point each; ofType null
     once = await run("{ __schema { types { ...T } } } " + TYPES_AND_ARGUMENTS)
-    assert once.extensions["cost"]["requestedQueryCost"] == 331
+    assert once.extensions["cost"]["requestedQueryCost"] == 67
     four = " ".join(f"s{i}: __schema {{ types {{ ...T }} }}" for i in range(4))
     error = await run.error("{ " + four + " } " + TYPES_AND_ARGUMENTS)
     # Refused before pricing would run them: a document asks for `__schema` once.
     assert error["extensions"]["code"] == "TOO_MANY_FIELDS"
     assert error["extensions"]["schemaFields"] == 4
+
+
+# Two levels of fields below every type: the introspection a bulk reader would send.
+FIELDS_OF_FIELDS = """fragment T on __Type { name kind description fields { name description
+  args { name description type { name kind ofType { name kind } } }
+  type { name kind ofType { name kind fields { name description
+    args { name description type { name kind ofType { name kind } } }
+    type { name kind ofType { name kind } } } } } } }"""
+
+
+@pytest.mark.parametrize("copies", [25, 29])
+async def test_bulk_introspection_is_refused(run: Run, copies: int) -> None:
+    """Every type's fields' types' fields, and the root type's `copies` times over (aliases
+    of `__type`): refused by cost before anything is answered, whether its price passes
+    the limit (25 copies: some 19,400 fields resolved) or its pricing stops at INTROSPECTION_WORK
+    resolutions (29 copies) and the price is the ceiling."""
+    aliases = " ".join(f'q{i}: __type(name: "Query") {{ ...T }}' for i in range(copies))
+    error = await run.error("{ __schema { types { ...T } } " + aliases + " } " + FIELDS_OF_FIELDS)
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["cost"] > error["extensions"]["maxCost"] == 1000
+    if copies == 29:
+        assert error["extensions"]["cost"] == costs.COST_CEILING
 
 
 COST_1000 = """query($m: Int!, $n: Int!) {
@@ -319,7 +355,7 @@ async def test_generated_operations_never_cost_more_than_requested(
 
 async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
     """README's worked example (122 requested; actual 1 + 10 + 10 + 1 + 2 per match) and
-    GraphiQL's introspection query's 969 points."""
+    GraphiQL's introspection query under a quarter of the limit."""
     result = await run(
         """{ contracts(first: 50, filter: {search: "diesel"}) {
              totalCount edges { node { number supplier { name } } } } }"""
@@ -329,7 +365,7 @@ async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
     assert cost["requestedQueryCost"] == 122
     assert cost["actualQueryCost"] == 1 + 10 + 10 + 1 + 2 * matched
     introspection = await run(GRAPHIQL_INTROSPECTION)
-    assert introspection.extensions["cost"]["requestedQueryCost"] == 969
+    assert introspection.extensions["cost"]["requestedQueryCost"] < 1000 // 4
 
 
 async def test_sanctions_stop_at_their_assumed_size(run: Run, db: Database) -> None:
