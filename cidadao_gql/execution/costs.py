@@ -8,10 +8,14 @@ The rules, with the weights kept as plain data in the tables of cidadao_gql.sche
   a mutation's root field costs 10 unless listed.
 - An argument, or a field of an input object argument, that is given adds its weight
   from ARGUMENT_COSTS (text search is the heavy one).
-- A list field costs its weight plus its size times the cost of one element. The size is
-  the `first`/`last` it asks for (a literal, a variable or the argument's default); a
+- A list field costs its weight, plus its rows (ROW_COST points per ROWS_PER_POINT
+  objects, rounded up per list: `rows_cost`) when it is a list of objects of known size,
+  plus its size times the cost of one element's selection. The size is the
+  `first`/`last` it asks for (a literal, a variable or the argument's default); a
   connection hands its size to its `edges` and `nodes`; a list with no size argument
-  takes its assumed size from LIST_SIZES (1 when not listed).
+  takes its assumed size from LIST_SIZES (1 when not listed, and then its rows are free:
+  `Viewer.keys`). The tables make a connection's wrappers and to-one relations by key
+  weigh 0, so a page costs its connection field and its rows (cost_tables says why).
 - Introspection (`__schema`, `__type` and what hangs below them) is priced exactly: those
   root fields alone are executed against the schema (graphql-core's introspection
   resolvers are synchronous and read nothing but the schema) and their answer weighed as
@@ -66,6 +70,8 @@ from cidadao_gql.schema.cost_tables import (
     LIST_SIZES,
     MUTATION_COST,
     OBJECT_COST,
+    ROW_COST,
+    ROWS_PER_POINT,
     SCALAR_COST,
     SIZED_FIELDS,
     SLICING_ARGUMENTS,
@@ -83,7 +89,8 @@ INTROSPECTION_SCALE = 5
 
 
 Selections = list[tuple[GraphQLNamedType, SelectionSetNode]]
-_Step = tuple[str, int, Selections, int]  # response key, weight, children, objects per point
+# response key, weight, row weight (lists), children, objects per point
+_Step = tuple[str, int, int, Selections, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +155,12 @@ class CostAnalysis:
         executor's plan), as `actual` weighs it."""
         field = _Field(parent, plan.definition, tuple(d.node for d in plan.details))
         return self._weight(field)
+
+    def each(self, parent: GraphQLNamedType, plan: Any) -> int:
+        """The row weight of a list field of `parent` (see `rows_cost`), as `actual` has it."""
+        return self._row_weight(
+            _Field(parent, plan.definition, tuple(d.node for d in plan.details))
+        )
 
     def actual(self, data: Mapping[str, Any] | None) -> int:
         return 0 if data is None else self._objects_actual(self.root, [data])
@@ -258,6 +271,23 @@ class CostAnalysis:
             return [k for k, v in raw.items() if v is not None] if isinstance(raw, dict) else []
         return []
 
+    def _row_weight(self, field: _Field) -> int:
+        """ROW_COST for a list of objects whose size the model knows (sliced, a page's
+        `edges`/`nodes`, or an assumed size); 0 for other lists (scalars only, or
+        `Viewer.keys`, which no size bounds) and for introspection, priced apart."""
+        if not _is_list(field.definition) or field.name.startswith("__"):
+            return 0
+        if field.parent.name.startswith("__"):
+            return 0
+        if not is_composite_type(get_named_type(field.definition.type)):
+            return 0
+        sized = (
+            any(name in field.definition.args for name in SLICING_ARGUMENTS)
+            or field.name in SIZED_FIELDS
+            or f"{field.parent.name}.{field.name}" in LIST_SIZES
+        )
+        return ROW_COST if sized else 0
+
     def _page_size(self, field: _Field) -> int | None:
         """The size a field slices itself to, or None when it has no slicing argument."""
         for name in SLICING_ARGUMENTS:
@@ -297,7 +327,8 @@ class CostAnalysis:
         weight = self._weight(field)
         if _is_list(field.definition):
             size = self._list_size(field, handed_down)
-            return weight + size * self._selections_cost(field.children(), None)
+            rows = rows_cost(self._row_weight(field), size)
+            return weight + rows + size * self._selections_cost(field.children(), None)
         return weight + self._selections_cost(field.children(), self._page_size(field))
 
     def _introspection_cost(self, field: _Field) -> int:
@@ -341,8 +372,8 @@ class CostAnalysis:
         return price
 
     def _plan(self, selections: Selections) -> list[_Step]:
-        """(response key, weight, child selections, objects per point) of each field, worked
-        out once per selection: the actual cost visits the same selection for every element
+        """(response key, weight, row weight, child selections, objects per point)
+        of each field, worked out once per selection: the actual cost visits the same selection for every element
         of a list."""
         known = self._plans_of.get(id(selections))
         if known is not None and known[0] is selections:  # the same list object: no key
@@ -351,11 +382,17 @@ class CostAnalysis:
         plan = self._plans.get(key)
         if plan is None:
             plan = [
-                (name, self._weight(field), field.children(), self._scale(field))
+                (
+                    name,
+                    self._weight(field),
+                    self._row_weight(field),
+                    field.children(),
+                    self._scale(field),
+                )
                 for name, field in self._collect(selections).items()
             ]
             # Fields that weigh nothing and select nothing add nothing: not visited at all.
-            plan = [step for step in plan if step[1] or step[2]]
+            plan = [step for step in plan if step[1] or step[2] or step[3]]
             self._plans[key] = plan
         self._plans_of[id(selections)] = (selections, plan)
         return plan
@@ -371,7 +408,7 @@ class CostAnalysis:
         non-null field its weight, and its objects theirs. One pass per selection for all
         the objects of a list, not one call per object."""
         total = 0
-        for key, weight, children, scale in self._plan(selections):
+        for key, weight, each, children, scale in self._plan(selections):
             own = 0
             nested: list[Mapping[str, Any]] = []
             for value in values:
@@ -382,7 +419,9 @@ class CostAnalysis:
                 if not children:
                     continue
                 if isinstance(item, list):
-                    nested.extend(e for e in item if isinstance(e, Mapping))
+                    objects = [e for e in item if isinstance(e, Mapping)]
+                    own += rows_cost(each, len(objects))
+                    nested.extend(objects)
                 elif isinstance(item, Mapping):
                     nested.append(item)
             if nested:
@@ -396,6 +435,12 @@ class CostAnalysis:
 _PRICES: OrderedDict[tuple[int, int, int, str], tuple[DocumentNode, GraphQLSchema, int]] = (
     OrderedDict()
 )
+
+
+def rows_cost(weight: int, rows: int) -> int:
+    """What `rows` objects of one list cost: `weight` points per ROWS_PER_POINT of them,
+    rounded up for each list (a page of 1 to 5 rows costs a point, of 6 to 10 two)."""
+    return weight * -(-rows // ROWS_PER_POINT)
 
 
 def _frozen(variables: Mapping[str, Any]) -> str:

@@ -19,6 +19,7 @@ from cidadao_gql.execution import costs
 from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.cost_tables import LIST_SIZES
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
@@ -155,30 +156,30 @@ async def test_bulk_introspection_is_refused(run: Run, copies: int) -> None:
 COST_1000 = """query($m: Int!, $n: Int!) {
   agencies(first: $m) { totalCount nodes { contracts(first: $n) { nodes { supplier { id } } } } }
 }"""
-# agencies 1 + totalCount 10 + nodes 1 + m × (contracts 1 + nodes 1 + n × supplier 1)
-# = 12 + 13 × (2 + 74) = 1000 for m = 13, n = 74; `viewer` adds exactly one point.
+# agencies 1 + totalCount 10 + its 61 rows 13 (a point per 5, rounded up per page)
+# + m × (contracts 1 + its n rows ⌈n/5⌉ + n × supplier 0) = 24 + 61 × (1 + 15) = 1000
+# for m = 61, n = 75; `viewer` adds exactly one point.
+DEFAULTS_115 = "agencies { totalCount nodes { contracts { nodes { supplier { id } } } } }"
+# the same with both defaults, 20: 1 + 10 + 4 + 20 × (1 + 4) = 115; with `x: agencies(first:
+# 46) { nodes { contracts(first: 90) ... } }` (1 + 10 + 46 × (1 + 18) = 885): 1000.
 
 
 @pytest.mark.parametrize(
     ("query", "variables"),
     [
         (
-            "{ agencies(first: 13) { totalCount nodes { contracts(first: 74) { nodes { supplier { id } } } } } %s}",
+            "{ agencies(first: 61) { totalCount nodes { contracts(first: 75) { nodes { supplier { id } } } } } %s}",
             {},
         ),
-        (COST_1000.replace("}\n}", "} %s\n}"), {"m": 13, "n": 74}),
+        (COST_1000.replace("}\n}", "} %s\n}"), {"m": 61, "n": 75}),
         (
-            "query($m: Int = 13, $n: Int = 74) { agencies(first: $m) { totalCount nodes {"
+            "query($m: Int = 61, $n: Int = 75) { agencies(first: $m) { totalCount nodes {"
             " contracts(first: $n) { nodes { supplier { id } } } } } %s}",
             {},
         ),
         (
-            # contracts' own default, 20: 12 + 44 × (2 + 20) = 980, and twenty aliased viewers
-            "{ agencies(first: 44) { totalCount nodes { contracts { nodes { supplier { id } } } } }"
-            " a: viewer { id } b: viewer { id } c: viewer { id } d: viewer { id } e: viewer { id }"
-            " f: viewer { id } g: viewer { id } h: viewer { id } i: viewer { id } j: viewer { id }"
-            " k: viewer { id } l: viewer { id } m: viewer { id } n: viewer { id } o: viewer { id }"
-            " p: viewer { id } q: viewer { id } r: viewer { id } s: viewer { id } t: viewer { id } %s}",
+            "{ " + DEFAULTS_115 + " x: agencies(first: 46) { nodes { contracts(first: 90) {"
+            " nodes { supplier { id } } } } } %s}",
             {},
         ),
     ],
@@ -220,8 +221,9 @@ async def test_actual_cost_counts_what_came_back(run: Run, db: Database) -> None
         a=encode_id("Agency", agency),
     )
     cost = result.extensions["cost"]
-    assert cost["requestedQueryCost"] == 1 + 1 + 50 * 1
-    assert cost["actualQueryCost"] == 1 + 1 + count * 1
+    # contracts 1 + nodes 0 + a point per 5 rows (the supplier by key rides on them)
+    assert cost["requestedQueryCost"] == 1 + 50 // 5
+    assert cost["actualQueryCost"] == 1 + -(-count // 5)
 
 
 async def test_duplicated_fields_merge_and_aliases_add_up(run: Run) -> None:
@@ -245,7 +247,7 @@ async def test_text_search_and_aggregates_weigh_more(run: Run) -> None:
         searched.extensions["cost"]["requestedQueryCost"]
         == plain.extensions["cost"]["requestedQueryCost"] + 10
     )
-    assert spending.extensions["cost"]["requestedQueryCost"] == 25
+    assert spending.extensions["cost"]["requestedQueryCost"] == 25 + 20 // 5  # 20 groups
 
 
 def aliases(count: int) -> str:
@@ -354,7 +356,7 @@ async def test_generated_operations_never_cost_more_than_requested(
 
 
 async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
-    """README's worked example (122 requested; actual 1 + 10 + 10 + 1 + 2 per match) and
+    """README's worked example (31 requested; actual 1 + 10 + 10 + a point per 5 matches) and
     GraphiQL's introspection query under a quarter of the limit."""
     result = await run(
         """{ contracts(first: 50, filter: {search: "diesel"}) {
@@ -362,15 +364,15 @@ async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
     )
     cost = result.extensions["cost"]
     matched = min(result.data["contracts"]["totalCount"], 50)
-    assert cost["requestedQueryCost"] == 122
-    assert cost["actualQueryCost"] == 1 + 10 + 10 + 1 + 2 * matched
+    assert cost["requestedQueryCost"] == 31
+    assert cost["actualQueryCost"] == 1 + 10 + 10 + -(-matched // 5)
     introspection = await run(GRAPHIQL_INTROSPECTION)
     assert introspection.extensions["cost"]["requestedQueryCost"] < 1000 // 4
 
 
 async def test_sanctions_stop_at_their_assumed_size(run: Run, db: Database) -> None:
-    """`Supplier.sanctions` has no size argument and is priced at 10 elements: a supplier
-    with more gets the first 10, so the price stays an upper bound."""
+    """`Supplier.sanctions` has no size argument and is priced at its assumed size: a
+    supplier with more gets the first ones, so the price stays an upper bound."""
     document = await db.fetchval("SELECT supplier_document FROM sanctions ORDER BY id LIMIT 1")
     added = await db.fetch(
         """INSERT INTO sanctions (supplier_document, register, starts_on, authority)
@@ -390,9 +392,11 @@ async def test_sanctions_stop_at_their_assumed_size(run: Run, db: Database) -> N
         )
     assert result.errors is None, result.errors
     (supplier,) = result.data["suppliers"]["nodes"]
-    assert len(supplier["sanctions"]) == 10
+    shown = LIST_SIZES["Supplier.sanctions"]
+    assert len(supplier["sanctions"]) == shown < 12
     cost = result.extensions["cost"]
-    assert cost["requestedQueryCost"] == 1 + 1 + 1 * (1 + 10 * 1)
+    # suppliers 1 + its row 1 + 1 × (sanctions 1 + its rows, a point per 5; supplier 0)
+    assert cost["requestedQueryCost"] == 1 + 1 + 1 * (1 + -(-shown // 5))
     assert cost["actualQueryCost"] == cost["requestedQueryCost"]
 
 
