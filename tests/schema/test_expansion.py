@@ -393,9 +393,6 @@ async def test_introspection_asks_for_the_schema_once_and_wrapped_types_are_not_
     headers = {"accept": GRAPHQL_RESPONSE}
     deep = "__schema { types { name fields { name type { name ofType { name } } } } }"
     wrapped = '{ __type(name: "Query") { fields { type { kind isOneOf } } } }'
-    # GraphiQL's query costs 1,016 since issue 17's filters and `last` (test_limits); the
-    # limit raised until introspection is priced apart from the schema's size (reach17c).
-    settings = replace(settings, max_query_cost=2000)
     async with live_server(create_app(settings)) as client:
         twice = await client.post(
             "/graphql", json={"query": f"{{ a: {deep} b: {deep} }}"}, headers=headers
