@@ -50,7 +50,7 @@ SOME_UUID = "00000000-0000-4000-8000-000000000000"
 # (test_findings_and_their_contracts_are_priced_by_first,
 # test_findings_are_a_connection_paged_by_cursor).
 BELOW_INVESTIGATIONS = {
-    "Investigation": {"findings": {"first", "after"}},
+    "Investigation": {"findings": {"first", "after", "last", "before"}},
     "InvestigationFinding": {"contracts": {"first"}},
 }
 
