@@ -33,7 +33,15 @@ from cidadao_gql.errors import CidadaoError, QueryTimeout
 from cidadao_gql.execution import compiled
 from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.error_codes import code_error
-from cidadao_gql.execution.limits import Bill, CostLimit, alias_limit, depth_limit, field_limit
+from cidadao_gql.execution.limits import (
+    Bill,
+    CostLimit,
+    alias_limit,
+    depth_limit,
+    field_limit,
+    max_cost_of,
+    pages_for,
+)
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
 from cidadao_gql.schema.cost_tables import apply_cost_directives
@@ -150,7 +158,7 @@ class Schema(strawberry.Schema):
         if refused is not None:
             return self._finish(refused, context)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), pages_for(context):
                 result = None
                 compilable = query is not None and root_value is None and not operation_extensions
                 if self.compiled is not None and compilable:
@@ -189,7 +197,7 @@ class Schema(strawberry.Schema):
         if unstorable_variable(variable_values) is not None:
             return None  # `execute` refuses them, as the view answers
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), pages_for(context):
                 with self._span(operation_name):
                     result = await self._execute_compiled(
                         query, variable_values, operation_name, context
@@ -261,7 +269,7 @@ class Schema(strawberry.Schema):
             return compiled.Price(analysis.requested(), analysis.weigh)
 
         priced = price() if key is None else plan.price(key, price)
-        if priced.requested > self.max_cost:
+        if priced.requested > max_cost_of(context, self.max_cost):
             return None  # the ordinary path refuses it, with the numbers
         bill = Bill(context, priced.requested)
         spend = await bill.charge(read_only=True)

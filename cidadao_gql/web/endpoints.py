@@ -155,7 +155,7 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
         kind = BY_STATUS.get(exc.status_code, BadRequest)
         response = refusal(request, kind(exc.reason), exc.status_code)
     response = negotiated(request, response)
-    if key is not None and response.status_code == 200:
+    if key is not None and response.status_code == 200 and not _bulk(request):
         stored = await responses.store(key, orjson.loads(response.body))
         if stored is not None and request.method == "GET":
             # the body hits will send, so that its ETag stays the same
@@ -164,6 +164,14 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
             response.headers["x-cache"] = "miss"
     response.headers["x-request-id"] = rid
     return response
+
+
+def _bulk(request: Request) -> bool:
+    """Whether a bulk key asked. Its answers are not kept: an export asks each page once,
+    and 10,000 pages of one would push every dashboard's answers out of the cache (and
+    its 1,000-row pages, kept, would be answered to callers not allowed them)."""
+    user: User | None = getattr(request.state, "user", None)
+    return user is not None and user.bulk
 
 
 async def _identify(request: Request, site: Site) -> User | None:
