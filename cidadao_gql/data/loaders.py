@@ -42,9 +42,12 @@ def _digest(*parts: object) -> str:
 class Loaders:
     """Each loader is made the first time the request asks for it: most requests use a few."""
 
-    def __init__(self, db: Database, cache: TieredCache | None = None) -> None:
+    def __init__(
+        self, db: Database, cache: TieredCache | None = None, cache_rows: bool = True
+    ) -> None:
         self.db = db
         self.cache = cache
+        self.cache_rows = cache_rows  # rows by id through the tiers (aggregates always are)
         self._pages: dict[Hashable, DataLoader[int, list[Record]]] = {}
         self._counts: dict[Hashable, DataLoader[int, int]] = {}
 
@@ -103,7 +106,7 @@ class Loaders:
         """Rows by id, read through the cache tiers when there is a cache."""
         fetch = partial(sql.fetch_by_ids, self.db, entity)
         cache = self.cache
-        if cache is None:
+        if cache is None or not self.cache_rows:
             return fetch
         policy = Policy(f"row:{entity.table}", ROW_TTL)
 
