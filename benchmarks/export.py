@@ -265,6 +265,7 @@ def report(
 ) -> None:  # fmt: skip
     ok = all(checks[k] for k in ("ids_equal_sql", "same_bytes_as_first", "bar_right"))
     ok = ok and checks["lines"] == checks["distinct_ids"] == n
+    ok = ok and checks["operations"].get("ExportContracts", 0) > 0
     kills = resumed["kills"]
     refetched = sum(k["lines_on_disk"] - k["checkpointed"] for k in kills)
     on_disk = ", ".join(f"{k['lines_on_disk']:,}" for k in kills)
