@@ -132,7 +132,7 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
     and kept when it is public."""
     responses: ResponseCache = request.state.responses
     rid = request_id(request)
-    key = responses.key(operation) if operation else None
+    key = responses.key(operation) if operation and not _bulk(request) else None
     if key is not None:
         cached = await responses.lookup(key)
         metrics.cache_lookup("response", "response", cached is not None)
@@ -155,7 +155,7 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
         kind = BY_STATUS.get(exc.status_code, BadRequest)
         response = refusal(request, kind(exc.reason), exc.status_code)
     response = negotiated(request, response)
-    if key is not None and response.status_code == 200 and not _bulk(request):
+    if key is not None and response.status_code == 200:
         stored = await responses.store(key, orjson.loads(response.body))
         if stored is not None and request.method == "GET":
             # the body hits will send, so that its ETag stays the same
@@ -167,9 +167,10 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
 
 
 def _bulk(request: Request) -> bool:
-    """Whether a bulk key asked. Its answers are not kept: an export asks each page once,
-    and 10,000 pages of one would push every dashboard's answers out of the cache (and
-    its 1,000-row pages, kept, would be answered to callers not allowed them)."""
+    """Whether a bulk key asked. The response cache is not asked, nor are its answers kept:
+    an export asks each page once, 10,000 pages of one would push every dashboard's answers
+    out of the cache, and its 1,000-row pages, kept, would be answered to callers not
+    allowed them."""
     user: User | None = getattr(request.state, "user", None)
     return user is not None and user.bulk
 
