@@ -31,7 +31,8 @@ from tests.conftest import (
     wait_for_redis,
 )
 
-QUERY = "{ contracts(first: 20) { nodes { agency { id } } } }"  # costs 22, and uses all of it
+# contracts 1 + totalCount 10 + 55 rows 11 (a point per 5; agency 0): 22, and uses all of it
+QUERY = "{ contracts(first: 55) { totalCount nodes { agency { id } } } }"
 
 
 async def drain_and_refill(limiter: Limiter, clock: FakeClock, client: str) -> None:
@@ -173,10 +174,10 @@ async def test_a_key_with_an_allowance_has_a_bucket_of_its_own(
     assert plain_status == {"maximumAvailable": 50, "currentlyAvailable": 28, "restoreRate": 1}
 
 
-PAGE = "query($n: Int!) { contracts(first: $n) { nodes { id agency { id } } } }"  # costs 2 + n
-# 1,000 contracts, each with a page of 10 of its supplier's: 13,002 points
-WIDE = """{ contracts(first: 1000) {
-  nodes { supplier { contracts(first: 10) { nodes { agency { id } } } } } } }"""
+PAGE = "query($n: Int!) { contracts(first: $n) { nodes { id agency { id } } } }"  # 1 + n/5
+# 1,000 contracts, each with a page of its supplier's: 2,201 points with 5, 21,201 with 100
+MID = "{ contracts(first: 1000) { nodes { supplier { contracts(first: 5) { nodes { id } } } } } }"
+WIDE = MID.replace("first: 5", "first: 100")
 
 
 async def test_a_bulk_key_may_ask_larger_pages_within_its_bucket(settings: Settings) -> None:
@@ -213,6 +214,7 @@ async def test_a_bulk_key_may_ask_larger_pages_within_its_bucket(settings: Setti
         plain_wide, bulk_wide, small_wide = [
             await ask(client, k, WIDE) for k in (plain, bulk, small)
         ]
+        plain_mid, bulk_mid = [await ask(client, k, MID) for k in (plain, bulk)]
         bulk_cached = [await ask(client, bulk, cached) for _ in range(2)]
         anonymous_cached = [await ask(client, None, cached) for _ in range(2)]
     for refused in (plain_101, anonymous_101):
@@ -220,7 +222,7 @@ async def test_a_bulk_key_may_ask_larger_pages_within_its_bucket(settings: Setti
         assert refusal(refused)["maximum"] == 100
     answered = bulk_1000.json()
     assert len(answered["data"]["contracts"]["nodes"]) == min(1000, contracts)
-    assert answered["extensions"]["cost"]["requestedQueryCost"] == 1002  # over the default 1000
+    assert answered["extensions"]["cost"]["requestedQueryCost"] == 201
     assert refusal(bulk_1001)["code"] == "INVALID_PAGE_SIZE"
     assert refusal(bulk_1001)["maximum"] == 1000
     max_cost = settings.max_query_cost
@@ -230,6 +232,10 @@ async def test_a_bulk_key_may_ask_larger_pages_within_its_bucket(settings: Setti
     assert [refusal(a)["maxCost"] for a in (plain_wide, bulk_wide, small_wide)] == [
         max_cost, 10 * max_cost, 5000,  # a price over its bucket could never be paid
     ]  # fmt: skip
+    # Over the default limit, under ten times it: the bulk key's, not the plain key's.
+    assert refusal(plain_mid)["code"] == "QUERY_TOO_COMPLEX"
+    assert bulk_mid.json()["extensions"]["cost"]["requestedQueryCost"] == 2201
+    assert "errors" not in bulk_mid.json()
     # The bulk key's answers were not kept: the first anonymous one is computed.
     assert [a.headers.get("x-cache") for a in bulk_cached] == [None, None]
     assert [a.headers.get("x-cache") for a in anonymous_cached] == ["miss", "hit"]
