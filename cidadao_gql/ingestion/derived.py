@@ -12,19 +12,24 @@ from asyncpg.pool import PoolConnectionProxy
 from cidadao_gql.data.db import Connection, Database
 
 _CLEAR = "UPDATE derived_state SET stale = false WHERE name = 'price_references' AND stale"
+# Kept under the one mark: the price-outlier agent's references, and the unit-price summary
+# the API serves (its view `unit_prices` computes it instead while the mark is up).
+VIEWS = ("price_references", "unit_price_summary")
 
 
 async def refresh_derived(conn: asyncpg.Connection | PoolConnectionProxy[Any]) -> None:
-    """The market price references the price-outlier agent compares awards with. The mark
-    is cleared before the refresh reads anything: a write that commits meanwhile raises it
-    again (after waiting for this transaction), so no write is ever taken as included."""
+    """The market price references the price-outlier agent compares awards with, and the
+    unit-price summary. The mark is cleared before the refresh reads anything: a write
+    that commits meanwhile raises it again (after waiting for this transaction), so no
+    write is ever taken as included."""
     await conn.execute(_CLEAR)
-    await conn.execute("REFRESH MATERIALIZED VIEW price_references")
+    for view in VIEWS:
+        await conn.execute(f"REFRESH MATERIALIZED VIEW {view}")
 
 
 async def ensure_current(db: Database) -> bool:
-    """Refresh the price references if a write has marked them stale; whether it did.
-    Two readers finding them stale refresh once: the second waits on the mark's row lock
+    """Refresh the price references and the summary if a write has marked them stale;
+    whether it did. Two readers finding them stale refresh once: the second waits on the mark's row lock
     and then finds it cleared."""
     if not await db.fetchval_primary(
         "SELECT stale FROM derived_state WHERE name = 'price_references'"
@@ -34,7 +39,8 @@ async def ensure_current(db: Database) -> bool:
     async def refresh(conn: Connection) -> bool:
         if await conn.fetchval(f"{_CLEAR} RETURNING true") is None:
             return False
-        await conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY price_references")
+        for view in VIEWS:
+            await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")
         return True
 
     refreshed: bool = await db.write(refresh)
