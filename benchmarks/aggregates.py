@@ -31,7 +31,7 @@ from cidadao_gql.settings import Settings
 from tests.filter_plans import Recording, rows_read
 
 Run = Callable[[Database], Awaitable[int]]
-SUMMARY = (ROOT / "cidadao_gql/migrations/0013_unit_prices.sql").read_text()
+SUMMARY = (ROOT / "cidadao_gql/migrations/0013_aggregates_and_prices.sql").read_text()
 
 
 def spending(group: str, filters: Filters, page: aggregates.GroupPage) -> Run:

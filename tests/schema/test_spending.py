@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import orjson
 import pytest
 
-from cidadao_gql.data.db import Database
+from cidadao_gql.data import aggregates
+from cidadao_gql.data.aggregates import GroupPage
+from cidadao_gql.data.db import Database, open_database
+from cidadao_gql.data.filters import ContractWhere
+from cidadao_gql.ingestion import loading, synthetic
+from cidadao_gql.ingestion.derived import refresh_derived
 from cidadao_gql.schema.enums import Modality, Sphere
 from cidadao_gql.schema.relay import encode_id
-from tests.conftest import Run
+from cidadao_gql.settings import Settings
+from tests.conftest import DatabaseFactory, Run, connect
+from tests.filter_plans import Recording
 
 SPENDING = """query($group: SpendingGroupBy!, $filter: ContractFilter, $first: Int,
                     $after: String, $order: SpendingOrder) {
@@ -154,3 +163,51 @@ async def test_a_cursor_as_written_is_taken(run: Run) -> None:
 async def test_a_page_is_1_to_100_groups(run: Run, first: int) -> None:
     error = await run.error(SPENDING, group="UF", first=first)
     assert error["extensions"]["code"] == "INVALID_PAGE_SIZE"
+
+
+async def test_overviews_add_up_the_cells_until_a_write_goes_around_the_writers(
+    make_database: DatabaseFactory,
+) -> None:
+    """Months, years, UFs, modalities and spheres under UF, modality and whole months are
+    added up from spending's cells (migration 0013) while they are current; any other
+    filter, or a write since the last refresh, reads the contracts. Both answer the same."""
+    url = await make_database()
+    async with connect(url) as conn:
+        dataset = synthetic.generate(synthetic.Scale.for_contracts(600), 3, {})
+        await loading.load_dataset(conn, dataset, lambda _: None)
+    async with open_database(replace(Settings(), database_url=url)) as db:
+
+        async def page(group: str, where: ContractWhere) -> tuple[str, list[Any]]:
+            recording = Recording(db)
+            got = await aggregates.fetch_spending(
+                recording, group, where, GroupPage(100, "KEY", True)
+            )
+            source = "cells" if "spending_cells" in recording.sent[-1][0] else "contracts"
+            return source, [(r["raw_key"], r["contract_count"], r["total"]) for r in got]
+
+        async def truth(group: str, where: str = "TRUE") -> list[Any]:
+            rows = await db.fetch(f"""SELECT g.key::text AS key, g.n, g.total FROM (
+                SELECT {KEYS[group][0]} AS key, count(*) AS n, sum(c.final_value) AS total
+                  FROM contracts c JOIN agencies a ON a.id = c.agency_id
+                 WHERE {where} GROUP BY 1) g ORDER BY g.key DESC""")  # fmt: skip
+            return [(r["key"], r["n"], r["total"]) for r in rows]
+
+        months = ContractWhere(uf="SP", signed_from=date(2023, 2, 1), signed_to=date(2024, 2, 29))
+        spot = "c.uf = 'SP' AND c.signed_on BETWEEN '2023-02-01' AND '2024-02-29'"
+        for group in ("MONTH", "YEAR", "UF", "MODALITY", "SPHERE"):
+            assert await page(group, ContractWhere()) == ("cells", await truth(group))
+        assert await page("MONTH", months) == ("cells", await truth("MONTH", spot))
+        for other in (ContractWhere(signed_from=date(2023, 2, 2)), ContractWhere(agency_ids=(1,))):
+            assert (await page("MONTH", other))[0] == "contracts"
+        assert (await page("AGENCY", ContractWhere()))[0] == "contracts"
+        await db.execute(
+            """INSERT INTO contracts (agency_id, supplier_id, number, object, modality, uf,
+                                      initial_value, final_value, signed_on)
+               SELECT agency_id, supplier_id, 'x', 'x', modality, uf, 1, 1000000, '2020-01-15'
+                 FROM contracts LIMIT 1"""
+        )
+        stale = await page("MONTH", ContractWhere())
+        assert stale == ("contracts", await truth("MONTH")) and stale[1][-1][0] == "2020-01-01"
+        async with connect(url) as conn:
+            await refresh_derived(conn)
+        assert await page("MONTH", ContractWhere()) == ("cells", stale[1])

@@ -1,5 +1,6 @@
--- Prices across procurements (issue 17): root lists of items and awards by catalog code and
--- unit, and a summary of the awarded unit prices per catalog code and unit.
+-- Aggregates and prices (issue 17): root lists of items and awards by catalog code and
+-- unit, a summary of the awarded unit prices per catalog code and unit, and spending's
+-- cells (at the end).
 --
 -- Items of one catalog code and unit, by id: a page of `items(filter: {catalogCode, unit})`
 -- is a range of this index, and the awards of a code find their items' ids in it alone.
@@ -48,3 +49,32 @@ SELECT * FROM unit_price_summary
 UNION ALL
 SELECT * FROM unit_price_groups
  WHERE (SELECT stale FROM derived_state WHERE name = 'price_references');
+
+-- Spending overviews (issue 17): every contract counted and summed per month of signature,
+-- UF, modality and the agency's sphere, 26,153 cells for 1,000,000 contracts. A spending
+-- page grouped by month, year, UF, modality or sphere, filtered on nothing but UF,
+-- modality and whole months, adds cells up instead of contracts (aggregates.py); the
+-- month's first day is kept as `signed_on`, so that the contracts' own clauses on
+-- signed_on select the same months' cells. Refreshed by every writer (ingestion/derived.py);
+-- a write that goes around them marks it stale, and spending reads the contracts until a
+-- writer refreshes it.
+CREATE MATERIALIZED VIEW spending_cells AS
+SELECT date_trunc('month', c.signed_on)::date AS signed_on, c.uf, c.modality, a.sphere,
+       count(*) AS contract_count, sum(c.final_value) AS total
+  FROM contracts c JOIN agencies a ON a.id = c.agency_id
+ GROUP BY 1, 2, 3, 4;
+CREATE UNIQUE INDEX spending_cells_idx ON spending_cells (signed_on, uf, modality, sphere);
+
+INSERT INTO derived_state (name, stale) VALUES ('spending_cells', false);
+CREATE FUNCTION mark_derived_stale() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE derived_state SET stale = true WHERE name = TG_ARGV[0] AND NOT stale;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER contracts_spending_cells_stale
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON contracts
+    FOR EACH STATEMENT EXECUTE FUNCTION mark_derived_stale('spending_cells');
+CREATE TRIGGER agencies_spending_cells_stale
+    AFTER UPDATE OR DELETE OR TRUNCATE ON agencies
+    FOR EACH STATEMENT EXECUTE FUNCTION mark_derived_stale('spending_cells');
