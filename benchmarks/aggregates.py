@@ -1,11 +1,12 @@
 """Spending pages, root items and awards, and the unit-price summary (issue 17): what each
 statement reads, by EXPLAIN (ANALYZE, BUFFERS) of the statements the API sends.
 
-    .venv/bin/python benchmarks/aggregates.py [--url postgresql://…/cgql_bench]
+    .venv/bin/python benchmarks/aggregates.py [--url postgresql://…/cgql_bench] [--save]
 
 Read-only: it sends the data layer's own statements (and, where the database has no
 migration 0013, the unit-price summary's definition as a plain SELECT). Prints a markdown
-table: rows returned, rows read by the scan nodes, shared buffers, and milliseconds.
+table: rows returned, rows read by the scan nodes, shared buffers, and milliseconds;
+`--save` writes it to benchmarks/results/aggregates.md (and .json) for the README.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import date
 from typing import Any
 
 from harness import ROOT
+from record import save
 
 sys.path.insert(0, str(ROOT))  # tests.filter_plans: Recording and rows_read, shared
 
@@ -140,15 +142,25 @@ async def measure(db: Database, run: Run) -> dict[str, Any]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="postgresql://root@127.0.0.1:5432/cgql_bench")
-    url = parser.parse_args().url
-    async with open_database(Settings(database_url=url)) as db:
+    parser.add_argument("--save", action="store_true", help="commit-ready results/aggregates")
+    given = parser.parse_args()
+    async with open_database(Settings(database_url=given.url)) as db:
         contracts = await db.fetchval("SELECT count(*) FROM contracts")
-        print(f"{contracts:,} contracts ({url.rsplit('/', 1)[-1]})\n")
-        print("| statement | returned | rows read | buffers | ms |\n|---|---:|---:|---:|---:|")
+        migrated = await db.fetchval("SELECT to_regclass('spending_cells') IS NOT NULL")
+        lines = [f"{contracts:,} contracts, migration 0013 {'applied' if migrated else 'absent'}.",
+                 "", "| statement | returned | rows read | buffers | ms |",
+                 "|---|---:|---:|---:|---:|"]  # fmt: skip
+        figures = []
         for name, run in await cases(db):
             m = await measure(db, run)
-            print(f"| {name} | {m['returned']:,} | {m['read']:,} | {m['buffers']:,} |"
-                  f" {m['ms']:.1f} |")  # fmt: skip
+            figures.append({"statement": name, **m})
+            lines.append(f"| {name} | {m['returned']:,} | {m['read']:,} | {m['buffers']:,} |"
+                         f" {m['ms']:.1f} |")  # fmt: skip
+    table = "\n".join(lines)
+    if given.save:
+        save("aggregates", table, {"contracts": contracts, "statements": figures})
+    else:
+        print(table)
 
 
 if __name__ == "__main__":
