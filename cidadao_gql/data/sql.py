@@ -111,6 +111,14 @@ CONTRACTS = Entity(
     _orderings(("SIGNED_ON", "signed_on", read_date, _CONTRACT_PARENTS + " procurement_id"),
                ("VALUE", "final_value", read_money, _CONTRACT_PARENTS), ("ID", "id", read_key)),
 )  # fmt: skip
+# The unit-price summary per catalog code and unit (migration 0013's view), keyed by its
+# number in (code, unit) order.
+UNIT_PRICES = Entity(
+    "unit_prices",
+    ("id", "catalog_code", "unit", "description", "award_count", "min_price", "p25", "median",
+     "p75", "max_price"),
+    _orderings(("ID", "id", read_key, "catalog_code unit")),
+)  # fmt: skip
 SANCTIONS = Entity(
     "sanctions",
     ("id", "supplier_document", "register", "starts_on", "ends_on", "authority", "reason"),
@@ -446,44 +454,3 @@ async def fetch_supplier_totals(db: Database, supplier_ids: Sequence[int]) -> li
     )
     by_id = {r["supplier_id"]: r for r in rows}
     return [by_id.get(i) for i in supplier_ids]
-
-
-@dataclass(frozen=True, slots=True)
-class Grouping:
-    """How spending is grouped: the key (of a contract `t`), the label (of a group `g`),
-    the join that reads the label, and whether the largest totals come first."""
-
-    key: str
-    label: str = "g.key"
-    join: str = ""
-    by_total: bool = True
-
-
-SPENDING_GROUPS = {
-    "AGENCY": Grouping("t.agency_id", "a.name", "JOIN agencies a ON a.id = g.key"),
-    "SUPPLIER": Grouping("t.supplier_id", "s.name", "JOIN suppliers s ON s.id = g.key"),
-    "MONTH": Grouping("to_char(t.signed_on, 'YYYY-MM')", by_total=False),
-    "MODALITY": Grouping("t.modality::text"),
-    "UF": Grouping("coalesce(t.uf, '??')"),
-}
-
-
-async def fetch_spending(db: Database, group: str, filters: Filters, first: int) -> list[Record]:
-    """Count and total final value of contracts per group: largest total first, months in
-    calendar order. The page of groups is joined to its labels after grouping: joined
-    before, every contract looked its supplier up (5,100 rows read to aggregate the 50
-    contracts above a selective value, on 100,000 contracts)."""
-    g = SPENDING_GROUPS[group]
-    sql = Sql()
-    filters(sql)
-    inner, outer = (f"sum(t.final_value) DESC, ({g.key})::text", "g.total DESC, g.key::text")
-    if not g.by_total:
-        inner, outer = "1", "g.key"
-    return await db.fetch(
-        f"""SELECT g.key::text AS key, {g.label} AS label, g.contract_count, g.total FROM (
-                SELECT {g.key} AS key, count(*) AS contract_count, sum(t.final_value) AS total
-                  FROM contracts t WHERE {sql.where_sql()}
-                 GROUP BY 1 ORDER BY {inner} LIMIT {sql.arg(first)}) g {g.join}
-             ORDER BY {outer}""",
-        *sql.args,
-    )
