@@ -19,3 +19,9 @@ CREATE INDEX contracts_signed_value_idx ON contracts (signed_on, final_value, id
 -- 1,000,000 contracts (the pair is correlated; the estimate took it for even).
 CREATE INDEX contracts_supplier_agency_value_idx
     ON contracts (supplier_id, agency_id, final_value, id);
+-- Spending by supplier in a UF (a third of issue 23's mixed workload): the UF's contracts,
+-- a quarter of the table, were read from the heap to be grouped (404 ms on 1,000,000
+-- contracts, 34,131 blocks); from this index alone, in supplier order, the grouping needs
+-- no hash and no heap (205 ms on the same loaded machine). The aggregate still reads every
+-- match: the response cache answers it again.
+CREATE INDEX contracts_uf_supplier_idx ON contracts (uf, supplier_id) INCLUDE (final_value);
