@@ -302,3 +302,30 @@ async def test_a_parents_range_is_read_through_its_own_index(big_db: Database) -
     # Each agency's range, or its walk where shorter: within twice the agencies' rows in the
     # range, and fewer than all agencies' matches read once (about twice `everywhere`).
     assert measured.read <= min(2 * inside, everywhere), (measured, inside, everywhere)
+
+
+@pytest.mark.parametrize("ordering", ["SIGNED_ON_DESC", "SIGNED_ON_ASC"])
+async def test_a_value_range_by_date_is_read_day_after_day(big_db: Database, ordering: str) -> None:
+    """Issue 23's mixed workload draws `valueMin` anywhere between R$ 1 and 5 million: in
+    the middle (above R$ 2 million, newest first: 3,930 rows read for 21 on 1,000,000
+    contracts) the walk and the matches first both read long. Read a day at a time in
+    the ordering's direction, each day's matches from (signed_on, final_value, id), the
+    page is the plain statement's, on the first page and after its cursor, and what is read
+    is about what is returned."""
+    entity, first = statements.CONTRACTS, 20
+    direction = "DESC" if ordering.endswith("DESC") else "ASC"
+    for value in (Decimal(300_000), Decimal(2_000_000)):
+        expected = [r["id"] for r in await big_db.fetch(
+            f"SELECT id FROM contracts WHERE final_value >= $1"
+            f" ORDER BY signed_on {direction}, id {direction} LIMIT {2 * first + 1}", value)]  # fmt: skip
+        where = ContractWhere(value_min=value)
+        page = statements.PageRequest(first, entity.ordering(ordering))
+        rows = await statements.fetch_page(big_db, entity, where, page)
+        assert [r["id"] for r in rows] == expected[: first + 1], value
+        last = rows[first - 1]
+        after = statements.PageRequest(first, page.ordering, (last["signed_on"], last["id"]))
+        rest = await statements.fetch_page(big_db, entity, where, after)
+        assert [r["id"] for r in rest] == expected[first:], value
+        run = filter_plans._root(entity, where, ordering)
+        measured = await measure(big_db, filter_plans.Case("contracts", "v", "-", "-", run))
+        assert measured.read <= 3 * (first + 1) + 2, measured

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -197,14 +197,20 @@ async def fetch_page(
         served = page_plans.served(sql, page.ordering)
     columns = entity.select_list("t", page.columns)
     source = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql()}"
-    days = None if served is None else await page_plans.days(db, entity.table, sql, page.ordering)
-    if days is not None:  # a few days' pages, each a range of (day, ordering, id), merged
+    days = None
+    if served is not None:
+        days = await page_plans.days(db, entity.table, sql, page.ordering, page.first + 1)
+    if days is not None:  # a day at a time, each day a range of (day, value, id)
         limit = sql.arg(page.first + 1)
-        day = page_plans.DAILY[entity.table, page.ordering.column]
+        day = page_plans.DAILY[entity.table][0]
+        # Read until the page is full, days in the ordering's order (a LATERAL over the days
+        # is a nested loop, which keeps them in order), or every day's page, merged.
+        outer = f"{order} LIMIT {limit}" if days.merged else f"LIMIT {limit}"
         return await db.fetch(
-            f"""SELECT t.* FROM generate_series({sql.arg(days[0])}::date, {sql.arg(days[1])}::date,
-                interval '1 day') AS d(day) CROSS JOIN LATERAL ({source} AND t.{day} = d.day::date
-                {order} LIMIT {limit}) t {order} LIMIT {limit}""",
+            f"""SELECT t.* FROM generate_series({sql.arg(days.first)}::date,
+                {sql.arg(days.last)}::date, {sql.arg(timedelta(days=days.step))}::interval)
+                AS d(day) CROSS JOIN LATERAL ({source} AND t.{day} = d.day::date {order}
+                LIMIT {limit}) t {outer}""",
             *sql.args,
         )
     if served is not None:
