@@ -329,3 +329,23 @@ async def test_a_value_range_by_date_is_read_day_after_day(big_db: Database, ord
         run = filter_plans._root(entity, where, ordering)
         measured = await measure(big_db, filter_plans.Case("contracts", "v", "-", "-", run))
         assert measured.read <= 3 * (first + 1) + 2, measured
+
+
+async def test_a_broad_word_across_many_agencies_is_bounded(big_db: Database) -> None:
+    """Issue 23's left-over: `agencies(first: 100) { contracts(first: 5, filter: {search:
+    "combustíveis"}) }` read 716,658 rows and index entries for 600 on 100,000 contracts
+    (each agency's rows ANDed with the word's entries in the search index). Each agency's
+    walk, fenced from the search index, reads about page / the word's share."""
+    hundred = [r["id"] for r in await big_db.fetch("SELECT id FROM agencies ORDER BY id LIMIT 100")]
+    where = ContractWhere(search="combustíveis")
+
+    async def run(db: Database) -> int:
+        page = statements.PageRequest(5, statements.CONTRACTS.ordering("SIGNED_ON_DESC"))
+        pages = await statements.fetch_child_pages(
+            db, statements.CONTRACTS, "agency_id", hundred, where, page
+        )
+        return sum(len(p) for p in pages)
+
+    measured = await measure(big_db, filter_plans.Case("Agency.contracts", "search", "-", "-", run))
+    assert measured.returned >= 500
+    assert measured.read <= 20 * measured.returned, measured
