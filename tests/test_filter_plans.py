@@ -349,3 +349,31 @@ async def test_a_broad_word_across_many_agencies_is_bounded(big_db: Database) ->
     measured = await measure(big_db, filter_plans.Case("Agency.contracts", "search", "-", "-", run))
     assert measured.returned >= 500
     assert measured.read <= 20 * measured.returned, measured
+
+
+async def test_a_deep_page_by_date_starts_at_its_cursors_day(big_db: Database) -> None:
+    """Read day after day, a page after a cursor far back starts at the cursor's day, not
+    at the last day (each day between an index probe for nothing): the plain statement's
+    rows, read within the same bound as the first page."""
+    entity, first, value = statements.CONTRACTS, 20, Decimal(300_000)
+    middle = await big_db.fetchrow(
+        "SELECT signed_on, id FROM contracts WHERE final_value >= $1"
+        " ORDER BY signed_on DESC, id DESC OFFSET 2000 LIMIT 1",
+        value,
+    )
+    assert middle is not None
+    expected = [r["id"] for r in await big_db.fetch(
+        "SELECT id FROM contracts WHERE final_value >= $1 AND (signed_on, id) < ($2, $3)"
+        f" ORDER BY signed_on DESC, id DESC LIMIT {first + 1}", value, middle["signed_on"],
+        middle["id"])]  # fmt: skip
+    where = ContractWhere(value_min=value)
+    ordering = entity.ordering("SIGNED_ON_DESC")
+    page = statements.PageRequest(first, ordering, (middle["signed_on"], middle["id"]))
+    rows = await statements.fetch_page(big_db, entity, where, page)
+    assert [r["id"] for r in rows] == expected
+
+    async def run(db: Database) -> int:
+        return len(await statements.fetch_page(db, entity, where, page))
+
+    measured = await measure(big_db, filter_plans.Case("contracts", "v", "-", "-", run))
+    assert measured.read <= 3 * (first + 1) + 2, measured

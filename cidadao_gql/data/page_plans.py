@@ -184,6 +184,7 @@ DAILY = {"contracts": ("signed_on", "final_value")}
 MOST_DAYS = 50
 MOST_PROBES = 200
 _RANGE = re.compile(r"t\.(\w+) (>=|<=) \$(\d+)")
+_AFTER = re.compile(r"\(t\.(\w+), t\.id\) ([<>]) \(\$(\d+), \$\d+\)")  # sql._keyset
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +204,13 @@ async def days(db: Database, table: str, sql: Sql, ordering: Ordered, page: int)
         return None
     bounds: dict[str, date] = {}
     for clause in sql.clauses:
-        found = _RANGE.fullmatch(clause.sql)
+        found = _RANGE.fullmatch(clause.sql) or _AFTER.fullmatch(clause.sql)
         if clause.column == day and found is not None:
             bound = sql.args[int(found[3]) - 1]
-            if isinstance(bound, date):
-                bounds[found[2]] = bound
+            if isinstance(bound, date):  # the tighter of a range's end and the cursor's day
+                edge = {"<": "<=", ">": ">="}.get(found[2], found[2])
+                tighter = min if edge == "<=" else max
+                bounds[edge] = tighter(bounds.get(edge, bound), bound)
     by_day = ordering.column == day
     if by_day and not any(c.column == value for c in sql.clauses):
         return None  # no value range: the day's index serves the page
