@@ -64,9 +64,9 @@ class ProcurementWhere:
         sql.equal("year", self.year)
         # published_at is a timestamp: the last day counts whole.
         if self.published_from is not None:
-            sql.filter(f"t.published_at >= {sql.arg(self.published_from)}::date")
+            sql.filter(f"t.published_at >= {sql.arg(self.published_from)}::date", "published_at")
         if self.published_to is not None:
-            sql.filter(f"t.published_at < {sql.arg(self.published_to)}::date + 1")
+            sql.filter(f"t.published_at < {sql.arg(self.published_to)}::date + 1", "published_at")
         sql.between("estimated_total", self.value_min, self.value_max)
         sql.text_search("object", self.search)
 
