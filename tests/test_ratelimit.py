@@ -209,7 +209,8 @@ async def test_a_bulk_key_may_ask_larger_pages_within_its_bucket(settings: Setti
     async with live_server(create_app(settings)) as client:
         plain_101 = await ask(client, plain, PAGE, n=101)
         anonymous_101 = await ask(client, None, PAGE, n=101)
-        bulk_1000 = await ask(client, bulk, PAGE, n=1000)
+        plain_1000 = await ask(client, plain, PAGE, n=1000)  # priced at 100 rows, refused
+        bulk_1000 = await ask(client, bulk, PAGE, n=1000)  # the same, priced at 1,000
         bulk_1001 = await ask(client, bulk, PAGE, n=1001)
         plain_wide, bulk_wide, small_wide = [
             await ask(client, k, WIDE) for k in (plain, bulk, small)
@@ -217,7 +218,7 @@ async def test_a_bulk_key_may_ask_larger_pages_within_its_bucket(settings: Setti
         plain_mid, bulk_mid = [await ask(client, k, MID) for k in (plain, bulk)]
         bulk_cached = [await ask(client, bulk, cached) for _ in range(2)]
         anonymous_cached = [await ask(client, None, cached) for _ in range(2)]
-    for refused in (plain_101, anonymous_101):
+    for refused in (plain_101, anonymous_101, plain_1000):
         assert refusal(refused)["code"] == "INVALID_PAGE_SIZE"
         assert refusal(refused)["maximum"] == 100
     answered = bulk_1000.json()

@@ -70,7 +70,7 @@ from cidadao_gql.schema.procurements import (
     ProcurementFilter,
     ProcurementQueries,
 )
-from cidadao_gql.schema.relay import Connection
+from cidadao_gql.schema.relay import Connection, largest_page
 from cidadao_gql.schema.sanctions import Sanction, SanctionQueries
 from cidadao_gql.schema.spending import SpendingConnection, SpendingQueries
 from cidadao_gql.schema.strawberry_internals import (
@@ -267,7 +267,8 @@ class Schema(strawberry.Schema):
             return None
         plan, variables = prepared
         try:
-            key = orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS)
+            # the page limit too: a bulk key's price of the same operation is its own
+            key = orjson.dumps([largest_page(), raw_variables], option=orjson.OPT_SORT_KEYS)
         except TypeError:  # not JSON (an in-process caller's own values): priced afresh
             key = None
 

@@ -178,8 +178,13 @@ def decode_cursor(cursor: str, ordering: Ordering) -> tuple[Any, int]:
     return value, key
 
 
+def largest_page() -> int:
+    """The page limit of the operation running: MAX_PAGE, or BULK_PAGE for a bulk key's."""
+    return _page_limit.get()
+
+
 def check_page_size(first: int) -> None:
-    limit = _page_limit.get()
+    limit = largest_page()
     if not 1 <= first <= limit:
         raise InvalidPageSize(
             f"`first` must be between 1 and {limit}, got {first}",
