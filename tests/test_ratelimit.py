@@ -174,6 +174,81 @@ async def test_a_key_with_an_allowance_has_a_bucket_of_its_own(
     assert plain_status == {"maximumAvailable": 50, "currentlyAvailable": 28, "restoreRate": 1}
 
 
+PAGE = "query($n: Int!) { contracts(first: $n) { nodes { id agency { id } } } }"  # 1 + n/5
+# 1,000 contracts, each with a page of its supplier's: 2,201 points with 5, 21,201 with 100
+MID = "{ contracts(first: 1000) { nodes { supplier { contracts(first: 5) { nodes { id } } } } } }"
+WIDE = MID.replace("first: 5", "first: 100")
+
+
+async def test_a_bulk_key_may_ask_larger_pages_within_its_bucket(settings: Settings) -> None:
+    """A bulk key's pages may hold 1,000 rows and its operations cost ten times the limit
+    (but no more than its bucket holds); everyone else's stay at 100 rows and the limit.
+    Its answers are not kept in the response cache."""
+    assert settings.database_url
+    user = f"pages-{uuid.uuid4()}"
+    async with connect(settings.database_url) as conn:
+        plain = (await apikeys.create_key(conn, user)).key
+        bulk = (await apikeys.create_key(conn, user, allowance=Allowance(100_000, 50_000))).key
+        small = (await apikeys.create_key(conn, user, allowance=Allowance(5000, 2000))).key
+    contracts = await contract_count(settings)
+    unique = f"q{uuid.uuid4().hex}"
+    cached = f"{{ {unique}: contracts(first: 3) {{ nodes {{ id }} }} }}"
+
+    async def ask(
+        client: httpx.AsyncClient, key: str | None, query: str, **variables: int
+    ) -> httpx.Response:
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        body = {"query": query, "variables": variables}
+        return await client.post("/graphql", json=body, headers=headers)
+
+    def refusal(answer: httpx.Response) -> dict[str, object]:
+        (error,) = answer.json()["errors"]
+        extensions: dict[str, object] = error["extensions"]
+        return extensions
+
+    async with live_server(create_app(settings)) as client:
+        plain_101 = await ask(client, plain, PAGE, n=101)
+        anonymous_101 = await ask(client, None, PAGE, n=101)
+        plain_1000 = await ask(client, plain, PAGE, n=1000)  # priced at 100 rows, refused
+        bulk_1000 = await ask(client, bulk, PAGE, n=1000)  # the same, priced at 1,000
+        bulk_1001 = await ask(client, bulk, PAGE, n=1001)
+        plain_wide, bulk_wide, small_wide = [
+            await ask(client, k, WIDE) for k in (plain, bulk, small)
+        ]
+        plain_mid, bulk_mid = [await ask(client, k, MID) for k in (plain, bulk)]
+        bulk_cached = [await ask(client, bulk, cached) for _ in range(2)]
+        anonymous_cached = [await ask(client, None, cached) for _ in range(2)]
+    for refused in (plain_101, anonymous_101, plain_1000):
+        assert refusal(refused)["code"] == "INVALID_PAGE_SIZE"
+        assert refusal(refused)["maximum"] == 100
+    answered = bulk_1000.json()
+    assert len(answered["data"]["contracts"]["nodes"]) == min(1000, contracts)
+    assert answered["extensions"]["cost"]["requestedQueryCost"] == 201
+    assert refusal(bulk_1001)["code"] == "INVALID_PAGE_SIZE"
+    assert refusal(bulk_1001)["maximum"] == 1000
+    max_cost = settings.max_query_cost
+    assert [refusal(a)["code"] for a in (plain_wide, bulk_wide, small_wide)] == [
+        "QUERY_TOO_COMPLEX"
+    ] * 3
+    assert [refusal(a)["maxCost"] for a in (plain_wide, bulk_wide, small_wide)] == [
+        max_cost, 10 * max_cost, 5000,  # a price over its bucket could never be paid
+    ]  # fmt: skip
+    # Over the default limit, under ten times it: the bulk key's, not the plain key's.
+    assert refusal(plain_mid)["code"] == "QUERY_TOO_COMPLEX"
+    assert bulk_mid.json()["extensions"]["cost"]["requestedQueryCost"] == 2201
+    assert "errors" not in bulk_mid.json()
+    # The bulk key's answers were not kept: the first anonymous one is computed.
+    assert [a.headers.get("x-cache") for a in bulk_cached] == [None, None]
+    assert [a.headers.get("x-cache") for a in anonymous_cached] == ["miss", "hit"]
+
+
+async def contract_count(settings: Settings) -> int:
+    assert settings.database_url
+    async with connect(settings.database_url) as conn:
+        found: int = await conn.fetchval("SELECT count(*) FROM contracts")
+    return found
+
+
 @asynccontextmanager
 async def started(port: int, directory: Path) -> AsyncIterator[None]:
     with redis_server(port, directory):

@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 import uvicorn
 from tqdm import tqdm
 
-from cidadao_gql.cli.client import Checkpoint, Exporter, read_variables
+from cidadao_gql.cli.client import SAVE_EVERY, Checkpoint, Exporter, read_variables
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.cache import announce, bump_version
 from cidadao_gql.data.cache.edge import EdgePurger
@@ -421,13 +421,16 @@ async def documents_register(directory: Path) -> None:
               help="Variable sets: .ndjson (one object a line) or .csv.")  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--format", "output_format", type=click.Choice(["ndjson", "csv"]), default="ndjson")
-@click.option("--page-size", type=click.IntRange(1, 100), default=100, show_default=True)
+@click.option("--page-size", type=click.IntRange(1, 1000), default=100, show_default=True,
+              help="Rows a page; over 100 needs a bulk key (one with --capacity).")  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("--token", envvar="CIDADAO_TOKEN", help="API key or JWT (or CIDADAO_TOKEN).")
+@click.option("--save-every", type=click.FloatRange(0, 60), default=SAVE_EVERY, show_default=True,
+              help="Seconds between checkpoints (0: after every page).")  # fmt: skip
 @_run
 async def query(
     document: Path, url: str, connection: str, variables: Path | None, out: Path,
-    output_format: str, page_size: int, concurrency: int, token: str | None,
+    output_format: str, page_size: int, concurrency: int, token: str | None, save_every: float,
 ) -> None:  # fmt: skip
     """Export every page of a connection for each variable set, resumably. DOCUMENT must
     declare `$first: Int` and `$after: String` and pass them to the connection."""
@@ -440,7 +443,7 @@ async def query(
         try:
             exporter = Exporter(
                 http, text, connection, out, checkpoint,
-                output_format, page_size, concurrency,
+                output_format, page_size, concurrency, save_every=save_every,
             )  # fmt: skip
         except QueryFailed as exc:
             raise click.ClickException(str(exc)) from None

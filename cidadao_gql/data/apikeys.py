@@ -31,12 +31,15 @@ class User:
     allowance: Allowance | None = None  # that key's own rate-limit bucket, if it has one
 
     @property
+    def bulk(self) -> bool:
+        """Whether this is a bulk key: an API key with an allowance of its own."""
+        return self.allowance is not None and self.key_id is not None
+
+    @property
     def bucket(self) -> str:
         """Whose bucket this user's operations are charged to: a key with an allowance has
         its own, so a bulk export does not drain what the user's other keys share."""
-        if self.allowance is not None and self.key_id is not None:
-            return f"key:{self.key_id}"
-        return f"user:{self.id}"
+        return f"key:{self.key_id}" if self.bulk else f"user:{self.id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,21 +23,6 @@ from cidadao_gql.data.statement import Clause, Sql
 MAX_WALKS = 30
 
 
-async def resolve_keys(db: Database, sql: Sql) -> None:
-    """Clauses naming a row by its natural key (an agency's CNPJ) compare with its id
-    instead, looked up first: a subquery's value is unknown when the statement is planned,
-    so the planner took the largest agency (10,070 contracts) for an average one (500)."""
-    for i, clause in enumerate(sql.clauses):
-        if clause.among is not None:
-            sql.clauses[i] = await resolve_among(db, sql, clause)
-        if clause.key is not None:
-            table, key, arg = clause.key
-            found = await db.fetchval(f"SELECT id FROM {table} WHERE {key} = $1", sql.args[arg])
-            sql.args[arg] = found  # None: `= NULL`, no row, as the subquery's NULL was
-            sql.clauses[i] = Clause(f"t.{clause.column} = ${arg + 1}::bigint",
-                                    clause.column, clause.equality)  # fmt: skip
-
-
 async def resolve_among(db: Database, sql: Sql, clause: Clause) -> Clause:
     """The clause `Sql.among` wrote, comparing with the ids it names instead (one: an
     equality; several: a set, which a page may walk value by value)."""

@@ -21,11 +21,11 @@ class Clause:
     # no row has), the clause alone with its value as $1, to count its matches instead.
     alone: tuple[str, Any] | None = None
     # For a row named by its natural key: its table, the key column, and the index of the
-    # key's argument (`spread.resolve_keys` compares with the row's id instead).
+    # key's argument (`sql._resolve_keys` compares with the row's id instead).
     key: tuple[str, str, int] | None = None
     # For rows pointing at any of several rows of another table (the agencies of a sphere
     # or of a town): that table, its column, and the index of the value's argument, which
-    # `spread.resolve_keys` replaces with the ids it names.
+    # `sql._resolve_keys` replaces with the ids it names.
     among: tuple[str, str, int] | None = None
     # For `column = any(array)`: the index of the array's argument and its element type, so
     # that a page may walk the (column, ordering) index value by value (data/spread.py).

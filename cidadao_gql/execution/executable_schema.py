@@ -33,7 +33,15 @@ from cidadao_gql.errors import CidadaoError, QueryTimeout
 from cidadao_gql.execution import compiled
 from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.error_codes import code_error
-from cidadao_gql.execution.limits import Bill, CostLimit, alias_limit, depth_limit, field_limit
+from cidadao_gql.execution.limits import (
+    Bill,
+    CostLimit,
+    alias_limit,
+    depth_limit,
+    field_limit,
+    max_cost_of,
+    pages_for,
+)
 from cidadao_gql.schema.agencies import Agency, AgencyFilter, AgencyQueries
 from cidadao_gql.schema.contracts import Contract, ContractFilter, ContractQueries
 from cidadao_gql.schema.cost_tables import apply_cost_directives
@@ -48,6 +56,13 @@ from cidadao_gql.schema.investigations import (
     InvestigationSubscriptions,
 )
 from cidadao_gql.schema.node import NodeQueries
+from cidadao_gql.schema.prices import (
+    AwardFilter,
+    ItemFilter,
+    PriceQueries,
+    UnitPriceFilter,
+    UnitPriceSummary,
+)
 from cidadao_gql.schema.procurements import (
     Award,
     Item,
@@ -55,9 +70,9 @@ from cidadao_gql.schema.procurements import (
     ProcurementFilter,
     ProcurementQueries,
 )
-from cidadao_gql.schema.relay import Connection
+from cidadao_gql.schema.relay import Connection, largest_page
 from cidadao_gql.schema.sanctions import Sanction, SanctionQueries
-from cidadao_gql.schema.spending import SpendingQueries
+from cidadao_gql.schema.spending import SpendingConnection, SpendingQueries
 from cidadao_gql.schema.strawberry_internals import (
     OperationType,
     PreExecutionError,
@@ -81,6 +96,7 @@ class Query(
     ContractQueries,
     SanctionQueries,
     SpendingQueries,
+    PriceQueries,
     ViewerQueries,
     InvestigationQueries,
 ):
@@ -150,7 +166,7 @@ class Schema(strawberry.Schema):
         if refused is not None:
             return self._finish(refused, context)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), pages_for(context):
                 result = None
                 compilable = query is not None and root_value is None and not operation_extensions
                 if self.compiled is not None and compilable:
@@ -189,7 +205,7 @@ class Schema(strawberry.Schema):
         if unstorable_variable(variable_values) is not None:
             return None  # `execute` refuses them, as the view answers
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), pages_for(context):
                 with self._span(operation_name):
                     result = await self._execute_compiled(
                         query, variable_values, operation_name, context
@@ -251,7 +267,8 @@ class Schema(strawberry.Schema):
             return None
         plan, variables = prepared
         try:
-            key = orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS)
+            # the page limit too: a bulk key's price of the same operation is its own
+            key = orjson.dumps([largest_page(), raw_variables], option=orjson.OPT_SORT_KEYS)
         except TypeError:  # not JSON (an in-process caller's own values): priced afresh
             key = None
 
@@ -262,7 +279,7 @@ class Schema(strawberry.Schema):
             return compiled.Price(analysis.requested(), analysis.weigh, analysis.each)
 
         priced = price() if key is None else plan.price(key, price)
-        if priced.requested > self.max_cost:
+        if priced.requested > max_cost_of(context, self.max_cost):
             return None  # the ordinary path refuses it, with the numbers
         bill = Bill(context, priced.requested)
         spend = await bill.charge(read_only=True)
@@ -346,8 +363,9 @@ _UNPRICED = {"requestedQueryCost": 0, "actualQueryCost": 0, "throttleStatus": No
 def build_schema(settings: Settings) -> Schema:
     apply_cost_directives(
         [Query, Agency, Supplier, Procurement, Item, Award, Contract, Sanction, Connection,
-         Investigation, InvestigationFinding, InvestigationEvents,
-         ContractFilter, ProcurementFilter, AgencyFilter, SupplierFilter]
+         Investigation, InvestigationFinding, InvestigationEvents, SpendingConnection,
+         UnitPriceSummary, ContractFilter, ProcurementFilter, AgencyFilter, SupplierFilter,
+         ItemFilter, AwardFilter, UnitPriceFilter]
     )  # fmt: skip
     rules: list[type[ASTValidationRule]] = [
         field_limit(settings.max_fields),

@@ -5,6 +5,7 @@ since `first: $n` needs the variables, before any resolver runs)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from graphql import (
@@ -31,6 +32,7 @@ from cidadao_gql.errors import (
 )
 from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.expansion import Expansion, schema_fields
+from cidadao_gql.schema.relay import BULK_PAGE, MAX_PAGE, page_limit
 from cidadao_gql.schema.strawberry_internals import OperationType, graphql_schema
 
 
@@ -206,6 +208,30 @@ class Bill:
         return None if user is None else user.allowance
 
 
+def _allowance_of(context: Any) -> Allowance | None:
+    """The allowance of a bulk key (an API key with a bucket of its own), or None."""
+    user = getattr(context, "user", None)
+    return user.allowance if user is not None and user.bulk else None
+
+
+def max_cost_of(context: Any, max_cost: int) -> int:
+    """The cost limit of the operation's caller: a bulk key's operations may cost as many
+    times `max_cost` as its pages may hold rows (pages_for), up to what its bucket holds
+    (a price it could never pay is refused, not throttled for ever)."""
+    allowance = _allowance_of(context)
+    if allowance is None:
+        return max_cost
+    return min(max_cost * (BULK_PAGE // MAX_PAGE), int(allowance.capacity))
+
+
+@asynccontextmanager
+async def pages_for(context: Any) -> AsyncIterator[None]:
+    """The page limit of the operation's caller, for what runs inside: BULK_PAGE rows for
+    a bulk key, MAX_PAGE for everyone else."""
+    with page_limit(MAX_PAGE if _allowance_of(context) is None else BULK_PAGE):
+        yield
+
+
 class CostLimit(SchemaExtension):
     """Prices the operation before execution, refuses it over `max_cost`, spends the price
     from the client's bucket (refunding what the response did not use), and reports all of
@@ -228,13 +254,14 @@ class CostLimit(SchemaExtension):
         requested = analysis.requested()
         bill = Bill(context, requested)
         self.cost = bill.cost
-        if requested > self.max_cost:
+        max_cost = max_cost_of(context, self.max_cost)
+        if requested > max_cost:
             metrics.QUERY_REJECTIONS.labels("QUERY_TOO_COMPLEX").inc()
             raise QueryTooComplex(
-                f"this operation costs {requested} points; the limit is {self.max_cost}: lower"
+                f"this operation costs {requested} points; the limit is {max_cost}: lower"
                 " `first` on the largest lists (nested lists multiply), or ask for fewer",
                 cost=requested,
-                maxCost=self.max_cost,
+                maxCost=max_cost,
             )
         spend = await bill.charge(read_only=execution.operation_type is OperationType.QUERY)
         if spend is not None and not spend.allowed:

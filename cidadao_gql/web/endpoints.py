@@ -132,7 +132,7 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
     and kept when it is public."""
     responses: ResponseCache = request.state.responses
     rid = request_id(request)
-    key = responses.key(operation) if operation else None
+    key = responses.key(operation) if operation and not _bulk(request) else None
     if key is not None:
         cached = await responses.lookup(key)
         metrics.cache_lookup("response", "response", cached is not None)
@@ -164,6 +164,15 @@ async def _cached_or_executed(request: Request, view: GraphQLView, operation: Pa
             response.headers["x-cache"] = "miss"
     response.headers["x-request-id"] = rid
     return response
+
+
+def _bulk(request: Request) -> bool:
+    """Whether a bulk key asked. The response cache is not asked, nor are its answers kept:
+    an export asks each page once, 10,000 pages of one would push every dashboard's answers
+    out of the cache, and its 1,000-row pages, kept, would be answered to callers not
+    allowed them."""
+    user: User | None = getattr(request.state, "user", None)
+    return user is not None and user.bulk
 
 
 async def _identify(request: Request, site: Site) -> User | None:

@@ -19,6 +19,7 @@ from cidadao_gql.data.cache.memory import Entry
 from cidadao_gql.data.cache.redis_tier import INDEX, PREFIX
 from cidadao_gql.data.cache.versions import Versions
 from cidadao_gql.data.db import Database
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.settings import Settings
 from tests.conftest import FakeClock
 
@@ -289,3 +290,18 @@ async def test_versions_are_re_read_every_five_seconds_without_an_announcement(
         assert await made.get(p, "k", Counter("new")) == "new"
     finally:
         await made.close()
+
+
+async def test_a_bulk_requests_rows_skip_the_tiers(settings: Settings, db: Database) -> None:
+    """Rows by id go through the tiers, except for a bulk key's request (`cache_rows`
+    False: an export reads each row once), which reads them from PostgreSQL and keeps none."""
+    made = TieredCache(settings, db, None)
+    supplier_id = await db.fetchval("SELECT min(id) FROM suppliers")
+    bulk = Loaders(db, made, cache_rows=False)
+    row = await bulk.supplier.load(supplier_id)
+    assert row is not None and row["id"] == supplier_id
+    assert not made.l1.entries
+    ordinary = Loaders(db, made)
+    row = await ordinary.supplier.load(supplier_id)
+    assert row is not None and row["id"] == supplier_id
+    assert len(made.l1.entries) == 1
