@@ -391,3 +391,32 @@ async def test_unfiltered_nested_lists_page_both_ways(
                 break
             cursor = info["startCursor"] if backward else info["endCursor"]
         assert found == expected, backward
+
+
+ROOT = """query($first: Int, $after: String, $last: Int, $before: String) {
+  %s(first: $first, after: $after, last: $last, before: $before) {
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { id } } }"""
+
+
+@pytest.mark.parametrize("name", ["items", "awards", "sanctions"])
+async def test_root_lists_page_both_ways(run: Run, db: Database, name: str) -> None:
+    expected = await sql_ids(db, f"SELECT id FROM {name} ORDER BY id")
+    assert len(expected) >= 3
+    size = max(1, min(100, len(expected) // 4))  # four pages at least
+    pages = {}
+    for backward in (False, True):
+        found: list[int] = []
+        cursor = None
+        while True:
+            size = 100
+            given = (
+                {"last": size, "before": cursor} if backward else {"first": size, "after": cursor}
+            )
+            page = (await run.data(ROOT % name, **given))[name]
+            ids, info = _ids(page), page["pageInfo"]
+            found = ids + found if backward else found + ids
+            if not (info["hasPreviousPage"] if backward else info["hasNextPage"]):
+                break
+            cursor = info["startCursor"] if backward else info["endCursor"]
+        pages[backward] = found
+    assert pages[False] == pages[True] == expected
