@@ -90,14 +90,15 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
         for path in PATHS:
             tally[path] += _count(path) - before[path]
     # A fallback runs the operation again on the ordinary path, which counts too; a document
-    # that validation refuses (2 of them since issue 17's lists: over 30 aliases) goes there
-    # alone.
+    # that validation refuses (over 30 aliases: 12 of the draws since issue 17's `last` and
+    # `before` on every list changed what hypothesis draws) goes there alone.
     refused = tally["ordinary"] - tally["fallback"]
     assert tally["compiled"] + tally["fallback"] + refused == len(queries) == 300, tally
-    assert 0 <= refused <= 5, tally
+    assert 0 <= refused <= 15, tally
     # 258 of the 300 when this was written; 218 since issue 17's root lists (items, awards,
-    # unitPrices, spending's cursor) drew more bad arguments, which fall back.
-    assert tally["compiled"] >= 200, tally
+    # unitPrices, spending's cursor) drew more bad arguments, which fall back; 173 since
+    # every list takes `last` (bad cursors and sizes, 79 and 22 of the 115 fallbacks).
+    assert tally["compiled"] >= 160, tally
 
 
 NESTED = """query Nested { contracts(first: 100) { edges { cursor node {
