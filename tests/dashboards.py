@@ -3,8 +3,7 @@ script ask for, each with the variables it takes from the data and the SQL its a
 equal. tests/schema/test_dashboards.py runs them under the default cost limit; the cost
 weights (cidadao_gql/schema/cost_tables.py) are calibrated so that they all fit.
 
-Only fields on main when they were written; filters, orderings and aggregates added since
-get their dashboards when they land.
+Each point of issue 17 that adds a field adds the pages that use it.
 """
 
 from __future__ import annotations
@@ -617,6 +616,76 @@ async def check_investigation_findings(db: Database, data: Any, v: Variables) ->
     ]
 
 
+# -- aggregates and prices (issue 17, point 3) ----------------------------------------------
+
+PRICE_COMPARISON = """query PriceComparison($code: String!, $unit: String!) {
+  unitPrices(filter: {catalogCode: $code, unit: $unit}, first: 5) {
+    nodes { catalogCode unit awardCount minPrice p25 median p75 maxPrice } }
+  awards(filter: {catalogCode: $code, unit: $unit}, first: 50) {
+    totalCount nodes { unitPrice quantity supplier { name } item { description } } }
+}"""
+
+
+async def most_awarded_item(db: Database) -> Variables:
+    row = await db.fetchrow(
+        """SELECT i.catalog_code, i.unit FROM awards a JOIN items i ON i.id = a.item_id
+            WHERE i.catalog_code IS NOT NULL AND i.unit IS NOT NULL AND a.unit_price IS NOT NULL
+            GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2 LIMIT 1"""
+    )
+    assert row is not None
+    return {"code": row["catalog_code"], "unit": row["unit"]}
+
+
+async def check_price_comparison(db: Database, data: Any, v: Variables) -> None:
+    where = "i.catalog_code = $1 AND i.unit = $2"
+    figures = await db.fetchrow(
+        f"""SELECT count(*) AS n, min(a.unit_price) AS lo, max(a.unit_price) AS hi,
+                   round(percentile_cont(0.25) WITHIN GROUP (ORDER BY a.unit_price)::numeric, 4) AS p25,
+                   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.unit_price)::numeric, 4) AS p50,
+                   round(percentile_cont(0.75) WITHIN GROUP (ORDER BY a.unit_price)::numeric, 4) AS p75
+              FROM awards a JOIN items i ON i.id = a.item_id
+             WHERE {where} AND a.unit_price IS NOT NULL""",
+        v["code"],
+        v["unit"],
+    )
+    assert figures is not None
+    [summary] = data["unitPrices"]["nodes"]
+    assert (summary["catalogCode"], summary["unit"]) == (v["code"], v["unit"])
+    assert summary["awardCount"] == figures["n"]
+    got = [Decimal(summary[k]) for k in ("minPrice", "p25", "median", "p75", "maxPrice")]
+    assert got == [figures[k] for k in ("lo", "p25", "p50", "p75", "hi")]
+    ids = await db.fetch(
+        f"""SELECT a.unit_price FROM awards a JOIN items i ON i.id = a.item_id
+             WHERE {where} ORDER BY a.id""",
+        v["code"],
+        v["unit"],
+    )
+    awards = data["awards"]
+    assert awards["totalCount"] == len(ids)
+    assert [_money(a["unitPrice"]) for a in awards["nodes"]] == [r["unit_price"] for r in ids[:50]]
+
+
+SPENDING_BY_YEAR = """query SpendingByYear {
+  spending(groupBy: YEAR, first: 10) { totalCount nodes { key contractCount total } }
+  busiest: spending(groupBy: MODALITY, first: 5, orderBy: {field: COUNT, direction: DESC}) {
+    nodes { key contractCount } }
+}"""
+
+
+async def check_spending_by_year(db: Database, data: Any, v: Variables) -> None:
+    years = await db.fetch(
+        """SELECT to_char(signed_on, 'YYYY') AS key, count(*) AS n, sum(final_value) AS total
+             FROM contracts GROUP BY 1 ORDER BY 1 DESC"""
+    )
+    assert data["spending"]["totalCount"] == len(years)
+    assert _groups(data["spending"]) == [(r["key"], r["n"], r["total"]) for r in years[:10]]
+    modalities = await db.fetch(
+        "SELECT modality, count(*) AS n FROM contracts GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
+    )
+    found = [(Modality[g["key"]].value, g["contractCount"]) for g in data["busiest"]["nodes"]]
+    assert found == [(r["modality"], r["n"]) for r in modalities]
+
+
 DASHBOARDS = [
     Dashboard("agency page", AGENCY_PAGE, busiest_agency, check_agency_page),
     Dashboard("supplier page", SUPPLIER_PAGE, sanctioned_supplier, check_supplier_page),
@@ -639,4 +708,6 @@ DASHBOARDS = [
     Dashboard("export page: a state's value band", VALUE_BAND, state_value_band, check_value_band),
     Dashboard("sanctions register", SANCTIONS_REGISTER, latest_sanction, check_sanctions_register),
     Dashboard("investigation findings", INVESTIGATION_FINDINGS, nothing, check_investigation_findings),
+    Dashboard("price comparison of one item", PRICE_COMPARISON, most_awarded_item, check_price_comparison),
+    Dashboard("spending by year, busiest modalities", SPENDING_BY_YEAR, nothing, check_spending_by_year),
 ]  # fmt: skip

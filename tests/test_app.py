@@ -95,12 +95,11 @@ async def test_bad_keys_are_refused(settings: Settings, case: str) -> None:
 async def test_metrics_are_exposed(settings: Settings) -> None:
     async with live_server(create_app(settings)) as client:
         await client.post(
-            # 100 contracts with 100 of their supplier's each: 2,121 points
             "/graphql",
             json={
-                "query": "{ contracts(first: 100) { nodes { supplier { contracts(first: 100) { nodes { id } } } } } }"
+                "query": "{ agencies(first: 100) { nodes { contracts(first: 100) { nodes { id } } } } }"
             },
-        )
+        )  # 2,121 points
         answer = await client.get("/metrics")
     assert answer.status_code == 200
     assert "cidadao_ai_rate_limiter_failures_total" in answer.text

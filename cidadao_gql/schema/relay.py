@@ -254,7 +254,7 @@ class Edge(Generic[T]):
     ordering: strawberry.Private[Ordering]
     make: strawberry.Private[Callable[[Record], T]]
 
-    @strawberry.field(metadata=rows_of("row"))
+    @strawberry.field(metadata=rows_of("row"), directives=[Cost(weight=str(FIELD_COSTS["*.node"]))])
     def node(self) -> T:
         return self.make(self.row)  # made when asked for
 
@@ -265,11 +265,16 @@ class Edge(Generic[T]):
 
 @strawberry.type
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    # The page's wrappers weigh nothing (cost_tables: the connection field reads the page).
+    edges: list[Edge[T]] = strawberry.field(directives=[Cost(weight=str(FIELD_COSTS["*.edges"]))])
+    page_info: PageInfo = strawberry.field(directives=[Cost(weight=str(FIELD_COSTS["*.pageInfo"]))])
     counter: strawberry.Private[Callable[[], Awaitable[int]]]
 
-    @strawberry.field(description="Nodes of this page, without cursors.", metadata=rows_of("edges"))
+    @strawberry.field(
+        description="Nodes of this page, without cursors.",
+        metadata=rows_of("edges"),
+        directives=[Cost(weight=str(FIELD_COSTS["*.nodes"]))],
+    )
     def nodes(self) -> list[T]:
         return [edge.node() for edge in self.edges]
 
