@@ -212,6 +212,14 @@ def _served(sql: Sql, ordering: Ordering, parent: str | None = None) -> tuple[Cl
     return None if len(served) == len(sql.clauses) else tuple(served)
 
 
+keyset = _keyset  # for a caller writing pages into a statement of its own (compiled.tree)
+
+
+def unserved(sql: Sql, ordering: Ordering, parent: str | None = None) -> bool:
+    """Whether a page's walk of its ordering's index reads rows it does not return."""
+    return _served(sql, ordering, parent) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """One page's clauses for the choice: all of them (its matches), those its walk serves
