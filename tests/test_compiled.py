@@ -430,3 +430,64 @@ async def test_a_level_above_a_nested_connection_selects_only_what_it_reads(
     (statement,) = sent
     assert "SELECT t.id, t.name FROM agencies t" in statement
     assert "SELECT t.id, t.number, t.signed_on FROM contracts t" in statement
+
+
+# One statement (tree.py): every kind of column as the ordinary path prints it, relations of
+# relations, connections below relations, and pages after a cursor of every ordering.
+IN_ONE = {
+    "every kind of column": """{ procurements(first: 8) { nodes { __typename id
+      pncpControlNumber year sequence number modality status estimatedTotal homologatedTotal
+      srp uf publishedAt openingAt closingAt agency { sphere power uf ibgeCode }
+      items(first: 3) { nodes { number quantity estimatedUnitPrice estimatedTotal unit
+        awards(first: 2) { nodes { sequence quantity unitPrice total awardedOn status
+          supplier { kind size registeredOn legalNature } } } } } } } }""",
+    "relations of relations, and a page below a relation": """{ contracts(first: 5,
+      orderBy: {field: VALUE, direction: ASC}) { totalCount pageInfo { hasNextPage
+      hasPreviousPage startCursor endCursor } edges { cursor node { initialValue
+      procurement { agency { name } items(first: 1) { totalCount nodes { description } } }
+      supplier { contracts(first: 2) { edges { cursor } } } } } } }""",
+    "aliases, fragments and __typename at every level": """{
+      a: suppliers(first: 2) { ...S } b: suppliers(first: 3) { __typename ...S totalCount } }
+      fragment S on SupplierConnection { pageInfo { __typename endCursor } edges { __typename
+        node { __typename ... on Supplier { name } awards(first: 1) { nodes { total } } } } }""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(IN_ONE))
+async def test_subtrees_in_one_statement_answer_as_the_ordinary_path(run: Run, name: str) -> None:
+    before = _statements("statement"), _statements("levels")
+    data = await run.data(IN_ONE[name])  # both paths, byte for byte
+    assert b'":[{' in orjson.dumps(data)
+    assert await run.round_trips(IN_ONE[name]) == 1
+    assert _statements("levels") == before[1]
+    assert _statements("statement") > before[0]
+
+
+AFTER = """query After($after: String) { a: contracts(first: 3, after: $after, ORDER) {
+  pageInfo { hasPreviousPage endCursor } nodes { id number finalValue signedOn } } }"""
+
+
+@pytest.mark.parametrize(
+    "order",
+    ["", "orderBy: {field: VALUE, direction: DESC}", "orderBy: {field: VALUE, direction: ASC}",
+     "orderBy: {field: SIGNED_ON, direction: ASC}"],
+)  # fmt: skip
+async def test_pages_after_a_cursor_in_one_statement(run: Run, order: str) -> None:
+    """Cursors written in SQL are the ones the ordinary path writes and takes back."""
+    query = AFTER.replace(", ORDER", f", {order}" if order else "")
+    first = await run.data(query, after=None)
+    cursor = first["a"]["pageInfo"]["endCursor"]
+    second = await run.data(query, after=cursor)
+    assert second["a"]["pageInfo"]["hasPreviousPage"] is True
+    assert {n["id"] for n in first["a"]["nodes"]}.isdisjoint(n["id"] for n in second["a"]["nodes"])
+
+
+async def test_id_and_timestamp_cursors_page_lists_in_one_statement(run: Run) -> None:
+    query = """query P($after: String, $by: String) { agencies(first: 2, after: $by) {
+      pageInfo { endCursor } nodes { procurements(first: 2, after: $after) {
+        pageInfo { endCursor } edges { cursor node { publishedAt } } } } } }"""
+    first = await run.data(query, after=None, by=None)
+    cursor = first["agencies"]["nodes"][0]["procurements"]["pageInfo"]["endCursor"]
+    assert cursor is not None
+    second = await run.data(query, after=cursor, by=first["agencies"]["pageInfo"]["endCursor"])
+    assert second["agencies"]["nodes"]
