@@ -491,3 +491,23 @@ async def test_id_and_timestamp_cursors_page_lists_in_one_statement(run: Run) ->
     assert cursor is not None
     second = await run.data(query, after=cursor, by=first["agencies"]["pageInfo"]["endCursor"])
     assert second["agencies"]["nodes"]
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [" ".join(f"n{i}: number" for i in range(51)),  # a row's keys
+     "nodes { number } " + " ".join(f"p{i}: pageInfo {{ hasNextPage }}" for i in range(50))],
+    ids=["row", "connection"],
+)  # fmt: skip
+async def test_more_keys_than_json_build_object_takes_run_level_by_level(
+    settings: Settings, db: Database, selection: str
+) -> None:
+    """json_build_object takes 100 arguments: an object of 51 keys is the levels' to answer
+    (MAX_ALIASES raised: at its default of 30 no object has so many)."""
+    run = Run(build_schema(replace(settings, max_aliases=60)), db, settings)
+    query = f"{{ contracts(first: 2) {{ {selection} }} }}"
+    if selection.startswith("n0"):
+        query = f"{{ contracts(first: 2) {{ nodes {{ {selection} }} }} }}"
+    before = _statements("statement"), _count("fallback")
+    assert len(orjson.dumps(await run.data(query))) > 500  # both paths, byte for byte
+    assert (_statements("statement"), _count("fallback")) == before  # not tried, not failed

@@ -81,6 +81,8 @@ def why_not_one(plan: FieldPlan) -> str | None:
 def _check_connection(plan: FieldPlan) -> None:
     if plan.page is None or plan.children is None:
         raise Unplannable("not a connection of rows")
+    if len(plan.children) > MAX_KEYS:
+        raise Unplannable("too many keys for json_build_object")
     for field in plan.children:
         if field.definition is None or field.name == "totalCount":
             continue
@@ -99,7 +101,7 @@ def _check_connection(plan: FieldPlan) -> None:
 
 
 def _check_known(plan: FieldPlan, names: set[str]) -> None:
-    if plan.children is None or plan.by_runtime_type:
+    if plan.children is None or plan.by_runtime_type or len(plan.children) > MAX_KEYS:
         raise Unplannable(plan.name)
     for field in plan.children:
         if field.definition is not None and field.name not in names:
