@@ -310,11 +310,13 @@ def _cursor(name: str, value: str, a: str) -> str:
 
 
 def statement_of(plans: list[FieldPlan], run: Any) -> tuple[str, list[Any], bool]:
-    """The statement answering root fields `plans`, one JSON text column each; its
+    """The statement answering root fields `plans`, one column of JSON bytes each; its
     arguments; whether it reads relations by id. Unplannable (or Fallback, for bad
     arguments) when it cannot be written."""
     writer = Writer(run)
-    columns = [f"({writer.connection(plan, None)})::text" for plan in plans]
+    # As bytes (bytea, binary): asyncpg hands them over undecoded, orjson reads UTF-8 (as
+    # text, a str decoded to be encoded again: 50 of 300 µs CPU on the 100-row page).
+    columns = [f"convert_to(({writer.connection(plan, None)})::text, 'UTF8')" for plan in plans]
     return "SELECT " + ", ".join(columns), writer.args, writer.relations
 
 
