@@ -2,7 +2,7 @@
 where it goes: cProfile's top functions for the shapes named.
 
     BENCH_DATABASE_URL=... .venv/bin/python benchmarks/shape_profile.py [--requests N]
-        [--shapes a,b] [--profile a,b]
+        [--shapes a,b] [--profile a,b] [--env KEY=VALUE ...]
 
 Counts SQL round trips per request too (the app's own counter). For choosing by
 measurement; the ratio between shapes, not the absolute figure, is what a loaded machine
@@ -30,9 +30,12 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--shapes", default="")
     parser.add_argument("--profile", default="")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE over peers' own")
     args = parser.parse_args()
     keys = await pick_keys()
-    app = create_app(Settings.from_env({**os.environ, **OUR_ENV, "DATABASE_URL": database_url()}))
+    env = {**os.environ, **OUR_ENV, "DATABASE_URL": database_url()}
+    env.update(item.split("=", 1) for item in args.env)  # CACHE_STRATEGY=memory, say
+    app = create_app(Settings.from_env(env))
     wanted = set(filter(None, args.shapes.split(",")))
     profiled = set(filter(None, args.profile.split(",")))
     async with lifespan(app) as state:
