@@ -131,10 +131,11 @@ async def test_findings_and_their_contracts_are_priced_by_first(api: Api, db: Da
     assert [f["kind"] for f in findings] == [f["kind"] for f in stored[:2]]
     assert all(len(f["contracts"]) == 1 for f in findings)
     cost = result.extensions["cost"]
-    # investigation 1 + findings 1 + nodes 1 + 2 × (contracts 1 + 1 × supplier 1)
+    # investigation 1 + findings 1 + its 2 rows 1 (a point per 5) + 2 × (contracts 1
+    # + its row 1 + supplier 0)
     assert cost["requestedQueryCost"] == 7
     assert cost["actualQueryCost"] <= cost["requestedQueryCost"]
-    everything = await api(ANA, PRICED, id=started["id"], n=90, m=9)  # 3 + 90 × 10
+    everything = await api(ANA, PRICED, id=started["id"], n=90, m=9)  # 2 + 18 + 90 × 3
     assert everything.errors is None, everything.errors
     cost = everything.extensions["cost"]
     assert cost["actualQueryCost"] <= cost["requestedQueryCost"]

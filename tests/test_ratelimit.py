@@ -31,7 +31,8 @@ from tests.conftest import (
     wait_for_redis,
 )
 
-QUERY = "{ contracts(first: 20) { nodes { agency { id } } } }"  # costs 22, and uses all of it
+# contracts 1 + totalCount 10 + 55 rows 11 (a point per 5; agency 0): 22, and uses all of it
+QUERY = "{ contracts(first: 55) { totalCount nodes { agency { id } } } }"
 
 
 async def drain_and_refill(limiter: Limiter, clock: FakeClock, client: str) -> None:

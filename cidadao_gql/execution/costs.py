@@ -8,18 +8,25 @@ The rules, with the weights kept as plain data in the tables of cidadao_gql.sche
   a mutation's root field costs 10 unless listed.
 - An argument, or a field of an input object argument, that is given adds its weight
   from ARGUMENT_COSTS (text search is the heavy one).
-- A list field costs its weight plus its size times the cost of one element. The size is
-  the `first`/`last` it asks for (a literal, a variable or the argument's default); a
+- A list field costs its weight, plus its rows (ROW_COST points per ROWS_PER_POINT
+  objects, rounded up per list: `rows_cost`) when it is a list of objects of known size,
+  plus its size times the cost of one element's selection. The size is the
+  `first`/`last` it asks for (a literal, a variable or the argument's default); a
   connection hands its size to its `edges` and `nodes`; a list with no size argument
-  takes its assumed size from LIST_SIZES (1 when not listed).
+  takes its assumed size from LIST_SIZES (1 when not listed, and then its rows are free:
+  `Viewer.keys`). The tables make a connection's wrappers and to-one relations by key
+  weigh 0, so a page costs its connection field and its rows (cost_tables says why).
 - Introspection (`__schema`, `__type` and what hangs below them) is priced exactly: those
   root fields alone are executed against the schema (graphql-core's introspection
   resolvers are synchronous and read nothing but the schema) and their answer weighed as
-  the actual cost weighs it, so the price is the actual cost. Sizes assumed from the
-  schema's own cardinalities would also bound it, but far above the limit for GraphiQL's
-  introspection query (every type times every field times every argument), which costs
-  944 points exactly; pricing every introspection list at size 1, as before, put it at
-  71 and let `{__schema{types{fields{args{type{name}}}}}}` cost 5 and answer 322.
+  the actual cost weighs it, so the price is the actual cost. An introspection object
+  weighs a fifth of an object (INTROSPECTION_SCALE; each root field's total rounded up):
+  it is read from memory, not from the database, and one document's introspection is
+  bounded by INTROSPECTION_WORK resolutions and one `__schema`, so the points only need
+  to keep bulk introspection dear. At one point per object GraphiQL's introspection query
+  cost 969 of the default 1000 and the next few fields of the schema would have refused it;
+  at a fifth it costs 194, a schema twice as large about 390, while every type's fields'
+  types' fields with the root type 25 times over (19,351 resolutions) costs 1,152.
 
 The actual cost applies the same weights to what the response holds, element by element.
 """
@@ -63,6 +70,8 @@ from cidadao_gql.schema.cost_tables import (
     LIST_SIZES,
     MUTATION_COST,
     OBJECT_COST,
+    ROW_COST,
+    ROWS_PER_POINT,
     SCALAR_COST,
     SIZED_FIELDS,
     SLICING_ARGUMENTS,
@@ -75,9 +84,13 @@ INTROSPECTION_PRICES = 256  # exact prices kept, by document, operation and vari
 # takes 4,917): aliased copies of `__schema` would otherwise make pricing itself the
 # work. Past it the price is COST_CEILING: refused, having answered nothing.
 INTROSPECTION_WORK = 20_000
+# Objects of an introspection answer per point (see the module docstring).
+INTROSPECTION_SCALE = 5
 
 
 Selections = list[tuple[GraphQLNamedType, SelectionSetNode]]
+# response key, weight, row weight (lists), children, objects per point
+_Step = tuple[str, int, int, Selections, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +141,8 @@ class CostAnalysis:
         root = schema.get_root_type(self.operation.operation)
         assert root is not None
         self.root: Selections = [(root, self.operation.selection_set)]
-        self._plans: dict[tuple[tuple[int, int], ...], list[tuple[str, int, Selections]]] = {}
-        self._plans_of: dict[int, tuple[Selections, list[tuple[str, int, Selections]]]] = {}
+        self._plans: dict[tuple[tuple[int, int], ...], list[_Step]] = {}
+        self._plans_of: dict[int, tuple[Selections, list[_Step]]] = {}
 
     def requested(self) -> int:
         """The price, saturated at COST_CEILING: `first: 2147483647` three lists deep is
@@ -142,6 +155,12 @@ class CostAnalysis:
         executor's plan), as `actual` weighs it."""
         field = _Field(parent, plan.definition, tuple(d.node for d in plan.details))
         return self._weight(field)
+
+    def each(self, parent: GraphQLNamedType, plan: Any) -> int:
+        """The row weight of a list field of `parent` (see `rows_cost`), as `actual` has it."""
+        return self._row_weight(
+            _Field(parent, plan.definition, tuple(d.node for d in plan.details))
+        )
 
     def actual(self, data: Mapping[str, Any] | None) -> int:
         return 0 if data is None else self._objects_actual(self.root, [data])
@@ -252,6 +271,23 @@ class CostAnalysis:
             return [k for k, v in raw.items() if v is not None] if isinstance(raw, dict) else []
         return []
 
+    def _row_weight(self, field: _Field) -> int:
+        """ROW_COST for a list of objects whose size the model knows (sliced, a page's
+        `edges`/`nodes`, or an assumed size); 0 for other lists (scalars only, or
+        `Viewer.keys`, which no size bounds) and for introspection, priced apart."""
+        if not _is_list(field.definition) or field.name.startswith("__"):
+            return 0
+        if field.parent.name.startswith("__"):
+            return 0
+        if not is_composite_type(get_named_type(field.definition.type)):
+            return 0
+        sized = (
+            any(name in field.definition.args for name in SLICING_ARGUMENTS)
+            or field.name in SIZED_FIELDS
+            or f"{field.parent.name}.{field.name}" in LIST_SIZES
+        )
+        return ROW_COST if sized else 0
+
     def _page_size(self, field: _Field) -> int | None:
         """The size a field slices itself to, or None when it has no slicing argument."""
         for name in SLICING_ARGUMENTS:
@@ -291,7 +327,8 @@ class CostAnalysis:
         weight = self._weight(field)
         if _is_list(field.definition):
             size = self._list_size(field, handed_down)
-            return weight + size * self._selections_cost(field.children(), None)
+            rows = rows_cost(self._row_weight(field), size)
+            return weight + rows + size * self._selections_cost(field.children(), None)
         return weight + self._selections_cost(field.children(), self._page_size(field))
 
     def _introspection_cost(self, field: _Field) -> int:
@@ -334,44 +371,62 @@ class CostAnalysis:
             _PRICES.popitem(last=False)
         return price
 
-    def _plan(self, selections: Selections) -> list[tuple[str, int, Selections]]:
-        """(response key, weight, child selections) of each field, worked out once per
-        selection: the actual cost visits the same selection for every element of a list."""
+    def _plan(self, selections: Selections) -> list[_Step]:
+        """(response key, weight, row weight, child selections, objects per point)
+        of each field, worked out once per selection: the actual cost visits the same selection for every element
+        of a list."""
         known = self._plans_of.get(id(selections))
         if known is not None and known[0] is selections:  # the same list object: no key
             return known[1]
         key = tuple((id(parent), id(selection_set)) for parent, selection_set in selections)
         plan = self._plans.get(key)
         if plan is None:
-            fields = self._collect(selections).items()
-            weighed = [(name, self._weight(field), field.children()) for name, field in fields]
+            plan = [
+                (
+                    name,
+                    self._weight(field),
+                    self._row_weight(field),
+                    field.children(),
+                    self._scale(field),
+                )
+                for name, field in self._collect(selections).items()
+            ]
             # Fields that weigh nothing and select nothing add nothing: not visited at all.
-            plan = [(name, weight, children) for name, weight, children in weighed
-                    if weight or children]  # fmt: skip
+            plan = [step for step in plan if step[1] or step[2] or step[3]]
             self._plans[key] = plan
         self._plans_of[id(selections)] = (selections, plan)
         return plan
+
+    def _scale(self, field: _Field) -> int:
+        introspection = field.name in INTROSPECTION_FIELDS
+        return (
+            INTROSPECTION_SCALE if introspection and field.parent is self.schema.query_type else 1
+        )
 
     def _objects_actual(self, selections: Selections, values: list[Mapping[str, Any]]) -> int:
         """What the objects `values` (all answering `selections`) actually cost: each
         non-null field its weight, and its objects theirs. One pass per selection for all
         the objects of a list, not one call per object."""
         total = 0
-        for key, weight, children in self._plan(selections):
+        for key, weight, each, children, scale in self._plan(selections):
+            own = 0
             nested: list[Mapping[str, Any]] = []
             for value in values:
                 item = value.get(key)
                 if item is None:
                     continue
-                total += weight
+                own += weight
                 if not children:
                     continue
                 if isinstance(item, list):
-                    nested.extend(e for e in item if isinstance(e, Mapping))
+                    objects = [e for e in item if isinstance(e, Mapping)]
+                    own += rows_cost(each, len(objects))
+                    nested.extend(objects)
                 elif isinstance(item, Mapping):
                     nested.append(item)
             if nested:
-                total += self._objects_actual(children, nested)
+                own += self._objects_actual(children, nested)
+            total += -(-own // scale)  # rounded up: a scaled field's answer costs at least 1
         return total
 
 
@@ -380,6 +435,12 @@ class CostAnalysis:
 _PRICES: OrderedDict[tuple[int, int, int, str], tuple[DocumentNode, GraphQLSchema, int]] = (
     OrderedDict()
 )
+
+
+def rows_cost(weight: int, rows: int) -> int:
+    """What `rows` objects of one list cost: `weight` points per ROWS_PER_POINT of them,
+    rounded up for each list (a page of 1 to 5 rows costs a point, of 6 to 10 two)."""
+    return weight * -(-rows // ROWS_PER_POINT)
 
 
 def _frozen(variables: Mapping[str, Any]) -> str:

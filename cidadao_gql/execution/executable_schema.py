@@ -215,7 +215,8 @@ class Schema(strawberry.Schema):
             result.errors = [code_error(e, request_id) for e in result.errors]
             for coded in result.errors:
                 metrics.ERRORS.labels((coded.extensions or {}).get("code", "UNKNOWN")).inc()
-        cost = getattr(context, "cost", None) or _UNPRICED
+        cost = (result.extensions or {}).get("cost") or getattr(context, "cost", None)
+        cost = cost or _UNPRICED
         metrics.COST_SPENT.inc(cost.get("actualQueryCost") or 0)
         result.extensions = {"cost": cost, **(result.extensions or {})}
         return result
@@ -258,7 +259,7 @@ class Schema(strawberry.Schema):
             analysis = CostAnalysis(
                 graphql_schema(self), plan.document, operation_name, raw_variables
             )
-            return compiled.Price(analysis.requested(), analysis.weigh)
+            return compiled.Price(analysis.requested(), analysis.weigh, analysis.each)
 
         priced = price() if key is None else plan.price(key, price)
         if priced.requested > self.max_cost:
@@ -276,7 +277,9 @@ class Schema(strawberry.Schema):
         metrics.EXECUTION_PATH.labels("compiled").inc()
         data, actual = done
         await bill.settle(actual)
-        return ExecutionResult(data=data, errors=None)
+        # Its own cost, not the context's: a batch's operations run side by side on one
+        # context, and each would report the last one's.
+        return ExecutionResult(data=data, errors=None, extensions={"cost": bill.cost})
 
     async def stream(
         self,

@@ -21,6 +21,26 @@ from cidadao_gql.schema.strawberry_internals import (
 FIELD_COSTS: dict[str, int] = {
     "Query.spending": 25,  # an aggregate over every contract under the filter
     "*.totalCount": 10,  # a count over the whole filtered list
+    "Supplier.totals": 10,  # a count and a sum over all the supplier's contracts
+    # A page is read by its connection field (1 point: one statement, or one index probe
+    # per parent); each of its rows costs ROW_COST. `edges`, `nodes`, an edge's `node` and
+    # `pageInfo` only hand that page on, so `edges { node }` costs what `nodes` costs.
+    "*.edges": 0,
+    "*.nodes": 0,
+    "*.node": 0,
+    "Query.node": 1,  # a row by global ID
+    "*.pageInfo": 0,
+    # A to-one relation reads at most one row for each row already priced, by primary
+    # key, in one batched statement per level and through the row cache tiers (an hour):
+    # it rides on its parent row's point. Depth (10) bounds how many hang below one row.
+    "Contract.agency": 0,
+    "Contract.supplier": 0,
+    "Contract.procurement": 0,
+    "Procurement.agency": 0,
+    "Item.procurement": 0,
+    "Award.item": 0,
+    "Award.supplier": 0,
+    "Sanction.supplier": 0,
 }
 ARGUMENT_COSTS: dict[str, int] = {
     "ContractFilter.search": 10,  # full-text search
@@ -29,14 +49,26 @@ ARGUMENT_COSTS: dict[str, int] = {
     "SupplierFilter.search": 5,
 }
 # Lists without a slicing argument: their resolvers return at most this many, so the
-# requested cost stays an upper bound of the actual cost.
+# requested cost stays an upper bound of the actual cost. A size taken from the data is
+# the 99th percentile of children per parent that has any, and at least ASSUMED_FLOOR;
+# benchmarks/list_sizes.py measures it from a database (README, "Querying").
+ASSUMED_FLOOR = 5
 LIST_SIZES: dict[str, int] = {
-    "Supplier.sanctions": 10,
+    # Sanctions per sanctioned supplier, measured 2026-12-07: p99 1, max 1 on the seeded
+    # test database (synthetic seed + PNCP sample) and on cgql_bench (1,000,000 contracts,
+    # 1,000 sanctions). The synthetic generator sanctions a supplier once and the PNCP
+    # sample holds no sanctions, so the floor decides until a real CEIS/CNEP register is
+    # loaded, where one company is listed once per sanctioning authority. (It was 10.)
+    "Supplier.sanctions": 5,
     "InvestigationEvents.events": 50,  # a batch of the stream (events.batches)
 }
 SLICING_ARGUMENTS = ("first", "last")
 SIZED_FIELDS = ("edges", "nodes")
 OBJECT_COST, SCALAR_COST, MUTATION_COST = 1, 0, 10
+# A page's rows: ROW_COST points per ROWS_PER_POINT of them, rounded up per page (see
+# execution.costs.rows_cost). A nested page costs its connection's point (a probe of
+# the index per parent) plus a point per five rows read along that index.
+ROW_COST, ROWS_PER_POINT = 1, 5
 
 
 @strawberry.schema_directive(

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.loaders import Loaders
+from cidadao_gql.execution import costs
 from cidadao_gql.execution.costs import CostAnalysis
 from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.cost_tables import LIST_SIZES
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
@@ -92,23 +94,36 @@ GRAPHIQL_INTROSPECTION = get_introspection_query(  # the options GraphiQL 3 and 
 TYPES_AND_ARGUMENTS = "fragment T on __Type { name fields { name args { name type { name } } } }"
 
 
-async def test_introspection_is_priced_at_what_it_answers(run: Run) -> None:
-    """GraphiQL's introspection query is priced exactly (under the default limit of 1000);
-    depth alone costs nothing where the answer is null (`ofType` of a named type), and
-    what introspection answers in bulk is refused by cost before it is answered."""
+def unscaled_price(schema: Any, text: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    """What `text`'s introspection would cost at one point per object."""
+    with monkeypatch.context() as patched:
+        patched.setattr(costs, "INTROSPECTION_SCALE", 1)
+        return CostAnalysis(graphql_schema(schema), parse(text), None, None).requested()
+
+
+async def test_introspection_is_priced_at_what_it_answers(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GraphiQL's introspection query is priced exactly, at a fifth of a point per object:
+    under a quarter of the default limit of 1000, so a schema twice as large still loads
+    its docs with half the limit to spare; depth alone costs nothing where the answer is null (`ofType` of a named
+    type), and what introspection answers in bulk is refused by cost before it is answered."""
     result = await run(GRAPHIQL_INTROSPECTION)
     assert result.errors is None
     cost = result.extensions["cost"]
-    assert cost["requestedQueryCost"] == cost["actualQueryCost"] == 969
+    assert cost["requestedQueryCost"] == cost["actualQueryCost"]
+    unscaled = unscaled_price(run.schema, GRAPHIQL_INTROSPECTION, monkeypatch)
+    assert cost["requestedQueryCost"] == -(-unscaled // costs.INTROSPECTION_SCALE)
+    assert 2 * cost["requestedQueryCost"] < 1000 // 2  # twice the schema, half the limit
     # graphql-core's parser refuses nesting past ~190 levels; aliases multiply the rest.
     one = '__type(name: "Contract") { ' + "ofType { " * 150 + "name" + " }" * 151
     deep_type = "{ " + " ".join(f"t{i}: {one}" for i in range(7)) + " }"
     wide_open = Run(build_schema(replace(run.settings, max_tokens=100_000)), run.db, run.settings)
     deep = await wide_open(deep_type)
     assert deep.errors is None
-    assert deep.extensions["cost"]["requestedQueryCost"] == 7  # 7 types; ofType is null
+    assert deep.extensions["cost"]["requestedQueryCost"] == 7  # 7 types, a point each; ofType null
     once = await run("{ __schema { types { ...T } } } " + TYPES_AND_ARGUMENTS)
-    assert once.extensions["cost"]["requestedQueryCost"] == 331
+    assert once.extensions["cost"]["requestedQueryCost"] == 67
     four = " ".join(f"s{i}: __schema {{ types {{ ...T }} }}" for i in range(4))
     error = await run.error("{ " + four + " } " + TYPES_AND_ARGUMENTS)
     # Refused before pricing would run them: a document asks for `__schema` once.
@@ -116,33 +131,55 @@ async def test_introspection_is_priced_at_what_it_answers(run: Run) -> None:
     assert error["extensions"]["schemaFields"] == 4
 
 
+# Two levels of fields below every type: the introspection a bulk reader would send.
+FIELDS_OF_FIELDS = """fragment T on __Type { name kind description fields { name description
+  args { name description type { name kind ofType { name kind } } }
+  type { name kind ofType { name kind fields { name description
+    args { name description type { name kind ofType { name kind } } }
+    type { name kind ofType { name kind } } } } } } }"""
+
+
+@pytest.mark.parametrize("copies", [25, 29])
+async def test_bulk_introspection_is_refused(run: Run, copies: int) -> None:
+    """Every type's fields' types' fields, and the root type's `copies` times over (aliases
+    of `__type`): refused by cost before anything is answered, whether its price passes
+    the limit (25 copies: some 19,400 fields resolved) or its pricing stops at INTROSPECTION_WORK
+    resolutions (29 copies) and the price is the ceiling."""
+    aliases = " ".join(f'q{i}: __type(name: "Query") {{ ...T }}' for i in range(copies))
+    error = await run.error("{ __schema { types { ...T } } " + aliases + " } " + FIELDS_OF_FIELDS)
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["cost"] > error["extensions"]["maxCost"] == 1000
+    if copies == 29:
+        assert error["extensions"]["cost"] == costs.COST_CEILING
+
+
 COST_1000 = """query($m: Int!, $n: Int!) {
   agencies(first: $m) { totalCount nodes { contracts(first: $n) { nodes { supplier { id } } } } }
 }"""
-# agencies 1 + totalCount 10 + nodes 1 + m × (contracts 1 + nodes 1 + n × supplier 1)
-# = 12 + 13 × (2 + 74) = 1000 for m = 13, n = 74; `viewer` adds exactly one point.
+# agencies 1 + totalCount 10 + its 61 rows 13 (a point per 5, rounded up per page)
+# + m × (contracts 1 + its n rows ⌈n/5⌉ + n × supplier 0) = 24 + 61 × (1 + 15) = 1000
+# for m = 61, n = 75; `viewer` adds exactly one point.
+DEFAULTS_115 = "agencies { totalCount nodes { contracts { nodes { supplier { id } } } } }"
+# the same with both defaults, 20: 1 + 10 + 4 + 20 × (1 + 4) = 115; with `x: agencies(first:
+# 46) { nodes { contracts(first: 90) ... } }` (1 + 10 + 46 × (1 + 18) = 885): 1000.
 
 
 @pytest.mark.parametrize(
     ("query", "variables"),
     [
         (
-            "{ agencies(first: 13) { totalCount nodes { contracts(first: 74) { nodes { supplier { id } } } } } %s}",
+            "{ agencies(first: 61) { totalCount nodes { contracts(first: 75) { nodes { supplier { id } } } } } %s}",
             {},
         ),
-        (COST_1000.replace("}\n}", "} %s\n}"), {"m": 13, "n": 74}),
+        (COST_1000.replace("}\n}", "} %s\n}"), {"m": 61, "n": 75}),
         (
-            "query($m: Int = 13, $n: Int = 74) { agencies(first: $m) { totalCount nodes {"
+            "query($m: Int = 61, $n: Int = 75) { agencies(first: $m) { totalCount nodes {"
             " contracts(first: $n) { nodes { supplier { id } } } } } %s}",
             {},
         ),
         (
-            # contracts' own default, 20: 12 + 44 × (2 + 20) = 980, and twenty aliased viewers
-            "{ agencies(first: 44) { totalCount nodes { contracts { nodes { supplier { id } } } } }"
-            " a: viewer { id } b: viewer { id } c: viewer { id } d: viewer { id } e: viewer { id }"
-            " f: viewer { id } g: viewer { id } h: viewer { id } i: viewer { id } j: viewer { id }"
-            " k: viewer { id } l: viewer { id } m: viewer { id } n: viewer { id } o: viewer { id }"
-            " p: viewer { id } q: viewer { id } r: viewer { id } s: viewer { id } t: viewer { id } %s}",
+            "{ " + DEFAULTS_115 + " x: agencies(first: 46) { nodes { contracts(first: 90) {"
+            " nodes { supplier { id } } } } } %s}",
             {},
         ),
     ],
@@ -184,8 +221,9 @@ async def test_actual_cost_counts_what_came_back(run: Run, db: Database) -> None
         a=encode_id("Agency", agency),
     )
     cost = result.extensions["cost"]
-    assert cost["requestedQueryCost"] == 1 + 1 + 50 * 1
-    assert cost["actualQueryCost"] == 1 + 1 + count * 1
+    # contracts 1 + nodes 0 + a point per 5 rows (the supplier by key rides on them)
+    assert cost["requestedQueryCost"] == 1 + 50 // 5
+    assert cost["actualQueryCost"] == 1 + -(-count // 5)
 
 
 async def test_duplicated_fields_merge_and_aliases_add_up(run: Run) -> None:
@@ -209,7 +247,7 @@ async def test_text_search_and_aggregates_weigh_more(run: Run) -> None:
         searched.extensions["cost"]["requestedQueryCost"]
         == plain.extensions["cost"]["requestedQueryCost"] + 10
     )
-    assert spending.extensions["cost"]["requestedQueryCost"] == 25
+    assert spending.extensions["cost"]["requestedQueryCost"] == 25 + 20 // 5  # 20 groups
 
 
 def aliases(count: int) -> str:
@@ -318,23 +356,23 @@ async def test_generated_operations_never_cost_more_than_requested(
 
 
 async def test_the_readme_numbers_hold(run: Run, db: Database) -> None:
-    """README's worked example (122 requested; actual 1 + 10 + 10 + 1 + 2 per match) and
-    GraphiQL's introspection query's 969 points."""
+    """README's worked example (31 requested; actual 1 + 10 + 10 + a point per 5 matches) and
+    GraphiQL's introspection query under a quarter of the limit."""
     result = await run(
         """{ contracts(first: 50, filter: {search: "diesel"}) {
              totalCount edges { node { number supplier { name } } } } }"""
     )
     cost = result.extensions["cost"]
     matched = min(result.data["contracts"]["totalCount"], 50)
-    assert cost["requestedQueryCost"] == 122
-    assert cost["actualQueryCost"] == 1 + 10 + 10 + 1 + 2 * matched
+    assert cost["requestedQueryCost"] == 31
+    assert cost["actualQueryCost"] == 1 + 10 + 10 + -(-matched // 5)
     introspection = await run(GRAPHIQL_INTROSPECTION)
-    assert introspection.extensions["cost"]["requestedQueryCost"] == 969
+    assert introspection.extensions["cost"]["requestedQueryCost"] < 1000 // 4
 
 
 async def test_sanctions_stop_at_their_assumed_size(run: Run, db: Database) -> None:
-    """`Supplier.sanctions` has no size argument and is priced at 10 elements: a supplier
-    with more gets the first 10, so the price stays an upper bound."""
+    """`Supplier.sanctions` has no size argument and is priced at its assumed size: a
+    supplier with more gets the first ones, so the price stays an upper bound."""
     document = await db.fetchval("SELECT supplier_document FROM sanctions ORDER BY id LIMIT 1")
     added = await db.fetch(
         """INSERT INTO sanctions (supplier_document, register, starts_on, authority)
@@ -354,9 +392,11 @@ async def test_sanctions_stop_at_their_assumed_size(run: Run, db: Database) -> N
         )
     assert result.errors is None, result.errors
     (supplier,) = result.data["suppliers"]["nodes"]
-    assert len(supplier["sanctions"]) == 10
+    shown = LIST_SIZES["Supplier.sanctions"]
+    assert len(supplier["sanctions"]) == shown < 12
     cost = result.extensions["cost"]
-    assert cost["requestedQueryCost"] == 1 + 1 + 1 * (1 + 10 * 1)
+    # suppliers 1 + its row 1 + 1 × (sanctions 1 + its rows, a point per 5; supplier 0)
+    assert cost["requestedQueryCost"] == 1 + 1 + 1 * (1 + -(-shown // 5))
     assert cost["actualQueryCost"] == cost["requestedQueryCost"]
 
 

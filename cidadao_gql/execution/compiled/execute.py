@@ -22,6 +22,7 @@ from cidadao_gql.errors import Fallback, Unplannable
 from cidadao_gql.execution.compiled import tree
 from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
 from cidadao_gql.execution.compiled.selection import Batch, FieldPlan, Selection, Shape
+from cidadao_gql.execution.costs import rows_cost
 
 log = logging.getLogger("cidadao_gql.compiled")
 # For map(): which values are null, by identity in C (list.count(None) would call each
@@ -63,6 +64,15 @@ class _Run:
         if found is None:
             assert plan.parent is not None
             found = weights[id(plan)] = self.price.weigh(plan.parent, plan)
+        return found
+
+    def each(self, plan: FieldPlan) -> int:
+        """The row weight of the list `plan` answers (costs.rows_cost)."""
+        rows = self.price.rows
+        found = rows.get(id(plan))
+        if found is None:
+            assert plan.parent is not None
+            found = rows[id(plan)] = self.price.each(plan.parent, plan)
         return found
 
 
@@ -263,11 +273,14 @@ class Executor:
                 # twin of the branch above, kept inline: this loop runs for every row.)
                 assert plan.children is not None
                 children, children_out = [], []
+                each = run.each(plan)
                 for value, out in zip(values, outs, strict=True):
                     if value is None:
                         if not shape.nullable:
                             raise Fallback
                         continue
+                    if each:  # its rows, a point per ROWS_PER_POINT, rounded up per list
+                        run.cost += rows_cost(each, len(value) - sum(map(_is_none, value)))
                     listed: list[dict[str, Any] | None] = []
                     for element in value:
                         if element is None:
@@ -360,6 +373,8 @@ class Executor:
                 raise Fallback
             return coerced
         if shape.list_of is not None:
+            if shape.list_of.leaf is None:  # objects (of an abstract type): not priced here
+                raise Fallback
             return [self._complete(plan, shape.list_of, item, deeper) for item in value]
         if shape.object_type is not None:
             children = plan.children

@@ -69,12 +69,15 @@ NODE_ID = resolver_function(Node, "id")
 
 @dataclass(slots=True)
 class Price:
-    """What a plan costs with one set of variables: the requested cost, and `weigh` (the
-    cost analysis' own) with the weights it gave so far, by FieldPlan id."""
+    """What a plan costs with one set of variables: the requested cost, and `weigh` and
+    `each` (the cost analysis' own: a field's weight, and what each object of a list adds)
+    with the weights they gave so far, by FieldPlan id."""
 
     requested: int
     weigh: Callable[[GraphQLObjectType, FieldPlan], int]
+    each: Callable[[GraphQLObjectType, FieldPlan], int]
     weights: dict[int, int] = field(default_factory=dict)
+    rows: dict[int, int] = field(default_factory=dict)
     # Fields' arguments as their fetches take them (pages.PageNode), by FieldPlan id.
     arguments: dict[int, Any] = field(default_factory=dict)
 
