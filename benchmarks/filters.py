@@ -66,7 +66,7 @@ BOUND = 50  # the issue's target: rows read per row returned, worst case
 MIXED = {
     "agencies_by_uf": "query A($uf: UF) { agencies(first: 5, filter: {uf: $uf}) { nodes { name contracts(first: 10) { nodes { number supplier { name } } } } } }",
     "value_above": "query V($v: Decimal) { contracts(first: 20, filter: {valueMin: $v}) { nodes { number finalValue agency { name } } } }",
-    "spending_sp": "query S($n: Int!) { spending(groupBy: SUPPLIER, filter: {uf: SP}, first: $n) { key label total } }",
+    "spending_sp": "query S($n: Int!) { spending(groupBy: SUPPLIER, filter: {uf: SP}, first: $n) { nodes { key label total } } }",
     "date_range": "query D($a: Date, $b: Date) { contracts(first: 20, filter: {signedFrom: $a, signedTo: $b}, orderBy: {field: VALUE}) { nodes { number finalValue } } }",
     "small_agency": "query G($id: ID, $v: Decimal) { contracts(first: 20, filter: {agency: $id, valueMin: $v}) { nodes { number signedOn } } }",
     "rare_word": "query T($q: String, $v: Decimal) { contracts(first: 20, filter: {search: $q, valueMin: $v}) { nodes { number object } } }",

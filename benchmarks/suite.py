@@ -64,7 +64,7 @@ AGENCY = """query Agency($id: ID!) { node(id: $id) { ... on Agency { name cnpj u
   contracts(first: 10) { nodes { number finalValue supplier { name } } } } } }"""
 AGENCIES = "query Agencies { agencies(first: 60) { nodes { id } } }"
 SPENDING = """query Spending($agency: ID!) { spending(groupBy: MONTH, first: 12,
-  filter: {agency: $agency}) { key total contractCount } }"""
+  filter: {agency: $agency}) { nodes { key total contractCount } } }"""
 
 
 def mixed_bodies(agencies: list[str]) -> list[str]:

@@ -60,18 +60,18 @@ async def _contract_numbers(db: Database, where: str, *args: Any, first: int) ->
 async def _spending(
     db: Database, key: str, where: str, *args: Any, first: int, by_total: bool = True
 ) -> list[tuple[str, int, Decimal]]:
-    order = f"sum(final_value) DESC, ({key})::text" if by_total else "1"
+    # Months come latest first (spending's default order for MONTH and YEAR).
+    order = f"sum(final_value) DESC, ({key})::text" if by_total else "1 DESC"
     rows = await db.fetch(
         f"SELECT ({key})::text AS key, count(*) AS n, sum(final_value) AS total FROM contracts t"
         f" WHERE {where} GROUP BY 1 ORDER BY {order} LIMIT {first}",
         *args,
     )
-    found = [(r["key"], r["n"], r["total"]) for r in rows]
-    return found if by_total else sorted(found)
+    return [(r["key"], r["n"], r["total"]) for r in rows]
 
 
-def _groups(groups: list[dict[str, Any]], key: Callable[[str], str] = str) -> list[Any]:
-    return [(key(g["key"]), g["contractCount"], Decimal(g["total"])) for g in groups]
+def _groups(groups: dict[str, Any], key: Callable[[str], str] = str) -> list[Any]:
+    return [(key(g["key"]), g["contractCount"], Decimal(g["total"])) for g in groups["nodes"]]
 
 
 # -- profile pages ------------------------------------------------------------------------
@@ -81,7 +81,7 @@ AGENCY_PAGE = """query AgencyPage($agency: ID!) {
     contracts(first: 20) { totalCount pageInfo { hasNextPage endCursor }
       nodes { number object finalValue signedOn supplier { name document } } }
     procurements(first: 10) { totalCount nodes { pncpControlNumber object estimatedTotal } } } }
-  spending(groupBy: SUPPLIER, filter: {agency: $agency}, first: 10) { key label contractCount total }
+  spending(groupBy: SUPPLIER, filter: {agency: $agency}, first: 10) { nodes { key label contractCount total } }
 }"""
 
 
@@ -414,7 +414,7 @@ async def check_agency_search(db: Database, data: Any, v: Variables) -> None:
 # -- overviews ----------------------------------------------------------------------------
 
 SPENDING_BY_STATE = """query SpendingByState {
-  spending(groupBy: UF, first: 30) { key label contractCount total }
+  spending(groupBy: UF, first: 30) { nodes { key label contractCount total } }
   agencies(first: 1) { totalCount }
   contracts(first: 1) { totalCount }
 }"""
@@ -422,12 +422,14 @@ SPENDING_BY_STATE = """query SpendingByState {
 
 async def check_spending_by_state(db: Database, data: Any, v: Variables) -> None:
     assert _groups(data["spending"]) == await _spending(db, "coalesce(uf, '??')", "true", first=30)
-    assert data["contracts"]["totalCount"] == sum(g["contractCount"] for g in data["spending"])
+    assert data["contracts"]["totalCount"] == sum(
+        g["contractCount"] for g in data["spending"]["nodes"]
+    )
 
 
 SPENDING_BY_MONTH = """query SpendingByMonth($from: Date!, $to: Date!) {
   spending(groupBy: MONTH, filter: {signedFrom: $from, signedTo: $to}, first: 24) {
-    key contractCount total }
+    nodes { key contractCount total } }
 }"""
 
 
@@ -451,7 +453,7 @@ def _date(text: str) -> Any:
 
 
 SPENDING_BY_MODALITY = """query SpendingByModality($uf: UF) {
-  spending(groupBy: MODALITY, filter: {uf: $uf}, first: 13) { key label contractCount total }
+  spending(groupBy: MODALITY, filter: {uf: $uf}, first: 13) { nodes { key label contractCount total } }
 }"""
 
 
@@ -471,7 +473,7 @@ async def check_spending_by_modality(db: Database, data: Any, v: Variables) -> N
 
 
 SPENDING_BY_AGENCY_IN_STATE = """query SpendingByAgencyInState($uf: UF) {
-  spending(groupBy: AGENCY, filter: {uf: $uf}, first: 20) { key label contractCount total }
+  spending(groupBy: AGENCY, filter: {uf: $uf}, first: 20) { nodes { key label contractCount total } }
   agencies(first: 50, filter: {uf: $uf}) { totalCount nodes { name sphere municipality } }
 }"""
 
@@ -485,7 +487,7 @@ async def check_spending_by_agency_in_state(db: Database, data: Any, v: Variable
 
 
 TOP_SUPPLIERS = """query TopSuppliers {
-  spending(groupBy: SUPPLIER, first: 50) { key label contractCount total }
+  spending(groupBy: SUPPLIER, first: 50) { nodes { key label contractCount total } }
 }"""
 
 
@@ -515,7 +517,7 @@ DIRECT_PURCHASES = """query DirectPurchases($agency: ID!) {
   contracts(first: 50, filter: {agency: $agency, modality: DISPENSA}) {
     totalCount nodes { number object finalValue signedOn supplier { name document } } }
   spending(groupBy: MONTH, filter: {agency: $agency, modality: DISPENSA}, first: 24) {
-    key contractCount total }
+    nodes { key contractCount total } }
 }"""
 
 
@@ -531,7 +533,7 @@ async def check_direct_purchases(db: Database, data: Any, v: Variables) -> None:
     months = await db.fetch(
         f"""SELECT key, n, total FROM (
               SELECT to_char(signed_on, 'YYYY-MM') AS key, count(*) AS n, sum(final_value) AS total
-                FROM contracts WHERE {where} GROUP BY 1 ORDER BY 1 LIMIT 24) g ORDER BY key""",
+                FROM contracts WHERE {where} GROUP BY 1 ORDER BY 1 DESC LIMIT 24) g ORDER BY key DESC""",
         pk,
         dispensa,
     )

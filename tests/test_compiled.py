@@ -92,10 +92,15 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
         await run.execute(query, {})  # the default path: compiled, or fallen back
         for path in PATHS:
             tally[path] += _count(path) - before[path]
-    # A fallback runs the operation again on the ordinary path, which counts too.
-    assert tally["compiled"] + tally["fallback"] == len(queries) == 300, tally
-    assert tally["ordinary"] == tally["fallback"], tally
-    assert tally["compiled"] >= 240, tally  # 258 of the 300 when this was written
+    # A fallback runs the operation again on the ordinary path, which counts too; a document
+    # that validation refuses (2 of them since issue 17's lists: over 30 aliases) goes there
+    # alone.
+    refused = tally["ordinary"] - tally["fallback"]
+    assert tally["compiled"] + tally["fallback"] + refused == len(queries) == 300, tally
+    assert 0 <= refused <= 5, tally
+    # 258 of the 300 when this was written; 218 since issue 17's root lists (items, awards,
+    # unitPrices, spending's cursor) drew more bad arguments, which fall back.
+    assert tally["compiled"] >= 200, tally
 
 
 NESTED = """query Nested { contracts(first: 100) { edges { cursor node {

@@ -107,30 +107,51 @@ async def test_the_agency_example_s_keys_pick_one_agency(seeded: Settings) -> No
     """Its comments say: copy a `key` of `largestAgencies` into "agency" and run it again."""
     name = "1-largest-suppliers"
     first = (await answer(seeded, name))["data"]
-    largest = first["largestAgencies"][0]
+    largest = first["largestAgencies"]["nodes"][0]
     document = EXAMPLES[name].read_text()
     async with live_server(create_app(seeded)) as client:
         again = await client.post(
             "/graphql", json={"query": document, "variables": {"agency": largest["key"]}}
         )
     data = again.json()["data"]
-    assert data["spending"] and data["contracts"]["nodes"]
+    assert data["spending"]["nodes"] and data["contracts"]["nodes"]
     assert {c["agency"]["name"] for c in data["contracts"]["nodes"]} == {largest["label"]}
-    assert sum(Decimal(s["total"]) for s in data["spending"]) <= Decimal(largest["total"])
+    spent = sum(Decimal(s["total"]) for s in data["spending"]["nodes"])
+    assert spent <= Decimal(largest["total"])
 
 
 async def test_the_state_example_s_keys_pick_one_state(seeded: Settings) -> None:
     """Its comments say: put a `key` of `states` into "uf" and run it again."""
     name = "4-spending-by-month"
-    largest = (await answer(seeded, name))["data"]["states"][0]
+    largest = (await answer(seeded, name))["data"]["states"]["nodes"][0]
     document = EXAMPLES[name].read_text()
     async with live_server(create_app(seeded)) as client:
         again = await client.post(
             "/graphql",
             json={"query": document, "variables": {**variables(name), "uf": largest["key"]}},
         )
-    months = again.json()["data"]["spending"]
+    months = again.json()["data"]["spending"]["nodes"]
     assert months and sum(Decimal(m["total"]) for m in months) == Decimal(largest["total"])
+
+
+async def test_the_price_example_s_code_picks_one_item(seeded: Settings) -> None:
+    """Its comments say: copy a `catalogCode` and its `unit` into Variables and run it
+    again; the awards are then that item's, priced within its summary's range."""
+    name = "5-price-of-an-item"
+    group = (await answer(seeded, name))["data"]["unitPrices"]["nodes"][0]
+    document = EXAMPLES[name].read_text()
+    chosen = {"code": group["catalogCode"], "unit": group["unit"]}
+    async with live_server(create_app(seeded)) as client:
+        again = await client.post("/graphql", json={"query": document, "variables": chosen})
+    data = again.json()["data"]
+    assert data["unitPrices"]["nodes"] == [group]
+    awards = data["awards"]["nodes"]
+    assert 0 < len(awards) <= group["awardCount"]
+    for award in awards:
+        assert (award["item"]["catalogCode"], award["item"]["unit"]) == tuple(chosen.values())
+        low, price, high = (Decimal(v) for v in (group["minPrice"], award["unitPrice"],
+                                                 group["maxPrice"]))  # fmt: skip
+        assert low <= price <= high
 
 
 async def sanctioned_suppliers_sell(settings: Settings) -> None:
@@ -148,23 +169,6 @@ async def test_the_supplier_example_shows_sales_and_sanctions_when_seeded(
     seeded: Settings,
 ) -> None:
     await sanctioned_suppliers_sell(seeded)
-
-
-async def test_the_item_example_s_hint_finds_real_pncp_purchases(trusted: Settings) -> None:
-    """Its comments suggest "reagentes": procurements of the PNCP sample, of several
-    agencies, whose items carry catalogue codes and awarded unit prices."""
-    name = "5-price-of-an-item"
-    document = EXAMPLES[name].read_text()
-    assert '"reagentes"' in document
-    async with live_server(create_app(trusted)) as client:
-        answer = await client.post(
-            "/graphql", json={"query": document, "variables": {"product": "reagentes"}}
-        )
-    procurements = answer.json()["data"]["procurements"]["nodes"]
-    assert len({p["agency"]["name"] for p in procurements}) > 1
-    items = [i for p in procurements for i in p["items"]["nodes"]]
-    assert all(i["catalogCode"] for i in items)
-    assert any(a["unitPrice"] for i in items for a in i["awards"]["nodes"])
 
 
 async def test_the_investigation_example_starts_one_and_follows_it_live(

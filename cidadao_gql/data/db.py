@@ -206,6 +206,7 @@ def _server_settings(role: str, settings: Settings) -> dict[str, str]:
     return {
         "application_name": f"cidadao-gql:{role}",
         "jit": "off",
+        "random_page_cost": "1.1",
         "statement_timeout": str(settings.db_statement_timeout_ms),
     }
 

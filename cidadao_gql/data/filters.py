@@ -64,9 +64,9 @@ class ProcurementWhere:
         sql.equal("year", self.year)
         # published_at is a timestamp: the last day counts whole.
         if self.published_from is not None:
-            sql.filter(f"t.published_at >= {sql.arg(self.published_from)}::date")
+            sql.filter(f"t.published_at >= {sql.arg(self.published_from)}::date", "published_at")
         if self.published_to is not None:
-            sql.filter(f"t.published_at < {sql.arg(self.published_to)}::date + 1")
+            sql.filter(f"t.published_at < {sql.arg(self.published_to)}::date + 1", "published_at")
         sql.between("estimated_total", self.value_min, self.value_max)
         sql.text_search("object", self.search)
 
@@ -107,3 +107,76 @@ class SanctionWhere:
         if self.active_on is not None:
             on = sql.arg(self.active_on)
             sql.filter(f"t.starts_on <= {on} AND (t.ends_on IS NULL OR t.ends_on >= {on})")
+
+
+def _item_clauses(
+    sql: Sql, alias: str, catalog_code: str | None, unit: str | None, agency_ids: tuple[int, ...]
+) -> list[str]:
+    """An item's catalog code, unit and agency (its procurement's) as conditions on `alias`."""
+    found = []
+    if catalog_code is not None:
+        found.append(f"{alias}.catalog_code = {sql.arg(catalog_code)}")
+    if unit is not None:
+        found.append(f"{alias}.unit = {sql.arg(unit)}")
+    if agency_ids:
+        found.append(
+            f"{alias}.procurement_id IN (SELECT p.id FROM procurements p"
+            f" WHERE p.agency_id = any({sql.arg(list(agency_ids))}::bigint[]))"
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ItemWhere:
+    catalog_code: str | None = None
+    unit: str | None = None
+    procurement_ids: tuple[int, ...] = ()
+    agency_ids: tuple[int, ...] = ()
+
+    def __call__(self, sql: Sql) -> None:
+        sql.equal("catalog_code", self.catalog_code)
+        sql.equal("unit", self.unit)
+        sql.any_of("procurement_id", self.procurement_ids)
+        if self.agency_ids:
+            (clause,) = _item_clauses(sql, "t", None, None, self.agency_ids)
+            sql.filter(clause, "procurement_id")
+
+
+@dataclass(frozen=True, slots=True)
+class AwardWhere:
+    """Awards by their item's catalog code, unit, procurement or agency (one semi-join on
+    items, whose (catalog_code, unit, id) index finds them), supplier and date."""
+
+    catalog_code: str | None = None
+    unit: str | None = None
+    procurement_ids: tuple[int, ...] = ()
+    agency_ids: tuple[int, ...] = ()
+    supplier_ids: tuple[int, ...] = ()
+    awarded_from: date | None = None
+    awarded_to: date | None = None
+
+    def __call__(self, sql: Sql) -> None:
+        items = _item_clauses(sql, "i", self.catalog_code, self.unit, self.agency_ids)
+        if self.procurement_ids:
+            items.append(f"i.procurement_id = any({sql.arg(list(self.procurement_ids))}::bigint[])")
+        if items:
+            sql.filter(f"t.item_id IN (SELECT i.id FROM items i WHERE {' AND '.join(items)})",
+                       "item_id")  # fmt: skip
+        sql.any_of("supplier_id", self.supplier_ids)
+        sql.between("awarded_on", self.awarded_from, self.awarded_to)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPriceWhere:
+    """A code, or a code and a unit, is one clause on the code: its groups are a range of
+    the (catalog_code, id) index whatever the unit (a group per unit). A unit alone walks
+    the summary (a row per code and unit) by id."""
+
+    catalog_code: str | None = None
+    unit: str | None = None
+
+    def __call__(self, sql: Sql) -> None:
+        clauses = _item_clauses(sql, "t", self.catalog_code, self.unit, ())
+        if clauses:
+            column = "unit" if self.catalog_code is None else "catalog_code"
+            sql.filter(" AND ".join(clauses), column, equality=True)

@@ -14,7 +14,8 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from cidadao_gql.data import apikeys, child_pages, sql
+from cidadao_gql.data import aggregates, apikeys, child_pages, sql
+from cidadao_gql.data.aggregates import GroupPage
 from cidadao_gql.data.cache import L1, L2, L3, Policy, TieredCache
 from cidadao_gql.data.db import Database, Record
 from cidadao_gql.data.sql import Entity, PageRequest
@@ -189,15 +190,26 @@ class Loaders:
     async def count(self, entity: Entity, filters: Filters) -> int:
         return await sql.count_rows(self.db, entity, filters)
 
-    async def spending(self, group: str, filters: Filters, first: int) -> list[Record]:
+    async def spending(self, group: str, filters: Filters, page: GroupPage) -> list[Record]:
         async def compute() -> list[Record]:
-            return await sql.fetch_spending(self.db, group, filters, first)
+            return await aggregates.fetch_spending(self.db, group, filters, page)
 
         if self.cache is None:
             return await compute()
-        key = _digest(group, filters, first)
+        key = _digest(group, filters, page)
         rows: list[Record] = await self.cache.get(SPENDING_CACHE, key, compute)
         return rows
+
+    async def spending_groups(self, group: str, filters: Filters) -> int:
+        """How many groups (a page's totalCount), cached as the pages are."""
+
+        async def compute() -> int:
+            return await aggregates.count_spending_groups(self.db, group, filters)
+
+        if self.cache is None:
+            return await compute()
+        count: int = await self.cache.get(SPENDING_CACHE, _digest(group, filters), compute)
+        return count
 
     @cached_property
     def supplier_totals(self) -> DataLoader[int, Record | None]:

@@ -7,14 +7,13 @@ parent ids), so nested connections cost one round trip per level, not one per pa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from cidadao_gql.data import child_pages
+from cidadao_gql.data import child_pages, page_plans
 from cidadao_gql.data.columns import (
     read_date,
     read_integer,
@@ -36,7 +35,8 @@ class Ordering:
     column: str
     descending: bool
     parse: Callable[[str], Any]
-    # Columns an equality on which an index (column, this column, id) serves with it.
+    # Columns an equality on which an index (column, this column, id) serves with it, and
+    # pairs ("agency_id+modality") served by an index (first, second, this column, id).
     served: frozenset[str] = frozenset()
 
     def dump(self, value: Any) -> str:
@@ -88,7 +88,8 @@ PROCUREMENTS = Entity(
     ("id", "pncp_control_number", "agency_id", "year", "sequence", "number", "process",
      "modality", "status", "legal_basis", "object", "estimated_total", "homologated_total",
      "srp", "uf", "municipality", "published_at", "opening_at", "closing_at"),
-    _orderings(("PUBLISHED_AT", "published_at", read_timestamp, "agency_id uf modality status year"),
+    _orderings(("PUBLISHED_AT", "published_at", read_timestamp,
+                "agency_id uf modality status year agency_id+modality"),
                ("ID", "id", read_key)),
 )  # fmt: skip
 ITEMS = Entity(
@@ -109,7 +110,15 @@ CONTRACTS = Entity(
     ("id", "agency_id", "supplier_id", "procurement_id", "number", "object", "modality", "uf",
      "initial_value", "final_value", "signed_on", "starts_on", "ends_on"),
     _orderings(("SIGNED_ON", "signed_on", read_date, _CONTRACT_PARENTS + " procurement_id"),
-               ("VALUE", "final_value", read_money, _CONTRACT_PARENTS), ("ID", "id", read_key)),
+               ("VALUE", "final_value", read_money, _CONTRACT_PARENTS + " supplier_id+agency_id"), ("ID", "id", read_key)),
+)  # fmt: skip
+# The unit-price summary per catalog code and unit (migration 0013's view), keyed by its
+# number in (code, unit) order.
+UNIT_PRICES = Entity(
+    "unit_prices",
+    ("id", "catalog_code", "unit", "description", "award_count", "min_price", "p25", "median",
+     "p75", "max_price"),
+    _orderings(("ID", "id", read_key, "catalog_code unit")),
 )  # fmt: skip
 SANCTIONS = Entity(
     "sanctions",
@@ -170,136 +179,7 @@ def _keyset(sql: Sql, alias: str, page: PageRequest) -> str:
     return "ORDER BY " + (tail if o.column == "id" else f"{alias}.{o.column} {direction}, {tail}")
 
 
-# Selective filters and orderings (issue 23). A page ordered by one column and filtered on
-# another has two plans: walk the ordering's index and test each row until the page is full
-# (rows read: about walked/matches × page, where `walked` is what the index holds under the
-# clauses it serves), or read the matches through the filter's own index and sort them
-# (rows read: the matches). PostgreSQL costs the walk as if the matches were spread evenly
-# along the index, and takes it too often: 56,057 rows read for the 21 of "contracts above
-# R$ 4 million, newest first", when the 416 matches read and sorted take 1.9 ms instead of
-# 203 ms. So when a clause is one the ordering's index cannot serve, the planner's own row
-# estimates (one EXPLAIN without ANALYZE: planning only, a fraction of a millisecond) pick:
-# the matches first when matches² ≤ walked × page, which keeps the rows read under
-# √(walked × page), and otherwise the plain statement, whose walk then reads at most as
-# many. The matches are read in a fence (a MATERIALIZED CTE, or OFFSET 0 in a LATERAL
-# subquery) so that the planner cannot turn the sort back into the walk. Both statements
-# give the same rows in the same order (the ordering ends with the id): only the cost
-# differs. Measured by benchmarks/filters.py; tests/test_filter_plans.py holds each filter
-# and ordering to it.
-
-
-# The share of rows PostgreSQL estimates for a full-text match it has no statistics for
-# (DEFAULT_TS_MATCH_SEL): at or below it, an estimate says nothing.
-UNKNOWN_WORD = 0.005
-
-
-def _served(sql: Sql, ordering: Ordering, parent: str | None = None) -> tuple[Clause, ...] | None:
-    """The clauses an ordered walk of the page serves from its index (ranges on the
-    ordering's column and the equality its index leads with), or None when it serves all
-    of them: then the walk reads no row it does not return."""
-    lead = parent
-    served = []
-    for clause in sql.clauses:
-        if clause.column == ordering.column:
-            served.append(clause)
-        elif clause.column is None:
-            continue
-        elif clause.column == lead or (
-            lead is None and clause.equality and clause.column in ordering.served
-        ):
-            lead = clause.column
-            served.append(clause)
-    return None if len(served) == len(sql.clauses) else tuple(served)
-
-
 keyset = _keyset  # for a caller writing pages into a statement of its own (compiled.tree)
-
-
-def unserved(sql: Sql, ordering: Ordering, parent: str | None = None) -> bool:
-    """Whether a page's walk of its ordering's index reads rows it does not return."""
-    return _served(sql, ordering, parent) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """One page's clauses for the choice: all of them (its matches), those its walk serves
-    from the ordering's index, and those a matches-first read finds through their own
-    index (all of them for a root list; a parent's page tests the parent on each row)."""
-
-    matches: Sequence[Clause]
-    walked: Sequence[Clause]
-    found: Sequence[Clause]
-
-
-# How a page is read: the ordering's index walked; the matches first; a parent's rows whole.
-Read = Literal["walk", "first", "whole"]
-
-
-async def _choose(
-    db: Database, table: str, sql: Sql, scopes: Sequence[Scope], page: int, parents: bool
-) -> list[Read]:
-    """For each scope (a root list's page, or one parent's), how to read it, by the
-    planner's row estimates (one EXPLAIN for all of them): the walk reads about walked ×
-    page / matches (at most walked), the matches first what their own index finds, a
-    parent whole its rows. A parent is read whole rather than walked when the walk would
-    pass half its rows anyway: left to walk a small agency's 186 contracts for a broad
-    word, the planner ANDed them with the word's 8,461 entries in the search index."""
-    members: dict[str, int] = {}
-    for scope in scopes:
-        for clauses in (scope.matches, scope.walked, scope.found):
-            members.setdefault(sql.where_sql(clauses), len(members))
-    # Each member under a Limit, which no parallel plan splits (a Parallel Append reorders
-    # its members and reports a partial scan's rows per worker), and named by its output.
-    text = "EXPLAIN (FORMAT JSON, VERBOSE) " + " UNION ALL ".join(
-        f"(SELECT {i} FROM {table} t WHERE {where} LIMIT {10**15})" for where, i in members.items()
-    )
-    rows: dict[str, float] = {}
-    _members(json.loads(await db.fetchval(text, *sql.args))[0]["Plan"], rows)
-    if len(rows) != len(members):  # not the scans we asked for: the walk
-        return ["walk"] * len(scopes)
-
-    def estimate(clauses: Sequence[Clause]) -> float:
-        return rows[str(members[sql.where_sql(clauses)])]
-
-    chosen: list[Read] = []
-    doubtful, walks, found = [], 0.0, 0.0
-    for i, scope in enumerate(scopes):
-        matches, walked, found = (estimate(c) for c in (scope.matches, scope.walked, scope.found))
-        walk = min(walked, walked * page / max(matches, 1.0))
-        if found * max(matches, 1.0) <= walked * page or found < page:
-            chosen.append("first")
-            continue
-        chosen.append("whole" if parents and walked <= 2 * walk else "walk")
-        walks += walk
-        if matches <= UNKNOWN_WORD * walked:
-            doubtful.append((i, int((walked * page) ** 0.5) + 1))
-    if parents and found < walks:  # the parents' matches, read once, are fewer than their
-        return ["first"] * len(scopes)  # walks (a word in 100 agencies: 82,873 rows for 378)
-    untrusted = next((c.alone for c in sql.clauses if c.alone is not None), None)
-    if untrusted is None or not doubtful:
-        return chosen
-    # An estimate that says "walk" but may only mean "a word I do not know": count the
-    # clause's matches through its own index, up to the most that reading them first may
-    # read; one count for all the scopes in doubt, whose matches are read first together
-    # (once: `_per_parent`) when fewer than their bounds summed (a rare word in a hundred
-    # agencies' contracts: 82,873 rows walked for 378, each agency's bound unmet alone).
-    most = sum(most for _, most in doubtful)
-    count: int = await db.fetchval(
-        f"SELECT count(*) FROM (SELECT FROM {table} t WHERE {untrusted[0]} LIMIT {most}) m",
-        untrusted[1],
-    )
-    for i, _ in doubtful:
-        chosen[i] = "first" if count < most else chosen[i]
-    return chosen
-
-
-def _members(node: dict[str, Any], rows: dict[str, float]) -> None:
-    """The row estimate of each member of the plan's Append, by the member's output."""
-    if node.get("Parent Relationship") == "Member" and node.get("Output"):
-        rows[node["Output"][0]] = float(node["Plan Rows"])
-        return
-    for child in node.get("Plans", ()):
-        _members(child, rows)
 
 
 async def _resolve_keys(db: Database, sql: Sql) -> None:
@@ -322,15 +202,33 @@ async def fetch_page(
     sql = Sql()
     filters(sql)
     order = _keyset(sql, "t", page)
-    served = _served(sql, page.ordering)
+    served = page_plans.served(sql, page.ordering)
     if served is not None:
         await _resolve_keys(db, sql)
-        served = _served(sql, page.ordering)
+        served = page_plans.served(sql, page.ordering)
     columns = entity.select_list("t", page.columns)
     source = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql()}"
+    days = None
     if served is not None:
-        scope = Scope(sql.clauses, served, sql.clauses)
-        (read,) = await _choose(db, entity.table, sql, [scope], page.first + 1, parents=False)
+        days = await page_plans.days(db, entity.table, sql, page.ordering, page.first + 1)
+    if days is not None:  # a day at a time, each day a range of (day, value, id)
+        limit = sql.arg(page.first + 1)
+        day = page_plans.DAILY[entity.table][0]
+        # Read until the page is full, days in the ordering's order (a LATERAL over the days
+        # is a nested loop, which keeps them in order), or every day's page, merged.
+        outer = f"{order} LIMIT {limit}" if days.merged else f"LIMIT {limit}"
+        return await db.fetch(
+            f"""SELECT t.* FROM generate_series({sql.arg(days.first)}::date,
+                {sql.arg(days.last)}::date, {sql.arg(timedelta(days=days.step))}::interval)
+                AS d(day) CROSS JOIN LATERAL ({source} AND t.{day} = d.day::date {order}
+                LIMIT {limit}) t {outer}""",
+            *sql.args,
+        )
+    if served is not None:
+        scope = page_plans.Scope(sql.clauses, served, sql.clauses)
+        (read,) = await page_plans.choose(
+            db, entity.table, sql, [scope], page.first + 1, parents=False
+        )
         if read == "first":
             source = f"WITH matches AS MATERIALIZED ({source}) SELECT * FROM matches t"
     return await db.fetch(f"{source} {order} LIMIT {sql.arg(page.first + 1)}", *sql.args)
@@ -347,7 +245,7 @@ async def fetch_page(
 # (an integer: nothing to quote), which PostgreSQL plans with that parent's own statistics,
 # as it would not a parameter (after five runs of one statement it may settle on a generic
 # plan, made for the average parent). Each parent is walked, read whole, or has its matches
-# read first, as one EXPLAIN of them all says (`_choose`); the matches first are read
+# read first, as one EXPLAIN of them all says (`page_plans.choose`); the matches first are read
 # through the filter's own index (the parent's would read it whole), once for all the
 # parents that chose it. The other values stay parameters: as for a root page, the statement the choice
 # writes is one whose plans suit the values that chose it. Measured (benchmarks/filters.py,
@@ -397,19 +295,24 @@ async def fetch_child_pages(
 async def _per_parent(
     db: Database, entity: Entity, sql: Sql, parents: list[int], page: PageRequest, order: str
 ) -> str:
-    """The UNION ALL of the parents' pages, each read as `_choose` says (`sql.clauses[0]`
+    """The UNION ALL of the parents' pages, each read as `page_plans.choose` says (`sql.clauses[0]`
     is the parent's)."""
     column = sql.clauses[0].column
     await _resolve_keys(db, sql)
-    served = _served(sql, page.ordering, column)
+    served = page_plans.served(sql, page.ordering, column)
     rest, walk = sql.clauses[1:], (served or sql.clauses)[1:]
+    # Ranges on a column that an index (parent, column, id) orders: the ordering's `served`.
+    indexed = {o.column for o in entity.orderings if column in o.served}
+    ranges = [c for c in rest if c.column in indexed and not c.equality]
     scopes = [
-        Scope((own, *rest), (own, *walk), rest)
+        page_plans.Scope((own, *rest), (own, *walk), rest, (own, *ranges) if ranges else None)
         for own in (Clause(f"t.{column} = {p}", column, equality=True) for p in parents)
     ]
-    reads: list[Read] = ["walk"] * len(parents)  # all served: a walk reads what it returns
+    reads: list[page_plans.Read] = ["walk"] * len(
+        parents
+    )  # all served: a walk reads what it returns
     if served is not None:
-        reads = await _choose(db, entity.table, sql, scopes, page.first + 1, parents=True)
+        reads = await page_plans.choose(db, entity.table, sql, scopes, page.first + 1, parents=True)
     columns = entity.select_list("t", page.columns)
     limit = sql.arg(page.first + 1)
     branches = []
@@ -417,6 +320,15 @@ async def _per_parent(
         source, where = f"{entity.table} t", scope.matches
         if read == "whole":  # the parent's rows in a fence (OFFSET 0), tested and sorted
             inner = f"SELECT t.* FROM {source} WHERE {sql.where_sql(scope.walked)} OFFSET 0"
+            source, where = f"({inner}) t", [c for c in scope.matches if c not in scope.walked]
+        elif read == "ranged" and scope.ranged:  # the parent's range, in a fence, sorted
+            inner = f"SELECT t.* FROM {source} WHERE {sql.where_sql(scope.ranged)} OFFSET 0"
+            source, where = f"({inner}) t", [c for c in scope.matches if c not in scope.ranged]
+        elif read == "walk" and served is not None:
+            # The walk in a fence too, in the ordering's order: left to itself the planner
+            # ANDed the largest agency's 978 procurements with a broad word's 838 entries
+            # in the search index (1,898 read for 21) where the walk passes 185.
+            inner = f"SELECT t.* FROM {source} WHERE {sql.where_sql(scope.walked)} {order} OFFSET 0"
             source, where = f"({inner}) t", [c for c in scope.matches if c not in scope.walked]
         if read != "first":
             branches.append(f"(SELECT {p}::bigint AS _parent, {columns} FROM {source}"
@@ -454,44 +366,3 @@ async def fetch_supplier_totals(db: Database, supplier_ids: Sequence[int]) -> li
     )
     by_id = {r["supplier_id"]: r for r in rows}
     return [by_id.get(i) for i in supplier_ids]
-
-
-@dataclass(frozen=True, slots=True)
-class Grouping:
-    """How spending is grouped: the key (of a contract `t`), the label (of a group `g`),
-    the join that reads the label, and whether the largest totals come first."""
-
-    key: str
-    label: str = "g.key"
-    join: str = ""
-    by_total: bool = True
-
-
-SPENDING_GROUPS = {
-    "AGENCY": Grouping("t.agency_id", "a.name", "JOIN agencies a ON a.id = g.key"),
-    "SUPPLIER": Grouping("t.supplier_id", "s.name", "JOIN suppliers s ON s.id = g.key"),
-    "MONTH": Grouping("to_char(t.signed_on, 'YYYY-MM')", by_total=False),
-    "MODALITY": Grouping("t.modality::text"),
-    "UF": Grouping("coalesce(t.uf, '??')"),
-}
-
-
-async def fetch_spending(db: Database, group: str, filters: Filters, first: int) -> list[Record]:
-    """Count and total final value of contracts per group: largest total first, months in
-    calendar order. The page of groups is joined to its labels after grouping: joined
-    before, every contract looked its supplier up (5,100 rows read to aggregate the 50
-    contracts above a selective value, on 100,000 contracts)."""
-    g = SPENDING_GROUPS[group]
-    sql = Sql()
-    filters(sql)
-    inner, outer = (f"sum(t.final_value) DESC, ({g.key})::text", "g.total DESC, g.key::text")
-    if not g.by_total:
-        inner, outer = "1", "g.key"
-    return await db.fetch(
-        f"""SELECT g.key::text AS key, {g.label} AS label, g.contract_count, g.total FROM (
-                SELECT {g.key} AS key, count(*) AS contract_count, sum(t.final_value) AS total
-                  FROM contracts t WHERE {sql.where_sql()}
-                 GROUP BY 1 ORDER BY {inner} LIMIT {sql.arg(first)}) g {g.join}
-             ORDER BY {outer}""",
-        *sql.args,
-    )

@@ -76,6 +76,7 @@ from cidadao_gql.schema.cost_tables import (
     SIZED_FIELDS,
     SLICING_ARGUMENTS,
 )
+from cidadao_gql.schema.relay import MAX_PAGE
 
 COST_CEILING = 2**53 - 1  # the largest integer every JSON reader holds exactly
 INTROSPECTION_FIELDS = ("__schema", "__type")
@@ -327,7 +328,9 @@ class CostAnalysis:
         weight = self._weight(field)
         if _is_list(field.definition):
             size = self._list_size(field, handed_down)
-            rows = rows_cost(self._row_weight(field), size)
+            # A list never answers more than MAX_PAGE rows: a `first` past it is refused by
+            # its resolver (INVALID_PAGE_SIZE), which says so better than a price would.
+            rows = rows_cost(self._row_weight(field), min(size, MAX_PAGE))
             return weight + rows + size * self._selections_cost(field.children(), None)
         return weight + self._selections_cost(field.children(), self._page_size(field))
 

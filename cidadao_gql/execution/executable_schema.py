@@ -48,6 +48,13 @@ from cidadao_gql.schema.investigations import (
     InvestigationSubscriptions,
 )
 from cidadao_gql.schema.node import NodeQueries
+from cidadao_gql.schema.prices import (
+    AwardFilter,
+    ItemFilter,
+    PriceQueries,
+    UnitPriceFilter,
+    UnitPriceSummary,
+)
 from cidadao_gql.schema.procurements import (
     Award,
     Item,
@@ -57,7 +64,7 @@ from cidadao_gql.schema.procurements import (
 )
 from cidadao_gql.schema.relay import Connection
 from cidadao_gql.schema.sanctions import Sanction, SanctionQueries
-from cidadao_gql.schema.spending import SpendingQueries
+from cidadao_gql.schema.spending import SpendingConnection, SpendingQueries
 from cidadao_gql.schema.strawberry_internals import (
     OperationType,
     PreExecutionError,
@@ -81,6 +88,7 @@ class Query(
     ContractQueries,
     SanctionQueries,
     SpendingQueries,
+    PriceQueries,
     ViewerQueries,
     InvestigationQueries,
 ):
@@ -346,8 +354,9 @@ _UNPRICED = {"requestedQueryCost": 0, "actualQueryCost": 0, "throttleStatus": No
 def build_schema(settings: Settings) -> Schema:
     apply_cost_directives(
         [Query, Agency, Supplier, Procurement, Item, Award, Contract, Sanction, Connection,
-         Investigation, InvestigationFinding, InvestigationEvents,
-         ContractFilter, ProcurementFilter, AgencyFilter, SupplierFilter]
+         Investigation, InvestigationFinding, InvestigationEvents, SpendingConnection,
+         UnitPriceSummary, ContractFilter, ProcurementFilter, AgencyFilter, SupplierFilter,
+         ItemFilter, AwardFilter, UnitPriceFilter]
     )  # fmt: skip
     rules: list[type[ASTValidationRule]] = [
         field_limit(settings.max_fields),

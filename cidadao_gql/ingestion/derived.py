@@ -12,19 +12,29 @@ from asyncpg.pool import PoolConnectionProxy
 from cidadao_gql.data.db import Connection, Database
 
 _CLEAR = "UPDATE derived_state SET stale = false WHERE name = 'price_references' AND stale"
+# Kept under the prices' mark: the price-outlier agent's references, and the unit-price
+# summary the API serves (its view `unit_prices` computes it instead while the mark is up).
+VIEWS = ("price_references", "unit_price_summary")
+# Under their own mark (raised by writes to contracts and agencies): spending's cells, which
+# spending does not read while it is up (data/aggregates.py).
+CELLS = "spending_cells"
 
 
 async def refresh_derived(conn: asyncpg.Connection | PoolConnectionProxy[Any]) -> None:
-    """The market price references the price-outlier agent compares awards with. The mark
-    is cleared before the refresh reads anything: a write that commits meanwhile raises it
-    again (after waiting for this transaction), so no write is ever taken as included."""
+    """The market price references the price-outlier agent compares awards with, the
+    unit-price summary and spending's cells. Each mark is cleared before the refresh reads
+    anything: a write that commits meanwhile raises it again (after waiting for this
+    transaction), so no write is ever taken as included."""
     await conn.execute(_CLEAR)
-    await conn.execute("REFRESH MATERIALIZED VIEW price_references")
+    for view in VIEWS:
+        await conn.execute(f"REFRESH MATERIALIZED VIEW {view}")
+    await conn.execute(f"UPDATE derived_state SET stale = false WHERE name = '{CELLS}' AND stale")
+    await conn.execute(f"REFRESH MATERIALIZED VIEW {CELLS}")
 
 
 async def ensure_current(db: Database) -> bool:
-    """Refresh the price references if a write has marked them stale; whether it did.
-    Two readers finding them stale refresh once: the second waits on the mark's row lock
+    """Refresh the price references and the summary if a write has marked them stale;
+    whether it did. Two readers finding them stale refresh once: the second waits on the mark's row lock
     and then finds it cleared."""
     if not await db.fetchval_primary(
         "SELECT stale FROM derived_state WHERE name = 'price_references'"
@@ -34,7 +44,8 @@ async def ensure_current(db: Database) -> bool:
     async def refresh(conn: Connection) -> bool:
         if await conn.fetchval(f"{_CLEAR} RETURNING true") is None:
             return False
-        await conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY price_references")
+        for view in VIEWS:
+            await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")
         return True
 
     refreshed: bool = await db.write(refresh)

@@ -47,6 +47,10 @@ ARGUMENT_COSTS: dict[str, int] = {
     "ProcurementFilter.search": 10,
     "AgencyFilter.search": 5,  # substring match on names (trigram index)
     "SupplierFilter.search": 5,
+    # Awards carry no code or agency: read through the code's items (10,540 for the largest
+    # code on 1,000,000 contracts) or the agency's procurements and items.
+    "AwardFilter.catalogCode": 5,
+    "AwardFilter.agency": 5,
 }
 # Lists without a slicing argument: their resolvers return at most this many, so the
 # requested cost stays an upper bound of the actual cost. A size taken from the data is

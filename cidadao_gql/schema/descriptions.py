@@ -110,8 +110,16 @@ FIELDS = {
     "SpendingGroupBy.AGENCY": "One group per agency (órgão).",
     "SpendingGroupBy.SUPPLIER": "One group per supplier (fornecedor).",
     "SpendingGroupBy.MONTH": "One group per month of signature.",
+    "SpendingGroupBy.YEAR": "One group per year of signature.",
     "SpendingGroupBy.MODALITY": "One group per modality (pregão, dispensa...).",
     "SpendingGroupBy.UF": "One group per state (UF).",
+    "SpendingGroupBy.SPHERE": "One group per sphere (esfera) of the agency: federal, state...",
+    "SpendingOrderField.TOTAL": "By the sum of final values.",
+    "SpendingOrderField.COUNT": "By the number of contracts.",
+    "SpendingOrderField.KEY": "By the key: months and years in calendar order, agencies and"
+    " suppliers as recorded, modalities by PNCP code, states and spheres by their letters.",
+    "SpendingOrder.field": "What to order by.",
+    "SpendingOrder.direction": "ASC (smallest, earliest first) or DESC.",
 }
 # The library's own text, written for programmers.
 REPLACED = {
@@ -135,7 +143,7 @@ ARGUMENTS = {
     "id": "The identifier, as an earlier answer gave it.",
     "target": "Which contracts to look at.",
     "agents": "Which agents to run (see `Investigation.agents`); all when not given.",
-    "groupBy": "What to sum by: agency, supplier, month, modality or state.",
+    "groupBy": "What to sum by: agency, supplier, month, year, modality, state or sphere.",
     # the cost directives' (schema.cost_tables)
     "weight": "What the field costs, in points, each time it is answered.",
     "assumedSize": "The list's size when no argument gives it.",

@@ -19,7 +19,7 @@ from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
 from tests.conftest import ROOT, connect, free_port, live_server, redis_server, wait_for_redis
 
-SPENDING = "{ spending(groupBy: UF, first: 3) { key total contractCount } }"
+SPENDING = "{ spending(groupBy: UF, first: 3) { nodes { key total contractCount } } }"
 
 
 class Race:
@@ -122,7 +122,7 @@ async def test_a_write_is_seen_by_every_instance(settings: Settings, redis_url: 
         before_a = (await a.post("/graphql", json={"query": SPENDING})).json()
         before_b = (await b.post("/graphql", json={"query": SPENDING})).json()
         assert before_a["data"] == before_b["data"]
-        top = before_a["data"]["spending"][0]
+        top = before_a["data"]["spending"]["nodes"][0]
         async with connect(settings.database_url) as conn, conn.transaction():
             # A write through another process: a contract in the top UF, then the bump.
             await conn.execute(
@@ -147,7 +147,7 @@ async def test_a_write_is_seen_by_every_instance(settings: Settings, redis_url: 
     async with connect(settings.database_url) as conn, conn.transaction():
         await conn.execute("DELETE FROM contracts WHERE number = 'cache-test'")
         await bump_version(conn, "data")
-    changed = {g["key"]: g for g in after_b["data"]["spending"]}[top["key"]]
+    changed = {g["key"]: g for g in after_b["data"]["spending"]["nodes"]}[top["key"]]
     assert changed["contractCount"] == top["contractCount"] + 1
     assert after_a["data"] == after_b["data"]
 

@@ -1,4 +1,5 @@
-"""Agencies, suppliers, procurements, items, awards, sanctions, spending and node(id:)."""
+"""Agencies, suppliers, procurements, items, awards, sanctions and node(id:) (spending:
+test_spending)."""
 
 from __future__ import annotations
 
@@ -117,51 +118,6 @@ async def test_sanctions_link_to_their_supplier(run: Run, db: Database) -> None:
     assert len(nodes) == row["n"]
     assert nodes[0]["supplier"]["document"] == row["supplier_document"]
     assert len(nodes[0]["supplier"]["sanctions"]) == row["n"]
-
-
-SPENDING = """query($group: SpendingGroupBy!, $filter: ContractFilter, $first: Int!) {
-  spending(groupBy: $group, filter: $filter, first: $first) { key label contractCount total }
-}"""
-
-
-@pytest.mark.parametrize(
-    ("group", "key_sql", "order"),
-    [
-        ("AGENCY", "agency_id::text", "total DESC, key"),
-        ("SUPPLIER", "supplier_id::text", "total DESC, key"),
-        ("MONTH", "to_char(signed_on, 'YYYY-MM')", "key"),
-        ("MODALITY", "modality::text", "total DESC, key"),
-        ("UF", "uf", "total DESC, key"),
-    ],
-)
-async def test_spending_matches_independent_sql(
-    run: Run, db: Database, group: str, key_sql: str, order: str
-) -> None:
-    rows = await db.fetch(
-        f"""SELECT {key_sql} AS key, count(*) AS n, sum(final_value) AS total FROM contracts
-             WHERE signed_on >= '2023-01-01' GROUP BY 1 ORDER BY {order} LIMIT 30"""
-    )
-    data = await run.data(SPENDING, group=group, filter={"signedFrom": "2023-01-01"}, first=30)
-    groups = data["spending"]
-    assert [(g["contractCount"], g["total"]) for g in groups] == [
-        (r["n"], str(r["total"])) for r in rows
-    ]
-    if group == "AGENCY":
-        assert groups[0]["key"] == encode_id("Agency", int(rows[0]["key"]))
-    if group == "MONTH":
-        assert [g["key"] for g in groups] == [r["key"] for r in rows]
-
-
-async def test_spending_under_a_filter_sums_the_filtered_contracts(run: Run, db: Database) -> None:
-    rows = await db.fetch("SELECT uf, modality, final_value FROM contracts")
-    chosen = [r["final_value"] for r in rows if r["modality"] == 8 and r["uf"] == "SP"]
-    data = await run.data(
-        SPENDING, group="UF", filter={"modality": "DISPENSA", "uf": "SP"}, first=5
-    )
-    assert len(chosen) > 1
-    assert data["spending"] == [
-        {"key": "SP", "label": "SP", "contractCount": len(chosen), "total": str(sum(chosen))}
-    ]
 
 
 async def test_procurement_search_matches_the_word(run: Run, db: Database) -> None:

@@ -15,7 +15,7 @@ text by asyncpg's statement cache; its JSON is decoded by orjson into the respon
 
 What cannot be written so falls back to the levels (`execute`), per root field: a field with
 a resolver of its own, a scalar without an SQL twin, a page whose filter its ordering's index
-does not serve (`sql.unserved`: those pages need the data layer's per-parent plan choice),
+does not serve (`page_plans.served`: those pages need the data layer's per-parent plan choice),
 and relations when the field cache is on (rows by id keep going through the cache tiers).
 Bad arguments (a cursor, a page size) are raised while the statement is written, and the
 ordinary path answers them. `cidadao_ai_compiled_fields_total` counts each root field by
@@ -29,7 +29,8 @@ from functools import partial
 from typing import Any
 
 from cidadao_gql.data.loaders import entity_of
-from cidadao_gql.data.sql import keyset, unserved
+from cidadao_gql.data.page_plans import served
+from cidadao_gql.data.sql import keyset
 from cidadao_gql.data.statement import Sql
 from cidadao_gql.errors import Unplannable
 from cidadao_gql.execution.compiled.pages import request_of
@@ -175,7 +176,7 @@ class Writer:
         filters(sql)
         counted = list(sql.clauses)
         order = keyset(sql, "t", page)
-        if unserved(sql, page.ordering, source.parent_column):
+        if served(sql, page.ordering, source.parent_column) is not None:
             raise Unplannable("a filter the ordering's index does not serve")
         dump = DUMPS.get(getattr(page.ordering.parse, "__name__", ""))
         if dump is None:
