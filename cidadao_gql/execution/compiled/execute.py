@@ -423,7 +423,7 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
     for index, plan in enumerate(plans):
         value = done[plan.key] = orjson.loads(row[index])
         assert plan.children is not None
-        run.cost += tree.cost_of(plan.children, [value], run.weight) + run.weight(plan)
+        run.cost += tree.cost_of(plan.children, [value], run) + run.weight(plan)
     metrics.COMPILED_FIELDS.labels("statement", "").inc(len(plans))
     return done
 

@@ -42,6 +42,7 @@ from cidadao_gql.execution.compiled.selection import (
     read_column,
     read_node_ids,
 )
+from cidadao_gql.execution.costs import rows_cost
 
 # json_build_object takes at most 100 arguments: 50 keys and their values.
 MAX_KEYS = 50
@@ -321,16 +322,15 @@ def statement_of(plans: list[FieldPlan], run: Any) -> tuple[str, list[Any], bool
     return "SELECT " + ", ".join(columns), writer.args, writer.relations
 
 
-def cost_of(
-    selection: Selection, objects: list[dict[str, Any]], weight: Callable[[FieldPlan], int]
-) -> int:
-    """The actual cost of decoded answers, as the levels add it up: each non-null field's
-    weight, for every object it is in."""
+def cost_of(selection: Selection, objects: list[dict[str, Any]], run: Any) -> int:
+    """The actual cost of decoded answers, as the levels add it up (`run.weight`,
+    `run.each`): each non-null field's weight, for every object it is in, and each list of
+    objects its rows' points (costs.rows_cost)."""
     total = 0
     for plan in selection:
         if plan.definition is None:
             continue
-        found = weight(plan)
+        found = run.weight(plan)
         if not found and plan.children is None:
             continue
         key = plan.key
@@ -339,10 +339,14 @@ def cost_of(
             total += found * len(present)
         if plan.children is not None and present:
             below: list[dict[str, Any]] = []
+            each = run.each(plan) if type(present[0]) is list else 0
             for value in present:
                 if type(value) is list:
-                    below.extend(v for v in value if v is not None)
+                    rows = [v for v in value if v is not None]
+                    if each:
+                        total += rows_cost(each, len(rows))
+                    below.extend(rows)
                 else:
                     below.append(value)
-            total += cost_of(plan.children, below, weight)
+            total += cost_of(plan.children, below, run)
     return total
