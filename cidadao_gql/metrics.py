@@ -79,6 +79,12 @@ EXECUTION_PATH = Counter(
     "then run again on the ordinary path for an exact error answer).",
     ["path"],
 )
+COMPILED_FIELDS = Counter(
+    "cidadao_ai_compiled_fields",
+    "Root fields of compiled plans by how they ran: statement (one statement, JSON built by "
+    "PostgreSQL) or levels (a statement per level), and why not in one statement.",
+    ["how", "reason"],
+)
 RATE_LIMITER_FAILURES = Counter(
     "cidadao_ai_rate_limiter_failures",
     "Rate-limiter calls that failed because Redis was unreachable (reads were let through).",

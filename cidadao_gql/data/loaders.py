@@ -22,6 +22,7 @@ from cidadao_gql.data.sql import Entity, PageRequest
 from cidadao_gql.data.statement import Filters
 
 ROW_TTL = 3600.0
+ROW_TIERS = frozenset({L1, L2})
 # An aggregate over every matching contract: kept in all three tiers (L3 survives restarts)
 # for an hour or until the data changes, and recomputed by one process at a time.
 SPENDING_CACHE = Policy("spending", ttl=3600, tiers=frozenset({L1, L2, L3}), lock=True)
@@ -33,6 +34,11 @@ BatchFunction = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
 _BY_ID = {"agency": sql.AGENCIES, "supplier": sql.SUPPLIERS,
           "procurement": sql.PROCUREMENTS, "item": sql.ITEMS, "award": sql.AWARDS,
           "contract": sql.CONTRACTS, "sanction": sql.SANCTIONS}  # fmt: skip
+
+
+def entity_of(loader: str) -> Entity | None:
+    """The table a loader reads rows of by id; None for any other loader."""
+    return _BY_ID.get(loader)
 
 
 def _digest(*parts: object) -> str:
@@ -103,13 +109,18 @@ class Loaders:
             )  # fmt: skip
         raise KeyError(name)
 
+    @property
+    def caches_rows(self) -> bool:
+        """Whether rows by id are read through a cache tier (CACHE_STRATEGY other than none)."""
+        return self.cache is not None and bool(self.cache.enabled & ROW_TIERS)
+
     def _by_id(self, entity: Entity) -> BatchFunction:
         """Rows by id, read through the cache tiers when there is a cache."""
         fetch = partial(sql.fetch_by_ids, self.db, entity)
         cache = self.cache
         if cache is None or not self.cache_rows:
             return fetch
-        policy = Policy(f"row:{entity.table}", ROW_TTL)
+        policy = Policy(f"row:{entity.table}", ROW_TTL, ROW_TIERS)
 
         async def load(ids: list[int]) -> list[Record | None]:
             return await cache.get_many(policy, ids, fetch)

@@ -192,6 +192,9 @@ def _keyset(sql: Sql, alias: str, page: PageRequest) -> str:
     return "ORDER BY " + (tail if o.column == "id" else f"{alias}.{o.column} {direction}, {tail}")
 
 
+keyset = _keyset  # for a caller writing pages into a statement of its own (compiled.tree)
+
+
 async def _resolve_keys(db: Database, sql: Sql) -> None:
     """Clauses naming a row by its natural key (an agency's CNPJ) compare with its id
     instead, looked up first: a subquery's value is unknown when the statement is planned,

@@ -20,6 +20,11 @@ fragments are merged and directives applied, and then runs it level by level:
   enums, lists, `__typename`, the runtime type of an interface), into plain dicts in field
   order, which the view encodes with orjson.
 
+A root list whose subtree holds only columns, ids, relations by id and connections of
+children is not run level by level but written as one SQL statement whose JSON PostgreSQL
+builds (`tree`), all such root fields of the operation together: one round trip where the
+levels send one per level and relation.
+
 The ordinary (Strawberry) path runs instead, chosen per operation at plan time, for what the
 planner does not cover: mutations and subscriptions, introspection, a document that does
 not parse or validate, and variables that do not coerce; and, at run time, whenever a
@@ -29,7 +34,7 @@ locations included, that the ordinary path gives. Each choice is logged once per
 counted in `cidadao_ai_execution_path_total`.
 
 The planner lives in `plan`, what plans are made of in `selection`; running them, in
-`execute`.
+`execute`; subtrees as one statement, in `tree`.
 """
 
 from cidadao_gql.errors import Fallback

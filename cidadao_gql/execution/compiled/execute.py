@@ -10,13 +10,16 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+import orjson
 from graphql import (
     GraphQLString,
     get_operation_ast,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
-from cidadao_gql.errors import Fallback
+from cidadao_gql import metrics
+from cidadao_gql.errors import Fallback, Unplannable
+from cidadao_gql.execution.compiled import tree
 from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
 from cidadao_gql.execution.compiled.selection import Batch, FieldPlan, Selection, Shape
 from cidadao_gql.execution.costs import rows_cost
@@ -120,10 +123,17 @@ class Executor:
         data: dict[str, Any] = {}
         run = _Run(_Info(context), variables, price, plan.shared)
         try:
-            await self._level(plan.root, [None], [data], run)
+            done = await _one_statement(plan.root, run)
+            rest = plan.root if not done else Selection(p for p in plan.root if p.key not in done)
+            if rest:
+                if rest is not plan.root:
+                    rest.settle()
+                await self._level(rest, [None], [data], run)
         except Fallback as reason:
             log.debug("compiled execution fell back: %r", reason.__cause__)
             return None
+        if done:
+            data = {p.key: done[p.key] if p.key in done else data[p.key] for p in plan.root}
         return data, run.cost
 
     # One function of 160 lines on purpose: it is the compiled path's inner loop, run once
@@ -376,6 +386,46 @@ class Executor:
         out: dict[str, Any] = {}
         deeper.append((children, [value], [out]))
         return out
+
+
+async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
+    """The root fields that one statement answers (tree), by key, with their cost added; the
+    others are left to the levels."""
+    plans = []
+    for plan in root:
+        if plan.levels is None:
+            plans.append(plan)
+        elif plan.definition is not None:
+            metrics.COMPILED_FIELDS.labels("levels", plan.levels).inc()
+    if not plans:
+        return {}
+    loaders = run.info.context.loaders
+    # Written once per plan and set of variables (the Price's), as pages' arguments are.
+    written = run.price.arguments.get(id(root))
+    if written is None:
+        try:
+            written = tree.statement_of(plans, run)
+        except Unplannable as unplannable:
+            written = str(unplannable)
+        run.price.arguments[id(root)] = written
+    if isinstance(written, str) or (written[2] and loaders.caches_rows):
+        # rows by id (relations) go through the cache tiers when they are on
+        why = written if isinstance(written, str) else "field cache"
+        metrics.COMPILED_FIELDS.labels("levels", why).inc(len(plans))
+        return {}
+    text, args, _ = written
+    try:
+        row = await loaders.db.fetchrow(text, *args)
+    except Exception as exc:  # (cancelled: the operation timed out; not a fallback)
+        raise Fallback from exc
+    assert row is not None
+    done = {}
+    for index, plan in enumerate(plans):
+        value = done[plan.key] = orjson.loads(row[index])
+        assert plan.children is not None
+        run.cost += tree.cost_of(plan.children, [value], run) + run.weight(plan)
+    metrics.COMPILED_FIELDS.labels("statement", "").inc(len(plans))
+    return done
 
 
 async def _send(load: _Load, name: str, run: _Run) -> None:

@@ -79,7 +79,7 @@ def read_page_rows(pages: list[Page]) -> list[Any]:
     return [page.rows for page in pages]
 
 
-def _request(plan: FieldPlan, node: PageNode, run: Any) -> tuple[Filters, Any]:
+def request_of(plan: FieldPlan, node: PageNode, run: Any) -> tuple[Filters, Any]:
     """The filters and page request of the field's arguments, made once per plan and set
     of variables; bad arguments (a page size, a cursor, an id) are the ordinary path's to
     answer, with its errors and paths."""
@@ -102,7 +102,7 @@ async def fetch_pages(plan: FieldPlan, parents: list[Any], run: Any) -> list[Pag
         return []
     node = plan.page
     assert node is not None
-    filters, page = _request(plan, node, run)
+    filters, page = request_of(plan, node, run)
     if node.source.parent_column is None:
         ids = [0] * len(parents)  # a root list: its one parent is the query
     else:

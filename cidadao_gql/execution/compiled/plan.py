@@ -50,6 +50,7 @@ from cidadao_gql.execution.compiled.selection import (
     read_node_ids,
     shape_of,
 )
+from cidadao_gql.execution.compiled.tree import why_not_one
 from cidadao_gql.schema.relay import BATCH, COUNT, PAGE, ROW_TYPES, ROWS, Node
 from cidadao_gql.schema.strawberry_internals import (
     field_metadata,
@@ -187,6 +188,8 @@ class Planner:
             )
         except Unplannable as reason:
             return self._ordinary(name, str(reason))
+        for plan in root:
+            plan.levels = why_not_one(plan)
         log.info("operation %s: compiled plan", name)
         return Plan(operation, document, root, fragments, _shared(root))
 

@@ -93,6 +93,9 @@ class FieldPlan:
     row_source: str | None = None  # "row": the edge's row; "edges": the rows of the edges
     batch: Batch | None = None  # a relation loaded for all parents at once
     page: PageNode | None = None  # a connection of children fetched for all parents at once
+    # Of a root field: None when one statement may answer its subtree (see tree), else why
+    # the levels run it.
+    levels: str | None = "not a root field"
     # The values of all parents of a level from one awaited call (pages, their counts).
     gather: Callable[[FieldPlan, list[Any], Any], Awaitable[list[Any]]] | None = None
     # A connection's: the columns its nodes read of their rows (None: all), which its
@@ -203,16 +206,25 @@ def generate_fill(
     return env["fill"], frozenset(filled)
 
 
+def enum_values(leaf: Any) -> dict[Any, str] | None:
+    """An enum's names by their Python values (the first name of a value), or None when
+    `leaf` is not an enum made from a Python one."""
+    if not isinstance(leaf, GraphQLEnumType) or enum_class(leaf) is None:
+        return None
+    names: dict[Any, str] = {}
+    for name, value in leaf.values.items():
+        names.setdefault(value.value, name)
+    return names
+
+
 def enum_output(leaf: Any, raw: bool = False) -> Callable[[Any], Any] | None:
     """Strawberry's enum output scans the enum's values for each one; a dict lookup gives
     the same name (the first whose value matches) at once. `raw`: the values are a row's,
     not the enum's members (from_row would have made members of them)."""
     wrapped = enum_class(leaf)
-    if not isinstance(leaf, GraphQLEnumType) or wrapped is None:
+    names = enum_values(leaf)
+    if names is None or wrapped is None:
         return None
-    names: dict[Any, str] = {}
-    for name, value in leaf.values.items():
-        names.setdefault(value.value, name)
     slow = leaf.coerce_output_value
 
     if raw:
