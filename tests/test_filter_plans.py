@@ -27,26 +27,7 @@ CONTRACTS = 100_000
 # Rows read per row returned plus the page; the worst of these lists reads about 48 on
 # 1,000,000 contracts (benchmarks/filters.py), the walk before the fix up to 100,000.
 BOUND = 50
-# Held to the bound but issue 17's shapes below, each measured.
-NOT_HELD = {
-    # The largest agency's procurements in a modality a twentieth of them have, by value:
-    # walk, matches first and the parent whole all read about as much (2,441 rows for 25,
-    # 1 ms); by publication an index on (agency, modality, published_at) serves it.
-    *(f"Agency.procurements modality=selective VALUE_{d}" for d in ("ASC", "DESC")),
-    # Several modalities a twentieth of the contracts have, in the five largest suppliers'
-    # contracts: the planner ANDs two suppliers' index entries with the modalities' (3,664
-    # and 4,983) rather than walk the 420 rows of each page; 17,927 rows for 105, 3 ms.
-    # One modality, as rare, is walked (issue 17; an index on (supplier, modality, ...)
-    # for each ordering was not worth it for this one shape).
-    *(f"Supplier.contracts modalities=selective {o}" for o in filter_plans.CONTRACT_ORDERINGS),
-    # A page before a cursor near the list's start, under a broad filter (issue 17's
-    # `last`/`before`, as a forward page near the end would be): its matches, estimated
-    # few, are read first, and the planner finds them by ANDing the filter's whole index
-    # with the cursor's range (8,461 search entries for 20 rows, 0.7 ms; a broad year's
-    # 2,267 for 20).
-    "contracts search=broad SIGNED_ON_DESC backward",
-    "procurements year=broad VALUE_DESC backward",
-}
+NOT_HELD: set[str] = set()
 
 
 @pytest.fixture(scope="module")
