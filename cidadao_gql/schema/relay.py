@@ -161,7 +161,7 @@ def decode_cursor(cursor: str, ordering: Ordering) -> tuple[Any, int]:
         raise InvalidCursor(f"{cursor!r} is not a cursor of this list", cursor=cursor) from None
     if name != ordering.name:
         raise InvalidCursor(
-            "this cursor belongs to another ordering; start again without `after`",
+            "this cursor belongs to another ordering; start again without it (`after`, `before`)",
             cursor=cursor,
             ordering=ordering.name,
         )

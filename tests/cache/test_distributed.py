@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -150,6 +151,45 @@ async def test_a_write_is_seen_by_every_instance(settings: Settings, redis_url: 
     changed = {g["key"]: g for g in after_b["data"]["spending"]["nodes"]}[top["key"]]
     assert changed["contractCount"] == top["contractCount"] + 1
     assert after_a["data"] == after_b["data"]
+
+
+async def test_a_write_by_hand_in_sql_is_seen_without_an_announcement(
+    settings: Settings,
+) -> None:
+    """A write that goes around the writers (psql, no bump, no Redis) still reaches the
+    cached spending pages: the data tables bump the version themselves (migration 0016),
+    and an instance re-reads the versions within its poll (an outside tester saw the old
+    total for the hour of SPENDING_CACHE)."""
+    assert settings.database_url
+    async with live_server(create_app(settings)) as client:
+        before = (await client.post("/graphql", json={"query": SPENDING})).json()
+        top = before["data"]["spending"]["nodes"][0]
+        async with connect(settings.database_url) as conn:
+            version = await conn.fetchval(
+                "SELECT version FROM cache_versions WHERE namespace = 'data'"
+            )
+            await conn.execute(
+                "UPDATE contracts SET final_value = final_value + 1000000 WHERE id = "
+                "(SELECT min(id) FROM contracts WHERE uf = $1)",
+                top["key"],
+            )
+            bumped = await conn.fetchval(
+                "SELECT version FROM cache_versions WHERE namespace = 'data'"
+            )
+        assert bumped > (version or 1)  # the totals it keeps (0012) are writes too
+        for _ in range(750):  # the poll is every 5 s: a condition, not a time
+            after = (await client.post("/graphql", json={"query": SPENDING})).json()
+            if after["data"] != before["data"]:
+                break
+            await asyncio.sleep(0.02)
+    async with connect(settings.database_url) as conn:
+        await conn.execute(
+            "UPDATE contracts SET final_value = final_value - 1000000 WHERE id = "
+            "(SELECT min(id) FROM contracts WHERE uf = $1)",
+            top["key"],
+        )
+    changed = {g["key"]: g for g in after["data"]["spending"]["nodes"]}[top["key"]]
+    assert Decimal(changed["total"]) == Decimal(top["total"]) + 1000000
 
 
 async def test_redis_dying_under_load_and_returning_fails_no_request(
