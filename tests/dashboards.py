@@ -686,6 +686,76 @@ async def check_spending_by_year(db: Database, data: Any, v: Variables) -> None:
     assert found == [(r["modality"], r["n"]) for r in modalities]
 
 
+# -- filters, orderings and paging (issue 17, point 2) ----------------------------------------
+
+LARGEST_SUPPLIERS_IN_STATES = """query LargestSuppliers($ufs: [UF!]!) {
+  suppliers(first: 20, orderBy: {field: TOTAL_VALUE, direction: DESC}) {
+    nodes { name document totals { contractCount totalValue } } }
+  contracts(first: 30, filter: {ufIn: $ufs, modalityIn: [DISPENSA, INEXIGIBILIDADE]},
+            orderBy: {field: VALUE, direction: DESC}) {
+    totalCount nodes { number finalValue uf modality supplier { name } } }
+}"""
+
+
+async def two_busiest_states(db: Database) -> Variables:
+    rows = await db.fetch(
+        "SELECT uf FROM contracts WHERE uf IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2"
+    )
+    return {"ufs": [r["uf"] for r in rows]}
+
+
+async def check_largest_suppliers_in_states(db: Database, data: Any, v: Variables) -> None:
+    every = {
+        r["document"]: (r["n"], r["total"])
+        for r in await db.fetch(
+            """SELECT s.document, count(c.id) AS n, coalesce(sum(c.final_value), 0) AS total
+                 FROM suppliers s LEFT JOIN contracts c ON c.supplier_id = s.id GROUP BY s.id"""
+        )
+    }
+    found = {
+        s["document"]: (s["totals"]["contractCount"], Decimal(s["totals"]["totalValue"]))
+        for s in data["suppliers"]["nodes"]
+    }
+    assert all(every[document] == figures for document, figures in found.items())
+    largest = sorted((total for _, total in every.values()), reverse=True)[:20]
+    assert [total for _, total in found.values()] == largest
+    modalities = [Modality.DISPENSA.value, Modality.INEXIGIBILIDADE.value]
+    where = "uf = ANY($1::text[]) AND modality = ANY($2::int[])"
+    assert data["contracts"]["totalCount"] == await _one(
+        db, f"SELECT count(*) FROM contracts WHERE {where}", v["ufs"], modalities
+    )
+    rows = await db.fetch(
+        f"SELECT number FROM contracts WHERE {where} ORDER BY final_value DESC, id DESC LIMIT 30",
+        v["ufs"],
+        modalities,
+    )
+    assert [c["number"] for c in data["contracts"]["nodes"]] == [r["number"] for r in rows]
+
+
+LATEST_PROCUREMENTS_BACKWARDS = """query OldestFirstPage($agency: ID!) {
+  node(id: $agency) { ... on Agency { name
+    procurements(last: 10, orderBy: {field: PUBLISHED_AT, direction: DESC}) {
+      pageInfo { hasPreviousPage hasNextPage } nodes { pncpControlNumber publishedAt } } } }
+}"""
+
+
+async def check_latest_procurements_backwards(db: Database, data: Any, v: Variables) -> None:
+    rows = await db.fetch(
+        """SELECT pncp_control_number FROM (
+             SELECT pncp_control_number, published_at, id FROM procurements WHERE agency_id = $1
+              ORDER BY published_at ASC, id ASC LIMIT 10) p ORDER BY published_at DESC, id DESC""",
+        _pk(v["agency"]),
+    )
+    page = data["node"]["procurements"]
+    assert [p["pncpControlNumber"] for p in page["nodes"]] == [
+        r["pncp_control_number"] for r in rows
+    ]
+    total = await _one(
+        db, "SELECT count(*) FROM procurements WHERE agency_id = $1", _pk(v["agency"])
+    )
+    assert page["pageInfo"]["hasPreviousPage"] is (total > 10)
+
+
 DASHBOARDS = [
     Dashboard("agency page", AGENCY_PAGE, busiest_agency, check_agency_page),
     Dashboard("supplier page", SUPPLIER_PAGE, sanctioned_supplier, check_supplier_page),
@@ -710,4 +780,6 @@ DASHBOARDS = [
     Dashboard("investigation findings", INVESTIGATION_FINDINGS, nothing, check_investigation_findings),
     Dashboard("price comparison of one item", PRICE_COMPARISON, most_awarded_item, check_price_comparison),
     Dashboard("spending by year, busiest modalities", SPENDING_BY_YEAR, nothing, check_spending_by_year),
+    Dashboard("largest suppliers; direct purchases in two states", LARGEST_SUPPLIERS_IN_STATES, two_busiest_states, check_largest_suppliers_in_states),
+    Dashboard("an agency's oldest procurements, a page backwards", LATEST_PROCUREMENTS_BACKWARDS, busiest_agency, check_latest_procurements_backwards),
 ]  # fmt: skip
