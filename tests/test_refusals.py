@@ -19,7 +19,9 @@ JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 GOOD = b'{"query": "{ agencies(first: 1) { nodes { name } } }"}'
 # `first: null` is "not given" since `last` came (a page of 20); 0 is a size no list has.
-ZERO_FIRST = b'{"query": "query($f: Int) { contracts(first: $f) { nodes { id } } }", "variables": {"f": 0}}'
+ZERO_FIRST = (
+    b'{"query": "query($f: Int) { contracts(first: $f) { nodes { id } } }", "variables": {"f": 0}}'
+)
 SUBSCRIPTION = 'subscription { investigationEvents(id: "SW52ZXN0aWdhdGlvbjox") { __typename } }'
 FILTERED = "query($f: ContractFilter) { contracts(first: 1, filter: $f) { nodes { id } } }"
 
