@@ -79,6 +79,13 @@ EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirro
 TOOLS = "document.querySelectorAll('.graphiql-editor-tool .CodeMirror')"
 
 
+async def operations_parsed(page: Page) -> None:
+    """GraphiQL parses the editor's operations a moment after it changes (debounced): ▶
+    within it ran the previous document's (its name; one operation, not the menu of two).
+    People type slower."""
+    await page.wait_for_timeout(500)
+
+
 async def run_in_graphiql(page: Page, until: str) -> str:
     """Clicks GraphiQL's run button and waits until the result holds `until`; the result."""
     await page.wait_for_selector(".graphiql-execute-button", timeout=30_000)
@@ -101,9 +108,7 @@ async def test_graphiql_runs_a_query_in_a_headless_browser(
             ".CodeMirror.setValue(q)",
             QUERY,
         )
-        # GraphiQL reads the operation's name from the editor a moment after a change
-        # (debounced); a click within it ran the tab's previous name. People type slower.
-        await page.wait_for_timeout(500)
+        await operations_parsed(page)
         shown = await run_in_graphiql(page, "totalCount")
     assert '"totalCount"' in shown and '"name"' in shown
     assert outside == []  # every file came from us
@@ -207,9 +212,7 @@ async def test_every_example_tab_runs_without_an_error(
         for title in titles:
             await page.locator(".graphiql-tab", has_text=title).first.click()
             await page.wait_for_function(f"{EDITOR}.getValue().includes({title!r})")
-            # GraphiQL parses the tab's operations a moment later (debounced): ▶ before that
-            # ran with the last tab's (one operation, not the menu of two; its name).
-            await page.wait_for_timeout(500)
+            await operations_parsed(page)
             if title == "StartAnInvestigation":
                 answers[title] = await run_investigation(page, key)
             else:
