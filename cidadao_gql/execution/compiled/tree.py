@@ -28,6 +28,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from cidadao_gql.data.kept_counts import kept_count
 from cidadao_gql.data.loaders import entity_of
 from cidadao_gql.data.page_plans import served
 from cidadao_gql.data.sql import keyset
@@ -197,7 +198,9 @@ class Writer:
             if field.definition is None:
                 parts.append((field.key, _literal(field.typename or "")))
             elif field.name == "totalCount":
-                count = f"SELECT count(*) FROM {table} t WHERE {sql.where_sql(counted)}"
+                count = kept_count(table, counted)  # a parent's children: the kept count
+                if count is None:
+                    count = f"SELECT count(*) FROM {table} t WHERE {sql.where_sql(counted)}"
                 parts.append((field.key, f"({count})"))
             elif field.name == "pageInfo":
                 parts.append((field.key, self._page_info(field, a, first, cursor, page)))
