@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cidadao_gql.data.db import Database
+from cidadao_gql.data.kept_counts import kept_counts_of
 from cidadao_gql.data.statement import Filters, Sql
 
 # (table, parent column): the columns often constant per parent, each with an index on
@@ -92,10 +93,14 @@ async def count_children(
     parents = sql.arg(list(parent_ids))
     sql.filter(f"t.{parent_column} = any({parents}::bigint[])")
     filters(sql)
-    rows = await db.fetch(
-        f"SELECT t.{parent_column} AS parent, count(*) AS n FROM {entity.table} t"
-        f" WHERE {sql.where_sql()} GROUP BY 1",
-        *sql.args,
-    )
+    kept = kept_counts_of(entity.table, parent_column)
+    if kept is not None and len(sql.clauses) == 1:  # unfiltered: the parents' kept counts
+        text = f"SELECT id AS parent, {kept[1]} AS n FROM {kept[0]} WHERE id = any({parents}::bigint[])"
+    else:
+        text = (
+            f"SELECT t.{parent_column} AS parent, count(*) AS n FROM {entity.table} t"
+            f" WHERE {sql.where_sql()} GROUP BY 1"
+        )
+    rows = await db.fetch(text, *sql.args)
     counts = {r["parent"]: r["n"] for r in rows}
     return [counts.get(p, 0) for p in parent_ids]

@@ -24,6 +24,7 @@ from cidadao_gql.data.columns import (
     write_money,
 )
 from cidadao_gql.data.db import Database, Record
+from cidadao_gql.data.kept_counts import kept_count
 from cidadao_gql.data.statement import Clause, Filters, Sql
 
 
@@ -409,9 +410,9 @@ async def _per_parent(
 async def count_rows(db: Database, entity: Entity, filters: Filters) -> int:
     sql = Sql()
     filters(sql)
-    count: int = await db.fetchval(
-        f"SELECT count(*) FROM {entity.table} t WHERE {sql.where_sql()}", *sql.args
-    )
+    kept = kept_count(entity.table, sql.clauses)
+    text = f"SELECT count(*) FROM {entity.table} t WHERE {sql.where_sql()}"
+    count: int = await db.fetchval(text if kept is None else f"SELECT {kept}", *sql.args)
     return count
 
 
