@@ -125,7 +125,7 @@ async def test_rows_read_stay_within_a_multiple_of_rows_returned(big_db: Databas
         measured = await measure(big_db, case)
         if measured.read > BOUND * (measured.returned + PAGE + 1):
             over.append(f"{case.name}: {measured.read} rows read for {measured.returned}")
-    assert over == []
+    assert over == [], "\n".join(over)
 
 
 async def test_an_agency_is_read_by_its_own_uf(big_db: Database) -> None:

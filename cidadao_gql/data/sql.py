@@ -271,12 +271,23 @@ async def fetch_page(
             # cursor's range of 200 rows (8,719 read for 20); walked from the cursor, 200.
             # No ORDER BY outside, so that the LIMIT reaches the walk (PostgreSQL plans a
             # fenced subquery for every row when the query above it sorts) and the rows
-            # leave in the walk's order.
-            inner = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql(served)}"
+            # leave in the walk's order. Every column, whatever the page reads (`_walked`).
+            inner = f"SELECT {_walked(entity)} FROM {entity.table} t WHERE {sql.where_sql(served)}"
             rest = [c for c in sql.clauses if all(c is not s for s in served)]
             text = f"SELECT t.* FROM ({inner} {order} OFFSET 0) t WHERE {sql.where_sql(rest)}"
             return await db.fetch(f"{text} LIMIT {sql.arg(page.first + 1)}", *sql.args)
     return await db.fetch(f"{source} {order} LIMIT {sql.arg(page.first + 1)}", *sql.args)
+
+
+def _walked(entity: Entity) -> str:
+    """What a walk in a fence selects: every column, whatever the page reads. Its clauses
+    are tested above the fence, on columns the page may not read (a page of numbers above a
+    value failed on `t.final_value`, and the compiled path answered it again, twice, on the
+    ordinary path); and on fewer columns an index may cover them all, which PostgreSQL then
+    reads whole and sorts rather than walk the ordering's index (on 1,000,000 contracts the
+    five largest suppliers' contracts in federal agencies by value: 296,058 rows read for
+    105 through (supplier, agency, value, id), 2,445 with every column)."""
+    return entity.select_list("t")
 
 
 # Nested lists (a parent's page of children, for many parents at once). Unfiltered, each
@@ -364,7 +375,8 @@ async def _per_parent(
     )  # all served: a walk reads what it returns
     if served is not None:
         reads = await page_plans.choose(db, entity.table, sql, scopes, page.first + 1, parents=True)
-    columns = entity.select_list("t", page.columns)
+    walking = served is not None and "walk" in reads  # (the branches' columns are one list)
+    columns = _walked(entity) if walking else entity.select_list("t", page.columns)
     limit = sql.arg(page.first + 1)
     branches = []
     for p, scope, read in zip(parents, scopes, reads, strict=True):
