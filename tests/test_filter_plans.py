@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from cidadao_gql.data import aggregates
 from cidadao_gql.data import sql as statements
 from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.filters import ContractWhere, ProcurementWhere
@@ -498,3 +499,43 @@ async def test_a_filter_on_the_parents_own_row_is_decided_by_it(
             alone = make(agency_ids=(parent,), sphere=sphere)
             expected = await statements.fetch_page(big_db, entity, alone, page)
             assert [r["id"] for r in rows] == [r["id"] for r in expected], (sphere, parent)
+
+
+@pytest.mark.parametrize("group", ["AGENCY", "SUPPLIER"])
+async def test_spending_by_a_party_reads_an_index_alone(big_db: Database, group: str) -> None:
+    """Issue 23: spending by agency or supplier under a UF, a modality or a date range
+    aggregates every match; read from the heap, a year's contracts by supplier took 263 ms
+    of backend CPU on 1,000,000 contracts. The indexes on those filters carry the party
+    columns (migration 0019): the aggregate reads index entries only, no heap, and its
+    groups are one GROUP BY's."""
+    uf = await big_db.fetchval("SELECT uf FROM contracts GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+    high = await big_db.fetchval("SELECT max(signed_on) FROM contracts")
+    column = "agency_id" if group == "AGENCY" else "supplier_id"
+    for where, condition, value in (
+        (ContractWhere(uf=uf), "uf = $1", uf),
+        (ContractWhere(modality=8), "modality = $1", 8),
+        (ContractWhere(signed_from=high - timedelta(days=90)), "signed_on >= $1",
+         high - timedelta(days=90)),
+    ):  # fmt: skip
+        want = [(str(r["key"]), r["n"], r["total"]) for r in await big_db.fetch(
+            f"SELECT {column} AS key, count(*) AS n, sum(final_value) AS total FROM contracts"
+            f" WHERE {condition} GROUP BY 1 ORDER BY 3 DESC, 1 DESC LIMIT 21", value)]  # fmt: skip
+        recording = filter_plans.Recording(big_db)
+        page = aggregates.GroupPage(20, "TOTAL", True)
+        rows = await aggregates.fetch_spending(recording, group, where, page)
+        assert [(r["raw_key"], r["contract_count"], r["total"]) for r in rows] == want
+        ((text, args),) = [(s, a) for s, a in recording.sent if "GROUP BY" in s]
+        plan = json.loads(await big_db.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {text}", *args))
+        scans = list(_scans(plan[0]["Plan"]))
+        on_contracts = [n for n in scans if n.get("Relation Name", "") == "contracts"
+                        or n.get("Index Name", "").startswith("contracts_")]  # fmt: skip
+        assert on_contracts and all(
+            n["Node Type"] == "Index Only Scan" and n["Heap Fetches"] == 0 for n in on_contracts
+        ), (where, [(n["Node Type"], n.get("Index Name")) for n in on_contracts])
+
+
+def _scans(node: dict[str, Any]) -> Any:
+    if node["Node Type"] in filter_plans.SCANS:
+        yield node
+    for child in node.get("Plans", ()):
+        yield from _scans(child)
