@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Coroutine, Hashable, Sequence
+from dataclasses import replace
 from functools import cached_property, partial
 from typing import Any
 
@@ -26,6 +27,12 @@ ROW_TIERS = frozenset({L1, L2})
 # An aggregate over every matching contract: kept in all three tiers (L3 survives restarts)
 # for an hour or until the data changes, and recomputed by one process at a time.
 SPENDING_CACHE = Policy("spending", ttl=3600, tiers=frozenset({L1, L2, L3}), lock=True)
+# Every page size up to this shares one computation: the groups are all aggregated whatever
+# the page (spending by supplier in SP, 257,646 contracts on 1,000,000, some 200 ms loaded),
+# and the largest page's first rows are the smaller page's. The mixed workload of issue 23
+# drew `first` between 5 and 50: 46 cold computations of one aggregate, now one. Reading
+# 101 groups' labels rather than 21 is a few dozen index probes more.
+SHARED_PAGE = 100
 # A supplier's totals scan all its contracts: cached in every tier, per supplier.
 SUPPLIER_TOTALS_CACHE = Policy("supplier_totals", ttl=3600, tiers=frozenset({L1, L2, L3}))
 # Private: cached under the user, never served to anyone else; key changes invalidate it.
@@ -194,14 +201,18 @@ class Loaders:
         return await sql.count_rows(self.db, entity, filters)
 
     async def spending(self, group: str, filters: Filters, page: GroupPage) -> list[Record]:
-        async def compute() -> list[Record]:
-            return await aggregates.fetch_spending(self.db, group, filters, page)
-
+        """A page of groups; cached as the page of SHARED_PAGE groups it begins, when it is
+        no longer: the same groups in the same order, cut (`first` + 1 rows)."""
         if self.cache is None:
-            return await compute()
-        key = _digest(group, filters, page)
+            return await aggregates.fetch_spending(self.db, group, filters, page)
+        shared = replace(page, first=max(page.first, SHARED_PAGE))
+
+        async def compute() -> list[Record]:
+            return await aggregates.fetch_spending(self.db, group, filters, shared)
+
+        key = _digest(group, filters, shared)
         rows: list[Record] = await self.cache.get(SPENDING_CACHE, key, compute)
-        return rows
+        return rows[: page.first + 1]
 
     async def spending_groups(self, group: str, filters: Filters) -> int:
         """How many groups (a page's totalCount), cached as the pages are."""

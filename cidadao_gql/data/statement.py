@@ -25,11 +25,14 @@ class Clause:
     key: tuple[str, str, int] | None = None
     # For rows pointing at any of several rows of another table (the agencies of a sphere
     # or of a town): that table, its column, and the index of the value's argument, which
-    # `sql._resolve_keys` replaces with the ids it names.
+    # `sql._resolve_keys` replaces with the ids it names when they are few.
     among: tuple[str, str, int] | None = None
     # For `column = any(array)`: the index of the array's argument and its element type, so
     # that a page may walk the (column, ordering) index value by value (data/spread.py).
     spread: tuple[int, str] | None = None
+    # For a clause that is a join (`Sql.among`'s semi-join), the same condition as a test of
+    # each row (a correlated subquery), for a walk whose order no join may change.
+    tested: str | None = None
 
 
 class Sql:
@@ -52,9 +55,12 @@ class Sql:
     ) -> None:
         self.clauses.append(Clause(clause, column, equality, alone))
 
-    def where_sql(self, clauses: Sequence[Clause] | None = None) -> str:
+    def where_sql(self, clauses: Sequence[Clause] | None = None, each_row: bool = False) -> str:
+        """The WHERE of `clauses` (all of them by default); `each_row`: every clause a test
+        of each row (`Clause.tested`), none a join."""
         chosen = self.clauses if clauses is None else clauses
-        return " AND ".join(c.sql for c in chosen) if chosen else "TRUE"
+        texts = [(c.tested or c.sql) if each_row else c.sql for c in chosen]
+        return " AND ".join(texts) if texts else "TRUE"
 
     # Clauses on the filtered table, aliased `t`; each does nothing when its value is unset.
 
@@ -80,12 +86,16 @@ class Sql:
             self.clauses.append(Clause(f"t.{column} = any({arg}::{kind}[])", column, spread=spread))
 
     def among(self, column: str, table: str, key: str, value: Any) -> None:
-        """`column` points at one of the `table` rows whose `key` is `value`."""
+        """`column` points at one of the `table` rows whose `key` is `value`: a semi-join,
+        which a count or an aggregate hashes, a page's walk memoizes, and whose rows the
+        planner estimates from `table`'s statistics; a page names those rows when they are
+        few (`spread.resolve_among`)."""
         if value is not None:
             arg = self.arg(value)
             self.clauses.append(Clause(
-                f"t.{column} = any(ARRAY(SELECT id FROM {table} WHERE {key} = {arg}))",
+                f"EXISTS (SELECT FROM {table} a WHERE a.id = t.{column} AND a.{key} = {arg})",
                 column, among=(table, key, len(self.args) - 1),
+                tested=f"(SELECT a.{key} FROM {table} a WHERE a.id = t.{column}) = {arg}",
             ))  # fmt: skip
 
     def keyed(self, column: str, table: str, key: str, value: str | None) -> None:

@@ -10,14 +10,15 @@ from typing import Any
 import orjson
 import pytest
 
-from cidadao_gql.data import aggregates
+from cidadao_gql.data import aggregates, loaders
 from cidadao_gql.data.aggregates import GroupPage
+from cidadao_gql.data.cache import TieredCache
 from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.filters import ContractWhere
 from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.ingestion.derived import refresh_derived
 from cidadao_gql.schema.enums import Modality, Sphere
-from cidadao_gql.schema.relay import encode_id
+from cidadao_gql.schema.relay import MAX_PAGE, encode_id
 from cidadao_gql.settings import Settings
 from tests.conftest import DatabaseFactory, Run, connect
 from tests.filter_plans import Recording
@@ -83,6 +84,35 @@ async def test_every_page_of_every_group_equals_one_group_by(
         first = max(2, min(100, len(want) // 3))  # three pages or more, where there are
         order = {"field": sort, "direction": direction}
         assert await walk(run, first, group=group, order=order) == want, (sort, direction)
+
+
+async def test_page_sizes_share_one_aggregate_in_the_cache(
+    db: Database, settings: Settings
+) -> None:
+    """Issue 23: the mixed workload asks spending by supplier in one UF `first` 5 to 50,
+    each size a cold aggregate of the same contracts while the cache held the others. Up
+    to the largest page (`loaders.SHARED_PAGE`), every size is the first rows of one
+    cached page: one GROUP BY for all of them (and one after a cursor), each page the
+    GROUP BY's own rows."""
+    assert loaders.SHARED_PAGE == MAX_PAGE
+    uf = await db.fetchval("SELECT uf FROM contracts GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+    want = [(r["key"], r["n"], r["total"]) for r in await db.fetch(
+        "SELECT supplier_id::text AS key, count(*) AS n, sum(final_value) AS total"
+        " FROM contracts WHERE uf = $1 GROUP BY supplier_id ORDER BY 3 DESC, supplier_id DESC", uf)]  # fmt: skip
+    assert len(want) > MAX_PAGE + 2
+    recording = Recording(db)
+    cached = loaders.Loaders(recording, TieredCache(replace(settings, cache_strategy="memory"),
+                                                    db, None))  # fmt: skip
+    where = ContractWhere(uf=uf)
+    for first in [*range(5, 51), MAX_PAGE]:
+        rows = await cached.spending("SUPPLIER", where, GroupPage(first, "TOTAL", True))
+        assert [(r["raw_key"], r["contract_count"], r["total"]) for r in rows] == want[: first + 1]
+    cursor = (want[9][2], int(want[9][0]))
+    for first in (3, 30):
+        page = GroupPage(first, "TOTAL", True, cursor)
+        rows = await cached.spending("SUPPLIER", where, page)
+        assert [r["raw_key"] for r in rows] == [k for k, _, _ in want[10 : 11 + first]]
+    assert len(recording.sent) == 2, recording.sent
 
 
 async def test_supplier_groups_go_past_a_hundred(run: Run, db: Database) -> None:
