@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from cidadao_gql.data.cache import TieredCache
-from cidadao_gql.data.db import Database
+from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.schema import relay
@@ -26,7 +26,7 @@ from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
-from tests.conftest import Run, answer_bytes, connect
+from tests.conftest import DatabaseFactory, Run, answer_bytes, connect
 from tests.operations import selection
 
 
@@ -86,6 +86,7 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
     page sizes, bad ids and cursors) fall back, and they are a minority. Self-contained:
     it draws and runs its own queries, so it passes alone and in any order."""
     tally = dict.fromkeys(PATHS, 0.0)
+    statements = _statements("statement")
     queries = generated(query_type, 300)
     for query in queries:
         before = {path: _count(path) for path in PATHS}
@@ -100,8 +101,12 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
     assert 0 <= refused <= 15, tally
     # 258 of the 300 when this was written; 218 since issue 17's root lists (items, awards,
     # unitPrices, spending's cursor) drew more bad arguments, which fall back; 173 since
-    # every list takes `last` (bad cursors and sizes, 79 and 22 of the 115 fallbacks).
-    assert tally["compiled"] >= 160, tally
+    # every list takes `last` (bad cursors and sizes, 79 and 22 of the 115 fallbacks); 197
+    # since `after` and `before` draw well-formed cursors too.
+    assert tally["compiled"] >= 180, tally
+    # Root fields in one statement (tree): 73 of 378 before pages backwards and cursors of
+    # names were written in SQL, 152 of 396 after.
+    assert _statements("statement") - statements >= 130
 
 
 NESTED = """query Nested { contracts(first: 100) { edges { cursor node {
@@ -542,3 +547,67 @@ async def test_more_keys_than_json_build_object_takes_run_level_by_level(
     before = _statements("statement"), _count("fallback")
     assert len(orjson.dumps(await run.data(query))) > 500  # both paths, byte for byte
     assert (_statements("statement"), _count("fallback")) == before  # not tried, not failed
+
+
+# Pages backwards in one statement (the forward page of the reverse ordering, shown the
+# other way round) and cursors of text orderings (names, quoted as orjson quotes them).
+BACKWARD_IN_ONE = {
+    "a root list": """query B($before: String) { contracts(last: 3, before: $before) {
+      pageInfo { hasPreviousPage hasNextPage startCursor endCursor }
+      edges { cursor node { id signedOn } } nodes { number } } }""",
+    "children of each parent": """query B($before: String) { agencies(first: 3) { nodes {
+      name procurements(last: 2, before: $before, orderBy: {field: VALUE, direction: ASC}) {
+      pageInfo { hasPreviousPage hasNextPage startCursor endCursor }
+      edges { cursor node { estimatedTotal } } } } } }""",
+    "by name": """query B($before: String) { suppliers(last: 4, before: $before,
+      orderBy: {field: NAME, direction: DESC}) { pageInfo { hasPreviousPage hasNextPage
+      startCursor endCursor } edges { cursor node { name } } } }""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BACKWARD_IN_ONE))
+async def test_pages_backwards_in_one_statement(run: Run, name: str) -> None:
+    query = BACKWARD_IN_ONE[name]
+    before = _statements("levels"), _count("fallback")
+    page = _first_page(await run.data(query, before=None))  # both paths, byte for byte
+    assert page["pageInfo"]["hasPreviousPage"] is True and page["edges"]
+    cursor = page["pageInfo"]["startCursor"]
+    again = _first_page(await run.data(query, before=cursor))
+    assert (_statements("levels"), _count("fallback")) == before  # one statement, both times
+    assert await run.round_trips(query, before=cursor) == 1
+    assert again["pageInfo"]["hasNextPage"] is True
+    assert {e["cursor"] for e in again["edges"]}.isdisjoint(e["cursor"] for e in page["edges"])
+
+
+def _first_page(data: dict[str, Any]) -> Any:
+    """The root list's page, or its first parent's."""
+    (page,) = data.values()
+    return page["nodes"][0]["procurements"] if "pageInfo" not in page else page
+
+
+NAMES = ['"quoted" \\ back', "tab\there, line\nbreak", "\x01\x1f control", "ação é ü 北京 😀"]
+
+
+async def test_cursors_of_names_as_orjson_writes_them(
+    make_database: DatabaseFactory, settings: Settings
+) -> None:
+    """A name's cursor written in SQL (to_json) is the one relay.encode_cursor writes with
+    orjson, whatever the name holds: quotes, backslashes, control characters, any script."""
+    url = await make_database()
+    odd = replace(settings, database_url=url)
+    async with open_database(odd) as db:
+        await db.execute(
+            "INSERT INTO suppliers (document, kind, name) SELECT 'd' || n, 'PJ', name"
+            " FROM unnest($1::text[]) WITH ORDINALITY AS u(name, n)",
+            NAMES,
+        )
+        run = Run(build_schema(odd), db, odd)
+        query = """query N($after: String) { suppliers(first: 2, after: $after,
+          orderBy: {field: NAME, direction: ASC}) { pageInfo { endCursor }
+          edges { cursor node { name } } } }"""
+        before = _statements("levels")
+        first = await run.data(query, after=None)  # both paths, byte for byte
+        second = await run.data(query, after=first["suppliers"]["pageInfo"]["endCursor"])
+        assert _statements("levels") == before
+    names = [e["node"]["name"] for p in (first, second) for e in p["suppliers"]["edges"]]
+    assert sorted(names) == sorted(NAMES)

@@ -63,13 +63,16 @@ LEAVES: dict[str, str] = {
     "Decimal": "CASE WHEN scale({c}) >= 2 THEN {c}::text ELSE round({c}, 2)::text END",
     "DateTime": f"({_TIME} || '-03:00')",
 }
-# A cursor's value as Ordering.dump writes it, by the ordering's parser's name.
+# A cursor's value as Ordering.dump writes it and orjson then quotes it, by the ordering's
+# parser's name: text as PostgreSQL's JSON writes it, which escapes what orjson escapes
+# (`"`, `\\`, control characters: \b \f \n \r \t, the others as \u00xx) and nothing else.
 DUMPS: dict[str, str] = {
-    "read_date": "to_char({c}, 'YYYY-MM-DD')",
-    "read_timestamp": f"({_TIME})",
-    "read_money": "round({c}, 2)::text",
-    "read_integer": "{c}::text",
-    "read_key": "{c}::text",
+    "read_date": "'\"' || to_char({c}, 'YYYY-MM-DD') || '\"'",
+    "read_timestamp": f"('\"' || {_TIME} || '\"')",
+    "read_money": "'\"' || round({c}, 2)::text || '\"'",
+    "read_integer": "'\"' || {c}::text || '\"'",
+    "read_key": "'\"' || {c}::text || '\"'",
+    "read_text": "to_json({c}::text)::text",
 }
 
 
@@ -170,10 +173,6 @@ class Writer:
         node = plan.page
         assert node is not None and plan.children is not None
         filters, page = request_of(plan, node, self.run)
-        if page.backward:
-            # `last`/`before` (issue 17) read nearest the cursor first and answer in the
-            # list's order: the level-by-level path does it; this statement reads forwards.
-            raise Unplannable("a page backwards")
         source = node.source
         sql = Sql()
         sql.args = self.args  # one numbering for the whole statement
@@ -194,6 +193,10 @@ class Writer:
         table = source.entity.table
         cursor = _cursor(page.ordering.name, dump.format(c=f"{a}.{page.ordering.column}"), a)
         shown = f"FILTER (WHERE {a}._n <= {first})"
+        # A page backwards (`last`/`before`) is the forward page of the reverse ordering
+        # (`keyset` reverses it): its rows numbered nearest the cursor first, as the levels
+        # read them, and shown the other way round, in the list's order (relay.page_slice).
+        shown_order = f"{a}._n DESC" if page.backward else f"{a}._n"
         level = _Level(a)
         parts: list[tuple[str, str]] = []
         for field in plan.children:
@@ -208,8 +211,8 @@ class Writer:
                 parts.append((field.key, self._page_info(field, a, first, cursor, page)))
             elif field.name == "nodes":
                 row = self.row(field, a, level.own, level)
-                parts.append((field.key, f"coalesce(json_agg({row} ORDER BY {a}._n) {shown},"
-                                         " '[]')"))  # fmt: skip
+                parts.append((field.key, f"coalesce(json_agg({row} ORDER BY {shown_order})"
+                                         f" {shown}, '[]')"))  # fmt: skip
             else:  # edges
                 assert field.children is not None
                 edge = []
@@ -220,7 +223,7 @@ class Writer:
                         edge.append((part.key, cursor))
                     else:
                         edge.append((part.key, self.row(part, a, level.own, level)))
-                agg = f"json_agg({level.record(edge)} ORDER BY {a}._n) {shown}"
+                agg = f"json_agg({level.record(edge)} ORDER BY {shown_order}) {shown}"
                 parts.append((field.key, f"coalesce({agg}, '[]')"))
         # Relations joined above the page's LIMIT, to its first + 1 rows. Joined under it, the
         # planner saw the whole table as the join's outer side and put a Memoize before each
@@ -244,17 +247,22 @@ class Writer:
     def _page_info(self, plan: FieldPlan, a: str, first: int, cursor: str, page: Any) -> str:
         assert plan.children is not None
         parts = []
+        # Backwards, the rows read past the page are before it, and the cursor after it.
+        more = f"count(*) > {first}"
+        across = "true" if page.after is not None else "false"
+        nearest = f"max({cursor}) FILTER (WHERE {a}._n = 1)"
+        farthest = f"max({cursor}) FILTER (WHERE {a}._n = least({a}._c, {first}))"
         for field in plan.children:
             if field.definition is None:
                 value = _literal(field.typename or "")
             elif field.name == "hasNextPage":
-                value = f"count(*) > {first}"
+                value = across if page.backward else more
             elif field.name == "hasPreviousPage":
-                value = "true" if page.after is not None else "false"
+                value = more if page.backward else across
             elif field.name == "startCursor":
-                value = f"max({cursor}) FILTER (WHERE {a}._n = 1)"
+                value = farthest if page.backward else nearest
             else:
-                value = f"max({cursor}) FILTER (WHERE {a}._n = least({a}._c, {first}))"
+                value = nearest if page.backward else farthest
             parts.append((field.key, value))
         return _object(parts)
 
@@ -341,10 +349,10 @@ def _object(parts: list[tuple[str, str]]) -> str:
 # CASE 27-46 µs, the window functions less: not worth a form of their own.
 def _cursor(name: str, value: str, a: str) -> str:
     """relay.encode_cursor in SQL: URL-safe base64 of `["NAME","value",id]` (orjson's
-    compact JSON; values are dates, times, amounts and integers: nothing to escape), the
-    line breaks PostgreSQL's base64 puts every 76 characters taken out."""
-    opening = _literal('["' + name + '","')
-    text = f"{opening} || {value} || '\",' || {a}.id || ']'"
+    compact JSON; `value`, the value's JSON string: DUMPS), the line breaks PostgreSQL's
+    base64 puts every 76 characters taken out."""
+    opening = _literal('["' + name + '",')
+    text = f"{opening} || {value} || ',' || {a}.id || ']'"
     return f"translate(encode(convert_to({text}, 'UTF8'), 'base64'), E'+/\\n', '-_')"
 
 
