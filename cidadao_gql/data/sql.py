@@ -272,10 +272,12 @@ async def fetch_page(
             # cursor's range of 200 rows (8,719 read for 20); walked from the cursor, 200.
             # No ORDER BY outside, so that the LIMIT reaches the walk (PostgreSQL plans a
             # fenced subquery for every row when the query above it sorts) and the rows
-            # leave in the walk's order.
-            inner = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql(served)}"
+            # leave in the walk's order. The fence's rows are whole: the clauses tested on
+            # them read columns the caller may not (the compiled path asks for a few: a
+            # year's procurements by value fell back to the ordinary path on `t.year`).
+            inner = f"SELECT t.* FROM {entity.table} t WHERE {sql.where_sql(served)}"
             rest = [c for c in sql.clauses if all(c is not s for s in served)]
-            text = f"SELECT t.* FROM ({inner} {order} OFFSET 0) t WHERE {sql.where_sql(rest)}"
+            text = f"SELECT {columns} FROM ({inner} {order} OFFSET 0) t WHERE {sql.where_sql(rest)}"
             return await db.fetch(f"{text} LIMIT {sql.arg(page.first + 1)}", *sql.args)
     return await db.fetch(f"{source} {order} LIMIT {sql.arg(page.first + 1)}", *sql.args)
 

@@ -173,6 +173,9 @@ class Writer:
         node = plan.page
         assert node is not None and plan.children is not None
         filters, page = request_of(plan, node, self.run)
+        if page.backward:
+            # The levels read it (see _BACKWARD below: written here, held back).
+            raise Unplannable(_BACKWARD)
         source = node.source
         sql = Sql()
         sql.args = self.args  # one numbering for the whole statement
@@ -193,10 +196,6 @@ class Writer:
         table = source.entity.table
         cursor = _cursor(page.ordering.name, dump.format(c=f"{a}.{page.ordering.column}"), a)
         shown = f"FILTER (WHERE {a}._n <= {first})"
-        # A page backwards (`last`/`before`) is the forward page of the reverse ordering
-        # (`keyset` reverses it): its rows numbered nearest the cursor first, as the levels
-        # read them, and shown the other way round, in the list's order (relay.page_slice).
-        shown_order = f"{a}._n DESC" if page.backward else f"{a}._n"
         level = _Level(a)
         parts: list[tuple[str, str]] = []
         for field in plan.children:
@@ -211,7 +210,7 @@ class Writer:
                 parts.append((field.key, self._page_info(field, a, first, cursor, page)))
             elif field.name == "nodes":
                 row = self.row(field, a, level.own, level)
-                parts.append((field.key, f"coalesce(json_agg({row} ORDER BY {shown_order})"
+                parts.append((field.key, f"coalesce(json_agg({row} ORDER BY {a}._n)"
                                          f" {shown}, '[]')"))  # fmt: skip
             else:  # edges
                 assert field.children is not None
@@ -223,7 +222,7 @@ class Writer:
                         edge.append((part.key, cursor))
                     else:
                         edge.append((part.key, self.row(part, a, level.own, level)))
-                agg = f"json_agg({level.record(edge)} ORDER BY {shown_order}) {shown}"
+                agg = f"json_agg({level.record(edge)} ORDER BY {a}._n) {shown}"
                 parts.append((field.key, f"coalesce({agg}, '[]')"))
         # Relations joined above the page's LIMIT, to its first + 1 rows. Joined under it, the
         # planner saw the whole table as the join's outer side and put a Memoize before each
@@ -247,22 +246,17 @@ class Writer:
     def _page_info(self, plan: FieldPlan, a: str, first: int, cursor: str, page: Any) -> str:
         assert plan.children is not None
         parts = []
-        # Backwards, the rows read past the page are before it, and the cursor after it.
-        more = f"count(*) > {first}"
-        across = "true" if page.after is not None else "false"
-        nearest = f"max({cursor}) FILTER (WHERE {a}._n = 1)"
-        farthest = f"max({cursor}) FILTER (WHERE {a}._n = least({a}._c, {first}))"
         for field in plan.children:
             if field.definition is None:
                 value = _literal(field.typename or "")
             elif field.name == "hasNextPage":
-                value = across if page.backward else more
+                value = f"count(*) > {first}"
             elif field.name == "hasPreviousPage":
-                value = more if page.backward else across
+                value = "true" if page.after is not None else "false"
             elif field.name == "startCursor":
-                value = farthest if page.backward else nearest
+                value = f"max({cursor}) FILTER (WHERE {a}._n = 1)"
             else:
-                value = nearest if page.backward else farthest
+                value = f"max({cursor}) FILTER (WHERE {a}._n = least({a}._c, {first}))"
             parts.append((field.key, value))
         return _object(parts)
 
@@ -336,6 +330,15 @@ class _Level:
         columns = ", ".join(f'{value} AS "{key}"' for key, value in parts)
         self.records.append(f"CROSS JOIN LATERAL (SELECT {columns}) {name}")
         return name
+
+
+# A page backwards (`last`/`before`) as the forward page of the reverse ordering, shown the
+# other way round (commit 339aeb5 on branch shapes16: `ORDER BY _n DESC` in the json_agg,
+# hasPreviousPage from the extra row, start and end cursors swapped) answered byte for
+# byte, but tests/schema/test_limits.py, test_paging.py and test_prices.py run together
+# then left a pool connection mid-statement (`active`, ClientRead) and the next statement
+# on it hit the statement timeout. Not understood yet, so the levels keep such pages.
+_BACKWARD = "a page backwards"
 
 
 def _object(parts: list[tuple[str, str]]) -> str:
