@@ -21,9 +21,12 @@ shape is asked once first (with the variables of EXAMPLES) and must answer witho
 errors; the run counts HTTP errors, answers with GraphQL errors and response-cache hits.
 Reports P50/P95/P99.
 
-Results: benchmarks/results/filters.md and filters.json (benchmarks/record.py; each mode
-fills its part, stamped with its own date and commit, and keeps the other's from an earlier
-run on as many contracts); benchmarks/readme.py puts the table in the README.
+Results: benchmarks/results/filters.md and filters.json (benchmarks/record.py), by number
+of contracts: each mode fills its part of its count's figures, stamped with its own date and
+commit, and keeps everything else (the other mode's, and other counts'), so that
+`statements --contracts 1000000` and `load --contracts 1000000` run one after the other
+leave both beside the 100,000-contract ones; benchmarks/readme.py puts the tables in the
+README, the largest count first.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import os
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from harness import (
@@ -181,8 +185,14 @@ def stamped(part: dict[str, Any]) -> str:
     return f"measured {part['date']} at commit `{part['commit'][:10]}`"
 
 
-def markdown(figures: dict[str, Any]) -> str:
-    lines = [f"{figures['contracts']:,} contracts.", ""]
+def markdown(runs: dict[str, dict[str, Any]]) -> str:
+    """Each count's figures, the largest count first."""
+    counts = sorted(runs, key=int, reverse=True)
+    return "\n\n".join(_count_markdown(int(n), runs[n]).rstrip() for n in counts)
+
+
+def _count_markdown(contracts: int, figures: dict[str, Any]) -> str:
+    lines = [f"#### {contracts:,} contracts", ""]
     if "load" in figures:
         run = figures["load"]
         hits = 1 - run["not_hits"] / max(run["requests"], 1)
@@ -213,7 +223,8 @@ def markdown(figures: dict[str, Any]) -> str:
             f"{len(pages)} page cases, worst {pages[0]['read_per_row']}; "
             f"{sum(over.values())} over {BOUND}"
             f"{': ' if over else ''}{', '.join(f'{n} of {k}' for k, n in over.most_common())}. "
-            f"The {len(shown)} worst below, every case in `benchmarks/results/filters.json`.",
+            f"The {len(shown)} worst below, every case in `benchmarks/results/filters.json`."
+            + (f" The run took {part['seconds']:,} s." if "seconds" in part else ""),
             "",
             *_table(shown, "returned", "read/row"),
             "",
@@ -245,17 +256,31 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     seed(args.contracts)
-    path = RESULTS / "filters.json"
-    kept = json.loads(path.read_text())["figures"] if path.exists() else {}
-    figures = kept if kept.get("contracts") == args.contracts else {}
-    figures["contracts"] = args.contracts
+    runs = kept_runs(RESULTS / "filters.json")
+    figures = runs.setdefault(str(args.contracts), {})
     stamp = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-             "commit": commit()["sha"]}  # fmt: skip
+             "commit": commit()["sha"], "command": sys.argv[1:]}  # fmt: skip
     if args.mode == "statements":
-        figures["statements"] = {**stamp, "cases": asyncio.run(statements())}
+        started = time.monotonic()
+        cases = asyncio.run(statements())
+        figures["statements"] = {**stamp, "seconds": round(time.monotonic() - started),
+                                 "cases": cases}  # fmt: skip
     else:
         figures["load"] = {**stamp, **mixed_load(args.duration, args.connections, args.workers)}
-    save("filters", markdown(figures), figures)
+    save("filters", markdown(runs), {"runs": runs})
+
+
+def kept_runs(path: Path) -> dict[str, dict[str, Any]]:
+    """The figures of earlier runs by number of contracts (as text: JSON's keys), read
+    from a results file of either layout (before 2026-12-07, one count per file)."""
+    if not path.exists():
+        return {}
+    figures: dict[str, Any] = json.loads(path.read_text())["figures"]
+    if "runs" in figures:
+        runs: dict[str, dict[str, Any]] = figures["runs"]
+        return runs
+    count = figures.pop("contracts", None)
+    return {str(count): figures} if count is not None else {}
 
 
 if __name__ == "__main__":

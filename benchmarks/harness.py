@@ -211,10 +211,11 @@ def answering(process: subprocess.Popen[bytes], base: str, seconds: float = 30) 
 def server_process(
     args: list[str], env: dict[str, str], port: int
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """uvicorn with `args` in a subprocess, once it answers; its base URL and process."""
+    """uvicorn with `args` in a subprocess, with the HTTP protocol `serve` runs (one write
+    per response), once it answers; its base URL and process."""
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", *args, "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
+         "--no-access-log", "--http", "cidadao_gql.web.http_protocol:OneWrite"],
         env={**os.environ, **env}, cwd=ROOT,
     )  # fmt: skip
     with answering(process, f"http://127.0.0.1:{port}") as base:

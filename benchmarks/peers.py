@@ -25,8 +25,8 @@ floor alone. Then, per shape:
 - which path our server took (compiled plan, ordinary, fallback: its /metrics);
 - wrk, C connections (16), S seconds (10) after 3 s of warm-up, R rounds (3) alternating
   servers, the median round's req/s and P99, HTTP errors and answers with GraphQL errors
-  (every round's, summed), and each server's CPU per request (/proc, the server process
-  only; PostgreSQL's CPU is not in it);
+  (every round's, summed), and per request the server process' CPU and PostgreSQL's
+  backends' CPU (/proc: the database's backends during the round);
 - the floor: the statements our server sent for the shape (captured in process, with their
   arguments), run in order by C asyncpg tasks in a loop, the connections set up as our
   pool's are.
@@ -668,21 +668,44 @@ async def floor(
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    """A process' CPU so far (0 once it is gone: a backend closed during a round)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load_server(
     base: str, pid: int, body: str, duration: int, connections: int
 ) -> dict[str, float]:
-    """wrk's figures (GraphQL errors counted) after 3 s of warm-up, and the server
-    process' CPU ms per request."""
+    """wrk's figures (GraphQL errors counted) after 3 s of warm-up, the server process' CPU
+    ms per request, and PostgreSQL's: its backends serving the database (every server's,
+    the idle ones' health checks included). On two cores the backends and the server
+    share the machine with wrk: which of them a shape's req/s is bounded by is there."""
     script = lua_script([body])
     load(base, script, 3, connections, warmup=0)  # the warm-up, its figures dropped
-    cpu = cpu_seconds(pid)
+    pids = uvloop.run(backend_pids())  # the pools are open by now
+    cpu, backends = cpu_seconds(pid), {p: cpu_seconds(p) for p in pids}
     result = load(base, script, duration, connections, warmup=0)
-    result["cpu_ms"] = (cpu_seconds(pid) - cpu) / max(result["requests"], 1) * 1000
+    requests = max(result["requests"], 1)
+    result["cpu_ms"] = (cpu_seconds(pid) - cpu) / requests * 1000
+    # (a backend gone meanwhile, an idle PostGraphile connection closed after 10 s, counts 0)
+    pg = sum(max(cpu_seconds(p) - before, 0.0) for p, before in backends.items())
+    result["pg_cpu_ms"] = pg / requests * 1000
     return result
+
+
+async def backend_pids() -> list[int]:
+    conn = await asyncpg.connect(database_url())
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [row["pid"] for row in rows]
+    finally:
+        await conn.close()
 
 
 def path_of(base: str, body: str) -> list[str]:
@@ -866,12 +889,13 @@ def markdown(document: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Per request: statements sent, PostgreSQL's time in them (pg_stat_statements), and "
-        "the server process' CPU (not PostgreSQL's); our path (compiled plan or ordinary).",
+        "Per request: statements sent, PostgreSQL's time in them (pg_stat_statements), the "
+        "server process' CPU and PostgreSQL's backends' CPU (/proc; on two cores they "
+        "share the machine with wrk); our path (compiled plan or ordinary).",
         "",
         "| shape | our path | statements: ours, v4, v5 | PostgreSQL ms: ours, v4, v5 "
-        "| server CPU ms: ours, v4, v5 |",
-        "|---|---|---|---|---|",
+        "| server CPU ms: ours, v4, v5 | PostgreSQL CPU ms: ours, v4, v5 |",
+        "|---|---|---|---|---|---|",
     ]
     for shape in document["shapes"]:
         m, sql = shape["median"], shape["sql"]
@@ -885,7 +909,7 @@ def markdown(document: dict[str, Any]) -> str:
         lines.append(
             f"| {shape['name']} | {', '.join(shape['our_path'])} | "
             f"{three('statements', sql, 1)} | {three('pg_ms', sql, 2)} | "
-            f"{three('cpu_ms', m, 2)} |"
+            f"{three('cpu_ms', m, 2)} | {three('pg_cpu_ms', m, 2)} |"
         )
     return "\n".join(lines) + "\n"
 

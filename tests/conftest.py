@@ -37,6 +37,7 @@ from cidadao_gql.migrations import migrate
 from cidadao_gql.runtime import embedded
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
+from cidadao_gql.web.http_protocol import OneWrite
 from cidadao_gql.web.ws_compression import WebSocketProtocol
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,11 +245,13 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def live_server(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on a real uvicorn on 127.0.0.1, and a client pointed at it."""
+    """The app on a real uvicorn on 127.0.0.1, with the protocols `serve` runs, and a client
+    pointed at it."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws=WebSocketProtocol
-    )
+        app, host="127.0.0.1", port=port, log_level="warning", http=OneWrite,
+        ws=WebSocketProtocol,
+    )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

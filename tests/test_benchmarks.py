@@ -115,3 +115,25 @@ def test_a_readme_that_differs_from_the_results_is_caught(tmp_path: Path) -> Non
     fresh = readme.rendered(stale, tmp_path)
     assert fresh != stale and "| 1 |" in fresh and "| 2 |" not in fresh
     assert readme.rendered(fresh, tmp_path) == fresh
+
+
+def test_the_filter_results_keep_every_count_and_mode(tmp_path: Path) -> None:
+    """benchmarks/filters.py: a run on 1,000,000 contracts keeps the 100,000-contract
+    figures (a results file of the older layout, one count, read too), and the tables show
+    the largest count first."""
+    filters = importlib.import_module("filters")
+    path = tmp_path / "filters.json"
+    cases = [{"list": "contracts", "field": "uf", "strength": "selective",
+              "ordering": "SIGNED_ON_DESC", "returned": 21, "read": 42, "read_per_row": 2.0,
+              "statement_ms": 0.1, "call_ms": 0.2, "statements": 1}]  # fmt: skip
+    stamp = {"date": "2026-12-07 08:11 UTC", "commit": "0" * 40}
+    older = {"contracts": 100_000, "statements": {**stamp, "cases": cases}}
+    path.write_text(json.dumps({"figures": older}))
+    runs = filters.kept_runs(path)
+    assert list(runs) == ["100000"] and runs["100000"]["statements"]["cases"] == cases
+    runs.setdefault("1000000", {})["statements"] = {**stamp, "seconds": 300, "cases": cases}
+    path.write_text(json.dumps({"figures": {"runs": runs}}))
+    assert filters.kept_runs(path) == runs
+    table = filters.markdown(runs)
+    assert table.index("#### 1,000,000 contracts") < table.index("#### 100,000 contracts")
+    assert "The run took 300 s." in table

@@ -12,7 +12,7 @@ NAMED_INDEXES = {
     "investigations_status_user_idx": "(status, user_id, created_at DESC)",
     "investigations_active_idx": "WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]))",
     "contracts_metadata_idx": "USING gin (metadata jsonb_path_ops)",
-    "contracts_object_fts_idx": "to_tsvector('portuguese_unaccent'::regconfig, object)",
+    "contracts_object_fts_idx": "USING gin (object_search)",
     "contracts_signed_idx": "(signed_on, id)",
     "contracts_value_idx": "(final_value, id)",
 }

@@ -214,6 +214,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings),
         timeout_graceful_shutdown=10,
+        http="cidadao_gql.web.http_protocol:OneWrite",
         ws="cidadao_gql.web.ws_compression:WebSocketProtocol",
     )
 

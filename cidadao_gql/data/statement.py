@@ -105,10 +105,12 @@ class Sql:
 
     def text_search(self, column: str, query: str | None) -> None:
         """Full-text match in Portuguese (stemmed: "medicamentos" finds "medicamento"; accents
-        set aside: "oleo" finds "óleo"), on the expression the GIN index is built on."""
+        set aside: "oleo" finds "óleo") on the column's stored vector, `{column}_search`,
+        which the GIN index is built on (migration 0018: a walk that tests the word on each
+        row no longer computes the row's vector)."""
         if query is not None:
             config = "'portuguese_unaccent'"
-            match = f"to_tsvector({config}, t.{column}) @@ websearch_to_tsquery({config}, "
+            match = f"t.{column}_search @@ websearch_to_tsquery({config}, "
             self.filter(f"{match}{self.arg(query)})", alone=(f"{match}$1)", query))
 
     def contains(self, column: str, text: str | None) -> None:

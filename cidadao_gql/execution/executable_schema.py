@@ -196,10 +196,13 @@ class Schema(strawberry.Schema):
         variable_values: dict[str, Any] | None,
         operation_name: str | None,
         context: Any,
+        forward: bool = False,
     ) -> ExecutionResult | None:
         """The operation on the compiled path alone, finished as `execute` finishes it; None
         (with nothing charged) when only the ordinary path can answer it. For callers that
-        can skip the view's own request handling when this answers."""
+        can skip the view's own request handling when this answers. With `forward`, the
+        data may hold JSON PostgreSQL wrote, as orjson.Fragment: for a caller that encodes
+        it with orjson (compiled.Executor.run)."""
         if self.compiled is None:
             return None
         if unstorable_variable(variable_values) is not None:
@@ -208,7 +211,7 @@ class Schema(strawberry.Schema):
             async with asyncio.timeout(self.timeout), pages_for(context):
                 with self._span(operation_name):
                     result = await self._execute_compiled(
-                        query, variable_values, operation_name, context
+                        query, variable_values, operation_name, context, forward
                     )
         except TimeoutError:
             result = self._timed_out()
@@ -258,6 +261,7 @@ class Schema(strawberry.Schema):
         raw_variables: dict[str, Any] | None,
         operation_name: str | None,
         context: Any,
+        forward: bool = False,
     ) -> ExecutionResult | None:
         """The operation on the compiled path, priced and charged as CostLimit does; None
         when the ordinary path must answer (nothing is left charged then)."""
@@ -285,7 +289,7 @@ class Schema(strawberry.Schema):
         spend = await bill.charge(read_only=True)
         if spend is not None and not spend.allowed:
             return None  # nothing was taken; the ordinary path answers THROTTLED
-        done = await self.compiled.run(plan, variables, context, priced)
+        done = await self.compiled.run(plan, variables, context, priced, forward)
         if done is None:
             metrics.EXECUTION_PATH.labels("fallback").inc()
             await bill.settle(0)  # all of it back: the ordinary path charges again

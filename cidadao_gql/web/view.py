@@ -166,7 +166,9 @@ class GraphQLView(GraphQL[Context, None]):
             return None
         sub = Response()
         context = await self.get_context(request, sub)
-        result = await self.our_schema.execute_compiled(query, variables, name, context)
+        # PostgreSQL's JSON forwarded as it is, not decoded to be encoded again: orjson's
+        forward = self.settings.json_encoder == "orjson"
+        result = await self.our_schema.execute_compiled(query, variables, name, context, forward)
         if result is None:
             return None
         return Response(

@@ -44,12 +44,20 @@ class _Load:
 class _Run:
     """One execution: what every level needs, and the actual cost as it adds up."""
 
-    __slots__ = ("cost", "info", "loads", "open", "price", "rows", "shared", "variables")
+    __slots__ = (
+        "cost", "forward", "info", "loads", "open", "price", "rows", "shared", "variables"
+    )  # fmt: skip
 
     def __init__(
-        self, info: _Info, variables: VariableValues, price: Price, shared: frozenset[str]
+        self,
+        info: _Info,
+        variables: VariableValues,
+        price: Price,
+        shared: frozenset[str],
+        forward: bool,
     ) -> None:
         self.info = info
+        self.forward = forward  # JSON PostgreSQL wrote goes out as it is (orjson.Fragment)
         self.shared = shared  # loaders whose loads levels side by side may share
         self.variables = variables
         self.price = price
@@ -115,13 +123,19 @@ class Executor:
         return None if plan is None else (plan, variables)
 
     async def run(
-        self, plan: Plan, variables: VariableValues, context: Any, price: Price
+        self,
+        plan: Plan,
+        variables: VariableValues,
+        context: Any,
+        price: Price,
+        forward: bool = False,
     ) -> tuple[dict[str, Any], int] | None:
         """The response's data and its actual cost (each non-null field's weight, as
         `price` weighs it: the cost analysis' own), or None when the ordinary path must
-        answer instead."""
+        answer instead. With `forward`, what one statement answers is left as the JSON
+        PostgreSQL wrote (orjson.Fragment): for a caller that encodes it with orjson."""
         data: dict[str, Any] = {}
-        run = _Run(_Info(context), variables, price, plan.shared)
+        run = _Run(_Info(context), variables, price, plan.shared, forward)
         try:
             done = await _one_statement(plan.root, run)
             rest = plan.root if not done else Selection(p for p in plan.root if p.key not in done)
@@ -421,9 +435,10 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
     assert row is not None
     done = {}
     for index, plan in enumerate(plans):
-        value = done[plan.key] = orjson.loads(row[index])
-        assert plan.children is not None
-        run.cost += tree.cost_of(plan.children, [value], run) + run.weight(plan)
+        json, cost = row[2 * index], row[2 * index + 1]
+        # Forwarded, its bytes are the response's (tree: orjson's own JSON)
+        done[plan.key] = orjson.Fragment(json) if run.forward else orjson.loads(json)
+        run.cost += cost + run.weight(plan)
     metrics.COMPILED_FIELDS.labels("statement", "").inc(len(plans))
     return done
 

@@ -1,23 +1,33 @@
-"""Root lists answered by one statement whose JSON PostgreSQL builds.
+"""Root lists answered by one statement whose JSON PostgreSQL writes.
 
 Run level by level, a four-level chain of nested connections cost five statements, each a
 round trip whose event-loop and socket work was most of our process' CPU (py-spy, cProfile:
 `benchmarks/shape_profile.py`), and each row was decoded into a record, read field by field
 and encoded again. PostGraphile v5 sends one statement. Here a root connection whose
 subtree holds only columns, global IDs, `__typename`, relations by id (`relay.batched`) and
-connections of children (`relay.paged`) becomes one expression: `json_build_object` per
-row, `json_agg` per page (ordered and limited per parent, `first + 1` rows read for
-`hasNextPage`), a relation joined by id to the page's rows, `totalCount` a correlated
-count, and global IDs and cursors encoded in SQL exactly as `relay.encode_id` and
-`relay.encode_cursor` write them. All such root fields of an operation go in one statement, prepared once per
-text by asyncpg's statement cache; its JSON is decoded by orjson into the response's data
-(C: the view encodes it again as it encodes any answer, so bytes match the ordinary path's).
+connections of children (`relay.paged`) becomes one subquery: an object per row (a record
+named by the keys, written by `row_to_json`), a `string_agg` per page (ordered and limited
+per parent, `first + 1` rows read for `hasNextPage`), a relation joined by id to the page's
+rows, a page of children a lateral subquery per shown row, `totalCount` a correlated count
+(a parent's children unfiltered: the count kept on its row, data.kept_counts), and global IDs and cursors encoded in SQL exactly as
+`relay.encode_id` and `relay.encode_cursor` write them. All such root fields of an
+operation go in one statement, prepared once per text by asyncpg's statement cache.
+
+The JSON is written as text exactly as orjson writes it (compact, keys in response order,
+`to_json` for every value: its escapes are orjson's), so the bytes go into the response as
+they are (`orjson.Fragment`), never decoded nor encoded again: json_build_object's JSON
+(`{"a" : 1}`) had to be, 11 % of our process under load (py-spy). Beside each root field's
+JSON the statement counts its actual cost, as costs.CostAnalysis weighs a response (each
+non-null field's weight, each list's rows by `rows_cost`), from the weights the plan's
+Price gives: every page's subquery returns its JSON and its cost, which is why pages of
+children are lateral joins rather than scalar subqueries.
 
 What cannot be written so falls back to the levels (`execute`), per root field: a field with
-a resolver of its own, a scalar without an SQL twin, a page whose filter its ordering's index
-does not serve (`page_plans.served`: those pages need the data layer's per-parent plan choice),
-and relations when the field cache is on (rows by id keep going through the cache tiers).
-Bad arguments (a cursor, a page size) are raised while the statement is written, and the
+a resolver of its own, a scalar without an SQL twin (Float: PostgreSQL writes `1e+20` and
+`1`, orjson `1e20` and `1.0`), a page whose filter its ordering's index does not serve
+(`page_plans.served`: those pages need the data layer's per-parent plan choice), and
+relations when the field cache is on (rows by id keep going through the cache tiers). Bad
+arguments (a cursor, a page size) are raised while the statement is written, and the
 ordinary path answers them. `cidadao_ai_compiled_fields_total` counts each root field by
 how it ran.
 """
@@ -28,6 +38,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import orjson
+
 from cidadao_gql.data.kept_counts import kept_count
 from cidadao_gql.data.loaders import entity_of
 from cidadao_gql.data.page_plans import served
@@ -37,16 +49,13 @@ from cidadao_gql.errors import Unplannable
 from cidadao_gql.execution.compiled.pages import request_of
 from cidadao_gql.execution.compiled.selection import (
     FieldPlan,
-    Selection,
     enum_values,
     named_type,
     read_column,
     read_node_ids,
 )
-from cidadao_gql.execution.costs import rows_cost
+from cidadao_gql.schema.cost_tables import ROWS_PER_POINT
 
-# json_build_object takes at most 100 arguments: 50 keys and their values.
-MAX_KEYS = 50
 # The longest SQL name, in bytes: a record's column (a key) longer than it would be cut.
 NAMEDATALEN = 63
 _TIME = "to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {c})"
@@ -58,7 +67,6 @@ LEAVES: dict[str, str] = {
     "ID": "{c}",
     "Int": "{c}",
     "Boolean": "{c}",
-    "Float": "{c}::float8",
     "Date": "{c}",  # JSON writes dates as ISO 8601 whatever the DateStyle
     "Decimal": "CASE WHEN scale({c}) >= 2 THEN {c}::text ELSE round({c}, 2)::text END",
     "DateTime": f"({_TIME} || '-03:00')",
@@ -89,8 +97,6 @@ def why_not_one(plan: FieldPlan) -> str | None:
 def _check_connection(plan: FieldPlan) -> None:
     if plan.page is None or plan.children is None:
         raise Unplannable("not a connection of rows")
-    if len(plan.children) > MAX_KEYS:
-        raise Unplannable("too many keys for json_build_object")
     for field in plan.children:
         if field.definition is None or field.name == "totalCount":
             continue
@@ -109,7 +115,7 @@ def _check_connection(plan: FieldPlan) -> None:
 
 
 def _check_known(plan: FieldPlan, names: set[str]) -> None:
-    if plan.children is None or plan.by_runtime_type or len(plan.children) > MAX_KEYS:
+    if plan.children is None or plan.by_runtime_type:
         raise Unplannable(plan.name)
     for field in plan.children:
         if field.definition is not None and field.name not in names:
@@ -118,7 +124,7 @@ def _check_known(plan: FieldPlan, names: set[str]) -> None:
 
 def _check_row(plan: FieldPlan) -> None:
     children = plan.children
-    if children is None or children.fill is None or len(children) > MAX_KEYS:
+    if children is None or children.fill is None:
         raise Unplannable("not a selection on rows")
     for field in children:
         kind = getattr(field.read, "func", None)
@@ -167,15 +173,16 @@ class Writer:
         self.aliases += 1
         return f"r{self.aliases}"
 
-    def connection(self, plan: FieldPlan, parent: str | None) -> str:
-        """A connection's JSON: `parent`, the expression of its parent's id (None: a root
-        list)."""
+    def connection(self, plan: FieldPlan, parent: str | None, gate: str | None = None) -> str:
+        """A subquery of one row: `j`, a connection's JSON as text, and `c`, the actual cost
+        of what it holds (its own field's weight aside). `parent`, the expression of its
+        parent's id (None: a root list); `gate`, the condition under which the parent row is
+        shown (the row read past `first` for `hasNextPage` reads nothing below it)."""
         node = plan.page
         assert node is not None and plan.children is not None
         filters, page = request_of(plan, node, self.run)
         if page.backward:
-            # The levels read it (see _BACKWARD below: written here, held back).
-            raise Unplannable(_BACKWARD)
+            raise Unplannable(_BACKWARD)  # the levels read it (see _BACKWARD)
         source = node.source
         sql = Sql()
         sql.args = self.args  # one numbering for the whole statement
@@ -195,91 +202,148 @@ class Writer:
         first = page.first
         table = source.entity.table
         cursor = _cursor(page.ordering.name, dump.format(c=f"{a}.{page.ordering.column}"), a)
-        shown = f"FILTER (WHERE {a}._n <= {first})"
-        level = _Level(a)
+        level = _Level(a, first)
         parts: list[tuple[str, str]] = []
+        cost = _Cost()
         for field in plan.children:
             if field.definition is None:
-                parts.append((field.key, _literal(field.typename or "")))
-            elif field.name == "totalCount":
+                parts.append((field.key, _string(field.typename or "")))
+                continue
+            cost.add(self.run.weight(field))
+            if field.name == "totalCount":
                 count = kept_count(table, counted)  # a parent's children: the kept count
                 if count is None:
                     count = f"SELECT count(*) FROM {table} t WHERE {sql.where_sql(counted)}"
-                parts.append((field.key, f"({count})"))
+                parts.append((field.key, f"({count})::text"))
             elif field.name == "pageInfo":
-                parts.append((field.key, self._page_info(field, a, first, cursor, page)))
-            elif field.name == "nodes":
-                row = self.row(field, a, level.own, level)
-                parts.append((field.key, f"coalesce(json_agg({row} ORDER BY {a}._n)"
-                                         f" {shown}, '[]')"))  # fmt: skip
-            else:  # edges
-                assert field.children is not None
-                edge = []
-                for part in field.children:
-                    if part.definition is None:
-                        edge.append((part.key, _literal(part.typename or "")))
-                    elif part.name == "cursor":
-                        edge.append((part.key, cursor))
-                    else:
-                        edge.append((part.key, self.row(part, a, level.own, level)))
-                agg = f"json_agg({level.record(edge)} ORDER BY {a}._n) {shown}"
-                parts.append((field.key, f"coalesce({agg}, '[]')"))
+                parts.append((field.key, self._page_info(field, a, first, cursor, page, cost)))
+            else:  # nodes, or edges
+                parts.append((field.key, self._list(field, cursor, level, cost)))
         # Relations joined above the page's LIMIT, to its first + 1 rows. Joined under it, the
         # planner saw the whole table as the join's outer side and put a Memoize before each
         # relation, sized for every distinct key (50,000 suppliers): a hash table allocated
         # and zeroed on every run and, in a parent's page, on every parent (the fragments
         # shape: 994 µs of backend CPU, 312 µs without; tuned page 966 → 840 µs). Above the
         # LIMIT the planner sees first + 1 rows and looks each up by its key.
+        where = sql.where_sql() if gate is None else f"{gate} AND {sql.where_sql()}"
         rows = (
             f"SELECT {source.entity.select_list('t', page.columns)} FROM {table} t"
-            f" WHERE {sql.where_sql()} {order} LIMIT {first + 1}"
+            f" WHERE {where} {order} LIMIT {first + 1}"
         )
         ranked = (
             f"SELECT {', '.join([a + '.*', *level.columns])},"
             f" row_number() OVER ({order.replace('t.', a + '.')}) AS _n,"
             f" count(*) OVER () AS _c FROM ({rows}) {a} {' '.join(level.joins)}"
         )
-        # GROUP BY (): one object even when no field aggregates (`edges @include(if: false)`)
+        # GROUP BY (): one row even when no field aggregates (`edges @include(if: false)`);
+        # a gate in HAVING as well, so that a hidden parent's row is not even built.
+        having = "" if gate is None else f" HAVING {gate}"
+        laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in level.laterals)
         records = " ".join(level.records)
-        return f"(SELECT {_object(parts)} FROM ({ranked}) {a} {records} GROUP BY ())"
+        return (
+            f"SELECT {_object(parts)} AS j, ({cost.sql()})::int AS c"
+            f" FROM ({ranked}) {a} {laterals} {records} GROUP BY (){having}"
+        )
 
-    def _page_info(self, plan: FieldPlan, a: str, first: int, cursor: str, page: Any) -> str:
+    def _list(self, plan: FieldPlan, cursor: str, level: _Level, cost: _Cost) -> str:
+        """A page's `nodes` or `edges`, its rows' cost added to `cost`."""
+        if plan.name == "nodes":
+            row, each, record = self.row(plan, level.alias, level.own, level)
+        else:
+            row, each, record = self._edge(plan, cursor, level)
+        a, shown = level.alias, f"FILTER (WHERE {level.alias}._n <= {level.first})"
+        rows_shown = f"least(count(*), {level.first})"
+        points = self.run.each(plan)
+        if points:  # costs.rows_cost in SQL
+            cost.add(term=f"{points} * (({rows_shown} + {ROWS_PER_POINT - 1}) / {ROWS_PER_POINT})")
+        if each.terms:
+            cost.add(term=f"coalesce(sum({each.sql()}) {shown}, 0)")
+        elif each.points:
+            cost.add(term=f"{each.points} * {rows_shown}")
+        listed = f"string_agg({_text(row, record)}, ',' ORDER BY {a}._n) {shown}"
+        return f"coalesce('[' || {listed} || ']', '[]')"
+
+    def _edge(self, plan: FieldPlan, cursor: str, level: _Level) -> tuple[str, _Cost, bool]:
+        """An edge's JSON, as `row` answers a row's."""
+        assert plan.children is not None
+        record = _short(plan) and all(
+            _recordable(p) for p in plan.children if p.definition is not None and p.name == "node"
+        )
+        parts, cost = [], _Cost()
+        for part in plan.children:
+            if part.definition is None:
+                name = part.typename or ""
+                parts.append((part.key, _literal(name) if record else _string(name)))
+                continue
+            cost.add(self.run.weight(part))
+            if part.name == "cursor":
+                parts.append((part.key, cursor if record else f"'\"' || {cursor} || '\"'"))
+            else:
+                row, each, below = self.row(part, level.alias, level.own, level)
+                parts.append((part.key, row if record else _text(row, below)))
+                cost.include(each)
+        return (level.record(parts), cost, True) if record else (_object(parts), cost, False)
+
+    def _page_info(
+        self, plan: FieldPlan, a: str, first: int, cursor: str, page: Any, cost: _Cost
+    ) -> str:
         assert plan.children is not None
         parts = []
         for field in plan.children:
             if field.definition is None:
-                value = _literal(field.typename or "")
-            elif field.name == "hasNextPage":
-                value = f"count(*) > {first}"
+                parts.append((field.key, _string(field.typename or "")))
+                continue
+            weight = self.run.weight(field)
+            if field.name == "hasNextPage":
+                value = f"CASE WHEN count(*) > {first} THEN 'true' ELSE 'false' END"
+                cost.add(weight)
             elif field.name == "hasPreviousPage":
-                value = "true" if page.after is not None else "false"
-            elif field.name == "startCursor":
-                value = f"max({cursor}) FILTER (WHERE {a}._n = 1)"
-            else:
-                value = f"max({cursor}) FILTER (WHERE {a}._n = least({a}._c, {first}))"
+                value = "'true'" if page.after is not None else "'false'"
+                cost.add(weight)
+            else:  # a cursor: null on an empty page
+                at = "1" if field.name == "startCursor" else f"least({a}._c, {first})"
+                value = (
+                    f"coalesce('\"' || max({cursor}) FILTER (WHERE {a}._n = {at}) || '\"', 'null')"
+                )
+                if weight:
+                    cost.add(term=f"{weight} * least(count(*), 1)")
             parts.append((field.key, value))
         return _object(parts)
 
-    def row(self, plan: FieldPlan, inner: str, column: Callable[[str], str], level: _Level) -> str:
-        """A row's JSON object for the selection of `plan` (`_Level.record`): `inner`, its
-        alias in the page's statement, where its relations are joined; `column`, a column's
-        expression where the JSON is built."""
+    def row(
+        self, plan: FieldPlan, inner: str, column: Callable[[str], str], level: _Level
+    ) -> tuple[str, _Cost, bool]:
+        """A row's JSON for the selection of `plan`, and its actual cost, per row: `inner`,
+        its alias in the page's statement, where its relations are joined; `column`, a
+        column's expression where the JSON is built. The JSON is text, or (the third value
+        True) a record named by the keys (`_Level.record`) for `row_to_json` to write."""
         children = plan.children
         assert children is not None
         typename = named_type(plan.shape).name
+        record = _recordable(plan)
         parts = []
+        cost = _Cost()
         for field in children:
             kind = getattr(field.read, "func", None)
             if field.definition is None:
-                value = _literal(field.typename or "")
-            elif kind is read_node_ids:
+                name = field.typename or ""
+                parts.append((field.key, _literal(name) if record else _string(name)))
+                continue
+            weight = self.run.weight(field)
+            if kind is read_node_ids:  # base64 of a type's name and a key: nothing to escape
                 prefix = _literal(typename + ":")
                 value = f"encode(convert_to({prefix} || {column('id')}, 'UTF8'), 'base64')"
+                value = value if record else f"'\"' || {value} || '\"'"
+                cost.add(weight)
             elif kind is read_column:
                 assert field.attribute is not None
                 found = _leaf(field, column(field.attribute))
                 assert found is not None
-                value = found
+                value = found if record else f"coalesce(to_json({found})::text, 'null')"
+                if weight:
+                    cost.add(
+                        term=f"CASE WHEN {column(field.attribute)} IS NULL THEN 0 ELSE {weight} END"
+                    )
             elif field.batch is not None:
                 entity = entity_of(field.batch.loader)
                 assert entity is not None
@@ -289,22 +353,36 @@ class Writer:
                     f"LEFT JOIN {entity.table} {b} ON {b}.id = {inner}.{field.batch.key}"
                 )
                 joined = partial(level.joined, b)
-                value = f"CASE WHEN {joined('id')} IS NULL THEN NULL ELSE"
-                value += f" {self.row(field, b, joined, level)} END"
-            else:
-                value = self.connection(field, column("id"))
+                key = joined("id")
+                row, below, written = self.row(field, b, joined, level)
+                if record:
+                    value = f"CASE WHEN {key} IS NULL THEN NULL ELSE {row} END"
+                else:
+                    value = f"CASE WHEN {key} IS NULL THEN 'null' ELSE {_text(row, written)} END"
+                below.add(weight)
+                if below.points or below.terms:
+                    cost.add(term=f"CASE WHEN {key} IS NULL THEN 0 ELSE {below.sql()} END")
+            else:  # a page of children: a subquery per shown row, beside the rows
+                x = self.alias()
+                gate = f"{level.alias}._n <= {level.first}"
+                level.laterals.append((x, self.connection(field, column("id"), gate)))
+                value = f"{x}.j"
+                cost.add(weight, f"{x}.c")
             parts.append((field.key, value))
-        return level.record(parts)
+        return (level.record(parts), cost, True) if record else (_object(parts), cost, False)
 
 
 class _Level:
-    """The rows of one page (alias `alias` where the JSON is built) and what its statement
-    joins to them: relations, and the columns read of them."""
+    """The rows of one page (alias `alias` where the JSON is built, `first` of them shown)
+    and what its statement joins to them: relations and the columns read of them, and
+    the pages below its rows."""
 
-    def __init__(self, alias: str) -> None:
+    def __init__(self, alias: str, first: int) -> None:
         self.alias = alias
+        self.first = first
         self.joins: list[str] = []
         self.columns: dict[str, None] = {}
+        self.laterals: list[tuple[str, str]] = []
         self.records: list[str] = []
 
     def own(self, column: str) -> str:
@@ -317,39 +395,84 @@ class _Level:
     def record(self, parts: list[tuple[str, str]]) -> str:
         """An object of each row, as a record whose columns are named by the keys: a
         subquery of the row (`CROSS JOIN LATERAL`, which the planner pulls up into a ROW
-        expression) that json_agg, or an enclosing record, writes as an object. Cheaper
-        than `json_build_object`, which looks up each value's type and output function
-        again on every call: the tuned page's statement 879 → 705 µs of PostgreSQL's CPU.
-        A key longer than an SQL name (63 bytes) keeps json_build_object, and so does an
-        object holding a subquery (a nested connection): PostgreSQL does not pull such a
-        lateral subquery up and ran it for the page's `first + 1`th row too, which only
-        `hasNextPage` reads (the four-level chain: 685 → 926 µs)."""
-        if any(len(key.encode()) > NAMEDATALEN or "SELECT" in value for key, value in parts):
-            return _object(parts)
+        expression) that `row_to_json` writes, as compact as orjson, or an enclosing record
+        holds. Cheaper than `json_build_object`, which looks up each value's type and output
+        function again on every call: the tuned page's statement 879 → 705 µs of
+        PostgreSQL's CPU. Rows with a page of children stay text (`_recordable`)."""
         name = f"{self.alias}_o{len(self.records)}"
         columns = ", ".join(f'{value} AS "{key}"' for key, value in parts)
         self.records.append(f"CROSS JOIN LATERAL (SELECT {columns}) {name}")
         return name
 
 
-# A page backwards (`last`/`before`) as the forward page of the reverse ordering, shown the
-# other way round (commit 339aeb5 on branch shapes16: `ORDER BY _n DESC` in the json_agg,
-# hasPreviousPage from the extra row, start and end cursors swapped) answered byte for
-# byte, but tests/schema/test_limits.py, test_paging.py and test_prices.py run together
-# then left a pool connection mid-statement (`active`, ClientRead) and the next statement
-# on it hit the statement timeout. Not understood yet, so the levels keep such pages.
+# Pages backwards as forward pages of the reverse ordering (commit 339aeb5) answered byte
+# for byte, but tests/schema/test_{limits,paging,prices}.py together then left a pool
+# connection mid-statement (ClientRead) and timed out the next: held back, not understood.
 _BACKWARD = "a page backwards"
 
 
+def _short(plan: FieldPlan) -> bool:
+    """Whether every key of `plan`'s selection fits an SQL name (a record's column)."""
+    assert plan.children is not None
+    return all(len(field.key.encode()) <= NAMEDATALEN for field in plan.children)
+
+
+def _recordable(plan: FieldPlan) -> bool:
+    """Whether a row's object can be a record: keys that fit SQL names, and no page of
+    children below it (a lateral subquery inside a record is not pulled up, and ran for the
+    page's `first + 1`th row too: the four-level chain 685 → 926 µs)."""
+    assert plan.children is not None
+    for field in plan.children:
+        kind = getattr(field.read, "func", None)
+        if field.definition is None or kind is read_node_ids or kind is read_column:
+            continue
+        if field.batch is None or not _recordable(field):
+            return False
+    return _short(plan)
+
+
+def _text(json: str, record: bool) -> str:
+    """A row's JSON as text, from `row`'s answer."""
+    return f"row_to_json({json})::text" if record else json
+
+
+class _Cost:
+    """An actual cost being written in SQL: points known now, and terms PostgreSQL adds."""
+
+    def __init__(self) -> None:
+        self.points = 0
+        self.terms: list[str] = []
+
+    def add(self, points: int = 0, term: str | None = None) -> None:
+        self.points += points
+        if term is not None:
+            self.terms.append(term)
+
+    def include(self, other: _Cost) -> None:
+        self.points += other.points
+        self.terms.extend(other.terms)
+
+    def sql(self) -> str:
+        return " + ".join([str(self.points), *self.terms] if self.points else self.terms or ["0"])
+
+
 def _object(parts: list[tuple[str, str]]) -> str:
-    return "json_build_object(" + ", ".join(f"{_literal(k)}, {v}" for k, v in parts) + ")"
+    """A JSON object as text, written as orjson writes it (compact, keys in order); the
+    values are JSON text already."""
+    pieces: list[str] = []
+    for index, (key, value) in enumerate(parts):
+        pieces += [_literal(("{" if index == 0 else ",") + orjson.dumps(key).decode() + ":"), value]
+    pieces.append("'}'" if parts else "'{}'")
+    # concat takes 100 arguments at most: longer objects in pieces of 99
+    while len(pieces) > 100:
+        pieces = [f"concat({', '.join(pieces[i : i + 99])})" for i in range(0, len(pieces), 99)]
+    return f"concat({', '.join(pieces)})"
 
 
-# Where PostgreSQL's time goes in these statements (1,000,000 contracts, backend CPU in a
-# tight asyncpg loop, loaded machine): building JSON, about 6 µs a row of the tuned page (its
-# four objects and 17 values; the same rows as plain columns, as PostGraphile v5 reads them,
-# cost 441 µs of our 728). Encoding 101 global IDs in base64 costs 15-35 µs, the Decimal
-# CASE 27-46 µs, the window functions less: not worth a form of their own.
+def _string(text: str) -> str:
+    return _literal(orjson.dumps(text).decode())
+
+
 def _cursor(name: str, value: str, a: str) -> str:
     """relay.encode_cursor in SQL: URL-safe base64 of `["NAME","value",id]` (orjson's
     compact JSON; `value`, the value's JSON string: DUMPS), the line breaks PostgreSQL's
@@ -360,41 +483,16 @@ def _cursor(name: str, value: str, a: str) -> str:
 
 
 def statement_of(plans: list[FieldPlan], run: Any) -> tuple[str, list[Any], bool]:
-    """The statement answering root fields `plans`, one column of JSON bytes each; its
-    arguments; whether it reads relations by id. Unplannable (or Fallback, for bad
-    arguments) when it cannot be written."""
+    """The statement answering root fields `plans`: two columns each, its JSON (bytes) and
+    its actual cost (its own field's weight aside); its arguments; whether it reads
+    relations by id. Unplannable (or Fallback, for bad arguments) when it cannot be
+    written."""
     writer = Writer(run)
-    # As bytes (bytea, binary): asyncpg hands them over undecoded, orjson reads UTF-8 (as
-    # text, a str decoded to be encoded again: 50 of 300 µs CPU on the 100-row page).
-    columns = [f"convert_to(({writer.connection(plan, None)})::text, 'UTF8')" for plan in plans]
-    return "SELECT " + ", ".join(columns), writer.args, writer.relations
-
-
-def cost_of(selection: Selection, objects: list[dict[str, Any]], run: Any) -> int:
-    """The actual cost of decoded answers, as the levels add it up (`run.weight`,
-    `run.each`): each non-null field's weight, for every object it is in, and each list of
-    objects its rows' points (costs.rows_cost)."""
-    total = 0
-    for plan in selection:
-        if plan.definition is None:
-            continue
-        found = run.weight(plan)
-        if not found and plan.children is None:
-            continue
-        key = plan.key
-        present = [v for o in objects if (v := o[key]) is not None]
-        if found:
-            total += found * len(present)
-        if plan.children is not None and present:
-            below: list[dict[str, Any]] = []
-            each = run.each(plan) if type(present[0]) is list else 0
-            for value in present:
-                if type(value) is list:
-                    rows = [v for v in value if v is not None]
-                    if each:
-                        total += rows_cost(each, len(rows))
-                    below.extend(rows)
-                else:
-                    below.append(value)
-            total += cost_of(plan.children, below, run)
-    return total
+    columns, sources = [], []
+    for index, plan in enumerate(plans):
+        sources.append(f"({writer.connection(plan, None)}) s{index}")
+        # As bytes (bytea, binary): asyncpg hands them over undecoded, and they are the
+        # response's own (text would be a str decoded to be encoded again).
+        columns += [f"convert_to(s{index}.j, 'UTF8')", f"s{index}.c"]
+    text = f"SELECT {', '.join(columns)} FROM {' CROSS JOIN '.join(sources)}"
+    return text, writer.args, writer.relations
