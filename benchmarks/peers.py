@@ -2,7 +2,7 @@
 the floor: the same SQL without HTTP or GraphQL.
 
     .venv/bin/python benchmarks/peers.py [--contracts N] [--duration S] [--rounds R]
-        [--connections C] [--shapes a,b,...] [--peers DIR]
+        [--connections C] [--shapes a,b,...|extra|all] [--peers DIR]
 
 One database (BENCH_DATABASE_URL, seeded like `cidadao-gql db seed --contracts N --seed 1`;
 1,000,000 contracts by default), three servers, one process each: this project (uvicorn,
@@ -14,7 +14,11 @@ repository.
 
 Before any load, every server answers every shape once and the answers must be the same
 rows: IDs read as primary keys (ours are global IDs, PostGraphile's `rowId`/`id`), fields
-aliased to our names; a GraphQL error stops the run. Then, per shape:
+aliased to our names, cursors only present or not (each server writes its own); a GraphQL
+error stops the run. The nine shapes run by default; `--shapes extra` runs seventeen more
+(EXTRA: pages backwards, lookups by ID, other orderings and filters, every root list),
+`all` both; an extra shape PostGraphile cannot express without plugins runs against the
+floor alone. Then, per shape:
 
 - the statements each server sends and PostgreSQL's time in them, per request, from
   pg_stat_statements (when the database has the extension; reset per server and shape);
@@ -90,7 +94,9 @@ class Shape:
     name: str
     label: str
     ours: str
-    postgraphile: str
+    # None: PostGraphile's schema has no twin (ranges need its filter plugin, which the
+    # peers run without; spending and unit prices are ours): compared with the floor only.
+    postgraphile: str | None
     # variables by server kind ("ours", "graphile"), from the keys picked in the database
     variables: Callable[[Keys, str], dict[str, Any]] = lambda keys, kind: {}
 
@@ -101,6 +107,8 @@ class Keys:
 
     agency: int
     supplier: int
+    procurement: int = 0  # the procurement with the most items (the extra shapes)
+    contract: int = 0  # the agency's latest contract
 
     def of(self, kind: str, type_name: str, pk: int) -> Any:
         if kind == "graphile":
@@ -210,12 +218,192 @@ fragment S on Supplier { @pk name document }""",
 )
 
 
+# Shapes beyond the nine (issue 16: "the same holds on shapes outside the benchmark"): what a
+# dashboard or an analyst sends, across every root list and nested connection, for
+# `--shapes extra`. `@BY(` is a lookup by primary key (v4 `xById(id:`, v5 `xByRowId(rowId:`).
+EXTRA: tuple[Shape, ...] = (
+    Shape(
+        "back_page",
+        "the 20 oldest contracts (a page backwards, `last`)",
+        f"""query Oldest {{ contracts(last: 20) {{ pageInfo {{ hasPreviousPage hasNextPage }}
+  nodes {{ id {CONTRACT} }} }} }}""",
+        f"""query Oldest {{ contracts: allContracts(last: 20, orderBy: [SIGNED_ON_DESC, @ID_DESC])
+  {{ pageInfo {{ hasPreviousPage hasNextPage }} nodes {{ @pk {CONTRACT} }} }} }}""",
+    ),
+    Shape(
+        "nested_back",
+        "10 agencies × their 5 oldest contracts (nested pages backwards)",
+        """query NestedBack { agencies(first: 10) { nodes { id name
+  contracts(last: 5) { nodes { id finalValue signedOn } } } } }""",
+        """query NestedBack { agencies: allAgencies(first: 10, orderBy: @ID_ASC) { nodes { @pk name
+  contracts: contractsByAgencyId(last: 5, orderBy: [SIGNED_ON_DESC, @ID_DESC])
+  { nodes { @pk finalValue signedOn } } } } }""",
+    ),
+    Shape(
+        "node_contract",
+        "one contract by global ID (`node`), with its supplier, agency and procurement",
+        """query OneContract($contract: ID!) { node(id: $contract) { __typename
+  ... on Contract { id number finalValue supplier { id name } agency { id name }
+  procurement { id } } } }""",
+        """query OneContract($contract: BigInt!) { node: contract@BY($contract) { __typename
+  @pk number finalValue supplier: supplierBySupplierId { @pk name }
+  agency: agencyByAgencyId { @pk name } procurement: procurementByProcurementId { @pk } } }""",
+        lambda keys, kind: {"contract": keys.of(kind, "Contract", keys.contract)},
+    ),
+    Shape(
+        "node_aliases",
+        "an agency and a supplier by ID, aliased, through a fragment on the Node interface",
+        """query TwoNodes($agency: ID!, $supplier: ID!) {
+  a: node(id: $agency) { ...N ... on Agency { name uf } }
+  s: node(id: $supplier) { ...N ... on Supplier { name document } } }
+fragment N on Node { __typename id }""",
+        """query TwoNodes($agency: BigInt!, $supplier: BigInt!) {
+  a: agency@BY($agency) { __typename @pk name uf }
+  s: supplier@BY($supplier) { __typename @pk name document } }""",
+        lambda keys, kind: {
+            "agency": keys.of(kind, "Agency", keys.agency),
+            "supplier": keys.of(kind, "Supplier", keys.supplier),
+        },
+    ),
+    Shape(
+        "suppliers_by_name",
+        "50 suppliers by name (an ordering other than the list's default)",
+        """query ByName { suppliers(first: 50, orderBy: {field: NAME, direction: ASC})
+  { nodes { id name document } } }""",
+        """query ByName { suppliers: allSuppliers(first: 50, orderBy: [NAME_ASC, @ID_ASC])
+  { nodes { @pk name document } } }""",
+    ),
+    Shape(
+        "agencies_uf",
+        "São Paulo's municipal agencies by name, and how many (equality filters, totalCount)",
+        """query Municipal { agencies(first: 50, filter: {uf: SP, sphere: MUNICIPAL},
+  orderBy: {field: NAME, direction: ASC}) { totalCount nodes { id name municipality } } }""",
+        """query Municipal { agencies: allAgencies(first: 50, condition: {uf: "SP", sphere: "M"},
+  orderBy: [NAME_ASC, @ID_ASC]) { totalCount nodes { @pk name municipality } } }""",
+    ),
+    Shape(
+        "procurements_value",
+        "a year's electronic auctions, the largest estimate first (filters and an ordering)",
+        """query Auctions { procurements(first: 30, filter: {modality: PREGAO_ELETRONICO, year: 2024},
+  orderBy: {field: VALUE, direction: DESC}) { nodes { id object estimatedTotal } } }""",
+        """query Auctions { procurements: allProcurements(first: 30,
+  condition: {modality: 6, year: 2024}, orderBy: [ESTIMATED_OR_ZERO_DESC, @ID_DESC])
+  { nodes { @pk object estimatedTotal } } }""",
+    ),
+    Shape(
+        "procurement_items",
+        "a procurement's items, each with its awards and their supplier (root items filtered)",
+        """query Items($procurement: ID!) { items(first: 50, filter: {procurement: $procurement})
+  { nodes { id number description quantity
+    awards(first: 5) { nodes { id unitPrice supplier { id name } } } } } }""",
+        """query Items($procurement: BigInt!) { items: allItems(first: 50,
+  condition: {procurementId: $procurement}, orderBy: @ID_ASC) { nodes { @pk number
+  description quantity awards: awardsByItemId(first: 5, orderBy: @ID_ASC)
+  { nodes { @pk unitPrice supplier: supplierBySupplierId { @pk name } } } } } }""",
+        lambda keys, kind: {"procurement": keys.of(kind, "Procurement", keys.procurement)},
+    ),
+    Shape(
+        "supplier_awards",
+        "a supplier's awards with totalCount, each with its item (root awards filtered)",
+        """query Awards($supplier: ID!) { awards(first: 50, filter: {supplier: $supplier})
+  { totalCount nodes { id total awardedOn item { id description } } } }""",
+        """query Awards($supplier: BigInt!) { awards: allAwards(first: 50,
+  condition: {supplierId: $supplier}, orderBy: @ID_ASC) { totalCount nodes { @pk total
+  awardedOn item: itemByItemId { @pk description } } } }""",
+        lambda keys, kind: {"supplier": keys.of(kind, "Supplier", keys.supplier)},
+    ),
+    Shape(
+        "sanctions_edges",
+        "sanctions as edges with cursors and pageInfo, and how many (v5 has no condition on"
+        " the register, which no index leads with)",
+        """query Sanctions { sanctions(first: 50) { totalCount
+  pageInfo { hasNextPage endCursor } edges { cursor node { id supplierDocument register
+  startsOn endsOn authority } } } }""",
+        """query Sanctions { sanctions: allSanctions(first: 50, orderBy: @ID_ASC) { totalCount
+  pageInfo { hasNextPage endCursor } edges { cursor node { @pk supplierDocument register
+  startsOn endsOn authority } } } }""",
+    ),
+    Shape(
+        "contracts_uf_modality",
+        "direct purchases in one state, the largest first, with supplier (two equalities)",
+        """query Direct { contracts(first: 25, filter: {uf: RJ, modality: DISPENSA},
+  orderBy: {field: VALUE, direction: DESC}) { nodes { id number finalValue signedOn
+  supplier { id name } } } }""",
+        """query Direct { contracts: allContracts(first: 25, condition: {uf: "RJ", modality: 8},
+  orderBy: [FINAL_VALUE_DESC, @ID_DESC]) { nodes { @pk number finalValue signedOn
+  supplier: supplierBySupplierId { @pk name } } } }""",
+    ),
+    Shape(
+        "contracts_range",
+        "a month's contracts above R$ 100,000, and how many (ranges; ours and the floor)",
+        """query Month { contracts(first: 20, filter: {signedFrom: "2024-03-01",
+  signedTo: "2024-03-31", valueMin: "100000"}) { totalCount nodes { id number finalValue
+  signedOn } } }""",
+        None,
+    ),
+    Shape(
+        "procurement_detail",
+        "a procurement by ID with its agency, counted items and contracts (`node`, pages below)",
+        """query Detail($procurement: ID!) { node(id: $procurement) { ... on Procurement { id
+  object estimatedTotal agency { id name } items(first: 10) { totalCount
+  nodes { id description quantity } } contracts(first: 5) { nodes { id number finalValue } } } } }""",
+        """query Detail($procurement: BigInt!) { node: procurement@BY($procurement) { @pk
+  object estimatedTotal agency: agencyByAgencyId { @pk name }
+  items: itemsByProcurementId(first: 10, orderBy: [NUMBER_ASC, @ID_ASC]) { totalCount
+  nodes { @pk description quantity } }
+  contracts: contractsByProcurementId(first: 5, orderBy: [SIGNED_ON_DESC, @ID_DESC])
+  { nodes { @pk number finalValue } } } }""",
+        lambda keys, kind: {"procurement": keys.of(kind, "Procurement", keys.procurement)},
+    ),
+    Shape(
+        "supplier_profile",
+        "the 10 largest suppliers with their totals and sanctions (fields with resolvers; ours)",
+        """query Profile { suppliers(first: 10, orderBy: {field: TOTAL_VALUE, direction: DESC})
+  { nodes { id name totals { contractCount totalValue lastSignedOn }
+  sanctions { register startsOn } } } }""",
+        None,
+    ),
+    Shape(
+        "spending_uf",
+        "spending by state (an aggregate; ours and the floor)",
+        """query ByState { spending(groupBy: UF, first: 30) { nodes { key label contractCount
+  total } } }""",
+        None,
+    ),
+    Shape(
+        "unit_prices",
+        "unit-price quartiles of the first 20 catalogue codes (a view; ours and the floor)",
+        """query Prices { unitPrices(first: 20) { nodes { catalogCode unit awardCount minPrice
+  median maxPrice } } }""",
+        None,
+    ),
+    Shape(
+        "interface_fragments",
+        "agencies by name, each one's largest contracts, through fragments on Node",
+        """query Fragments2 { agencies(first: 5, orderBy: {field: NAME, direction: ASC}) { nodes
+  { ...N contracts(first: 10, orderBy: {field: VALUE, direction: DESC}) { nodes { ...N ...C } } } } }
+fragment N on Node { __typename id }
+fragment C on Contract { value: finalValue supplier { ...N } }""",
+        """query Fragments2 { agencies: allAgencies(first: 5, orderBy: [NAME_ASC, @ID_ASC]) { nodes
+  { __typename @pk contracts: contractsByAgencyId(first: 10, orderBy: [FINAL_VALUE_DESC,
+  @ID_DESC]) { nodes { __typename @pk value: finalValue
+  supplier: supplierBySupplierId { __typename @pk } } } } } }""",
+    ),
+)
+
+
+def servers_of(shape: Shape) -> tuple[str, ...]:
+    return SERVERS if shape.postgraphile is not None else SERVERS[:1]
+
+
 def query_of(shape: Shape, server: str) -> str:
     if server == "cidadao-gql":
         return shape.ours
     v5 = server == "postgraphile-v5"
+    assert shape.postgraphile is not None
     return (
         shape.postgraphile.replace("@pk", "id: rowId" if v5 else "id")
+        .replace("@BY(", "ByRowId(rowId: " if v5 else "ById(id: ")
         .replace("@ID_ASC", "ROW_ID_ASC" if v5 else "ID_ASC")
         .replace("@ID_DESC", "ROW_ID_DESC" if v5 else "ID_DESC")
     )
@@ -276,9 +464,15 @@ def postgraphile(where: Path, version: int, port: int) -> Iterator[tuple[str, in
 # What every server answers, normalised: IDs as primary keys.
 
 
+CURSORS = ("cursor", "startCursor", "endCursor")
+
+
 def normalised(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: key_of(v) if k == "id" else normalised(v) for k, v in value.items()}
+        return {
+            k: key_of(v) if k == "id" else (v is not None) if k in CURSORS else normalised(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [normalised(v) for v in value]
     return value
@@ -292,10 +486,24 @@ def key_of(value: Any) -> Any:
 
 
 def rows_in(value: Any) -> int:
+    """Rows with an id; for lists of objects without one (spending groups, unit prices),
+    their objects."""
+    return _with_ids(value) or _listed(value)
+
+
+def _with_ids(value: Any) -> int:
     if isinstance(value, dict):
-        return ("id" in value) + sum(rows_in(v) for v in value.values())
+        return ("id" in value) + sum(_with_ids(v) for v in value.values())
     if isinstance(value, list):
-        return sum(rows_in(v) for v in value)
+        return sum(_with_ids(v) for v in value)
+    return 0
+
+
+def _listed(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_listed(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(1 + _listed(v) if isinstance(v, dict) else 0 for v in value)
     return 0
 
 
@@ -312,7 +520,7 @@ def check_same_rows(bases: dict[str, str], keys: Keys) -> dict[str, int]:
         rows[shape.name] = rows_in(ours)
         if rows[shape.name] == 0:
             raise SystemExit(f"{shape.name}: no rows; the comparison would prove nothing")
-        for server in SERVERS[1:]:
+        for server in servers_of(shape)[1:]:
             theirs = answer(bases[server], body_of(shape, server, keys))
             if theirs != ours:
                 raise SystemExit(f"{shape.name}: {server} answers other rows than ours:\n"
@@ -339,7 +547,7 @@ async def statement_stats(
         found: dict[str, dict[str, Any]] = {}
         async with httpx.AsyncClient(timeout=60) as client:
             for shape in SHAPES:
-                for server in SERVERS:
+                for server in servers_of(shape):
                     body = body_of(shape, server, keys)
                     post = partial_post(client, f"{bases[server]}/graphql", body)
                     await post()  # plans and prepared statements made before counting
@@ -501,7 +709,8 @@ async def backend_pids() -> list[int]:
 
 
 def path_of(base: str, body: str) -> list[str]:
-    """The paths our server took for one request of `body` (compiled, ordinary, fallback)."""
+    """The paths our server took for one request of `body` (compiled, ordinary, fallback),
+    and how the compiled plan's root fields ran (one statement, or the levels and why)."""
     before = paths_taken(base)
     answer(base, body)
     after = paths_taken(base)
@@ -514,6 +723,12 @@ def paths_taken(base: str) -> dict[str, float]:
         match = re.match(r'cidadao_ai_execution_path_total\{path="(\w+)"\} (\S+)', line)
         if match:
             found[match.group(1)] = float(match.group(2))
+        match = re.match(
+            r'cidadao_ai_compiled_fields_total\{how="(\w+)",reason="(.*)"\} (\S+)', line
+        )
+        if match:
+            how, why = match.group(1), match.group(2).replace('\\"', '"')
+            found[f"{how}: {why}" if why else how] = float(match.group(3))
     return found
 
 
@@ -526,7 +741,18 @@ async def pick_keys() -> Keys:
         supplier = await conn.fetchval(
             "SELECT supplier_id FROM contracts GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
         )
-        return Keys(agency, supplier)
+        # A procurement with items, awards and contracts; a contract with all its relations.
+        procurement = await conn.fetchval(
+            """SELECT i.procurement_id FROM items i JOIN awards a ON a.item_id = i.id
+                WHERE EXISTS (SELECT FROM contracts c WHERE c.procurement_id = i.procurement_id)
+                GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"""
+        )
+        contract = await conn.fetchval(
+            """SELECT id FROM contracts WHERE agency_id = $1 AND procurement_id IS NOT NULL
+                ORDER BY signed_on DESC, id DESC LIMIT 1""",
+            agency,
+        )
+        return Keys(agency, supplier, procurement or 0, contract or 0)
     finally:
         await conn.close()
 
@@ -537,7 +763,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--shapes", help="comma-separated shape names (default: all)")
+    parser.add_argument(
+        "--shapes", help="comma-separated shape names, or extra, or all (default: the nine)"
+    )
     parser.add_argument("--peers", help="where Node and PostGraphile are installed")
     parser.add_argument("--port", type=int, default=port(40), help="first of three ports")
     return parser.parse_args()
@@ -547,11 +775,13 @@ def main() -> None:
     global SHAPES
     args = arguments()
     if args.shapes:
-        wanted = args.shapes.split(",")
-        unknown = set(wanted) - {s.name for s in SHAPES}
+        known = SHAPES + EXTRA
+        named = {"extra": [s.name for s in EXTRA], "all": [s.name for s in known]}
+        wanted = [n for given in args.shapes.split(",") for n in named.get(given, [given])]
+        unknown = set(wanted) - {s.name for s in known}
         if unknown:
             raise SystemExit(f"unknown shapes: {', '.join(sorted(unknown))}")
-        SHAPES = tuple(s for s in SHAPES if s.name in wanted)
+        SHAPES = tuple(s for s in known if s.name in wanted)
     ensure_wrk()
     where = peers_dir(args.peers)
     versions = install_peers(where)
@@ -579,13 +809,15 @@ def main() -> None:
         # drifts over minutes, and rounds spread the drift over every server.
         for round_ in range(args.rounds):
             for shape in SHAPES:
-                for server in SERVERS:
+                for server in servers_of(shape):
                     body = body_of(shape, server, keys)
                     result = load_server(bases[server], pids[server], body, d, c)
                     runs.setdefault((shape.name, server), []).append(result)
                 found = uvloop.run(floor(statements[shape.name], d, c))
                 floors.setdefault(shape.name, []).append(found)
-                figures = ", ".join(f"{s} {runs[(shape.name, s)][-1]['rps']:.0f}" for s in SERVERS)
+                figures = ", ".join(
+                    f"{s} {runs[(shape.name, s)][-1]['rps']:.0f}" for s in servers_of(shape)
+                )
                 print(f"round {round_ + 1}, {shape.name}: {figures}, floor {found['rps']:.0f}")
     report(args, versions, keys, rows, paths, sql, statements, runs, floors)
 
@@ -603,13 +835,14 @@ def report(
 ) -> None:
     shapes = []
     for shape in SHAPES:
-        found = {server: median(runs[(shape.name, server)]) for server in SERVERS}
+        found = {server: median(runs[(shape.name, server)]) for server in servers_of(shape)}
         found["floor"] = median(floors[shape.name])
         shapes.append({
             "name": shape.name, "label": shape.label, "rows": rows[shape.name],
             "our_path": paths[shape.name], "our_statements": len(statements[shape.name]),
             "median": found,
-            "rounds": {s: runs[(shape.name, s)] for s in SERVERS} | {"floor": floors[shape.name]},
+            "rounds": {s: runs[(shape.name, s)] for s in servers_of(shape)}
+            | {"floor": floors[shape.name]},
             "sql": sql.get(shape.name, {}),
         })  # fmt: skip
     document = {
@@ -624,7 +857,7 @@ def report(
 def errors(shape: dict[str, Any]) -> str:
     """HTTP and GraphQL errors of every round of every server (`–` for GraphQL errors in a
     run that did not count them)."""
-    rounds = [r for server in SERVERS for r in shape["rounds"][server]]
+    rounds = [r for server in SERVERS for r in shape["rounds"].get(server, [])]
     graphql = [r.get("graphql_errors") for r in rounds]
     counted = "–" if None in graphql else f"{sum(int(g or 0) for g in graphql)}"
     return f"{sum(int(r['errors']) for r in rounds)}, {counted}"
@@ -645,12 +878,14 @@ def markdown(document: dict[str, Any]) -> str:
     ]
     for shape in document["shapes"]:
         m = shape["median"]
-        ours, v5, bottom = m["cidadao-gql"], m["postgraphile-v5"], m["floor"]
+        ours, bottom = m["cidadao-gql"], m["floor"]
+        v4, v5 = m.get("postgraphile-v4"), m.get("postgraphile-v5")  # none: ours alone
+        ratio = f"{ours['rps'] / v5['rps']:.2f}" if v5 else "–"
+        their_p99 = f"{v5['p99']:.1f}" if v5 else "–"
         lines.append(
-            f"| {shape['label']} | {ours['rps']:,.0f} | {m['postgraphile-v4']['rps']:,.0f} | "
-            f"{v5['rps']:,.0f} | {bottom['rps']:,.0f} | {ours['rps'] / v5['rps']:.2f} | "
-            f"{ours['rps'] / bottom['rps']:.2f} | {ours['p99']:.1f}, {v5['p99']:.1f} | "
-            f"{errors(shape)} |"
+            f"| {shape['label']} | {ours['rps']:,.0f} | {_rps(v4)} | {_rps(v5)} | "
+            f"{bottom['rps']:,.0f} | {ratio} | {ours['rps'] / bottom['rps']:.2f} | "
+            f"{ours['p99']:.1f}, {their_p99} | {errors(shape)} |"
         )
     lines += [
         "",
@@ -668,7 +903,8 @@ def markdown(document: dict[str, Any]) -> str:
         def three(key: str, source: dict[str, Any], digits: int) -> str:
             if not source:
                 return "–"
-            return ", ".join(f"{source[s][key]:.{digits}f}" for s in SERVERS)
+            return ", ".join(f"{source[s][key]:.{digits}f}" if s in source else "–"
+                             for s in SERVERS)  # fmt: skip
 
         lines.append(
             f"| {shape['name']} | {', '.join(shape['our_path'])} | "
@@ -676,6 +912,10 @@ def markdown(document: dict[str, Any]) -> str:
             f"{three('cpu_ms', m, 2)} | {three('pg_cpu_ms', m, 2)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _rps(found: dict[str, float] | None) -> str:
+    return "–" if found is None else f"{found['rps']:,.0f}"
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@ them: the compiled executor against the ordinary one, and the cost bound."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import orjson
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
@@ -42,6 +44,21 @@ ID_FOR = {  # filters by a related object take that object's IDs
 }
 
 
+def cursor(ordering: str, value: str, pk: int) -> str:
+    """A cursor as relay.encode_cursor writes it (the row need not exist)."""
+    return base64.urlsafe_b64encode(orjson.dumps([ordering, value, pk])).decode()
+
+
+# Cursors for `after` and `before`: foreign and broken ones (refused: the ordinary path
+# answers), and well-formed ones of the lists' default orderings and of names, which page
+# forwards and backwards from a place in the list (a row that need not exist).
+CURSORS = st.sampled_from(
+    ["bad", "WyJ4Il0=", cursor("ID_ASC", "3", 3), cursor("ID_ASC", "40", 40),
+     cursor("NAME_ASC", "M", 9), cursor("SIGNED_ON_DESC", "2024-06-01", 500),
+     cursor("NUMBER_ASC", "2", 10), cursor("PUBLISHED_AT_DESC", "2024-06-01T00:00:00", 50)]
+)  # fmt: skip
+
+
 def literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -58,10 +75,8 @@ def argument_text(draw: st.DrawFn, field: GraphQLField) -> str:
         named = get_named_type(argument.type)
         if not required and not draw(st.booleans()):
             continue
-        if name == "before" or (
-            name == "last" and any(g.startswith(("first:", "after:")) for g in given)
-        ):
-            continue  # one direction per page (both refused, bad cursors: tests/schema/test_paging)
+        if name in ("last", "before") and any(g.startswith(("first:", "after:")) for g in given):
+            continue  # one direction per page (both refused: tests/schema/test_paging)
         if isinstance(named, GraphQLEnumType):
             given.append(f"{name}: {draw(st.sampled_from(sorted(named.values)))}")
         elif isinstance(named, GraphQLInputObjectType):
@@ -81,9 +96,9 @@ def argument_text(draw: st.DrawFn, field: GraphQLField) -> str:
                 else literal(draw(ID_FOR[key] if key in ID_FOR else SCALARS[value_type.name]))
             )
             given.append(f"{name}: {{{key}: {value}}}")
-        elif named.name == "String" and name == "after":
-            if draw(st.integers(0, 3)) == 0:  # a cursor of ours for another list, or none
-                given.append(f"{name}: {literal(draw(st.sampled_from(['bad', 'WyJ4Il0='])))}")
+        elif named.name == "String" and name in ("after", "before"):
+            if draw(st.integers(0, 3)) == 0:  # a cursor, of this list or not, or none
+                given.append(f"{name}: {literal(draw(CURSORS))}")
         else:
             given.append(f"{name}: {literal(draw(SCALARS.get(named.name, st.just('x'))))}")
     return f"({', '.join(given)})" if given else ""

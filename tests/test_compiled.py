@@ -17,8 +17,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
+from cidadao_gql.data import page_plans
 from cidadao_gql.data.cache import TieredCache
-from cidadao_gql.data.db import Database
+from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.schema import relay
@@ -27,7 +28,7 @@ from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
-from tests.conftest import Run, answer_bytes, connect, live_server
+from tests.conftest import DatabaseFactory, Run, answer_bytes, connect, live_server
 from tests.operations import selection
 
 
@@ -87,6 +88,7 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
     page sizes, bad ids and cursors) fall back, and they are a minority. Self-contained:
     it draws and runs its own queries, so it passes alone and in any order."""
     tally = dict.fromkeys(PATHS, 0.0)
+    statements = _statements("statement")
     queries = generated(query_type, 300)
     for query in queries:
         before = {path: _count(path) for path in PATHS}
@@ -101,8 +103,12 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
     assert 0 <= refused <= 15, tally
     # 258 of the 300 when this was written; 218 since issue 17's root lists (items, awards,
     # unitPrices, spending's cursor) drew more bad arguments, which fall back; 173 since
-    # every list takes `last` (bad cursors and sizes, 79 and 22 of the 115 fallbacks).
-    assert tally["compiled"] >= 160, tally
+    # every list takes `last` (bad cursors and sizes, 79 and 22 of the 115 fallbacks); 204
+    # since `after` and `before` draw well-formed cursors too and a fenced walk keeps the
+    # columns its clauses test (sql.fetch_page).
+    assert tally["compiled"] >= 185, tally
+    # Root fields in one statement (tree): 133 since names' cursors are written in SQL.
+    assert _statements("statement") - statements >= 115
 
 
 NESTED = """query Nested { contracts(first: 100) { edges { cursor node {
@@ -543,6 +549,53 @@ async def test_more_keys_than_one_concat_takes_run_in_one_statement(
     before = _statements("statement"), _count("fallback")
     assert len(orjson.dumps(await run.data(query))) > 500  # both paths, byte for byte
     assert (_statements("statement"), _count("fallback")) == (before[0] + 1, before[1])
+
+
+# Cursors of text orderings in one statement (names, quoted as orjson quotes them).
+NAMES = ['"quoted" \\ back', "tab\there, line\nbreak", "\x01\x1f control", "ação é ü 北京 😀"]
+
+
+async def test_cursors_of_names_as_orjson_writes_them(
+    make_database: DatabaseFactory, settings: Settings
+) -> None:
+    """A name's cursor written in SQL (to_json) is the one relay.encode_cursor writes with
+    orjson, whatever the name holds: quotes, backslashes, control characters, any script."""
+    url = await make_database()
+    odd = replace(settings, database_url=url)
+    async with open_database(odd) as db:
+        await db.execute(
+            "INSERT INTO suppliers (document, kind, name) SELECT 'd' || n, 'PJ', name"
+            " FROM unnest($1::text[]) WITH ORDINALITY AS u(name, n)",
+            NAMES,
+        )
+        run = Run(build_schema(odd), db, odd)
+        query = """query N($after: String) { suppliers(first: 2, after: $after,
+          orderBy: {field: NAME, direction: ASC}) { pageInfo { endCursor }
+          edges { cursor node { name } } } }"""
+        before = _statements("levels")
+        first = await run.data(query, after=None)  # both paths, byte for byte
+        second = await run.data(query, after=first["suppliers"]["pageInfo"]["endCursor"])
+        assert _statements("levels") == before
+    names = [e["node"]["name"] for p in (first, second) for e in p["suppliers"]["edges"]]
+    assert sorted(names) == sorted(NAMES)
+
+
+async def test_a_walk_tested_on_columns_the_page_does_not_read_runs_compiled(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ordering's index walked in a fence, the other clauses tested on its rows
+    (sql.fetch_page): those clauses read columns the nodes do not (`year`), which the fence
+    must still hold. It fell back to the ordinary path on every run (`t.year`)."""
+
+    async def walk(*_: Any, **__: Any) -> list[str]:
+        return ["walk"]  # what 1,000,000 contracts' estimates chose; the test set's may not
+
+    monkeypatch.setattr(page_plans, "choose", walk)
+    query = """{ procurements(first: 3, filter: {modality: PREGAO_ELETRONICO, year: 2024},
+      orderBy: {field: VALUE, direction: DESC}) { nodes { id estimatedTotal } } }"""
+    before = _count("fallback")
+    assert (await run.data(query))["procurements"]["nodes"]  # both paths, byte for byte
+    assert _count("fallback") == before
 
 
 async def test_forwarded_json_answers_over_http_as_the_ordinary_path(
