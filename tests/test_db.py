@@ -3,6 +3,8 @@ counts as a lost connection (tests/test_faults.py loses them for real)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -112,3 +114,36 @@ def test_only_a_lost_connection_counts_as_one(error: Exception, lost: bool) -> N
     """What Database runs once more, and answers SERVICE_UNAVAILABLE when it fails again:
     never a timeout, a closed pool or a wrong statement."""
     assert connection_lost(error) is lost
+
+
+async def test_a_cancelled_statement_leaves_no_backend_mid_statement(settings: Settings) -> None:
+    """asyncpg prepares a new statement (Parse, Describe, Flush) and binds it afterwards;
+    cancelled in between, the backend was left in the middle of the statement — `active`,
+    waiting for the client, holding the statement's locks until the connection's next use —
+    and a `LOCK TABLE` behind it (a migration, a test's blocker) waited for ever. Requests
+    are cancelled by the operation timeout and by health checks' own. Here each statement,
+    new to the connection, is cancelled after `turns` turns of the loop, with PostgreSQL's
+    answers to what it sent so far already in the socket (the loop held meanwhile)."""
+    assert settings.database_url
+    watcher = await asyncpg.connect(settings.database_url)
+    async with open_database(replace(settings, db_pool_size=PoolSize(1, 1))) as db:
+        left = []
+        for turns in range(12):
+            task = asyncio.create_task(
+                db.fetchval(f"SELECT count(*) + {turns} FROM agencies WHERE id > $1", 0)
+            )
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            time.sleep(0.05)  # noqa: ASYNC251 (the loop held on purpose: PostgreSQL answers)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.sleep(0.05)  # the backend reads what was sent since
+            found = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                " 'cidadao-gql:primary' AND datname = current_database()"
+                " AND state = 'active' AND wait_event = 'ClientRead'"
+            )
+            if found:
+                left.append(turns)
+    await watcher.close()
+    assert left == []

@@ -142,7 +142,7 @@ class Database:
 
     async def _twice(self, pool: asyncpg.Pool, work: Callable[[Connection], Awaitable[T]]) -> T:
         try:
-            async with pool.acquire() as conn:
+            async with connection(pool) as conn:
                 return await work(conn)
         except Exception as exc:
             if not connection_lost(exc):
@@ -152,7 +152,7 @@ class Database:
             log.warning("database: lost a connection (%r); once more on a fresh one", exc)
             await pool.expire_connections()
         try:
-            async with pool.acquire() as conn:
+            async with connection(pool) as conn:
                 return await work(conn)
         except Exception as exc:
             if connection_lost(exc):
@@ -169,6 +169,23 @@ class Database:
         for role, pool in pools.items():
             metrics.DB_POOL_CONNECTIONS.labels(role, "open").set(pool.get_size())
             metrics.DB_POOL_CONNECTIONS.labels(role, "idle").set(pool.get_idle_size())
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+    """A pooled connection, closed rather than put back when its user is cancelled (the
+    operation timed out, a health check gave up). asyncpg prepares a statement new to the
+    connection with Parse, Describe and Flush, and binds it once the description is back:
+    cancelled in between, the backend stays in the middle of that statement, holding its
+    locks until the connection's next statement, and a `LOCK TABLE` behind them (a
+    migration) waits that long (tests/test_db.py). A cancellation is rare; a new connection
+    costs a few milliseconds."""
+    async with pool.acquire() as conn:
+        try:
+            yield conn
+        except asyncio.CancelledError:
+            conn.terminate()
+            raise
 
 
 async def init_connection(conn: asyncpg.Connection, log: Callable[[LoggedQuery], None]) -> None:

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cidadao_gql import metrics
-from cidadao_gql.data.db import Database
+from cidadao_gql.data.db import Database, connection
 from cidadao_gql.investigations import store
 from cidadao_gql.migrations import pending_migrations
 
@@ -97,7 +97,7 @@ def worker_app(db: Database, redis: aioredis.Redis, alive: Callable[[], bool]) -
 
 async def _migrations_current(db: Database) -> bool:
     try:
-        async with asyncio.timeout(TIMEOUT), db.primary.acquire() as conn:
+        async with asyncio.timeout(TIMEOUT), connection(db.primary) as conn:
             return not await pending_migrations(conn)
     except Exception:  # as below: "not ready", never a 500
         return False
