@@ -174,17 +174,22 @@ class Database:
 @asynccontextmanager
 async def connection(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     """A pooled connection, closed rather than put back when its user is cancelled (the
-    operation timed out, a health check gave up). asyncpg prepares a statement new to the
-    connection with Parse, Describe and Flush, and binds it once the description is back:
-    cancelled in between, the backend stays in the middle of that statement, holding its
-    locks until the connection's next statement, and a `LOCK TABLE` behind them (a
-    migration) waits that long (tests/test_db.py). A cancellation is rare; a new connection
-    costs a few milliseconds."""
+    operation timed out, a health check gave up) between two of asyncpg's messages. asyncpg
+    prepares a statement new to the connection with Parse, Describe and Flush, and binds it
+    once the description is back: cancelled in between, the backend stays in the middle of
+    that statement, holding its locks until the connection's next statement, and a `LOCK
+    TABLE` behind them (a migration) waits that long (tests/test_db.py). Closing the socket
+    ends that backend at once: it is waiting to read from us. A statement still running is
+    left to asyncpg, which sends PostgreSQL a cancel request and waits for it before the
+    pool takes the connection back: a closed socket would not stop a backend waiting on a
+    lock (tests/schema/test_limits.py). `_is_cancelling` is the check asyncpg's own pool
+    makes on release."""
     async with pool.acquire() as conn:
         try:
             yield conn
         except asyncio.CancelledError:
-            conn.terminate()
+            if not conn._protocol._is_cancelling():  # type: ignore[attr-defined]
+                conn.terminate()
             raise
 
 
