@@ -405,12 +405,9 @@ class _Level:
         return name
 
 
-# Pages backwards as forward pages of the reverse ordering (commit 339aeb5) answered byte
-# for byte, but tests/schema/test_{limits,paging,prices}.py together then hung on a pool
-# connection left mid-statement: that was data/db.py's cancellation bug (fixed since, see
-# `connection`). Let through again after the merge with the forwarded JSON (web16), the
-# pageInfo of a page backwards differs from the levels' (tests/schema/test_paging.py): held
-# back until that is mended.
+# Pages backwards as forward pages of the reverse ordering (commit 339aeb5): the hang once
+# blamed on them was data/db.py's cancellation bug (fixed); since the forwarded JSON, their
+# pageInfo differs from the levels' (tests/schema/test_paging.py): held back till mended.
 _BACKWARD = "a page backwards"
 
 
