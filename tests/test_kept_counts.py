@@ -92,6 +92,32 @@ async def test_kept_counts_follow_every_write(make_database: DatabaseFactory) ->
         assert await conn.fetchval("SELECT sum(procurement_count) FROM agencies") == 0
 
 
+async def test_kept_counts_do_not_mark_derived_data_stale(make_database: DatabaseFactory) -> None:
+    """The parents' kept columns are no input of spending's cells or the price references
+    (migration 0020): a procurement written (agencies.procurement_count) or an award's item
+    moved (items.award_count) leaves their marks down; writes to what they read raise
+    them. A database migrated and seeded starts with every mark down."""
+    url = await filled(make_database)
+    async with connect(url) as conn:
+
+        async def raised() -> set[str]:
+            rows = await conn.fetch("SELECT name FROM derived_state WHERE stale")
+            return {row["name"] for row in rows}
+
+        assert await raised() == set()
+        await conn.execute(
+            "INSERT INTO procurements (pncp_control_number, agency_id, year, sequence,"
+            " modality, object, published_at, metadata, uf)"
+            " SELECT pncp_control_number || '-b', agency_id, year, sequence + 1000000,"
+            " modality, object, published_at, metadata, uf FROM procurements WHERE id % 5 = 0"
+        )
+        await conn.execute("UPDATE items SET award_count = award_count WHERE id % 3 = 0")
+        assert await raised() == set()
+        await conn.execute("UPDATE agencies SET sphere = sphere WHERE id % 2 = 0")
+        await conn.execute("UPDATE items SET unit = unit WHERE id % 2 = 0")
+        assert await raised() == {"spending_cells", "price_references"}
+
+
 COUNTS = """query($id: ID!, $uf: UF) {
   node(id: $id) { ... on Agency { contracts(first: 2) { totalCount }
                                   procurements(first: 2) { totalCount } } }
