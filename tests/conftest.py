@@ -115,11 +115,16 @@ async def data_url(make_database: DatabaseFactory) -> str:
     """A database holding a small synthetic set plus the real PNCP sample; tests read it only."""
     url = await make_database()
     async with connect(url) as conn:
-        scale = synthetic.Scale.for_contracts(SEED_CONTRACTS)
-        dataset = synthetic.generate(scale, SEED, await loading.current_ids(conn))
-        await loading.load_dataset(conn, dataset, lambda _: None)
+        await seed_synthetic(conn, SEED_CONTRACTS, SEED)
         await import_directory(conn, SAMPLE_DIR, Rejects())
     return url
+
+
+async def seed_synthetic(conn: asyncpg.Connection, contracts: int, seed: int) -> None:
+    """About `contracts` synthetic contracts of `seed`, loaded beside what the database holds."""
+    scale = synthetic.Scale.for_contracts(contracts)
+    dataset = synthetic.generate(scale, seed, await loading.current_ids(conn))
+    await loading.load_dataset(conn, dataset, lambda _: None)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ import redis.asyncio as aioredis
 from cidadao_gql.agents import Target
 from cidadao_gql.data import apikeys
 from cidadao_gql.data.db import open_database
-from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.investigations import runner, store
 from cidadao_gql.investigations.events import batches
 from cidadao_gql.investigations.pool import AgentPool
@@ -36,6 +35,7 @@ from tests.conftest import (
     free_port,
     live_server,
     redis_server,
+    seed_synthetic,
     wait_for_redis,
 )
 
@@ -56,9 +56,7 @@ async def fault_url(make_database: DatabaseFactory) -> str:
     """A database of this module's own: its backends get terminated, nobody else's."""
     url = await make_database()
     async with connect(url) as conn:
-        scale = synthetic.Scale.for_contracts(600)
-        dataset = synthetic.generate(scale, 5, await loading.current_ids(conn))
-        await loading.load_dataset(conn, dataset, lambda _: None)
+        await seed_synthetic(conn, 600, 5)
     return url
 
 

@@ -10,13 +10,12 @@ import asyncpg
 from cidadao_gql.data.db import open_database
 from cidadao_gql.data.kept_counts import KEPT
 from cidadao_gql.execution.executable_schema import build_schema
-from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.ingestion.importer import import_directory
 from cidadao_gql.ingestion.report import Rejects
 from cidadao_gql.schema import agencies, procurements, suppliers
 from cidadao_gql.schema.relay import ChildPage, encode_id
 from cidadao_gql.settings import Settings
-from tests.conftest import SAMPLE_DIR, DatabaseFactory, Run, connect
+from tests.conftest import SAMPLE_DIR, DatabaseFactory, Run, connect, seed_synthetic
 
 
 async def wrong_counts(conn: asyncpg.Connection) -> dict[str, int]:
@@ -33,9 +32,7 @@ async def wrong_counts(conn: asyncpg.Connection) -> dict[str, int]:
 async def filled(make_database: DatabaseFactory) -> str:
     url = await make_database()
     async with connect(url) as conn:
-        scale = synthetic.Scale.for_contracts(500)
-        dataset = synthetic.generate(scale, 1, await loading.current_ids(conn))
-        await loading.load_dataset(conn, dataset, lambda _: None)
+        await seed_synthetic(conn, 500, 1)
         await import_directory(conn, SAMPLE_DIR, Rejects())
     return url
 
@@ -56,9 +53,7 @@ async def test_kept_counts_follow_every_write(make_database: DatabaseFactory) ->
     url = await filled(make_database)
     async with connect(url) as conn:
         assert await wrong_counts(conn) == {}
-        scale = synthetic.Scale.for_contracts(500)
-        dataset = synthetic.generate(scale, 2, await loading.current_ids(conn))
-        await loading.load_dataset(conn, dataset, lambda _: None)
+        await seed_synthetic(conn, 500, 2)
         await import_directory(conn, SAMPLE_DIR, Rejects())
         assert await wrong_counts(conn) == {}
         assert await conn.fetchval("SELECT count(*) FROM items WHERE award_count > 0") > 1
