@@ -31,8 +31,10 @@ floor alone. Then, per shape:
   arguments), run in order by C asyncpg tasks in a loop, the connections set up as our
   pool's are.
 
-Results go to benchmarks/results/peers.md and peers.json (benchmarks/record.py: with the
-machine, date, commit and command; benchmarks/readme.py puts the table in the README).
+Results go to benchmarks/results/peers.md and peers.json for the nine, peers-extra.md and
+.json for `--shapes extra`, peers-selection.* (not committed) for any other choice
+(benchmarks/record.py: with the machine, date, commit and command; benchmarks/readme.py puts
+the nine's and the extra set's tables in the README).
 """
 
 from __future__ import annotations
@@ -216,6 +218,7 @@ fragment S on Supplier { @pk name document }""",
     { nodes { @pk description quantity } } } } } } }""",
     ),
 )
+NINE = SHAPES  # main() narrows SHAPES to what --shapes names
 
 
 # Shapes beyond the nine (issue 16: "the same holds on shapes outside the benchmark"): what a
@@ -822,6 +825,16 @@ def main() -> None:
     report(args, versions, keys, rows, paths, sql, statements, runs, floors)
 
 
+def results_name() -> str:
+    """Where a run's results go: the nine (`peers`, the README's table), the extra set
+    (`peers-extra`, the README's second table), any other selection `peers-selection`
+    (ignored by git: a partial run never overwrites a committed one)."""
+    names = [shape.name for shape in SHAPES]
+    if names == [shape.name for shape in NINE]:
+        return "peers"
+    return "peers-extra" if names == [shape.name for shape in EXTRA] else "peers-selection"
+
+
 def report(
     args: argparse.Namespace,
     versions: dict[str, str],
@@ -851,7 +864,7 @@ def report(
         "versions": versions, "keys": {"agency": keys.agency, "supplier": keys.supplier},
         "shapes": shapes,
     }  # fmt: skip
-    save("peers", markdown(document), json.loads(json.dumps(document, default=str)))
+    save(results_name(), markdown(document), json.loads(json.dumps(document, default=str)))
 
 
 def errors(shape: dict[str, Any]) -> str:

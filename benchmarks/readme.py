@@ -34,8 +34,11 @@ def rendered(readme: str, results: Path = RESULTS) -> str:
 
 
 def missing(name: str) -> str:
-    """What a section says before its benchmark has a committed run."""
-    return f"_No committed run yet: `.venv/bin/python benchmarks/{name}.py` makes one._"
+    """What a section says before its benchmark has a committed run (NAME-SET: the
+    benchmark NAME run with `--shapes SET`)."""
+    script, _, chosen = name.partition("-")
+    command = f"benchmarks/{script}.py" + (f" --shapes {chosen}" if chosen else "")
+    return f"_No committed run yet: `.venv/bin/python {command}` makes one._"
 
 
 def sections(readme: str) -> list[str]:
