@@ -98,7 +98,15 @@ def read_position(group: str, sort: str, value: str, key: str) -> tuple[Any, Any
     position = ((SPENDING_SORTS[sort][1] or g.parse)(value), g.parse(key))
     if (dump_value(position[0]), dump_value(position[1])) != (value, key):
         raise ValueError("not a position as we write them")
+    if SPENDING_SORTS[sort][1] is None and value != key:
+        raise ValueError("ordered by the key, a cursor's value is its key")
+    if g.period is not None and position[1] != _period_start(position[1], g.period):
+        raise ValueError(f"not the first day of a {g.period}")
     return position
+
+
+def _period_start(day: date, period: str) -> date:
+    return day.replace(day=1) if period == "month" else day.replace(month=1, day=1)
 
 
 def _whole_months(filters: Filters) -> bool:

@@ -183,6 +183,26 @@ async def test_a_cursor_not_written_for_this_list_is_refused(
     assert error["path"] == ["spending"]
 
 
+@pytest.mark.parametrize(
+    ("group", "order", "value", "key"),
+    [
+        ("MONTH", "TOTAL_DESC", "10.00", "2024-01-15"),  # not a month's first day
+        ("YEAR", "TOTAL_DESC", "10.00", "2024-03-01"),  # not a year's
+        ("MONTH", "KEY_DESC", "2024-02-01", "2024-01-01"),  # by key: the value is the key
+        ("UF", "KEY_ASC", "SP", "RJ"),
+        ("MONTH", "KEY_ASC", "2024-01-15", "2024-01-15"),
+    ],
+)
+async def test_a_cursor_of_this_list_naming_no_group_it_writes_is_refused(
+    run: Run, group: str, order: str, value: str, key: str
+) -> None:
+    field, direction = order.rsplit("_", 1)
+    given = {"field": field, "direction": direction}
+    after = _cursor(order, group, value, key)
+    error = await run.error(SPENDING, group=group, after=after, order=given)
+    assert error["extensions"]["code"] == "INVALID_CURSOR"
+
+
 async def test_a_cursor_as_written_is_taken(run: Run) -> None:
     order = {"field": "TOTAL", "direction": "DESC"}
     after = _cursor("TOTAL_DESC", "MONTH", "10.00", "2024-01-01")
