@@ -129,7 +129,9 @@ class Agency(Node):
 class AgencyFilter:
     uf: UF | None = None
     sphere: Sphere | None = None
-    search: str | None = strawberry.field(default=None, description="Part of the name.")
+    search: str | None = strawberry.field(
+        default=None, description="Part of the name (blank: no filter)."
+    )
 
     def to_where(self) -> filters.AgencyWhere:
         return filters.AgencyWhere(

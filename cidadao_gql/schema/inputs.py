@@ -211,9 +211,10 @@ def checked_year(value: int | None) -> int | None:
 
 
 def search_text(text: str | None) -> str | None:
-    """A `search` as the filters take it: None when empty; refused past what PostgreSQL's
-    text-search parser takes without an error."""
-    if not text:
+    """A `search` as the filters take it: None when blank (empty or spaces alone: no
+    filter, whichever of them a form sends); refused past what PostgreSQL's text-search
+    parser takes without an error."""
+    if not text or text.isspace():
         return None
     if len(text) > MAX_SEARCH or text.count("-") > MAX_SEARCH_NEGATIONS:
         raise BadUserInput(

@@ -321,7 +321,7 @@ class ProcurementFilter:
     search: str | None = strawberry.field(
         default=None,
         description="Words in the object (objeto), in Portuguese:"
-        ' `"óleo diesel" -gasolina` (quotes for a phrase, - to leave out).',
+        ' `"óleo diesel" -gasolina` (quotes for a phrase, - to leave out; blank: no filter).',
     )
 
     def to_where(self) -> filters.ProcurementWhere:

@@ -153,7 +153,9 @@ class SupplierFilter:
     size: SupplierSize | None = strawberry.field(
         default=None, description="Only this company size (porte)."
     )
-    search: str | None = strawberry.field(default=None, description="Part of the name.")
+    search: str | None = strawberry.field(
+        default=None, description="Part of the name (blank: no filter)."
+    )
 
     def to_where(self) -> filters.SupplierWhere:
         return filters.SupplierWhere(

@@ -57,3 +57,14 @@ async def test_accents_and_case_do_not_change_the_rows(
     assert all(answer == answers[0] for answer in answers)
     assert answers[0][0] == expected
     assert len(answers[0][1]) == min(expected, 100)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [(CONTRACTS, "contracts"), (PROCUREMENTS, "procurements"), (AGENCIES, "agencies"),
+     (SUPPLIERS, "suppliers")],
+)  # fmt: skip
+async def test_a_blank_search_is_no_filter(run: Run, db: Database, query: str, field: str) -> None:
+    everything = await db.fetchval(f"SELECT count(*) FROM {field}")
+    for blank in ("", " ", "   ", "\t \n"):
+        assert (await rows(run, query, field, blank))[0] == everything
