@@ -5,8 +5,9 @@ whole months, a page adds up spending's cells (migration 0013: contracts counted
 summed per month, UF, modality and sphere, 26,153 cells for 1,000,000 contracts) instead
 of the contracts, unless a write has marked the cells stale since a writer refreshed them.
 Under no filter at all, it reads the cells already added up per grouping (migration 0021,
-99 rows for 1,000,000 contracts: spending by UF reads 27 of them, not 26,153 cells). The
-mark is read by the same statement, which holds both ways and runs one.
+99 rows for 1,000,000 contracts: spending by UF reads 27 of them, not 26,153 cells); any
+grouping but months under UF, modality and whole years, the cells added up per year
+(2,599). The mark is read by the same statement, which holds both ways and runs one.
 
 A page is one statement: the groups under the filter, those past the cursor, the first
 `first + 1` in the page's order, then their labels (joined after grouping: joined before,
@@ -117,12 +118,22 @@ def _whole_months(filters: Filters) -> bool:
     return (start is None or start.day == 1) and (end is None or (end + timedelta(1)).day == 1)
 
 
+def _whole_years(filters: ContractWhere) -> bool:
+    start, end = filters.signed_from, filters.signed_to
+    return (start is None or (start.month, start.day) == (1, 1)) and (
+        end is None or (end.month, end.day) == (12, 31)
+    )
+
+
 def _kept_source(g: Grouping, filters: Filters) -> str | None:
     """What can be added up rather than contracts: the rollups of a grouping (no filter),
-    the cells (a grouping and a filter they serve), or None (only the contracts)."""
-    if g.cell is None or not _whole_months(filters):
+    the cells per year (any grouping but months, under UF, modality and whole years), the
+    cells (a grouping and a filter they serve), or None (only the contracts)."""
+    if g.cell is None or not _whole_months(filters) or not isinstance(filters, ContractWhere):
         return None
-    return "rollups" if filters == ContractWhere() else "cells"
+    if filters == ContractWhere():
+        return "rollups"
+    return "year_cells" if g.period != "month" and _whole_years(filters) else "cells"
 
 
 # Whether a write has marked the cells and their rollups stale since a writer refreshed

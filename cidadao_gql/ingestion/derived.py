@@ -15,11 +15,11 @@ _CLEAR = "UPDATE derived_state SET stale = false WHERE name = 'price_references'
 # Kept under the prices' mark: the price-outlier agent's references, and the unit-price
 # summary the API serves (its view `unit_prices` computes it instead while the mark is up).
 VIEWS = ("price_references", "unit_price_summary")
-# Under their own mark (raised by writes to contracts and agencies): spending's cells, and
-# their rollups per grouping (computed from the cells, so refreshed after them), which
-# spending does not read while it is up (data/aggregates.py).
+# Under their own mark (raised by writes to contracts and agencies): spending's cells, the
+# cells per year and their rollups per grouping (computed from the cells, so refreshed
+# after them), which spending does not read while it is up (data/aggregates.py).
 CELLS = "spending_cells"
-CELL_VIEWS = (CELLS, "spending_rollups")
+CELL_VIEWS = (CELLS, "spending_year_cells", "spending_rollups")
 
 
 async def refresh_derived(conn: asyncpg.Connection | PoolConnectionProxy[Any]) -> None:

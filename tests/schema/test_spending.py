@@ -207,7 +207,8 @@ async def test_overviews_add_up_the_cells_until_a_write_goes_around_the_writers(
     make_database: DatabaseFactory,
 ) -> None:
     """Months, years, UFs, modalities and spheres under no filter are read from the cells'
-    rollups (migration 0021), under UF, modality and whole months added up from spending's
+    rollups (migration 0021), under UF, modality and whole years (but months) added up
+    from the cells per year (0021), under UF, modality and whole months from spending's
     cells (migration 0013), while they are current; any other filter, or a write since the
     last refresh, reads the contracts: one statement, which reads the mark and runs one
     way. All answer the same, page by page."""
@@ -225,7 +226,8 @@ async def test_overviews_add_up_the_cells_until_a_write_goes_around_the_writers(
             ((sent, args),) = recording.sent  # the mark is read by the page's statement
             plan = await db.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sent}", *args)
             read = relations_read(orjson.loads(plan)[0]["Plan"])
-            source = next((s for s in ("rollups", "cells") if f"spending_{s}" in read), "")
+            kept = ("rollups", "year_cells", "cells")
+            source = next((s for s in kept if f"spending_{s}" in read), "")
             assert source or read >= {"contracts"}
             return source or "contracts", [
                 (r["raw_key"], r["contract_count"], r["total"]) for r in got
@@ -269,6 +271,17 @@ async def test_overviews_add_up_the_cells_until_a_write_goes_around_the_writers(
             [len(await truth(g)) for g in ("MONTH", "YEAR", "UF", "MODALITY", "SPHERE")]
         )
         assert await page("MONTH", months) == ("cells", await truth("MONTH", spot))
+        years = ContractWhere(
+            modality=6, signed_from=date(2023, 1, 1), signed_to=date(2024, 12, 31)
+        )
+        within = "c.modality = 6 AND c.signed_on BETWEEN '2023-01-01' AND '2024-12-31'"
+        assert len(await truth("YEAR", within)) == 2 and len(await truth("UF", within)) > 2
+        for group in ("YEAR", "UF", "MODALITY", "SPHERE"):
+            assert await page(group, years) == ("year_cells", await truth(group, within))
+            assert await page(group, months) == ("cells", await truth(group, spot))
+        assert await page("MONTH", years) == ("cells", await truth("MONTH", within))
+        assert await page("UF", ContractWhere(uf="RJ")) == (
+            "year_cells", await truth("UF", "c.uf = 'RJ'"))  # fmt: skip
         for other in (ContractWhere(signed_from=date(2023, 2, 2)), ContractWhere(agency_ids=(1,))):
             assert (await page("MONTH", other))[0] == "contracts"
         assert (await page("AGENCY", ContractWhere()))[0] == "contracts"
