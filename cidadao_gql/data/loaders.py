@@ -33,7 +33,8 @@ SPENDING_CACHE = Policy("spending", ttl=3600, tiers=frozenset({L1, L2, L3}), loc
 # drew `first` between 5 and 50: 46 cold computations of one aggregate, now one. Reading
 # 101 groups' labels rather than 21 is a few dozen index probes more.
 SHARED_PAGE = 100
-# A supplier's totals scan all its contracts: cached in every tier, per supplier.
+# A supplier's totals: cached in every tier, per supplier (read from kept values since
+# issue 16, no longer a scan of its contracts, but a hit saves the round trip all the same).
 SUPPLIER_TOTALS_CACHE = Policy("supplier_totals", ttl=3600, tiers=frozenset({L1, L2, L3}))
 # Private: cached under the user, never served to anyone else; key changes invalidate it.
 API_KEYS_CACHE = Policy("viewer_keys", ttl=300, version="apikeys", private=True)

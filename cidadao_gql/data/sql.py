@@ -439,11 +439,18 @@ async def count_rows(db: Database, entity: Entity, filters: Filters) -> int:
 
 
 async def fetch_supplier_totals(db: Database, supplier_ids: Sequence[int]) -> list[Record | None]:
-    """Contract count, total final value and first and last signing day per supplier."""
+    """Contract count, total final value and first and last signing day per supplier: the
+    count and total kept on the supplier's row (migrations 0012, 0017), the days two probes
+    of contracts_supplier_signed_idx each. Aggregated, the ten largest suppliers' 380,066
+    contracts took 493 ms of PostgreSQL's CPU per request on 1,000,000 contracts (issue 16);
+    read, 0.5 ms. A supplier without contracts has no row, as its aggregate had none."""
     rows = await db.fetch(
-        """SELECT supplier_id, count(*) AS contract_count, sum(final_value) AS total_value,
-                  min(signed_on) AS first_signed_on, max(signed_on) AS last_signed_on
-             FROM contracts WHERE supplier_id = any($1::bigint[]) GROUP BY 1""",
+        """SELECT s.id AS supplier_id, s.contract_count, s.contracted_total AS total_value,
+                  (SELECT min(c.signed_on) FROM contracts c WHERE c.supplier_id = s.id)
+                      AS first_signed_on,
+                  (SELECT max(c.signed_on) FROM contracts c WHERE c.supplier_id = s.id)
+                      AS last_signed_on
+             FROM suppliers s WHERE s.id = any($1::bigint[]) AND s.contract_count > 0""",
         list(supplier_ids),
     )
     by_id = {r["supplier_id"]: r for r in rows}

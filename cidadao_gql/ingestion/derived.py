@@ -15,21 +15,29 @@ _CLEAR = "UPDATE derived_state SET stale = false WHERE name = 'price_references'
 # Kept under the prices' mark: the price-outlier agent's references, and the unit-price
 # summary the API serves (its view `unit_prices` computes it instead while the mark is up).
 VIEWS = ("price_references", "unit_price_summary")
-# Under their own mark (raised by writes to contracts and agencies): spending's cells, which
-# spending does not read while it is up (data/aggregates.py).
+# Under their own mark (raised by writes to contracts and agencies): spending's cells, the
+# cells per year and their rollups per grouping (computed from the cells, so refreshed
+# after them), which spending does not read while it is up (data/aggregates.py).
 CELLS = "spending_cells"
+CELL_VIEWS = (CELLS, "spending_year_cells", "spending_rollups")
 
 
 async def refresh_derived(conn: asyncpg.Connection | PoolConnectionProxy[Any]) -> None:
     """The market price references the price-outlier agent compares awards with, the
-    unit-price summary and spending's cells. Each mark is cleared before the refresh reads
-    anything: a write that commits meanwhile raises it again (after waiting for this
-    transaction), so no write is ever taken as included."""
+    unit-price summary, spending's cells and their rollups. Each mark is cleared before
+    the refresh reads anything: a write that commits meanwhile raises it again (after
+    waiting for this transaction), so no write is ever taken as included."""
     await conn.execute(_CLEAR)
     for view in VIEWS:
         await conn.execute(f"REFRESH MATERIALIZED VIEW {view}")
-    await conn.execute(f"UPDATE derived_state SET stale = false WHERE name = '{CELLS}' AND stale")
-    await conn.execute(f"REFRESH MATERIALIZED VIEW {CELLS}")
+    # One transaction (a savepoint within the importer's): no reader sees the mark down
+    # before both are refreshed, nor the cells refreshed beside their old rollups.
+    async with conn.transaction():
+        await conn.execute(
+            f"UPDATE derived_state SET stale = false WHERE name = '{CELLS}' AND stale"
+        )
+        for view in CELL_VIEWS:
+            await conn.execute(f"REFRESH MATERIALIZED VIEW {view}")
 
 
 async def ensure_current(db: Database) -> bool:

@@ -41,6 +41,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "SPHERE": ("a.sphere", lambda k: Sphere(k).name),
 }
 SORTS = {"TOTAL": "total", "COUNT": "n", "KEY": "key"}
+EVERY_GROUP_BY_KEY = GroupPage(100, "KEY", True)
 
 
 async def expected(
@@ -215,25 +216,42 @@ async def test_a_page_is_1_to_100_groups(run: Run, first: int) -> None:
     assert error["extensions"]["code"] == "INVALID_PAGE_SIZE"
 
 
+def relations_read(node: dict[str, Any]) -> set[str]:
+    """The tables and views a plan (`EXPLAIN (ANALYZE, FORMAT JSON)`) scanned: the nodes
+    that ran, not those a one-time filter left never executed."""
+    own = {node["Relation Name"]} if "Relation Name" in node and node["Actual Loops"] else set()
+    return own.union(*(relations_read(child) for child in node.get("Plans", ())))
+
+
 async def test_overviews_add_up_the_cells_until_a_write_goes_around_the_writers(
     make_database: DatabaseFactory,
 ) -> None:
-    """Months, years, UFs, modalities and spheres under UF, modality and whole months are
-    added up from spending's cells (migration 0013) while they are current; any other
-    filter, or a write since the last refresh, reads the contracts. Both answer the same."""
+    """Months, years, UFs, modalities and spheres under no filter are read from the cells'
+    rollups (migration 0021), under UF, modality and whole years (but months) added up
+    from the cells per year (0021), under UF, modality and whole months from spending's
+    cells (migration 0013), while they are current; any other filter, or a write since the
+    last refresh, reads the contracts: one statement, which reads the mark and runs one
+    way. All answer the same, page by page."""
     url = await make_database()
     async with connect(url) as conn:
         dataset = synthetic.generate(synthetic.Scale.for_contracts(600), 3, {})
         await loading.load_dataset(conn, dataset, lambda _: None)
     async with open_database(replace(Settings(), database_url=url)) as db:
 
-        async def page(group: str, where: ContractWhere) -> tuple[str, list[Any]]:
+        async def page(
+            group: str, where: ContractWhere, request: GroupPage = EVERY_GROUP_BY_KEY
+        ) -> tuple[str, list[Any]]:
             recording = Recording(db)
-            got = await aggregates.fetch_spending(
-                recording, group, where, GroupPage(100, "KEY", True)
-            )
-            source = "cells" if "spending_cells" in recording.sent[-1][0] else "contracts"
-            return source, [(r["raw_key"], r["contract_count"], r["total"]) for r in got]
+            got = await aggregates.fetch_spending(recording, group, where, request)
+            ((sent, args),) = recording.sent  # the mark is read by the page's statement
+            plan = await db.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sent}", *args)
+            read = relations_read(orjson.loads(plan)[0]["Plan"])
+            kept = ("rollups", "year_cells", "cells")
+            source = next((s for s in kept if f"spending_{s}" in read), "")
+            assert source or read >= {"contracts"}
+            return source or "contracts", [
+                (r["raw_key"], r["contract_count"], r["total"]) for r in got
+            ]
 
         async def truth(group: str, where: str = "TRUE") -> list[Any]:
             rows = await db.fetch(f"""SELECT g.key::text AS key, g.n, g.total FROM (
@@ -242,11 +260,48 @@ async def test_overviews_add_up_the_cells_until_a_write_goes_around_the_writers(
                  WHERE {where} GROUP BY 1) g ORDER BY g.key DESC""")  # fmt: skip
             return [(r["key"], r["n"], r["total"]) for r in rows]
 
+        async def walked(group: str, first: int, descending: bool) -> tuple[set[str], list[Any]]:
+            """Every page of `first` groups by key, each from where the last one ended."""
+            sources: set[str] = set()
+            found: list[Any] = []
+            after: tuple[Any, Any] | None = None
+            while True:
+                request = GroupPage(first, "KEY", descending, after)
+                source, rows = await page(group, ContractWhere(), request)
+                sources.add(source)
+                found += rows[:first]
+                if len(rows) <= first:
+                    return sources, found
+                key = rows[first - 1][0]
+                after = aggregates.read_position(group, "KEY", key, key)
+
+        async def counted(group: str) -> int:
+            return await aggregates.count_spending_groups(db, group, ContractWhere())
+
         months = ContractWhere(uf="SP", signed_from=date(2023, 2, 1), signed_to=date(2024, 2, 29))
         spot = "c.uf = 'SP' AND c.signed_on BETWEEN '2023-02-01' AND '2024-02-29'"
         for group in ("MONTH", "YEAR", "UF", "MODALITY", "SPHERE"):
-            assert await page(group, ContractWhere()) == ("cells", await truth(group))
+            everything = await truth(group)
+            assert await page(group, ContractWhere()) == ("rollups", everything)
+            assert await counted(group) == len(everything) > 1
+            for descending in (True, False):
+                ordered = everything if descending else everything[::-1]
+                assert await walked(group, 2, descending) == ({"rollups"}, ordered)
+        assert await db.fetchval("SELECT count(*) FROM spending_rollups") == sum(
+            [len(await truth(g)) for g in ("MONTH", "YEAR", "UF", "MODALITY", "SPHERE")]
+        )
         assert await page("MONTH", months) == ("cells", await truth("MONTH", spot))
+        years = ContractWhere(
+            modality=6, signed_from=date(2023, 1, 1), signed_to=date(2024, 12, 31)
+        )
+        within = "c.modality = 6 AND c.signed_on BETWEEN '2023-01-01' AND '2024-12-31'"
+        assert len(await truth("YEAR", within)) == 2 and len(await truth("UF", within)) > 2
+        for group in ("YEAR", "UF", "MODALITY", "SPHERE"):
+            assert await page(group, years) == ("year_cells", await truth(group, within))
+            assert await page(group, months) == ("cells", await truth(group, spot))
+        assert await page("MONTH", years) == ("cells", await truth("MONTH", within))
+        assert await page("UF", ContractWhere(uf="RJ")) == (
+            "year_cells", await truth("UF", "c.uf = 'RJ'"))  # fmt: skip
         for other in (ContractWhere(signed_from=date(2023, 2, 2)), ContractWhere(agency_ids=(1,))):
             assert (await page("MONTH", other))[0] == "contracts"
         assert (await page("AGENCY", ContractWhere()))[0] == "contracts"
@@ -258,6 +313,16 @@ async def test_overviews_add_up_the_cells_until_a_write_goes_around_the_writers(
         )
         stale = await page("MONTH", ContractWhere())
         assert stale == ("contracts", await truth("MONTH")) and stale[1][-1][0] == "2020-01-01"
+        assert await page("UF", months) == ("contracts", await truth("UF", spot))
         async with connect(url) as conn:
             await refresh_derived(conn)
-        assert await page("MONTH", ContractWhere()) == ("cells", stale[1])
+        assert await page("MONTH", ContractWhere()) == ("rollups", stale[1])
+        await db.execute(
+            """UPDATE agencies SET sphere = CASE sphere WHEN 'F' THEN 'M' ELSE 'F' END
+                WHERE id = (SELECT min(agency_id) FROM contracts)"""
+        )
+        assert await page("SPHERE", ContractWhere()) == ("contracts", await truth("SPHERE"))
+        async with connect(url) as conn:
+            await refresh_derived(conn)
+        for group in ("YEAR", "SPHERE"):
+            assert await page(group, ContractWhere()) == ("rollups", await truth(group))
