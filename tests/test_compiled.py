@@ -204,6 +204,36 @@ async def test_a_root_page_with_a_natural_key_looks_it_up_first(run: Run) -> Non
     assert _statements("statement") >= before + 5
 
 
+async def test_a_kept_statement_takes_the_ids_looked_up_on_each_run(
+    make_database: DatabaseFactory, settings: Settings
+) -> None:
+    """The statement around a chosen read is kept with the plan (sources.Kept), the read
+    chosen again on every run: an agency named by its CNPJ, deleted and inserted again
+    under a new id, is found under its new id, on both paths."""
+    url = await make_database()
+    own = replace(settings, database_url=url)
+    query = """query A($cnpj: String) { contracts(first: 3, filter: {agencyCnpj: $cnpj,
+      valueMin: "10"}) { totalCount nodes { number agency { id } } } }"""
+    insert = """WITH a AS (INSERT INTO agencies (cnpj, name, sphere) VALUES ('11222333000181',
+      'A', 'M') RETURNING id), s AS (INSERT INTO suppliers (document, kind, name)
+      VALUES ($1, 'PJ', 'S') RETURNING id) INSERT INTO contracts (agency_id, supplier_id,
+      number, object, modality, initial_value, final_value, signed_on)
+      SELECT a.id, s.id, $1, 'o', 8, 100, 100, '2024-01-02' FROM a, s"""
+    async with open_database(own) as db:
+        run = Run(build_schema(own), db, own)
+        before = _statements("statement"), _statements("levels")
+        ids = []
+        for number in ("1", "2"):
+            await db.execute(insert, number)
+            found = await run.data(query, cnpj="11222333000181")  # both paths, byte for byte
+            assert [n["number"] for n in found["contracts"]["nodes"]] == [number]
+            ids.append(found["contracts"]["nodes"][0]["agency"]["id"])
+            await db.execute("DELETE FROM contracts")
+            await db.execute("DELETE FROM agencies")
+        assert ids[0] != ids[1]
+        assert (_statements("statement") - before[0], _statements("levels")) == (2, before[1])
+
+
 async def test_with_the_field_cache_relations_go_through_the_cache_tiers(
     run: Run, settings: Settings, db: Database
 ) -> None:

@@ -18,8 +18,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from cidadao_gql import metrics
-from cidadao_gql.data.sql import PageSource
-from cidadao_gql.errors import Fallback, Unplannable
+from cidadao_gql.errors import Fallback
 from cidadao_gql.execution.compiled import sources, tree
 from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
 from cidadao_gql.execution.compiled.selection import Batch, FieldPlan, Selection, Shape
@@ -67,7 +66,7 @@ class _Run:
         self.rows: dict[str, dict[Any, Any]] = {}  # by loader: what it loaded, by key
         self.loads: dict[str, dict[Any, _Load]] = {}  # by loader: the load of each key asked
         self.open: dict[str, _Load] = {}  # by loader: the load not sent yet
-        self.chosen: dict[int, PageSource] = {}  # root pages' reads, by plan id (sources)
+        self.chosen: sources.Chosen | None = None  # root pages' reads (sources)
 
     def weight(self, plan: FieldPlan) -> int:
         weights = self.price.weights
@@ -417,17 +416,9 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
     if not plans:
         return {}
     loaders = run.info.context.loaders
-    # Written once per plan and set of variables (the Price's), as pages' arguments are.
-    # Not kept when it embeds a root page's chosen read (sources): chosen again on each run.
-    written = run.price.arguments.get(id(root))
-    if written is None:
-        run.chosen = await sources.choose_sources(plans, run)
-        try:
-            written = tree.statement_of(plans, run)
-        except Unplannable as unplannable:
-            written = str(unplannable)
-        if not run.chosen:
-            run.price.arguments[id(root)] = written
+    # Written once per plan and set of variables (the Price's), as pages' arguments are;
+    # root pages' reads chosen by the data layer, chosen on every run (sources).
+    written = await sources.written(plans, run, id(root), tree.statement_of)
     if isinstance(written, str) or (written[2] and loaders.caches_rows):
         # rows by id (relations) go through the cache tiers when they are on
         why = written if isinstance(written, str) else "field cache"

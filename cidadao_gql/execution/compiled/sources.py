@@ -10,15 +10,18 @@ embeds that read as the page's rows: the same rows read as the ordinary path, in
 statement with the page's count, relations and pages below. A page of children (nested,
 many parents) still runs on the levels: its choice is per parent (`sql._per_parent`).
 
-The written statement is not kept with the plan's price when it holds a choice: the keys it
-looked up and the estimates behind it change with the data, as the ordinary path's do.
+The choice is made again on every run, as the ordinary path makes it (the keys it looks up
+and the estimates behind it change with the data); the statement written around it is kept
+with the plan's price by the reads chosen (`Kept`), the arguments of this run's choice put in
+place of the ones it was written with.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from cidadao_gql.data import page_plans
 from cidadao_gql.data.sql import PageSource, choose_page, keyset
@@ -29,10 +32,78 @@ from cidadao_gql.execution.compiled.selection import FieldPlan
 
 _PARAMETER = re.compile(r"\$(\d+)")
 UNSERVED = "a filter the ordering's index does not serve"
+Written = tuple[str, list[Any], bool]  # tree.statement_of's: text, arguments, relations
+KEPT_STATEMENTS = 8  # per plan and set of variables: the reads one page may choose, and more
 
 
-async def choose_sources(plans: list[FieldPlan], run: Any) -> dict[int, PageSource]:
-    """The read of each root page of `plans` that needs a choice, by FieldPlan id."""
+class Chosen:
+    """The reads chosen for a run's root pages (`reads`, by FieldPlan id) and where the
+    statement written put each one's arguments (`places`: the first one's index)."""
+
+    __slots__ = ("places", "reads")
+
+    def __init__(self, reads: dict[int, PageSource]) -> None:
+        self.reads = reads
+        self.places: dict[int, int] = {}
+
+
+class Kept:
+    """Statements written around chosen reads, by the reads' texts."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        self.written: dict[tuple[str, ...], tuple[Written, dict[int, int]]] = {}
+
+    def get(self, chosen: Chosen) -> Written | None:
+        """The statement kept for reads of the same texts, with `chosen`'s arguments."""
+        found = self.written.get(tuple(read.text for read in chosen.reads.values()))
+        if found is None:
+            return None
+        (text, template, relations), places = found
+        args = list(template)
+        for plan, start in places.items():
+            read = chosen.reads[plan]
+            args[start : start + len(read.args)] = read.args  # as many: the same text
+        return text, args, relations
+
+    def keep(self, written: Written, chosen: Chosen) -> None:
+        if len(self.written) >= KEPT_STATEMENTS:
+            self.written.pop(next(iter(self.written)))
+        key = tuple(read.text for read in chosen.reads.values())
+        self.written[key] = (written, dict(chosen.places))
+
+
+async def written(
+    plans: list[FieldPlan], run: Any, key: int, write: Callable[[list[FieldPlan], Any], Written]
+) -> Written | str:
+    """The statement of root fields `plans` (`write`: tree.statement_of) or why there is
+    none, kept in the run's price under `key`: as written when it embeds no chosen read, by
+    the reads chosen (`Kept`) when it does."""
+    known = run.price.arguments
+    found = known.get(key)
+    if found is not None and not isinstance(found, Kept):
+        return cast("Written | str", found)
+    run.chosen = await choose_sources(plans, run)
+    if found is not None:
+        again = found.get(run.chosen)
+        if again is not None:
+            return again
+    try:
+        text = write(plans, run)
+    except Unplannable as unplannable:
+        known[key] = str(unplannable)
+        return str(unplannable)
+    if not run.chosen.reads:
+        known[key] = text
+    else:
+        kept = known[key] = found or Kept()
+        kept.keep(text, run.chosen)
+    return text
+
+
+async def choose_sources(plans: list[FieldPlan], run: Any) -> Chosen:
+    """The read of each root page of `plans` that needs a choice."""
     chosen: dict[int, PageSource] = {}
     for plan in plans:
         node = plan.page
@@ -51,7 +122,7 @@ async def choose_sources(plans: list[FieldPlan], run: Any) -> dict[int, PageSour
             chosen[id(plan)] = await choose_page(db, node.source.entity, filters, page)
         except Exception as exc:  # (cancelled: the operation timed out; not a fallback)
             raise Fallback from exc
-    return chosen
+    return Chosen(chosen)
 
 
 def embedded(
@@ -64,13 +135,14 @@ def embedded(
     children) is Unplannable."""
     if unserved is None:
         return counted, None
-    found: PageSource | None = getattr(writer.run, "chosen", {}).get(id(plan))
-    if found is None:
+    chosen: Chosen | None = getattr(writer.run, "chosen", None)
+    found = None if chosen is None else chosen.reads.get(id(plan))
+    if chosen is None or found is None:
         raise Unplannable(UNSERVED)
     args: list[Any] = writer.args
     assert len(args) >= found.own
     del args[len(args) - found.own :]
-    offset = len(args)
+    offset = chosen.places[id(plan)] = len(args)
     args.extend(found.args)
 
     def renumbered(text: str) -> str:
