@@ -7,6 +7,7 @@ and benchmarks/filters.py (issue 23)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -19,8 +20,16 @@ from cidadao_gql.data import aggregates
 from cidadao_gql.data import filters as list_filters
 from cidadao_gql.data import sql as statements
 from cidadao_gql.data.db import Database, Record
+from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.data.sql import Entity, PageRequest
 from cidadao_gql.data.statement import Filters
+from cidadao_gql.execution.compiled import Price
+from cidadao_gql.execution.costs import CostAnalysis
+from cidadao_gql.execution.executable_schema import build_schema
+from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.relay import encode_id
+from cidadao_gql.schema.strawberry_internals import graphql_schema
+from cidadao_gql.settings import Settings
 
 # Scan nodes: what reads rows of a table or entries of an index.
 SCANS = {"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan", "Bitmap Index Scan",
@@ -44,6 +53,10 @@ class Recording(Database):
     async def fetchval(self, sql: str, *args: Any) -> Any:
         self.sent.append((sql, args))
         return await super().fetchval(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        self.sent.append((sql, args))
+        return await super().fetchrow(sql, *args)
 
 
 def rows_read(node: dict[str, Any]) -> int:
@@ -122,6 +135,50 @@ def _page(entity: Entity, ordering: str, first: int = PAGE) -> PageRequest:
 def _root(entity: Entity, filters: Filters, ordering: str) -> Callable[[Database], Awaitable[int]]:
     async def run(db: Database) -> int:
         return len(await statements.fetch_page(db, entity, filters, _page(entity, ordering)))
+
+    return run
+
+
+# Root lists by entity: the query field and the type of its rows' global IDs.
+ROOT_FIELDS = {"contracts": "Contract", "procurements": "Procurement", "agencies": "Agency",
+               "suppliers": "Supplier", "sanctions": "Sanction"}  # fmt: skip
+
+
+@functools.cache
+def _schema() -> Any:
+    return build_schema(Settings())
+
+
+def _compiled(
+    entity: Entity, filters: Filters, ordering: str
+) -> Callable[[Database], Awaitable[int]]:
+    """The root page on the compiled path, in one statement (execution/compiled/sources.py:
+    the read the data layer chooses, embedded), its arguments the case's own (put where the
+    plan keeps them converted), and its rows those of `sql.fetch_page`, in the same order."""
+
+    async def run(db: Database) -> int:
+        schema = _schema()
+        executor = schema.compiled
+        query = f"{{ {entity.table}(first: {PAGE}) {{ nodes {{ id }} }} }}"
+        prepared = executor.prepare(query, {}, None)
+        assert prepared is not None
+        plan, variables = prepared
+        analysis = CostAnalysis(graphql_schema(schema), plan.document, None, {})
+        price = Price(analysis.requested(), analysis.weigh, analysis.each)
+        (root,) = plan.root
+        price.arguments[id(root)] = (filters, _page(entity, ordering))
+        context = Context(db, schema.settings, Loaders(db), None, "filter_plans")
+        done = await executor.run(plan, variables, context, price)
+        assert done is not None, "fell back"
+        sent = getattr(db, "sent", None)
+        assert sent is None or sent[-1][0].startswith("SELECT convert_to("), "not one statement"
+        plain = Database(db.primary, None, db.round_trips)
+        rows = await statements.fetch_page(plain, entity, filters, _page(entity, ordering))
+        kind = ROOT_FIELDS[entity.table]
+        expected = [encode_id(kind, r["id"]) for r in rows[:PAGE]]
+        nodes = done[0][entity.table]["nodes"]
+        assert [n["id"] for n in nodes] == expected, (entity.table, ordering)
+        return len(rows)
 
     return run
 
@@ -322,9 +379,10 @@ def _each(values: Values) -> Iterator[tuple[str, str, Any]]:
         yield name, "broad", broad
 
 
-async def cases(db: Database, spending: bool = True) -> list[Case]:
+async def cases(db: Database, spending: bool = True, compiled: bool = False) -> list[Case]:
     """Every list's every filter field, selective and broad, under every ordering it offers
-    (and the list unfiltered)."""
+    (and the list unfiltered); with `compiled`, each root page also on the compiled path
+    (its list named "LIST compiled")."""
     contract_fields = await contract_values(db)
     procurement_fields = await procurement_values(db)
     others = await other_values(db)
@@ -348,6 +406,9 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
         for ordering in CONTRACT_ORDERINGS:
             found.append(Case("contracts", name, strength, ordering,
                               _root(statements.CONTRACTS, filters, ordering)))  # fmt: skip
+            if compiled:
+                found.append(Case("contracts compiled", name, strength, ordering,
+                                  _compiled(statements.CONTRACTS, filters, ordering)))  # fmt: skip
             for parent, column, ids in (("Agency", "agency_id", agencies),
                                         ("Supplier", "supplier_id", suppliers)):  # fmt: skip
                 if name.startswith(column.removesuffix("_id")):
@@ -370,6 +431,9 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
         for ordering in PROCUREMENT_ORDERINGS:
             found.append(Case("procurements", name, strength, ordering,
                               _root(statements.PROCUREMENTS, pfilters, ordering)))  # fmt: skip
+            if compiled:
+                found.append(Case("procurements compiled", name, strength, ordering,
+                                  _compiled(statements.PROCUREMENTS, pfilters, ordering)))  # fmt: skip
             if not name.startswith("agency"):
                 found.append(Case("Agency.procurements", name, strength, ordering,
                                   _children(statements.PROCUREMENTS, "agency_id", agencies,
@@ -385,6 +449,9 @@ async def cases(db: Database, spending: bool = True) -> list[Case]:
             for ordering in orderings:
                 found.append(Case(list_name, name, strength, ordering,
                                   _root(entity, where, ordering)))  # fmt: skip
+                if compiled:
+                    found.append(Case(f"{list_name} compiled", name, strength, ordering,
+                                      _compiled(entity, where, ordering)))  # fmt: skip
             found.append(Case(list_name, name, strength, f"{orderings[-1]} backward",
                               _back(entity, where, orderings[-1])))  # fmt: skip
     return found

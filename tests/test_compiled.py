@@ -153,6 +153,87 @@ async def test_a_filter_the_ordering_does_not_serve_runs_level_by_level(run: Run
     await run(query)  # both paths, byte for byte
 
 
+# Root pages whose filter the ordering's index does not serve (peers.py's shapes): the data
+# layer chooses their read (keys looked up, estimates), embedded in the one statement.
+UNSERVED = {
+    "auctions by value": """{ procurements(first: 3, filter: {modality: PREGAO_ELETRONICO,
+      year: 2024}, orderBy: {field: VALUE, direction: DESC}) { totalCount nodes { id object
+      estimatedTotal agency { name } } } }""",
+    "a state's direct purchases by value": """{ contracts(first: 3, filter: {uf: RJ,
+      modality: DISPENSA}, orderBy: {field: VALUE, direction: DESC}) { pageInfo { hasNextPage
+      endCursor } edges { cursor node { number finalValue supplier { name } } } } }""",
+    "municipal agencies by name": """{ agencies(first: 3, filter: {uf: SP, sphere: MUNICIPAL},
+      orderBy: {field: NAME, direction: ASC}) { totalCount nodes { name municipality } } }""",
+    "a range by date": """{ contracts(first: 3, filter: {signedFrom: "2024-01-01",
+      signedTo: "2024-03-31", valueMin: "1000"}) { totalCount nodes { number finalValue signedOn } } }""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSERVED))
+async def test_a_root_filter_the_ordering_does_not_serve_runs_in_one_statement(
+    run: Run, name: str
+) -> None:
+    """The read the ordinary path chooses (sql.choose_page), in the one statement: the same
+    bytes, one statement for the data once the estimates are kept (EXPLAIN: planning only,
+    as the ordinary path asks them), and not written again from the price's cache."""
+    query = UNSERVED[name]
+    before = _statements("statement"), _statements("levels")
+    await run.data(query)  # both paths, byte for byte
+    assert await run.round_trips(query) == 1
+    assert _statements("levels") == before[1]
+    assert _statements("statement") >= before[0] + 4
+
+
+async def test_a_root_page_with_a_natural_key_looks_it_up_first(run: Run) -> None:
+    """An agency named by its CNPJ beside a filter its ordering does not serve: looked up
+    (a statement, as on the ordinary path), then one statement; items of a procurement by
+    number, with their awards below, likewise in one."""
+    agencies = await run.data("{ agencies(first: 1) { nodes { cnpj } } }")
+    cnpj = agencies["agencies"]["nodes"][0]["cnpj"]
+    query = """query A($cnpj: String) { contracts(first: 3, filter: {agencyCnpj: $cnpj,
+      valueMin: "10"}, orderBy: {field: SIGNED_ON, direction: ASC}) { totalCount nodes { number
+      agency { cnpj } } } }"""
+    before = _statements("statement")
+    assert (await run.data(query, cnpj=cnpj))["contracts"]["nodes"]
+    assert await run.round_trips(query, cnpj=cnpj) == 2  # the key, then the page
+    assert await run.round_trips(query, cnpj="11222333000181") == 2  # none: an empty page
+    procurement = await run.data("{ procurements(first: 1) { nodes { id } } }")
+    items = """query I($p: ID!) { items(first: 5, filter: {procurement: $p}) { nodes { number
+      awards(first: 5) { nodes { unitPrice supplier { name } } } } } }"""
+    await run.data(items, p=procurement["procurements"]["nodes"][0]["id"])
+    assert _statements("statement") >= before + 5
+
+
+async def test_a_kept_statement_takes_the_ids_looked_up_on_each_run(
+    make_database: DatabaseFactory, settings: Settings
+) -> None:
+    """The statement around a chosen read is kept with the plan (sources.Kept), the read
+    chosen again on every run: an agency named by its CNPJ, deleted and inserted again
+    under a new id, is found under its new id, on both paths."""
+    url = await make_database()
+    own = replace(settings, database_url=url)
+    query = """query A($cnpj: String) { contracts(first: 3, filter: {agencyCnpj: $cnpj,
+      valueMin: "10"}) { totalCount nodes { number agency { id } } } }"""
+    insert = """WITH a AS (INSERT INTO agencies (cnpj, name, sphere) VALUES ('11222333000181',
+      'A', 'M') RETURNING id), s AS (INSERT INTO suppliers (document, kind, name)
+      VALUES ($1, 'PJ', 'S') RETURNING id) INSERT INTO contracts (agency_id, supplier_id,
+      number, object, modality, initial_value, final_value, signed_on)
+      SELECT a.id, s.id, $1, 'o', 8, 100, 100, '2024-01-02' FROM a, s"""
+    async with open_database(own) as db:
+        run = Run(build_schema(own), db, own)
+        before = _statements("statement"), _statements("levels")
+        ids = []
+        for number in ("1", "2"):
+            await db.execute(insert, number)
+            found = await run.data(query, cnpj="11222333000181")  # both paths, byte for byte
+            assert [n["number"] for n in found["contracts"]["nodes"]] == [number]
+            ids.append(found["contracts"]["nodes"][0]["agency"]["id"])
+            await db.execute("DELETE FROM contracts")
+            await db.execute("DELETE FROM agencies")
+        assert ids[0] != ids[1]
+        assert (_statements("statement") - before[0], _statements("levels")) == (2, before[1])
+
+
 async def test_with_the_field_cache_relations_go_through_the_cache_tiers(
     run: Run, settings: Settings, db: Database
 ) -> None:

@@ -130,6 +130,23 @@ async def test_rows_read_stay_within_a_multiple_of_rows_returned(big_db: Databas
     assert over == [], "\n".join(over)
 
 
+async def test_root_pages_on_the_compiled_path_read_as_the_ordinary_path(
+    big_db: Database,
+) -> None:
+    """Every root list's filter × ordering in one statement (execution/compiled/sources.py:
+    the data layer's chosen read embedded): the rows `fetch_page` gives, in its order (each
+    case checks), within the same bound of rows read."""
+    found = [c for c in await cases(big_db, spending=False, compiled=True)
+             if c.list.endswith(" compiled")]  # fmt: skip
+    assert len(found) > 150
+    over = []
+    for case in found:
+        measured = await measure(big_db, case)
+        if measured.read > BOUND * (measured.returned + PAGE + 1):
+            over.append(f"{case.name}: {measured.read} rows read for {measured.returned}")
+    assert over == [], "\n".join(over)
+
+
 async def test_an_agency_is_read_by_its_own_uf(big_db: Database) -> None:
     """Issue 23's correlated filter: an agency whose contracts are all in one UF is read as
     if unfiltered for that UF and not at all for another, from three index probes of each

@@ -213,13 +213,42 @@ async def _resolve_keys(db: Database, sql: Sql, table: str, page: int) -> None:
                                     clause.column, clause.equality)  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class PageSource:
+    """A root page's read as the plan choice wrote it: `text`, a statement of its first + 1
+    rows in the page's order (every column the page reads, maybe more), over `args`;
+    `counted`, the filter's clauses as resolved, numbered as `args` (what a count tests);
+    `own`, how many of `args` the filter and the cursor wrote (the others, the choice)."""
+
+    text: str
+    args: list[Any]
+    counted: tuple[Clause, ...]
+    own: int
+
+
 async def fetch_page(
     db: Database, entity: Entity, filters: Filters, page: PageRequest
 ) -> list[Record]:
     """Up to `first + 1` rows after the cursor; the extra row only says there is a next page."""
+    source = await choose_page(db, entity, filters, page)
+    return await db.fetch(source.text, *source.args)
+
+
+async def choose_page(
+    db: Database, entity: Entity, filters: Filters, page: PageRequest
+) -> PageSource:
+    """How a root page is read (natural keys looked up, walks per value, a day at a time, the
+    ordering's index walked or the matches first): what `fetch_page` sends, and what the
+    compiled path embeds in its one statement (execution/compiled/sources.py)."""
     sql = Sql()
     filters(sql)
+    counted = len(sql.clauses)
     order = _keyset(sql, "t", page)
+    own = len(sql.args)
+
+    def chosen(text: str) -> PageSource:
+        return PageSource(text, sql.args, tuple(sql.clauses[:counted]), own)
+
     served = page_plans.served(sql, page.ordering)
     if served is not None:
         await _resolve_keys(db, sql, entity.table, page.first + 1)
@@ -230,8 +259,7 @@ async def fetch_page(
     if served is not None:
         walks = spread.value_walks(sql, o.served, lambda s: page_plans.served(s, o))
     if walks is not None:
-        text = walks.statement(entity.table, columns, order, page.first + 1)
-        return await db.fetch(text, *sql.args)
+        return chosen(walks.statement(entity.table, columns, order, page.first + 1))
     source = f"SELECT {columns} FROM {entity.table} t WHERE {sql.where_sql()}"
     days = None
     if served is not None:
@@ -243,12 +271,11 @@ async def fetch_page(
         # Read until the page is full, days in the ordering's order (a LATERAL over the days
         # is a nested loop, which keeps them in order), or every day's page, merged.
         outer = f"{order} LIMIT {limit}" if days.merged else f"LIMIT {limit}"
-        return await db.fetch(
+        return chosen(
             f"""SELECT t.* FROM generate_series({sql.arg(days.first)}::date,
                 {sql.arg(days.last)}::date, {sql.arg(timedelta(days=days.step))}::interval)
                 AS d(day) CROSS JOIN LATERAL ({source} AND t.{day} = d.day::date {order}
-                LIMIT {limit}) t {outer}""",
-            *sql.args,
+                LIMIT {limit}) t {outer}"""
         )
     if served is not None:
         # The matches first are costed as what the filter's own index reads: the clauses
@@ -280,8 +307,8 @@ async def fetch_page(
             inner = f"SELECT t.* FROM {entity.table} t WHERE {sql.where_sql(served)}"
             rest = sql.where_sql([c for c in sql.clauses if all(c is not s for s in served)], True)
             text = f"SELECT {_walked(entity)} FROM ({inner} {order} OFFSET 0) t WHERE {rest}"
-            return await db.fetch(f"{text} LIMIT {sql.arg(page.first + 1)}", *sql.args)
-    return await db.fetch(f"{source} {order} LIMIT {sql.arg(page.first + 1)}", *sql.args)
+            return chosen(f"{text} LIMIT {sql.arg(page.first + 1)}")
+    return chosen(f"{source} {order} LIMIT {sql.arg(page.first + 1)}")
 
 
 def _walked(entity: Entity) -> str:

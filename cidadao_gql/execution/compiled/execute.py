@@ -18,8 +18,8 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from cidadao_gql import metrics
-from cidadao_gql.errors import Fallback, Unplannable
-from cidadao_gql.execution.compiled import tree
+from cidadao_gql.errors import Fallback
+from cidadao_gql.execution.compiled import sources, tree
 from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
 from cidadao_gql.execution.compiled.selection import Batch, FieldPlan, Selection, Shape
 from cidadao_gql.execution.costs import rows_cost
@@ -45,7 +45,8 @@ class _Run:
     """One execution: what every level needs, and the actual cost as it adds up."""
 
     __slots__ = (
-        "cost", "forward", "info", "loads", "open", "price", "rows", "shared", "variables"
+        "chosen", "cost", "forward", "info", "loads", "open", "price", "rows", "shared",
+        "variables",
     )  # fmt: skip
 
     def __init__(
@@ -65,6 +66,7 @@ class _Run:
         self.rows: dict[str, dict[Any, Any]] = {}  # by loader: what it loaded, by key
         self.loads: dict[str, dict[Any, _Load]] = {}  # by loader: the load of each key asked
         self.open: dict[str, _Load] = {}  # by loader: the load not sent yet
+        self.chosen: sources.Chosen | None = None  # root pages' reads (sources)
 
     def weight(self, plan: FieldPlan) -> int:
         weights = self.price.weights
@@ -414,14 +416,9 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
     if not plans:
         return {}
     loaders = run.info.context.loaders
-    # Written once per plan and set of variables (the Price's), as pages' arguments are.
-    written = run.price.arguments.get(id(root))
-    if written is None:
-        try:
-            written = tree.statement_of(plans, run)
-        except Unplannable as unplannable:
-            written = str(unplannable)
-        run.price.arguments[id(root)] = written
+    # Written once per plan and set of variables (the Price's), as pages' arguments are;
+    # root pages' reads chosen by the data layer, chosen on every run (sources).
+    written = await sources.written(plans, run, id(root), tree.statement_of)
     if isinstance(written, str) or (written[2] and loaders.caches_rows):
         # rows by id (relations) go through the cache tiers when they are on
         why = written if isinstance(written, str) else "field cache"

@@ -24,8 +24,8 @@ children are lateral joins rather than scalar subqueries.
 
 What cannot be written so falls back to the levels (`execute`), per root field: a field with
 a resolver of its own, a scalar without an SQL twin (Float: PostgreSQL writes `1e+20` and
-`1`, orjson `1e20` and `1.0`), a page whose filter its ordering's index does not serve
-(`page_plans.served`: those pages need the data layer's per-parent plan choice), and
+`1`, orjson `1e20` and `1.0`), a page of children whose filter its ordering's index does
+not serve (the data layer's per-parent choice; a root page's read is chosen: sources), and
 relations when the field cache is on (rows by id keep going through the cache tiers). Bad
 arguments (a cursor, a page size) are raised while the statement is written, and the
 ordinary path answers them. `cidadao_ai_compiled_fields_total` counts each root field by
@@ -54,6 +54,7 @@ from cidadao_gql.execution.compiled.selection import (
     read_column,
     read_node_ids,
 )
+from cidadao_gql.execution.compiled.sources import embedded
 from cidadao_gql.schema.cost_tables import ROWS_PER_POINT
 
 # The longest SQL name, in bytes: a record's column (a key) longer than it would be cut.
@@ -193,8 +194,8 @@ class Writer:
         filters(sql)
         counted = list(sql.clauses)
         order = keyset(sql, "t", page)
-        if served(sql, page.ordering, source.parent_column) is not None:
-            raise Unplannable("a filter the ordering's index does not serve")
+        unserved = served(sql, page.ordering, source.parent_column)
+        counted, chosen = embedded(self, plan, unserved, counted)  # a root page's chosen read
         dump = DUMPS.get(getattr(page.ordering.parse, "__name__", ""))
         if dump is None:
             raise Unplannable("an ordering without an SQL cursor")
@@ -226,7 +227,7 @@ class Writer:
         # shape: 994 µs of backend CPU, 312 µs without; tuned page 966 → 840 µs). Above the
         # LIMIT the planner sees first + 1 rows and looks each up by its key.
         where = sql.where_sql() if gate is None else f"{gate} AND {sql.where_sql()}"
-        rows = (
+        rows = chosen or (
             f"SELECT {source.entity.select_list('t', page.columns)} FROM {table} t"
             f" WHERE {where} {order} LIMIT {first + 1}"
         )
