@@ -90,11 +90,15 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
     tally = dict.fromkeys(PATHS, 0.0)
     statements = _statements("statement")
     queries = generated(query_type, 300)
+    backward = 0  # documents paging backwards (`last`, `before`) with a root field in one
     for query in queries:
         before = {path: _count(path) for path in PATHS}
+        one = _statements("statement")
         await run.execute(query, {})  # the default path: compiled, or fallen back
         for path in PATHS:
             tally[path] += _count(path) - before[path]
+        if _statements("statement") > one and ("last:" in query or "before:" in query):
+            backward += 1
     # A fallback runs the operation again on the ordinary path, which counts too; a document
     # that validation refuses (over 30 aliases: 12 of the draws since issue 17's `last` and
     # `before` on every list changed what hypothesis draws) goes there alone.
@@ -107,8 +111,12 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
     # since `after` and `before` draw well-formed cursors too and a fenced walk keeps the
     # columns its clauses test (sql.fetch_page).
     assert tally["compiled"] >= 185, tally
-    # Root fields in one statement (tree): 133 since names' cursors are written in SQL.
-    assert _statements("statement") - statements >= 115
+    # Root fields in one statement (tree): 133 since names' cursors are written in SQL; 152
+    # since pages backwards are too.
+    assert _statements("statement") - statements >= 140
+    # Documents paging backwards with a root field in one statement: 1 (a root field paging
+    # forwards beside it) while pages backwards ran level by level, 16 since.
+    assert backward >= 12
 
 
 NESTED = """query Nested { contracts(first: 100) { edges { cursor node {

@@ -7,8 +7,9 @@ and encoded again. PostGraphile v5 sends one statement. Here a root connection w
 subtree holds only columns, global IDs, `__typename`, relations by id (`relay.batched`) and
 connections of children (`relay.paged`) becomes one subquery: an object per row (a record
 named by the keys, written by `row_to_json`), a `string_agg` per page (ordered and limited
-per parent, `first + 1` rows read for `hasNextPage`), a relation joined by id to the page's
-rows, a page of children a lateral subquery per shown row, `totalCount` a correlated count
+per parent, `first + 1` rows read for `hasNextPage`; a page backwards, `last`/`before`,
+the forward page of the reverse ordering shown the other way round), a relation joined by
+id to the page's rows, a page of children a lateral subquery per shown row, `totalCount` a correlated count
 (a parent's children unfiltered: the count kept on its row, data.kept_counts), and global IDs and cursors encoded in SQL exactly as
 `relay.encode_id` and `relay.encode_cursor` write them. All such root fields of an
 operation go in one statement, prepared once per text by asyncpg's statement cache.
@@ -182,8 +183,6 @@ class Writer:
         node = plan.page
         assert node is not None and plan.children is not None
         filters, page = request_of(plan, node, self.run)
-        if page.backward:
-            raise Unplannable(_BACKWARD)  # the levels read it (see _BACKWARD)
         source = node.source
         sql = Sql()
         sql.args = self.args  # one numbering for the whole statement
@@ -203,7 +202,7 @@ class Writer:
         first = page.first
         table = source.entity.table
         cursor = _cursor(page.ordering.name, dump.format(c=f"{a}.{page.ordering.column}"), a)
-        level = _Level(a, first)
+        level = _Level(a, first, page.backward)
         parts: list[tuple[str, str]] = []
         cost = _Cost()
         for field in plan.children:
@@ -252,7 +251,7 @@ class Writer:
             row, each, record = self.row(plan, level.alias, level.own, level)
         else:
             row, each, record = self._edge(plan, cursor, level)
-        a, shown = level.alias, f"FILTER (WHERE {level.alias}._n <= {level.first})"
+        shown = f"FILTER (WHERE {level.alias}._n <= {level.first})"
         rows_shown = f"least(count(*), {level.first})"
         points = self.run.each(plan)
         if points:  # costs.rows_cost in SQL
@@ -261,7 +260,7 @@ class Writer:
             cost.add(term=f"coalesce(sum({each.sql()}) {shown}, 0)")
         elif each.points:
             cost.add(term=f"{each.points} * {rows_shown}")
-        listed = f"string_agg({_text(row, record)}, ',' ORDER BY {a}._n) {shown}"
+        listed = f"string_agg({_text(row, record)}, ',' ORDER BY {level.shown}) {shown}"
         return f"coalesce('[' || {listed} || ']', '[]')"
 
     def _edge(self, plan: FieldPlan, cursor: str, level: _Level) -> tuple[str, _Cost, bool]:
@@ -295,14 +294,17 @@ class Writer:
                 parts.append((field.key, _string(field.typename or "")))
                 continue
             weight = self.run.weight(field)
-            if field.name == "hasNextPage":
+            # Backwards (relay.page_slice), the rows read past the page precede it, the
+            # cursor follows it, and the row read first (_n = 1) ends it.
+            if field.name in ("hasNextPage", "hasPreviousPage"):
+                more = (field.name == "hasNextPage") != page.backward
+                across = "'true'" if page.after is not None else "'false'"
                 value = f"CASE WHEN count(*) > {first} THEN 'true' ELSE 'false' END"
-                cost.add(weight)
-            elif field.name == "hasPreviousPage":
-                value = "'true'" if page.after is not None else "'false'"
+                value = value if more else across
                 cost.add(weight)
             else:  # a cursor: null on an empty page
-                at = "1" if field.name == "startCursor" else f"least({a}._c, {first})"
+                nearest = (field.name == "startCursor") != page.backward
+                at = "1" if nearest else f"least({a}._c, {first})"
                 value = (
                     f"coalesce('\"' || max({cursor}) FILTER (WHERE {a}._n = {at}) || '\"', 'null')"
                 )
@@ -378,9 +380,12 @@ class _Level:
     and what its statement joins to them: relations and the columns read of them, and
     the pages below its rows."""
 
-    def __init__(self, alias: str, first: int) -> None:
+    def __init__(self, alias: str, first: int, backward: bool = False) -> None:
         self.alias = alias
         self.first = first
+        # A page backwards is read nearest its cursor first (keyset reverses the ordering),
+        # and shown the other way round, in the list's order.
+        self.shown = f"{alias}._n DESC" if backward else f"{alias}._n"
         self.joins: list[str] = []
         self.columns: dict[str, None] = {}
         self.laterals: list[tuple[str, str]] = []
@@ -404,12 +409,6 @@ class _Level:
         columns = ", ".join(f'{value} AS "{key}"' for key, value in parts)
         self.records.append(f"CROSS JOIN LATERAL (SELECT {columns}) {name}")
         return name
-
-
-# Pages backwards as forward pages of the reverse ordering (commit 339aeb5): the hang once
-# blamed on them was data/db.py's cancellation bug (fixed); since the forwarded JSON, their
-# pageInfo differs from the levels' (tests/schema/test_paging.py): held back till mended.
-_BACKWARD = "a page backwards"
 
 
 def _short(plan: FieldPlan) -> bool:
