@@ -209,3 +209,36 @@ async def test_first_with_last_is_refused_on_both_paths(run: Run) -> None:
     query = _list("contracts", ROOTS["contracts"], "first: 2, last: 2, before: $before")
     error = await run.error(query, before=None)  # the ordinary path answers it
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+# Root pages whose filter the ordering's index does not serve: the data layer chooses their
+# read first (compiled/sources.py), backwards as forwards.
+UNSERVED = {
+    "contracts": ('filter: {valueMin: "50000"}', ROOTS["contracts"]),
+    "procurements": (
+        "filter: {year: 2024}, orderBy: {field: VALUE, direction: DESC}",
+        ROOTS["procurements"],
+    ),
+    "agencies": ("filter: {sphere: MUNICIPAL}, orderBy: {field: NAME, direction: ASC}", "id name"),
+    "suppliers": ('filter: {search: "a"}, orderBy: {field: NAME, direction: DESC}', "id name"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSERVED))
+async def test_filtered_pages_backwards_read_what_the_data_layer_chooses(
+    run: Run, name: str
+) -> None:
+    given, fields = UNSERVED[name]
+    _, forwards = await _ran(run, _list(name, fields, f"first: 3, {given}"))
+    assert forwards["statement"] == 1 and forwards["levels"] == forwards["fallback"] == 0
+    query = _list(name, fields, f"last: 3, before: $before, {given}")
+    cursor, pages = None, 0
+    while pages < 3:
+        data, ways = await _ran(run, query, before=cursor)
+        assert ways == forwards, (name, ways)
+        page = _page(data)
+        pages += 1
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        cursor = page["pageInfo"]["startCursor"]
+    assert pages == 3

@@ -110,8 +110,6 @@ async def choose_sources(plans: list[FieldPlan], run: Any) -> Chosen:
         if node is None or plan.children is None or node.source.parent_column is not None:
             continue
         filters, page = request_of(plan, node, run)
-        if page.backward:
-            continue  # the levels read it (tree._BACKWARD)
         sql = Sql()
         filters(sql)
         keyset(sql, "t", page)
