@@ -19,7 +19,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 
 from cidadao_gql import metrics
 from cidadao_gql.errors import Fallback, Unplannable
-from cidadao_gql.execution.compiled import tree
+from cidadao_gql.execution.compiled import lookups
 from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
 from cidadao_gql.execution.compiled.selection import Batch, FieldPlan, Selection, Shape
 from cidadao_gql.execution.costs import rows_cost
@@ -403,7 +403,7 @@ class Executor:
 
 
 async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
-    """The root fields that one statement answers (tree), by key, with their cost added; the
+    """The root fields that one statement answers (tree, lookups), by key, with their cost added; the
     others are left to the levels."""
     plans = []
     for plan in root:
@@ -418,7 +418,7 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
     written = run.price.arguments.get(id(root))
     if written is None:
         try:
-            written = tree.statement_of(plans, run)
+            written = lookups.statement_of(plans, run)
         except Unplannable as unplannable:
             written = str(unplannable)
         run.price.arguments[id(root)] = written
@@ -438,7 +438,7 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
         json, cost = row[2 * index], row[2 * index + 1]
         # Forwarded, its bytes are the response's (tree: orjson's own JSON)
         done[plan.key] = orjson.Fragment(json) if run.forward else orjson.loads(json)
-        run.cost += cost + run.weight(plan)
+        run.cost += cost + (run.weight(plan) if json != b"null" else 0)  # node(id:): null
     metrics.COMPILED_FIELDS.labels("statement", "").inc(len(plans))
     return done
 
