@@ -2,7 +2,7 @@
 
 `node(id:)` ran level by level: the row by its id, then each relation and each page below it
 a round trip of its own (the detail of a procurement with its agency, items and contracts:
-four), where PostGraphile v5 sends one statement. Its ID is decoded when the statement is
+five), where PostGraphile v5 sends one statement. Its ID is decoded when the statement is
 written (once per plan and set of variables, as a page's arguments are), which picks the
 selection of the ID's type (fragments on Node and on that type, `__typename`); the row is
 then written as a page's row is (`Writer.row`: its columns, relations by id joined to it,
