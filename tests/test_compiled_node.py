@@ -118,6 +118,15 @@ async def test_aliased_nodes_and_a_page_beside_them_in_one_statement(run: Run) -
     assert _statements("levels") == before[1]
 
 
+async def test_a_node_with_nothing_selected_of_its_type_is_an_empty_object(run: Run) -> None:
+    query = """{ node(id: "Q29udHJhY3Q6MQ==") { ... on Agency { name } }
+      none: node(id: "QWdlbmN5OjEwMDAwMDAwMDA=") { ... on Agency { name } } }"""
+    before = _statements("levels")
+    assert await run.data(query) == {"node": {}, "none": None}  # both paths, byte for byte
+    assert await run.round_trips(query) == 1
+    assert _statements("levels") == before
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
