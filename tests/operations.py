@@ -44,6 +44,13 @@ ID_FOR = {  # filters by a related object take that object's IDs
 }
 
 
+NODE_TYPES = ("Agency", "Supplier", "Procurement", "Item", "Award", "Contract", "Sanction")
+NODE_IDS = st.sampled_from(
+    [encode_id(name, pk) for name in NODE_TYPES for pk in (1, 2)]
+    + [encode_id("Contract", 10**9), encode_id("Nothing", 1), "not-an-id"]
+)
+
+
 def cursor(ordering: str, value: str, pk: int) -> str:
     """A cursor as relay.encode_cursor writes it (the row need not exist)."""
     return base64.urlsafe_b64encode(orjson.dumps([ordering, value, pk])).decode()
@@ -114,12 +121,17 @@ def selection(draw: st.DrawFn, parent: GraphQLObjectType, depth: int) -> str:
         named = get_named_type(field.type)
         alias = f"f{index}: " if draw(st.integers(0, 4)) == 0 else ""
         directive = draw(st.sampled_from(["", "", "", " @include(if: false)", " @skip(if: false)"]))
-        text = f"{alias}{name}{draw(argument_text(field))}{directive}"
+        arguments = draw(argument_text(field))
+        if (
+            name == "node" and "id" in field.args
+        ):  # an ID of every type, of a missing row, of no type, of nothing
+            arguments = f"(id: {literal(draw(NODE_IDS))})"
+        text = f"{alias}{name}{arguments}{directive}"
         if not is_leaf_type(named):
             if depth >= MAX_DEPTH:
                 continue
             if is_abstract_type(named):
-                text += " { __typename ... on Contract { number } ... on Agency { name } }"
+                text += " { " + draw(node_selection(parent, depth + 1)) + " }"
             else:
                 assert isinstance(named, GraphQLObjectType)
                 text += " { " + draw(selection(named, depth + 1)) + " }"
@@ -130,4 +142,30 @@ def selection(draw: st.DrawFn, parent: GraphQLObjectType, depth: int) -> str:
         parts.append("__typename")
     if draw(st.integers(0, 5)) == 0:  # the same fields again, through a fragment
         parts.append(f"... on {parent.name} {{ {parts[0]} }}")
+    return " ".join(parts)
+
+
+def object_types(root: GraphQLObjectType) -> dict[str, GraphQLObjectType]:
+    """The object types reachable from `root`, by name."""
+    found = {root.name: root}
+    waiting = [root]
+    while waiting:
+        for field in waiting.pop().fields.values():
+            named = get_named_type(field.type)
+            if isinstance(named, GraphQLObjectType) and named.name not in found:
+                found[named.name] = named
+                waiting.append(named)
+    return found
+
+
+@st.composite
+def node_selection(draw: st.DrawFn, root: GraphQLObjectType, depth: int) -> str:
+    """A selection on Node: `__typename`, `id` (through a fragment on Node, sometimes), and
+    an inline fragment on one of its types, whatever the ID's type (fragments on several
+    types draw fields of one name and different types, which validation refuses)."""
+    parts = ["__typename"]
+    if draw(st.booleans()):
+        parts.append("... on Node { id }" if draw(st.booleans()) else "id")
+    name = draw(st.sampled_from(NODE_TYPES))
+    parts.append(f"... on {name} {{ {draw(selection(object_types(root)[name], depth))} }}")
     return " ".join(parts)

@@ -83,6 +83,7 @@ BATCH = "cidadao_gql.execution.compiled.batch"
 ROWS = "cidadao_gql.execution.compiled.rows"
 PAGE = "cidadao_gql.execution.compiled.page"
 COUNT = "cidadao_gql.execution.compiled.count"
+LOOKUP = "cidadao_gql.execution.compiled.lookup"
 ROW_TYPES: set[type] = set()
 
 
@@ -105,6 +106,13 @@ def paged(source: ChildPage) -> dict[str, Any]:
     a root list) and nothing else, so the compiled path may fetch the pages of every
     parent of a level in one call instead."""
     return {PAGE: source}
+
+
+def looked_up(loaders: Mapping[str, str]) -> dict[str, Any]:
+    """Field metadata marking `node(id:)` as plannable: it decodes its global ID, loads the
+    row of the ID's type with `info.context.loaders.<loaders[type]>.load(pk)` and returns
+    `<Type>.from_row(row)` (None when there is no row), and nothing else."""
+    return {LOOKUP: dict(loaders)}
 
 
 def from_columns(cls: type[T]) -> type[T]:

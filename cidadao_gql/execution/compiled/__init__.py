@@ -34,7 +34,7 @@ locations included, that the ordinary path gives. Each choice is logged once per
 counted in `cidadao_ai_execution_path_total`.
 
 The planner lives in `plan`, what plans are made of in `selection`; running them, in
-`execute`; subtrees as one statement, in `tree`.
+`execute`; subtrees as one statement, in `tree` (and `node(id:)`, in `lookups`).
 """
 
 from cidadao_gql.errors import Fallback

@@ -19,7 +19,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 
 from cidadao_gql import metrics
 from cidadao_gql.errors import Fallback
-from cidadao_gql.execution.compiled import sources, tree
+from cidadao_gql.execution.compiled import lookups, sources
 from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
 from cidadao_gql.execution.compiled.selection import Batch, FieldPlan, Selection, Shape
 from cidadao_gql.execution.costs import rows_cost
@@ -405,7 +405,7 @@ class Executor:
 
 
 async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
-    """The root fields that one statement answers (tree), by key, with their cost added; the
+    """The root fields that one statement answers (tree, lookups), by key, with their cost added; the
     others are left to the levels."""
     plans = []
     for plan in root:
@@ -418,7 +418,7 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
     loaders = run.info.context.loaders
     # Written once per plan and set of variables (the Price's), as pages' arguments are;
     # root pages' reads chosen by the data layer, chosen on every run (sources).
-    written = await sources.written(plans, run, id(root), tree.statement_of)
+    written = await sources.written(plans, run, id(root), lookups.statement_of)
     if isinstance(written, str) or (written[2] and loaders.caches_rows):
         # rows by id (relations) go through the cache tiers when they are on
         why = written if isinstance(written, str) else "field cache"
@@ -435,7 +435,7 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
         json, cost = row[2 * index], row[2 * index + 1]
         # Forwarded, its bytes are the response's (tree: orjson's own JSON)
         done[plan.key] = orjson.Fragment(json) if run.forward else orjson.loads(json)
-        run.cost += cost + run.weight(plan)
+        run.cost += cost + (run.weight(plan) if json != b"null" else 0)  # node(id:): null
     metrics.COMPILED_FIELDS.labels("statement", "").inc(len(plans))
     return done
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -34,12 +34,14 @@ from graphql.execution.values import VariableValues
 from graphql.language import VariableNode, Visitor, visit
 
 from cidadao_gql.errors import Unplannable
+from cidadao_gql.execution.compiled.lookups import why_not_one
 from cidadao_gql.execution.compiled.pages import count_pages, fetch_pages, read_page_rows
 from cidadao_gql.execution.compiled.selection import (
     Batch,
     FieldPlan,
     PageNode,
     Selection,
+    Shape,
     enum_output,
     generate_fill,
     named_type,
@@ -50,8 +52,7 @@ from cidadao_gql.execution.compiled.selection import (
     read_node_ids,
     shape_of,
 )
-from cidadao_gql.execution.compiled.tree import why_not_one
-from cidadao_gql.schema.relay import BATCH, COUNT, PAGE, ROW_TYPES, ROWS, Node
+from cidadao_gql.schema.relay import BATCH, COUNT, LOOKUP, PAGE, ROW_TYPES, ROWS, Node
 from cidadao_gql.schema.strawberry_internals import (
     field_metadata,
     field_python_name,
@@ -252,6 +253,7 @@ class Planner:
                 plan.columns = node_columns(plan.children)
             elif named is not None and is_abstract_type(named):
                 plan.by_runtime_type = {}
+                loaders = field_metadata(field_source).get(LOOKUP, {}) if field_source else {}
                 for possible in self.schema.get_possible_types(named):
                     sub = collect_subfields(
                         self.schema, fragments, variables, operation, possible, details
@@ -259,6 +261,15 @@ class Planner:
                     plan.by_runtime_type[possible.name] = self._fields(
                         possible, sub.grouped_field_set, fragments, variables, operation
                     )
+                    if possible.name in loaders and self._row_type(possible.name):
+                        # the same selection on the type's rows, for one statement (lookups)
+                        children = self._fields(
+                            possible, sub.grouped_field_set, fragments, variables, operation,
+                            rows=True,
+                        )  # fmt: skip
+                        plan.lookups[possible.name] = (
+                            loaders[possible.name], _on_rows(plan, possible, children)
+                        )  # fmt: skip
             plans.append(plan)
         selection = Selection(plans)
         if rows:
@@ -324,6 +335,14 @@ class Planner:
                 return lambda parents: [direct(build(p)) for p in parents]
             return lambda parents: [direct(p) for p in parents]
         return None
+
+
+def _on_rows(plan: FieldPlan, object_type: GraphQLObjectType, rows: Selection) -> FieldPlan:
+    """An abstract field's plan as one of its object types' on rows (`rows`, planned so)."""
+    return replace(
+        plan, shape=Shape(True, object_type=object_type), children=rows, by_runtime_type={},
+        lookups={},
+    )  # fmt: skip
 
 
 def _shared(root: Selection) -> frozenset[str]:

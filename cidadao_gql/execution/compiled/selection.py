@@ -105,6 +105,9 @@ class FieldPlan:
     # (filled as runtime types show up) for an interface.
     children: Selection | None = None
     by_runtime_type: dict[str, Selection] = field(default_factory=dict)
+    # Of `node(id:)` (relay.looked_up): per type, the loader of its rows by id and the plan
+    # of its object as a row, for one statement (lookups); the levels use by_runtime_type.
+    lookups: dict[str, tuple[str, FieldPlan]] = field(default_factory=dict)
 
 
 class Selection(list[FieldPlan]):

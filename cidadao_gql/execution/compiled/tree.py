@@ -480,19 +480,3 @@ def _cursor(name: str, value: str, a: str) -> str:
     opening = _literal('["' + name + '",')
     text = f"{opening} || {value} || ',' || {a}.id || ']'"
     return f"translate(encode(convert_to({text}, 'UTF8'), 'base64'), E'+/\\n', '-_')"
-
-
-def statement_of(plans: list[FieldPlan], run: Any) -> tuple[str, list[Any], bool]:
-    """The statement answering root fields `plans`: two columns each, its JSON (bytes) and
-    its actual cost (its own field's weight aside); its arguments; whether it reads
-    relations by id. Unplannable (or Fallback, for bad arguments) when it cannot be
-    written."""
-    writer = Writer(run)
-    columns, sources = [], []
-    for index, plan in enumerate(plans):
-        sources.append(f"({writer.connection(plan, None)}) s{index}")
-        # As bytes (bytea, binary): asyncpg hands them over undecoded, and they are the
-        # response's own (text would be a str decoded to be encoded again).
-        columns += [f"convert_to(s{index}.j, 'UTF8')", f"s{index}.c"]
-    text = f"SELECT {', '.join(columns)} FROM {' CROSS JOIN '.join(sources)}"
-    return text, writer.args, writer.relations

@@ -1,0 +1,98 @@
+"""The root fields of one statement (tree), `node(id:)` among them.
+
+`node(id:)` ran level by level: the row by its id, then each relation and each page below it
+a round trip of its own (the detail of a procurement with its agency, items and contracts:
+five), where PostGraphile v5 sends one statement. Its ID is decoded when the statement is
+written (once per plan and set of variables, as a page's arguments are), which picks the
+selection of the ID's type (fragments on Node and on that type, `__typename`); the row is
+then written as a page's row is (`Writer.row`: its columns, relations by id joined to it,
+pages of children beside it), from a subquery of at most one row: no row, `null`. An ID
+that does not decode, or names no type, is the ordinary path's to answer (INVALID_ID, with
+its path), as a page's bad arguments are. The row is one by id: when the field cache is on,
+it goes through the cache tiers, level by level, as relations do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql.execution.values import get_argument_values
+
+from cidadao_gql.data.loaders import entity_of
+from cidadao_gql.errors import Fallback, Unplannable
+from cidadao_gql.execution.compiled.selection import FieldPlan, read_column
+from cidadao_gql.execution.compiled.tree import Writer, _check_row, _Level, _text
+from cidadao_gql.execution.compiled.tree import why_not_one as why_not_a_page
+from cidadao_gql.schema.relay import decode_id
+
+
+def why_not_one(plan: FieldPlan) -> str | None:
+    """Why a root field's subtree cannot be one expression, as far as the plan shows, or
+    None (its arguments, and for a lookup the ID's type, may still say no at run time)."""
+    if not plan.lookups:
+        return why_not_a_page(plan)
+    reasons = []
+    for _, rows_plan in plan.lookups.values():
+        try:
+            _check_row(rows_plan)
+        except Unplannable as reason:
+            reasons.append(str(reason))
+    return reasons[0] if len(reasons) == len(plan.lookups) else None
+
+
+def statement_of(plans: list[FieldPlan], run: Any) -> tuple[str, list[Any], bool]:
+    """The statement answering root fields `plans`: two columns each, its JSON (bytes) and
+    its actual cost (its own field's weight aside); its arguments; whether it reads
+    rows by id. Unplannable (or Fallback, for bad arguments) when it cannot be written."""
+    writer = Writer(run)
+    columns, sources = [], []
+    for index, plan in enumerate(plans):
+        written = lookup(writer, plan) if plan.lookups else writer.connection(plan, None)
+        sources.append(f"({written}) s{index}")
+        # As bytes (bytea, binary): asyncpg hands them over undecoded, and they are the
+        # response's own (text would be a str decoded to be encoded again).
+        columns += [f"convert_to(s{index}.j, 'UTF8')", f"s{index}.c"]
+    text = f"SELECT {', '.join(columns)} FROM {' CROSS JOIN '.join(sources)}"
+    return text, writer.args, writer.relations
+
+
+def lookup(writer: Writer, plan: FieldPlan) -> str:
+    """A subquery of one row: `j`, the JSON of the object with the field's ID (`null` when
+    there is no such row), and `c`, the actual cost of what it holds (its own field's weight
+    aside, which counts only when it is not null)."""
+    assert plan.definition is not None
+    try:
+        given = get_argument_values(plan.definition, plan.details[0].node, writer.run.variables)
+        type_name, pk = decode_id(given["id"])
+    except Exception as exc:  # the ordinary path's InvalidId, with its path
+        raise Fallback from exc
+    found = plan.lookups.get(type_name)
+    if found is None:
+        raise Fallback  # the ID of no type: the ordinary path's InvalidId
+    loader, rows_plan = found
+    _check_row(rows_plan)
+    entity = entity_of(loader)
+    assert entity is not None and rows_plan.children is not None
+    writer.relations = True  # a row by id: through the cache tiers when they are on
+    writer.args.append(pk)
+    key = f"${len(writer.args)}"
+    a = writer.alias()
+    level = _Level(a, 1)
+    row, cost, record = writer.row(rows_plan, a, level.own, level)
+    read = {"id"} | {
+        p.batch.key if p.batch is not None else p.attribute or "id"
+        for p in rows_plan.children
+        if p.batch is not None or getattr(p.read, "func", None) is read_column
+    }
+    rows = (
+        f"SELECT {entity.select_list('t', frozenset(read))} FROM {entity.table} t"
+        f" WHERE t.id = {key}"
+    )
+    # `_n`, the row's place in its page: the gate of the pages below it (Writer.row)
+    shown = f"SELECT {', '.join([a + '.*', *level.columns])}, 1 AS _n FROM ({rows}) {a}"
+    laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in level.laterals)
+    return (
+        f"SELECT coalesce(max({_text(row, record)}), 'null') AS j,"
+        f" coalesce(sum({cost.sql()}), 0)::int AS c"
+        f" FROM ({shown} {' '.join(level.joins)}) {a} {laterals} {' '.join(level.records)}"
+    )

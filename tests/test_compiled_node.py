@@ -1,0 +1,178 @@
+"""`node(id:)` in the one statement (execution/compiled/lookups.py): every type, missing
+rows, fragments of other types, aliases and pages below, answered as the ordinary path
+answers them, byte for byte (the `run` fixture), in one round trip."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import REGISTRY
+
+from cidadao_gql.data.cache import TieredCache
+from cidadao_gql.data.db import Database
+from cidadao_gql.data.loaders import Loaders
+from cidadao_gql.schema.context import Context
+from cidadao_gql.schema.relay import encode_id
+from cidadao_gql.settings import Settings
+from tests.conftest import Run, answer_bytes
+
+# Per type: its table, and a selection of its columns, relations and pages.
+SELECTIONS = {
+    "Agency": ("agencies", """name cnpj sphere power uf ibgeCode
+      contracts(first: 2) { totalCount nodes { number supplier { name } } }"""),
+    "Supplier": ("suppliers", """name document kind size registeredOn
+      awards(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { total } }"""),
+    "Procurement": ("procurements", """pncpControlNumber year modality status estimatedTotal
+      publishedAt agency { id name } items(first: 10) { totalCount nodes { id description
+      quantity } } contracts(first: 5) { nodes { id number finalValue } }"""),
+    "Item": ("items", """number description quantity unit estimatedUnitPrice
+      procurement { object agency { uf } } awards(first: 2) { edges { cursor node { total
+      supplier { name } } } }"""),
+    "Award": ("awards", "quantity unitPrice total awardedOn item { number } supplier { name }"),
+    "Contract": ("contracts", """number object modality uf initialValue finalValue signedOn
+      startsOn endsOn supplier { name } agency { name } procurement { object }"""),
+    "Sanction": ("sanctions", "supplierDocument register startsOn endsOn authority reason"),
+}  # fmt: skip
+NODE = """query Node($id: ID!) { node(id: $id) { __typename id ... on TYPE { SELECTION } } }"""
+
+
+def _statements(how: str) -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "cidadao_ai_compiled_fields"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["how"] == how
+    )
+
+
+def _fallbacks() -> float:
+    return REGISTRY.get_sample_value("cidadao_ai_execution_path_total", {"path": "fallback"}) or 0
+
+
+async def _some_id(run: Run, table: str) -> int:
+    """A row with children where the type has them (the largest id of the smallest table)."""
+    found = await run.db.fetchval(f"SELECT max(id) FROM {table}")
+    assert found is not None
+    return int(found)
+
+
+@pytest.mark.parametrize("type_name", sorted(SELECTIONS))
+async def test_a_node_of_every_type_in_one_statement(run: Run, type_name: str) -> None:
+    table, selection = SELECTIONS[type_name]
+    query = NODE.replace("TYPE", type_name).replace("SELECTION", selection)
+    pk = await _some_id(run, table)
+    before = _statements("statement"), _statements("levels"), _fallbacks()
+    for key in (pk, 10**9):  # a row, and none
+        data = await run.data(query, id=encode_id(type_name, key))  # both paths, byte for byte
+        assert (data["node"] is None) == (key == 10**9)
+    assert await run.round_trips(query, id=encode_id(type_name, pk)) == 1
+    assert _statements("levels") == before[1] and _fallbacks() == before[2]
+    assert _statements("statement") > before[0]
+
+
+DETAIL = """query Detail($id: ID!) { node(id: $id) { ... on Procurement { id object agency { name }
+  items(first: 10) { totalCount nodes { id description quantity } }
+  contracts(first: 5) { nodes { id number finalValue } } } } }"""
+
+
+async def test_a_procurement_with_its_agency_items_and_contracts_is_one_round_trip(
+    run: Run,
+) -> None:
+    """Level by level: the procurement, its agency, its items and their count, its
+    contracts; in one statement, one."""
+    pk = await run.db.fetchval(
+        "SELECT procurement_id FROM items GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    )
+    data = await run.data(DETAIL, id=encode_id("Procurement", pk))
+    assert data["node"]["items"]["nodes"] and data["node"]["agency"]["name"]
+    assert await run.round_trips(DETAIL, id=encode_id("Procurement", pk)) == 1
+
+
+ALIASES = """query Two($a: ID!, $b: ID!, $c: ID!) {
+  a: node(id: $a) { ...N ... on Contract { number supplier { name } } ... on Agency { name } }
+  b: node(id: $b) { ...N ... on Contract { number } ... on Agency { cnpj } }
+  wrong: node(id: $c) { __typename ... on Agency { name contracts(first: 1) { totalCount } } }
+  contracts(first: 2) { nodes { id } }
+}
+fragment N on Node { __typename id }"""
+
+
+async def test_aliased_nodes_and_a_page_beside_them_in_one_statement(run: Run) -> None:
+    """Fragments on Node and on each type, a fragment of another type (nothing of it
+    selected: `{}`), and a root page, together."""
+    ids = {
+        "a": encode_id("Contract", 1),
+        "b": encode_id("Agency", 1),
+        "c": encode_id("Contract", 2),
+    }
+    before = _statements("statement"), _statements("levels")
+    data = await run.data(ALIASES, **ids)
+    assert data["a"]["number"] and data["b"]["cnpj"] and data["wrong"] == {"__typename": "Contract"}
+    assert await run.round_trips(ALIASES, **ids) == 1
+    assert _statements("statement") - before[0] >= 4 * 5  # four root fields, five runs
+    assert _statements("levels") == before[1]
+
+
+async def test_a_node_with_nothing_selected_of_its_type_is_an_empty_object(run: Run) -> None:
+    query = """{ node(id: "Q29udHJhY3Q6MQ==") { ... on Agency { name } }
+      none: node(id: "QWdlbmN5OjEwMDAwMDAwMDA=") { ... on Agency { name } } }"""
+    before = _statements("levels")
+    assert await run.data(query) == {"node": {}, "none": None}  # both paths, byte for byte
+    assert await run.round_trips(query) == 1
+    assert _statements("levels") == before
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "given", ["not-an-id", _b64("Contract:01"), _b64("Nothing:1"), _b64("Contract:-1")]
+)
+async def test_ids_that_do_not_decode_answer_as_the_ordinary_path(run: Run, given: str) -> None:
+    """INVALID_ID, with its path, and the rest of the operation answered (the fallback)."""
+    query = """query Bad($id: ID!) { ok: node(id: "QWdlbmN5OjE=") { id }
+      node(id: $id) { id } }"""
+    before = _fallbacks()
+    result = await run(query, id=given)  # both paths, byte for byte
+    assert _fallbacks() - before == 1
+    assert result.errors[0].formatted["extensions"]["code"] == "INVALID_ID"
+    assert result.errors[0].formatted["path"] == ["node"]
+    assert result.data == {"ok": {"id": "QWdlbmN5OjE="}, "node": None}
+
+
+async def test_a_type_selection_with_a_resolver_runs_level_by_level(run: Run) -> None:
+    """Supplier.totals has a resolver of its own: a Supplier's ID runs by the levels; a
+    Contract's, with the same document, is one statement."""
+    query = """query T($id: ID!) { node(id: $id) { id ... on Supplier { totals { contractCount } }
+      ... on Contract { number } } }"""
+    before = _statements("levels"), _statements("statement")
+    await run.data(query, id=encode_id("Supplier", 1))
+    assert (_statements("levels") - before[0], _statements("statement") - before[1]) == (1, 0)
+    await run.data(query, id=encode_id("Contract", 1))
+    assert (_statements("levels") - before[0], _statements("statement") - before[1]) == (1, 1)
+
+
+async def test_with_the_field_cache_nodes_go_through_the_cache_tiers(
+    run: Run, settings: Settings, db: Database
+) -> None:
+    """The node's row is a row by id: with a cache policy for those, the levels load it
+    through the tiers, as they load relations."""
+    cache = TieredCache(replace(settings, cache_strategy="memory"), db, None)
+    query = '{ node(id: "Q29udHJhY3Q6MQ==") { ... on Contract { number } } }'
+
+    async def execute() -> Any:
+        context = Context(db, settings, Loaders(db, cache), None, "test")
+        return await run.schema.execute(query, context_value=context)
+
+    before = _statements("levels"), _statements("statement")
+    result = await execute()
+    assert (_statements("levels") - before[0], _statements("statement") - before[1]) == (1, 0)
+    assert answer_bytes(result) == answer_bytes(await run.execute(query, {}, compiled=False))
+    assert len(cache.l1) > 0
+    assert orjson.dumps(result.data).startswith(b'{"node":{"number":')
