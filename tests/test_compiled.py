@@ -291,8 +291,9 @@ async def test_a_page_selects_the_columns_its_nodes_read(
     await run(query)  # both paths, same answer
     compiled, ordinary = (s for s in sent if "FROM contracts t" in s)
     assert "SELECT t.id, t.supplier_id, t.number, t.signed_on FROM contracts t" in compiled
-    # relations joined to the page's rows, above its LIMIT (no Memoize sized for the table)
-    assert "LIMIT 4) r1 LEFT JOIN suppliers r2 ON r2.id = r1.supplier_id" in compiled
+    # relations joined to the page's rows, above its LIMIT (no Memoize sized for the table);
+    # `first` rows read, none past it: nothing asks for hasNextPage
+    assert "LIMIT 3) r1 LEFT JOIN suppliers r2 ON r2.id = r1.supplier_id" in compiled
     assert "t.initial_value" in ordinary
 
 
@@ -667,6 +668,60 @@ async def test_cursors_of_names_as_orjson_writes_them(
         assert _statements("levels") == before
     names = [e["node"]["name"] for p in (first, second) for e in p["suppliers"]["edges"]]
     assert sorted(names) == sorted(NAMES)
+
+
+async def test_text_to_escape_in_rows_as_orjson_writes_it(
+    make_database: DatabaseFactory, settings: Settings
+) -> None:
+    """Rows written as text (tree, json_text): text columns through to_json, whatever they
+    hold, beside values quoted as they are (global IDs, enum names), byte for byte as the
+    ordinary path answers, in one statement."""
+    url = await make_database()
+    odd = replace(settings, database_url=url)
+    async with open_database(odd) as db:
+        await db.execute(
+            "INSERT INTO suppliers (document, kind, name, legal_nature)"
+            " SELECT name || n, 'PJ', name, CASE WHEN n % 2 = 0 THEN name END"
+            " FROM unnest($1::text[]) WITH ORDINALITY AS u(name, n)",
+            NAMES,
+        )
+        run = Run(build_schema(odd), db, odd)
+        query = """{ suppliers(first: 10, orderBy: {field: NAME, direction: ASC}) { nodes {
+          __typename id name document kind size legalNature } } }"""
+        before = _statements("statement")
+        data = await run.data(query)  # both paths, byte for byte
+        assert _statements("statement") == before + 1
+    assert sorted(n["name"] for n in data["suppliers"]["nodes"]) == sorted(NAMES)
+
+
+async def test_rows_are_numbered_only_for_the_next_page_and_cursors(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page reads `first + 1` rows numbered by a window (`row_number`, `count(*) OVER`)
+    only when `hasNextPage` or a page's cursor is asked; else `first` rows, in the
+    ordering's order, and no window (2 µs a row of PostgreSQL's CPU)."""
+    sent: list[str] = []
+    fetchrow = run.db.fetchrow
+
+    async def spy_row(sql: str, *args: Any) -> Any:
+        sent.append(sql)
+        return await fetchrow(sql, *args)
+
+    monkeypatch.setattr(run.db, "fetchrow", spy_row)
+    plain = "{ agencies(first: 2) { nodes { name contracts(first: 3) { nodes { number } } } } }"
+    paged = """{ agencies(first: 2) { pageInfo { hasNextPage } nodes { name
+      contracts(first: 3) { pageInfo { hasPreviousPage endCursor } nodes { number } } } } }"""
+    mixed = """{ agencies(first: 2) { pageInfo { hasPreviousPage } edges { cursor node {
+      contracts(first: 3) { pageInfo { startCursor } nodes { number } } } } } }"""
+    for query in (plain, paged, mixed):
+        await run(query)  # both paths, byte for byte
+    plain_sql, paged_sql, mixed_sql = (s for s in sent if "convert_to(s0.j" in s)
+    assert "OVER (" not in plain_sql
+    assert "LIMIT 2) r1" in plain_sql and "LIMIT 3) r" in plain_sql
+    assert paged_sql.count("row_number() OVER") == 2
+    assert "LIMIT 3) r1" in paged_sql and "LIMIT 4) r" in paged_sql
+    assert mixed_sql.count("row_number() OVER") == 1  # the contracts' (startCursor)
+    assert "LIMIT 2) r1" in mixed_sql and "LIMIT 4) r" in mixed_sql
 
 
 async def test_a_walk_tested_on_columns_the_page_does_not_read_runs_compiled(

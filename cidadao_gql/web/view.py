@@ -143,7 +143,9 @@ class GraphQLView(GraphQL[Context, None]):
         return _request_data(request.params)
 
     def renders_ide(self, request: Request) -> bool:
-        return self.should_render_graphql_ide(CheckedRequest(request))
+        # GET only (Strawberry's own first test), asked before an adapter is made for it:
+        # 4 % of our process' Python on a POST answered by one statement (cProfile)
+        return request.method == "GET" and self.should_render_graphql_ide(CheckedRequest(request))
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """GraphiQL for a browser's GET with neither a query nor a persisted-query hash."""

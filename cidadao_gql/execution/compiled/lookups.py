@@ -21,7 +21,7 @@ from graphql.execution.values import get_argument_values
 from cidadao_gql.data.loaders import entity_of
 from cidadao_gql.errors import Fallback, Unplannable
 from cidadao_gql.execution.compiled.selection import FieldPlan, read_column
-from cidadao_gql.execution.compiled.tree import Writer, _check_row, _Level, _text
+from cidadao_gql.execution.compiled.tree import Writer, _check_row, _Level
 from cidadao_gql.execution.compiled.tree import why_not_one as why_not_a_page
 from cidadao_gql.schema.relay import decode_id
 
@@ -77,8 +77,8 @@ def lookup(writer: Writer, plan: FieldPlan) -> str:
     writer.args.append(pk)
     key = f"${len(writer.args)}"
     a = writer.alias()
-    level = _Level(a, 1)
-    row, cost, record = writer.row(rows_plan, a, level.own, level)
+    level = _Level(a, 1, f"{a}.id")  # one row, shown: no numbers, no gate below it
+    row, cost = writer.row(rows_plan, a, level.own, level)
     read = {"id"} | {
         p.batch.key if p.batch is not None else p.attribute or "id"
         for p in rows_plan.children
@@ -88,11 +88,10 @@ def lookup(writer: Writer, plan: FieldPlan) -> str:
         f"SELECT {entity.select_list('t', frozenset(read))} FROM {entity.table} t"
         f" WHERE t.id = {key}"
     )
-    # `_n`, the row's place in its page: the gate of the pages below it (Writer.row)
-    shown = f"SELECT {', '.join([a + '.*', *level.columns])}, 1 AS _n FROM ({rows}) {a}"
+    shown = f"SELECT {', '.join([a + '.*', *level.columns])} FROM ({rows}) {a}"
     laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in level.laterals)
     return (
-        f"SELECT coalesce(max({_text(row, record)}), 'null') AS j,"
+        f"SELECT coalesce(max({row}), 'null') AS j,"
         f" coalesce(sum({cost.sql()}), 0)::int AS c"
-        f" FROM ({shown} {' '.join(level.joins)}) {a} {laterals} {' '.join(level.records)}"
+        f" FROM ({shown} {' '.join(level.joins)}) {a} {laterals}"
     )

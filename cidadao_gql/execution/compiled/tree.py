@@ -5,19 +5,24 @@ round trip whose event-loop and socket work was most of our process' CPU (py-spy
 `benchmarks/shape_profile.py`), and each row was decoded into a record, read field by field
 and encoded again. PostGraphile v5 sends one statement. Here a root connection whose
 subtree holds only columns, global IDs, `__typename`, relations by id (`relay.batched`) and
-connections of children (`relay.paged`) becomes one subquery: an object per row (a record
-named by the keys, written by `row_to_json`), a `string_agg` per page (ordered and limited
-per parent, `first + 1` rows read for `hasNextPage`; a page backwards, `last`/`before`,
-the forward page of the reverse ordering shown the other way round), a relation joined by
-id to the page's rows, a page of children a lateral subquery per shown row, `totalCount` a correlated count
-(a parent's children unfiltered: the count kept on its row, data.kept_counts), and global IDs and cursors encoded in SQL exactly as
+connections of children (`relay.paged`) becomes one subquery: an object per row (text
+joined with `||`, json_text), a `string_agg` per page (ordered and limited per parent; rows
+numbered by a window and `first + 1` read only for `hasNextPage` and the page's cursors;
+a page backwards, `last`/`before`, the forward page of the reverse ordering shown the other
+way round), a relation joined by id to the page's rows, a page of children a lateral subquery per shown
+row, `totalCount` a correlated count (a parent's children unfiltered: the count kept on its
+row, data.kept_counts), and global IDs and cursors encoded in SQL exactly as
 `relay.encode_id` and `relay.encode_cursor` write them. All such root fields of an
 operation go in one statement, prepared once per text by asyncpg's statement cache.
 
 The JSON is written as text exactly as orjson writes it (compact, keys in response order,
-`to_json` for every value: its escapes are orjson's), so the bytes go into the response as
-they are (`orjson.Fragment`), never decoded nor encoded again: json_build_object's JSON
-(`{"a" : 1}`) had to be, 11 % of our process under load (py-spy). Beside each root field's
+`to_json` for text that may need escaping: its escapes are orjson's), so the bytes go into
+the response as they are (`orjson.Fragment`), never decoded nor encoded again:
+json_build_object's JSON (`{"a" : 1}`) had to be, 11 % of our process under load (py-spy).
+Rows as text rather than records for `row_to_json` (which looks every column's type up
+again on every row) and no window where nothing needs it: PostgreSQL's CPU per statement,
+interleaved on one connection, 232 → 185 µs (50 suppliers by name), 564 → 372 µs (5
+agencies × 10 contracts), 2,215 → 1,730 µs (the tuned page). Beside each root field's
 JSON the statement counts its actual cost, as costs.CostAnalysis weighs a response (each
 non-null field's weight, each list's rows by `rows_cost`), from the weights the plan's
 Price gives: every page's subquery returns its JSON and its cost, which is why pages of
@@ -39,51 +44,30 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import orjson
-
 from cidadao_gql.data.kept_counts import kept_count
 from cidadao_gql.data.loaders import entity_of
 from cidadao_gql.data.page_plans import served
 from cidadao_gql.data.sql import keyset
 from cidadao_gql.data.statement import Sql
 from cidadao_gql.errors import Unplannable
+from cidadao_gql.execution.compiled.json_text import (
+    DUMPS,
+    cursor_sql,
+    json_object,
+    json_string,
+    leaf_json,
+    leaf_sql,
+    sql_literal,
+)
 from cidadao_gql.execution.compiled.pages import request_of
 from cidadao_gql.execution.compiled.selection import (
     FieldPlan,
-    enum_values,
     named_type,
     read_column,
     read_node_ids,
 )
 from cidadao_gql.execution.compiled.sources import embedded
 from cidadao_gql.schema.cost_tables import ROWS_PER_POINT
-
-# The longest SQL name, in bytes: a record's column (a key) longer than it would be cut.
-NAMEDATALEN = 63
-_TIME = "to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {c})"
-_TIME += " % 1000000 <> 0 THEN to_char({c}, '.US') ELSE '' END"
-# Scalars as our scalar types print them (schema/inputs.py): Decimal with at least two
-# decimals, DateTime of a PNCP column (a timestamp without zone: Brasília's) with its offset.
-LEAVES: dict[str, str] = {
-    "String": "{c}",
-    "ID": "{c}",
-    "Int": "{c}",
-    "Boolean": "{c}",
-    "Date": "{c}",  # JSON writes dates as ISO 8601 whatever the DateStyle
-    "Decimal": "CASE WHEN scale({c}) >= 2 THEN {c}::text ELSE round({c}, 2)::text END",
-    "DateTime": f"({_TIME} || '-03:00')",
-}
-# A cursor's value as Ordering.dump writes it and orjson then quotes it, by the ordering's
-# parser's name: text as PostgreSQL's JSON writes it, which escapes what orjson escapes
-# (`"`, `\\`, control characters: \b \f \n \r \t, the others as \u00xx) and nothing else.
-DUMPS: dict[str, str] = {
-    "read_date": "'\"' || to_char({c}, 'YYYY-MM-DD') || '\"'",
-    "read_timestamp": f"('\"' || {_TIME} || '\"')",
-    "read_money": "'\"' || round({c}, 2)::text || '\"'",
-    "read_integer": "'\"' || {c}::text || '\"'",
-    "read_key": "'\"' || {c}::text || '\"'",
-    "read_text": "to_json({c}::text)::text",
-}
 
 
 def why_not_one(plan: FieldPlan) -> str | None:
@@ -133,7 +117,7 @@ def _check_row(plan: FieldPlan) -> None:
         if field.definition is None or kind is read_node_ids:
             continue
         if kind is read_column:
-            if _leaf(field, "{c}") is None:
+            if leaf_sql(field, "{c}") is None:
                 raise Unplannable(f"no SQL for {field.name}")
         elif field.batch is not None:
             if field.batch.build is not None or entity_of(field.batch.loader) is None:
@@ -143,22 +127,6 @@ def _check_row(plan: FieldPlan) -> None:
             _check_connection(field)
         else:
             raise Unplannable(f"{field.name} has a resolver")
-
-
-def _leaf(plan: FieldPlan, column: str) -> str | None:
-    named = named_type(plan.shape)
-    values = enum_values(named)
-    if values is not None:
-        if all(str(v) == n for v, n in values.items()):
-            return column  # the names are the values (UF)
-        cases = " ".join(f"WHEN {_literal(str(v))} THEN {_literal(n)}" for v, n in values.items())
-        return f"CASE {column}::text {cases} END"
-    found = LEAVES.get(getattr(named, "name", ""))
-    return None if found is None else found.format(c=column)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class Writer:
@@ -201,13 +169,18 @@ class Writer:
         a = self.alias()
         first = page.first
         table = source.entity.table
-        cursor = _cursor(page.ordering.name, dump.format(c=f"{a}.{page.ordering.column}"), a)
-        level = _Level(a, first, page.backward)
+        cursor = cursor_sql(page.ordering.name, dump.format(c=f"{a}.{page.ordering.column}"), a)
+        ordered = order.replace("t.", a + ".")
+        # else `first` rows read, in the ordering's order (a chosen read reads `first + 1`; a
+        # page backwards is shown the other way round, by the numbers)
+        numbered = page.backward or chosen is not None or _numbered(plan)
+        order_by = None if numbered else ordered.removeprefix("ORDER BY ")
+        level = _Level(a, first, order_by, page.backward)
         parts: list[tuple[str, str]] = []
         cost = _Cost()
         for field in plan.children:
             if field.definition is None:
-                parts.append((field.key, _string(field.typename or "")))
+                parts.append((field.key, json_string(field.typename or "")))
                 continue
             cost.add(self.run.weight(field))
             if field.name == "totalCount":
@@ -228,30 +201,29 @@ class Writer:
         where = sql.where_sql() if gate is None else f"{gate} AND {sql.where_sql()}"
         rows = chosen or (
             f"SELECT {source.entity.select_list('t', page.columns)} FROM {table} t"
-            f" WHERE {where} {order} LIMIT {first + 1}"
+            f" WHERE {where} {order} LIMIT {first + 1 if numbered else first}"
         )
+        window = f", row_number() OVER ({ordered}) AS _n, count(*) OVER () AS _c"
         ranked = (
-            f"SELECT {', '.join([a + '.*', *level.columns])},"
-            f" row_number() OVER ({order.replace('t.', a + '.')}) AS _n,"
-            f" count(*) OVER () AS _c FROM ({rows}) {a} {' '.join(level.joins)}"
+            f"SELECT {', '.join([a + '.*', *level.columns])}{window if numbered else ''}"
+            f" FROM ({rows}) {a} {' '.join(level.joins)}"
         )
         # GROUP BY (): one row even when no field aggregates (`edges @include(if: false)`);
         # a gate in HAVING as well, so that a hidden parent's row is not even built.
         having = "" if gate is None else f" HAVING {gate}"
         laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in level.laterals)
-        records = " ".join(level.records)
         return (
-            f"SELECT {_object(parts)} AS j, ({cost.sql()})::int AS c"
-            f" FROM ({ranked}) {a} {laterals} {records} GROUP BY (){having}"
+            f"SELECT {json_object(parts)} AS j, ({cost.sql()})::int AS c"
+            f" FROM ({ranked}) {a} {laterals} GROUP BY (){having}"
         )
 
     def _list(self, plan: FieldPlan, cursor: str, level: _Level, cost: _Cost) -> str:
         """A page's `nodes` or `edges`, its rows' cost added to `cost`."""
         if plan.name == "nodes":
-            row, each, record = self.row(plan, level.alias, level.own, level)
+            row, each = self.row(plan, level.alias, level.own, level)
         else:
-            row, each, record = self._edge(plan, cursor, level)
-        shown = f"FILTER (WHERE {level.alias}._n <= {level.first})"
+            row, each = self._edge(plan, cursor, level)
+        shown = level.shown()
         rows_shown = f"least(count(*), {level.first})"
         points = self.run.each(plan)
         if points:  # costs.rows_cost in SQL
@@ -260,29 +232,25 @@ class Writer:
             cost.add(term=f"coalesce(sum({each.sql()}) {shown}, 0)")
         elif each.points:
             cost.add(term=f"{each.points} * {rows_shown}")
-        listed = f"string_agg({_text(row, record)}, ',' ORDER BY {level.shown}) {shown}"
+        listed = f"string_agg({row}, ',' ORDER BY {level.sequence()}) {shown}"
         return f"coalesce('[' || {listed} || ']', '[]')"
 
-    def _edge(self, plan: FieldPlan, cursor: str, level: _Level) -> tuple[str, _Cost, bool]:
+    def _edge(self, plan: FieldPlan, cursor: str, level: _Level) -> tuple[str, _Cost]:
         """An edge's JSON, as `row` answers a row's."""
         assert plan.children is not None
-        record = _short(plan) and all(
-            _recordable(p) for p in plan.children if p.definition is not None and p.name == "node"
-        )
         parts, cost = [], _Cost()
         for part in plan.children:
             if part.definition is None:
-                name = part.typename or ""
-                parts.append((part.key, _literal(name) if record else _string(name)))
+                parts.append((part.key, json_string(part.typename or "")))
                 continue
             cost.add(self.run.weight(part))
             if part.name == "cursor":
-                parts.append((part.key, cursor if record else f"'\"' || {cursor} || '\"'"))
+                parts.append((part.key, f"'\"' || {cursor} || '\"'"))
             else:
-                row, each, below = self.row(part, level.alias, level.own, level)
-                parts.append((part.key, row if record else _text(row, below)))
+                row, each = self.row(part, level.alias, level.own, level)
+                parts.append((part.key, row))
                 cost.include(each)
-        return (level.record(parts), cost, True) if record else (_object(parts), cost, False)
+        return json_object(parts), cost
 
     def _page_info(
         self, plan: FieldPlan, a: str, first: int, cursor: str, page: Any, cost: _Cost
@@ -291,7 +259,7 @@ class Writer:
         parts = []
         for field in plan.children:
             if field.definition is None:
-                parts.append((field.key, _string(field.typename or "")))
+                parts.append((field.key, json_string(field.typename or "")))
                 continue
             weight = self.run.weight(field)
             # Backwards (relay.page_slice), the rows read past the page precede it, the
@@ -311,38 +279,33 @@ class Writer:
                 if weight:
                     cost.add(term=f"{weight} * least(count(*), 1)")
             parts.append((field.key, value))
-        return _object(parts)
+        return json_object(parts)
 
     def row(
         self, plan: FieldPlan, inner: str, column: Callable[[str], str], level: _Level
-    ) -> tuple[str, _Cost, bool]:
-        """A row's JSON for the selection of `plan`, and its actual cost, per row: `inner`,
-        its alias in the page's statement, where its relations are joined; `column`, a
-        column's expression where the JSON is built. The JSON is text, or (the third value
-        True) a record named by the keys (`_Level.record`) for `row_to_json` to write."""
+    ) -> tuple[str, _Cost]:
+        """A row's JSON for the selection of `plan` (text, json_text), and its actual cost,
+        per row: `inner`, its alias in the page's statement, where its relations are joined;
+        `column`, a column's expression where the JSON is built."""
         children = plan.children
         assert children is not None
         typename = named_type(plan.shape).name
-        record = _recordable(plan)
         parts = []
         cost = _Cost()
         for field in children:
             kind = getattr(field.read, "func", None)
             if field.definition is None:
-                name = field.typename or ""
-                parts.append((field.key, _literal(name) if record else _string(name)))
+                parts.append((field.key, json_string(field.typename or "")))
                 continue
             weight = self.run.weight(field)
             if kind is read_node_ids:  # base64 of a type's name and a key: nothing to escape
-                prefix = _literal(typename + ":")
+                prefix = sql_literal(typename + ":")
                 value = f"encode(convert_to({prefix} || {column('id')}, 'UTF8'), 'base64')"
-                value = value if record else f"'\"' || {value} || '\"'"
+                value = f"'\"' || {value} || '\"'"
                 cost.add(weight)
             elif kind is read_column:
                 assert field.attribute is not None
-                found = _leaf(field, column(field.attribute))
-                assert found is not None
-                value = found if record else f"coalesce(to_json({found})::text, 'null')"
+                value = leaf_json(field, column(field.attribute))
                 if weight:
                     cost.add(
                         term=f"CASE WHEN {column(field.attribute)} IS NULL THEN 0 ELSE {weight} END"
@@ -357,22 +320,19 @@ class Writer:
                 )
                 joined = partial(level.joined, b)
                 key = joined("id")
-                row, below, written = self.row(field, b, joined, level)
-                if record:
-                    value = f"CASE WHEN {key} IS NULL THEN NULL ELSE {row} END"
-                else:
-                    value = f"CASE WHEN {key} IS NULL THEN 'null' ELSE {_text(row, written)} END"
+                row, below = self.row(field, b, joined, level)
+                value = f"CASE WHEN {key} IS NULL THEN 'null' ELSE {row} END"
                 below.add(weight)
                 if below.points or below.terms:
                     cost.add(term=f"CASE WHEN {key} IS NULL THEN 0 ELSE {below.sql()} END")
             else:  # a page of children: a subquery per shown row, beside the rows
                 x = self.alias()
-                gate = f"{level.alias}._n <= {level.first}"
+                gate = level.gate()
                 level.laterals.append((x, self.connection(field, column("id"), gate)))
                 value = f"{x}.j"
                 cost.add(weight, f"{x}.c")
             parts.append((field.key, value))
-        return (level.record(parts), cost, True) if record else (_object(parts), cost, False)
+        return json_object(parts), cost
 
 
 class _Level:
@@ -380,16 +340,26 @@ class _Level:
     and what its statement joins to them: relations and the columns read of them, and
     the pages below its rows."""
 
-    def __init__(self, alias: str, first: int, backward: bool = False) -> None:
+    def __init__(self, alias: str, first: int, order: str | None, backward: bool = False) -> None:
         self.alias = alias
         self.first = first
+        self.order = order  # None: the rows are numbered (`_n`), one past `first` read
         # A page backwards is read nearest its cursor first (keyset reverses the ordering),
         # and shown the other way round, in the list's order.
-        self.shown = f"{alias}._n DESC" if backward else f"{alias}._n"
+        self.backward = backward
         self.joins: list[str] = []
         self.columns: dict[str, None] = {}
         self.laterals: list[tuple[str, str]] = []
-        self.records: list[str] = []
+
+    def shown(self) -> str:
+        return "" if self.order else f"FILTER (WHERE {self.gate()})"
+
+    def gate(self) -> str | None:
+        """Whether a row is shown, or None: every row read is."""
+        return None if self.order else f"{self.alias}._n <= {self.first}"
+
+    def sequence(self) -> str:
+        return self.order or f"{self.alias}._n{' DESC' if self.backward else ''}"
 
     def own(self, column: str) -> str:
         return f"{self.alias}.{column}"
@@ -398,42 +368,21 @@ class _Level:
         self.columns[f"{relation}.{column} AS {relation}_{column}"] = None
         return f"{self.alias}.{relation}_{column}"
 
-    def record(self, parts: list[tuple[str, str]]) -> str:
-        """An object of each row, as a record whose columns are named by the keys: a
-        subquery of the row (`CROSS JOIN LATERAL`, which the planner pulls up into a ROW
-        expression) that `row_to_json` writes, as compact as orjson, or an enclosing record
-        holds. Cheaper than `json_build_object`, which looks up each value's type and output
-        function again on every call: the tuned page's statement 879 → 705 µs of
-        PostgreSQL's CPU. Rows with a page of children stay text (`_recordable`)."""
-        name = f"{self.alias}_o{len(self.records)}"
-        columns = ", ".join(f'{value} AS "{key}"' for key, value in parts)
-        self.records.append(f"CROSS JOIN LATERAL (SELECT {columns}) {name}")
-        return name
 
-
-def _short(plan: FieldPlan) -> bool:
-    """Whether every key of `plan`'s selection fits an SQL name (a record's column)."""
+def _numbered(plan: FieldPlan) -> bool:
+    """Whether a page's rows are numbered, `first + 1` read: for `hasNextPage` and the
+    page's cursors. A window (`row_number`, `count(*) OVER ()`) costs PostgreSQL about
+    2 µs a row (suppliers by name, 51 rows: 249 → 216 µs of backend CPU without)."""
     assert plan.children is not None
-    return all(len(field.key.encode()) <= NAMEDATALEN for field in plan.children)
+    return any(
+        f.name in _ROW_BOUND and f.definition is not None
+        for field in plan.children
+        if field.name == "pageInfo" and field.children is not None
+        for f in field.children
+    )
 
 
-def _recordable(plan: FieldPlan) -> bool:
-    """Whether a row's object can be a record: keys that fit SQL names, and no page of
-    children below it (a lateral subquery inside a record is not pulled up, and ran for the
-    page's `first + 1`th row too: the four-level chain 685 → 926 µs)."""
-    assert plan.children is not None
-    for field in plan.children:
-        kind = getattr(field.read, "func", None)
-        if field.definition is None or kind is read_node_ids or kind is read_column:
-            continue
-        if field.batch is None or not _recordable(field):
-            return False
-    return _short(plan)
-
-
-def _text(json: str, record: bool) -> str:
-    """A row's JSON as text, from `row`'s answer."""
-    return f"row_to_json({json})::text" if record else json
+_ROW_BOUND = frozenset({"hasNextPage", "startCursor", "endCursor"})
 
 
 class _Cost:
@@ -454,29 +403,3 @@ class _Cost:
 
     def sql(self) -> str:
         return " + ".join([str(self.points), *self.terms] if self.points else self.terms or ["0"])
-
-
-def _object(parts: list[tuple[str, str]]) -> str:
-    """A JSON object as text, written as orjson writes it (compact, keys in order); the
-    values are JSON text already."""
-    pieces: list[str] = []
-    for index, (key, value) in enumerate(parts):
-        pieces += [_literal(("{" if index == 0 else ",") + orjson.dumps(key).decode() + ":"), value]
-    pieces.append("'}'" if parts else "'{}'")
-    # concat takes 100 arguments at most: longer objects in pieces of 99
-    while len(pieces) > 100:
-        pieces = [f"concat({', '.join(pieces[i : i + 99])})" for i in range(0, len(pieces), 99)]
-    return f"concat({', '.join(pieces)})"
-
-
-def _string(text: str) -> str:
-    return _literal(orjson.dumps(text).decode())
-
-
-def _cursor(name: str, value: str, a: str) -> str:
-    """relay.encode_cursor in SQL: URL-safe base64 of `["NAME","value",id]` (orjson's
-    compact JSON; `value`, the value's JSON string: DUMPS), the line breaks PostgreSQL's
-    base64 puts every 76 characters taken out."""
-    opening = _literal('["' + name + '",')
-    text = f"{opening} || {value} || ',' || {a}.id || ']'"
-    return f"translate(encode(convert_to({text}, 'UTF8'), 'base64'), E'+/\\n', '-_')"
