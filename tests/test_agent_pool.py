@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 from cidadao_gql.agents import AGENTS, Target
 from cidadao_gql.data.db import Database, open_database
@@ -14,7 +15,7 @@ from cidadao_gql.investigations.pool import AgentPool
 from cidadao_gql.investigations.queue import LocalJobs
 from cidadao_gql.investigations.runner import chunks, reduce_findings
 from cidadao_gql.settings import Settings
-from tests.conftest import connect
+from tests.conftest import DatabaseFactory, connect
 
 
 async def wait_until(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
@@ -26,15 +27,22 @@ async def wait_until(predicate: Callable[[], bool], seconds: float = 15.0) -> No
 
 
 async def test_pool_grows_with_the_backlog_and_shrinks_when_idle(
-    db: Database, settings: Settings
+    make_database: DatabaseFactory, settings: Settings
 ) -> None:
-    assert settings.database_url
+    # A database of its own: the pool's sweep queues every unfinished investigation it finds,
+    # and one left by an earlier test in the shared database made completed 7, never 6.
+    url = await make_database()
+    async with open_database(replace(settings, database_url=url)) as db:
+        await _grow_and_shrink(db, url)
+
+
+async def _grow_and_shrink(db: Database, url: str) -> None:
     jobs = LocalJobs()
     pool = AgentPool(db, jobs, workers=4, agent_concurrency=2, minimum=1, idle_after=0.3, tick=0.05)
     await pool.start()
     await wait_until(lambda: len(pool.workers) == 1)
     ids = []
-    async with connect(settings.database_url) as blocker, blocker.transaction():
+    async with connect(url) as blocker, blocker.transaction():
         await blocker.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")  # jobs stay busy
         for _ in range(6):
             row = await store.create(db, "pool", Target(), ["sanctioned_supplier"])
