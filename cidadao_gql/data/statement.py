@@ -52,8 +52,9 @@ class Sql:
         column: str | None = None,
         equality: bool = False,
         alone: tuple[str, Any] | None = None,
+        tested: str | None = None,
     ) -> None:
-        self.clauses.append(Clause(clause, column, equality, alone))
+        self.clauses.append(Clause(clause, column, equality, alone, tested=tested))
 
     def where_sql(self, clauses: Sequence[Clause] | None = None, each_row: bool = False) -> str:
         """The WHERE of `clauses` (all of them by default); `each_row`: every clause a test
