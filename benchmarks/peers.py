@@ -32,7 +32,8 @@ floor alone. Then, per shape:
   pool's are.
 
 Results go to benchmarks/results/peers.md and peers.json for the nine, peers-extra.md and
-.json for `--shapes extra`, peers-selection.* (not committed) for any other choice
+.json for `--shapes extra`, peers-outside.* for `--shapes-file` (an outside tester's shapes,
+benchmarks/outside_shapes.json), peers-selection.* (not committed) for any other choice
 (benchmarks/record.py: with the machine, date, commit and command; benchmarks/readme.py puts
 the nine's and the extra set's tables in the README).
 """
@@ -404,12 +405,16 @@ def query_of(shape: Shape, server: str) -> str:
         return shape.ours
     v5 = server == "postgraphile-v5"
     assert shape.postgraphile is not None
-    return (
+    text = (
         shape.postgraphile.replace("@pk", "id: rowId" if v5 else "id")
         .replace("@BY(", "ByRowId(rowId: " if v5 else "ById(id: ")
         .replace("@ID_ASC", "ROW_ID_ASC" if v5 else "ID_ASC")
         .replace("@ID_DESC", "ROW_ID_DESC" if v5 else "ID_DESC")
     )
+    if v5:
+        return text
+    # v5's own spellings (a --shapes-file's twins) in v4's
+    return text.replace("ByRowId(", "ById(").replace("rowId", "id").replace("ROW_ID_", "ID_")
 
 
 def body_of(shape: Shape, server: str, keys: Keys) -> str:
@@ -769,9 +774,26 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--shapes", help="comma-separated shape names, or extra, or all (default: the nine)"
     )
+    parser.add_argument(
+        "--shapes-file",
+        help="shapes of someone else's (JSON: name, label, ours, postgraphile in v5's spelling,"
+        " variables by kind), run instead of ours",
+    )
     parser.add_argument("--peers", help="where Node and PostGraphile are installed")
     parser.add_argument("--port", type=int, default=port(40), help="first of three ports")
     return parser.parse_args()
+
+
+def shapes_of(path: Path) -> Iterator[Shape]:
+    """Shapes from a file, written by someone who did not write ours (an outside tester):
+    a JSON list of {name, label, ours, postgraphile, variables: {ours, graphile}}."""
+    for given in json.loads(path.read_text()):
+        variables: dict[str, dict[str, Any]] = given.get("variables") or {}
+
+        def filed(keys: Keys, kind: str, v: dict[str, dict[str, Any]] = variables) -> Any:
+            return v.get(kind, {})
+
+        yield Shape(given["name"], given["label"], given["ours"], given.get("postgraphile"), filed)
 
 
 def main() -> None:
@@ -785,6 +807,8 @@ def main() -> None:
         if unknown:
             raise SystemExit(f"unknown shapes: {', '.join(sorted(unknown))}")
         SHAPES = tuple(s for s in known if s.name in wanted)
+    if args.shapes_file:
+        SHAPES = tuple(shapes_of(Path(args.shapes_file)))
     ensure_wrk()
     where = peers_dir(args.peers)
     versions = install_peers(where)
@@ -825,10 +849,12 @@ def main() -> None:
     report(args, versions, keys, rows, paths, sql, statements, runs, floors)
 
 
-def results_name() -> str:
+def results_name(args: argparse.Namespace) -> str:
     """Where a run's results go: the nine (`peers`, the README's table), the extra set
     (`peers-extra`, the README's second table), any other selection `peers-selection`
     (ignored by git: a partial run never overwrites a committed one)."""
+    if args.shapes_file:
+        return "peers-outside"  # an outside tester's shapes (benchmarks/outside_shapes.json)
     names = [shape.name for shape in SHAPES]
     if names == [shape.name for shape in NINE]:
         return "peers"
@@ -864,7 +890,7 @@ def report(
         "versions": versions, "keys": {"agency": keys.agency, "supplier": keys.supplier},
         "shapes": shapes,
     }  # fmt: skip
-    save(results_name(), markdown(document), json.loads(json.dumps(document, default=str)))
+    save(results_name(args), markdown(document), json.loads(json.dumps(document, default=str)))
 
 
 def errors(shape: dict[str, Any]) -> str:

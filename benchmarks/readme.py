@@ -38,6 +38,8 @@ def missing(name: str) -> str:
     benchmark NAME run with `--shapes SET`)."""
     script, _, chosen = name.partition("-")
     command = f"benchmarks/{script}.py" + (f" --shapes {chosen}" if chosen else "")
+    if chosen == "outside":  # an outside tester's shapes
+        command = f"benchmarks/{script}.py --shapes-file benchmarks/outside_shapes.json"
     return f"_No committed run yet: `.venv/bin/python {command}` makes one._"
 
 

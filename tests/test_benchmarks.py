@@ -38,6 +38,8 @@ def benchmark_queries() -> dict[str, str]:
             for where, text in _texts(f"{path.stem}.{name}", value):
                 if _is_operation(text):
                     found[where] = text
+    for shape in json.loads((BENCHMARKS / "outside_shapes.json").read_text()):
+        found[f"outside_shapes[{shape['name']}].ours"] = shape["ours"]  # peers.py --shapes-file
     return found
 
 
@@ -84,6 +86,7 @@ def test_the_benchmarks_queries_are_all_found() -> None:
         QUERIES
     )
     assert len(peers.SHAPES) == 9 and not [q for q in QUERIES if "postgraphile" in q]
+    assert len([q for q in QUERIES if q.startswith("outside_shapes[")]) == 6
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
