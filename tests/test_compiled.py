@@ -15,7 +15,6 @@ from graphql import GraphQLObjectType
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from prometheus_client import REGISTRY
 
 from cidadao_gql.data import page_plans
 from cidadao_gql.data.cache import TieredCache
@@ -28,7 +27,15 @@ from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
-from tests.conftest import DatabaseFactory, Run, answer_bytes, connect, live_server
+from tests.conftest import (
+    DatabaseFactory,
+    Run,
+    answer_bytes,
+    compiled_fields,
+    connect,
+    execution_paths,
+    live_server,
+)
 from tests.operations import selection
 
 
@@ -56,17 +63,13 @@ async def test_generated_queries_answer_the_same_on_both_paths(
     run: Run, query_type: GraphQLObjectType, data: st.DataObject
 ) -> None:
     query = "query Generated { " + data.draw(selection(query_type, 1)) + " }"
-    before = sum(_count(path) for path in PATHS)
+    before = sum(execution_paths(path) for path in PATHS)
     compiled, ordinary = await both_paths(run, query)
     assert compiled == ordinary, query
-    assert sum(_count(path) for path in PATHS) - before >= 2  # both runs chose a path
+    assert sum(execution_paths(path) for path in PATHS) - before >= 2  # both runs chose a path
 
 
 PATHS = ("compiled", "fallback", "ordinary")
-
-
-def _count(path: str) -> float:
-    return REGISTRY.get_sample_value("cidadao_ai_execution_path_total", {"path": path}) or 0.0
 
 
 def generated(query_type: GraphQLObjectType, count: int) -> list[str]:
@@ -88,16 +91,16 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
     page sizes, bad ids and cursors) fall back, and they are a minority. Self-contained:
     it draws and runs its own queries, so it passes alone and in any order."""
     tally = dict.fromkeys(PATHS, 0.0)
-    statements = _statements("statement")
+    statements = compiled_fields("statement")
     queries = generated(query_type, 300)
     backward = 0  # documents paging backwards (`last`, `before`) with a root field in one
     for query in queries:
-        before = {path: _count(path) for path in PATHS}
-        one = _statements("statement")
+        before = {path: execution_paths(path) for path in PATHS}
+        one = compiled_fields("statement")
         await run.execute(query, {})  # the default path: compiled, or fallen back
         for path in PATHS:
-            tally[path] += _count(path) - before[path]
-        if _statements("statement") > one and ("last:" in query or "before:" in query):
+            tally[path] += execution_paths(path) - before[path]
+        if compiled_fields("statement") > one and ("last:" in query or "before:" in query):
             backward += 1
     # A fallback runs the operation again on the ordinary path, which counts too; a document
     # that validation refuses (over 30 aliases: 12 of the draws since issue 17's `last` and
@@ -113,7 +116,7 @@ async def test_most_generated_queries_run_compiled(run: Run, query_type: GraphQL
     assert tally["compiled"] >= 185, tally
     # Root fields in one statement (tree): 133 since names' cursors are written in SQL; 152
     # since pages backwards are too.
-    assert _statements("statement") - statements >= 140
+    assert compiled_fields("statement") - statements >= 140
     # Documents paging backwards with a root field in one statement: 1 (a root field paging
     # forwards beside it) while pages backwards ran level by level, 16 since.
     assert backward >= 12
@@ -126,9 +129,12 @@ NESTED = """query Nested { contracts(first: 100) { edges { cursor node {
 
 
 async def test_the_nested_page_is_compiled_into_one_statement(run: Run) -> None:
-    before = _count("compiled"), _statements("statement")
+    before = execution_paths("compiled"), compiled_fields("statement")
     compiled = await run.round_trips(NESTED)
-    assert (_count("compiled"), _statements("statement")) > before  # it did, in one statement
+    assert (
+        execution_paths("compiled"),
+        compiled_fields("statement"),
+    ) > before  # it did, in one statement
     for _ in range(2):  # warm the ordinary path's statements too
         await run.execute(NESTED, {}, compiled=False)
     start = await run.db.round_trips.settled()
@@ -138,26 +144,18 @@ async def test_the_nested_page_is_compiled_into_one_statement(run: Run) -> None:
     assert ordinary == 5
 
 
-def _statements(how: str) -> float:
-    """Root fields run in one statement ("statement") or level by level ("levels")."""
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "cidadao_ai_compiled_fields"
-        for sample in metric.samples
-        if sample.name.endswith("_total") and sample.labels["how"] == how
-    )
-
-
 async def test_a_filter_the_ordering_does_not_serve_runs_level_by_level(run: Run) -> None:
     """Such pages need the data layer's per-parent choice of plan (sql._per_parent): the
     levels run them, and the metric says so."""
     query = """{ agencies(first: 3) { nodes { name contracts(first: 2, filter: {valueMin: "1000"})
       { nodes { number } } } } }"""
     assert await run.round_trips(query) > 1  # agencies, then their pages
-    before = _statements("levels"), _statements("statement")
+    before = compiled_fields("levels"), compiled_fields("statement")
     await run.execute(query, {})
-    assert (_statements("levels") - before[0], _statements("statement") - before[1]) == (1, 0)
+    assert (compiled_fields("levels") - before[0], compiled_fields("statement") - before[1]) == (
+        1,
+        0,
+    )
     await run(query)  # both paths, byte for byte
 
 
@@ -185,11 +183,11 @@ async def test_a_root_filter_the_ordering_does_not_serve_runs_in_one_statement(
     bytes, one statement for the data once the estimates are kept (EXPLAIN: planning only,
     as the ordinary path asks them), and not written again from the price's cache."""
     query = UNSERVED[name]
-    before = _statements("statement"), _statements("levels")
+    before = compiled_fields("statement"), compiled_fields("levels")
     await run.data(query)  # both paths, byte for byte
     assert await run.round_trips(query) == 1
-    assert _statements("levels") == before[1]
-    assert _statements("statement") >= before[0] + 4
+    assert compiled_fields("levels") == before[1]
+    assert compiled_fields("statement") >= before[0] + 4
 
 
 async def test_a_root_page_with_a_natural_key_looks_it_up_first(run: Run) -> None:
@@ -201,7 +199,7 @@ async def test_a_root_page_with_a_natural_key_looks_it_up_first(run: Run) -> Non
     query = """query A($cnpj: String) { contracts(first: 3, filter: {agencyCnpj: $cnpj,
       valueMin: "10"}, orderBy: {field: SIGNED_ON, direction: ASC}) { totalCount nodes { number
       agency { cnpj } } } }"""
-    before = _statements("statement")
+    before = compiled_fields("statement")
     assert (await run.data(query, cnpj=cnpj))["contracts"]["nodes"]
     assert await run.round_trips(query, cnpj=cnpj) == 2  # the key, then the page
     assert await run.round_trips(query, cnpj="11222333000181") == 2  # none: an empty page
@@ -209,7 +207,7 @@ async def test_a_root_page_with_a_natural_key_looks_it_up_first(run: Run) -> Non
     items = """query I($p: ID!) { items(first: 5, filter: {procurement: $p}) { nodes { number
       awards(first: 5) { nodes { unitPrice supplier { name } } } } } }"""
     await run.data(items, p=procurement["procurements"]["nodes"][0]["id"])
-    assert _statements("statement") >= before + 5
+    assert compiled_fields("statement") >= before + 5
 
 
 async def test_a_kept_statement_takes_the_ids_looked_up_on_each_run(
@@ -229,7 +227,7 @@ async def test_a_kept_statement_takes_the_ids_looked_up_on_each_run(
       SELECT a.id, s.id, $1, 'o', 8, 100, 100, '2024-01-02' FROM a, s"""
     async with open_database(own) as db:
         run = Run(build_schema(own), db, own)
-        before = _statements("statement"), _statements("levels")
+        before = compiled_fields("statement"), compiled_fields("levels")
         ids = []
         for number in ("1", "2"):
             await db.execute(insert, number)
@@ -239,7 +237,10 @@ async def test_a_kept_statement_takes_the_ids_looked_up_on_each_run(
             await db.execute("DELETE FROM contracts")
             await db.execute("DELETE FROM agencies")
         assert ids[0] != ids[1]
-        assert (_statements("statement") - before[0], _statements("levels")) == (2, before[1])
+        assert (compiled_fields("statement") - before[0], compiled_fields("levels")) == (
+            2,
+            before[1],
+        )
 
 
 async def test_with_the_field_cache_relations_go_through_the_cache_tiers(
@@ -254,12 +255,15 @@ async def test_with_the_field_cache_relations_go_through_the_cache_tiers(
         return await run.schema.execute(query, context_value=context)
 
     related = "{ contracts(first: 3) { nodes { number supplier { name } } } }"
-    before = _statements("levels"), _statements("statement")
+    before = compiled_fields("levels"), compiled_fields("statement")
     results = [
         await execute(related),
         await execute("{ contracts(first: 3) { nodes { number } } }"),
     ]
-    assert (_statements("levels") - before[0], _statements("statement") - before[1]) == (1, 1)
+    assert (compiled_fields("levels") - before[0], compiled_fields("statement") - before[1]) == (
+        1,
+        1,
+    )
     assert [answer_bytes(r) for r in results] == [
         answer_bytes(await run.execute(q, {}, compiled=False))
         for q in (related, "{ contracts(first: 3) { nodes { number } } }")
@@ -304,37 +308,37 @@ async def test_a_relation_that_times_out_is_not_run_again_on_the_ordinary_path(
     not a reason to fall back (which would start the operation again)."""
     assert settings.database_url
     hurried = Run(build_schema(replace(settings, query_timeout_ms=300)), db, settings)
-    before = _count("fallback"), _count("ordinary")
+    before = execution_paths("fallback"), execution_paths("ordinary")
     async with connect(settings.database_url) as blocker, blocker.transaction():
         await blocker.execute("LOCK TABLE suppliers IN ACCESS EXCLUSIVE MODE")
         result = await hurried.execute(
             "{ contracts(first: 2) { nodes { supplier { name } } } }", {}
         )
     assert [e.extensions["code"] for e in result.errors] == ["TIMEOUT"]
-    assert (_count("fallback"), _count("ordinary")) == before
+    assert (execution_paths("fallback"), execution_paths("ordinary")) == before
 
 
 async def test_what_the_planner_does_not_cover_runs_on_the_ordinary_path(
     run: Run, caplog: pytest.LogCaptureFixture
 ) -> None:
-    before = _count("ordinary")
+    before = execution_paths("ordinary")
     with caplog.at_level(logging.INFO, logger="cidadao_gql.compiled"):
         introspection = await run("query Types { __schema { queryType { name } } }")
         mutation = await run('mutation Cancel { cancelInvestigation(id: "x") { status } }')
     assert introspection.data == {"__schema": {"queryType": {"name": "Query"}}}
     assert mutation.errors  # anonymous: refused, as on the ordinary path
-    assert _count("ordinary") - before >= 2
+    assert execution_paths("ordinary") - before >= 2
     assert "operation Types: ordinary path (introspection)" in caplog.text
     assert "operation Cancel: ordinary path (not a query)" in caplog.text
 
 
 async def test_errors_fall_back_to_the_ordinary_answer(run: Run) -> None:
-    before = _count("fallback")
+    before = execution_paths("fallback")
     result = await run('{ contracts(first: 5, after: "garbage") { nodes { id } } }')
     assert result.errors[0].formatted["extensions"]["code"] == "INVALID_CURSOR"
     assert result.errors[0].formatted["path"] == ["contracts"]
     assert (
-        _count("fallback") - before == 1
+        execution_paths("fallback") - before == 1
     )  # the compiled attempt (the ordinary one is the check's)
 
 
@@ -352,9 +356,9 @@ SKIPPED = """query Directives($full: Boolean!, $brief: Boolean!) {
 async def test_skip_and_include_from_variables_run_compiled(
     run: Run, full: bool, brief: bool
 ) -> None:
-    before = {path: _count(path) for path in PATHS}
+    before = {path: execution_paths(path) for path in PATHS}
     result = await run.execute(SKIPPED, {"full": full, "brief": brief})
-    assert {path: _count(path) - before[path] for path in PATHS} == {
+    assert {path: execution_paths(path) - before[path] for path in PATHS} == {
         "compiled": 1, "fallback": 0, "ordinary": 0,
     }  # fmt: skip
     assert result.errors is None, result.errors
@@ -406,9 +410,9 @@ async def test_dashboard_shapes_run_compiled_within_their_round_trips(run: Run, 
         "agency": encode_id("Agency", agency), "supplier": encode_id("Supplier", supplier)
     }  # fmt: skip
     variables = {k: v for k, v in variables.items() if f"${k}:" in query}
-    before = _count("compiled")
+    before = execution_paths("compiled")
     data = await run.data(query, **variables)  # both paths, byte for byte
-    assert _count("compiled") > before
+    assert execution_paths("compiled") > before
     assert orjson.dumps(data).count(b'"id"') >= 5  # rows at every level, not empty lists
     assert await run.round_trips(query, **variables) <= statements
 
@@ -465,13 +469,13 @@ async def test_nested_connections_run_compiled_as_the_ordinary_path_answers(
         made.append(1)
         return to_connection(*args, **kwargs)
 
-    before = {path: _count(path) for path in PATHS}
+    before = {path: execution_paths(path) for path in PATHS}
     data = await run.data(PAGED[name])  # both paths, byte for byte
     assert b'":[{' in orjson.dumps(data)  # some list has rows
     monkeypatch.setattr(relay, "to_connection", counted)
     await run.execute(PAGED[name], {})
     assert made == []
-    after = {path: _count(path) - before[path] for path in PATHS}
+    after = {path: execution_paths(path) - before[path] for path in PATHS}
     assert after == {"compiled": 2, "fallback": 0, "ordinary": 1}, after
 
 
@@ -490,9 +494,9 @@ async def test_nested_connections_take_variables_cursors_and_directives(run: Run
     for variables in ({"n": 2, "after": cursor, "uf": None, "deep": False},
                       {"n": 3, "after": None, "uf": "SP", "deep": True},
                       {"n": 1, "after": cursor, "uf": "MG", "deep": True}):  # fmt: skip
-        before = _count("fallback")
+        before = execution_paths("fallback")
         data = await run.data(NESTED_VARIABLES, **variables)
-        assert _count("fallback") == before
+        assert execution_paths("fallback") == before
         pages = [agency["contracts"] for agency in data["agencies"]["nodes"]]
         assert all(p["pageInfo"]["hasPreviousPage"] == (variables["after"] is not None)
                    for p in pages)  # fmt: skip
@@ -508,9 +512,9 @@ async def test_bad_arguments_of_a_nested_connection_answer_as_the_ordinary_path(
 ) -> None:
     """The ordinary path's error, with its path (a fallback; the null propagates up)."""
     query = f"{{ agencies(first: 2) {{ nodes {{ name contracts({arguments}) {{ nodes {{ id }} }} }} }} }}"
-    before = _count("fallback")
+    before = execution_paths("fallback")
     result = await run(query)  # both paths, byte for byte
-    assert _count("fallback") - before == 1
+    assert execution_paths("fallback") - before == 1
     assert result.errors[0].formatted["extensions"]["code"] == code
     assert result.errors[0].formatted["path"] == ["agencies", "nodes", 0, "contracts"]
 
@@ -549,12 +553,12 @@ BACKWARD = """query Backward($before: String) {
 async def test_backward_pages_and_the_new_filters_run_compiled(run: Run) -> None:
     """Issue 17's orderings, filters and `last`/`before` are plans as `first`/`after` are:
     no fallback, and the ordinary path's answer byte for byte (the `run` fixture)."""
-    before = {path: _count(path) for path in PATHS}
+    before = {path: execution_paths(path) for path in PATHS}
     first = await run.data(BACKWARD)
     cursor = first["agencies"]["pageInfo"]["startCursor"]
     second = await run.data(BACKWARD, before=cursor)
-    assert _count("fallback") == before["fallback"]
-    assert _count("compiled") >= before["compiled"] + 2
+    assert execution_paths("fallback") == before["fallback"]
+    assert execution_paths("compiled") >= before["compiled"] + 2
     assert first["agencies"]["pageInfo"]["hasPreviousPage"] is True
     assert second["agencies"]["pageInfo"]["hasNextPage"] is True
     assert len(second["agencies"]["nodes"]) == 3
@@ -583,12 +587,12 @@ IN_ONE = {
 
 @pytest.mark.parametrize("name", sorted(IN_ONE))
 async def test_subtrees_in_one_statement_answer_as_the_ordinary_path(run: Run, name: str) -> None:
-    before = _statements("statement"), _statements("levels")
+    before = compiled_fields("statement"), compiled_fields("levels")
     data = await run.data(IN_ONE[name])  # both paths, byte for byte
     assert b'":[{' in orjson.dumps(data)
     assert await run.round_trips(IN_ONE[name]) == 1
-    assert _statements("levels") == before[1]
-    assert _statements("statement") > before[0]
+    assert compiled_fields("levels") == before[1]
+    assert compiled_fields("statement") > before[0]
 
 
 AFTER = """query After($after: String) { a: contracts(first: 3, after: $after, ORDER) {
@@ -636,9 +640,9 @@ async def test_more_keys_than_one_concat_takes_run_in_one_statement(
     query = f"{{ contracts(first: 2) {{ {selection} }} }}"
     if selection.startswith("n0"):
         query = f"{{ contracts(first: 2) {{ nodes {{ {selection} }} }} }}"
-    before = _statements("statement"), _count("fallback")
+    before = compiled_fields("statement"), execution_paths("fallback")
     assert len(orjson.dumps(await run.data(query))) > 500  # both paths, byte for byte
-    assert (_statements("statement"), _count("fallback")) == (before[0] + 1, before[1])
+    assert (compiled_fields("statement"), execution_paths("fallback")) == (before[0] + 1, before[1])
 
 
 # Cursors of text orderings in one statement (names, quoted as orjson quotes them).
@@ -662,10 +666,10 @@ async def test_cursors_of_names_as_orjson_writes_them(
         query = """query N($after: String) { suppliers(first: 2, after: $after,
           orderBy: {field: NAME, direction: ASC}) { pageInfo { endCursor }
           edges { cursor node { name } } } }"""
-        before = _statements("levels")
+        before = compiled_fields("levels")
         first = await run.data(query, after=None)  # both paths, byte for byte
         second = await run.data(query, after=first["suppliers"]["pageInfo"]["endCursor"])
-        assert _statements("levels") == before
+        assert compiled_fields("levels") == before
     names = [e["node"]["name"] for p in (first, second) for e in p["suppliers"]["edges"]]
     assert sorted(names) == sorted(NAMES)
 
@@ -688,9 +692,9 @@ async def test_text_to_escape_in_rows_as_orjson_writes_it(
         run = Run(build_schema(odd), db, odd)
         query = """{ suppliers(first: 10, orderBy: {field: NAME, direction: ASC}) { nodes {
           __typename id name document kind size legalNature } } }"""
-        before = _statements("statement")
+        before = compiled_fields("statement")
         data = await run.data(query)  # both paths, byte for byte
-        assert _statements("statement") == before + 1
+        assert compiled_fields("statement") == before + 1
     assert sorted(n["name"] for n in data["suppliers"]["nodes"]) == sorted(NAMES)
 
 
@@ -737,9 +741,9 @@ async def test_a_walk_tested_on_columns_the_page_does_not_read_runs_compiled(
     monkeypatch.setattr(page_plans, "choose", walk)
     query = """{ procurements(first: 3, filter: {modality: PREGAO_ELETRONICO, year: 2024},
       orderBy: {field: VALUE, direction: DESC}) { nodes { id estimatedTotal } } }"""
-    before = _count("fallback")
+    before = execution_paths("fallback")
     assert (await run.data(query))["procurements"]["nodes"]  # both paths, byte for byte
-    assert _count("fallback") == before
+    assert execution_paths("fallback") == before
 
 
 async def test_forwarded_json_answers_over_http_as_the_ordinary_path(
@@ -750,7 +754,7 @@ async def test_forwarded_json_answers_over_http_as_the_ordinary_path(
     executes everything on the ordinary path, on every shape above and generated ones."""
     off = replace(settings, response_cache_ttl=0, rate_limit_capacity=0)
     queries = [NESTED, *PAGED.values(), *IN_ONE.values(), *generated(query_type, 100)]
-    before = _statements("statement")
+    before = compiled_fields("statement")
     async with (
         live_server(create_app(off)) as ours,
         live_server(create_app(replace(off, executor="ordinary"))) as theirs,
@@ -760,4 +764,4 @@ async def test_forwarded_json_answers_over_http_as_the_ordinary_path(
             forwarded = await ours.post("/graphql", json=body, headers=same_id)
             ordinary = await theirs.post("/graphql", json=body, headers=same_id)
             assert forwarded.content == ordinary.content, query
-    assert _statements("statement") - before >= len(PAGED) + len(IN_ONE)
+    assert compiled_fields("statement") - before >= len(PAGED) + len(IN_ONE)

@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from cidadao_gql.data.db import Database
-from tests.conftest import Run
+from tests.conftest import Run, compiled_fields, execution_paths
 
 INFO = "pageInfo { hasPreviousPage hasNextPage startCursor endCursor }"
 # Every root list (spending pages forwards only), the fields its rows are read by.
@@ -40,16 +39,8 @@ def _list(name: str, fields: str, arguments: str) -> str:
 
 def _ways() -> dict[str, float]:
     """Root fields run so far in one statement, level by level, fallen back."""
-    found = dict.fromkeys(("statement", "levels", "fallback"), 0.0)
-    for metric in REGISTRY.collect():
-        for sample in metric.samples:
-            if metric.name == "cidadao_ai_compiled_fields" and sample.name.endswith("_total"):
-                found[sample.labels["how"]] += sample.value
-            elif sample.name == "cidadao_ai_execution_path_total" and sample.labels["path"] == (
-                "fallback"
-            ):
-                found["fallback"] += sample.value
-    return found
+    return {"statement": compiled_fields("statement"), "levels": compiled_fields("levels"),
+            "fallback": execution_paths("fallback")}  # fmt: skip
 
 
 async def _ran(run: Run, query: str, **variables: Any) -> tuple[Any, dict[str, float]]:

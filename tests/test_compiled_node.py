@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from cidadao_gql.data.cache import TieredCache
 from cidadao_gql.data.db import Database
@@ -18,7 +17,7 @@ from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
-from tests.conftest import Run, answer_bytes
+from tests.conftest import Run, answer_bytes, compiled_fields, execution_paths
 
 # Per type: its table, and a selection of its columns, relations and pages.
 SELECTIONS = {
@@ -40,20 +39,6 @@ SELECTIONS = {
 NODE = """query Node($id: ID!) { node(id: $id) { __typename id ... on TYPE { SELECTION } } }"""
 
 
-def _statements(how: str) -> float:
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "cidadao_ai_compiled_fields"
-        for sample in metric.samples
-        if sample.name.endswith("_total") and sample.labels["how"] == how
-    )
-
-
-def _fallbacks() -> float:
-    return REGISTRY.get_sample_value("cidadao_ai_execution_path_total", {"path": "fallback"}) or 0
-
-
 async def _some_id(run: Run, table: str) -> int:
     """A row with children where the type has them (the largest id of the smallest table)."""
     found = await run.db.fetchval(f"SELECT max(id) FROM {table}")
@@ -66,13 +51,13 @@ async def test_a_node_of_every_type_in_one_statement(run: Run, type_name: str) -
     table, selection = SELECTIONS[type_name]
     query = NODE.replace("TYPE", type_name).replace("SELECTION", selection)
     pk = await _some_id(run, table)
-    before = _statements("statement"), _statements("levels"), _fallbacks()
+    before = compiled_fields("statement"), compiled_fields("levels"), execution_paths("fallback")
     for key in (pk, 10**9):  # a row, and none
         data = await run.data(query, id=encode_id(type_name, key))  # both paths, byte for byte
         assert (data["node"] is None) == (key == 10**9)
     assert await run.round_trips(query, id=encode_id(type_name, pk)) == 1
-    assert _statements("levels") == before[1] and _fallbacks() == before[2]
-    assert _statements("statement") > before[0]
+    assert compiled_fields("levels") == before[1] and execution_paths("fallback") == before[2]
+    assert compiled_fields("statement") > before[0]
 
 
 DETAIL = """query Detail($id: ID!) { node(id: $id) { ... on Procurement { id object agency { name }
@@ -110,21 +95,21 @@ async def test_aliased_nodes_and_a_page_beside_them_in_one_statement(run: Run) -
         "b": encode_id("Agency", 1),
         "c": encode_id("Contract", 2),
     }
-    before = _statements("statement"), _statements("levels")
+    before = compiled_fields("statement"), compiled_fields("levels")
     data = await run.data(ALIASES, **ids)
     assert data["a"]["number"] and data["b"]["cnpj"] and data["wrong"] == {"__typename": "Contract"}
     assert await run.round_trips(ALIASES, **ids) == 1
-    assert _statements("statement") - before[0] >= 4 * 5  # four root fields, five runs
-    assert _statements("levels") == before[1]
+    assert compiled_fields("statement") - before[0] >= 4 * 5  # four root fields, five runs
+    assert compiled_fields("levels") == before[1]
 
 
 async def test_a_node_with_nothing_selected_of_its_type_is_an_empty_object(run: Run) -> None:
     query = """{ node(id: "Q29udHJhY3Q6MQ==") { ... on Agency { name } }
       none: node(id: "QWdlbmN5OjEwMDAwMDAwMDA=") { ... on Agency { name } } }"""
-    before = _statements("levels")
+    before = compiled_fields("levels")
     assert await run.data(query) == {"node": {}, "none": None}  # both paths, byte for byte
     assert await run.round_trips(query) == 1
-    assert _statements("levels") == before
+    assert compiled_fields("levels") == before
 
 
 def _b64(text: str) -> str:
@@ -138,9 +123,9 @@ async def test_ids_that_do_not_decode_answer_as_the_ordinary_path(run: Run, give
     """INVALID_ID, with its path, and the rest of the operation answered (the fallback)."""
     query = """query Bad($id: ID!) { ok: node(id: "QWdlbmN5OjE=") { id }
       node(id: $id) { id } }"""
-    before = _fallbacks()
+    before = execution_paths("fallback")
     result = await run(query, id=given)  # both paths, byte for byte
-    assert _fallbacks() - before == 1
+    assert execution_paths("fallback") - before == 1
     assert result.errors[0].formatted["extensions"]["code"] == "INVALID_ID"
     assert result.errors[0].formatted["path"] == ["node"]
     assert result.data == {"ok": {"id": "QWdlbmN5OjE="}, "node": None}
@@ -151,11 +136,17 @@ async def test_a_type_selection_with_a_resolver_runs_level_by_level(run: Run) ->
     Contract's, with the same document, is one statement."""
     query = """query T($id: ID!) { node(id: $id) { id ... on Supplier { totals { contractCount } }
       ... on Contract { number } } }"""
-    before = _statements("levels"), _statements("statement")
+    before = compiled_fields("levels"), compiled_fields("statement")
     await run.data(query, id=encode_id("Supplier", 1))
-    assert (_statements("levels") - before[0], _statements("statement") - before[1]) == (1, 0)
+    assert (compiled_fields("levels") - before[0], compiled_fields("statement") - before[1]) == (
+        1,
+        0,
+    )
     await run.data(query, id=encode_id("Contract", 1))
-    assert (_statements("levels") - before[0], _statements("statement") - before[1]) == (1, 1)
+    assert (compiled_fields("levels") - before[0], compiled_fields("statement") - before[1]) == (
+        1,
+        1,
+    )
 
 
 async def test_with_the_field_cache_nodes_go_through_the_cache_tiers(
@@ -170,9 +161,12 @@ async def test_with_the_field_cache_nodes_go_through_the_cache_tiers(
         context = Context(db, settings, Loaders(db, cache), None, "test")
         return await run.schema.execute(query, context_value=context)
 
-    before = _statements("levels"), _statements("statement")
+    before = compiled_fields("levels"), compiled_fields("statement")
     result = await execute()
-    assert (_statements("levels") - before[0], _statements("statement") - before[1]) == (1, 0)
+    assert (compiled_fields("levels") - before[0], compiled_fields("statement") - before[1]) == (
+        1,
+        0,
+    )
     assert answer_bytes(result) == answer_bytes(await run.execute(query, {}, compiled=False))
     assert len(cache.l1) > 0
     assert orjson.dumps(result.data).startswith(b'{"node":{"number":')
