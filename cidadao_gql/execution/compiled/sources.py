@@ -32,7 +32,7 @@ from cidadao_gql.execution.compiled.selection import FieldPlan
 
 _PARAMETER = re.compile(r"\$(\d+)")
 UNSERVED = "a filter the ordering's index does not serve"
-Written = tuple[str, list[Any], bool]  # tree.statement_of's: text, arguments, relations
+Written = tuple[str, list[Any], bool]  # lookups.statement_of's: text, arguments, relations
 KEPT_STATEMENTS = 8  # per plan and set of variables: the reads one page may choose, and more
 
 
@@ -77,7 +77,7 @@ class Kept:
 async def written(
     plans: list[FieldPlan], run: Any, key: int, write: Callable[[list[FieldPlan], Any], Written]
 ) -> Written | str:
-    """The statement of root fields `plans` (`write`: tree.statement_of) or why there is
+    """The statement of root fields `plans` (`write`: lookups.statement_of) or why there is
     none, kept in the run's price under `key`: as written when it embeds no chosen read, by
     the reads chosen (`Kept`) when it does."""
     known = run.price.arguments
