@@ -1,15 +1,19 @@
 """A root page whose filter the ordering's index does not serve keeps the read the data layer
 chose for it (compiled/sources.py) while the data version holds: later runs send the one
-statement, and a write makes the next run choose again, never answer the old rows."""
+statement, and a write makes the next run choose again, never answer the old rows. Values of
+closed sets are written into that statement (statement.literal)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from cidadao_gql.data.cache import TieredCache
 from cidadao_gql.data.db import Database
 from cidadao_gql.data.loaders import Loaders
+from cidadao_gql.data.statement import literal
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
 from tests.conftest import Run, answer_bytes
@@ -78,3 +82,28 @@ async def test_without_a_cache_the_choice_is_made_on_every_run(run: Run) -> None
         "SELECT cnpj FROM agencies WHERE contract_count > 10 ORDER BY id LIMIT 1"
     )
     assert await run.round_trips(QUERY, cnpj=agency) >= 2
+
+
+async def test_values_of_closed_sets_are_written_in(run: Run, monkeypatch: Any) -> None:
+    """A state, a modality and the page's size as literals (statement.literal): the
+    statement passes no parameter, so PostgreSQL plans it once and keeps the plan."""
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    fetchrow = run.db.fetchrow
+
+    async def spy(sql: str, *args: Any) -> Any:
+        sent.append((sql, args))
+        return await fetchrow(sql, *args)
+
+    monkeypatch.setattr(run.db, "fetchrow", spy)
+    query = """{ contracts(first: 5, filter: {uf: RJ, modality: DISPENSA},
+      orderBy: {field: VALUE, direction: DESC}) { nodes { number supplier { name } } } }"""
+    await run.data(query)
+    ((text, args),) = [(t, a) for t, a in sent if "convert_to" in t]
+    assert args == () and "'RJ'" in text and "= 8" in text and "LIMIT 6" in text
+
+
+def test_a_literal_is_quoted_and_only_of_ints_and_texts() -> None:
+    assert [literal(8), literal("RJ"), literal("d'Oeste")] == ["8", "'RJ'", "'d''Oeste'"]
+    for value in (True, 1.5, None):
+        with pytest.raises(TypeError):
+            literal(value)
