@@ -2,7 +2,8 @@
 where it goes: cProfile's top functions for the shapes named.
 
     BENCH_DATABASE_URL=... .venv/bin/python benchmarks/shape_profile.py [--requests N]
-        [--set nine|extra|all] [--shapes a,b] [--profile a,b] [--env KEY=VALUE ...]
+        [--set nine|extra|all | --shapes-file F] [--shapes a,b] [--profile a,b]
+        [--env KEY=VALUE ...]
 
 Counts SQL round trips per request too (the app's own counter), PostgreSQL's CPU per
 request (its backends' for this database, from /proc: PostgreSQL on this machine), and how
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import asyncpg
 from harness import call, database_url, lifespan
-from peers import EXTRA, OUR_ENV, SHAPES, body_of, pick_keys
+from peers import EXTRA, OUR_ENV, SHAPES, body_of, pick_keys, shapes_of
 
 from cidadao_gql import metrics
 from cidadao_gql.settings import Settings
@@ -36,6 +37,7 @@ async def main() -> None:
     parser.add_argument("--set", default="nine", choices=("nine", "extra", "all"))
     parser.add_argument("--shapes", default="")
     parser.add_argument("--profile", default="")
+    parser.add_argument("--shapes-file", default="", help="an outside tester's (peers.py's)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE over peers' own")
     args = parser.parse_args()
     keys = await pick_keys()
@@ -45,6 +47,8 @@ async def main() -> None:
     wanted = set(filter(None, args.shapes.split(",")))
     profiled = set(filter(None, args.profile.split(",")))
     shapes = {"nine": SHAPES, "extra": EXTRA, "all": SHAPES + EXTRA}[args.set]
+    if args.shapes_file:
+        shapes = tuple(shapes_of(Path(args.shapes_file)))
     watcher = await asyncpg.connect(database_url())
     async with lifespan(app) as state:
         trips = state["resources"].db.round_trips if "resources" in state else None

@@ -34,8 +34,9 @@ from cidadao_gql.data.statement import Clause, Filters, Sql
 # (table, parent column): the columns often constant per parent, each with an index on
 # (parent column, column) (migration 0011).
 DETERMINED = {("contracts", "agency_id"): ("uf",), ("procurements", "agency_id"): ("uf",)}
-# A clause `Sql.equal` or `Sql.any_value` writes: the column and its argument's number.
-_EQUAL = re.compile(r"t\.(\w+) = (?:\$(\d+)|any\(\$(\d+)::\w+\[\]\))")
+# A clause `Sql.equal` or `Sql.any_value` writes: the column and its argument's number, or
+# the text it wrote in (a value of a closed set: `statement.literal`).
+_EQUAL = re.compile(r"t\.(\w+) = (?:\$(\d+)|'([^']*)'|any\(\$(\d+)::\w+\[\]\))")
 
 
 def nothing(sql: Sql) -> None:
@@ -76,8 +77,8 @@ async def settle(
             continue
         equal = _EQUAL.fullmatch(clause.sql)
         if clause.column in columns and equal is not None:
-            value = sql.args[int(equal[2] or equal[3]) - 1]
-            given = value if equal[3] else [value]
+            value = equal[3] if equal[3] is not None else sql.args[int(equal[2] or equal[4]) - 1]
+            given = value if equal[4] else [value]
             if not all(isinstance(v, str) for v in given):
                 continue
             values = frozenset(v.rstrip() for v in given)

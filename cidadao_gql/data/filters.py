@@ -42,9 +42,9 @@ class ContractWhere:
         sql.any_of("procurement_id", self.procurement_ids)
         sql.among("agency_id", "agencies", "sphere", self.sphere)
         sql.among("agency_id", "agencies", "ibge_code", self.ibge_code)
-        sql.equal("uf", self.uf)
+        sql.equal("uf", self.uf, closed=True)
         sql.any_value("uf", self.ufs, "bpchar")
-        sql.equal("modality", self.modality)
+        sql.equal("modality", self.modality, closed=True)
         sql.any_value("modality", self.modalities, "smallint")
         sql.between("signed_on", self.signed_from, self.signed_to)
         sql.between("final_value", self.value_min, self.value_max)
@@ -72,11 +72,11 @@ class ProcurementWhere:
         sql.any_of("agency_id", self.agency_ids)
         sql.keyed("agency_id", "agencies", "cnpj", self.agency_cnpj)
         sql.among("agency_id", "agencies", "sphere", self.sphere)
-        sql.equal("uf", self.uf)
+        sql.equal("uf", self.uf, closed=True)
         sql.any_value("uf", self.ufs, "bpchar")
-        sql.equal("modality", self.modality)
+        sql.equal("modality", self.modality, closed=True)
         sql.any_value("modality", self.modalities, "smallint")
-        sql.equal("status", self.status)
+        sql.equal("status", self.status, closed=True)
         sql.equal("year", self.year)
         # published_at is a timestamp: the last day counts whole.
         if self.published_from is not None:
@@ -98,8 +98,8 @@ class AgencyWhere:
     search: str | None = None
 
     def __call__(self, sql: Sql) -> None:
-        sql.equal("uf", self.uf)
-        sql.equal("sphere", self.sphere)
+        sql.equal("uf", self.uf, closed=True)
+        sql.equal("sphere", self.sphere, closed=True)
         sql.contains("name", self.search)
 
 

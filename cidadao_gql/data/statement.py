@@ -65,9 +65,12 @@ class Sql:
 
     # Clauses on the filtered table, aliased `t`; each does nothing when its value is unset.
 
-    def equal(self, column: str, value: Any) -> None:
+    def equal(self, column: str, value: Any, closed: bool = False) -> None:
+        """`column` is `value`; a value of a closed set (a schema enum's: a state, a
+        modality) written in as a literal, not passed (`literal`)."""
         if value is not None:
-            self.filter(f"t.{column} = {self.arg(value)}", column, equality=True)
+            given = literal(value) if closed else self.arg(value)
+            self.filter(f"t.{column} = {given}", column, equality=True)
 
     def any_of(self, column: str, ids: Sequence[int]) -> None:
         # One id as `=`: PostgreSQL 15 walks an index on (column, ordering) in order for
@@ -80,7 +83,7 @@ class Sql:
     def any_value(self, column: str, values: Sequence[Any], kind: str) -> None:
         """`column` is one of `values` (of SQL type `kind`); one value is an equality."""
         if len(values) == 1:
-            self.equal(column, values[0])
+            self.equal(column, values[0], closed=True)
         elif values:
             arg = self.arg(list(values))
             spread = (len(self.args) - 1, kind)
@@ -134,3 +137,20 @@ class Sql:
 
 
 Filters = Callable[[Sql], None]
+
+
+# A value of a closed set (a state, a modality, a sphere, a status) is written into the
+# statement, not passed as a parameter: PostgreSQL then plans the statement once, with that
+# value's own statistics, and keeps the plan, where a parameter made it plan again on every
+# run (its generic plan, costed for an average value, never as cheap as the custom plan of
+# a common one) or keep a plan made for an average value. A state's direct purchases by
+# value, with their suppliers: 0.55 ms of PostgreSQL's CPU per run of the compiled
+# statement, 0.3 ms with the state and the modality written in (issue 16). Only closed
+# sets: a statement per value is one of a few dozen, not one per document a client sends.
+def literal(value: Any) -> str:
+    """`value` (an int, or a text of a closed set) as an SQL literal."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"  # standard_conforming_strings: on
+    raise TypeError(f"no literal for {type(value).__name__}")
