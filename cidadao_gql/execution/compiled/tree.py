@@ -28,11 +28,12 @@ non-null field's weight, each list's rows by `rows_cost`), from the weights the 
 Price gives: every page's subquery returns its JSON and its cost, which is why pages of
 children are lateral joins rather than scalar subqueries.
 
-What cannot be written so falls back to the levels (`execute`), per root field: a field with
-a resolver of its own, a scalar without an SQL twin (Float: PostgreSQL writes `1e+20` and
-`1`, orjson `1e20` and `1.0`), a page of children whose filter its ordering's index does
-not serve (the data layer's per-parent choice; a root page's read is chosen: sources), and
-relations when the field cache is on (rows by id keep going through the cache tiers). Bad
+A page whose filter its ordering's index does not serve is read as the data layer reads it:
+a root page's read chosen before the statement is written, a page of children's chosen per
+parent inside it (both in `sources`). What cannot be written so falls back to the levels
+(`execute`), per root field: a field with a resolver of its own, a scalar without an SQL
+twin (Float: PostgreSQL writes `1e+20` and `1`, orjson `1e20` and `1.0`), and relations
+when the field cache is on (rows by id keep going through the cache tiers). Bad
 arguments (a cursor, a page size) are raised while the statement is written, and the
 ordinary path answers them. `cidadao_ai_compiled_fields_total` counts each root field by
 how it ran.
@@ -66,7 +67,7 @@ from cidadao_gql.execution.compiled.selection import (
     read_column,
     read_node_ids,
 )
-from cidadao_gql.execution.compiled.sources import embedded
+from cidadao_gql.execution.compiled.sources import embedded, per_parent
 from cidadao_gql.schema.cost_tables import ROWS_PER_POINT
 
 
@@ -162,7 +163,9 @@ class Writer:
         counted = list(sql.clauses)
         order = keyset(sql, "t", page)
         unserved = served(sql, page.ordering, source.parent_column)
-        counted, chosen = embedded(self, plan, unserved, counted)  # a root page's chosen read
+        chosen = None
+        if source.parent_column is None:  # a root page's chosen read
+            counted, chosen = embedded(self, plan, unserved, counted)
         dump = DUMPS.get(getattr(page.ordering.parse, "__name__", ""))
         if dump is None:
             raise Unplannable("an ordering without an SQL cursor")
@@ -176,22 +179,6 @@ class Writer:
         numbered = page.backward or chosen is not None or _numbered(plan)
         order_by = None if numbered else ordered.removeprefix("ORDER BY ")
         level = _Level(a, first, order_by, page.backward)
-        parts: list[tuple[str, str]] = []
-        cost = _Cost()
-        for field in plan.children:
-            if field.definition is None:
-                parts.append((field.key, json_string(field.typename or "")))
-                continue
-            cost.add(self.run.weight(field))
-            if field.name == "totalCount":
-                count = kept_count(table, counted)  # a parent's children: the kept count
-                if count is None:
-                    count = f"SELECT count(*) FROM {table} t WHERE {sql.where_sql(counted)}"
-                parts.append((field.key, f"({count})::text"))
-            elif field.name == "pageInfo":
-                parts.append((field.key, self._page_info(field, a, first, cursor, page, cost)))
-            else:  # nodes, or edges
-                parts.append((field.key, self._list(field, cursor, level, cost)))
         # Relations joined above the page's LIMIT, to its first + 1 rows. Joined under it, the
         # planner saw the whole table as the join's outer side and put a Memoize before each
         # relation, sized for every distinct key (50,000 suppliers): a hash table allocated
@@ -201,8 +188,28 @@ class Writer:
         where = sql.where_sql() if gate is None else f"{gate} AND {sql.where_sql()}"
         rows = chosen or (
             f"SELECT {source.entity.select_list('t', page.columns)} FROM {table} t"
-            f" WHERE {where} {order} LIMIT {first + 1 if numbered else first}"
+            f" WHERE {{where}} {order} LIMIT {first + 1 if numbered else first}"
         )
+        count = kept_count(table, counted)  # a parent's children: the kept count
+        if count is None:
+            count = f"SELECT count(*) FROM {table} t WHERE {sql.where_sql(counted)}"
+        if unserved is not None and parent is not None:  # a page of children: per parent
+            gated = rows if gate is None else rows.replace("{where}", f"{gate} AND {{where}}")
+            rows, count = per_parent(self, plan, sql, unserved, parent, gated, counted)
+        rows = rows.replace("{where}", where, 1)
+        parts: list[tuple[str, str]] = []
+        cost = _Cost()
+        for field in plan.children:
+            if field.definition is None:
+                parts.append((field.key, json_string(field.typename or "")))
+                continue
+            cost.add(self.run.weight(field))
+            if field.name == "totalCount":
+                parts.append((field.key, f"({count})::text"))
+            elif field.name == "pageInfo":
+                parts.append((field.key, self._page_info(field, a, first, cursor, page, cost)))
+            else:  # nodes, or edges
+                parts.append((field.key, self._list(field, cursor, level, cost)))
         window = f", row_number() OVER ({ordered}) AS _n, count(*) OVER () AS _c"
         ranked = (
             f"SELECT {', '.join([a + '.*', *level.columns])}{window if numbered else ''}"
