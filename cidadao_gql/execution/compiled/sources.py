@@ -32,7 +32,7 @@ from typing import Any, cast
 from cidadao_gql.data import page_plans
 from cidadao_gql.data.child_pages import DETERMINED
 from cidadao_gql.data.kept_counts import kept_counts_of
-from cidadao_gql.data.sql import PageSource, choose_page, keyset
+from cidadao_gql.data.sql import FILTER_THEN_PARENT, Entity, PageSource, choose_page, keyset
 from cidadao_gql.data.statement import Clause, Sql
 from cidadao_gql.errors import Fallback, Unplannable
 from cidadao_gql.execution.compiled.pages import request_of
@@ -166,9 +166,10 @@ def per_parent(
       (parent, ordering) index in a fence, the other clauses tested on each row in its
       order (`Clause.tested`: no semi-join hashed whole per parent): about children ×
       page / (the parent's matches) rows read;
-    - a larger one reads through the filter's own index, the parent's written `+ 0`: the
-      walk of an index (filter column, ordering) where one leads with it, about matches ×
-      page / (the parent's matches), and at most the filter's matches.
+    - a larger one reads through the filter's own index, the parent's written `+ 0` (but
+      for an index on the pair: `_paired`): the walk of an index (filter column, ordering)
+      where one leads with it, about matches × page / (the parent's matches), and at most
+      the filter's matches.
     Each parent reads about the fewer; its count (`counted`: its clauses), the second of
     what this returns, is one of two counts the same way, chosen by a CASE. Left to plan
     one lateral for an average parent, PostgreSQL walked the ten largest agencies whole for
@@ -207,7 +208,9 @@ def per_parent(
     size = f"(SELECT {kept[1]} FROM {kept[0]} WHERE id = {parent})"
     writer.args.append(found)
     bound = f"${len(writer.args)}::float8"
-    through = Clause(own.sql.replace(" = ", " + 0 = ", 1))
+    through = own if _paired(node.source.entity, own.column or "", rest) else (
+        Clause(own.sql.replace(" = ", " + 0 = ", 1))
+    )  # fmt: skip
     matched = f"{held}{size} > {bound} AND {sql.where_sql([through, *sql.clauses[1:]])}"
     rows = (
         f"({walk.replace('{gate}', f'{held}{size} <= {bound} AND ', 1)})"
@@ -215,6 +218,16 @@ def per_parent(
     )
     others = f"SELECT count(*) FROM {table} t WHERE {sql.where_sql([through, *counted[1:]])}"
     return rows, f"SELECT CASE WHEN {size} <= {bound} THEN ({count}) ELSE ({others}) END"
+
+
+def _paired(entity: Entity, parent: str, clauses: Sequence[Clause]) -> bool:
+    """Whether an index holds the parent's column and a clause's together (contracts'
+    (supplier, agency, value, id), (uf, supplier)), which then reads a large parent's
+    matches better than the filter's index alone: a supplier's contracts in a town's
+    agencies read through the town's largest agency, 54,396 rows for 0, with `+ 0`."""
+    pairs = {frozenset(p.split("+")) for o in entity.orderings for p in o.served if "+" in p}
+    pairs |= {frozenset((c, parent)) for c in FILTER_THEN_PARENT.get((entity.table, parent), ())}
+    return any(frozenset((c.column, parent)) in pairs for c in clauses if c.column)
 
 
 def embedded(
