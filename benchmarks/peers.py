@@ -15,7 +15,7 @@ repository.
 Before any load, every server answers every shape once and the answers must be the same
 rows: IDs read as primary keys (ours are global IDs, PostGraphile's `rowId`/`id`), fields
 aliased to our names, cursors only present or not (each server writes its own); a GraphQL
-error stops the run. The nine shapes run by default; `--shapes extra` runs seventeen more
+error stops the run. The nine shapes run by default; `--shapes extra` runs nineteen more
 (EXTRA: pages backwards, lookups by ID, other orderings and filters, every root list),
 `all` both; an extra shape PostGraphile cannot express without plugins runs against the
 floor alone. Then, per shape:
@@ -380,6 +380,29 @@ fragment N on Node { __typename id }""",
         """query Prices { unitPrices(first: 20) { nodes { catalogCode unit awardCount minPrice
   median maxPrice } } }""",
         None,
+    ),
+    Shape(
+        "nested_filtered",
+        "10 agencies × their 5 largest direct purchases + supplier (a nested page filtered"
+        " on a column its ordering's index does not lead with)",
+        """query NestedFiltered { agencies(first: 10) { nodes { id name
+  contracts(first: 5, filter: {modality: DISPENSA}, orderBy: {field: VALUE, direction: DESC})
+  { nodes { id number finalValue supplier { id name } } } } } }""",
+        """query NestedFiltered { agencies: allAgencies(first: 10, orderBy: @ID_ASC) { nodes {
+  @pk name contracts: contractsByAgencyId(first: 5, condition: {modality: 8},
+  orderBy: [FINAL_VALUE_DESC, @ID_DESC]) { nodes { @pk number finalValue
+  supplier: supplierBySupplierId { @pk name } } } } } }""",
+    ),
+    Shape(
+        "nested_filtered_back",
+        "20 suppliers × their 5 earliest contracts in São Paulo + agency (a filtered nested"
+        " page backwards)",
+        """query NestedFilteredBack { suppliers(first: 20) { nodes { id name
+  contracts(last: 5, filter: {uf: SP}) { nodes { id number signedOn agency { id name } } } } } }""",
+        """query NestedFilteredBack { suppliers: allSuppliers(first: 20, orderBy: @ID_ASC) { nodes {
+  @pk name contracts: contractsBySupplierId(last: 5, condition: {uf: "SP"},
+  orderBy: [SIGNED_ON_DESC, @ID_DESC]) { nodes { @pk number signedOn
+  agency: agencyByAgencyId { @pk name } } } } } }""",
     ),
     Shape(
         "interface_fragments",

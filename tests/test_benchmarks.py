@@ -79,7 +79,7 @@ def test_the_benchmarks_queries_are_all_found() -> None:
     peers = importlib.import_module("peers")
     assert {f"peers.SHAPES[{s.name}].ours" for s in peers.SHAPES} <= set(QUERIES)
     assert {f"peers.EXTRA[{s.name}].ours" for s in peers.EXTRA} <= set(QUERIES)
-    assert len(peers.EXTRA) == 17 and not {s.name for s in peers.EXTRA} & {
+    assert len(peers.EXTRA) == 19 and not {s.name for s in peers.EXTRA} & {
         s.name for s in peers.SHAPES
     }
     assert {f"filters.MIXED[{name}]" for name in importlib.import_module("filters").MIXED} <= set(

@@ -19,10 +19,11 @@ from cidadao_gql.data import aggregates
 from cidadao_gql.data import sql as statements
 from cidadao_gql.data.db import Database, open_database
 from cidadao_gql.data.filters import ContractWhere, ProcurementWhere
+from cidadao_gql.execution.executable_schema import build_schema
 from cidadao_gql.ingestion import loading, synthetic
 from cidadao_gql.settings import Settings
-from tests import filter_plans
-from tests.conftest import DatabaseFactory, connect
+from tests import filter_plans, nested_pages
+from tests.conftest import DatabaseFactory, Run, connect
 from tests.filter_plans import PAGE, cases, measure, uncovered
 
 CONTRACTS = 100_000
@@ -145,6 +146,16 @@ async def test_root_pages_on_the_compiled_path_read_as_the_ordinary_path(
              if c.list.endswith(" compiled")]  # fmt: skip
     assert len(found) > 150
     assert await _over_the_bound(big_db, found) == []
+
+
+async def test_nested_pages_on_the_compiled_path_answer_as_the_levels(big_db: Database) -> None:
+    """Every nested filter × ordering × direction, forwards and backwards (generated from
+    the schema: tests/nested_pages.py), under the largest parents, whose reads the choice
+    per parent splits (execution/compiled/sources.per_parent): one statement, the bytes
+    of the ordinary path."""
+    settings = Settings()
+    run = Run(build_schema(settings), big_db, settings)
+    assert await nested_pages.differences(run) == ([], [])
 
 
 async def test_an_agency_is_read_by_its_own_uf(big_db: Database) -> None:

@@ -1,0 +1,34 @@
+"""Nested pages filtered and ordered (issue 16), every one the schema offers (generated
+from it: tests/nested_pages.py), on the compiled path in one statement and byte for byte
+what the ordinary path answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from cidadao_gql.schema.strawberry_internals import graphql_schema
+from tests import nested_pages
+from tests.conftest import Run
+
+
+def test_the_nested_pages_cover_every_filter_ordering_and_direction(run: Run) -> None:
+    schema = graphql_schema(run.schema)
+    found = [page for page, _ in nested_pages.pages(schema)]
+    lists = {(p.parent, p.field) for p in found}
+    assert lists == {("agencies", "contracts"), ("agencies", "procurements"),
+                     ("suppliers", "contracts"), ("procurements", "contracts")}  # fmt: skip
+    # 16 filter fields of contracts and 14 of procurements, 2 orderings, 2 directions, 2 ways
+    assert len(found) == (3 * 16 + 14) * 2 * 2 * 2
+
+
+async def test_every_nested_filtered_page_runs_in_one_statement(run: Run) -> None:
+    assert await nested_pages.differences(run) == ([], [])
+
+
+@pytest.mark.parametrize("backward", [False, True])
+async def test_a_filtered_nested_page_is_one_round_trip(run: Run, backward: bool) -> None:
+    size = "last: 2" if backward else "first: 2"
+    query = f"""{{ agencies(first: 3) {{ nodes {{ name contracts({size}, filter:
+      {{modality: DISPENSA}}, orderBy: {{field: VALUE, direction: DESC}}) {{ totalCount
+      nodes {{ number supplier {{ name }} }} }} }} }} }}"""
+    assert await run.round_trips(query) == 1
