@@ -8,7 +8,7 @@ import pytest
 
 from cidadao_gql.schema.strawberry_internals import graphql_schema
 from tests import nested_pages
-from tests.conftest import Run
+from tests.conftest import Run, answer_bytes, compiled_fields
 
 
 def test_the_nested_pages_cover_every_filter_ordering_and_direction(run: Run) -> None:
@@ -32,3 +32,19 @@ async def test_a_filtered_nested_page_is_one_round_trip(run: Run, backward: bool
       {{modality: DISPENSA}}, orderBy: {{field: VALUE, direction: DESC}}) {{ totalCount
       nodes {{ number supplier {{ name }} }} }} }} }} }}"""
     assert await run.round_trips(query) == 1
+
+
+@pytest.mark.parametrize("named", ["sphere", "supplierDocument"])
+async def test_a_nested_filter_naming_other_rows_runs_on_the_levels(run: Run, named: str) -> None:
+    """Rows named by a key of theirs (an agency's sphere, a supplier's document) are looked
+    up first by the levels (sql._resolve_keys); read per parent in the statement, the
+    largest suppliers' contracts in municipal agencies read 1,087,822 rows on 1,000,000
+    contracts, the levels 430 (sources.per_parent)."""
+    parent = "suppliers" if named == "sphere" else "agencies"
+    value = "MUNICIPAL" if named == "sphere" else (await nested_pages.strings(run.db))[named]
+    query = f"""{{ {parent}(first: 3) {{ nodes {{ id contracts(first: 2, filter: {{{named}: {value}}},
+      orderBy: {{field: VALUE, direction: DESC}}) {{ totalCount nodes {{ id }} }} }} }} }}"""
+    levels = compiled_fields("levels")
+    compiled = await run.execute(query, {})
+    assert compiled_fields("levels") == levels + 1
+    assert answer_bytes(compiled) == answer_bytes(await run.execute(query, {}, compiled=False))
