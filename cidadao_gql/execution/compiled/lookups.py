@@ -65,10 +65,10 @@ def statement_of(plans: list[FieldPlan], run: Any) -> tuple[str, list[Any], bool
 # supplier read for 50), and planning and evaluating the JSON's expressions, ~20 calls a
 # row, cost it more than our fill costs us: one supplier's 50 largest contracts, backend
 # CPU per run in a plain asyncpg loop 263 µs against 87 µs for the rows alone (PostGraphile
-# v5's statement, the same rows: 103 µs), of which planning 157 against 63 µs (EXPLAIN
-# alone); per request in process (benchmarks/shape_profile.py), our CPU 0.28 → 0.38 ms,
-# PostgreSQL's 0.27 → 0.04 ms. Without arguments the plan is cached and the statement
-# stays cheaper (50 suppliers by name: 0.22 + 0.11 ms against 0.32 + 0.07 ms); with
+# v5's statement, the same rows: 103 µs), EXPLAIN alone (planning) 157 against 63 µs; per
+# request in process (benchmarks/shape_profile.py, four interleaved runs), our CPU 0.30 →
+# 0.40 ms, PostgreSQL's 0.29 → 0.05 ms (a year's electronic auctions: 0.68 → 0.67 ms in
+# all). Without arguments the plan is cached and the statement stays cheaper (50 suppliers by name: 0.22 + 0.11 ms against 0.32 + 0.07 ms); with
 # totalCount the levels take two statements (one agency's 20 contracts and its count).
 FLAT = "a flat page with arguments: its rows, written here"
 
