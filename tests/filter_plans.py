@@ -144,6 +144,11 @@ ROOT_FIELDS = {"contracts": "Contract", "procurements": "Procurement", "agencies
                "suppliers": "Supplier", "sanctions": "Sanction"}  # fmt: skip
 
 
+# A relation by id of a root list's rows, where they have one.
+RELATED = {"contracts": ("supplier { id }", "supplier_id"),
+           "procurements": ("agency { id }", "agency_id")}  # fmt: skip
+
+
 @functools.cache
 def _schema() -> Any:
     return build_schema(Settings())
@@ -154,24 +159,31 @@ def _compiled(
 ) -> Callable[[Database], Awaitable[int]]:
     """The root page on the compiled path, in one statement (execution/compiled/sources.py:
     the read the data layer chooses, embedded), its arguments the case's own (put where the
-    plan keeps them converted), and its rows those of `sql.fetch_page`, in the same order."""
+    plan keeps them converted), and its rows those of `sql.fetch_page`, in the same order.
+    Its rows' relation by id (RELATED) keeps it out of the flat pages that take arguments,
+    which run on the levels (lookups.flat): the data layer's own read, as `_root`'s."""
 
     async def run(db: Database) -> int:
         schema = _schema()
         executor = schema.compiled
-        query = f"{{ {entity.table}(first: {PAGE}) {{ nodes {{ id }} }} }}"
+        related, key = RELATED.get(entity.table, ("", "id"))
+        query = f"{{ {entity.table}(first: {PAGE}) {{ nodes {{ id {related} }} }} }}"
         prepared = executor.prepare(query, {}, None)
         assert prepared is not None
         plan, variables = prepared
         analysis = CostAnalysis(graphql_schema(schema), plan.document, None, {})
         price = Price(analysis.requested(), analysis.weigh, analysis.each)
         (root,) = plan.root
-        price.arguments[id(root)] = (filters, _page(entity, ordering))
+        page = _page(entity, ordering)
+        columns = (page.columns or frozenset()) | {key}  # the relation's key
+        page = dataclasses.replace(page, columns=columns)
+        price.arguments[id(root)] = (filters, page)
         context = Context(db, schema.settings, Loaders(db), None, "filter_plans")
         done = await executor.run(plan, variables, context, price)
         assert done is not None, "fell back"
         sent = getattr(db, "sent", None)
-        assert sent is None or sent[-1][0].startswith("SELECT convert_to("), "not one statement"
+        one = sent is None or sent[-1][0].startswith("SELECT convert_to(")
+        assert one or not related, "not one statement"
         plain = Database(db.primary, None, db.round_trips)
         rows = await statements.fetch_page(plain, entity, filters, _page(entity, ordering))
         kind = ROOT_FIELDS[entity.table]
