@@ -424,7 +424,11 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
         why = written if isinstance(written, str) else "field cache"
         metrics.COMPILED_FIELDS.labels("levels", why).inc(len(plans))
         return {}
-    text, args, _ = written
+    text, args, _, left = written
+    if left:  # to the levels, each for its own reason; the others in the statement
+        for why in left.values():
+            metrics.COMPILED_FIELDS.labels("levels", why).inc()
+        plans = [plan for plan in plans if plan.key not in left]
     try:
         row = await loaders.db.fetchrow(text, *args)
     except Exception as exc:  # (cancelled: the operation timed out; not a fallback)

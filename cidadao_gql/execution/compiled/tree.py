@@ -4,12 +4,13 @@ Run level by level, a four-level chain of nested connections cost five statement
 round trip whose event-loop and socket work was most of our process' CPU (py-spy, cProfile:
 `benchmarks/shape_profile.py`), and each row was decoded into a record, read field by field
 and encoded again. PostGraphile v5 sends one statement. Here a root connection whose
-subtree holds only columns, global IDs, `__typename`, relations by id (`relay.batched`) and
+subtree holds only columns, global IDs, `__typename`, relations by id or by another unique
+column (`relay.batched`: a sanction's supplier, by its document) and
 connections of children (`relay.paged`) becomes one subquery: an object per row (text
 joined with `||`, json_text), a `string_agg` per page (ordered and limited per parent; rows
 numbered by a window and `first + 1` read only for `hasNextPage` and the page's cursors;
 a page backwards, `last`/`before`, the forward page of the reverse ordering shown the other
-way round), a relation joined by id to the page's rows, a page of children a lateral subquery per shown
+way round), a relation joined by that column to the page's rows, a page of children a lateral subquery per shown
 row, `totalCount` a correlated count (a parent's children unfiltered: the count kept on its
 row, data.kept_counts), and global IDs and cursors encoded in SQL exactly as
 `relay.encode_id` and `relay.encode_cursor` write them. All such root fields of an
@@ -45,7 +46,7 @@ from functools import partial
 from typing import Any
 
 from cidadao_gql.data.kept_counts import kept_count
-from cidadao_gql.data.loaders import entity_of
+from cidadao_gql.data.loaders import joined_by
 from cidadao_gql.data.page_plans import served
 from cidadao_gql.data.sql import keyset
 from cidadao_gql.data.statement import Sql
@@ -120,8 +121,8 @@ def _check_row(plan: FieldPlan) -> None:
             if leaf_sql(field, "{c}") is None:
                 raise Unplannable(f"no SQL for {field.name}")
         elif field.batch is not None:
-            if field.batch.build is not None or entity_of(field.batch.loader) is None:
-                raise Unplannable("a relation not by id")
+            if field.batch.build is not None or joined_by(field.batch.loader) is None:
+                raise Unplannable("a relation not by a unique column")
             _check_row(field)
         elif field.page is not None:
             _check_connection(field)
@@ -311,12 +312,15 @@ class Writer:
                         term=f"CASE WHEN {column(field.attribute)} IS NULL THEN 0 ELSE {weight} END"
                     )
             elif field.batch is not None:
-                entity = entity_of(field.batch.loader)
-                assert entity is not None
-                self.relations = True
+                found = joined_by(field.batch.loader)
+                assert found is not None
+                entity, by = found
+                # by id: through the cache tiers when they are on (a row by another unique
+                # column, a supplier by document, never is, on either path)
+                self.relations = self.relations or by == "id"
                 b = self.alias()
                 level.joins.append(
-                    f"LEFT JOIN {entity.table} {b} ON {b}.id = {inner}.{field.batch.key}"
+                    f"LEFT JOIN {entity.table} {b} ON {b}.{by} = {inner}.{field.batch.key}"
                 )
                 joined = partial(level.joined, b)
                 key = joined("id")
