@@ -11,10 +11,7 @@ from functools import partial
 from typing import Any
 
 import orjson
-from graphql import (
-    GraphQLString,
-    get_operation_ast,
-)
+from graphql import GraphQLString
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from cidadao_gql import metrics
@@ -22,6 +19,7 @@ from cidadao_gql.errors import Fallback
 from cidadao_gql.execution.compiled import lookups, sources
 from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
 from cidadao_gql.execution.compiled.selection import Batch, FieldPlan, Selection, Shape
+from cidadao_gql.execution.compiled.variables import coerced
 from cidadao_gql.execution.costs import rows_cost
 
 log = logging.getLogger("cidadao_gql.compiled")
@@ -109,19 +107,19 @@ class Executor:
         self, query: str, variable_values: dict[str, Any] | None, operation_name: str | None
     ) -> tuple[Plan, VariableValues] | None:
         """The plan and coerced variables of a query, or None for the ordinary path."""
-        found = self.planner.document(query)
+        found = self.planner.operation(query, operation_name)
         if found is None:
             return None
-        document, reads = found
-        operation = get_operation_ast(document, operation_name)
-        if operation is None:
-            return None
-        variables = get_variable_values(
-            self.planner.schema, operation.variable_definitions or (), variable_values or {}
-        )
-        if isinstance(variables, list):  # they do not coerce: the ordinary path says why
-            return None
-        plan = self.planner.plan(query, operation_name, variables, reads)
+        operation, signatures = found
+        variables = coerced(signatures, variable_values or {})
+        if variables is None:  # they do not coerce (or a default): graphql-core's own
+            errors = get_variable_values(
+                self.planner.schema, operation.variable_definitions or (), variable_values or {}
+            )
+            if isinstance(errors, list):  # the ordinary path says why
+                return None
+            variables = errors
+        plan = self.planner.plan(query, operation_name, variables)
         return None if plan is None else (plan, variables)
 
     async def run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -52,6 +52,7 @@ from cidadao_gql.execution.compiled.selection import (
     read_node_ids,
     shape_of,
 )
+from cidadao_gql.execution.compiled.variables import Signatures, signatures_of
 from cidadao_gql.schema.relay import BATCH, COUNT, LOOKUP, PAGE, ROW_TYPES, ROWS, Node
 from cidadao_gql.schema.strawberry_internals import (
     field_metadata,
@@ -126,6 +127,29 @@ class Planner:
             OrderedDict()
         )
         self._plans: OrderedDict[tuple[Any, ...], Plan | object] = OrderedDict()
+        self._operations: OrderedDict[
+            tuple[str, str | None], tuple[OperationDefinitionNode, Signatures] | None
+        ] = OrderedDict()
+
+    def operation(
+        self, query: str, operation_name: str | None
+    ) -> tuple[OperationDefinitionNode, Signatures] | None:
+        """The operation a request names in a valid document, and the signatures of its
+        variables (variables.py), read once; None for the ordinary path."""
+        key = (query, operation_name)
+        if key in self._operations:
+            self._operations.move_to_end(key)
+            return self._operations[key]
+        found = self.document(query)
+        operation = None if found is None else get_operation_ast(found[0], operation_name)
+        signatures = (
+            None
+            if operation is None
+            else signatures_of(self.schema, operation.variable_definitions or ())
+        )
+        kept = None if operation is None or signatures is None else (operation, signatures)
+        self._remember(self._operations, key, kept)
+        return kept
 
     def document(self, query: str) -> tuple[DocumentNode, tuple[str, ...]] | None:
         """The parsed, validated document and the variables its @skip/@include read; None
@@ -148,12 +172,11 @@ class Planner:
         query: str,
         operation_name: str | None,
         variables: VariableValues,
-        reads: Collection[str],
     ) -> Plan | None:
         found = self.document(query)
         if found is None:
             return None
-        document, _ = found
+        document, reads = found
         key = (query, operation_name, tuple(variables.coerced.get(name) for name in reads))
         cached = self._plans.get(key)
         if cached is None:
