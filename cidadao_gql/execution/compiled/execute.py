@@ -438,7 +438,7 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
         # Forwarded, its bytes are the response's (tree: orjson's own JSON)
         done[plan.key] = orjson.Fragment(json) if run.forward else orjson.loads(json)
         run.cost += cost + (run.weight(plan) if json != b"null" else 0)  # node(id:): null
-    metrics.COMPILED_FIELDS.labels("statement", "").inc(len(plans))
+    metrics.STATEMENT_FIELDS.inc(len(plans))
     return done
 
 
