@@ -255,6 +255,18 @@ def observed(histogram: Histogram, kept: list[float]) -> None:
 
 _OPERATIONS_KEPT = 200
 _operations: set[str] = set()
+# REQUEST_DURATION's children by operation and how it was answered, as `labels` gives them
+# (some 2.5 µs a call): at most 201 operations × the few ways of answering.
+_request_durations: dict[tuple[str, str], Histogram] = {}
+
+
+def request_answered(name: str | None, answered_by: str, seconds: float) -> None:
+    """A request's latency, by its operation's label and how it was answered."""
+    key = (operation_label(name), answered_by)
+    child = _request_durations.get(key)
+    if child is None:
+        child = _request_durations[key] = REQUEST_DURATION.labels(*key)
+    child.observe(seconds)
 
 
 def operation_label(name: str | None) -> str:
