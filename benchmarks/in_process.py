@@ -4,7 +4,8 @@ between client and app; what a change to the request path costs or saves, in µs
     .venv/bin/python benchmarks/in_process.py [--page nested|flat|typename|SHAPE|peers]
         [--requests N] [--concurrency C] [--contracts N] [--profile]
 
-SHAPE is one of the shapes of benchmarks/peers.py (`peers`: all nine in turn), with its
+SHAPE is one of the shapes of benchmarks/peers.py, the nine or `--shapes extra`'s (`peers`:
+the nine in turn), with its
 variables naming the agency and the supplier with the most contracts. The app (compiled
 executor, response cache and field cache off) answers N POSTs of the
 page (1,000, C at a time: 8) after 50 of warm-up, on uvloop, through the whole ASGI stack;

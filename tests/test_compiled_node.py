@@ -24,7 +24,8 @@ SELECTIONS = {
     "Agency": ("agencies", """name cnpj sphere power uf ibgeCode
       contracts(first: 2) { totalCount nodes { number supplier { name } } }"""),
     "Supplier": ("suppliers", """name document kind size registeredOn
-      awards(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { total } }"""),
+      awards(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { total } }
+      sanctions { id register supplier { name } }"""),
     "Procurement": ("procurements", """pncpControlNumber year modality status estimatedTotal
       publishedAt agency { id name } items(first: 10) { totalCount nodes { id description
       quantity } } contracts(first: 5) { nodes { id number finalValue } }"""),
@@ -232,3 +233,45 @@ async def test_a_page_of_sanctions_with_their_suppliers_is_one_statement(run: Ru
     assert len(data["recent"]["nodes"]) == min(5, data["sanctions"]["totalCount"]) > 0
     assert compiled_fields("levels") - before[0] == 1  # totals has a resolver
     assert compiled_fields("statement") - before[1] == 1
+
+
+SANCTIONS = """query S($id: ID!) { node(id: $id) { ... on Supplier { name
+  sanctions { __typename id register startsOn supplier { id document } } } } }"""
+
+
+async def test_a_suppliers_sanctions_are_a_list_in_the_statement(run: Run) -> None:
+    """Supplier.sanctions, the rows of its document (the first five by id), in the one
+    statement: for a supplier with more than five, with one, and with none; and in a page
+    of suppliers, each its own list."""
+    document = await run.db.fetchval(
+        "SELECT p.document FROM suppliers p WHERE EXISTS"
+        " (SELECT FROM sanctions s WHERE s.supplier_document = p.document) ORDER BY p.id LIMIT 1"
+    )
+    many = await run.db.fetch(  # (removed below: the data is the other tests' too)
+        """INSERT INTO sanctions (supplier_document, register, starts_on, authority)
+           SELECT $1, 'CNEP', date '2021-01-01' + n, 'test' FROM generate_series(1, 6) n
+           RETURNING id""",
+        document,
+    )
+    sanctioned = await run.db.fetchval("SELECT id FROM suppliers WHERE document = $1", document)
+    clean = await run.db.fetchval(
+        "SELECT min(p.id) FROM suppliers p WHERE NOT EXISTS"
+        " (SELECT FROM sanctions s WHERE s.supplier_document = p.document)"
+    )
+    page = """{ suppliers(first: 30, orderBy: {field: NAME, direction: ASC}) { nodes { id
+      sanctions { register supplier { name } } } } }"""
+    before = compiled_fields("levels"), compiled_fields("statement")
+    try:
+        shown = await run.data(SANCTIONS, id=encode_id("Supplier", sanctioned))  # byte for byte
+        assert len(shown["node"]["sanctions"]) == 5
+        none = await run.data(SANCTIONS, id=encode_id("Supplier", clean))
+        assert none["node"]["sanctions"] == []
+        assert await run.round_trips(SANCTIONS, id=encode_id("Supplier", sanctioned)) == 1
+        await run.data(page)
+        assert await run.round_trips(page) == 1
+    finally:
+        await run.db.execute(
+            "DELETE FROM sanctions WHERE id = any($1::bigint[])", [r["id"] for r in many]
+        )
+    assert compiled_fields("levels") == before[0]
+    assert compiled_fields("statement") > before[1]

@@ -47,11 +47,19 @@ _BY_ID = {"agency": sql.AGENCIES, "supplier": sql.SUPPLIERS,
 # Loaders of one row by a column other than id that is unique in its table (a supplier's
 # document: suppliers_document_key), which a statement may join on as it joins by id.
 _BY_UNIQUE = {"supplier_by_document": (sql.SUPPLIERS, "document")}
+# Loaders of the rows whose column is a key (ordered by id): a supplier's sanctions.
+_LISTS = {"sanctions_by_document": (sql.SANCTIONS, "supplier_document")}
 
 
 def entity_of(loader: str) -> Entity | None:
     """The table a loader reads rows of by id; None for any other loader."""
     return _BY_ID.get(loader)
+
+
+def listed_by(loader: str) -> tuple[Entity, str] | None:
+    """The table a loader reads lists of rows of and the column it reads them by; None for
+    a loader of anything else."""
+    return _LISTS.get(loader)
 
 
 def joined_by(loader: str) -> tuple[Entity, str] | None:

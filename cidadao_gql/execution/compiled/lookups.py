@@ -98,11 +98,15 @@ def lookup(writer: Writer, plan: FieldPlan) -> str:
     a = writer.alias()
     level = _Level(a, 1, f"{a}.id")  # one row, shown: no numbers, no gate below it
     row, cost = writer.row(rows_plan, a, level.own, level)
-    read = {"id"} | {
-        p.batch.key if p.batch is not None else p.attribute or "id"
-        for p in rows_plan.children
-        if p.batch is not None or getattr(p.read, "func", None) is read_column
-    }
+    read = (
+        {"id"}
+        | {
+            p.batch.key if p.batch is not None else p.attribute or "id"
+            for p in rows_plan.children
+            if p.batch is not None or getattr(p.read, "func", None) is read_column
+        }
+        | {p.listed[1] for p in rows_plan.children if p.listed is not None}
+    )
     rows = (
         f"SELECT {entity.select_list('t', frozenset(read))} FROM {entity.table} t"
         f" WHERE t.id = {key}"

@@ -53,7 +53,7 @@ from cidadao_gql.execution.compiled.selection import (
     shape_of,
 )
 from cidadao_gql.execution.compiled.variables import Signatures, signatures_of
-from cidadao_gql.schema.relay import BATCH, COUNT, LOOKUP, PAGE, ROW_TYPES, ROWS, Node
+from cidadao_gql.schema.relay import BATCH, COUNT, LIST, LOOKUP, PAGE, ROW_TYPES, ROWS, Node
 from cidadao_gql.schema.strawberry_internals import (
     field_metadata,
     field_python_name,
@@ -274,6 +274,7 @@ class Planner:
                     child_pages,
                 )  # fmt: skip
                 plan.columns = node_columns(plan.children)
+                self._listed(plan, field_source, sub, fragments, variables, operation)
             elif named is not None and is_abstract_type(named):
                 plan.by_runtime_type = {}
                 loaders = field_metadata(field_source).get(LOOKUP, {}) if field_source else {}
@@ -299,6 +300,25 @@ class Planner:
             selection.fill, selection.filled = generate_fill(plans, parent.name)
         selection.settle()
         return selection
+
+    def _listed(
+        self,
+        plan: FieldPlan,
+        field_source: Any,
+        sub: Any,
+        fragments: dict[str, FragmentDetails],
+        variables: VariableValues,
+        operation: OperationDefinitionNode,
+    ) -> None:
+        """For a list of rows by a column (relay.listed), the same selection planned on the
+        type's rows too, for one statement (tree); the levels call its resolver."""
+        marked = field_metadata(field_source).get(LIST) if field_source else None
+        named = named_type(plan.shape)
+        if marked is None or not isinstance(named, GraphQLObjectType):
+            return
+        if self._row_type(named.name):
+            rows = self._fields(named, sub.grouped_field_set, fragments, variables, operation, True)
+            plan.listed = (*marked, rows)
 
     def _marked(
         self, plan: FieldPlan, field_source: Any, named: Any, rows: bool, pages: bool

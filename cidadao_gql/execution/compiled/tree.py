@@ -42,11 +42,12 @@ how it ran.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from cidadao_gql.data.kept_counts import kept_count
-from cidadao_gql.data.loaders import joined_by
+from cidadao_gql.data.loaders import joined_by, listed_by
 from cidadao_gql.data.page_plans import served
 from cidadao_gql.data.sql import keyset
 from cidadao_gql.data.statement import Sql
@@ -126,6 +127,8 @@ def _check_row(plan: FieldPlan) -> None:
             _check_row(field)
         elif field.page is not None:
             _check_connection(field)
+        elif field.listed is not None and listed_by(field.listed[0]) is not None:
+            _check_row(replace(field, children=field.listed[3]))
         else:
             raise Unplannable(f"{field.name} has a resolver")
 
@@ -236,6 +239,38 @@ class Writer:
         listed = f"string_agg({row}, ',' ORDER BY {level.sequence()}) {shown}"
         return f"coalesce('[' || {listed} || ']', '[]')"
 
+    def _listed(self, plan: FieldPlan, key: str, gate: str | None) -> str:
+        """A subquery of one row: `j`, the JSON list of the rows whose column is the
+        parent's `key` (the first `limit` by id, as the loader orders them), and `c`, their
+        actual cost (the list's own field's weight aside)."""
+        assert plan.listed is not None
+        loader, _, limit, rows_plan = plan.listed
+        found = listed_by(loader)
+        assert found is not None
+        entity, by = found
+        a = self.alias()
+        level = _Level(a, limit, f"{a}.id")
+        row, each = self.row(replace(plan, children=rows_plan), a, level.own, level)
+        cost = _Cost()
+        points = self.run.each(plan)
+        if points:  # costs.rows_cost in SQL
+            cost.add(term=f"{points} * ((count(*) + {ROWS_PER_POINT - 1}) / {ROWS_PER_POINT})")
+        if each.terms:
+            cost.add(term=f"coalesce(sum({each.sql()}), 0)")
+        elif each.points:
+            cost.add(term=f"{each.points} * count(*)")
+        where = f"t.{by} = {key}" if gate is None else f"{gate} AND t.{by} = {key}"
+        rows = (
+            f"SELECT {entity.select_list('t')} FROM {entity.table} t WHERE {where}"
+            f" ORDER BY t.id LIMIT {limit}"
+        )
+        shown = f"SELECT {', '.join([a + '.*', *level.columns])} FROM ({rows}) {a}"
+        laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in level.laterals)
+        return (
+            f"SELECT coalesce('[' || string_agg({row}, ',' ORDER BY {a}.id) || ']', '[]') AS j,"
+            f" ({cost.sql()})::int AS c FROM ({shown} {' '.join(level.joins)}) {a} {laterals}"
+        )
+
     def _edge(self, plan: FieldPlan, cursor: str, level: _Level) -> tuple[str, _Cost]:
         """An edge's JSON, as `row` answers a row's."""
         assert plan.children is not None
@@ -329,6 +364,12 @@ class Writer:
                 below.add(weight)
                 if below.points or below.terms:
                     cost.add(term=f"CASE WHEN {key} IS NULL THEN 0 ELSE {below.sql()} END")
+            elif field.listed is not None:  # rows by a column: a subquery per shown row
+                x = self.alias()
+                gate = level.gate()
+                level.laterals.append((x, self._listed(field, column(field.listed[1]), gate)))
+                value = f"{x}.j"
+                cost.add(weight, f"{x}.c")
             else:  # a page of children: a subquery per shown row, beside the rows
                 x = self.alias()
                 gate = level.gate()
