@@ -8,8 +8,10 @@ selection of the ID's type (fragments on Node and on that type, `__typename`); t
 then written as a page's row is (`Writer.row`: its columns, relations by id joined to it,
 pages of children beside it), from a subquery of at most one row: no row, `null`. An ID
 that does not decode, or names no type, is the ordinary path's to answer (INVALID_ID, with
-its path), as a page's bad arguments are. The row is one by id: when the field cache is on,
-it goes through the cache tiers, level by level, as relations do.
+its path), as a page's bad arguments are. An ID whose type's selection cannot be written (a
+field with a resolver of its own) leaves that root field alone to the levels: the others of
+the operation stay in the statement. The row is one by id: when the field cache is on, it
+goes through the cache tiers, level by level, as relations do.
 """
 
 from __future__ import annotations
