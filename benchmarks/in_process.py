@@ -4,7 +4,8 @@ between client and app; what a change to the request path costs or saves, in µs
     .venv/bin/python benchmarks/in_process.py [--page nested|flat|typename|SHAPE|peers]
         [--requests N] [--concurrency C] [--contracts N] [--profile]
 
-SHAPE is one of the shapes of benchmarks/peers.py (`peers`: all nine in turn), with its
+SHAPE is one of the shapes of benchmarks/peers.py, the nine or `--shapes extra`'s (`peers`:
+the nine in turn), with its
 variables naming the agency and the supplier with the most contracts. The app (compiled
 executor, response cache and field cache off) answers N POSTs of the
 page (1,000, C at a time: 8) after 50 of warm-up, on uvloop, through the whole ASGI stack;
@@ -25,7 +26,7 @@ import time
 import orjson
 import uvloop
 from harness import call, database_url, lifespan, seed
-from peers import SHAPES, body_of, pick_keys
+from peers import EXTRA, SHAPES, body_of, pick_keys
 
 from cidadao_gql.settings import Settings
 from cidadao_gql.web.app import create_app
@@ -44,7 +45,7 @@ async def bodies(page: str) -> dict[str, bytes]:
     if page in PAGES:
         return {page: orjson.dumps({"query": PAGES[page]})}
     keys = await pick_keys()
-    shapes = [s for s in SHAPES if page in ("peers", s.name)]
+    shapes = [s for s in (*SHAPES, *EXTRA) if page == s.name or (page == "peers" and s in SHAPES)]
     return {s.name: body_of(s, "cidadao-gql", keys).encode() for s in shapes}
 
 
@@ -83,7 +84,7 @@ async def measure_one(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    shapes = [*sorted(PAGES), *(s.name for s in SHAPES), "peers"]
+    shapes = [*sorted(PAGES), *(s.name for s in (*SHAPES, *EXTRA)), "peers"]
     parser.add_argument("--page", choices=shapes, default="nested")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)

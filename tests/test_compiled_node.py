@@ -24,7 +24,8 @@ SELECTIONS = {
     "Agency": ("agencies", """name cnpj sphere power uf ibgeCode
       contracts(first: 2) { totalCount nodes { number supplier { name } } }"""),
     "Supplier": ("suppliers", """name document kind size registeredOn
-      awards(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { total } }"""),
+      awards(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { total } }
+      sanctions { id register supplier { name } }"""),
     "Procurement": ("procurements", """pncpControlNumber year modality status estimatedTotal
       publishedAt agency { id name } items(first: 10) { totalCount nodes { id description
       quantity } } contracts(first: 5) { nodes { id number finalValue } }"""),
@@ -34,7 +35,8 @@ SELECTIONS = {
     "Award": ("awards", "quantity unitPrice total awardedOn item { number } supplier { name }"),
     "Contract": ("contracts", """number object modality uf initialValue finalValue signedOn
       startsOn endsOn supplier { name } agency { name } procurement { object }"""),
-    "Sanction": ("sanctions", "supplierDocument register startsOn endsOn authority reason"),
+    "Sanction": ("sanctions", """supplierDocument register startsOn endsOn authority reason
+      supplier { id name awards(first: 1) { totalCount } }"""),
 }  # fmt: skip
 NODE = """query Node($id: ID!) { node(id: $id) { __typename id ... on TYPE { SELECTION } } }"""
 
@@ -170,3 +172,106 @@ async def test_with_the_field_cache_nodes_go_through_the_cache_tiers(
     assert answer_bytes(result) == answer_bytes(await run.execute(query, {}, compiled=False))
     assert len(cache.l1) > 0
     assert orjson.dumps(result.data).startswith(b'{"node":{"number":')
+
+
+async def test_a_node_whose_type_has_a_resolver_leaves_only_itself_to_the_levels(
+    run: Run,
+) -> None:
+    """Supplier.totals has a resolver: that node runs by the levels, the nodes and the page
+    beside it still in one statement, byte for byte as the ordinary path answers."""
+    query = """query T($s: ID!, $c: ID!) {
+      s: node(id: $s) { id ... on Supplier { name totals { contractCount } } }
+      c: node(id: $c) { ...N ... on Contract { number supplier { name } } }
+      contracts(first: 2) { nodes { id } } }
+    fragment N on Node { __typename id }"""
+    ids = {"s": encode_id("Supplier", 1), "c": encode_id("Contract", 1)}
+    before = compiled_fields("levels"), compiled_fields("statement")
+    data = await run.data(query, **ids)  # both paths, byte for byte
+    assert data["s"]["totals"] is not None and data["c"]["number"]
+    assert (compiled_fields("levels") - before[0], compiled_fields("statement") - before[1]) == (
+        1,
+        2,
+    )
+    # the statement, then the supplier and its totals by the levels
+    assert await run.round_trips(query, **ids) == 3
+
+
+SANCTIONED = """query S($id: ID!) { node(id: $id) { ... on Sanction { register
+  supplier { id name document } } } }"""
+
+
+async def test_a_sanctions_supplier_is_joined_by_its_document(run: Run) -> None:
+    """Sanction.supplier is one row by a unique column (suppliers.document), not by id: in
+    the statement, joined on it, for a known supplier and an unknown one (null)."""
+    known = await run.db.fetchval(
+        "SELECT max(s.id) FROM sanctions s JOIN suppliers p ON p.document = s.supplier_document"
+    )
+    unknown = await run.db.fetchval(  # (removed below: the data is the other tests' too)
+        """INSERT INTO sanctions (supplier_document, register, starts_on, authority)
+           VALUES ('00000000000', 'CEIS', date '2020-01-01', 'test') RETURNING id"""
+    )
+    before = compiled_fields("levels"), compiled_fields("statement")
+    try:
+        for pk, found in ((known, True), (unknown, False)):
+            data = await run.data(SANCTIONED, id=encode_id("Sanction", pk))  # byte for byte
+            assert (data["node"]["supplier"] is not None) == found
+            assert await run.round_trips(SANCTIONED, id=encode_id("Sanction", pk)) == 1
+    finally:
+        await run.db.execute("DELETE FROM sanctions WHERE id = $1", unknown)
+    assert compiled_fields("levels") == before[0]
+    assert compiled_fields("statement") > before[1]
+
+
+async def test_a_page_of_sanctions_with_their_suppliers_is_one_statement(run: Run) -> None:
+    """The join by document in a root page too; the page whose suppliers' totals have a
+    resolver runs by the levels, alone."""
+    query = """{ sanctions(first: 20) { totalCount nodes { id supplierDocument
+      supplier { name totals { contractCount } } } }
+      recent: sanctions(first: 5) { nodes { register supplier { id name } } } }"""
+    before = compiled_fields("levels"), compiled_fields("statement")
+    data = await run.data(query)  # both paths, byte for byte
+    assert len(data["recent"]["nodes"]) == min(5, data["sanctions"]["totalCount"]) > 0
+    assert compiled_fields("levels") - before[0] == 1  # totals has a resolver
+    assert compiled_fields("statement") - before[1] == 1
+
+
+SANCTIONS = """query S($id: ID!) { node(id: $id) { ... on Supplier { name
+  sanctions { __typename id register startsOn supplier { id document } } } } }"""
+
+
+async def test_a_suppliers_sanctions_are_a_list_in_the_statement(run: Run) -> None:
+    """Supplier.sanctions, the rows of its document (the first five by id), in the one
+    statement: for a supplier with more than five, with one, and with none; and in a page
+    of suppliers, each its own list."""
+    document = await run.db.fetchval(
+        "SELECT p.document FROM suppliers p WHERE EXISTS"
+        " (SELECT FROM sanctions s WHERE s.supplier_document = p.document) ORDER BY p.id LIMIT 1"
+    )
+    many = await run.db.fetch(  # (removed below: the data is the other tests' too)
+        """INSERT INTO sanctions (supplier_document, register, starts_on, authority)
+           SELECT $1, 'CNEP', date '2021-01-01' + n, 'test' FROM generate_series(1, 6) n
+           RETURNING id""",
+        document,
+    )
+    sanctioned = await run.db.fetchval("SELECT id FROM suppliers WHERE document = $1", document)
+    clean = await run.db.fetchval(
+        "SELECT min(p.id) FROM suppliers p WHERE NOT EXISTS"
+        " (SELECT FROM sanctions s WHERE s.supplier_document = p.document)"
+    )
+    page = """{ suppliers(first: 30, orderBy: {field: NAME, direction: ASC}) { nodes { id
+      sanctions { register supplier { name } } } } }"""
+    before = compiled_fields("levels"), compiled_fields("statement")
+    try:
+        shown = await run.data(SANCTIONS, id=encode_id("Supplier", sanctioned))  # byte for byte
+        assert len(shown["node"]["sanctions"]) == 5
+        none = await run.data(SANCTIONS, id=encode_id("Supplier", clean))
+        assert none["node"]["sanctions"] == []
+        assert await run.round_trips(SANCTIONS, id=encode_id("Supplier", sanctioned)) == 1
+        await run.data(page)
+        assert await run.round_trips(page) == 1
+    finally:
+        await run.db.execute(
+            "DELETE FROM sanctions WHERE id = any($1::bigint[])", [r["id"] for r in many]
+        )
+    assert compiled_fields("levels") == before[0]
+    assert compiled_fields("statement") > before[1]

@@ -44,9 +44,29 @@ _BY_ID = {"agency": sql.AGENCIES, "supplier": sql.SUPPLIERS,
           "contract": sql.CONTRACTS, "sanction": sql.SANCTIONS}  # fmt: skip
 
 
+# Loaders of one row by a column other than id that is unique in its table (a supplier's
+# document: suppliers_document_key), which a statement may join on as it joins by id.
+_BY_UNIQUE = {"supplier_by_document": (sql.SUPPLIERS, "document")}
+# Loaders of the rows whose column is a key (ordered by id): a supplier's sanctions.
+_LISTS = {"sanctions_by_document": (sql.SANCTIONS, "supplier_document")}
+
+
 def entity_of(loader: str) -> Entity | None:
     """The table a loader reads rows of by id; None for any other loader."""
     return _BY_ID.get(loader)
+
+
+def listed_by(loader: str) -> tuple[Entity, str] | None:
+    """The table a loader reads lists of rows of and the column it reads them by; None for
+    a loader of anything else."""
+    return _LISTS.get(loader)
+
+
+def joined_by(loader: str) -> tuple[Entity, str] | None:
+    """The table a loader reads one row of and the unique column it reads it by (`id` for
+    rows by id); None for a loader of anything else (lists, pages, aggregates)."""
+    entity = _BY_ID.get(loader)
+    return (entity, "id") if entity is not None else _BY_UNIQUE.get(loader)
 
 
 def _digest(*parts: object) -> str:

@@ -166,26 +166,29 @@ class Schema(strawberry.Schema):
         if refused is not None:
             return self._finish(refused, context)
         try:
-            async with asyncio.timeout(self.timeout), pages_for(context):
-                result = None
-                compilable = query is not None and root_value is None and not operation_extensions
-                if self.compiled is not None and compilable:
-                    assert query is not None
-                    with self._span(operation_name):
-                        result = await self._execute_compiled(
-                            query, variable_values, operation_name, context
-                        )
-                if result is None:
-                    metrics.EXECUTION_PATH.labels("ordinary").inc()
-                    result = await super().execute(
-                        query,
-                        variable_values=variable_values,
-                        context_value=context_value,
-                        root_value=root_value,
-                        operation_name=operation_name,
-                        allowed_operation_types=allowed_operation_types,
-                        operation_extensions=operation_extensions,
+            async with asyncio.timeout(self.timeout):
+                with pages_for(context):
+                    result = None
+                    compilable = (
+                        query is not None and root_value is None and not operation_extensions
                     )
+                    if self.compiled is not None and compilable:
+                        assert query is not None
+                        with self._span(operation_name):
+                            result = await self._execute_compiled(
+                                query, variable_values, operation_name, context
+                            )
+                    if result is None:
+                        metrics.EXECUTION_PATH.labels("ordinary").inc()
+                        result = await super().execute(
+                            query,
+                            variable_values=variable_values,
+                            context_value=context_value,
+                            root_value=root_value,
+                            operation_name=operation_name,
+                            allowed_operation_types=allowed_operation_types,
+                            operation_extensions=operation_extensions,
+                        )
         except TimeoutError:
             result = self._timed_out()
         return self._finish(result, context)
@@ -208,8 +211,8 @@ class Schema(strawberry.Schema):
         if unstorable_variable(variable_values) is not None:
             return None  # `execute` refuses them, as the view answers
         try:
-            async with asyncio.timeout(self.timeout), pages_for(context):
-                with self._span(operation_name):
+            async with asyncio.timeout(self.timeout):
+                with pages_for(context), self._span(operation_name):
                     result = await self._execute_compiled(
                         query, variable_values, operation_name, context, forward
                     )
@@ -295,7 +298,7 @@ class Schema(strawberry.Schema):
             await bill.settle(0)  # all of it back: the ordinary path charges again
             context.cost = {}
             return None
-        metrics.EXECUTION_PATH.labels("compiled").inc()
+        metrics.COMPILED_OPERATIONS.inc()
         data, actual = done
         await bill.settle(actual)
         # Its own cost, not the context's: a batch's operations run side by side on one

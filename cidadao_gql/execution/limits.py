@@ -5,7 +5,7 @@ since `first: $n` needs the variables, before any resolver runs)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from graphql import (
@@ -224,12 +224,11 @@ def max_cost_of(context: Any, max_cost: int) -> int:
     return min(max_cost * (BULK_PAGE // MAX_PAGE), int(allowance.capacity))
 
 
-@asynccontextmanager
-async def pages_for(context: Any) -> AsyncIterator[None]:
+def pages_for(context: Any) -> AbstractContextManager[None]:
     """The page limit of the operation's caller, for what runs inside: BULK_PAGE rows for
-    a bulk key, MAX_PAGE for everyone else."""
-    with page_limit(MAX_PAGE if _allowance_of(context) is None else BULK_PAGE):
-        yield
+    a bulk key, MAX_PAGE for everyone else. (Not an async context manager of its own: one
+    more generator and coroutines on every operation, for nothing to await.)"""
+    return page_limit(MAX_PAGE if _allowance_of(context) is None else BULK_PAGE)
 
 
 class CostLimit(SchemaExtension):

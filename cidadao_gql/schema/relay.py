@@ -84,6 +84,7 @@ ROWS = "cidadao_gql.execution.compiled.rows"
 PAGE = "cidadao_gql.execution.compiled.page"
 COUNT = "cidadao_gql.execution.compiled.count"
 LOOKUP = "cidadao_gql.execution.compiled.lookup"
+LIST = "cidadao_gql.execution.compiled.list"
 ROW_TYPES: set[type] = set()
 
 
@@ -92,6 +93,13 @@ def batched(loader: str, key: str) -> dict[str, Any]:
     `info.context.loaders.<loader>.load(self.<key>)` and returns `<Type>.from_row(row)` (or
     None when the key or the row is None, if the field is nullable), and nothing else."""
     return {BATCH: (loader, key)}
+
+
+def listed(loader: str, key: str, limit: int) -> dict[str, Any]:
+    """Field metadata marking a list resolver as plannable in one statement: it loads rows
+    with `info.context.loaders.<loader>.load(self.<key>)` (ordered by id) and returns
+    `<Type>.from_row(row)` of the first `limit` of them, and nothing else."""
+    return {LIST: (loader, key, limit)}
 
 
 def rows_of(source: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from cidadao_gql.schema.relay import (
     build,
     child_connection,
     from_columns,
+    listed,
     paged,
     root_connection,
 )
@@ -133,7 +134,8 @@ class Supplier(Node):
 
     @strawberry.field(
         description=f"CEIS/CNEP sanctions against this supplier's document (at most"
-        f" {SANCTIONS_SHOWN}, the first recorded)."
+        f" {SANCTIONS_SHOWN}, the first recorded).",
+        metadata=listed("sanctions_by_document", "document", SANCTIONS_SHOWN),
     )
     async def sanctions(
         self, info: Info

@@ -53,9 +53,10 @@ class Site:
 async def graphql(request: Request) -> Response:
     """GET and POST /graphql: the answer, the session's cookie renewed, the time recorded."""
     started = time.perf_counter()
-    site: Site = request.state.site
-    request.state.operation_name = None
-    request.state.answered_by = "refused"
+    state = request.state  # (a property: looked up once, not at each use)
+    site: Site = state.site
+    state.operation_name = None
+    state.answered_by = "refused"
     try:
         response = await _answer(request, site)
     except ServiceUnavailable as exc:  # PostgreSQL lost twice, outside GraphQL's masking
@@ -70,13 +71,10 @@ async def graphql(request: Request) -> Response:
         if "surrogate-key" in response.headers:
             del response.headers["surrogate-key"]
         response.headers.add_vary_header("Cookie, Authorization")
-    live: Session | None = getattr(request.state, "session", None)
+    live: Session | None = getattr(state, "session", None)
     if site.sessions is not None and live is not None:
         site.sessions.renew(response, request.cookies[COOKIE], live)
-    label = metrics.operation_label(request.state.operation_name)
-    metrics.REQUEST_DURATION.labels(label, request.state.answered_by).observe(
-        time.perf_counter() - started
-    )
+    metrics.request_answered(state.operation_name, state.answered_by, time.perf_counter() - started)
     return response
 
 
@@ -100,10 +98,11 @@ async def persisted(request: Request) -> Response:
 async def _answer(request: Request, site: Site) -> Response:
     """GraphiQL for a browser; else who asks, what they accept, what they ask (checked),
     then the answer from the response cache or executed."""
+    state = request.state
     if site.view.renders_ide(request):  # a page of no one's data: a signed-in browser gets it too
         return await site.view.render_graphql_ide(request)
     try:
-        request.state.user = await _identify(request, site)
+        state.user = await _identify(request, site)
     except CsrfPrevented as exc:
         return refusal(request, exc, 400)
     except ServiceUnavailable as exc:  # the key could not be looked up: not a bad key
@@ -113,17 +112,17 @@ async def _answer(request: Request, site: Site) -> Response:
     if answer_type(request.headers.get("accept")) is None and not browser(request):
         error = NotAcceptable(f"answers are {GRAPHQL_RESPONSE} or application/json")
         return refusal(request, error)
-    resources: Resources = request.state.resources
+    resources: Resources = state.resources
     try:
         params = await request_params(request, site.settings, resources.persisted)
     except Refused as exc:
         return refusal(request, exc)
     except CidadaoError as exc:  # a persisted query's: Apollo clients read them in a 200
         return refusal(request, exc, 200)
-    request.state.graphql = params
+    state.graphql = params
     operation = params if isinstance(params, dict) else {}
     name = operation.get("operationName")
-    request.state.operation_name = name if isinstance(name, str) else None
+    state.operation_name = name if isinstance(name, str) else None
     return await _cached_or_executed(request, site.view, operation)
 
 

@@ -94,8 +94,9 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> Context:
         """The request's context; the endpoint has authenticated an HTTP request already,
         `on_ws_connect` authenticates a WebSocket on `connection_init`."""
-        resources: Resources = request.state.resources
-        user = request.state.user
+        state = request.state
+        resources: Resources = state.resources
+        user = state.user
         return Context(
             db=resources.db,
             settings=self.settings,
@@ -105,7 +106,7 @@ class GraphQLView(GraphQL[Context, None]):
                 resources.db, resources.cache, cache_rows=user is None or not user.bulk
             ),
             user=user,
-            request_id=request.state.request_id,
+            request_id=state.request_id,
             limiter=resources.limiter,
             jobs=resources.jobs,
             persisted=resources.persisted,

@@ -34,7 +34,8 @@ locations included, that the ordinary path gives. Each choice is logged once per
 counted in `cidadao_ai_execution_path_total`.
 
 The planner lives in `plan`, what plans are made of in `selection`; running them, in
-`execute`; subtrees as one statement, in `tree` (and `node(id:)`, in `lookups`).
+`execute`; subtrees as one statement, in `tree` (and `node(id:)`, in `lookups`); an
+operation's variables, coerced with signatures read once per operation, in `variables`.
 """
 
 from cidadao_gql.errors import Fallback

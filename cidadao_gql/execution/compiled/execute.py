@@ -11,10 +11,7 @@ from functools import partial
 from typing import Any
 
 import orjson
-from graphql import (
-    GraphQLString,
-    get_operation_ast,
-)
+from graphql import GraphQLString
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from cidadao_gql import metrics
@@ -22,6 +19,7 @@ from cidadao_gql.errors import Fallback
 from cidadao_gql.execution.compiled import lookups, sources
 from cidadao_gql.execution.compiled.plan import Plan, Planner, Price
 from cidadao_gql.execution.compiled.selection import Batch, FieldPlan, Selection, Shape
+from cidadao_gql.execution.compiled.variables import coerced
 from cidadao_gql.execution.costs import rows_cost
 
 log = logging.getLogger("cidadao_gql.compiled")
@@ -109,19 +107,19 @@ class Executor:
         self, query: str, variable_values: dict[str, Any] | None, operation_name: str | None
     ) -> tuple[Plan, VariableValues] | None:
         """The plan and coerced variables of a query, or None for the ordinary path."""
-        found = self.planner.document(query)
+        found = self.planner.operation(query, operation_name)
         if found is None:
             return None
-        document, reads = found
-        operation = get_operation_ast(document, operation_name)
-        if operation is None:
-            return None
-        variables = get_variable_values(
-            self.planner.schema, operation.variable_definitions or (), variable_values or {}
-        )
-        if isinstance(variables, list):  # they do not coerce: the ordinary path says why
-            return None
-        plan = self.planner.plan(query, operation_name, variables, reads)
+        operation, signatures = found
+        variables = coerced(signatures, variable_values or {})
+        if variables is None:  # they do not coerce (or a default): graphql-core's own
+            errors = get_variable_values(
+                self.planner.schema, operation.variable_definitions or (), variable_values or {}
+            )
+            if isinstance(errors, list):  # the ordinary path says why
+                return None
+            variables = errors
+        plan = self.planner.plan(query, operation_name, variables)
         return None if plan is None else (plan, variables)
 
     async def run(
@@ -425,21 +423,25 @@ async def _one_statement(root: Selection, run: _Run) -> dict[str, Any]:
             why = written if isinstance(written, str) else "field cache"
             metrics.COMPILED_FIELDS.labels("levels", why).inc(len(plans))
             return {}
-        text, args, _ = written
+        text, args, _, left = written
+        kept = [plan for plan in plans if plan.key not in left]  # the others: to the levels
         try:
             row = await loaders.db.fetchrow(text, *args)
         except Exception as exc:  # (cancelled: the operation timed out; not a fallback)
             raise Fallback from exc
         assert row is not None
-        if sources.settled(run, id(root), row, 2 * len(plans)):
+        if sources.settled(run, id(root), row, 2 * len(kept)):
             break
+    for why in left.values():  # each for its own reason; the others in the statement
+        metrics.COMPILED_FIELDS.labels("levels", why).inc()
+    plans = kept
     done = {}
     for index, plan in enumerate(plans):
         json, cost = row[2 * index], row[2 * index + 1]
         # Forwarded, its bytes are the response's (tree: orjson's own JSON)
         done[plan.key] = orjson.Fragment(json) if run.forward else orjson.loads(json)
         run.cost += cost + (run.weight(plan) if json != b"null" else 0)  # node(id:): null
-    metrics.COMPILED_FIELDS.labels("statement", "").inc(len(plans))
+    metrics.STATEMENT_FIELDS.inc(len(plans))
     return done
 
 

@@ -8,8 +8,10 @@ selection of the ID's type (fragments on Node and on that type, `__typename`); t
 then written as a page's row is (`Writer.row`: its columns, relations by id joined to it,
 pages of children beside it), from a subquery of at most one row: no row, `null`. An ID
 that does not decode, or names no type, is the ordinary path's to answer (INVALID_ID, with
-its path), as a page's bad arguments are. The row is one by id: when the field cache is on,
-it goes through the cache tiers, level by level, as relations do.
+its path), as a page's bad arguments are. An ID whose type's selection cannot be written (a
+field with a resolver of its own) leaves that root field alone to the levels: the others of
+the operation stay in the statement. The row is one by id: when the field cache is on, it
+goes through the cache tiers, level by level, as relations do.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from graphql.execution.values import get_argument_values
 from cidadao_gql.data.loaders import entity_of
 from cidadao_gql.errors import Fallback, Unplannable
 from cidadao_gql.execution.compiled.selection import FieldPlan, read_column
+from cidadao_gql.execution.compiled.sources import Written
 from cidadao_gql.execution.compiled.tree import Writer, _check_row, _Level
 from cidadao_gql.execution.compiled.tree import why_not_one as why_not_a_page
 from cidadao_gql.schema.relay import decode_id
@@ -40,22 +43,40 @@ def why_not_one(plan: FieldPlan) -> str | None:
     return reasons[0] if len(reasons) == len(plan.lookups) else None
 
 
-def statement_of(plans: list[FieldPlan], run: Any) -> tuple[str, list[Any], bool]:
+def statement_of(plans: list[FieldPlan], run: Any) -> Written:
     """The statement answering root fields `plans`: two columns each, its JSON (bytes) and
     its actual cost (its own field's weight aside); its arguments; whether it reads
-    rows by id. Unplannable (or Fallback, for bad arguments) when it cannot be written."""
+    rows by id; the root fields it leaves to the levels (by key: why), whose subtree or ID's
+    type it cannot write (a node of a type with a resolver beside nodes without: those go
+    in the statement still). Unplannable when it can write none of them (Fallback, for bad
+    arguments)."""
     writer = Writer(run)
-    columns, sources = [], []
-    for index, plan in enumerate(plans):
-        written = lookup(writer, plan) if plan.lookups else writer.connection(plan, None)
+    columns: list[str] = []
+    sources: list[str] = []
+    left: dict[str, str] = {}
+    chosen = getattr(run, "chosen", None)
+    for plan in plans:
+        args, relations = len(writer.args), writer.relations
+        try:
+            written = lookup(writer, plan) if plan.lookups else writer.connection(plan, None)
+        except Unplannable as reason:  # the statement as it was before this field
+            del writer.args[args:]
+            writer.relations = relations
+            if chosen is not None:
+                chosen.places.pop(id(plan), None)
+            left[plan.key] = str(reason)
+            continue
+        index = len(sources)
         sources.append(f"({written}) s{index}")
         # As bytes (bytea, binary): asyncpg hands them over undecoded, and they are the
         # response's own (text would be a str decoded to be encoded again).
         columns += [f"convert_to(s{index}.j, 'UTF8')", f"s{index}.c"]
-    if writer.args and all(flat(plan) for plan in plans):
+    if not sources:
+        raise Unplannable(next(iter(left.values())))
+    if writer.args and all(flat(plan) for plan in plans if plan.key not in left):
         raise Unplannable(FLAT)
     text = f"SELECT {', '.join(columns)} FROM {' CROSS JOIN '.join(sources)}"
-    return text, writer.args, writer.relations
+    return text, writer.args, writer.relations, left
 
 
 # A flat page (columns of its rows, no relation, no page below, no totalCount) whose
@@ -113,11 +134,15 @@ def lookup(writer: Writer, plan: FieldPlan) -> str:
     a = writer.alias()
     level = _Level(a, 1, f"{a}.id")  # one row, shown: no numbers, no gate below it
     row, cost = writer.row(rows_plan, a, level.own, level)
-    read = {"id"} | {
-        p.batch.key if p.batch is not None else p.attribute or "id"
-        for p in rows_plan.children
-        if p.batch is not None or getattr(p.read, "func", None) is read_column
-    }
+    read = (
+        {"id"}
+        | {
+            p.batch.key if p.batch is not None else p.attribute or "id"
+            for p in rows_plan.children
+            if p.batch is not None or getattr(p.read, "func", None) is read_column
+        }
+        | {p.listed[1] for p in rows_plan.children if p.listed is not None}
+    )
     rows = (
         f"SELECT {entity.select_list('t', frozenset(read))} FROM {entity.table} t"
         f" WHERE t.id = {key}"

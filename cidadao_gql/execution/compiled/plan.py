@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -52,7 +52,8 @@ from cidadao_gql.execution.compiled.selection import (
     read_node_ids,
     shape_of,
 )
-from cidadao_gql.schema.relay import BATCH, COUNT, LOOKUP, PAGE, ROW_TYPES, ROWS, Node
+from cidadao_gql.execution.compiled.variables import Signatures, signatures_of
+from cidadao_gql.schema.relay import BATCH, COUNT, LIST, LOOKUP, PAGE, ROW_TYPES, ROWS, Node
 from cidadao_gql.schema.strawberry_internals import (
     field_metadata,
     field_python_name,
@@ -126,6 +127,29 @@ class Planner:
             OrderedDict()
         )
         self._plans: OrderedDict[tuple[Any, ...], Plan | object] = OrderedDict()
+        self._operations: OrderedDict[
+            tuple[str, str | None], tuple[OperationDefinitionNode, Signatures] | None
+        ] = OrderedDict()
+
+    def operation(
+        self, query: str, operation_name: str | None
+    ) -> tuple[OperationDefinitionNode, Signatures] | None:
+        """The operation a request names in a valid document, and the signatures of its
+        variables (variables.py), read once; None for the ordinary path."""
+        key = (query, operation_name)
+        if key in self._operations:
+            self._operations.move_to_end(key)
+            return self._operations[key]
+        found = self.document(query)
+        operation = None if found is None else get_operation_ast(found[0], operation_name)
+        signatures = (
+            None
+            if operation is None
+            else signatures_of(self.schema, operation.variable_definitions or ())
+        )
+        kept = None if operation is None or signatures is None else (operation, signatures)
+        self._remember(self._operations, key, kept)
+        return kept
 
     def document(self, query: str) -> tuple[DocumentNode, tuple[str, ...]] | None:
         """The parsed, validated document and the variables its @skip/@include read; None
@@ -148,12 +172,11 @@ class Planner:
         query: str,
         operation_name: str | None,
         variables: VariableValues,
-        reads: Collection[str],
     ) -> Plan | None:
         found = self.document(query)
         if found is None:
             return None
-        document, _ = found
+        document, reads = found
         key = (query, operation_name, tuple(variables.coerced.get(name) for name in reads))
         cached = self._plans.get(key)
         if cached is None:
@@ -251,6 +274,7 @@ class Planner:
                     child_pages,
                 )  # fmt: skip
                 plan.columns = node_columns(plan.children)
+                self._listed(plan, field_source, sub, fragments, variables, operation)
             elif named is not None and is_abstract_type(named):
                 plan.by_runtime_type = {}
                 loaders = field_metadata(field_source).get(LOOKUP, {}) if field_source else {}
@@ -276,6 +300,25 @@ class Planner:
             selection.fill, selection.filled = generate_fill(plans, parent.name)
         selection.settle()
         return selection
+
+    def _listed(
+        self,
+        plan: FieldPlan,
+        field_source: Any,
+        sub: Any,
+        fragments: dict[str, FragmentDetails],
+        variables: VariableValues,
+        operation: OperationDefinitionNode,
+    ) -> None:
+        """For a list of rows by a column (relay.listed), the same selection planned on the
+        type's rows too, for one statement (tree); the levels call its resolver."""
+        marked = field_metadata(field_source).get(LIST) if field_source else None
+        named = named_type(plan.shape)
+        if marked is None or not isinstance(named, GraphQLObjectType):
+            return
+        if self._row_type(named.name):
+            rows = self._fields(named, sub.grouped_field_set, fragments, variables, operation, True)
+            plan.listed = (*marked, rows)
 
     def _marked(
         self, plan: FieldPlan, field_source: Any, named: Any, rows: bool, pages: bool

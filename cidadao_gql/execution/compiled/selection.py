@@ -108,6 +108,10 @@ class FieldPlan:
     # Of `node(id:)` (relay.looked_up): per type, the loader of its rows by id and the plan
     # of its object as a row, for one statement (lookups); the levels use by_runtime_type.
     lookups: dict[str, tuple[str, FieldPlan]] = field(default_factory=dict)
+    # Of a list of rows by a column (relay.listed): its loader, the parent's key, the rows
+    # shown, and the plan of its objects as rows, for one statement (tree); the levels call
+    # its resolver.
+    listed: tuple[str, str, int, Selection] | None = None
 
 
 class Selection(list[FieldPlan]):

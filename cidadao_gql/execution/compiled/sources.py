@@ -50,7 +50,9 @@ from cidadao_gql.execution.compiled.selection import FieldPlan
 
 _PARAMETER = re.compile(r"\$(\d+)")
 UNSERVED = "a filter the ordering's index does not serve"
-Written = tuple[str, list[Any], bool]  # lookups.statement_of's: text, arguments, relations
+# lookups.statement_of's: text, arguments, relations, and the root fields left to the levels
+# (by key: why), the statement's columns the others'
+Written = tuple[str, list[Any], bool, dict[str, str]]
 KEPT_STATEMENTS = 8  # per plan and set of variables: the reads one page may choose, and more
 KEPT_SECONDS = page_plans.ESTIMATE_SECONDS
 # The data version in the statement's own snapshot (its last column; 1: never bumped, as
@@ -92,12 +94,12 @@ class Kept:
         found = self.written.get(tuple(read.text for read in chosen.reads.values()))
         if found is None:
             return None
-        (text, template, relations), places = found
+        (text, template, relations, left), places = found
         args = list(template)
         for plan, start in places.items():
             read = chosen.reads[plan]
             args[start : start + len(read.args)] = read.args  # as many: the same text
-        return text, args, relations
+        return text, args, relations, left
 
     def keep(self, written: Written, chosen: Chosen) -> None:
         if len(self.written) >= KEPT_STATEMENTS:

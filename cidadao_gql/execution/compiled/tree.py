@@ -4,12 +4,13 @@ Run level by level, a four-level chain of nested connections cost five statement
 round trip whose event-loop and socket work was most of our process' CPU (py-spy, cProfile:
 `benchmarks/shape_profile.py`), and each row was decoded into a record, read field by field
 and encoded again. PostGraphile v5 sends one statement. Here a root connection whose
-subtree holds only columns, global IDs, `__typename`, relations by id (`relay.batched`) and
+subtree holds only columns, global IDs, `__typename`, relations by id or by another unique
+column (`relay.batched`: a sanction's supplier, by its document) and
 connections of children (`relay.paged`) becomes one subquery: an object per row (text
 joined with `||`, json_text), a `string_agg` per page (ordered and limited per parent; rows
 numbered by a window and `first + 1` read only for `hasNextPage` and the page's cursors;
 a page backwards, `last`/`before`, the forward page of the reverse ordering shown the other
-way round), a relation joined by id to the page's rows, a page of children a lateral subquery per shown
+way round), a relation joined by that column to the page's rows, a page of children a lateral subquery per shown
 row, `totalCount` a correlated count (a parent's children unfiltered: the count kept on its
 row, data.kept_counts), and global IDs and cursors encoded in SQL exactly as
 `relay.encode_id` and `relay.encode_cursor` write them. All such root fields of an
@@ -47,7 +48,7 @@ from functools import partial
 from typing import Any
 
 from cidadao_gql.data.kept_counts import kept_count
-from cidadao_gql.data.loaders import entity_of
+from cidadao_gql.data.loaders import joined_by, listed_by
 from cidadao_gql.data.page_plans import served
 from cidadao_gql.data.sql import keyset
 from cidadao_gql.data.statement import Sql
@@ -122,11 +123,13 @@ def _check_row(plan: FieldPlan) -> None:
             if leaf_sql(field, "{c}") is None:
                 raise Unplannable(f"no SQL for {field.name}")
         elif field.batch is not None:
-            if field.batch.build is not None or entity_of(field.batch.loader) is None:
-                raise Unplannable("a relation not by id")
+            if field.batch.build is not None or joined_by(field.batch.loader) is None:
+                raise Unplannable("a relation not by a unique column")
             _check_row(field)
         elif field.page is not None:
             _check_connection(field)
+        elif field.listed is not None and listed_by(field.listed[0]) is not None:
+            _check_row(replace(field, children=field.listed[3]))
         else:
             raise Unplannable(f"{field.name} has a resolver")
 
@@ -240,6 +243,38 @@ class Writer:
         listed = f"string_agg({row}, ',' ORDER BY {level.sequence()}) {shown}"
         return f"coalesce('[' || {listed} || ']', '[]')"
 
+    def _listed(self, plan: FieldPlan, key: str, gate: str | None) -> str:
+        """A subquery of one row: `j`, the JSON list of the rows whose column is the
+        parent's `key` (the first `limit` by id, as the loader orders them), and `c`, their
+        actual cost (the list's own field's weight aside)."""
+        assert plan.listed is not None
+        loader, _, limit, rows_plan = plan.listed
+        found = listed_by(loader)
+        assert found is not None
+        entity, by = found
+        a = self.alias()
+        level = _Level(a, limit, f"{a}.id")
+        row, each = self.row(replace(plan, children=rows_plan), a, level.own, level)
+        cost = _Cost()
+        points = self.run.each(plan)
+        if points:  # costs.rows_cost in SQL
+            cost.add(term=f"{points} * ((count(*) + {ROWS_PER_POINT - 1}) / {ROWS_PER_POINT})")
+        if each.terms:
+            cost.add(term=f"coalesce(sum({each.sql()}), 0)")
+        elif each.points:
+            cost.add(term=f"{each.points} * count(*)")
+        where = f"t.{by} = {key}" if gate is None else f"{gate} AND t.{by} = {key}"
+        rows = (
+            f"SELECT {entity.select_list('t')} FROM {entity.table} t WHERE {where}"
+            f" ORDER BY t.id LIMIT {limit}"
+        )
+        shown = f"SELECT {', '.join([a + '.*', *level.columns])} FROM ({rows}) {a}"
+        laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in level.laterals)
+        return (
+            f"SELECT coalesce('[' || string_agg({row}, ',' ORDER BY {a}.id) || ']', '[]') AS j,"
+            f" ({cost.sql()})::int AS c FROM ({shown} {' '.join(level.joins)}) {a} {laterals}"
+        )
+
     def _edge(self, plan: FieldPlan, cursor: str, level: _Level) -> tuple[str, _Cost]:
         """An edge's JSON, as `row` answers a row's."""
         assert plan.children is not None
@@ -316,12 +351,15 @@ class Writer:
                         term=f"CASE WHEN {column(field.attribute)} IS NULL THEN 0 ELSE {weight} END"
                     )
             elif field.batch is not None:
-                entity = entity_of(field.batch.loader)
-                assert entity is not None
-                self.relations = True
+                found = joined_by(field.batch.loader)
+                assert found is not None
+                entity, by = found
+                # by id: through the cache tiers when they are on (a row by another unique
+                # column, a supplier by document, never is, on either path)
+                self.relations = self.relations or by == "id"
                 b = self.alias()
                 level.joins.append(
-                    f"LEFT JOIN {entity.table} {b} ON {b}.id = {inner}.{field.batch.key}"
+                    f"LEFT JOIN {entity.table} {b} ON {b}.{by} = {inner}.{field.batch.key}"
                 )
                 joined = partial(level.joined, b)
                 key = joined("id")
@@ -330,6 +368,12 @@ class Writer:
                 below.add(weight)
                 if below.points or below.terms:
                     cost.add(term=f"CASE WHEN {key} IS NULL THEN 0 ELSE {below.sql()} END")
+            elif field.listed is not None:  # rows by a column: a subquery per shown row
+                x = self.alias()
+                gate = level.gate()
+                level.laterals.append((x, self._listed(field, column(field.listed[1]), gate)))
+                value = f"{x}.j"
+                cost.add(weight, f"{x}.c")
             else:  # a page of children: a subquery per shown row, beside the rows
                 x = self.alias()
                 gate = level.gate()
