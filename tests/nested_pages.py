@@ -146,16 +146,17 @@ def _largest(schema: GraphQLSchema, root: str) -> str:
     return "" if found is None else f", orderBy: {{field: {found}, direction: DESC}}"
 
 
-# Filter fields naming other rows by a key of theirs (Clause.among, Clause.key): their
-# pages stay on the levels, which look those rows up first (sources.per_parent).
-NAMING_OTHER_ROWS = {"sphere", "ibgeCode", "agencyCnpj", "supplierDocument"}
+# Filter fields naming other rows by a key of theirs (Clause.among, Clause.key) or
+# searching words (Clause.alone): their pages stay on the levels, which look those rows up
+# first and count a search's matches (sources.per_parent).
+ON_THE_LEVELS = {"sphere", "ibgeCode", "agencyCnpj", "supplierDocument", "search"}
 
 
 async def differences(run: Run) -> tuple[list[str], list[str]]:
     """The pages whose answers differ between the paths, and those the compiled path did
-    not write in one statement (run level by level) though their filter names no other
-    rows (NAMING_OTHER_ROWS: one statement where the ordering's index serves the filter,
-    else the levels), by name."""
+    not write in one statement (run level by level) though their filter is not one of
+    ON_THE_LEVELS (those: one statement where the ordering's index serves the filter, else
+    the levels), by name."""
     schema = graphql_schema(run.schema)
     values = await strings(run.db)
     different, levels = [], []
@@ -168,7 +169,7 @@ async def differences(run: Run) -> tuple[list[str], list[str]]:
             1,
             before[1],
         )
-        if not one and page.filter not in NAMING_OTHER_ROWS:
+        if not one and page.filter not in ON_THE_LEVELS:
             levels.append(page.name)
         if answer_bytes(compiled) != answer_bytes(await run.execute(text, {}, compiled=False)):
             different.append(page.name)

@@ -34,14 +34,18 @@ async def test_a_filtered_nested_page_is_one_round_trip(run: Run, backward: bool
     assert await run.round_trips(query) == 1
 
 
-@pytest.mark.parametrize("named", ["sphere", "supplierDocument"])
-async def test_a_nested_filter_naming_other_rows_runs_on_the_levels(run: Run, named: str) -> None:
+@pytest.mark.parametrize("named", ["sphere", "supplierDocument", "search"])
+async def test_a_nested_filter_naming_other_rows_or_words_runs_on_the_levels(
+    run: Run, named: str
+) -> None:
     """Rows named by a key of theirs (an agency's sphere, a supplier's document) are looked
-    up first by the levels (sql._resolve_keys); read per parent in the statement, the
-    largest suppliers' contracts in municipal agencies read 1,087,822 rows on 1,000,000
-    contracts, the levels 430 (sources.per_parent)."""
+    up first by the levels (sql._resolve_keys), and a search's matches counted: read per
+    parent in the statement, the largest suppliers' contracts in municipal agencies read
+    1,087,822 rows on 1,000,000 contracts, the levels 430; the largest agencies' contracts
+    matching two words took 520 ms, the levels 7 (sources.per_parent)."""
     parent = "suppliers" if named == "sphere" else "agencies"
-    value = "MUNICIPAL" if named == "sphere" else (await nested_pages.strings(run.db))[named]
+    values = {"sphere": "MUNICIPAL", "search": '"material de consumo"'}
+    value = values.get(named) or (await nested_pages.strings(run.db))[named]
     query = f"""{{ {parent}(first: 3) {{ nodes {{ id contracts(first: 2, filter: {{{named}: {value}}},
       orderBy: {{field: VALUE, direction: DESC}}) {{ totalCount nodes {{ id }} }} }} }} }}"""
     levels = compiled_fields("levels")
