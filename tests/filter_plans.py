@@ -160,8 +160,7 @@ def _compiled(
     """The root page on the compiled path, in one statement (execution/compiled/sources.py:
     the read the data layer chooses, embedded), its arguments the case's own (put where the
     plan keeps them converted), and its rows those of `sql.fetch_page`, in the same order.
-    Its rows' relation by id (RELATED) keeps it out of the flat pages that take arguments,
-    which run on the levels (lookups.flat): the data layer's own read, as `_root`'s."""
+    Its rows' relation by id (RELATED) is in the statement too."""
 
     async def run(db: Database) -> int:
         schema = _schema()

@@ -127,38 +127,6 @@ async def test_the_nested_page_is_compiled_into_one_statement(run: Run) -> None:
     assert ordinary == 5
 
 
-async def test_flat_pages_with_arguments_run_level_by_level(run: Run) -> None:
-    """A root page of rows' columns alone whose statement takes arguments (a filter, a
-    cursor) runs on the levels, its rows written here (lookups.flat: PostgreSQL plans such a
-    statement on every run); without arguments, with totalCount or with a relation, one
-    statement. Every answer the ordinary path's, byte for byte."""
-    supplier = await run.db.fetchval("SELECT supplier_id FROM contracts LIMIT 1")
-    flat = """query F($s: ID!, $after: String) { contracts(first: 3, after: $after,
-      filter: {supplier: $s}, orderBy: {field: VALUE, direction: DESC}) {
-      pageInfo { hasNextPage endCursor } edges { cursor node { id number finalValue uf } }
-      nodes { id signedOn } } }"""
-    unfiltered = flat.replace("filter: {supplier: $s}, ", "").replace("$s: ID!, ", "")
-    relation = flat.replace("uf }", "uf supplier { id name } }")
-    counted = flat.replace("pageInfo", "totalCount pageInfo")
-    filtered = {"s": encode_id("Supplier", supplier)}
-    for query, variables, levels in (
-        (flat, filtered, 1),
-        (unfiltered, {}, 0),  # no argument at all: one statement
-        (relation, filtered, 0),
-        (counted, filtered, 0),
-    ):
-        before = compiled_fields("levels"), compiled_fields("statement")
-        page = await run.data(query, **variables, after=None)  # both paths, byte for byte
-        ran = compiled_fields("levels") - before[0], compiled_fields("statement") - before[1]
-        assert ran == (levels, 1 - levels), query
-        after = page["contracts"]["pageInfo"]["endCursor"]  # a cursor is an argument
-        levels = 1 if query in (flat, unfiltered) else 0
-        before = compiled_fields("levels"), compiled_fields("statement")
-        await run.data(query, **variables, after=after)
-        ran = compiled_fields("levels") - before[0], compiled_fields("statement") - before[1]
-        assert ran == (levels, 1 - levels), (query, after)
-
-
 async def test_a_filter_the_ordering_does_not_serve_runs_in_one_statement(run: Run) -> None:
     """A page of children whose filter its ordering's index does not serve: each parent's
     read chosen in the statement (sources.per_parent), the same bytes as the levels."""
@@ -680,7 +648,7 @@ async def test_cursors_of_names_as_orjson_writes_them(
         run = Run(build_schema(odd), db, odd)
         query = """query N($after: String) { suppliers(first: 2, after: $after,
           orderBy: {field: NAME, direction: ASC}) { totalCount pageInfo { endCursor }
-          edges { cursor node { name } } } }"""  # totalCount: one statement (lookups.flat)
+          edges { cursor node { name } } } }"""
         before = compiled_fields("levels")
         first = await run.data(query, after=None)  # both paths, byte for byte
         second = await run.data(query, after=first["suppliers"]["pageInfo"]["endCursor"])

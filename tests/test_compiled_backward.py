@@ -138,7 +138,7 @@ async def test_ties_in_the_ordering_page_backwards_without_gaps(run: Run, db: Da
     query = """query T($before: String, $after: String, $first: Int, $last: Int) {
       contracts(first: $first, after: $after, last: $last, before: $before,
       filter: {signedFrom: "DAY", signedTo: "DAY"}) {
-      totalCount PAGE edges { cursor node { id signedOn } } } }"""  # one statement: lookups.flat
+      totalCount PAGE edges { cursor node { id signedOn } } } }"""
     query = query.replace("PAGE", INFO).replace("DAY", day)
     forwards: list[str] = []
     cursor = None

@@ -73,42 +73,8 @@ def statement_of(plans: list[FieldPlan], run: Any) -> Written:
         columns += [f"convert_to(s{index}.j, 'UTF8')", f"s{index}.c"]
     if not sources:
         raise Unplannable(next(iter(left.values())))
-    if writer.args and all(flat(plan) for plan in plans if plan.key not in left):
-        raise Unplannable(FLAT)
     text = f"SELECT {', '.join(columns)} FROM {' CROSS JOIN '.join(sources)}"
     return text, writer.args, writer.relations, left
-
-
-# A flat page (columns of its rows, no relation, no page below, no totalCount) whose
-# statement takes arguments (a filter, a cursor) runs on the levels: its rows as they are,
-# the JSON written here. PostgreSQL plans a statement with arguments again on every run
-# (a custom plan: a generic one would not see the value's rows, 133,375 contracts of one
-# supplier read for 50), and planning and evaluating the JSON's expressions, ~20 calls a
-# row, cost it more than our fill costs us: one supplier's 50 largest contracts, backend
-# CPU per run in a plain asyncpg loop 263 µs against 87 µs for the rows alone (PostGraphile
-# v5's statement, the same rows: 103 µs), EXPLAIN alone (planning) 157 against 63 µs; per
-# request in process (benchmarks/shape_profile.py, four interleaved runs), our CPU 0.30 →
-# 0.40 ms, PostgreSQL's 0.29 → 0.05 ms (a year's electronic auctions: 0.68 → 0.67 ms in
-# all). Without arguments the plan is cached and the statement stays cheaper (50 suppliers by name: 0.22 + 0.11 ms against 0.32 + 0.07 ms); with
-# totalCount the levels take two statements (one agency's 20 contracts and its count).
-FLAT = "a flat page with arguments: its rows, written here"
-
-
-def flat(plan: FieldPlan) -> bool:
-    """Whether a root field is a page of rows of columns alone, without totalCount."""
-    if plan.lookups or plan.children is None:
-        return False
-    for field in plan.children:
-        if field.definition is None or field.name == "pageInfo":
-            continue
-        if field.name == "totalCount" or field.children is None:
-            return False
-        rows = [field] if field.name == "nodes" else [e for e in field.children if e.name == "node"]
-        for row in rows:
-            assert row.children is not None
-            if any(f.batch is not None or f.page is not None for f in row.children):
-                return False
-    return True
 
 
 def lookup(writer: Writer, plan: FieldPlan) -> str:
