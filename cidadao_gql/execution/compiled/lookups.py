@@ -113,10 +113,7 @@ def lookup(writer: Writer, plan: FieldPlan) -> str:
         f"SELECT {entity.select_list('t', frozenset(read))} FROM {entity.table} t"
         f" WHERE t.id = {key}"
     )
-    shown = f"SELECT {', '.join([a + '.*', *level.columns])} FROM ({rows}) {a}"
-    laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in level.laterals)
     return (
         f"SELECT coalesce(max({row}), 'null') AS j,"
-        f" coalesce(sum({cost.sql()}), 0)::int AS c"
-        f" FROM ({shown} {' '.join(level.joins)}) {a} {laterals}"
+        f" coalesce(sum({cost.sql()}), 0)::int AS c FROM {level.around(rows)}"
     )

@@ -212,17 +212,12 @@ class Writer:
             else:  # nodes, or edges
                 parts.append((field.key, self._list(field, cursor, level, cost)))
         window = f", row_number() OVER ({ordered}) AS _n, count(*) OVER () AS _c"
-        ranked = (
-            f"SELECT {', '.join([a + '.*', *level.columns])}{window if numbered else ''}"
-            f" FROM ({rows}) {a} {' '.join(level.joins)}"
-        )
         # GROUP BY (): one row even when no field aggregates (`edges @include(if: false)`);
         # a gate in HAVING as well, so that a hidden parent's row is not even built.
         having = "" if gate is None else f" HAVING {gate}"
-        laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in level.laterals)
         return (
             f"SELECT {json_object(parts)} AS j, ({cost.sql()})::int AS c"
-            f" FROM ({ranked}) {a} {laterals} GROUP BY (){having}"
+            f" FROM {level.around(rows, window if numbered else '')} GROUP BY (){having}"
         )
 
     def _list(self, plan: FieldPlan, cursor: str, level: _Level, cost: _Cost) -> str:
@@ -232,14 +227,7 @@ class Writer:
         else:
             row, each = self._edge(plan, cursor, level)
         shown = level.shown()
-        rows_shown = f"least(count(*), {level.first})"
-        points = self.run.each(plan)
-        if points:  # costs.rows_cost in SQL
-            cost.add(term=f"{points} * (({rows_shown} + {ROWS_PER_POINT - 1}) / {ROWS_PER_POINT})")
-        if each.terms:
-            cost.add(term=f"coalesce(sum({each.sql()}) {shown}, 0)")
-        elif each.points:
-            cost.add(term=f"{each.points} * {rows_shown}")
+        self._rows_cost(cost, plan, each, f"least(count(*), {level.first})", f" {shown}")
         listed = f"string_agg({row}, ',' ORDER BY {level.sequence()}) {shown}"
         return f"coalesce('[' || {listed} || ']', '[]')"
 
@@ -256,24 +244,29 @@ class Writer:
         level = _Level(a, limit, f"{a}.id")
         row, each = self.row(replace(plan, children=rows_plan), a, level.own, level)
         cost = _Cost()
-        points = self.run.each(plan)
-        if points:  # costs.rows_cost in SQL
-            cost.add(term=f"{points} * ((count(*) + {ROWS_PER_POINT - 1}) / {ROWS_PER_POINT})")
-        if each.terms:
-            cost.add(term=f"coalesce(sum({each.sql()}), 0)")
-        elif each.points:
-            cost.add(term=f"{each.points} * count(*)")
+        self._rows_cost(cost, plan, each, "count(*)")
         where = f"t.{by} = {key}" if gate is None else f"{gate} AND t.{by} = {key}"
         rows = (
             f"SELECT {entity.select_list('t')} FROM {entity.table} t WHERE {where}"
             f" ORDER BY t.id LIMIT {limit}"
         )
-        shown = f"SELECT {', '.join([a + '.*', *level.columns])} FROM ({rows}) {a}"
-        laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in level.laterals)
         return (
             f"SELECT coalesce('[' || string_agg({row}, ',' ORDER BY {a}.id) || ']', '[]') AS j,"
-            f" ({cost.sql()})::int AS c FROM ({shown} {' '.join(level.joins)}) {a} {laterals}"
+            f" ({cost.sql()})::int AS c FROM {level.around(rows)}"
         )
+
+    def _rows_cost(
+        self, cost: _Cost, plan: FieldPlan, each: _Cost, rows: str, shown: str = ""
+    ) -> None:
+        """A list's cost added to `cost` (costs.rows_cost in SQL): its points per rows over
+        `rows` (how many are shown), and each row's own (`each`, summed over those `shown`)."""
+        points = self.run.each(plan)
+        if points:
+            cost.add(term=f"{points} * (({rows} + {ROWS_PER_POINT - 1}) / {ROWS_PER_POINT})")
+        if each.terms:
+            cost.add(term=f"coalesce(sum({each.sql()}){shown}, 0)")
+        elif each.points:
+            cost.add(term=f"{each.points} * {rows}")
 
     def _edge(self, plan: FieldPlan, cursor: str, level: _Level) -> tuple[str, _Cost]:
         """An edge's JSON, as `row` answers a row's."""
@@ -432,6 +425,14 @@ class _Level:
 
     def own(self, column: str) -> str:
         return f"{self.alias}.{column}"
+
+    def around(self, rows: str, window: str = "") -> str:
+        """`rows` as the level's FROM item, once its rows' JSON is written: with the columns
+        read of their relations (and `window`), the relations' joins, the pages below them."""
+        a = self.alias
+        shown = f"SELECT {', '.join([a + '.*', *self.columns])}{window} FROM ({rows}) {a}"
+        laterals = " ".join(f"LEFT JOIN LATERAL ({q}) {x} ON true" for x, q in self.laterals)
+        return f"({shown} {' '.join(self.joins)}) {a} {laterals}"
 
     def joined(self, relation: str, column: str) -> str:
         self.columns[f"{relation}.{column} AS {relation}_{column}"] = None
