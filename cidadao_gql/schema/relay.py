@@ -67,9 +67,14 @@ def decode_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
         raise InvalidId(f"{global_id!r} is not a valid ID", id=global_id)
     if expected is not None and type_name != expected:
         raise InvalidId(
-            f"{global_id!r} is the ID of a {type_name}, expected {expected}", id=global_id
+            f"{global_id!r} is the ID of {_article(type_name)} {type_name}, expected {expected}",
+            id=global_id,
         )
     return type_name, pk
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "AEIOU" else "a"
 
 
 def ids_of(global_id: str | None, type_name: str) -> tuple[int, ...]:

@@ -170,6 +170,13 @@ async def test_bad_input_has_a_stable_code(
     assert error["extensions"]["code"] == code
 
 
+async def test_an_id_of_another_type_is_named_with_its_article(run: Run) -> None:
+    error = await run.error(AWARDS, filter={"supplier": encode_id("Agency", 1)})
+    assert "is the ID of an Agency, expected Supplier" in error["message"]
+    error = await run.error(ITEMS, filter={"procurement": encode_id("Supplier", 1)})
+    assert "is the ID of a Supplier, expected Procurement" in error["message"]
+
+
 async def test_typical_price_pages_cost_under_the_default_limit(run: Run, db: Database) -> None:
     top = await busiest(db)
     page = """query($code: String!, $unit: String) {
