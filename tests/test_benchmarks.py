@@ -86,7 +86,7 @@ def test_the_benchmarks_queries_are_all_found() -> None:
         QUERIES
     )
     assert len(peers.SHAPES) == 9 and not [q for q in QUERIES if "postgraphile" in q]
-    assert len([q for q in QUERIES if q.startswith("outside_shapes[")]) == 12  # two testers
+    assert len([q for q in QUERIES if q.startswith("outside_shapes[")]) == 22  # three testers
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
