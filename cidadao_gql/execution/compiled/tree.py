@@ -211,7 +211,9 @@ class Writer:
                 parts.append((field.key, self._page_info(field, a, first, cursor, page, cost)))
             else:  # nodes, or edges
                 parts.append((field.key, self._list(field, cursor, level, cost)))
-        window = f", row_number() OVER ({ordered}) AS _n, count(*) OVER () AS _c"
+        window = f", row_number() OVER ({ordered}) AS _n"
+        if _counted(plan, page.backward):  # the last row shown: `_c`, the rows read
+            window += ", count(*) OVER () AS _c"
         # GROUP BY (): one row even when no field aggregates (`edges @include(if: false)`);
         # a gate in HAVING as well, so that a hidden parent's row is not even built.
         having = "" if gate is None else f" HAVING {gate}"
@@ -453,6 +455,21 @@ def _numbered(plan: FieldPlan) -> bool:
 
 
 _ROW_BOUND = frozenset({"hasNextPage", "startCursor", "endCursor"})
+
+
+def _counted(plan: FieldPlan, backward: bool) -> bool:
+    """Whether a numbered page needs its rows counted in the window (`_c`): for the cursor
+    of its last row shown (`endCursor`, backwards `startCursor`). `count(*) OVER ()` keeps
+    every row read until the last is (back_page, 20 rows: PostgreSQL's CPU per statement
+    interleaved, 118 -> 106 µs without it; issue 16)."""
+    assert plan.children is not None
+    last = "startCursor" if backward else "endCursor"
+    return any(
+        f.name == last and f.definition is not None
+        for field in plan.children
+        if field.name == "pageInfo" and field.children is not None
+        for f in field.children
+    )
 
 
 class _Cost:
