@@ -233,3 +233,30 @@ async def test_filtered_pages_backwards_read_what_the_data_layer_chooses(
             break
         cursor = page["pageInfo"]["startCursor"]
     assert pages == 3
+
+
+@pytest.mark.parametrize(
+    ("info", "counted"),
+    [
+        ("hasPreviousPage hasNextPage", False),
+        ("endCursor", False),  # backwards the last row shown is the one read first
+        ("startCursor", True),
+    ],
+)
+async def test_rows_are_counted_in_the_window_only_for_the_last_rows_cursor(
+    run: Run, monkeypatch: Any, info: str, counted: bool
+) -> None:
+    """`count(*) OVER ()` keeps every row read until the last is: written only where the
+    cursor of the last row shown needs it, and the answer is the ordinary path's."""
+    sent: list[str] = []
+    fetchrow = run.db.fetchrow
+
+    async def spy(sql: str, *args: Any) -> Any:
+        sent.append(sql)
+        return await fetchrow(sql, *args)
+
+    monkeypatch.setattr(run.db, "fetchrow", spy)
+    await run.data(f"{{ contracts(last: 3) {{ pageInfo {{ {info} }} nodes {{ id }} }} }}")
+    (text,) = [t for t in sent if "convert_to" in t]
+    assert "row_number() OVER" in text
+    assert ("count(*) OVER ()" in text) is counted

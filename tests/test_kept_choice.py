@@ -100,6 +100,8 @@ async def test_values_of_closed_sets_are_written_in(run: Run, monkeypatch: Any) 
     await run.data(query)
     ((text, args),) = [(t, a) for t, a in sent if "convert_to" in t]
     assert args == () and "'RJ'" in text and "= 8" in text and "LIMIT 6" in text
+    # its first five of the six read, without numbering them all in a window
+    assert "LIMIT 5" in text and "OVER (" not in text
 
 
 def test_a_literal_is_quoted_and_only_of_ints_and_texts() -> None:

@@ -113,7 +113,10 @@ def lookup(writer: Writer, plan: FieldPlan) -> str:
         f"SELECT {entity.select_list('t', frozenset(read))} FROM {entity.table} t"
         f" WHERE t.id = {key}"
     )
+    # No aggregate to make the one row of none (max, sum): left-joined to a row of its
+    # own, the row's expressions are evaluated as they are (node_contract, backend CPU per
+    # statement interleaved: 66.0 -> 60.9 µs; issue 16).
     return (
-        f"SELECT coalesce(max({row}), 'null') AS j,"
-        f" coalesce(sum({cost.sql()}), 0)::int AS c FROM {level.around(rows)}"
+        "SELECT coalesce(x.j, 'null') AS j, coalesce(x.c, 0) AS c FROM (SELECT) o LEFT JOIN"
+        f" (SELECT {row} AS j, ({cost.sql()})::int AS c FROM {level.around(rows)}) x ON true"
     )
