@@ -115,13 +115,16 @@ AWARDS = Entity(
      "awarded_on", "status"),
     _orderings(("ID", "id", read_key, "supplier_id")),
 )  # fmt: skip
-_CONTRACT_PARENTS = "agency_id supplier_id uf modality"
+# An agency's contracts in one modality by either ordering: (agency_id, modality, column,
+# id) (migration 0022).
+_CONTRACT_PARENTS = "agency_id supplier_id uf modality agency_id+modality"
 CONTRACTS = Entity(
     "contracts",
     ("id", "agency_id", "supplier_id", "procurement_id", "number", "object", "modality", "uf",
      "initial_value", "final_value", "signed_on", "starts_on", "ends_on"),
     _orderings(("SIGNED_ON", "signed_on", read_date, _CONTRACT_PARENTS + " procurement_id"),
-               ("VALUE", "final_value", read_money, _CONTRACT_PARENTS + " supplier_id+agency_id"), ("ID", "id", read_key)),
+               ("VALUE", "final_value", read_money, _CONTRACT_PARENTS + " supplier_id+agency_id"),
+               ("ID", "id", read_key)),
 )  # fmt: skip
 # The unit-price summary per catalog code and unit (migration 0013's view), keyed by its
 # number in (code, unit) order.
