@@ -25,7 +25,7 @@ from cidadao_gql.observability import configure_tracing
 from cidadao_gql.runtime.resources import Resources, open_resources
 from cidadao_gql.settings import Settings
 from cidadao_gql.web import encodings, endpoints, graphiql, health
-from cidadao_gql.web.endpoints import Site
+from cidadao_gql.web.endpoints import Endpoint, Site
 from cidadao_gql.web.media import GRAPHQL_RESPONSE
 from cidadao_gql.web.middleware import CachedAnswers, Cors, Gate, InFlight
 from cidadao_gql.web.refusals import http_exception
@@ -84,7 +84,7 @@ def create_app(
         fast_path,
         middleware=middleware(settings, cors, flight),
         routes=[
-            Route("/graphql", endpoints.graphql, methods=["GET", "POST"]),
+            Route("/graphql", Endpoint(endpoints.graphql), methods=["GET", "POST"], name="graphql"),
             Route("/q/{digest}", endpoints.persisted, methods=["GET"]),
             WebSocketRoute("/graphql", endpoints.subscriptions),
             Route("/session", endpoints.session, methods=["POST", "DELETE"]),
