@@ -147,3 +147,31 @@ async def test_a_cancelled_statement_leaves_no_backend_mid_statement(settings: S
                 left.append(turns)
     await watcher.close()
     assert left == []
+
+
+async def test_a_connection_is_put_back_at_once_or_else_shielded(settings: Settings) -> None:
+    """After a plain statement the connection goes back to the pool without suspending
+    (no task, no shield: nothing a cancellation could land in, data/db.Checkout); this
+    fails when asyncpg's release starts to wait there. In a transaction, or expired by the
+    pool, it goes back through asyncpg's shielded release, and the pool keeps its size."""
+    from cidadao_gql.data.db import connection
+
+    async with open_database(replace(settings, db_pool_size=PoolSize(1, 1))) as db:
+        pool = db.primary
+        checkout = connection(pool)
+        conn = await checkout.__aenter__()
+        assert await conn.fetchval("SELECT 1") == 1
+        putting_back = checkout.__aexit__(None, None, None)
+        with pytest.raises(StopIteration):  # finished at its first step: never suspended
+            putting_back.send(None)
+        assert pool.get_idle_size() == 1
+        async with connection(pool) as conn:  # the same connection, usable
+            assert await conn.fetchval("SELECT 2") == 2
+        async with connection(pool) as conn:
+            transaction = conn.transaction()
+            await transaction.start()  # left open: the reset rolls it back, waiting
+        async with connection(pool) as conn:
+            await pool.expire_connections()  # an older generation: closed on its way back
+            assert await conn.fetchval("SELECT 3") == 3
+        assert await db.fetchval("SELECT 4") == 4  # on a new connection
+        assert pool.get_idle_size() == 1

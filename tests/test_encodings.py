@@ -1,5 +1,5 @@
 """The coding the response cache's hits go out in is the one the compression middleware,
-as the app calls it (CompressWhenAsked), answers in: a test that fails when they part.
+as the app calls it (middleware.Gate), answers in: a test that fails when they part.
 The client's weights choose; the server's order only breaks ties."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cidadao_gql.web import encodings
-from cidadao_gql.web.middleware import CompressWhenAsked
+from cidadao_gql.web.middleware import Gate
 
 HEADERS = [
     "", "gzip", "br", "zstd", "br, gzip, zstd", "gzip, deflate, br, zstd", "gzip, deflate",
@@ -34,7 +34,7 @@ async def _page(_: Request) -> Response:
 @pytest.mark.parametrize("accept_encoding", HEADERS)
 async def test_chosen_is_the_middlewares_choice(accept_encoding: str) -> None:
     page = Starlette(routes=[Route("/", _page)])
-    app = CompressWhenAsked(page, encodings.compression_middleware(page, brotli_quality=3))
+    app = Gate(page, compress=lambda app: encodings.compression_middleware(app, brotli_quality=3))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         headers = {"accept-encoding": accept_encoding} if accept_encoding else {}

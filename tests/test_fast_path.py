@@ -173,7 +173,7 @@ async def overloadable(
 async def test_a_full_worker_refuses_a_hit_as_it_refuses_the_rest(
     overloadable: tuple[httpx.AsyncClient, CachedAnswers],
 ) -> None:
-    """At the concurrency limit a hit gets Overload's 503, as before the fast path ran
+    """At the concurrency limit a hit gets the Gate's 503, as before the fast path ran
     first; the fast path's own hits count in flight and leave the count as they found it."""
     client, fast_path = overloadable
     fast = hits("fast", "zstd")
@@ -193,7 +193,7 @@ async def test_a_full_worker_refuses_a_hit_as_it_refuses_the_rest(
 async def test_bodies_past_the_limit_or_of_no_declared_length_are_not_read_by_the_fast_path(
     settings: Settings,
 ) -> None:
-    """A hit's document padded past MAX_BODY_BYTES is BodyLimit's 413, as before; a chunked
+    """A hit's document padded past MAX_BODY_BYTES is the Gate's 413, as before; a chunked
     body (no Content-Length) goes to the full path, which counts what it reads."""
     body = orjson.dumps(LONG)
     on = replace(settings, max_body_bytes=len(body) + 10)

@@ -35,7 +35,7 @@ from cidadao_gql.data import apikeys
 from cidadao_gql.observability import REQUEST_ID, logging_config
 from cidadao_gql.settings import PoolSize, Settings
 from cidadao_gql.web.app import create_app
-from cidadao_gql.web.middleware import InFlight, Overload
+from cidadao_gql.web.middleware import Gate, InFlight
 from tests.conftest import ROOT, DatabaseFactory, connect, free_port, live_server
 
 NAMED = "query TopAgencies { agencies(first: 3) { nodes { name } } }"
@@ -276,7 +276,7 @@ async def test_overload_is_answered_with_fast_503s_and_nothing_hangs() -> None:
         return PlainTextResponse("done")
 
     app = Starlette(routes=[Route("/graphql", slow, methods=["POST"])],
-                    middleware=[Middleware(Overload, flight=InFlight(2))])  # fmt: skip
+                    middleware=[Middleware(Gate, flight=InFlight(2))])  # fmt: skip
     async with live_server(app) as client:
         requests = [asyncio.ensure_future(client.post("/graphql", timeout=10)) for _ in range(10)]
         for _ in range(200):  # the two admitted wait; the rest are refused at once

@@ -269,7 +269,7 @@ async def test_an_exception_nothing_handled_is_a_json_500_on_a_live_connection()
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from cidadao_gql.web.middleware import UnhandledErrors
+    from cidadao_gql.web.middleware import Gate
 
     async def broken(_: Request) -> PlainTextResponse:
         raise RuntimeError("a bug")
@@ -279,7 +279,7 @@ async def test_an_exception_nothing_handled_is_a_json_500_on_a_live_connection()
 
     app = Starlette(
         routes=[Route("/broken", broken), Route("/fine", fine)],
-        middleware=[Middleware(UnhandledErrors)],
+        middleware=[Middleware(Gate)],
     )
     async with live_server(app) as client:
         port = client.base_url.port

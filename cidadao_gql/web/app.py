@@ -14,6 +14,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -24,18 +25,9 @@ from cidadao_gql.observability import configure_tracing
 from cidadao_gql.runtime.resources import Resources, open_resources
 from cidadao_gql.settings import Settings
 from cidadao_gql.web import encodings, endpoints, graphiql, health
-from cidadao_gql.web.endpoints import Site
+from cidadao_gql.web.endpoints import Endpoint, Site
 from cidadao_gql.web.media import GRAPHQL_RESPONSE
-from cidadao_gql.web.middleware import (
-    BodyLimit,
-    CachedAnswers,
-    CompressWhenAsked,
-    Cors,
-    HeadAsGet,
-    InFlight,
-    Overload,
-    UnhandledErrors,
-)
+from cidadao_gql.web.middleware import CachedAnswers, Cors, Gate, InFlight
 from cidadao_gql.web.refusals import http_exception
 from cidadao_gql.web.response_cache import ResponseCache
 from cidadao_gql.web.sessions import Sessions
@@ -47,16 +39,20 @@ GC_YOUNG_THRESHOLD = 10_000
 
 
 class App(Starlette):
-    """Starlette with one layer outside all of its own (its error middleware included):
-    `outermost`, the response cache's fast path, which answers a hit before any other
-    layer runs and hands the rest to them."""
+    """Starlette with one layer outside all of its own: `outermost`, the response cache's
+    fast path, which answers a hit before any other layer runs and hands the rest to them.
+    Without Starlette's error middleware: the Gate (middleware.py) answers what nothing
+    else handled, and after an answer has started both only raise it on."""
 
     def __init__(self, outermost: Callable[[ASGIApp], ASGIApp], **options: Any) -> None:
         self.outermost = outermost
         super().__init__(**options)
 
     def build_middleware_stack(self) -> ASGIApp:
-        return self.outermost(super().build_middleware_stack())
+        app: ASGIApp = ExceptionMiddleware(self.router, handlers=self.exception_handlers)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return self.outermost(app)
 
 
 def create_app(
@@ -78,6 +74,8 @@ def create_app(
     flight = InFlight(settings.max_concurrent_requests)
 
     def fast_path(app: ASGIApp) -> ASGIApp:
+        if not settings.response_cache_ttl:  # nothing is kept: no hit to look for
+            return app
         return CachedAnswers(app, flight, settings.max_body_bytes,
                              Cors(app, **cors) if cors else None,
                              enabled=not settings.persisted_queries_only)  # fmt: skip
@@ -86,7 +84,7 @@ def create_app(
         fast_path,
         middleware=middleware(settings, cors, flight),
         routes=[
-            Route("/graphql", endpoints.graphql, methods=["GET", "POST"]),
+            Route("/graphql", Endpoint(endpoints.graphql), methods=["GET", "POST"], name="graphql"),
             Route("/q/{digest}", endpoints.persisted, methods=["GET"]),
             WebSocketRoute("/graphql", endpoints.subscriptions),
             Route("/session", endpoints.session, methods=["POST", "DELETE"]),
@@ -117,18 +115,14 @@ def cors_options(settings: Settings, with_sessions: bool) -> dict[str, Any] | No
 def middleware(
     settings: Settings, cors: dict[str, Any] | None, flight: InFlight
 ) -> list[Middleware]:
-    """Outermost first (inside the fast path, App's): a JSON 500 for what nothing else
-    handled; refuse work beyond the concurrency limit before doing any, refuse oversized
-    bodies before anything reads them, compress what goes out (only above 1 KB, only types
-    that gain from it)."""
-    return [
-        Middleware(UnhandledErrors),
-        Middleware(HeadAsGet),
-        Middleware(Overload, flight=flight),
-        *([Middleware(Cors, **cors)] if cors else []),
-        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-        Middleware(compression(settings)),
-    ]
+    """Outermost first (inside the fast path, App's): CORS (its headers on every answer,
+    refusals included), then the Gate: a JSON 500 for what nothing else handled, HEAD as
+    GET, refuse work beyond the concurrency limit before doing any, refuse oversized bodies
+    before anything reads them, compress what goes out (only above 1 KB, only types that
+    gain from it)."""
+    gate = Middleware(Gate, flight=flight, max_bytes=settings.max_body_bytes,
+                      compress=compression(settings))  # fmt: skip
+    return [*([Middleware(Cors, **cors)] if cors else []), gate]
 
 
 def graphiql_files(settings: Settings, view: GraphQLView) -> list[BaseRoute]:
@@ -177,12 +171,10 @@ async def lifespan(
 
 
 def compression(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
-    """zstd, Brotli or gzip above 1 KB, for requests that accept one of them."""
+    """zstd, Brotli or gzip above 1 KB (the Gate calls it for requests that accept one)."""
 
     def wrap(app: ASGIApp) -> ASGIApp:
-        return CompressWhenAsked(
-            app, encodings.compression_middleware(app, settings.compression_level)
-        )
+        return encodings.compression_middleware(app, settings.compression_level)
 
     return wrap
 

@@ -5,7 +5,7 @@ keeps each cached answer compressed once per coding (response_cache.Variants).
 The client's weights choose (RFC 9110 §12.5.3): `br;q=1, zstd;q=0.1` gets Brotli, `q=0`
 refuses a coding, `*` weighs every coding not named; the server's order (zstd, Brotli,
 gzip) only breaks ties. starlette-compress picks by its own order among all positive
-weights, so the app hands it the one coding chosen here (CompressWhenAsked rewrites the
+weights, so the app hands it the one coding chosen here (middleware.Gate rewrites the
 header); tests/test_encodings.py runs both and fails when they part.
 """
 

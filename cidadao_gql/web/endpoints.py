@@ -5,6 +5,7 @@ lifespan's state, and the resources are there too."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote_from_bytes
 
@@ -12,6 +13,7 @@ import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from cidadao_gql import metrics
@@ -39,6 +41,22 @@ from cidadao_gql.web.refusals import BY_STATUS, refusal
 from cidadao_gql.web.response_cache import ResponseCache
 from cidadao_gql.web.sessions import COOKIE, Sessions, check_preflighted
 from cidadao_gql.web.view import GraphQLView
+
+
+class Endpoint:
+    """An endpoint function as a plain ASGI app: its Request made, its Response sent. What
+    it raises goes to the app's ExceptionMiddleware, which answers it with the same handlers
+    as the wrapper Starlette puts around each function route (request_response), one layer
+    and one wrapper of `send` fewer on every request (issue 16)."""
+
+    __slots__ = ("endpoint",)
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 @dataclass(frozen=True, slots=True)

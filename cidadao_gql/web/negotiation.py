@@ -62,7 +62,7 @@ def public_answer(
     request: Request, responses: ResponseCache, key: str, body: str, cache: str, tags: str
 ) -> Response:
     """A public answer from the response cache, in the coding the request accepts (made
-    once per answer: response_cache.Variants). Over GET (and HEAD: HeadAsGet) it carries
+    once per answer: response_cache.Variants). Over GET (and HEAD: middleware.Gate) it carries
     an ETag, one per representation, may be kept by browsers and shared caches, and names
     what it read for the edge to purge (`Surrogate-Key`)."""
     wanted = encodings.chosen(request.headers.get("accept-encoding"))
@@ -71,7 +71,7 @@ def public_answer(
     headers = {"x-request-id": request_id(request), "x-cache": cache}
     if coding != encodings.IDENTITY:
         headers["content-encoding"] = coding  # the compression middleware leaves it as it is
-    headers["vary"] = "Accept-Encoding, Accept"  # once: CompressWhenAsked merges the others
+    headers["vary"] = "Accept-Encoding, Accept"  # once: the Gate merges the others
     if request.method == "GET":
         etag = representation_etag(body, coding, media_type)
         headers |= {"etag": etag, "cache-control": responses.cache_control, "surrogate-key": tags}

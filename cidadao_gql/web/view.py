@@ -178,7 +178,8 @@ class GraphQLView(GraphQL[Context, None]):
             self.encode_json(await self.process_result(request, result)),
             status_code=sub.status_code,
             media_type="application/json",
-            headers=extra_headers(sub),
+            # (`sub` carries Content-Length alone unless execution added a header)
+            headers=extra_headers(sub) if len(sub.raw_headers) > 1 else None,
         )
 
     @property

@@ -63,7 +63,8 @@ def coerced(signatures: Signatures, inputs: dict[str, Any]) -> VariableValues | 
                 return None
             continue
         sources[name] = VariableValueSource(signature, value)
-        if input_is_nested_too_deeply(value, type_):
+        # only a list or an object nests (a scalar is never too deep: the walk stops at once)
+        if isinstance(value, list | tuple | dict) and input_is_nested_too_deeply(value, type_):
             return None
         found = coerce_input_value(value, type_)
         if found is Undefined:
