@@ -2,7 +2,7 @@
 between client and app; what a change to the request path costs or saves, in µs.
 
     .venv/bin/python benchmarks/in_process.py [--page nested|flat|typename|SHAPE|peers]
-        [--requests N] [--concurrency C] [--contracts N] [--profile]
+        [--requests N] [--concurrency C] [--contracts N] [--profile] [--instructions]
 
 SHAPE is one of the shapes of benchmarks/peers.py, the nine or `--shapes extra`'s (`peers`:
 the nine in turn), with its
@@ -12,6 +12,11 @@ page (1,000, C at a time: 8) after 50 of warm-up, on uvloop, through the whole A
 process CPU time per request is printed. PostgreSQL's own CPU is not in it (see
 benchmarks/compiled.py for the whole machine). `--profile` adds cProfile's top functions.
 Runs on this machine vary by about ±5 %: compare figures of back-to-back runs.
+
+`--instructions` runs the same under valgrind's callgrind and prints the instructions the
+process executes per request instead (user space only, counted while the N requests run):
+a figure the machine's other processes barely move, for comparing two commits on a shared
+machine (each under valgrind is about 50 times slower: use a few hundred requests).
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ import asyncio
 import cProfile
 import os
 import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import orjson
 import uvloop
@@ -68,10 +80,16 @@ async def measure_one(
                 await asyncio.gather(*(call(app, state, body) for _ in range(concurrency)))
 
         await batch(50)
+        done = requests // concurrency * concurrency
+        if COUNTED in os.environ:
+            with counting() as counted:
+                await batch(requests)
+            print(f"{page}: {counted[0] / done:,.0f} instructions per request, {done:,} "
+                  f"requests, {concurrency} at a time")  # fmt: skip
+            return
         wall, cpu = time.perf_counter(), time.process_time()
         await batch(requests)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        done = requests // concurrency * concurrency
         print(f"{page}: {cpu / done * 1e6:,.0f} µs of CPU per request "
               f"({wall / done * 1e6:,.0f} µs of wall time), {done:,} requests, {concurrency} at a time")  # fmt: skip
         if profile:
@@ -82,6 +100,41 @@ async def measure_one(
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
+COUNTED = "IN_PROCESS_CALLGRIND"  # where callgrind writes, set in the process it runs
+
+
+def callgrind(*switches: str) -> None:
+    """Tell callgrind about this process; its answer comes while the process sleeps."""
+    command = subprocess.Popen(["callgrind_control", *switches, str(os.getpid())],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    while command.poll() is None:
+        time.sleep(0.02)
+
+
+@contextmanager
+def counting() -> Iterator[list[int]]:
+    """The instructions executed inside the block (instrumentation on only there)."""
+    counted: list[int] = []
+    callgrind("-z")
+    callgrind("-i", "on")
+    yield counted
+    callgrind("-i", "off")
+    callgrind("-d")
+    dumps = Path(os.environ[COUNTED]).glob(f"callgrind.{os.getpid()}.*")
+    latest = max(dumps, key=lambda path: int(path.suffix[1:]))
+    totals = [line for line in latest.read_text().splitlines() if line.startswith("totals:")]
+    counted.append(int(totals[0].split()[1]))
+
+
+def under_callgrind() -> None:
+    if not shutil.which("valgrind"):
+        sys.exit("--instructions needs valgrind (Debian's package valgrind)")
+    with tempfile.TemporaryDirectory() as out:
+        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                   f"--callgrind-out-file={out}/callgrind.%p", sys.executable, *sys.argv]  # fmt: skip
+        subprocess.run(command, env={**os.environ, COUNTED: out}, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shapes = [*sorted(PAGES), *(s.name for s in (*SHAPES, *EXTRA)), "peers"]
@@ -90,8 +143,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--instructions", action="store_true")
     args = parser.parse_args()
-    seed(args.contracts)
+    if COUNTED not in os.environ:  # else the process callgrind runs: seeded already
+        seed(args.contracts)
+        if args.instructions:
+            under_callgrind()
+            return
     uvloop.run(measure(args.page, args.requests, args.concurrency, args.profile))
 
 

@@ -52,6 +52,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -622,7 +623,9 @@ def partial_post(client: httpx.AsyncClient, url: str, body: str) -> Callable[[],
 @dataclass
 class Captured:
     statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    recording: bool = False
+
+
+RECORDING: ContextVar[bool] = ContextVar("RECORDING", default=False)  # in the request's tasks
 
 
 async def captured_statements(keys: Keys) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
@@ -634,8 +637,8 @@ async def captured_statements(keys: Keys) -> dict[str, list[tuple[str, tuple[Any
     async def init_connection(conn: asyncpg.Connection, log: Any) -> None:
         await original(conn, log)
         conn.add_query_logger(
-            lambda r: captured.statements.append((r.query, r.args)) if captured.recording else None
-        )
+            lambda r: captured.statements.append((r.query, r.args)) if RECORDING.get() else None
+        )  # the app's own tasks (the health watcher's queue check at start) not counted
 
     cidadao_gql.data.db.init_connection = init_connection  # a tap, in this process only
     try:
@@ -647,13 +650,16 @@ async def captured_statements(keys: Keys) -> dict[str, list[tuple[str, tuple[Any
                 body = body_of(shape, "cidadao-gql", keys).encode()
                 await call(app, state, body)  # warm: pool connections opened, plans made
                 captured.statements.clear()
-                captured.recording = True
-                await call(app, state, body)
-                captured.recording = False
+                await asyncio.create_task(recorded(app, state, body))
                 found[shape.name] = list(captured.statements)
         return found
     finally:
         cidadao_gql.data.db.init_connection = original
+
+
+async def recorded(app: Any, state: dict[str, Any], body: bytes) -> None:
+    RECORDING.set(True)  # in this task's own copy of the context
+    await call(app, state, body)
 
 
 async def floor(
