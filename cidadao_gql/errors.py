@@ -42,7 +42,9 @@
         ├── WebSocketRequired    WEBSOCKET_REQUIRED  400: a subscription sent over HTTP
         ├── PathNotFound         NOT_FOUND           404: no such path
         ├── MethodNotAllowed     METHOD_NOT_ALLOWED  405, with `Allow`
+        ├── ClientDisconnected   CLIENT_DISCONNECTED the client left before its body arrived (no answer)
         ├── NotAcceptable        NOT_ACCEPTABLE      406
+        ├── BodyTimeout          BODY_TIMEOUT        408: the body not all sent in BODY_TIMEOUT s
         ├── PayloadTooLarge      PAYLOAD_TOO_LARGE   413, maxBytes
         ├── UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE 415
         └── Overloaded           SERVICE_OVERLOADED  503, with `Retry-After`
@@ -292,9 +294,20 @@ class MethodNotAllowed(Refused):
         return {} if self.allow is None else {"allow": self.allow}
 
 
+class ClientDisconnected(Refused):
+    """Counted under its own code, not as an internal error; no one reads the answer."""
+
+    code = "CLIENT_DISCONNECTED"
+
+
 class NotAcceptable(Refused):
     code = "NOT_ACCEPTABLE"
     status = 406
+
+
+class BodyTimeout(Refused):
+    code = "BODY_TIMEOUT"
+    status = 408
 
 
 class PayloadTooLarge(Refused):

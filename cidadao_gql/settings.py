@@ -61,6 +61,7 @@ class Settings:
     run_investigations: bool = True
     compression_level: int = 3  # Brotli quality; benchmarks/compression.py shows why
     max_body_bytes: int = 1_048_576
+    body_timeout_s: int = 10  # a request's body all received within it, or 408
     persisted_queries_only: bool = False
     introspection: bool = True
     jwt_algorithm: str | None = None
@@ -244,6 +245,7 @@ _ENVIRONMENT: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("run_investigations", "RUN_INVESTIGATIONS", _bool),
     ("compression_level", "COMPRESSION_LEVEL", _int(0, 11)),
     ("max_body_bytes", "MAX_BODY_BYTES", _int(1024, 1_073_741_824)),
+    ("body_timeout_s", "BODY_TIMEOUT", _int(1, 600)),
     ("persisted_queries_only", "PERSISTED_QUERIES_ONLY", _bool),
     ("jwt_algorithm", "JWT_ALGORITHM", _choice(("HS256", "RS256"))),
     ("jwt_key", "JWT_KEY", str),

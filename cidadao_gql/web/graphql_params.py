@@ -6,17 +6,20 @@ bytes that are not UTF-8 and deeply nested JSON through as exceptions: plain-tex
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType, parse
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from cidadao_gql.data.persisted import PersistedDocuments
 from cidadao_gql.errors import (
     BadRequest,
+    BodyTimeout,
+    ClientDisconnected,
     MethodNotAllowed,
     PersistedQueryNotSupported,
     UnsupportedMediaType,
@@ -223,6 +226,21 @@ def named_operation(
     return chosen
 
 
+async def _body(request: Request, seconds: int) -> bytes:
+    """The whole body, in `seconds` at most: a client that declares a length and sends less
+    would otherwise hold its place among the requests in flight for as long as it likes
+    (enough of them and every other request is refused as overloaded)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.body()
+    except TimeoutError:
+        raise BodyTimeout(
+            f"the request body was not all received in {seconds} s", timeoutSeconds=seconds
+        ) from None
+    except ClientDisconnect:
+        raise ClientDisconnected("the client left before its request body arrived") from None
+
+
 async def request_params(
     request: Request, settings: Settings, persisted: PersistedDocuments
 ) -> Params | list[Params]:
@@ -234,7 +252,7 @@ async def request_params(
     if request.method == "GET":
         params = from_query_string(request.scope["query_string"])
     else:
-        body = await request.body()
+        body = await _body(request, settings.body_timeout_s)
         params = from_body(request.headers.get("content-type"), body, settings.batch_size)
     if isinstance(params, dict) and (params.get("extensions") or settings.persisted_queries_only):
         query = await persisted.resolve(params.get("query"), params.get("extensions"))

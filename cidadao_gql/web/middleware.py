@@ -167,29 +167,31 @@ class CachedAnswers:
             and scope["path"] == self.path
             else None
         )
-        if responses is None or negotiated is None or self.flight.full():
-            await self.app(scope, receive, send)  # a 503 when full: the Gate's
+        if responses is None or negotiated is None:
+            await self.app(scope, receive, send)
+            return
+        # The body's first part before a place in flight: a client slow to send it holds no
+        # place (the app reads a body in parts, in BODY_TIMEOUT, its place counted by the Gate).
+        message = await receive()
+        if message["type"] != "http.request" or message.get("more_body", False):
+            await self.app(scope, _replay(b"", message, receive), send)
+            return
+        if self.flight.full():
+            await self.app(scope, _replay(b"", message, receive), send)  # the Gate's 503
             return
         self.flight.enter()
         try:
-            replayed = await self._hit(responses, negotiated, receive, send)
+            replayed = await self._hit(responses, negotiated, message.get("body", b""), send)
         finally:
             self.flight.leave()
         if replayed is not None:
-            await self.app(scope, replayed, send)
+            await self.app(scope, _replay(replayed, None, receive), send)
 
     async def _hit(
-        self, responses: ResponseCache, negotiated: Negotiated, receive: Receive, send: Send
-    ) -> Receive | None:
-        """Sends the hit and returns None; or returns what the app must read instead."""
+        self, responses: ResponseCache, negotiated: Negotiated, body: bytes, send: Send
+    ) -> bytes | None:
+        """Sends the hit and returns None; or returns the body for the app to read instead."""
         started = time.perf_counter()
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return _replay(b"", message, receive)
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
         media_type, wanted, given_id, origin = negotiated
         try:
             operation = orjson.loads(body)
@@ -198,10 +200,10 @@ class CachedAnswers:
             key = responses.key(operation) if plain else None
             cached = None if key is None else responses.in_memory(key)
             if key is None or cached is None:
-                return _replay(body, None, receive)
+                return body
             coding, answer = responses.variants.encoded(key, cached, wanted)
         except Exception:  # the full path answers it, or its JSON 500 (the Gate)
-            return _replay(body, None, receive)
+            return body
         rid = given_or_new(None if given_id is None else given_id.decode("latin-1"))
         headers = [(b"content-type", media_type), (b"content-length", str(len(answer)).encode()),
                    (b"x-cache", b"hit"), (b"x-request-id", rid.encode())]  # fmt: skip
