@@ -40,6 +40,7 @@
         ├── BadRequest           BAD_REQUEST         400: body, parameters or operation choice
         │   └── PersistedQueryNotSupported PERSISTED_QUERY_NOT_SUPPORTED 400: a version not 1
         ├── WebSocketRequired    WEBSOCKET_REQUIRED  400: a subscription sent over HTTP
+        ├── CorsRefused          CORS_REFUSED        400: a preflight of an origin, method or header not allowed
         ├── PathNotFound         NOT_FOUND           404: no such path
         ├── MethodNotAllowed     METHOD_NOT_ALLOWED  405, with `Allow`
         ├── ClientDisconnected   CLIENT_DISCONNECTED the client left before its body arrived (no answer)
@@ -274,6 +275,10 @@ class PersistedQueryNotSupported(BadRequest):
 
 class WebSocketRequired(Refused):
     code = "WEBSOCKET_REQUIRED"
+
+
+class CorsRefused(Refused):
+    code = "CORS_REFUSED"
 
 
 class PathNotFound(Refused):

@@ -207,6 +207,24 @@ async def test_cors_is_configurable(settings: Settings) -> None:
     )
     assert "access-control-allow-origin" not in other.headers
     assert "access-control-allow-origin" not in closed.headers
+    # a refused preflight is a refusal as any other: JSON, a stable code, the request id
+    assert other.status_code == 400 and other.headers["x-request-id"]
+    assert other.json()["errors"][0]["extensions"]["code"] == "CORS_REFUSED"
+    assert "origin" in other.json()["errors"][0]["message"]
+
+
+async def test_a_preflight_of_a_method_or_header_not_allowed_is_refused_as_json(
+    settings: Settings,
+) -> None:
+    allowed = replace(settings, cors_origins=("https://painel.example",))
+    preflight = {"origin": "https://painel.example", "access-control-request-method": "PUT"}
+    async with live_server(create_app(allowed)) as client:
+        method = await client.options("/graphql", headers=preflight)
+        plain = await client.options("/graphql")  # no preflight: the app's own 405
+    assert method.status_code == 400
+    assert method.json()["errors"][0]["extensions"]["code"] == "CORS_REFUSED"
+    assert "method" in method.json()["errors"][0]["message"]
+    assert plain.status_code == 405
 
 
 async def test_introspection_can_be_disabled(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cidadao_gql import metrics
-from cidadao_gql.errors import BodyTooLarge, CidadaoError, Overloaded, PayloadTooLarge
+from cidadao_gql.errors import BodyTooLarge, CidadaoError, CorsRefused, Overloaded, PayloadTooLarge
 from cidadao_gql.observability import given_or_new
 from cidadao_gql.web import encodings
 from cidadao_gql.web.media import answer_type, is_json_body
@@ -36,6 +36,21 @@ class Cors(CORSMiddleware):
             await send(message)
 
         await super().send(message, checked, request_headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A preflight Starlette refuses (plain text, "Disallowed CORS origin") answered as
+        every other refusal: JSON, CORS_REFUSED, the request id."""
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "origin" in headers and "access-control-request-method" in headers:
+                response = self.preflight_response(request_headers=headers)
+                if response.status_code == 400:
+                    said = bytes(response.body).decode()  # which of origin, method, headers
+                    error = CorsRefused(f"preflight refused: {said}")
+                    response = refusal(HTTPConnection(scope), error)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 VARY = b"Accept-Encoding, Accept"  # what every answer varies on, at least
