@@ -253,6 +253,23 @@ class Run:
         return await self.db.round_trips.settled() - before
 
 
+def statements_sent(
+    monkeypatch: pytest.MonkeyPatch, db: Database, *methods: str
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements (text, arguments) `db` sends through `methods` (fetchrow unless
+    named) from now until the test ends, in order."""
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    for method in methods or ("fetchrow",):
+        original = getattr(db, method)
+
+        async def spy(sql: str, *args: Any, _original: Any = original) -> Any:
+            sent.append((sql, args))
+            return await _original(sql, *args)
+
+        monkeypatch.setattr(db, method, spy)
+    return sent
+
+
 @pytest.fixture(scope="session")
 def run(schema: Any, db: Database, settings: Settings) -> Run:
     return Run(schema, db, settings)

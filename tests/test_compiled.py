@@ -35,6 +35,7 @@ from tests.conftest import (
     connect,
     execution_paths,
     live_server,
+    statements_sent,
 )
 from tests.operations import selection
 
@@ -259,24 +260,10 @@ async def test_a_page_selects_the_columns_its_nodes_read(
 ) -> None:
     """The compiled path tells a connection which columns its nodes read (the keyset's and
     the relations' keys included); the ordinary path makes objects of whole rows."""
-    sent: list[str] = []
-    fetch = run.db.fetch
-
-    async def spy(sql: str, *args: Any) -> Any:
-        sent.append(sql)
-        return await fetch(sql, *args)
-
-    fetchrow = run.db.fetchrow
-
-    async def spy_row(sql: str, *args: Any) -> Any:
-        sent.append(sql)
-        return await fetchrow(sql, *args)
-
-    monkeypatch.setattr(run.db, "fetch", spy)
-    monkeypatch.setattr(run.db, "fetchrow", spy_row)
+    sent = statements_sent(monkeypatch, run.db, "fetch", "fetchrow")
     query = "{ contracts(first: 3) { edges { cursor node { number supplier { name } } } } }"
     await run(query)  # both paths, same answer
-    compiled, ordinary = (s for s in sent if "FROM contracts t" in s)
+    compiled, ordinary = (s for s, _ in sent if "FROM contracts t" in s)
     assert "SELECT t.id, t.supplier_id, t.number, t.signed_on FROM contracts t" in compiled
     # relations joined to the page's rows, above its LIMIT (no Memoize sized for the table);
     # `first` rows read, none past it: nothing asks for hasNextPage
@@ -507,16 +494,9 @@ async def test_a_level_above_a_nested_connection_selects_only_what_it_reads(
 ) -> None:
     """Parents stay rows: the agencies' statement reads their ids and names, not every
     column, and the contracts' reads their number and the keyset's columns."""
-    sent: list[str] = []
-    fetchrow = run.db.fetchrow
-
-    async def spy(sql: str, *args: Any) -> Any:
-        sent.append(" ".join(sql.split()))
-        return await fetchrow(sql, *args)
-
-    monkeypatch.setattr(run.db, "fetchrow", spy)
+    sent = statements_sent(monkeypatch, run.db)
     await run.execute("{ agencies(first: 2) { nodes { name contracts(first: 2) { nodes { number } } } } }", {})  # fmt: skip
-    (statement,) = sent
+    (statement,) = (" ".join(sql.split()) for sql, _ in sent)
     assert "SELECT t.id, t.name FROM agencies t" in statement
     assert "SELECT t.id, t.number, t.signed_on FROM contracts t" in statement
 
@@ -687,14 +667,7 @@ async def test_rows_are_numbered_only_for_the_next_page_and_cursors(
     """A page reads `first + 1` rows numbered by a window (`row_number`, `count(*) OVER`)
     only when `hasNextPage` or a page's cursor is asked; else `first` rows, in the
     ordering's order, and no window (2 µs a row of PostgreSQL's CPU)."""
-    sent: list[str] = []
-    fetchrow = run.db.fetchrow
-
-    async def spy_row(sql: str, *args: Any) -> Any:
-        sent.append(sql)
-        return await fetchrow(sql, *args)
-
-    monkeypatch.setattr(run.db, "fetchrow", spy_row)
+    sent = statements_sent(monkeypatch, run.db)
     plain = "{ agencies(first: 2) { nodes { name contracts(first: 3) { nodes { number } } } } }"
     paged = """{ agencies(first: 2) { pageInfo { hasNextPage } nodes { name
       contracts(first: 3) { pageInfo { hasPreviousPage endCursor } nodes { number } } } } }"""
@@ -702,7 +675,7 @@ async def test_rows_are_numbered_only_for_the_next_page_and_cursors(
       contracts(first: 3) { pageInfo { startCursor } nodes { number } } } } } }"""
     for query in (plain, paged, mixed):
         await run(query)  # both paths, byte for byte
-    plain_sql, paged_sql, mixed_sql = (s for s in sent if "convert_to(s0.j" in s)
+    plain_sql, paged_sql, mixed_sql = (s for s, _ in sent if "convert_to(s0.j" in s)
     assert "OVER (" not in plain_sql
     assert "LIMIT 2) r1" in plain_sql and "LIMIT 3) r" in plain_sql
     assert paged_sql.count("row_number() OVER") == 2

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cidadao_gql.data.db import Database
-from tests.conftest import Run, compiled_fields, execution_paths
+from tests.conftest import Run, compiled_fields, execution_paths, statements_sent
 
 INFO = "pageInfo { hasPreviousPage hasNextPage startCursor endCursor }"
 # Every root list (spending pages forwards only), the fields its rows are read by.
@@ -248,15 +248,8 @@ async def test_rows_are_counted_in_the_window_only_for_the_last_rows_cursor(
 ) -> None:
     """`count(*) OVER ()` keeps every row read until the last is: written only where the
     cursor of the last row shown needs it, and the answer is the ordinary path's."""
-    sent: list[str] = []
-    fetchrow = run.db.fetchrow
-
-    async def spy(sql: str, *args: Any) -> Any:
-        sent.append(sql)
-        return await fetchrow(sql, *args)
-
-    monkeypatch.setattr(run.db, "fetchrow", spy)
+    sent = statements_sent(monkeypatch, run.db)
     await run.data(f"{{ contracts(last: 3) {{ pageInfo {{ {info} }} nodes {{ id }} }} }}")
-    (text,) = [t for t in sent if "convert_to" in t]
+    (text,) = [t for t, _ in sent if "convert_to" in t]
     assert "row_number() OVER" in text
     assert ("count(*) OVER ()" in text) is counted

@@ -17,7 +17,7 @@ from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.schema.context import Context
 from cidadao_gql.schema.relay import encode_id
 from cidadao_gql.settings import Settings
-from tests.conftest import Run, answer_bytes, compiled_fields, execution_paths
+from tests.conftest import Run, answer_bytes, compiled_fields, execution_paths, statements_sent
 
 # Per type: its table, and a selection of its columns, relations and pages.
 SELECTIONS = {
@@ -280,14 +280,7 @@ async def test_a_suppliers_sanctions_are_a_list_in_the_statement(run: Run) -> No
 async def test_a_node_is_a_row_left_joined_not_aggregated(run: Run, monkeypatch: Any) -> None:
     """The row by its id, or none (`null`), without an aggregate over it (max, sum): the
     answers are the ordinary path's, found and missing."""
-    sent: list[str] = []
-    fetchrow = run.db.fetchrow
-
-    async def spy(sql: str, *args: Any) -> Any:
-        sent.append(sql)
-        return await fetchrow(sql, *args)
-
-    monkeypatch.setattr(run.db, "fetchrow", spy)
+    sent = statements_sent(monkeypatch, run.db)
     found = await _some_id(run, "contracts")
     query = """query N($a: ID!, $b: ID!) { a: node(id: $a) { id ... on Contract { number
       supplier { name } } } b: node(id: $b) { id } }"""
@@ -295,5 +288,5 @@ async def test_a_node_is_a_row_left_joined_not_aggregated(run: Run, monkeypatch:
         query, a=encode_id("Contract", found), b=encode_id("Contract", found + 10**9)
     )
     assert data["a"]["id"] == encode_id("Contract", found) and data["b"] is None
-    (text,) = [t for t in sent if "convert_to" in t]
+    (text,) = [t for t, _ in sent if "convert_to" in t]
     assert "LEFT JOIN (SELECT" in text and "max(" not in text and "sum(" not in text

@@ -16,7 +16,7 @@ from cidadao_gql.data.loaders import Loaders
 from cidadao_gql.data.statement import literal
 from cidadao_gql.schema.context import Context
 from cidadao_gql.settings import Settings
-from tests.conftest import Run, answer_bytes
+from tests.conftest import Run, answer_bytes, statements_sent
 
 # An agency named by its CNPJ (a key looked up by the choice) and a value range its walk by
 # date does not serve (the choice: the walk, or the matches first).
@@ -87,14 +87,7 @@ async def test_without_a_cache_the_choice_is_made_on_every_run(run: Run) -> None
 async def test_values_of_closed_sets_are_written_in(run: Run, monkeypatch: Any) -> None:
     """A state, a modality and the page's size as literals (statement.literal): the
     statement passes no parameter, so PostgreSQL plans it once and keeps the plan."""
-    sent: list[tuple[str, tuple[Any, ...]]] = []
-    fetchrow = run.db.fetchrow
-
-    async def spy(sql: str, *args: Any) -> Any:
-        sent.append((sql, args))
-        return await fetchrow(sql, *args)
-
-    monkeypatch.setattr(run.db, "fetchrow", spy)
+    sent = statements_sent(monkeypatch, run.db)
     query = """{ contracts(first: 5, filter: {uf: RJ, modality: DISPENSA},
       orderBy: {field: VALUE, direction: DESC}) { nodes { number supplier { name } } } }"""
     await run.data(query)
